@@ -1,0 +1,1 @@
+"""User accounts, roles, sessions, API tokens and the security audit log."""

@@ -1,0 +1,1 @@
+"""The `huiqi` command line."""

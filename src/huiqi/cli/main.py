@@ -1,0 +1,226 @@
+"""`huiqi` command line: serve the platform, migrate, manage users, load demo data."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from huiqi.core.config import ConfigError, get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="huiqi",
+    help="惠企 huiqi — SME policy platform: policy library, enterprise registry, matching, push.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+user_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for trying the platform.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(demo_app, name="demo")
+# domain command groups are registered below this line
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error without a traceback and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings_or_exit():  # type: ignore[no-untyped-def]
+    """Settings, or a clear message naming the bad setting."""
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("heads", help="Target revision; 'heads' applies everything."),
+) -> None:
+    """Apply the schema migrations to the configured database (HUIQI_DATABASE_URL)."""
+    from huiqi.core import migrate
+
+    settings = _settings_or_exit()
+    url = settings.effective_database_url
+    try:
+        migrate.upgrade(url, revision)
+    except Exception as exc:  # report any database failure as one line
+        raise fail(f"migration failed on {_safe_url(url)}: {exc}") from None
+    console.print(
+        f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
+    )
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show which migrations the configured database has."""
+    from huiqi.core import migrate
+
+    url = _settings_or_exit().effective_database_url
+    have = migrate.current_heads(url)
+    want = migrate.script_heads()
+    console.print(f"database: {', '.join(sorted(have)) or '(empty)'}")
+    console.print(f"code:     {', '.join(sorted(want))}")
+    if have != want:
+        raise fail("the database is behind the code: run `huiqi db upgrade`", 1)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@user_app.command("create")
+def user_create(
+    username: str = typer.Argument(..., help="Log-in name (3–64 letters, digits, . _ -)."),
+    role: str = typer.Option(..., "--role", "-r", help="admin, officer, enterprise or bank."),
+    password: str | None = typer.Option(
+        None, "--password", help="Initial password (asked for when omitted; 10+ characters)."
+    ),
+    display_name: str = typer.Option("", "--name", help="Display name."),
+    email: str | None = typer.Option(None, "--email", help="E-mail address."),
+    department: str | None = typer.Option(None, "--department", help="Officer's department."),
+    credit_code: str | None = typer.Option(
+        None, "--credit-code", help="Enterprise user's 统一社会信用代码."
+    ),
+    institution: str | None = typer.Option(None, "--institution", help="Bank user's institution."),
+) -> None:
+    """Create a user with a role bound to a department, enterprise or institution."""
+    from huiqi.accounts import service
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("password: ")
+    try:
+        with session_scope() as session:
+            user = service.create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                display_name=display_name,
+                email=email,
+                department=department,
+                credit_code=credit_code,
+                institution=institution,
+            )
+            console.print(
+                f"created {user.username} ({user.role}{', ' + user.binding if user.binding else ''})"
+            )
+    except service.AccountError as exc:
+        raise fail(str(exc)) from None
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users and their roles."""
+    from sqlalchemy import select
+
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    table = Table("id", "username", "role", "acts for", "active")
+    with session_scope() as session:
+        for user in session.scalars(select(User).order_by(User.id)):
+            table.add_row(
+                str(user.id), user.username, user.role, user.binding or "", str(user.is_active)
+            )
+    console.print(table)
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: str = typer.Argument(..., help="The user to change."),
+    role: str = typer.Option(..., "--role", "-r", help="admin, officer, enterprise or bank."),
+    binding: str | None = typer.Option(
+        None, "--for", help="Department, credit code or institution the role acts for."
+    ),
+) -> None:
+    """Change a user's role (audited)."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import service
+    from huiqi.accounts.models import Role, User
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise service.AccountError(f"no user named {username!r}")
+            service.set_role(
+                session,
+                user,
+                role,
+                department=binding if role == Role.officer else None,
+                credit_code=binding if role == Role.enterprise else None,
+                institution=binding if role == Role.bank else None,
+            )
+    except (service.AccountError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{username} is now {role}")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo data (accounts, seed policy, enterprises, rules); safe to run again."""
+    from huiqi import demo
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    with session_scope() as session:
+        accounts = demo.load_all(session)
+    table = Table("role", "username", "password", title="demo log-ins 演示账户")
+    for acct in accounts:
+        table.add_row(acct.role, acct.username, acct.password)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default HUIQI_HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default HUIQI_PORT, 8000)."),
+    reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+) -> None:
+    """Start the web server (pages, JSON API under /api/v1, /healthz)."""
+    import uvicorn
+
+    settings = _settings_or_exit()
+    try:
+        settings.check_safe()
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    from huiqi.core import migrate
+
+    url = settings.effective_database_url
+    if migrate.current_heads(url) != migrate.script_heads():
+        raise fail(f"database at {_safe_url(url)} is not migrated: run `huiqi db upgrade`")
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    console.print(f"huiqi serving on http://{bind_host}:{bind_port}  (database {_safe_url(url)})")
+    uvicorn.run(
+        "huiqi.web.app:create_app", factory=True, host=bind_host, port=bind_port, reload=reload
+    )
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

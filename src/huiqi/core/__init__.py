@@ -1,0 +1,1 @@
+"""Domain-free building blocks: configuration, database, security, money, dates and codes."""

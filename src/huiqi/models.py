@@ -1,0 +1,6 @@
+"""Import every domain's tables so that Base.metadata is complete (for Alembic and tests)."""
+
+from huiqi.accounts import models as accounts_models
+from huiqi.core.db import Base
+
+__all__ = ["Base", "accounts_models"]

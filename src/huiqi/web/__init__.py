@@ -1,0 +1,1 @@
+"""The web entry point: app factory, pages and the JSON API."""

@@ -1,0 +1,164 @@
+"""Request dependencies: database session, current user, role checks and page rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from huiqi.accounts import service as accounts
+from huiqi.accounts.models import ROLE_LABELS, Role, User
+from huiqi.core import security
+from huiqi.core.db import session_factory
+from huiqi.web.csrf import CSRF_FIELD
+from huiqi.web.i18n import pick, request_lang
+from huiqi.web.nav import nav_for
+
+SESSION_COOKIE = "huiqi_session"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What pages show of the logged-in user; a plain copy that outlives the request's session."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    department: str | None
+    credit_code: str | None
+    institution: str | None
+    binding: str | None
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        """Copy the shown fields of a user."""
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            role=user.role,
+            department=user.department,
+            credit_code=user.credit_code,
+            institution=user.institution,
+            binding=user.binding,
+        )
+
+
+def _remember(request: Request, user: User | None) -> None:
+    """Keep the user for this request, and a detached copy for rendering pages."""
+    request.state.user = user
+    request.state.viewer = Viewer.of(user) if user is not None else None
+
+
+class LoginRequired(Exception):
+    """Raised when a page or API call needs a logged-in user."""
+
+
+def get_session() -> Iterator[Session]:
+    """A session for one request: committed when the handler succeeds, rolled back otherwise."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def optional_user(request: Request, session: Session = Depends(get_session)) -> User | None:
+    """The user behind a bearer token or session cookie, if any."""
+    if hasattr(request.state, "user"):
+        cached: User | None = request.state.user
+        return cached
+    user: User | None = None
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        user = accounts.user_for_token(session, auth[7:].strip())
+        if user is None:
+            raise HTTPException(status_code=401, detail="invalid or revoked API token")
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            user = accounts.user_for_session(session, cookie)
+    _remember(request, user)
+    return user
+
+
+def _resolve_user_for_page(request: Request) -> None:
+    """Find the visitor of a public page, so navigation shows their role."""
+    with session_factory()() as session:
+        user = None
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            user = accounts.user_for_session(session, cookie)
+        _remember(request, user)
+
+
+def current_user(user: User | None = Depends(optional_user)) -> User:
+    """The logged-in user; anonymous visitors are sent to the log-in page (401 for the API)."""
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+def require_roles(*roles: str) -> Callable[..., User]:
+    """A dependency that admits only users with one of the given roles."""
+    allowed = {Role(r).value for r in roles}
+
+    def check(user: User = Depends(current_user)) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status_code=403, detail="your role may not open this")
+        return user
+
+    return check
+
+
+def ensure_enterprise_access(user: User, credit_code: str) -> None:
+    """Object-level check: an enterprise user may only touch its own enterprise's data."""
+    if user.role == Role.enterprise and user.credit_code != credit_code:
+        raise HTTPException(status_code=404, detail="not found")
+    if user.role == Role.bank:
+        raise HTTPException(status_code=403, detail="your role may not open this")
+
+
+def csrf_input(request: Request) -> Markup:
+    """The hidden form field carrying this browser's CSRF token."""
+    token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">')
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """Render a page with the user, language, navigation and CSRF helpers in its context."""
+    lang = request_lang(request)
+    if not hasattr(request.state, "viewer"):
+        _resolve_user_for_page(request)
+    user: Viewer | None = request.state.viewer
+
+    def t(zh: str, en: str) -> str:
+        return pick(lang, zh, en)
+
+    token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
+    base = {
+        "request": request,
+        "user": user,
+        "lang": lang,
+        "t": t,
+        "nav": nav_for(user.role if user else None),
+        "role_label": (pick(lang, *ROLE_LABELS[user.role]) if user is not None else ""),
+        "csrf_input": lambda: csrf_input(request),
+        "csrf_token": token,
+    }
+    base.update(context)
+    return templates.TemplateResponse(request, name, base, status_code=status_code)

@@ -1,0 +1,100 @@
+"""The command line: help, migrations, users, demo data, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from huiqi.cli.main import app
+from huiqi.core.config import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("HUIQI_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("HUIQI_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    from huiqi.core import db
+
+    monkeypatch.setattr(db, "_engine", None)
+    monkeypatch.setattr(db, "_factory", None)
+    return tmp_path
+
+
+def test_help_explains_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "db", "user", "demo"):
+        assert command in result.output
+    for sub in (["db", "--help"], ["user", "create", "--help"], ["demo", "load", "--help"]):
+        assert runner.invoke(app, sub).exit_code == 0
+
+
+def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (cli_env / "huiqi.db").exists()
+    assert runner.invoke(app, ["db", "current"]).exit_code == 0
+    result = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "olga",
+            "--role",
+            "officer",
+            "--department",
+            "甘肃省财政厅",
+            "--password",
+            "a-strong-password",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    dup = runner.invoke(
+        app, ["user", "create", "olga", "--role", "admin", "--password", "a-strong-password"]
+    )
+    assert dup.exit_code == 2 and "taken" in dup.output
+    demo = runner.invoke(app, ["demo", "load"])
+    assert demo.exit_code == 0, demo.output
+    assert "huiqi-admin-2020" in demo.output
+    again = runner.invoke(app, ["demo", "load"])
+    assert again.exit_code == 0, again.output
+    listing = runner.invoke(app, ["user", "list"])
+    assert "olga" in listing.output and "enterprise" in listing.output
+
+
+def test_user_create_refuses_bad_binding(cli_env: Path) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    result = runner.invoke(
+        app, ["user", "create", "pat", "--role", "enterprise", "--password", "a-strong-password"]
+    )
+    assert result.exit_code == 2
+    assert "credit" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_setting_stops_with_its_name(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUIQI_MAX_UPLOAD_MB", "lots")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert "HUIQI_MAX_UPLOAD_MB" in result.output
+    get_settings.cache_clear()
+
+
+def test_serve_refuses_default_key_in_production(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUIQI_ENV", "production")
+    monkeypatch.delenv("HUIQI_SECRET_KEY", raising=False)
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "HUIQI_SECRET_KEY" in result.output
+    get_settings.cache_clear()
