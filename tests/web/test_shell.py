@@ -143,3 +143,42 @@ def test_security_headers(client: TestClient) -> None:
     r = client.get("/login")
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_request_commits_before_response_and_failed_commit_is_500(
+    app: object, client: TestClient, db_session: object
+) -> None:
+    from fastapi import Depends, FastAPI
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from huiqi.accounts.models import AuditEvent
+    from huiqi.web.deps import get_session
+
+    assert isinstance(app, FastAPI) and isinstance(db_session, Session)
+
+    @app.post("/api/v1/test-write")
+    def write(session: Session = Depends(get_session)) -> dict[str, str]:
+        session.add(AuditEvent(event="test.write", detail={}))
+        return {"ok": "yes"}
+
+    @app.post("/api/v1/test-bad-write")
+    def bad_write(session: Session = Depends(get_session)) -> dict[str, str]:
+        # Violates NOT NULL on event: the failure surfaces only at commit time.
+        session.add(AuditEvent(event=None, detail={}))
+        return {"ok": "yes"}
+
+    @app.post("/api/v1/test-refused-write")
+    def refused(session: Session = Depends(get_session)) -> None:
+        from fastapi import HTTPException
+
+        session.add(AuditEvent(event="test.refused", detail={}))
+        session.flush()
+        raise HTTPException(status_code=400, detail="refused")
+
+    assert client.post("/api/v1/test-write", json={}).status_code == 200
+    assert client.post("/api/v1/test-bad-write", json={}).status_code == 500
+    assert client.post("/api/v1/test-refused-write", json={}).status_code == 400
+    events = set(db_session.scalars(select(AuditEvent.event)).all())
+    assert "test.write" in events
+    assert "test.refused" not in events

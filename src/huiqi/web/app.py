@@ -21,6 +21,7 @@ from huiqi.core.db import configure, make_engine, session_factory
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
 from huiqi.web.i18n import LANG_COOKIE, request_lang
+from huiqi.web.transaction import CommitBeforeResponse
 
 log = logging.getLogger("huiqi.web")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
+    app.add_middleware(CommitBeforeResponse)
     app.add_middleware(
         CsrfAndSizeMiddleware,
         secret_key=settings.secret_key,

@@ -20,6 +20,7 @@ from huiqi.core.db import session_factory
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
 from huiqi.web.nav import nav_for
+from huiqi.web.transaction import STATE_KEY
 
 SESSION_COOKIE = "huiqi_session"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -64,12 +65,12 @@ class LoginRequired(Exception):
     """Raised when a page or API call needs a logged-in user."""
 
 
-def get_session() -> Iterator[Session]:
-    """A session for one request: committed when the handler succeeds, rolled back otherwise."""
+def get_session(request: Request) -> Iterator[Session]:
+    """A session for one request; CommitBeforeResponse commits it when the response succeeds."""
     session = session_factory()()
+    setattr(request.state, STATE_KEY, session)
     try:
         yield session
-        session.commit()
     except BaseException:
         session.rollback()
         raise

@@ -1,0 +1,69 @@
+"""The request boundary commits: pending work is committed just before the response starts."""
+
+from __future__ import annotations
+
+import logging
+
+from huiqi.web.csrf import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("huiqi.web")
+
+STATE_KEY = "db_session"
+
+
+class CommitBeforeResponse:
+    """Commit the request's session when a successful response starts, roll back otherwise.
+
+    Committing here (not after the dependency's yield, which runs once the response has
+    been sent) means a failed commit becomes a 500 instead of a success the client
+    believes in.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap the app."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Intercept the start of the response to finish the unit of work."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def finishing_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                session = scope.get("state", {}).get(STATE_KEY)
+                if session is not None:
+                    try:
+                        if message["status"] < 400:
+                            session.commit()
+                        else:
+                            session.rollback()
+                    except Exception:
+                        log.exception("commit failed on %s", scope.get("path"))
+                        session.rollback()
+                        replaced = True
+                        await _send_500(send)
+                        return
+            await send(message)
+
+        await self.app(scope, receive, finishing_send)
+
+
+async def _send_500(send: Send) -> None:
+    """A minimal error answer when the commit itself fails."""
+    body = "服务器内部错误:数据未能保存,请重试。 / Internal error: nothing was saved.".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
