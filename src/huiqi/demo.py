@@ -72,4 +72,7 @@ def load_accounts(session: Session, enterprise_credit_code: str | None = None) -
 
 def load_all(session: Session) -> list[DemoAccount]:
     """Load every domain's demo data, then the accounts bound to it."""
+    from huiqi.policy import service as policy
+
+    policy.load_demo(session)
     return load_accounts(session)

@@ -27,6 +27,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
 # domain command groups are registered below this line
+app.add_typer(__import__("huiqi.policy.cli", fromlist=["app"]).app, name="policy")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -68,11 +69,11 @@ def db_current() -> None:
 
     url = _settings_or_exit().effective_database_url
     have = migrate.current_heads(url)
-    want = migrate.script_heads()
+    pending = migrate.pending_revisions(url)
     console.print(f"database: {', '.join(sorted(have)) or '(empty)'}")
-    console.print(f"code:     {', '.join(sorted(want))}")
-    if have != want:
-        raise fail("the database is behind the code: run `huiqi db upgrade`", 1)
+    if pending:
+        raise fail(f"not applied: {', '.join(sorted(pending))} — run `huiqi db upgrade`", 1)
+    console.print("up to date")
 
 
 def _safe_url(url: str) -> str:
@@ -211,7 +212,7 @@ def serve(
     from huiqi.core import migrate
 
     url = settings.effective_database_url
-    if migrate.current_heads(url) != migrate.script_heads():
+    if migrate.pending_revisions(url):
         raise fail(f"database at {_safe_url(url)} is not migrated: run `huiqi db upgrade`")
     bind_host = host or settings.host
     bind_port = port or settings.port

@@ -45,3 +45,18 @@ def script_heads() -> set[str]:
     from alembic.script import ScriptDirectory
 
     return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def pending_revisions(url: str) -> set[str]:
+    """Revisions the code ships that the database at `url` has not applied.
+
+    Compared as sets of revisions rather than heads: a branch that another branch
+    depends on stops being a head in the database once both are applied.
+    """
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    every = {rev.revision for rev in script.walk_revisions()}
+    heads = current_heads(url)
+    applied = {rev.revision for rev in script.iterate_revisions(tuple(heads), "base")} if heads else set()
+    return every - applied

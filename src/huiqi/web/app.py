@@ -48,6 +48,7 @@ def _routers() -> list[APIRouter]:
         pages_router,
         accounts_router,
         # domain routers are registered below this line
+        __import__("huiqi.policy.routes", fromlist=["router"]).router,
     ]
 
 

@@ -17,8 +17,12 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("/", "首页", "Home", ("public",)),
+    NavItem("/policy", "政策库", "Policies", ("public",)),
+    NavItem("/policy/upload", "上传政策", "Upload policy", ("officer", "admin")),
     NavItem("/admin/users", "用户管理", "Users", ("admin",)),
     NavItem("/admin/audit", "安全审计", "Audit log", ("admin",)),
+    NavItem("/enterprise/mine", "企业信息", "Our record", ("enterprise",)),
+    NavItem("/enterprise", "企业库", "Enterprises", ("officer", "admin")),
     NavItem("/account", "我的账户", "My account", ("admin", "officer", "enterprise", "bank")),
 ]
 

@@ -1,0 +1,483 @@
+"""Policy library pages (/policy/…) and JSON API (/api/v1/policy/…)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from huiqi.accounts.models import Role, User
+from huiqi.policy import export, repository, search, service
+from huiqi.policy.departments import default_registry
+from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
+from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
+from huiqi.policy.parser import parse_source
+from huiqi.policy.topics import topic_labels
+from huiqi.web.deps import get_session, optional_user, render, require_roles
+
+router = APIRouter()
+officer_only = require_roles(Role.officer, Role.admin)
+ACCEPT = ".txt,.html,.htm,.docx,.pdf"
+
+
+def _is_staff(user: User | None) -> bool:
+    return user is not None and user.role in (Role.officer, Role.admin)
+
+
+def _visible_policy(session: Session, policy_id: int, user: User | None) -> Policy:
+    """A policy the visitor may see: drafts only for officers and administrators."""
+    policy = repository.get_policy(session, policy_id)
+    if policy is None or (policy.status == PolicyStatus.draft and not _is_staff(user)):
+        raise HTTPException(status_code=404, detail="no such policy")
+    return policy
+
+
+def _parse_day(raw: str | None) -> dt.date | None:
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise HTTPException(status_code=422, detail=f"not a date (YYYY-MM-DD): {raw!r}") from None
+
+
+def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
+    """Escape article text and highlight its quantitative commitments."""
+    phrases = sorted({q["text"] for q in quantities}, key=len, reverse=True)
+    if not phrases:
+        return Markup(escape(text))
+    pattern = re.compile("|".join(re.escape(p) for p in phrases))
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(text):
+        out.append(str(escape(text[last : m.start()])))
+        out.append(f'<mark class="qty">{escape(m.group())}</mark>')
+        last = m.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))
+
+
+def _upload_limit(request: Request) -> int:
+    return min(MAX_BYTES, request.app.state.settings.max_upload_bytes)
+
+
+async def _read_upload(request: Request, upload: UploadFile) -> tuple[bytes, str]:
+    """The uploaded bytes, refusing more than the limit without reading it all."""
+    limit = _upload_limit(request)
+    name = upload.filename or "upload"
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise IngestError(name, f"the file is too large (more than {limit:,} bytes)")
+    return data, name
+
+
+def _policy_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "id": policy.id,
+        "title": policy.title,
+        "doc_number": policy.doc_number,
+        "issuer": policy.issuer,
+        "status": policy.status,
+        "issued_on": policy.issued_on.isoformat() if policy.issued_on else None,
+        "published_on": policy.published_on.isoformat() if policy.published_on else None,
+        "valid_from": policy.valid_from.isoformat() if policy.valid_from else None,
+        "valid_to": policy.valid_to.isoformat() if policy.valid_to else None,
+        "url": f"/policy/{policy.id}",
+    }
+
+
+def _article_json(article: PolicyArticle) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "number": article.number,
+        "label": article.label,
+        "title": article.title,
+        "text": article.text,
+        "departments": article.departments,
+        "implementers": article.implementers,
+        "quantities": article.quantities,
+        "topics": article.topic_list,
+        "corrected": article.corrected,
+        "url": f"/policy/{article.policy_id}#art-{article.number}",
+    }
+
+
+# -- public pages ---------------------------------------------------------------------------------
+
+
+@router.get("/policy", include_in_schema=False)
+def policy_list_page(
+    request: Request,
+    q: str = "",
+    department: str = "",
+    topic: str = "",
+    status: str = "published",
+    valid_on: str = "",
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> Response:
+    """List and search policies (public: published only)."""
+    if not _is_staff(user) or status not in {s.value for s in PolicyStatus} | {"any"}:
+        status = "published"
+    day = _parse_day(valid_on)
+    status_filter = None if status == "any" else status
+    hits = (
+        search.search(
+            session,
+            q,
+            department=department or None,
+            topic=topic or None,
+            status=status_filter,
+            valid_on=day,
+        )
+        if q.strip()
+        else []
+    )
+    policies = (
+        [] if q.strip() else repository.list_policies(session, status=status_filter, valid_on=day)
+    )
+    return render(
+        request,
+        "policy/list.html",
+        q=q,
+        department=department,
+        topic=topic,
+        status=status,
+        valid_on=valid_on,
+        hits=hits,
+        policies=policies,
+        topics=topic_labels(),
+        departments=default_registry().departments,
+        status_labels=STATUS_LABELS,
+        staff=_is_staff(user),
+    )
+
+
+@router.get("/policy/upload", include_in_schema=False)
+def upload_page(request: Request, user: User = Depends(officer_only)) -> Response:
+    """The officer's upload form."""
+    return render(
+        request, "policy/upload.html", error=None, accept=ACCEPT, limit=_upload_limit(request)
+    )
+
+
+@router.post("/policy/upload", include_in_schema=False)
+async def upload_submit(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Import an uploaded file as a draft (or a new version) and open its review page."""
+    try:
+        data, name = await _read_upload(request, file)
+        result = service.import_bytes(
+            session, data, name, max_bytes=_upload_limit(request), user_id=user.id
+        )
+    except (IngestError, service.PolicyError) as exc:
+        return render(
+            request,
+            "policy/upload.html",
+            status_code=400,
+            error=str(exc),
+            accept=ACCEPT,
+            limit=_upload_limit(request),
+        )
+    return RedirectResponse(
+        f"/policy/{result.policy.id}/review?outcome={result.outcome}", status_code=303
+    )
+
+
+@router.get("/policy/department/{name}", include_in_schema=False)
+def department_page(
+    request: Request, name: str, session: Session = Depends(get_session)
+) -> Response:
+    """Everything a department must do across published policies."""
+    dept = service.registry_for(session).lookup(name)
+    rows = service.department_task_rows(session, name)
+    return render(
+        request,
+        "policy/department.html",
+        dept_name=dept.name if dept else name,
+        dept=dept,
+        rows=rows,
+    )
+
+
+@router.get("/policy/{policy_id}", include_in_schema=False)
+def policy_page(
+    request: Request,
+    policy_id: int,
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> Response:
+    """A policy with its sections, articles, departments and highlighted numbers."""
+    policy = _visible_policy(session, policy_id, user)
+    return render(
+        request,
+        "policy/detail.html",
+        policy=policy,
+        mark=mark_quantities,
+        topics=topic_labels(),
+        status_labels=STATUS_LABELS,
+        staff=_is_staff(user),
+    )
+
+
+@router.get("/policy/{policy_id}/tasks.{fmt}", include_in_schema=False)
+def policy_tasks_file(
+    policy_id: int,
+    fmt: str,
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> Response:
+    """Download the task breakdown as XLSX, CSV or JSON."""
+    policy = _visible_policy(session, policy_id, user)
+    rows = service.task_rows(session, policy)
+    filename = f"policy-{policy.id}-tasks.{fmt}"
+    if fmt == "xlsx":
+        body, media = (
+            export.to_xlsx(rows, title=policy.title),
+            ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )
+    elif fmt == "csv":
+        body, media = export.to_csv(rows), "text/csv; charset=utf-8"
+    elif fmt == "json":
+        body, media = export.to_json(rows), "application/json"
+    else:
+        raise HTTPException(status_code=404, detail="use .xlsx, .csv or .json")
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# -- officer review -------------------------------------------------------------------------------
+
+
+@router.get("/policy/{policy_id}/review", include_in_schema=False)
+def review_page(
+    request: Request,
+    policy_id: int,
+    outcome: str = "",
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Parsed structure beside the source text, with correction forms and publication controls."""
+    policy = _visible_policy(session, policy_id, user)
+    return render(
+        request,
+        "policy/review.html",
+        policy=policy,
+        version=policy.current_version,
+        outcome=outcome,
+        mark=mark_quantities,
+        status_labels=STATUS_LABELS,
+        registry=default_registry(),
+        unknown=repository.unknown_department_names(session),
+    )
+
+
+@router.post("/policy/{policy_id}/articles/{article_id}", include_in_schema=False)
+def correct_article_submit(
+    request: Request,
+    policy_id: int,
+    article_id: int,
+    title: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    departments: Annotated[str, Form()] = "",
+    implementers: Annotated[str, Form()] = "",
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Save an officer's correction of one article."""
+    policy = _visible_policy(session, policy_id, user)
+    article = session.get(PolicyArticle, article_id)
+    if article is None or article.policy_id != policy.id:
+        raise HTTPException(status_code=404, detail="no such article")
+    split = re.compile(r"[、,，;；\n]+")
+    try:
+        service.correct_article(
+            session,
+            article,
+            title=title,
+            text=text,
+            departments=[d for d in split.split(departments) if d.strip()],
+            implementers=[i.strip() for i in split.split(implementers) if i.strip()],
+        )
+    except service.PolicyError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return RedirectResponse(f"/policy/{policy.id}/review#art-{article.number}", status_code=303)
+
+
+@router.post("/policy/{policy_id}/status", include_in_schema=False)
+def status_submit(
+    policy_id: int,
+    status: Annotated[str, Form()],
+    valid_from: Annotated[str, Form()] = "",
+    valid_to: Annotated[str, Form()] = "",
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Publish, repeal or return a policy to draft, and set its validity dates."""
+    policy = _visible_policy(session, policy_id, user)
+    try:
+        service.set_validity(session, policy, _parse_day(valid_from), _parse_day(valid_to))
+        service.set_status(session, policy, status)
+    except service.PolicyError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return RedirectResponse(f"/policy/{policy.id}", status_code=303)
+
+
+@router.post("/policy/departments/map", include_in_schema=False)
+def map_department_submit(
+    alias: Annotated[str, Form()],
+    code: Annotated[str, Form()],
+    back: Annotated[str, Form()] = "/policy",
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Map a department name the registry lacked onto a registered department."""
+    try:
+        service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
+    except service.PolicyError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    target = back if back.startswith("/") and not back.startswith("//") else "/policy"
+    return RedirectResponse(target, status_code=303)
+
+
+# -- JSON API -------------------------------------------------------------------------------------
+
+
+@router.get("/api/v1/policy/policies", tags=["policy"])
+def api_list(
+    status: str = "published",
+    valid_on: str | None = None,
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> list[dict[str, Any]]:
+    """Policies (drafts and repealed ones for officers only)."""
+    if not _is_staff(user):
+        status = "published"
+    policies = repository.list_policies(
+        session, status=None if status == "any" else status, valid_on=_parse_day(valid_on)
+    )
+    return [_policy_json(p) for p in policies]
+
+
+@router.get("/api/v1/policy/policies/{policy_id}", tags=["policy"])
+def api_detail(
+    policy_id: int,
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> dict[str, Any]:
+    """A policy with its sections and articles."""
+    policy = _visible_policy(session, policy_id, user)
+    data = _policy_json(policy)
+    data["warnings"] = policy.warnings
+    data["cited_documents"] = policy.cited_documents
+    data["sections"] = [
+        {
+            "number": s.number,
+            "label": s.label,
+            "title": s.title,
+            "articles": [_article_json(a) for a in s.articles],
+        }
+        for s in policy.sections
+    ]
+    data["versions"] = [
+        {"number": v.number, "created_at": v.created_at.isoformat(), "changes": v.changes}
+        for v in policy.versions
+    ]
+    return data
+
+
+@router.get("/api/v1/policy/search", tags=["policy"])
+def api_search(
+    q: str,
+    department: str | None = None,
+    topic: str | None = None,
+    valid_on: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """Search published policies; snippets carry <mark> around the query words."""
+    hits = search.search(
+        session, q, department=department, topic=topic, valid_on=_parse_day(valid_on), limit=limit
+    )
+    return [
+        {
+            "policy_id": h.policy_id,
+            "policy_title": h.policy_title,
+            "doc_number": h.doc_number,
+            "article_number": h.article_number,
+            "article_label": h.article_label,
+            "article_title": h.article_title,
+            "snippet_html": str(h.snippet_html),
+            "url": h.url,
+        }
+        for h in hits
+    ]
+
+
+@router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
+def api_tasks(
+    policy_id: int,
+    session: Session = Depends(get_session),
+    user: User | None = Depends(optional_user),
+) -> list[dict[str, Any]]:
+    """The task breakdown of one policy."""
+    return export.to_dicts(service.task_rows(session, _visible_policy(session, policy_id, user)))
+
+
+@router.get("/api/v1/policy/departments/{name}/tasks", tags=["policy"])
+def api_department_tasks(
+    name: str, session: Session = Depends(get_session)
+) -> list[dict[str, Any]]:
+    """Everything one department must do across published policies."""
+    return export.to_dicts(service.department_task_rows(session, name))
+
+
+@router.post("/api/v1/policy/parse", tags=["policy"])
+async def api_parse(
+    request: Request, file: Annotated[UploadFile, File()], user: User = Depends(officer_only)
+) -> Response:
+    """Parse an uploaded file and return its structure; nothing is stored."""
+    try:
+        data, name = await _read_upload(request, file)
+        document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
+    except IngestError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    return JSONResponse(document.model_dump(mode="json"))
+
+
+@router.post("/api/v1/policy/import", tags=["policy"])
+async def api_import(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    publish: Annotated[bool, Form()] = False,
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Import an uploaded file: a new policy, a new version, or unchanged."""
+    try:
+        data, name = await _read_upload(request, file)
+        result = service.import_bytes(
+            session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
+        )
+    except (IngestError, service.PolicyError) as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+    body = _policy_json(result.policy) | {
+        "outcome": result.outcome,
+        "version": result.version.number,
+        "warnings": result.warnings,
+        "diff": result.version.diff,
+    }
+    return JSONResponse(body, status_code=201 if result.outcome == "created" else 200)

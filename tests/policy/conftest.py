@@ -1,0 +1,28 @@
+"""Fixtures for the policy tests: the seed, the reference regulations and sample renditions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from huiqi.policy.ingest import ingest_file
+from huiqi.policy.parser import parse_source
+from huiqi.policy.schemas import ParsedDocument
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+SEED = SHARED / "seed" / "000_1fa78e4c162f2d55.txt"
+REFERENCE = SHARED / "reference"
+FIXTURES = REPO / "tests" / "fixtures" / "policy"
+
+
+@pytest.fixture(scope="session")
+def seed_doc() -> ParsedDocument:
+    """The seed document, parsed."""
+    return parse_source(ingest_file(SEED))
+
+
+def parse_path(path: Path) -> ParsedDocument:
+    """Ingest and parse one file."""
+    return parse_source(ingest_file(path))
