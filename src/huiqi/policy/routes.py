@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -18,6 +18,7 @@ from huiqi.policy.departments import default_registry
 from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
 from huiqi.policy.parser import parse_source
+from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
@@ -49,18 +50,7 @@ def _parse_day(raw: str | None) -> dt.date | None:
 
 def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
     """Escape article text and highlight its quantitative commitments."""
-    phrases = sorted({q["text"] for q in quantities}, key=len, reverse=True)
-    if not phrases:
-        return Markup(escape(text))
-    pattern = re.compile("|".join(re.escape(p) for p in phrases))
-    out: list[str] = []
-    last = 0
-    for m in pattern.finditer(text):
-        out.append(str(escape(text[last : m.start()])))
-        out.append(f'<mark class="qty">{escape(m.group())}</mark>')
-        last = m.end()
-    out.append(str(escape(text[last:])))
-    return Markup("".join(out))
+    return highlight(text, {q["text"] for q in quantities}, css_class="qty")
 
 
 def _upload_limit(request: Request) -> int:

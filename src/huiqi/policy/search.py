@@ -106,16 +106,19 @@ class SearchHit:
         return highlight(self.article_title or self.policy_title, self.terms)
 
 
-def highlight(text: str, terms: tuple[str, ...] | list[str]) -> Markup:
+def highlight(
+    text: str, terms: tuple[str, ...] | list[str] | set[str], css_class: str | None = None
+) -> Markup:
     """Escape ``text`` and wrap every occurrence of the terms in <mark>."""
     if not terms:
         return Markup(escape(text))
     pattern = re.compile("|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)), re.I)
+    opening = f'<mark class="{css_class}">' if css_class else "<mark>"
     out: list[str] = []
     last = 0
     for m in pattern.finditer(text):
         out.append(str(escape(text[last : m.start()])))
-        out.append(f"<mark>{escape(m.group())}</mark>")
+        out.append(f"{opening}{escape(m.group())}</mark>")
         last = m.end()
     out.append(str(escape(text[last:])))
     return Markup("".join(out))
