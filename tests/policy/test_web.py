@@ -63,7 +63,12 @@ def test_escaping_of_query(client: TestClient, db_session: Session) -> None:
 def test_drafts_are_hidden_from_the_public(client: TestClient, db_session: Session) -> None:
     policy = _seed(db_session, publish=False)
     assert client.get(f"/policy/{policy.id}").status_code == 404
-    assert client.get("/api/v1/policy/policies").json() == []
+    assert client.get("/api/v1/policy/policies").json() == {
+        "total": 0,
+        "limit": 50,
+        "offset": 0,
+        "items": [],
+    }
 
 
 def test_department_page_and_exports(client: TestClient, db_session: Session) -> None:
@@ -95,7 +100,7 @@ def test_api_detail_and_search(client: TestClient, db_session: Session) -> None:
         "省司法厅",
         "省发展改革委",
     ]
-    hits = client.get("/api/v1/policy/search", params={"q": "担保费率"}).json()
+    hits = client.get("/api/v1/policy/search", params={"q": "担保费率"}).json()["items"]
     assert hits[0]["article_number"] == 18 and "<mark>" in hits[0]["snippet_html"]
 
 
@@ -117,10 +122,15 @@ def test_officer_upload_review_correct_publish(
     review = _soup(client.get(review_url))
     assert review.select_one(".status").get_text() == "草稿"  # type: ignore[union-attr]
     assert "(二十八)" in review.select_one(".warnings").get_text()  # type: ignore[union-attr]
-    assert (
-        "关于进一步健全支持中小企业发展制度的实施意见" in review.select_one("pre.source").get_text()
-    )  # type: ignore[union-attr]
-    form = review.select_one("form#art-1")
+    source = review.select_one(".review-source .source-text")
+    assert source is not None
+    assert "关于进一步健全支持中小企业发展制度的实施意见" in source.get_text()
+    # Every article of the parsed structure links to where it starts in the source, and back.
+    anchors = source.select("a.src-anchor")
+    assert [a["id"] for a in anchors] == [f"src-art-{n}" for n in range(1, 41) if n != 28]
+    assert anchors[0]["href"] == "#art-1"
+    assert review.select_one("#art-1 a.src-link")["href"] == "#src-art-1"  # type: ignore[index]
+    form = review.select_one("#art-1 form")
     assert form is not None
     policy_id = int(review_url.split("/")[2])
     response = client.post(

@@ -17,7 +17,9 @@ from huiqi.policy import export, repository, search, service
 from huiqi.policy.departments import default_registry
 from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
+from huiqi.policy.paging import API_DEFAULT_LIMIT, API_MAX_LIMIT, Pager
 from huiqi.policy.parser import parse_source
+from huiqi.policy.review import source_lines
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
 from huiqi.web.deps import get_session, optional_user, render, require_roles
@@ -109,16 +111,26 @@ def policy_list_page(
     topic: str = "",
     status: str = "published",
     valid_on: str = "",
+    page: Annotated[int, Query(ge=1)] = 1,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
-    """List and search policies (public: published only)."""
+    """List and search policies (public: published only), a page at a time."""
     if not _is_staff(user) or status not in {s.value for s in PolicyStatus} | {"any"}:
         status = "published"
     day = _parse_day(valid_on)
     status_filter = None if status == "any" else status
-    hits = (
-        search.search(
+    params = [
+        ("q", q),
+        ("department", department),
+        ("topic", topic),
+        ("status", "" if status == "published" else status),
+        ("valid_on", valid_on),
+    ]
+    hits: list[search.SearchHit] = []
+    policies: list[Policy] = []
+    if q.strip():
+        ranked = search.ranked_hits(
             session,
             q,
             department=department or None,
@@ -126,12 +138,14 @@ def policy_list_page(
             status=status_filter,
             valid_on=day,
         )
-        if q.strip()
-        else []
-    )
-    policies = (
-        [] if q.strip() else repository.list_policies(session, status=status_filter, valid_on=day)
-    )
+        pager = Pager.build(page, len(ranked), "/policy", params)
+        hits = ranked[pager.offset : pager.offset + pager.size]
+    else:
+        total = repository.count_policies(session, status=status_filter, valid_on=day)
+        pager = Pager.build(page, total, "/policy", params)
+        policies = repository.list_policies(
+            session, status=status_filter, valid_on=day, limit=pager.size, offset=pager.offset
+        )
     return render(
         request,
         "policy/list.html",
@@ -142,6 +156,7 @@ def policy_list_page(
         valid_on=valid_on,
         hits=hits,
         policies=policies,
+        pager=pager,
         topics=topic_labels(),
         departments=default_registry().departments,
         status_labels=STATUS_LABELS,
@@ -186,15 +201,18 @@ async def upload_submit(
 
 @router.get("/policy/department/{name}", include_in_schema=False)
 def department_page(
-    request: Request, name: str, session: Session = Depends(get_session)
+    request: Request, name: str, unmapped: bool = False, session: Session = Depends(get_session)
 ) -> Response:
-    """Everything a department must do across published policies."""
-    dept = service.registry_for(session).lookup(name)
-    rows = service.department_task_rows(session, name)
+    """Everything a department must do across published policies.
+
+    ``unmapped`` lists the tasks of a name as written that the registry could not resolve.
+    """
+    dept = None if unmapped else service.registry_for(session).lookup(name)
+    rows = service.department_task_rows(session, name, unmapped=unmapped)
     return render(
         request,
         "policy/department.html",
-        dept_name=dept.name if dept else name,
+        dept_name=dept.name if dept else name.strip(),
         dept=dept,
         rows=rows,
     )
@@ -252,6 +270,42 @@ def policy_tasks_file(
 # -- officer review -------------------------------------------------------------------------------
 
 
+def _review(
+    request: Request,
+    session: Session,
+    policy: Policy,
+    *,
+    outcome: str = "",
+    status_code: int = 200,
+    status_error: str | None = None,
+    article_errors: dict[int, str] | None = None,
+    drafts: dict[int, dict[str, str]] | None = None,
+) -> Response:
+    """The review page; on a refused correction it keeps what the officer typed, beside the reason."""
+    version = policy.current_version
+    unknown = repository.unknown_department_names(session, policy.id)
+    return render(
+        request,
+        "policy/review.html",
+        status_code=status_code,
+        policy=policy,
+        version=version,
+        outcome=outcome,
+        mark=mark_quantities,
+        status_labels=STATUS_LABELS,
+        registry=default_registry(),
+        unknown=unknown,
+        map_ids={name: f"map-{i}" for i, name in enumerate(unknown, start=1)},
+        source=source_lines(
+            version.source_text if version else "", ((a.number, a.label) for a in policy.articles)
+        ),
+        quantity_texts={q["text"] for a in policy.articles for q in a.quantities},
+        status_error=status_error,
+        article_errors=article_errors or {},
+        drafts=drafts or {},
+    )
+
+
 @router.get("/policy/{policy_id}/review", include_in_schema=False)
 def review_page(
     request: Request,
@@ -260,19 +314,8 @@ def review_page(
     session: Session = Depends(get_session),
     user: User = Depends(officer_only),
 ) -> Response:
-    """Parsed structure beside the source text, with correction forms and publication controls."""
-    policy = _visible_policy(session, policy_id, user)
-    return render(
-        request,
-        "policy/review.html",
-        policy=policy,
-        version=policy.current_version,
-        outcome=outcome,
-        mark=mark_quantities,
-        status_labels=STATUS_LABELS,
-        registry=default_registry(),
-        unknown=repository.unknown_department_names(session),
-    )
+    """The source text beside the parsed structure, with correction forms and publication controls."""
+    return _review(request, session, _visible_policy(session, policy_id, user), outcome=outcome)
 
 
 @router.post("/policy/{policy_id}/articles/{article_id}", include_in_schema=False)
@@ -303,12 +346,27 @@ def correct_article_submit(
             implementers=[i.strip() for i in split.split(implementers) if i.strip()],
         )
     except service.PolicyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+        session.rollback()
+        typed = {
+            "title": title,
+            "text": text,
+            "departments": departments,
+            "implementers": implementers,
+        }
+        return _review(
+            request,
+            session,
+            _visible_policy(session, policy_id, user),
+            status_code=422,
+            article_errors={article_id: str(exc)},
+            drafts={article_id: typed},
+        )
     return RedirectResponse(f"/policy/{policy.id}/review#art-{article.number}", status_code=303)
 
 
 @router.post("/policy/{policy_id}/status", include_in_schema=False)
 def status_submit(
+    request: Request,
     policy_id: int,
     status: Annotated[str, Form()],
     valid_from: Annotated[str, Form()] = "",
@@ -322,7 +380,14 @@ def status_submit(
         service.set_validity(session, policy, _parse_day(valid_from), _parse_day(valid_to))
         service.set_status(session, policy, status)
     except service.PolicyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+        session.rollback()
+        return _review(
+            request,
+            session,
+            _visible_policy(session, policy_id, user),
+            status_code=422,
+            status_error=str(exc),
+        )
     return RedirectResponse(f"/policy/{policy.id}", status_code=303)
 
 
@@ -346,20 +411,33 @@ def map_department_submit(
 # -- JSON API -------------------------------------------------------------------------------------
 
 
+ApiLimit = Annotated[int, Query(ge=1, le=API_MAX_LIMIT, description="Rows per response.")]
+ApiOffset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+
+
 @router.get("/api/v1/policy/policies", tags=["policy"])
 def api_list(
     status: str = "published",
     valid_on: str | None = None,
+    limit: ApiLimit = API_DEFAULT_LIMIT,
+    offset: ApiOffset = 0,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
-) -> list[dict[str, Any]]:
-    """Policies (drafts and repealed ones for officers only)."""
+) -> dict[str, Any]:
+    """Policies, newest first, a page at a time (drafts and repealed ones for officers only)."""
     if not _is_staff(user):
         status = "published"
+    status_filter = None if status == "any" else status
+    day = _parse_day(valid_on)
     policies = repository.list_policies(
-        session, status=None if status == "any" else status, valid_on=_parse_day(valid_on)
+        session, status=status_filter, valid_on=day, limit=limit, offset=offset
     )
-    return [_policy_json(p) for p in policies]
+    return {
+        "total": repository.count_policies(session, status=status_filter, valid_on=day),
+        "limit": limit,
+        "offset": offset,
+        "items": [_policy_json(p) for p in policies],
+    }
 
 
 @router.get("/api/v1/policy/policies/{policy_id}", tags=["policy"])
@@ -395,14 +473,21 @@ def api_search(
     department: str | None = None,
     topic: str | None = None,
     valid_on: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: ApiLimit = API_DEFAULT_LIMIT,
+    offset: ApiOffset = 0,
     session: Session = Depends(get_session),
-) -> list[dict[str, Any]]:
-    """Search published policies; snippets carry <mark> around the query words."""
-    hits = search.search(
-        session, q, department=department, topic=topic, valid_on=_parse_day(valid_on), limit=limit
+) -> dict[str, Any]:
+    """Search published policies, a page at a time; snippets carry <mark> around the query words."""
+    hits, total = search.search_page(
+        session,
+        q,
+        department=department,
+        topic=topic,
+        valid_on=_parse_day(valid_on),
+        limit=limit,
+        offset=offset,
     )
-    return [
+    items = [
         {
             "policy_id": h.policy_id,
             "policy_title": h.policy_title,
@@ -415,6 +500,7 @@ def api_search(
         }
         for h in hits
     ]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
@@ -429,10 +515,10 @@ def api_tasks(
 
 @router.get("/api/v1/policy/departments/{name}/tasks", tags=["policy"])
 def api_department_tasks(
-    name: str, session: Session = Depends(get_session)
+    name: str, unmapped: bool = False, session: Session = Depends(get_session)
 ) -> list[dict[str, Any]]:
-    """Everything one department must do across published policies."""
-    return export.to_dicts(service.department_task_rows(session, name))
+    """Everything one department must do across published policies (see the department page)."""
+    return export.to_dicts(service.department_task_rows(session, name, unmapped=unmapped))
 
 
 @router.post("/api/v1/policy/parse", tags=["policy"])

@@ -20,9 +20,13 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from huiqi.policy.models import Policy, PolicyArticle, PolicyTask
+from huiqi.policy.repository import department_aliases, department_condition
 
 _STOP = set("的 了 和 与 及 或 在 对 等 为 是 将 把 被 并 其 之 以 于 由 从 向 a the".split())
 _PUNCT = re.compile(r"^[\s\W_]+$")
+MAX_ARTICLE_ROWS = 2000
+"""Most matching articles ranked per query; ranking happens in Python, so the work is bounded."""
+
 _CUSTOM_WORDS = (
     "专精特新",
     "不来即享",
@@ -161,8 +165,43 @@ def search(
     status: str | None = "published",
     valid_on: dt.date | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[SearchHit]:
     """Find articles (and policy titles) containing every word of ``query``, best first."""
+    hits = ranked_hits(
+        session, query, department=department, topic=topic, status=status, valid_on=valid_on
+    )
+    return hits[offset : offset + limit]
+
+
+def search_page(
+    session: Session,
+    query: str,
+    *,
+    department: str | None = None,
+    topic: str | None = None,
+    status: str | None = "published",
+    valid_on: dt.date | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[SearchHit], int]:
+    """One page of hits (``limit`` after ``offset``) and how many hits there are in all."""
+    hits = ranked_hits(
+        session, query, department=department, topic=topic, status=status, valid_on=valid_on
+    )
+    return hits[offset : offset + limit], len(hits)
+
+
+def ranked_hits(
+    session: Session,
+    query: str,
+    *,
+    department: str | None = None,
+    topic: str | None = None,
+    status: str | None = "published",
+    valid_on: dt.date | None = None,
+) -> list[SearchHit]:
+    """Every hit for ``query`` (at most MAX_ARTICLE_ROWS articles), ranked best first."""
     terms = query_terms(query)
     if not terms:
         return []
@@ -183,12 +222,11 @@ def search(
             )
         )
     if department:
-        names = _department_names(department)
         article_filters.append(
             exists().where(
                 and_(
                     PolicyTask.article_id == PolicyArticle.id,
-                    or_(PolicyTask.department.in_(names), PolicyTask.department_code.in_(names)),
+                    department_condition(_department_code(session, department), department),
                 )
             )
         )
@@ -198,7 +236,7 @@ def search(
         select(PolicyArticle, Policy)
         .join(Policy, Policy.id == PolicyArticle.policy_id)
         .where(*policy_filters, *article_filters)
-        .limit(2000)
+        .limit(MAX_ARTICLE_ROWS)
     ).all()
     hits: list[SearchHit] = []
     for article, policy in rows:
@@ -247,15 +285,13 @@ def search(
                 )
             )
     hits.sort(key=lambda h: (-h.score, h.policy_id, h.article_number or 0))
-    return hits[:limit]
+    return hits
 
 
-def _department_names(department: str) -> list[str]:
-    """The name as given plus the registry's canonical name and code for it."""
+def _department_code(session: Session, department: str) -> str | None:
+    """The registry code of a department name (officer-mapped aliases included), if any."""
     from huiqi.policy.departments import default_registry
 
-    names = [department]
-    dept = default_registry().lookup(department)
-    if dept is not None:
-        names += [dept.name, dept.code]
-    return names
+    registry = default_registry().with_aliases(department_aliases(session))
+    dept = registry.lookup(department)
+    return dept.code if dept is not None else None

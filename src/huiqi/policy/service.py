@@ -454,15 +454,19 @@ def task_rows(session: Session, policy: Policy) -> list[TaskRow]:
     return [_task_row(policy, article) for article in policy.articles]
 
 
-def department_task_rows(session: Session, department: str) -> list[TaskRow]:
-    """Everything a department must do across all published policies (lead or cooperating)."""
-    names = [department]
-    dept = registry_for(session).lookup(department)
-    if dept is not None:
-        names += [dept.name, dept.code]
+def department_task_rows(
+    session: Session, department: str, *, unmapped: bool = False
+) -> list[TaskRow]:
+    """Everything a department must do across all published policies (lead or cooperating).
+
+    With ``unmapped`` the name is taken as written in tasks the registry could not resolve
+    (another province's department of the same name, or one not yet mapped).
+    """
+    name = department.strip()
+    dept = None if unmapped else registry_for(session).lookup(name)
     seen: set[int] = set()
     rows = []
-    for task in repository.tasks_of_department(session, names):
+    for task in repository.tasks_of_department(session, dept.code if dept else None, name):
         article = task.article
         if article.id in seen:
             continue
