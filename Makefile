@@ -25,7 +25,7 @@ dev: $(VENV)/.installed-dev
 run: $(VENV)/.installed-run
 	$(BIN)/huiqi db upgrade
 	$(BIN)/huiqi demo load
-	$(BIN)/huiqi serve
+	$(BIN)/huiqi serve --with-dispatcher
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

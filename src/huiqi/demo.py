@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -70,9 +71,52 @@ def load_accounts(session: Session, enterprise_credit_code: str | None = None) -
     return list(DEMO_ACCOUNTS)
 
 
-def load_all(session: Session) -> list[DemoAccount]:
-    """Load every domain's demo data, then the accounts bound to it."""
+DEMO_POPULATION = 3000
+DEMO_SEED = 2020
+
+
+def pick_demo_enterprise(session: Session) -> str | None:
+    """The Lanzhou enterprise with the most eligible policies, so the demo log-in has much to show."""
+    from sqlalchemy import func
+
+    from huiqi.enterprise.models import enterprise_current
+    from huiqi.matching.models import MatchResult
+
+    eligible = func.count(MatchResult.id)
+    row = session.execute(
+        select(enterprise_current.c.credit_code)
+        .join(MatchResult, MatchResult.credit_code == enterprise_current.c.credit_code)
+        .where(
+            enterprise_current.c.region_code.like("6201%"),
+            MatchResult.result == "eligible",
+        )
+        .group_by(enterprise_current.c.credit_code)
+        .order_by(eligible.desc(), enterprise_current.c.credit_code)
+        .limit(1)
+    ).first()
+    return str(row[0]) if row else None
+
+
+def load_all(
+    session: Session,
+    *,
+    population: int = DEMO_POPULATION,
+    seed: int = DEMO_SEED,
+    progress: Callable[[str], None] | None = None,
+) -> list[DemoAccount]:
+    """Load every domain's demo data, then the accounts bound to it (idempotent)."""
+    from huiqi.enterprise import population as enterprises
+    from huiqi.finance import demo as finance
+    from huiqi.matching import service as matching
     from huiqi.policy import service as policy
 
+    say = progress or (lambda _step: None)
+    say("政策库:导入种子文件 甘工信发〔2020〕351号 / policy library: the seed document")
     policy.load_demo(session)
-    return load_accounts(session)
+    say(f"企业库:生成 {population} 家甘肃企业 / enterprise registry: {population} enterprises")
+    enterprises.load_demo(session, size=population, seed=seed)
+    say("融资产品 / financing products")
+    finance.load_demo(session)
+    say("规则与匹配(含免申即享资助与推送) / rules, matching, grants and notifications")
+    matching.load_demo(session)
+    return load_accounts(session, pick_demo_enterprise(session))

@@ -59,7 +59,7 @@ class LiveServer:
         migrate.upgrade(settings.effective_database_url)
         db.configure(db.make_engine(settings.effective_database_url))
         with db.session_scope() as session:
-            demo.load_all(session)
+            demo.load_all(session, population=0)
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(

@@ -53,7 +53,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     migrate.upgrade(settings.effective_database_url)
     db.configure(db.make_engine(settings.effective_database_url))
     with db.session_scope() as session:
-        demo.load_all(session)
+        demo.load_all(session, population=300)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

@@ -10,6 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from huiqi.core.config import ConfigError, get_settings
+from huiqi.enterprise import cli as enterprise_cli
+from huiqi.finance import cli as finance_cli
+from huiqi.grants import cli as grants_cli
+from huiqi.matching import cli as matching_cli
+from huiqi.notify import cli as notify_cli
+from huiqi.policy import cli as policy_cli
 
 console = Console()
 err = Console(stderr=True)
@@ -26,8 +32,16 @@ demo_app = typer.Typer(help="Demo data for trying the platform.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
-# domain command groups are registered below this line
-app.add_typer(__import__("huiqi.policy.cli", fromlist=["app"]).app, name="policy")
+# Domain command groups. Importing huiqi.matching.cli also registers matching's listener
+# on registry changes, so a CLI import re-matches the enterprises it changed.
+app.add_typer(policy_cli.app, name="policy")
+app.add_typer(enterprise_cli.app, name="enterprise")
+app.add_typer(matching_cli.rules_app, name="rules")
+app.add_typer(matching_cli.app, name="match")
+app.add_typer(notify_cli.app, name="notify")
+app.add_typer(grants_cli.app, name="grants")
+app.add_typer(finance_cli.app, name="finance")
+demo_app.command("population")(enterprise_cli.population)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -181,14 +195,19 @@ def user_set_role(
 
 
 @demo_app.command("load")
-def demo_load() -> None:
-    """Load the demo data (accounts, seed policy, enterprises, rules); safe to run again."""
+def demo_load(
+    size: int = typer.Option(3000, "--size", min=0, help="How many demo enterprises to generate."),
+    seed: int = typer.Option(2020, "--seed", help="Random seed of the demo population."),
+) -> None:
+    """Load the demo data (accounts, seed policy, enterprises, products, rules, matching); safe to run again."""
     from huiqi import demo
     from huiqi.core.db import session_scope
 
     _settings_or_exit()
     with session_scope() as session:
-        accounts = demo.load_all(session)
+        accounts = demo.load_all(
+            session, population=size, seed=seed, progress=lambda step: console.print(f"· {step}")
+        )
     table = Table("role", "username", "password", title="demo log-ins 演示账户")
     for acct in accounts:
         table.add_row(acct.role, acct.username, acct.password)
@@ -200,6 +219,11 @@ def serve(
     host: str | None = typer.Option(None, help="Address to bind (default HUIQI_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default HUIQI_PORT, 8000)."),
     reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+    with_dispatcher: bool = typer.Option(
+        False,
+        "--with-dispatcher",
+        help="Also send queued notifications from a background thread (as `huiqi notify run`).",
+    ),
 ) -> None:
     """Start the web server (pages, JSON API under /api/v1, /healthz)."""
     import uvicorn
@@ -217,6 +241,11 @@ def serve(
     bind_host = host or settings.host
     bind_port = port or settings.port
     console.print(f"huiqi serving on http://{bind_host}:{bind_port}  (database {_safe_url(url)})")
+    if with_dispatcher:
+        from huiqi.notify.dispatcher import start_background
+
+        start_background(settings)
+        console.print("notification dispatcher running in the background")
     uvicorn.run(
         "huiqi.web.app:create_app", factory=True, host=bind_host, port=bind_port, reload=reload
     )

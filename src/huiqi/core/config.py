@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     base_url: str = "http://127.0.0.1:8000"
+    # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "huiqi <noreply@huiqi.local>"
+    smtp_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    notify_max_attempts: int = Field(default=6, ge=1, le=50)
+    notify_backoff_seconds: int = Field(default=30, ge=1, le=86400)
+    notify_lease_seconds: int = Field(default=120, ge=1, le=86400)
+    notify_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
+    notify_rate_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # per-channel overrides, e.g. HUIQI_NOTIFY_CHANNEL_RATES='{"sms": 60}'
+    notify_channel_rates: dict[str, int] = Field(default_factory=dict)
+    webhook_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    # Webhooks to loopback/private addresses are refused (SSRF) unless this is switched on.
+    webhook_allow_private: bool = False
 
     @field_validator("database_url")
     @classmethod

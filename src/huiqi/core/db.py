@@ -48,8 +48,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    """Start SQLite transactions explicitly (pairs with isolation_level=None)."""
-    conn.exec_driver_sql("BEGIN")
+    """Start SQLite transactions explicitly (pairs with isolation_level=None).
+
+    IMMEDIATE takes the write lock up front: a deferred transaction that reads, sees another
+    process commit, then writes fails at once with SQLITE_BUSY_SNAPSHOT, which the busy
+    timeout cannot wait out. The web server and the dispatcher are separate processes, and
+    huiqi keeps transactions short (imports commit per batch), so waiting is cheap.
+    """
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -58,5 +58,7 @@ def pending_revisions(url: str) -> set[str]:
     script = ScriptDirectory.from_config(alembic_config())
     every = {rev.revision for rev in script.walk_revisions()}
     heads = current_heads(url)
-    applied = {rev.revision for rev in script.iterate_revisions(tuple(heads), "base")} if heads else set()
+    applied = (
+        {rev.revision for rev in script.iterate_revisions(tuple(heads), "base")} if heads else set()
+    )
     return every - applied

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,15 +41,25 @@ ERROR_TEXT = {
 
 
 def _routers() -> list[APIRouter]:
-    """Every domain's router, in navigation order."""
+    """Every domain's router."""
     from huiqi.accounts.routes import router as accounts_router
+    from huiqi.enterprise.routes import router as enterprise_router
+    from huiqi.finance.routes import router as finance_router
+    from huiqi.grants.routes import router as grants_router
+    from huiqi.matching.routes import router as matching_router
+    from huiqi.notify.routes import router as notify_router
+    from huiqi.policy.routes import router as policy_router
     from huiqi.web.pages import router as pages_router
 
     return [
         pages_router,
         accounts_router,
-        # domain routers are registered below this line
-        __import__("huiqi.policy.routes", fromlist=["router"]).router,
+        policy_router,
+        enterprise_router,
+        matching_router,
+        notify_router,
+        grants_router,
+        finance_router,
     ]
 
 
@@ -81,6 +92,10 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in _routers():
+        # The OpenAPI document describes the JSON API only; pages are for browsers.
+        for route in router.routes:
+            if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
+                route.include_in_schema = False
         app.include_router(router)
 
     @app.middleware("http")

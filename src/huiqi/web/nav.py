@@ -22,7 +22,16 @@ NAV: list[NavItem] = [
     NavItem("/admin/users", "用户管理", "Users", ("admin",)),
     NavItem("/admin/audit", "安全审计", "Audit log", ("admin",)),
     NavItem("/enterprise/mine", "企业信息", "Our record", ("enterprise",)),
+    NavItem("/matching/mine", "我的政策", "My policies", ("enterprise",)),
+    NavItem("/rules", "政策规则", "Rules", ("officer", "admin")),
     NavItem("/enterprise", "企业库", "Enterprises", ("officer", "admin")),
+    NavItem("/finance", "融资对接", "Financing", ("enterprise", "bank", "officer", "admin")),
+    NavItem("/finance/stats", "融资统计", "Financing statistics", ("officer", "admin")),
+    NavItem("/notify/inbox", "消息", "Inbox", ("enterprise",)),
+    NavItem("/grants/mine", "免申即享", "My benefits", ("enterprise",)),
+    NavItem("/grants", "免申即享审核", "Grant review", ("officer", "admin")),
+    NavItem("/notify/dashboard", "推送统计", "Push dashboard", ("officer", "admin")),
+    NavItem("/grants/public", "兑现公示", "Benefits notice", ("public",)),
     NavItem("/account", "我的账户", "My account", ("admin", "officer", "enterprise", "bank")),
 ]
 

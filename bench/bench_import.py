@@ -1,0 +1,176 @@
+"""Bulk-import benchmark: rows per second and peak memory, SQLite and PostgreSQL, 100k and 1M rows.
+
+    .venv/bin/python bench/bench_import.py                      # 100k and 1M rows, both backends
+    .venv/bin/python bench/bench_import.py --rows 100000 --backend sqlite
+
+Each measurement runs in its own process (so peak RSS is that import's own). The baseline is a
+plain DB-API executemany of the same rows as text into a bare table, measured in the same run on
+the same database; the report prints huiqi's rate as a ratio of it. The import does more per row
+(validation, size classification, value history, the current frame), so the ratio says what that
+costs. PostgreSQL: a scratch database (default huiqi_bench on 127.0.0.1) is dropped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _fresh_database(backend: str, workdir: Path, pg_name: str) -> str:
+    from sqlalchemy import text
+
+    from huiqi.core import migrate
+    from huiqi.core.db import make_engine
+
+    if backend == "sqlite":
+        path = workdir / "bench.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        admin.dispose()
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
+    migrate.upgrade(url)
+    return url
+
+
+def _baseline(url: str, csv_path: Path) -> float:
+    """Rows/s of a plain executemany of the file's rows (as text) into a bare table."""
+    from huiqi.core.db import make_engine
+
+    engine = make_engine(url)
+    with csv_path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        cols = ", ".join(f"c{i} TEXT" for i in range(len(header)))
+        marks = ", ".join(["?" if url.startswith("sqlite") else "%s"] * len(header))
+        raw = engine.raw_connection()
+        cur = raw.cursor()
+        cur.execute(f"CREATE TABLE baseline ({cols})")
+        start = time.perf_counter()
+        rows = 0
+        batch: list[list[str]] = []
+        for row in reader:
+            batch.append(row + [""] * (len(header) - len(row)))
+            if len(batch) == 1000:
+                cur.executemany(f"INSERT INTO baseline VALUES ({marks})", batch)  # noqa: S608
+                raw.commit()
+                rows += len(batch)
+                batch.clear()
+        if batch:
+            cur.executemany(f"INSERT INTO baseline VALUES ({marks})", batch)  # noqa: S608
+            raw.commit()
+            rows += len(batch)
+        elapsed = time.perf_counter() - start
+        raw.close()
+    engine.dispose()
+    return rows / elapsed
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory.
+
+    ru_maxrss survives exec on Linux and would report the parent's size at fork time, so the
+    kernel's per-address-space high-water mark (VmHWM) is read instead where it exists.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement: fresh database, baseline, then the huiqi import; prints JSON."""
+    from sqlalchemy.orm import sessionmaker
+
+    from huiqi.core.db import make_engine
+    from huiqi.enterprise.importer import run_import
+
+    workdir = Path(args.workdir)
+    url = _fresh_database(args.backend, workdir, args.pg_name)
+    baseline = _baseline(url, Path(args.csv))
+    engine = make_engine(url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    start = time.perf_counter()
+    report = run_import(
+        factory, Path(args.csv), errors_path=workdir / "errors.csv", batch_size=2000
+    )
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    print(
+        json.dumps(
+            {
+                "backend": args.backend,
+                "rows": report.rows,
+                "seconds": elapsed,
+                "rows_per_s": report.rows / elapsed,
+                "baseline_rows_per_s": baseline,
+                "peak_rss_mb": _peak_rss_mb(),
+                "counts": report.counts(),
+            }
+        )
+    )
+
+
+def main() -> None:
+    """Generate the files, run every (size, backend) pair in a child process, print the table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, action="append", help="row counts (default 100000 and 1000000)"
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
+    parser.add_argument("--pg-name", default="huiqi_bench")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    from huiqi.enterprise.population import generate, write_file
+
+    sizes = args.rows or [100_000, 1_000_000]
+    backends = args.backend or ["sqlite", "postgres"]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            csv_path = Path(tmp) / f"pop-{size}.csv"
+            write_file(generate(size, seed=2020), csv_path)
+            mb = csv_path.stat().st_size / 1e6
+            for backend in backends:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
+                     "--workdir", tmp, "--pg-name", args.pg_name],
+                    check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                result["file_mb"] = mb
+                results.append(result)
+                print(
+                    f"{backend:9s} {size:>9,} rows ({mb:6.1f} MB): {result['rows_per_s']:>9,.0f} rows/s "
+                    f"in {result['seconds']:7.1f} s; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
+                    f"ratio {result['rows_per_s'] / result['baseline_rows_per_s']:.3f}; "
+                    f"peak RSS {result['peak_rss_mb']:.0f} MB; {result['counts']}",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Pydantic shapes of the enterprise JSON API."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+
+class ClassifyIn(BaseModel):
+    """Inputs of a size classification (money in 万元, read as exact decimals)."""
+
+    industry: str | None = None
+    employees: int | None = None
+    revenue: Decimal | None = None
+    assets: Decimal | None = None
+    on: date | None = None

@@ -1,0 +1,369 @@
+"""Registry services: apply values with provenance and history, keep enterprise_current in step,
+rebuild the current frame as of a date, and tell listeners which enterprises changed.
+
+Services take the session first and never commit; the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from huiqi.core.db import utcnow
+from huiqi.enterprise import repository as repo
+from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
+from huiqi.enterprise.models import Enterprise, GraduateHire
+from huiqi.enterprise.sizing import above_scale, size_class
+
+CHINA = timezone(timedelta(hours=8))
+SELF_REPORTED = "self-reported"
+# certification kinds of the field contract (cert_<kind>_from / cert_<kind>_to)
+CERT_KINDS: dict[str, tuple[str, str]] = {
+    "high_tech": ("高新技术企业", "High-tech enterprise"),
+    "tech_sme": ("科技型中小企业", "Tech-based SME"),
+    "innovative_sme": ("创新型中小企业", "Innovative SME"),
+    "srdi_sme": ("专精特新中小企业", "Specialised (SRDI) SME"),
+    "little_giant": ("专精特新“小巨人”", "SRDI little giant"),
+}
+COMPUTED = "computed"
+
+_POLARS = {
+    "str": pl.Utf8,
+    "enum": pl.Utf8,
+    "int": pl.Int64,
+    "money": pl.Int64,
+    "date": pl.Date,
+    "bool": pl.Boolean,
+}
+
+ChangeListener = Callable[[Session, set[str]], None]
+_listeners: list[ChangeListener] = []
+
+
+def today_cn() -> date:
+    """Today's date in China (the registry's dates are Beijing dates)."""
+    return datetime.now(CHINA).date()
+
+
+class RegistryError(ValueError):
+    """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
+
+
+def on_enterprise_changed(listener: ChangeListener) -> ChangeListener:
+    """Register a function called with (session, credit codes) after enterprises change."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+    return listener
+
+
+def enterprise_changed(session: Session, codes: set[str]) -> None:
+    """Hook point: tell every registered listener (e.g. matching) which credit codes changed."""
+    if codes:
+        for listener in list(_listeners):
+            listener(session, codes)
+
+
+@dataclass
+class Incoming:
+    """New values for one enterprise: (field, year) → (value, source, as-of date); year 0 = profile."""
+
+    credit_code: str
+    values: dict[tuple[str, int], tuple[Any, str, date]] = field(default_factory=dict)
+
+
+def upsert(
+    session: Session,
+    items: list[Incoming],
+    *,
+    recorded_by: str | None = None,
+    notify: bool = True,
+) -> dict[str, str]:
+    """Apply values for many enterprises; returns credit code → inserted / updated / unchanged.
+
+    A value equal to the current one from the same source is left alone, so applying the same data
+    twice changes nothing. A different value or source supersedes the current row.
+    """
+    now = utcnow()
+    codes = [i.credit_code for i in items]
+    ids = repo.ids_for_codes(session, codes)
+    new_codes = [c for c in dict.fromkeys(codes) if c not in ids]
+    ids.update(repo.create_enterprises(session, new_codes, now))
+    # current state of every enterprise in the batch: (field, year) → (value id, text, source)
+    state: dict[int, dict[tuple[str, int], tuple[int, str, str]]] = defaultdict(dict)
+    existing_ids = [ids[c] for c in codes if c not in new_codes]
+    for vid, eid, fname, year, value, source, _as_of in repo.current_values(session, existing_ids):
+        state[eid][(fname, year)] = (vid, value, source)
+    stale: list[int] = []
+    fresh: list[tuple[Any, ...]] = []
+    outcome: dict[str, str] = {}
+    changed_ids: list[int] = []
+    new_set = set(new_codes)
+    for item in items:
+        eid = ids[item.credit_code]
+        mine = state[eid]
+        changed = False
+        for key, (value, source, as_of) in item.values.items():
+            text = encode(value)
+            old = mine.get(key)
+            # same value from the same source: keep the row (and its first as-of date), so a
+            # re-import on a later day changes nothing
+            if old is not None and old[1] == text and old[2] == source:
+                continue
+            if old is not None and old[0] >= 0:
+                stale.append(old[0])
+            fresh.append((eid, key[0], key[1], text, source, as_of, now, None, recorded_by))
+            mine[key] = (-1, text, source)
+            changed = True
+        if item.credit_code in new_set:
+            outcome[item.credit_code] = "inserted"
+        elif changed:
+            outcome[item.credit_code] = "updated"
+        else:
+            outcome.setdefault(item.credit_code, "unchanged")
+        if changed or item.credit_code in new_set:
+            changed_ids.append(eid)
+    # close old periods before adding new rows: one current row per (enterprise, field, year)
+    repo.supersede(session, stale, now)
+    repo.add_values(session, fresh)
+    if changed_ids:
+        changed_ids = list(dict.fromkeys(changed_ids))
+        repo.touch_enterprises(session, changed_ids, now)
+        by_id = {ident: code for code, ident in ids.items()}
+        day = today_cn()
+        repo.replace_current(
+            session,
+            [
+                _contract_row(eid, by_id[eid], {k: v[1] for k, v in state[eid].items()}, day)
+                for eid in changed_ids
+            ],
+        )
+    if notify:
+        enterprise_changed(session, {c for c, o in outcome.items() if o in ("inserted", "updated")})
+    return outcome
+
+
+def _check_field(name: str, year: int | None) -> Field:
+    cat = catalogue()
+    if name not in cat.fields or cat[name].kind not in ("profile", "yearly"):
+        raise RegistryError(f"未知或不可写的字段 {name!r} / unknown or derived field")
+    f = cat[name]
+    if f.kind == "yearly" and not year:
+        raise RegistryError(f"{f.zh} 为年度数据，需要年度 / {name} needs a figures year")
+    return f
+
+
+def apply_changes(
+    session: Session,
+    credit_code: str,
+    changes: dict[str, Any],
+    *,
+    source: str,
+    as_of: date,
+    year: int | None = None,
+    recorded_by: str | None = None,
+) -> set[str]:
+    """Apply field values to one enterprise; returns the set of credit codes that changed.
+
+    Matching re-evaluates only the returned codes (also announced through enterprise_changed).
+    """
+    if source not in catalogue().sources:
+        raise RegistryError(f"未知数据来源 {source!r} / unknown source")
+    item = Incoming(credit_code)
+    for name, value in changes.items():
+        f = _check_field(name, year)
+        if value is None:
+            continue
+        item.values[(name, (year or 0) if f.kind == "yearly" else 0)] = (value, source, as_of)
+    outcome = upsert(session, [item], recorded_by=recorded_by)
+    return {c for c, o in outcome.items() if o != "unchanged"}
+
+
+def self_report(
+    session: Session,
+    credit_code: str,
+    changes: dict[str, str],
+    *,
+    year: int | None,
+    recorded_by: str,
+    today: date | None = None,
+) -> set[str]:
+    """An enterprise corrects its self-reportable fields (raw form text); values are validated."""
+    cat = catalogue()
+    parsed: dict[str, Any] = {}
+    for name, raw in changes.items():
+        f = _check_field(name, year)
+        if not f.self_report:
+            raise RegistryError(f"{f.zh} 不可由企业自行填报 / {name} is not self-reportable")
+        text = (raw or "").strip()
+        if not text:
+            continue
+        try:
+            value = f.parse(text)
+        except ValueProblem as exc:
+            raise RegistryError(f"{f.zh}：{exc}") from None
+        if f.type in ("int", "money") and value < 0:
+            raise RegistryError(f"{f.zh} 不能为负数 / {name} must not be negative")
+        parsed[name] = value
+    by_kind: dict[bool, dict[str, Any]] = defaultdict(dict)
+    for name, value in parsed.items():
+        by_kind[cat[name].kind == "yearly"][name] = value
+    changed: set[str] = set()
+    for is_yearly, values in by_kind.items():
+        changed |= apply_changes(
+            session,
+            credit_code,
+            values,
+            source=SELF_REPORTED,
+            as_of=today or date.today(),
+            year=year if is_yearly else None,
+            recorded_by=recorded_by,
+        )
+    return changed
+
+
+def _contract_row(
+    eid: int, code: str, vals: dict[tuple[str, int], str], on: date
+) -> dict[str, Any]:
+    cat = catalogue()
+    row: dict[str, Any] = {"id": eid, "credit_code": code}
+    yearly_names = {f.name for f in cat.of_kind("yearly")}
+    years = [y for (name, y) in vals if y and name in yearly_names]
+    figures_year = max(years) if years else None
+    for f in cat.contract:
+        if f.kind == "profile":
+            row[f.name] = decode(f, vals.get((f.name, 0)))
+        elif f.kind == "yearly":
+            row[f.name] = decode(f, vals.get((f.name, figures_year))) if figures_year else None
+    row["figures_year"] = figures_year
+    row["size_class"] = size_class(
+        row["industry_code"], row["employees"], row["revenue"], row["total_assets"], on
+    )
+    row["above_scale"] = above_scale(row["industry_code"], row["revenue"], on)
+    return row
+
+
+def refresh_current(session: Session, ids: list[int], on: date | None = None) -> None:
+    """Recompute the enterprise_current rows of these enterprises from their current values."""
+    day = on or date.today()
+    codes: dict[int, str] = {}
+    for part in range(0, len(ids), repo.CHUNK):
+        chunk = ids[part : part + repo.CHUNK]
+        stmt = select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(chunk))
+        codes.update({eid: code for eid, code in session.execute(stmt)})
+    per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
+    for _vid, eid, fname, year, value, _source, _as_of in repo.current_values(session, ids):
+        per[eid][(fname, year)] = value
+    repo.replace_current(session, [_contract_row(eid, codes[eid], per[eid], day) for eid in ids])
+
+
+def contract_schema() -> dict[str, Any]:
+    """Polars dtypes of the current frame, in contract order."""
+    return {f.name: _POLARS[f.type] for f in catalogue().contract}
+
+
+def current_frame(session: Session, as_of: date | None = None) -> pl.DataFrame:
+    """The field-contract frame: current values, or as they were recorded by the end of ``as_of``.
+
+    Rebuilding as of a date uses the value history (what the registry knew then) and classifies
+    sizes under the standard in force on that date.
+    """
+    schema = contract_schema()
+    names = list(schema)
+    if as_of is None:
+        rows = [dict(r._mapping) for r in repo.all_current(session)]
+    else:
+        moment = datetime.combine(as_of, time.max, tzinfo=CHINA).astimezone(UTC)
+        per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
+        codes: dict[int, str] = {}
+        for eid, code, fname, year, value in repo.values_at(session, moment):
+            per[eid][(fname, year)] = value
+            codes[eid] = code
+        rows = [_contract_row(eid, codes[eid], per[eid], as_of) for eid in sorted(per)]
+    data = {name: [r[name] for r in rows] for name in names}
+    return pl.DataFrame(data, schema=schema).sort("credit_code")
+
+
+@dataclass
+class ValueView:
+    """One current value as an enterprise or officer sees it."""
+
+    field: Field
+    year: int
+    value: Any
+    shown: str
+    source: str
+    as_of: date
+    recorded_at: datetime
+
+
+def profile_values(session: Session, credit_code: str) -> tuple[list[ValueView], list[ValueView]]:
+    """(current values, superseded history) of one enterprise, each with source and dates."""
+    ent = repo.get_by_code(session, credit_code)
+    if ent is None:
+        return [], []
+    cat = catalogue()
+    current: list[ValueView] = []
+    history: list[ValueView] = []
+    order = {name: i for i, name in enumerate(cat.fields)}
+    for row in repo.value_history(session, ent.id):
+        f = cat.fields.get(row.field)
+        if f is None:
+            continue
+        value = decode(f, row.value)
+        view = ValueView(
+            f, row.year, value, display(f, value), row.source, row.as_of, row.recorded_at
+        )
+        (current if row.superseded_at is None else history).append(view)
+    current.sort(key=lambda v: (-v.year, order[v.field.name]))
+    return current, history
+
+
+def qualifies_as_graduate_hire(
+    graduated_on: date, hired_on: date, contract_months: int, insured: bool
+) -> bool:
+    """Seed art. (二十二): hired within 2 years of leaving school, contract ≥ 1 year, insurance paid."""
+    try:
+        limit = graduated_on.replace(year=graduated_on.year + 2)
+    except ValueError:  # 29 February
+        limit = graduated_on.replace(year=graduated_on.year + 2, day=28)
+    return graduated_on <= hired_on <= limit and contract_months >= 12 and insured
+
+
+def add_graduate_hires(
+    session: Session,
+    credit_code: str,
+    hires: Iterable[dict[str, Any]],
+    *,
+    source: str,
+    as_of: date,
+) -> set[str]:
+    """Record graduate hires and recompute the qualifying count of each affected year."""
+    ent = repo.get_by_code(session, credit_code)
+    if ent is None:
+        raise RegistryError(f"未登记的企业 {credit_code} / unknown enterprise")
+    years: set[int] = set()
+    for hire in hires:
+        session.add(GraduateHire(enterprise_id=ent.id, source=source, as_of=as_of, **hire))
+        years.add(hire["hired_on"].year)
+    session.flush()
+    changed: set[str] = set()
+    for year in sorted(years):
+        count = sum(
+            1
+            for h in repo.graduate_hires(session, ent.id)
+            if h.hired_on.year == year
+            and qualifies_as_graduate_hire(
+                h.graduated_on, h.hired_on, h.contract_months, h.social_insurance
+            )
+        )
+        changed |= apply_changes(
+            session, credit_code, {"graduate_hires": count}, source=COMPUTED, as_of=as_of, year=year
+        )
+    return changed

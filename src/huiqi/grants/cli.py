@@ -1,0 +1,125 @@
+"""`huiqi grants`: build grants from matching results, check inputs, verify the ledger, disburse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="No-application benefits (免申即享): grants, review, disbursement.", no_args_is_help=True
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> None:
+    from huiqi.core.config import ConfigError, get_settings
+
+    try:
+        get_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("sync")
+def sync() -> None:
+    """Create or update grants for every current eligible result of an auto_grant rule."""
+    from sqlalchemy import select
+
+    from huiqi.core.db import session_scope
+    from huiqi.grants import service
+    from huiqi.matching.models import MatchResult, RuleVersion
+
+    _settings()
+    with session_scope() as session:
+        auto = {
+            v.rule_id: v
+            for v in session.scalars(
+                select(RuleVersion).where(
+                    RuleVersion.status == "published", RuleVersion.mode == "auto_grant"
+                )
+            )
+        }
+        results = [
+            {
+                "credit_code": m.credit_code,
+                "rule_id": m.rule_id,
+                "rule_version": str(m.rule_version),
+                "result": m.result,
+                "mode": "auto_grant",
+            }
+            for m in session.scalars(
+                select(MatchResult).where(
+                    MatchResult.rule_id.in_(list(auto)), MatchResult.result == "eligible"
+                )
+            )
+        ]
+        touched = service.grants_from_results(session, results)
+        console.print(
+            f"{len(results)} eligible results of {len(auto)} auto_grant rule(s); {len(touched)} grant(s) created or updated"
+        )
+
+
+@app.command("check")
+def check() -> None:
+    """Flag approved or disbursed grants whose registry inputs changed since the decision."""
+    from huiqi.core.db import session_scope
+    from huiqi.grants import service
+
+    _settings()
+    with session_scope() as session:
+        flagged = service.check_inputs(session)
+        for g in flagged:
+            console.print(f"flagged grant {g.id}: {g.enterprise_name} {g.rule_id} {g.period}")
+    console.print(f"{len(flagged)} grant(s) newly flagged")
+
+
+@app.command("verify-ledger")
+def verify_ledger() -> None:
+    """Re-walk the ledger's hash chains; exit 1 when any entry was altered."""
+    from huiqi.core.db import session_scope
+    from huiqi.grants import service
+
+    _settings()
+    with session_scope() as session:
+        problems = service.verify_ledger(session)
+    for p in problems:
+        err.print(p)
+    if problems:
+        raise typer.Exit(1)
+    console.print("ledger intact")
+
+
+@app.command("disburse")
+def disburse(
+    out: Path = typer.Option(Path("."), "--out", help="Folder for the CSV and XLSX files."),
+    actor: str = typer.Option(..., "--by", help="Who creates the batch (recorded in the ledger)."),
+) -> None:
+    """Put every approved, unheld grant into a new batch and write its disbursement files."""
+    from huiqi.core.db import session_scope
+    from huiqi.core.money import format_fen
+    from huiqi.grants import service
+    from huiqi.grants.schemas import GrantError
+
+    _settings()
+    if not out.is_dir():
+        raise _fail(f"--out {out}: not a folder")
+    try:
+        with session_scope() as session:
+            batch = service.create_disbursement(session, actor=actor)
+            rows = service.disbursement_rows(session, batch.id)
+            (out / f"disbursement-{batch.id}.csv").write_bytes(service.disbursement_csv(rows))
+            (out / f"disbursement-{batch.id}.xlsx").write_bytes(service.disbursement_xlsx(rows))
+            table = Table("batch", "grants", "total", title="disbursement 拨付批次")
+            table.add_row(str(batch.id), str(batch.count), format_fen(batch.total_fen))
+    except GrantError as exc:
+        raise _fail(str(exc)) from None
+    console.print(table)

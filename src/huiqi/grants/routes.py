@@ -1,0 +1,299 @@
+"""Grant pages and API: officers' review queue, detail, ledger and disbursement files; the
+enterprise's own grants and bank account; the public notice list (公示)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from huiqi.accounts.models import User
+from huiqi.core.money import format_fen
+from huiqi.grants import service
+from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
+from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
+from huiqi.web.deps import get_session, optional_user, render, require_roles
+
+router = APIRouter()
+officers = require_roles("officer", "admin")
+enterprise_only = require_roles("enterprise")
+COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
+
+
+@router.get("/grants", include_in_schema=False)
+def queue(
+    request: Request,
+    status: str = "pending",
+    message: str = "",
+    user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The review queue (pending by default) with risk flags, and held approved grants."""
+    rows = service.grants(session, status=status or None)
+    held = [
+        g
+        for g in service.grants(session, status=GrantStatus.approved)
+        if any(f["code"] in service.HOLD_FLAGS for f in g.risk_flags or [])
+    ]
+    return render(
+        request,
+        "grants/queue.html",
+        rows=rows,
+        held=held,
+        status=status,
+        statuses=list(GrantStatus),
+        totals=service.totals_by_status(session),
+        risk=service.risk_settings(),
+        message=message,
+        **COMMON,
+    )
+
+
+@router.post("/grants/review", include_in_schema=False)
+async def review(
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Approve or reject the ticked grants."""
+    form = await request.form()
+    try:
+        ids = [int(str(v)) for v in form.getlist("grant_id")]
+    except ValueError:
+        raise HTTPException(status_code=422, detail="grant_id must be numbers") from None
+    if not ids:
+        raise HTTPException(
+            status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
+        )
+    try:
+        report = service.review(
+            session,
+            ids,
+            str(form.get("decision", "")),
+            actor=user.username,
+            reason=str(form.get("reason", "")),
+            ack_risk=form.get("ack_risk") == "on",
+        )
+    except GrantError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
+    message = f"done {len(report.done)}" + (f"; skipped {skipped}" if skipped else "")
+    from urllib.parse import quote
+
+    return RedirectResponse(f"/grants?message={quote(message)}", status_code=303)
+
+
+@router.get("/grants/ledger", include_in_schema=False)
+def ledger_page(
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Every state change, newest first, and whether the hash chains verify."""
+    return render(
+        request,
+        "grants/ledger.html",
+        entries=service.ledger(session),
+        problems=service.verify_ledger(session),
+        **COMMON,
+    )
+
+
+@router.get("/grants/disbursements", include_in_schema=False)
+def disbursements(
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Disbursement batches and the approved grants ready for the next one."""
+    batches = session.scalars(select(Disbursement).order_by(Disbursement.id.desc())).all()
+    return render(
+        request,
+        "grants/disbursements.html",
+        batches=batches,
+        ready=service.disbursable(session),
+        **COMMON,
+    )
+
+
+@router.post("/grants/disbursements", include_in_schema=False)
+def create_disbursement(
+    user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Put every ready approved grant into a new batch (enterprises are told)."""
+    try:
+        batch = service.create_disbursement(session, actor=user.username)
+    except GrantError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
+
+
+@router.get("/grants/disbursements/{batch_id:int}.{ext}", include_in_schema=False)
+def disbursement_file(
+    batch_id: int, ext: str, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """The disbursement file of a batch, as CSV or XLSX."""
+    if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
+        raise HTTPException(status_code=404, detail="not found")
+    rows = service.disbursement_rows(session, batch_id)
+    if ext == "csv":
+        body, media = service.disbursement_csv(rows), "text/csv; charset=utf-8"
+    else:
+        body = service.disbursement_xlsx(rows)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="disbursement-{batch_id}.{ext}"'},
+    )
+
+
+@router.get("/grants/public", include_in_schema=False)
+def public_page(request: Request, session: Session = Depends(get_session)) -> Response:
+    """公示: approved no-application grants — enterprise name, policy and amount only."""
+    return render(request, "grants/public.html", rows=service.public_notice(session), **COMMON)
+
+
+@router.get("/grants/mine", include_in_schema=False)
+def mine(
+    request: Request,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+    error: str = "",
+) -> Response:
+    """The enterprise's own grants and its receiving account."""
+    code = str(user.credit_code)
+    return render(
+        request,
+        "grants/mine.html",
+        rows=service.grants(session, credit_code=code),
+        account=service.bank_account(session, code),
+        error=error,
+        **COMMON,
+    )
+
+
+@router.post("/grants/mine/account", include_in_schema=False)
+async def set_account(
+    request: Request, user: User = Depends(enterprise_only), session: Session = Depends(get_session)
+) -> Response:
+    """Record the enterprise's receiving account."""
+    form = await request.form()
+    try:
+        data = BankAccountInput.parse(
+            str(form.get("bank_name", "")),
+            str(form.get("account_name", "")),
+            str(form.get("account_no", "")),
+        )
+    except GrantError as exc:
+        code = str(user.credit_code)
+        return render(
+            request,
+            "grants/mine.html",
+            status_code=422,
+            rows=service.grants(session, credit_code=code),
+            account=service.bank_account(session, code),
+            error=str(exc),
+            **COMMON,
+        )
+    service.set_bank_account(session, str(user.credit_code), data, actor=user.username)
+    return RedirectResponse("/grants/mine", status_code=303)
+
+
+@router.get("/grants/{grant_id:int}", include_in_schema=False)
+def detail(
+    request: Request,
+    grant_id: int,
+    user: User | None = Depends(optional_user),
+    session: Session = Depends(get_session),
+) -> Response:
+    """A grant with its snapshot, recomputation check and ledger (officers, or its enterprise)."""
+    if user is None:
+        from huiqi.web.deps import LoginRequired
+
+        raise LoginRequired()
+    grant = session.get(Grant, grant_id)
+    allowed = user.role in ("officer", "admin") or (
+        user.role == "enterprise" and grant is not None and grant.credit_code == user.credit_code
+    )
+    if grant is None or not allowed:
+        raise HTTPException(status_code=404, detail="not found")
+    try:
+        again: int | None = service.recompute(session, grant)
+    except GrantError:
+        again = None
+    return render(
+        request,
+        "grants/detail.html",
+        g=grant,
+        again=again,
+        entries=service.ledger(session, grant.id),
+        officer=user.role in ("officer", "admin"),
+        inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
+        **COMMON,
+    )
+
+
+@router.post("/grants/{grant_id:int}/confirm", include_in_schema=False)
+async def confirm(
+    request: Request,
+    grant_id: int,
+    user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Keep an approved grant whose inputs changed (with a reason)."""
+    form = await request.form()
+    try:
+        service.acknowledge_change(
+            session, grant_id, actor=user.username, reason=str(form.get("reason", ""))
+        )
+    except GrantError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return RedirectResponse(f"/grants/{grant_id}", status_code=303)
+
+
+def _json(g: Grant) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "credit_code": g.credit_code,
+        "enterprise_name": g.enterprise_name,
+        "rule_id": g.rule_id,
+        "rule_version": g.rule_version,
+        "rule_title": g.rule_title,
+        "legal_basis": g.legal_basis,
+        "period": g.period,
+        "amount_fen": g.amount_fen,
+        "status": g.status,
+        "risk_flags": [f["code"] for f in g.risk_flags or []],
+        "snapshot": g.snapshot,
+    }
+
+
+@router.get("/api/v1/grants/mine")
+def api_mine(
+    user: User = Depends(enterprise_only), session: Session = Depends(get_session)
+) -> list[dict[str, Any]]:
+    """The enterprise's own grants."""
+    return [_json(g) for g in service.grants(session, credit_code=str(user.credit_code))]
+
+
+@router.get("/api/v1/grants")
+def api_grants(
+    status: str | None = None,
+    _user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """Grants for officers, filtered by status."""
+    return [_json(g) for g in service.grants(session, status=status)]
+
+
+@router.get("/api/v1/grants/public")
+def api_public(session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    """The public notice list: enterprise name, policy, amount, year and approval date."""
+    return [
+        {
+            "enterprise_name": r.enterprise_name,
+            "policy": r.rule_title,
+            "amount_fen": r.amount_fen,
+            "period": r.period,
+            "approved_on": r.approved_on.isoformat() if r.approved_on else None,
+        }
+        for r in service.public_notice(session)
+    ]

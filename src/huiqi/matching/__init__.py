@@ -1,0 +1,1 @@
+"""Matching: published rules stored by version, results per enterprise × rule, kept current."""

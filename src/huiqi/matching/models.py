@@ -1,0 +1,83 @@
+"""Matching tables.
+
+- ``rule_version``: every published (or draft) version of a rule: its YAML source, content hash,
+  legal basis and status. Loading the library again adds a version only when the content changed.
+- ``match_result``: one row per enterprise × rule: the result, the rule version and hash it came
+  from, the missing fields, the per-condition outcomes packed two bits per condition, the benefit
+  amount and a hash of the input values used. A row whose input hash, rule hash or evaluation
+  date no longer matches is stale; the service re-evaluates instead of serving it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from huiqi.core.db import Base, utcnow
+
+
+class RuleVersion(Base):
+    """One version of a rule."""
+
+    __tablename__ = "rule_version"
+    __table_args__ = (
+        UniqueConstraint("rule_id", "version", name="uq_rule_version_rule_id_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(12), default="published")  # published | retired
+    source: Mapped[str] = mapped_column(Text)
+    title_zh: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str] = mapped_column(String(300))
+    mode: Mapped[str] = mapped_column(String(12))
+    department: Mapped[str] = mapped_column(String(100))
+    doc_number: Mapped[str] = mapped_column(String(100))
+    article: Mapped[str] = mapped_column(String(50))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class MatchResult(Base):
+    """The current result of one rule for one enterprise."""
+
+    __tablename__ = "match_result"
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "rule_id", name="uq_match_result_enterprise_id_rule_id"),
+        Index("ix_match_result_rule_id_result", "rule_id", "result"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("enterprise.id", ondelete="CASCADE")
+    )
+    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    rule_version: Mapped[int] = mapped_column(Integer)
+    rule_hash: Mapped[str] = mapped_column(String(16))
+    result: Mapped[str] = mapped_column(String(12))  # eligible | ineligible | unknown
+    conditions: Mapped[int] = mapped_column(
+        BigInteger
+    )  # two bits per condition, condition j at bits 2j, 2j+1
+    missing: Mapped[str] = mapped_column(Text, default="")  # comma-separated field names
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    input_hash: Mapped[str] = mapped_column(String(32))
+    evaluated_on: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,1 @@
+"""Precise push: notifications, subscriptions, the outbox and its dispatcher (seed art. (三十))."""

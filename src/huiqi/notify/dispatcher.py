@@ -1,0 +1,475 @@
+"""The outbox dispatcher: claims due rows with a lease, sends them, records each outcome.
+
+Crash safety: a row is claimed (status ``sending``, ``claimed_until`` = now + lease) and the
+claim is committed before anything is sent; the outcome is committed after. If the process is
+killed in between, the row stays ``sending`` until its lease runs out and is then claimed again
+and resent with the same idempotency key, so only rows that were in flight can be sent twice,
+and receivers can drop the duplicate. Nothing is lost: no row leaves ``sending`` without an
+outcome. Each channel runs in its own thread with its own rate limit, so a slow or failing
+channel never holds up the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from huiqi.core.config import Settings
+from huiqi.core.db import utcnow
+from huiqi.notify import service
+from huiqi.notify.channels import (
+    DeliveryError,
+    EmailSender,
+    LogSmsGateway,
+    Outbound,
+    Sender,
+    SmsSender,
+    WebhookSender,
+)
+from huiqi.notify.models import (
+    PUSH_CHANNELS,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+)
+
+log = logging.getLogger("huiqi.notify")
+MAX_BACKOFF = timedelta(hours=6)
+
+
+class RateLimiter:
+    """A token bucket: at most `per_minute` sends a minute, in bursts of up to that many."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start full."""
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.tokens = self.capacity
+        self.clock = clock
+        self.stamp = clock()
+        self.lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self, want: int) -> int:
+        """Take up to `want` tokens now; returns how many were granted (maybe 0)."""
+        with self.lock:
+            self._refill()
+            granted = min(want, int(self.tokens))
+            self.tokens -= granted
+            return granted
+
+    def wait(self) -> float:
+        """Seconds until one token is available."""
+        with self.lock:
+            self._refill()
+            return max(0.0, (1 - self.tokens) / self.rate)
+
+
+@dataclass
+class RunStats:
+    """What one dispatcher pass did, per channel and outcome."""
+
+    sent: dict[str, int] = field(default_factory=dict)
+    retried: dict[str, int] = field(default_factory=dict)
+    dead: dict[str, int] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)
+    digests: int = 0
+
+    def add(self, bucket: dict[str, int], channel: str) -> None:
+        """Count one outcome."""
+        bucket[channel] = bucket.get(channel, 0) + 1
+
+    @property
+    def total(self) -> int:
+        """Rows finished in this pass."""
+        return sum(sum(b.values()) for b in (self.sent, self.retried, self.dead, self.cancelled))
+
+
+def default_senders(settings: Settings) -> dict[str, Sender]:
+    """E-mail, webhook and the log-only SMS gateway configured from the settings."""
+    return {
+        "email": EmailSender.from_settings(settings),
+        "webhook": WebhookSender.from_settings(settings),
+        "sms": SmsSender(LogSmsGateway()),
+    }
+
+
+def _absolute(base_url: str, link: str) -> str:
+    """Links in pushed messages must work outside the site."""
+    return link if link.startswith(("http://", "https://")) else base_url.rstrip("/") + link
+
+
+def render_single(
+    note: Notification, row: OutboxMessage, settings: Settings
+) -> tuple[str, str, str, str, dict[str, Any]]:
+    """Subject, text, link, unsubscribe URL and webhook payload of one notification."""
+    base = settings.base_url
+    link = _absolute(
+        base, f"/notify/open/{service.open_token(settings.secret_key, note.id, row.channel)}"
+    )
+    unsub = _absolute(
+        base,
+        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
+    )
+    lines = [note.body.strip(), ""]
+    if note.deadline is not None:
+        lines.append(f"截止日期:{note.deadline:%Y年%m月%d日}")
+    lines.append(f"查看详情:{link}")
+    lines.append("")
+    lines.append(f"不想再收到此类消息?退订:{unsub}")
+    lines.append("—— 惠企政策服务平台(本邮件由系统自动发送)")
+    payload = {
+        "event": "notification",
+        "idempotency_key": row.idempotency_key,
+        "notification_id": note.id,
+        "credit_code": note.credit_code,
+        "topic": note.topic,
+        "subject": note.subject,
+        "body": note.body,
+        "deadline": note.deadline.isoformat() if note.deadline else None,
+        "rule_id": note.rule_id,
+        "rule_version": note.rule_version,
+        "link": link,
+        "created_at": service.aware(note.created_at).isoformat(),
+        "unsubscribe_url": unsub,
+    }
+    return f"【惠企】{note.subject}", "\n".join(lines), link, unsub, payload
+
+
+def render_digest(
+    session: Session, row: OutboxMessage, settings: Settings
+) -> tuple[str, str, str, str, dict[str, Any]]:
+    """One message listing every notification held for this digest."""
+    notes = session.scalars(
+        select(Notification)
+        .join(OutboxMessage, OutboxMessage.notification_id == Notification.id)
+        .where(OutboxMessage.digest_id == row.id)
+        .order_by(Notification.id)
+    ).all()
+    link = _absolute(settings.base_url, "/notify/inbox")
+    unsub = _absolute(
+        settings.base_url,
+        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
+    )
+    lines = [f"您有 {len(notes)} 条政策消息因超过每日推送上限而汇总发送:", ""]
+    for i, note in enumerate(notes, 1):
+        deadline = f"(截止 {note.deadline:%Y-%m-%d})" if note.deadline else ""
+        lines.append(f"{i}. {note.subject}{deadline}")
+    lines += ["", f"全部详情请登录站内消息查看:{link}", "", f"退订:{unsub}", "—— 惠企政策服务平台"]
+    payload = {
+        "event": "digest",
+        "idempotency_key": row.idempotency_key,
+        "credit_code": row.credit_code,
+        "items": [
+            {
+                "notification_id": n.id,
+                "topic": n.topic,
+                "subject": n.subject,
+                "deadline": n.deadline.isoformat() if n.deadline else None,
+                "rule_id": n.rule_id,
+            }
+            for n in notes
+        ],
+        "link": link,
+        "unsubscribe_url": unsub,
+    }
+    return f"【惠企】政策消息汇总({len(notes)} 条)", "\n".join(lines), link, unsub, payload
+
+
+class Dispatcher:
+    """Sends due outbox rows over their channels."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        senders: dict[str, Sender] | None = None,
+        factory: sessionmaker[Session] | None = None,
+        parallel: bool = True,
+        batch: int = 50,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """Configure channels, the session factory and the per-channel rate limits."""
+        from huiqi.core.db import session_factory
+
+        self.settings = settings
+        self.senders = senders if senders is not None else default_senders(settings)
+        self.factory = factory or session_factory()
+        self.parallel = parallel
+        self.batch = batch
+        self.clock = clock
+        self.worker = f"w-{uuid.uuid4().hex[:10]}"
+        # SQLite refuses to turn a read transaction into a write one when another connection
+        # wrote meanwhile (SQLITE_BUSY_SNAPSHOT); the channel threads therefore take turns for
+        # their short transactions there. Sends happen outside, so channels still overlap.
+        bind = self.factory.kw.get("bind")
+        is_sqlite = bind is not None and bind.dialect.name == "sqlite"
+        self._db_lock: AbstractContextManager[Any] = (
+            threading.Lock() if is_sqlite else contextlib.nullcontext()
+        )
+        self.limits = {
+            ch: RateLimiter(settings.notify_channel_rates.get(ch, settings.notify_rate_per_minute))
+            for ch in self.senders
+        }
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A short transaction of its own, committed on success."""
+        with self._db_lock, self.factory() as session, session.begin():
+            yield session
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def _claimable(self, channel: str, now: datetime) -> Any:
+        """Due rows of a channel: pending and due, or in flight with an expired lease."""
+        return and_(
+            OutboxMessage.channel == channel,
+            or_(
+                and_(
+                    OutboxMessage.status == OutboxStatus.pending,
+                    OutboxMessage.next_attempt_at <= now,
+                ),
+                and_(
+                    OutboxMessage.status == OutboxStatus.sending,
+                    OutboxMessage.claimed_until < now,
+                ),
+            ),
+        )
+
+    def claim(self, channel: str, limit: int) -> list[int]:
+        """Claim up to `limit` due rows of a channel for this worker; committed at once."""
+        now = self.clock()
+        token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
+        with self._tx() as session:
+            due = (
+                select(OutboxMessage.id)
+                .where(self._claimable(channel, now))
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(limit)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            # one UPDATE statement: the claim condition is checked again by the database, so a
+            # row another worker took meanwhile is skipped
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(due.scalar_subquery()), self._claimable(channel, now))
+                .values(
+                    status=OutboxStatus.sending,
+                    claimed_until=now + timedelta(seconds=self.settings.notify_lease_seconds),
+                    claimed_by=token,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return list(
+                session.scalars(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.claimed_by == token)
+                    .order_by(OutboxMessage.id)
+                )
+            )
+
+    # -- one row --------------------------------------------------------------------------
+
+    def _prepare(self, row_id: int, stats: RunStats) -> tuple[Outbound, str] | None:
+        """Render a claimed row; cancel it when consent was withdrawn since it was queued."""
+        with self._tx() as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None or row.status != OutboxStatus.sending or row.claimed_by is None:
+                return None
+            sub = service.get_subscription(session, row.credit_code)
+            if not service.channel_consented(sub, row.channel) or (
+                row.channel == "webhook" and sub is not None and sub.webhook_url != row.recipient
+            ):
+                self._finish(session, row, OutboxStatus.cancelled, "consent withdrawn")
+                stats.add(stats.cancelled, row.channel)
+                return None
+            if row.attempts > self.settings.notify_max_attempts:
+                self._finish(session, row, OutboxStatus.dead, "attempts exhausted (lease expiries)")
+                stats.add(stats.dead, row.channel)
+                return None
+            if row.kind == "digest":
+                subject, text, link, unsub, payload = render_digest(session, row, self.settings)
+            else:
+                note = session.get(Notification, row.notification_id)
+                if note is None:
+                    self._finish(session, row, OutboxStatus.cancelled, "notification removed")
+                    stats.add(stats.cancelled, row.channel)
+                    return None
+                subject, text, link, unsub, payload = render_single(note, row, self.settings)
+            message = Outbound(
+                idempotency_key=row.idempotency_key,
+                channel=row.channel,
+                recipient=row.recipient,
+                credit_code=row.credit_code,
+                subject=subject,
+                text=text,
+                link=link,
+                unsubscribe_url=unsub,
+                payload=payload,
+                webhook_secret=sub.webhook_secret if sub is not None else None,
+            )
+            return message, str(row.claimed_by)
+
+    def _finish(self, session: Session, row: OutboxMessage, status: str, error: str | None) -> None:
+        """Record the final or next state of a row (and of the rows inside a digest)."""
+        now = self.clock()
+        row.status = status
+        row.claimed_until = None
+        row.last_error = error
+        row.history = [
+            *(row.history or []),
+            {"at": now.isoformat(), "attempt": row.attempts, "status": status, "error": error},
+        ]
+        if status == OutboxStatus.sent:
+            row.sent_at = now
+        if row.kind == "digest" and status in (
+            OutboxStatus.sent,
+            OutboxStatus.dead,
+            OutboxStatus.cancelled,
+        ):
+            child_status = OutboxStatus.digested if status == OutboxStatus.sent else status
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.digest_id == row.id)
+                .values(
+                    status=child_status,
+                    sent_at=now if status == OutboxStatus.sent else None,
+                    last_error=error,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    def _record(
+        self, row_id: int, claim: str, error: DeliveryError | None, stats: RunStats
+    ) -> None:
+        """Store the outcome of a send attempt."""
+        with self._tx() as session:
+            row = session.get(OutboxMessage, row_id)
+            if row is None:
+                return
+            if row.claimed_by != claim or row.status != OutboxStatus.sending:
+                # our lease ran out and another worker took the row: its outcome counts
+                return
+            if error is None:
+                self._finish(session, row, OutboxStatus.sent, None)
+                stats.add(stats.sent, row.channel)
+                return
+            if error.permanent or row.attempts >= self.settings.notify_max_attempts:
+                self._finish(session, row, OutboxStatus.dead, str(error))
+                stats.add(stats.dead, row.channel)
+                log.warning("outbox %s dead-lettered: %s", row.id, error)
+                return
+            delay = min(
+                timedelta(seconds=self.settings.notify_backoff_seconds * 2 ** (row.attempts - 1)),
+                MAX_BACKOFF,
+            )
+            now = self.clock()
+            retry_at = now + delay
+            sub = service.get_subscription(session, row.credit_code)
+            retry_at = service.quiet_until(sub, retry_at) or retry_at
+            self._finish(session, row, OutboxStatus.pending, str(error))
+            row.next_attempt_at = retry_at
+            stats.add(stats.retried, row.channel)
+
+    def deliver(self, row_id: int, stats: RunStats) -> None:
+        """Send one claimed row and record what happened."""
+        prepared = self._prepare(row_id, stats)
+        if prepared is None:
+            return
+        message, claim = prepared
+        sender = self.senders[message.channel]
+        error: DeliveryError | None = None
+        try:
+            sender.send(message)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # a channel bug must not stop the other rows
+            log.exception("outbox %s: unexpected error", row_id)
+            error = DeliveryError(f"{type(exc).__name__}: {exc}")
+        self._record(row_id, claim, error, stats)
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def run_channel(self, channel: str, stats: RunStats, stop: threading.Event | None) -> None:
+        """Send every due row of one channel, respecting its rate limit."""
+        limiter = self.limits[channel]
+        while stop is None or not stop.is_set():
+            granted = limiter.take(self.batch)
+            if granted == 0:
+                time.sleep(min(limiter.wait(), 1.0))
+                continue
+            ids = self.claim(channel, granted)
+            if not ids:
+                return
+            for row_id in ids:
+                self.deliver(row_id, stats)
+
+    def run_once(self, stop: threading.Event | None = None) -> RunStats:
+        """One pass: bundle due digests, then send everything due on every channel."""
+        stats = RunStats()
+        with self._tx() as session:
+            stats.digests = len(service.build_digests(session, self.clock()))
+        channels = [ch.value for ch in PUSH_CHANNELS if ch.value in self.senders]
+        if self.parallel:
+            with ThreadPoolExecutor(max_workers=len(channels), thread_name_prefix="notify") as pool:
+                for future in [pool.submit(self.run_channel, ch, stats, stop) for ch in channels]:
+                    future.result()
+        else:
+            for ch in channels:
+                self.run_channel(ch, stats, stop)
+        return stats
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Keep passing until `stop` is set, sleeping HUIQI_NOTIFY_POLL_SECONDS between passes."""
+        stop = stop or threading.Event()
+        log.info("notification dispatcher %s started", self.worker)
+        while not stop.is_set():
+            try:
+                stats = self.run_once(stop)
+                if stats.total or stats.digests:
+                    log.info(
+                        "dispatched: sent=%s retried=%s dead=%s cancelled=%s digests=%s",
+                        stats.sent,
+                        stats.retried,
+                        stats.dead,
+                        stats.cancelled,
+                        stats.digests,
+                    )
+            except Exception:  # the database may be briefly unreachable: keep the loop alive
+                log.exception("dispatcher pass failed; retrying")
+            stop.wait(self.settings.notify_poll_seconds)
+
+
+def run_forever(settings: Settings | None = None, stop: threading.Event | None = None) -> None:
+    """Run the dispatcher with the process settings until `stop` is set (or forever)."""
+    from huiqi.core.config import get_settings
+
+    Dispatcher(settings or get_settings()).run_forever(stop)
+
+
+def start_background(settings: Settings | None = None) -> tuple[threading.Thread, threading.Event]:
+    """Start the dispatcher in a daemon thread beside the web server; set the event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(settings, stop), name="huiqi-notify", daemon=True
+    )
+    thread.start()
+    return thread, stop

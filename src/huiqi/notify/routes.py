@@ -1,0 +1,354 @@
+"""Notification pages and API: enterprise inbox and settings, unsubscribe and open links (no
+log-in), officers' delivery status and push dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from huiqi.accounts.models import User
+from huiqi.notify import service, stats
+from huiqi.notify.models import (
+    CHANNEL_LABELS,
+    OUTBOX_LABELS,
+    PUSH_CHANNELS,
+    TOPIC_LABELS,
+    ConsentEvent,
+    Notification,
+    OutboxStatus,
+)
+from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.web.deps import get_session, render, require_roles
+
+router = APIRouter()
+enterprise_only = require_roles("enterprise")
+officers = require_roles("officer", "admin")
+
+
+def _own(session: Session, user: User, notification_id: int) -> Notification:
+    """A notification of the user's own enterprise; any other id is 'not found'."""
+    note = session.get(Notification, notification_id)
+    if note is None or note.credit_code != user.credit_code:
+        raise HTTPException(status_code=404, detail="not found")
+    return note
+
+
+@router.get("/notify/inbox", include_in_schema=False)
+def inbox_page(
+    request: Request,
+    unread: bool = False,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The enterprise's inbox."""
+    code = str(user.credit_code)
+    return render(
+        request,
+        "notify/inbox.html",
+        notes=service.inbox(session, code, unread_only=unread),
+        unread=service.unread_count(session, code),
+        only_unread=unread,
+        topics=TOPIC_LABELS,
+    )
+
+
+@router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
+def notification_page(
+    request: Request,
+    notification_id: int,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> Response:
+    """One notification; opening it records a read receipt."""
+    note = _own(session, user, notification_id)
+    service.mark_read(session, note, via="inbox", user_id=user.id)
+    return render(request, "notify/detail.html", note=note, topics=TOPIC_LABELS)
+
+
+@router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
+def mark_unread(
+    notification_id: int,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Show a notification as unread again."""
+    service.mark_unread(session, _own(session, user, notification_id))
+    return RedirectResponse("/notify/inbox", status_code=303)
+
+
+def _settings_page(
+    request: Request,
+    session: Session,
+    code: str,
+    *,
+    error: str | None = None,
+    saved: bool = False,
+    form: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    sub = service.get_subscription(session, code)
+    history = (
+        session.query(ConsentEvent)
+        .filter(ConsentEvent.credit_code == code)
+        .order_by(ConsentEvent.id.desc())
+        .limit(50)
+        .all()
+    )
+    return render(
+        request,
+        "notify/settings.html",
+        status_code=status,
+        sub=sub,
+        form=form,
+        error=error,
+        saved=saved,
+        topics=TOPIC_LABELS,
+        history=history,
+        channels=CHANNEL_LABELS,
+        fmt_hhmm=fmt_hhmm,
+    )
+
+
+@router.get("/notify/settings", include_in_schema=False)
+def settings_page(
+    request: Request,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Channels, consent, topics, quiet hours and the daily cap."""
+    return _settings_page(
+        request, session, str(user.credit_code), saved="saved" in request.query_params
+    )
+
+
+@router.post("/notify/settings", include_in_schema=False)
+async def save_settings(
+    request: Request,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Store the settings; a bad address is refused with the field named."""
+    form = await request.form()
+    values = {
+        k: str(form.get(k, ""))
+        for k in ("email", "phone", "webhook_url", "quiet_start", "quiet_end", "daily_cap")
+    }
+    try:
+        data = SettingsInput.parse(
+            **values,
+            consent_email=form.get("consent_email") == "on",
+            consent_sms=form.get("consent_sms") == "on",
+            consent_webhook=form.get("consent_webhook") == "on",
+            muted_topics=[str(t) for t in form.getlist("muted_topics")],
+            allow_private_webhooks=request.app.state.settings.webhook_allow_private,
+        )
+    except SettingsError as exc:
+        return _settings_page(
+            request, session, str(user.credit_code), error=str(exc), form=dict(form), status=422
+        )
+    service.save_settings(session, str(user.credit_code), data, actor=user.username)
+    return RedirectResponse("/notify/settings?saved=1", status_code=303)
+
+
+@router.post("/notify/settings/rotate-secret", include_in_schema=False)
+def rotate_secret(
+    user: User = Depends(enterprise_only), session: Session = Depends(get_session)
+) -> Response:
+    """Issue a new webhook signing secret."""
+    try:
+        service.rotate_webhook_secret(session, str(user.credit_code))
+    except service.NotifyError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return RedirectResponse("/notify/settings?saved=1", status_code=303)
+
+
+def _unsubscribe_target(request: Request, token: str) -> tuple[str, str]:
+    try:
+        return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
+    except service.NotifyError:
+        raise HTTPException(
+            status_code=404, detail="退订链接无效 / invalid unsubscribe link"
+        ) from None
+
+
+@router.get("/notify/unsubscribe/{token}", include_in_schema=False)
+def unsubscribe_page(request: Request, token: str) -> Response:
+    """Confirm an unsubscribe (a GET never changes anything: mail scanners follow links)."""
+    code, channel = _unsubscribe_target(request, token)
+    return render(
+        request,
+        "notify/unsubscribe.html",
+        code=code,
+        channel=channel,
+        token=token,
+        channels=CHANNEL_LABELS,
+        done=None,
+    )
+
+
+@router.post("/notify/unsubscribe/{token}", include_in_schema=False)
+def unsubscribe(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
+    """Withdraw consent for the channel in the signed link; works without logging in."""
+    code, channel = _unsubscribe_target(request, token)
+    done = service.unsubscribe(session, code, channel)
+    return render(
+        request,
+        "notify/unsubscribe.html",
+        code=code,
+        channel=channel,
+        token=token,
+        channels=CHANNEL_LABELS,
+        done=done,
+    )
+
+
+@router.get("/notify/open/{token}", include_in_schema=False)
+def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
+    """The link in a pushed message: record that it was read, then show it."""
+    try:
+        nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
+    except service.NotifyError:
+        raise HTTPException(status_code=404, detail="链接无效 / invalid link") from None
+    note = session.get(Notification, nid)
+    if note is None:
+        raise HTTPException(status_code=404, detail="not found")
+    service.mark_read(session, note, via=channel)
+    return RedirectResponse(f"/notify/inbox/{nid}", status_code=303)
+
+
+@router.get("/notify/outbox", include_in_schema=False)
+def outbox_page(
+    request: Request,
+    status: str = "",
+    channel: str = "",
+    credit_code: str = "",
+    _user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Delivery status of every pushed message, for officers."""
+    return render(
+        request,
+        "notify/outbox.html",
+        rows=service.outbox_rows(
+            session, status=status or None, channel=channel or None, credit_code=credit_code or None
+        ),
+        counts=service.status_counts(session),
+        labels=OUTBOX_LABELS,
+        channels=CHANNEL_LABELS,
+        push_channels=PUSH_CHANNELS,
+        statuses=list(OutboxStatus),
+        f_status=status,
+        f_channel=channel,
+        f_code=credit_code,
+    )
+
+
+@router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
+def retry_dead(
+    outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Give a dead-lettered message another round of attempts."""
+    try:
+        service.requeue_dead(session, outbox_id)
+    except service.NotifyError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return RedirectResponse("/notify/outbox?status=pending", status_code=303)
+
+
+@router.get("/notify/dashboard", include_in_schema=False)
+def dashboard(
+    request: Request,
+    rule: str = "",
+    _user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The push funnel per policy and channel, charted with ECharts."""
+    rows = stats.funnel(session)
+    rule_ids = sorted({r.rule_id for r in rows})
+    selected = rule if rule in rule_ids else (rule_ids[0] if rule_ids else "")
+    chosen = [r for r in rows if r.rule_id == selected]
+    chart = {
+        "stages": [stats.STAGE_LABELS[s][0] for s in stats.STAGES],
+        "funnel": next(
+            ([r.stage(s) for s in stats.STAGES] for r in chosen if r.channel == "all"), []
+        ),
+        "channels": [
+            {
+                "name": CHANNEL_LABELS.get(r.channel, (r.channel,))[0],
+                "values": [r.stage(s) for s in stats.STAGES],
+            }
+            for r in chosen
+            if r.channel != "all"
+        ],
+    }
+    return render(
+        request,
+        "notify/dashboard.html",
+        rows=rows,
+        rule_ids=rule_ids,
+        selected=selected,
+        chart=chart,
+        stages=stats.STAGES,
+        stage_labels=stats.STAGE_LABELS,
+        channels=CHANNEL_LABELS,
+    )
+
+
+@router.get("/notify/dashboard.csv", include_in_schema=False)
+def dashboard_csv(
+    _user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """The funnel as CSV."""
+    return Response(
+        stats.funnel_csv(stats.funnel(session)),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="push-funnel.csv"'},
+    )
+
+
+@router.get("/api/v1/notify/inbox")
+def api_inbox(
+    unread: bool = False,
+    user: User = Depends(enterprise_only),
+    session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """The enterprise's notifications (newest first)."""
+    return [
+        {
+            "id": n.id,
+            "topic": n.topic,
+            "subject": n.subject,
+            "body": n.body,
+            "link": n.link,
+            "rule_id": n.rule_id,
+            "rule_version": n.rule_version,
+            "deadline": n.deadline.isoformat() if n.deadline else None,
+            "created_at": service.aware(n.created_at).isoformat(),
+            "read_at": service.aware(n.read_at).isoformat() if n.read_at else None,
+        }
+        for n in service.inbox(session, str(user.credit_code), unread_only=unread)
+    ]
+
+
+@router.get("/api/v1/notify/outbox")
+def api_outbox(
+    status: str | None = None,
+    channel: str | None = None,
+    _user: User = Depends(officers),
+    session: Session = Depends(get_session),
+) -> list[dict[str, Any]]:
+    """Delivery status of pushed messages (officers)."""
+    return [
+        service.describe(r) for r in service.outbox_rows(session, status=status, channel=channel)
+    ]
+
+
+@router.get("/api/v1/notify/funnel")
+def api_funnel(
+    _user: User = Depends(officers), session: Session = Depends(get_session)
+) -> list[dict[str, Any]]:
+    """Push funnel per policy and channel."""
+    return [r.__dict__ for r in stats.funnel(session)]

@@ -1,0 +1,570 @@
+"""Notification services: enqueue (exactly once per dedupe key), matching hook, subscriptions,
+unsubscribe and open links, read receipts, digests. Every function takes the session first and
+never commits; the caller's transaction decides."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from huiqi.core.db import utcnow
+from huiqi.notify.models import (
+    PUSH_CHANNELS,
+    Channel,
+    ConsentEvent,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+    ReadReceipt,
+    Subscription,
+    Topic,
+)
+from huiqi.notify.schemas import ResultChange, SettingsInput
+
+# China has one time zone and no daylight saving, so a fixed offset is exact.
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+UNSUBSCRIBE_SALT = "huiqi.notify.unsubscribe.v1"
+OPEN_SALT = "huiqi.notify.open.v1"
+MAX_SUBJECT = 200
+MAX_LINK = 500
+ALL_CHANNELS = "all"
+
+
+class NotifyError(ValueError):
+    """A notification request was refused; the message says why."""
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def local_day(moment: datetime) -> date:
+    """The Beijing calendar date of a moment."""
+    return aware(moment).astimezone(BEIJING).date()
+
+
+def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
+    """When the enterprise's quiet hours end, if `moment` falls inside them (else None)."""
+    if sub is None or sub.quiet_start is None or sub.quiet_end is None:
+        return None
+    local = aware(moment).astimezone(BEIJING)
+    minute = local.hour * 60 + local.minute
+    start, end = sub.quiet_start, sub.quiet_end
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside:
+        return None
+    end_today = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if end_today <= local:
+        end_today += timedelta(days=1)
+    return end_today.astimezone(UTC)
+
+
+def active_channels(sub: Subscription | None) -> list[tuple[Channel, str]]:
+    """The push channels with an address and a recorded consent, with their recipient."""
+    if sub is None:
+        return []
+    out: list[tuple[Channel, str]] = []
+    if sub.email and sub.email_consent_at is not None:
+        out.append((Channel.email, sub.email))
+    if sub.webhook_url and sub.webhook_consent_at is not None:
+        out.append((Channel.webhook, sub.webhook_url))
+    if sub.phone and sub.sms_consent_at is not None:
+        out.append((Channel.sms, sub.phone))
+    return out
+
+
+def channel_consented(sub: Subscription | None, channel: str) -> bool:
+    """Whether the enterprise still consents to pushes over a channel."""
+    return any(ch == channel for ch, _ in active_channels(sub))
+
+
+def get_subscription(session: Session, credit_code: str) -> Subscription | None:
+    """The enterprise's push settings, if it has any."""
+    return session.scalar(select(Subscription).where(Subscription.credit_code == credit_code))
+
+
+def _sent_today(session: Session, credit_code: str, channel: str, day: date) -> int:
+    """Single messages already queued for sending today on a channel (held ones excluded)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.credit_code == credit_code,
+                OutboxMessage.channel == channel,
+                OutboxMessage.local_day == day,
+                OutboxMessage.kind == "single",
+                OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
+            )
+        )
+        or 0
+    )
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key; it stays with the outbox row across every retry."""
+    return "hq-" + uuid.uuid4().hex
+
+
+def enqueue(
+    session: Session,
+    *,
+    credit_code: str,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    rule_id: str | None = None,
+    deadline: date | None = None,
+    rule_version: str | None = None,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Create one notification per dedupe key (None if it exists) and its outbox rows.
+
+    The inbox always receives it. Push channels get one outbox row each when the enterprise
+    gave an address and consent and did not mute the topic; inside quiet hours the row waits
+    until they end; beyond the daily cap it is held for the next day's digest. Never commits.
+    """
+    if not dedupe_key or len(dedupe_key) > 255:
+        raise NotifyError("dedupe_key: 1–255 characters")
+    if not subject.strip():
+        raise NotifyError("subject must not be empty")
+    if (
+        not (link.startswith("/") or link.startswith(("http://", "https://")))
+        or len(link) > MAX_LINK
+    ):
+        raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
+        return None
+    now = now or utcnow()
+    note = Notification(
+        credit_code=credit_code,
+        topic=topic,
+        subject=subject.strip()[:MAX_SUBJECT],
+        body=body,
+        link=link,
+        dedupe_key=dedupe_key,
+        rule_id=rule_id,
+        rule_version=rule_version,
+        deadline=deadline,
+        created_at=now,
+    )
+    try:
+        # A concurrent transaction may insert the same key; the savepoint keeps the
+        # caller's transaction usable when the unique constraint refuses ours.
+        with session.begin_nested():
+            session.add(note)
+            session.flush()
+    except IntegrityError:
+        return None
+    sub = get_subscription(session, credit_code)
+    if sub is None or topic in (sub.muted_topics or []):
+        return note
+    day = local_day(now)
+    wait = quiet_until(sub, now)
+    for channel, recipient in active_channels(sub):
+        over_cap = _sent_today(session, credit_code, channel, day) >= sub.daily_cap
+        session.add(
+            OutboxMessage(
+                notification_id=note.id,
+                credit_code=credit_code,
+                channel=channel,
+                kind="single",
+                recipient=recipient,
+                status=OutboxStatus.held if over_cap else OutboxStatus.pending,
+                idempotency_key=new_idempotency_key(),
+                local_day=day,
+                next_attempt_at=wait or now,
+                created_at=now,
+            )
+        )
+        session.flush()
+    return note
+
+
+def result_dedupe_key(change: ResultChange) -> str:
+    """Dedupe key of a matching result: enterprise, rule, rule version and result."""
+    return f"match:{change.credit_code}:{change.rule_id}:{change.rule_version}:{change.result}"
+
+
+def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
+    """Topic, subject and Chinese body for a new or changed matching result."""
+    title = change.rule_title or change.rule_id
+    lines: list[str] = []
+    if change.enterprise_name:
+        lines.append(f"{change.enterprise_name}:")
+    if change.result == "eligible":
+        topic = Topic.policy_match
+        if change.mode == "auto_grant":
+            subject = f"您符合「{title}」,免申即享,无需申请"
+            lines.append(f"经比对,贵企业符合政策「{title}」的条件。")
+        else:
+            subject = f"您可能符合「{title}」"
+            lines.append(f"经比对,贵企业可能符合政策「{title}」的条件。")
+    else:
+        topic = Topic.data_request
+        subject = f"补充数据后可判断是否符合「{title}」"
+        lines.append(f"判断贵企业是否符合政策「{title}」还缺少部分数据。")
+    if change.legal_basis:
+        lines.append(f"政策依据:{change.legal_basis}")
+    if change.reasons:
+        lines.append("符合理由:" if change.result == "eligible" else "已核对的条件:")
+        lines.extend(f"  · {reason}" for reason in change.reasons)
+    if change.missing:
+        lines.append("缺少的数据:" + "、".join(change.missing))
+    if change.result == "eligible" and change.mode == "auto_grant":
+        if change.amount_fen is not None:
+            from huiqi.core.money import format_fen
+
+            lines.append(f"预计金额:{format_fen(change.amount_fen)}(以审核结果为准)")
+        lines.append("怎么办:无需提交申请,主管部门审核通过后直接兑现,届时将另行通知。")
+    elif change.result == "eligible":
+        lines.append("怎么办:请点击链接查看申报要求和所需材料,按期向主管部门申报。")
+    else:
+        lines.append("怎么办:请点击链接补充上述数据,系统将自动重新判断。")
+    return topic, subject, "\n".join(lines)
+
+
+def notify_results(session: Session, changed_results: Iterable[object]) -> list[Notification]:
+    """One notification per new or changed eligible (or unknown-with-missing-data) result.
+
+    Call it in the matching run's transaction with the changed result rows; a rerun with the
+    same rule versions and results creates nothing (dedupe key: enterprise, rule, rule version,
+    result).
+    """
+    created: list[Notification] = []
+    for row in changed_results:
+        change = ResultChange.from_row(row)
+        if change.result == "eligible":
+            pass
+        elif change.result == "unknown" and change.missing:
+            pass
+        else:
+            continue
+        topic, subject, body = compose_result_message(change)
+        note = enqueue(
+            session,
+            credit_code=change.credit_code,
+            topic=topic,
+            subject=subject,
+            body=body,
+            link="/notify/inbox",
+            dedupe_key=result_dedupe_key(change),
+            rule_id=change.rule_id,
+            rule_version=change.rule_version,
+            deadline=change.deadline,
+        )
+        if note is not None:
+            note.link = f"/notify/inbox/{note.id}"
+            created.append(note)
+    return created
+
+
+# --- subscriptions and consent -------------------------------------------------------------
+
+
+def _consent_change(
+    session: Session,
+    sub: Subscription,
+    channel: Channel,
+    granted: bool,
+    address: str | None,
+    *,
+    via: str,
+    actor: str | None,
+    now: datetime,
+) -> None:
+    """Record consent given or withdrawn and cancel what would now go out against it."""
+    attr = f"{channel.value}_consent_at"
+    had = getattr(sub, attr) is not None
+    if granted and not had:
+        setattr(sub, attr, now)
+    elif not granted and had:
+        setattr(sub, attr, None)
+        cancel_queued(session, sub.credit_code, channel)
+    else:
+        return
+    session.add(
+        ConsentEvent(
+            credit_code=sub.credit_code,
+            channel=channel.value,
+            granted=granted,
+            at=now,
+            via=via,
+            actor=actor,
+            address=address,
+        )
+    )
+
+
+def cancel_queued(session: Session, credit_code: str, channel: str) -> int:
+    """Cancel the rows of a channel that have not gone out yet; returns how many."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.credit_code == credit_code,
+            OutboxMessage.channel == channel,
+            OutboxMessage.status.in_([OutboxStatus.pending, OutboxStatus.held]),
+        )
+        .values(status=OutboxStatus.cancelled, last_error="consent withdrawn")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def save_settings(
+    session: Session,
+    credit_code: str,
+    data: SettingsInput,
+    *,
+    actor: str | None,
+    via: str = "settings",
+    now: datetime | None = None,
+) -> Subscription:
+    """Store an enterprise's push settings; consent changes are recorded with their time."""
+    now = now or utcnow()
+    sub = get_subscription(session, credit_code)
+    if sub is None:
+        sub = Subscription(credit_code=credit_code, muted_topics=[], daily_cap=5)
+        session.add(sub)
+    for channel, consent, field_name, value in (
+        (Channel.email, data.consent_email, "email", data.email),
+        (Channel.sms, data.consent_sms, "phone", data.phone),
+        (Channel.webhook, data.consent_webhook, "webhook_url", data.webhook_url),
+    ):
+        if getattr(sub, field_name) != value:
+            # a new address needs fresh consent: the old consent was for the old address
+            _consent_change(session, sub, channel, False, None, via=via, actor=actor, now=now)
+            setattr(sub, field_name, value)
+        _consent_change(session, sub, channel, consent, value, via=via, actor=actor, now=now)
+    if sub.webhook_url and not sub.webhook_secret:
+        sub.webhook_secret = secrets.token_hex(32)
+    sub.muted_topics = list(data.muted_topics)
+    sub.quiet_start, sub.quiet_end = data.quiet_start, data.quiet_end
+    sub.daily_cap = data.daily_cap
+    sub.updated_at = now
+    sub.updated_by = actor
+    session.flush()
+    return sub
+
+
+def rotate_webhook_secret(session: Session, credit_code: str) -> str:
+    """Issue a new webhook signing secret; the old one stops verifying at once."""
+    sub = get_subscription(session, credit_code)
+    if sub is None or not sub.webhook_url:
+        raise NotifyError("no webhook configured")
+    sub.webhook_secret = secrets.token_hex(32)
+    return sub.webhook_secret
+
+
+def unsubscribe_token(secret_key: str, credit_code: str, channel: str = ALL_CHANNELS) -> str:
+    """A signed token that can only unsubscribe this enterprise from this channel (or all)."""
+    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(
+        {"c": credit_code, "ch": channel}
+    )
+
+
+def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
+    """Credit code and channel from an unsubscribe token; NotifyError when forged or damaged."""
+    try:
+        data = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
+    except BadSignature:
+        raise NotifyError("invalid unsubscribe link") from None
+    if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+        raise NotifyError("invalid unsubscribe link")
+    channel = data.get("ch")
+    if channel != ALL_CHANNELS and channel not in {c.value for c in PUSH_CHANNELS}:
+        raise NotifyError("invalid unsubscribe link")
+    return data["c"], str(channel)
+
+
+def unsubscribe(
+    session: Session, credit_code: str, channel: str, *, via: str = "unsubscribe_link"
+) -> list[str]:
+    """Withdraw consent for one push channel or all; returns the channels withdrawn."""
+    sub = get_subscription(session, credit_code)
+    if sub is None:
+        return []
+    now = utcnow()
+    withdrawn = []
+    for ch in PUSH_CHANNELS:
+        if channel in (ALL_CHANNELS, ch.value) and channel_consented(sub, ch):
+            _consent_change(session, sub, ch, False, None, via=via, actor=None, now=now)
+            withdrawn.append(ch.value)
+    session.flush()
+    return withdrawn
+
+
+def open_token(secret_key: str, notification_id: int, channel: str) -> str:
+    """A signed token for the link in a pushed message; opening it records a read receipt."""
+    return URLSafeSerializer(secret_key, salt=OPEN_SALT).dumps(
+        {"n": notification_id, "ch": channel}
+    )
+
+
+def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
+    """Notification id and channel from an open-link token."""
+    try:
+        data = URLSafeSerializer(secret_key, salt=OPEN_SALT).loads(token)
+    except BadSignature:
+        raise NotifyError("invalid link") from None
+    if not isinstance(data, dict) or not isinstance(data.get("n"), int):
+        raise NotifyError("invalid link")
+    return data["n"], str(data.get("ch", "link"))
+
+
+# --- inbox ---------------------------------------------------------------------------------
+
+
+def inbox(
+    session: Session, credit_code: str, *, unread_only: bool = False, limit: int = 200
+) -> Sequence[Notification]:
+    """The enterprise's notifications, newest first."""
+    q = select(Notification).where(Notification.credit_code == credit_code)
+    if unread_only:
+        q = q.where(Notification.read_at.is_(None))
+    return session.scalars(q.order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def unread_count(session: Session, credit_code: str) -> int:
+    """How many notifications the enterprise has not read."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.credit_code == credit_code, Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+def mark_read(
+    session: Session, note: Notification, *, via: str, user_id: int | None = None
+) -> ReadReceipt:
+    """Record a read receipt; the first one sets the notification's read time."""
+    now = utcnow()
+    if note.read_at is None:
+        note.read_at = now
+    receipt = ReadReceipt(notification_id=note.id, at=now, via=via, user_id=user_id)
+    session.add(receipt)
+    session.flush()
+    return receipt
+
+
+def mark_unread(session: Session, note: Notification) -> None:
+    """Show a notification as unread again (its receipts stay)."""
+    note.read_at = None
+
+
+# --- digests -------------------------------------------------------------------------------
+
+
+def build_digests(session: Session, now: datetime | None = None) -> list[OutboxMessage]:
+    """Bundle rows held over the daily cap on earlier days into one digest per enterprise and channel."""
+    now = now or utcnow()
+    today = local_day(now)
+    held = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.held,
+            OutboxMessage.digest_id.is_(None),
+            OutboxMessage.local_day < today,
+        )
+        .order_by(OutboxMessage.credit_code, OutboxMessage.channel, OutboxMessage.id)
+    ).all()
+    groups: dict[tuple[str, str, str], list[OutboxMessage]] = {}
+    for row in held:
+        groups.setdefault((row.credit_code, row.channel, row.recipient), []).append(row)
+    digests: list[OutboxMessage] = []
+    for (credit_code, channel, recipient), rows in groups.items():
+        sub = get_subscription(session, credit_code)
+        if not channel_consented(sub, channel):
+            for row in rows:
+                row.status = OutboxStatus.cancelled
+                row.last_error = "consent withdrawn"
+            continue
+        digest = OutboxMessage(
+            notification_id=None,
+            credit_code=credit_code,
+            channel=channel,
+            kind="digest",
+            recipient=recipient,
+            status=OutboxStatus.pending,
+            idempotency_key=new_idempotency_key(),
+            local_day=today,
+            next_attempt_at=quiet_until(sub, now) or now,
+            created_at=now,
+        )
+        session.add(digest)
+        session.flush()
+        for row in rows:
+            row.digest_id = digest.id
+        digests.append(digest)
+    session.flush()
+    return digests
+
+
+def outbox_rows(
+    session: Session,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    credit_code: str | None = None,
+    limit: int = 200,
+) -> Sequence[OutboxMessage]:
+    """Outbox rows for the officers' delivery view, newest first."""
+    q = select(OutboxMessage)
+    if status:
+        q = q.where(OutboxMessage.status == status)
+    if channel:
+        q = q.where(OutboxMessage.channel == channel)
+    if credit_code:
+        q = q.where(OutboxMessage.credit_code == credit_code)
+    return session.scalars(q.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+
+
+def status_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Outbox rows per (channel, status)."""
+    rows = session.execute(
+        select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
+            OutboxMessage.channel, OutboxMessage.status
+        )
+    ).all()
+    return {(ch, st): int(n) for ch, st, n in rows}
+
+
+def requeue_dead(session: Session, outbox_id: int) -> OutboxMessage:
+    """Give a dead-lettered row a fresh round of attempts (same idempotency key)."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None or row.status != OutboxStatus.dead:
+        raise NotifyError("only dead-lettered messages can be retried")
+    row.status = OutboxStatus.pending
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    return row
+
+
+def describe(row: OutboxMessage) -> dict[str, Any]:
+    """A plain view of an outbox row for JSON output."""
+    return {
+        "id": row.id,
+        "notification_id": row.notification_id,
+        "credit_code": row.credit_code,
+        "channel": row.channel,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "idempotency_key": row.idempotency_key,
+        "last_error": row.last_error,
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+    }

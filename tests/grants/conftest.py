@@ -1,0 +1,61 @@
+"""A small registry with published rules and a matching run, for the grant tests."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.orm import Session
+
+from huiqi.core.codes import make_credit_code
+from huiqi.enterprise import service as registry
+from huiqi.matching import service as matching
+from huiqi.matching.service import ChangedResult
+
+ON = date(2024, 6, 30)
+GRAD_RULE = "gs351-22-graduate-social-insurance"
+A = make_credit_code("9", "1", "620102", "MA7GRA01")  # small Lanzhou manufacturer, 3 graduates
+B = make_credit_code("9", "1", "620102", "MA7GRA02")  # micro, 8 graduates (large amount)
+C = make_credit_code("9", "1", "620503", "MA7GRA03")  # medium: not eligible
+
+
+def add(
+    session: Session, code: str, name: str, employees: int, revenue_wan: int, hires: int
+) -> None:
+    """Register an enterprise with 2023 figures."""
+    registry.apply_changes(
+        session,
+        code,
+        {"name": name, "region_code": code[2:8], "industry_code": "3311"},
+        source="市场监管",
+        as_of=date(2024, 1, 1),
+    )
+    registry.apply_changes(
+        session,
+        code,
+        {
+            "employees": employees,
+            "revenue": revenue_wan * 1_000_000,
+            "total_assets": revenue_wan * 1_000_000,
+            "graduate_hires": hires,
+        },
+        source="税务",
+        as_of=date(2024, 5, 31),
+        year=2023,
+    )
+
+
+@pytest.fixture
+def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[ChangedResult]:
+    """Three enterprises, the rule library published, matching run on ON; the changed results.
+
+    The grant tests call grants_from_results themselves with chosen dates, so matching's own
+    propagation to grants and notify is switched off here; tests/notify/test_matching_hook.py
+    covers that propagation.
+    """
+    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on: None)
+    add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
+    add(db_session, B, "兰州乙科技有限公司", 8, 200, 8)
+    add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)
+    matching.load_rules(db_session)
+    return matching.run_matching(db_session, ON)

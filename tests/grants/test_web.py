@@ -1,0 +1,129 @@
+"""Grant pages: review queue, batch decision, detail, disbursement files, public notice, and an
+enterprise that sees only its own grants."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from huiqi.grants import service
+from huiqi.grants.models import Grant
+from huiqi.grants.schemas import BankAccountInput
+from huiqi.matching.service import ChangedResult
+from tests.conftest import csrf_from
+from tests.grants.conftest import ON, A, B
+
+
+def _grants(session: Session, matched: list[ChangedResult]) -> tuple[Grant, Grant]:
+    service.grants_from_results(session, matched, today=ON)
+    service.set_bank_account(
+        session,
+        A,
+        BankAccountInput.parse("甘肃银行", "兰州甲机械有限公司", "6217001234567890"),
+        actor="t",
+    )
+    session.commit()
+    a = session.scalar(select(Grant).where(Grant.credit_code == A))
+    b = session.scalar(select(Grant).where(Grant.credit_code == B))
+    assert a is not None and b is not None
+    return a, b
+
+
+def test_officer_reviews_disburses_and_public_sees_notice(
+    client: TestClient,
+    login_as: Callable[..., object],
+    db_session: Session,
+    matched: list[ChangedResult],
+) -> None:
+    a, b = _grants(db_session, matched)
+    login_as("officer")
+    page = BeautifulSoup(client.get("/grants").text, "lxml")
+    rows = {tr["data-id"]: tr for tr in page.select("#queue tbody tr")}
+    assert set(rows) == {str(a.id), str(b.id)}
+    assert rows[str(b.id)].select_one("[data-flag=high_amount]") is not None
+    assert rows[str(b.id)].select_one("[data-flag=no_bank_account]") is not None
+    token = csrf_from(client, "/grants")
+    r = client.post(
+        "/grants/review",
+        data={
+            "csrf_token": token,
+            "grant_id": [str(a.id), str(b.id)],
+            "decision": "approve",
+            "ack_risk": "on",
+        },
+    )
+    assert r.status_code == 200
+    message = BeautifulSoup(r.text, "lxml").find(id="review-message")
+    assert (
+        message is not None
+        and "done 1" in message.get_text()
+        and "no bank account" in message.get_text()
+    )
+    r = client.post(
+        "/grants/review", data={"csrf_token": token, "grant_id": str(b.id), "decision": "reject"}
+    )
+    assert r.status_code == 422
+
+    detail = BeautifulSoup(client.get(f"/grants/{a.id}").text, "lxml")
+    assert detail.find(id="recomputed")["data-fen"] == str(a.amount_fen)  # type: ignore[index]
+    assert [td.get_text() for td in detail.select("#ledger tbody tr td:nth-of-type(2)")] == [
+        "approved",
+        "created",
+    ]
+
+    r = client.post("/grants/disbursements", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    batch = BeautifulSoup(client.get("/grants/disbursements").text, "lxml").select(
+        "#batches tbody tr"
+    )[0]
+    batch_id = batch["id"].removeprefix("batch-")
+    xlsx = client.get(f"/grants/disbursements/{batch_id}.xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None and sheet["B2"].value == A and sheet["H2"].value == a.amount_fen
+    csv_text = client.get(f"/grants/disbursements/{batch_id}.csv").content.decode("utf-8-sig")
+    assert "6217001234567890" in csv_text and "24000.00" in csv_text
+    assert BeautifulSoup(client.get("/grants/ledger").text, "lxml").find(id="ledger-ok") is not None
+
+    client.post("/logout", data={"csrf_token": token})
+    public = client.get("/grants/public")
+    assert public.status_code == 200
+    cells = [td.get_text() for td in BeautifulSoup(public.text, "lxml").select("#notice tbody td")]
+    assert cells[:2] == ["兰州甲机械有限公司", "小微企业招用高校毕业生社会保险补贴(免申即享)"]
+    assert "24,000.00 元" in cells
+    assert (
+        A not in public.text and "6217001234567890" not in public.text and "7890" not in public.text
+    )
+
+
+def test_enterprise_sees_only_its_own(
+    client: TestClient,
+    login_as: Callable[..., object],
+    db_session: Session,
+    matched: list[ChangedResult],
+) -> None:
+    a, b = _grants(db_session, matched)
+    login_as("enterprise", credit_code=A)
+    page = BeautifulSoup(client.get("/grants/mine").text, "lxml")
+    assert [tr["id"] for tr in page.select("#my-grants tbody tr")] == [f"grant-{a.id}"]
+    assert "7890" in page.find(id="account").get_text() and "6217001234567890" not in page.text  # type: ignore[union-attr]
+    assert client.get(f"/grants/{a.id}").status_code == 200
+    assert client.get(f"/grants/{b.id}").status_code == 404
+    assert [g["id"] for g in client.get("/api/v1/grants/mine").json()] == [a.id]
+    assert client.get("/grants").status_code == 403
+    token = csrf_from(client, "/grants/mine")
+    bad = client.post(
+        "/grants/mine/account",
+        data={
+            "csrf_token": token,
+            "bank_name": "甘肃银行",
+            "account_name": "甲公司",
+            "account_no": "abc",
+        },
+    )
+    assert bad.status_code == 422 and BeautifulSoup(bad.text, "lxml").find(id="account-error")

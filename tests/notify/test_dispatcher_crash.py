@@ -1,0 +1,144 @@
+"""A real dispatcher process is killed with SIGKILL mid-run and restarted: nothing is lost, and
+only messages that were in flight at the kill may arrive twice (with the same idempotency key)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+
+from huiqi.core import migrate
+from huiqi.core.codes import make_credit_code
+from huiqi.core.db import make_engine
+from huiqi.notify import service
+from huiqi.notify.models import OutboxMessage
+from huiqi.notify.schemas import SettingsInput
+from tests.conftest import PG_ENV
+from tests.notify.servers import start_smtp, start_webhook
+
+pytestmark = pytest.mark.timeout(180)
+ENTERPRISES = 30
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh migrated database the subprocess can reach (not the rolled-back test one)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'crash.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    base_url = os.environ.get(PG_ENV)
+    if not base_url:
+        pytest.skip(f"PostgreSQL tests are off: set {PG_ENV}")
+    base = make_url(base_url)
+    name = f"huiqi_crash_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _dispatcher(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "from huiqi.cli.main import main; main()", "notify", "run", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    smtp = start_smtp(delay=0.02)
+    hook = start_webhook()
+    hook.delay = 0.02
+    engine = make_engine(database_url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    try:
+        with factory() as session, session.begin():
+            for i in range(ENTERPRISES):
+                code = make_credit_code("9", "1", "620102", f"MA{i:06d}")
+                data = SettingsInput.parse(
+                    email=f"e{i}@example.com",
+                    webhook_url=f"{hook.url}/e{i}",
+                    consent_email=True,
+                    consent_webhook=True,
+                    daily_cap=10,
+                    allow_private_webhooks=True,
+                )
+                service.save_settings(session, code, data, actor="test")
+                service.enqueue(
+                    session,
+                    credit_code=code,
+                    topic="policy_match",
+                    subject=f"政策匹配 {i}",
+                    body="经比对,贵企业可能符合条件。",
+                    link="/notify/inbox",
+                    dedupe_key=f"crash-{i}",
+                )
+        env = {
+            **os.environ,
+            "HUIQI_DATABASE_URL": database_url,
+            "HUIQI_ENV": "test",
+            "HUIQI_SECRET_KEY": "crash-test-secret-" + uuid.uuid4().hex,
+            "HUIQI_SMTP_HOST": "127.0.0.1",
+            "HUIQI_SMTP_PORT": str(smtp.port),
+            "HUIQI_WEBHOOK_ALLOW_PRIVATE": "true",
+            "HUIQI_NOTIFY_LEASE_SECONDS": "2",
+            "HUIQI_NOTIFY_POLL_SECONDS": "0.2",
+            "HUIQI_DATA_DIR": str(tmp_path),
+        }
+        first = _dispatcher(env)
+        deadline = time.monotonic() + 60
+        while len(hook.received()) < 5 and time.monotonic() < deadline:
+            assert first.poll() is None, first.stdout.read().decode() if first.stdout else ""
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL
+
+        with factory() as session:
+            rows = session.scalars(select(OutboxMessage)).all()
+            in_flight = {r.idempotency_key for r in rows if r.status == "sending"}
+            unsent_before = {r.idempotency_key for r in rows if r.status != "sent"}
+        assert unsent_before, "the kill came too late to test anything"
+
+        # the in-flight rows become claimable once their lease (2 s) has run out
+        time.sleep(2.5)
+        second = _dispatcher(env, "--once")
+        out, _ = second.communicate(timeout=120)
+        assert second.returncode == 0, out.decode()
+
+        with factory() as session:
+            rows = session.scalars(select(OutboxMessage)).all()
+        assert len(rows) == 2 * ENTERPRISES
+        assert {r.status for r in rows} == {"sent"}, Counter(r.status for r in rows)
+        mail_keys = Counter(
+            str(m["Message-ID"]).strip("<>").removesuffix("@huiqi") for m in smtp.messages
+        )
+        hook_keys = Counter(r.headers["X-Huiqi-Idempotency-Key"] for r in hook.received())
+        assert set(mail_keys) == {r.idempotency_key for r in rows if r.channel == "email"}
+        assert set(hook_keys) == {r.idempotency_key for r in rows if r.channel == "webhook"}
+        duplicates = {k for k, n in (mail_keys + hook_keys).items() if n > 1}
+        assert duplicates <= in_flight
+        assert all(n <= 2 for n in (mail_keys + hook_keys).values())
+    finally:
+        smtp.controller.stop()
+        hook.stop()
+        engine.dispose()

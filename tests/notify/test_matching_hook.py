@@ -1,0 +1,54 @@
+"""notify_results on real matching output: one notification per (enterprise, rule, rule
+version, result); a rerun creates none."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huiqi.matching import service as matching
+from huiqi.matching.service import ChangedResult
+from huiqi.notify import service
+from huiqi.notify.models import Notification
+from tests.grants.conftest import GRAD_RULE, ON, A, matched  # noqa: F401  (fixture)
+
+
+def test_results_notify_exactly_once(db_session: Session, matched: list[ChangedResult]) -> None:  # noqa: F811
+    created = service.notify_results(db_session, matched)
+    wanted = [c for c in matched if c.result == "eligible" or (c.result == "unknown" and c.missing)]
+    assert len(created) == len(wanted) > 0
+    grad = next(n for n in created if n.credit_code == A and n.rule_id == GRAD_RULE)
+    assert grad.topic == "policy_match" and grad.rule_version == "1"
+    assert "免申即享" in grad.subject and "24,000.00 元" in grad.body
+    assert "甘工信发〔2020〕351号 (二十二)" in grad.body and grad.link == f"/notify/inbox/{grad.id}"
+    unknown = next(n for n in created if n.topic == "data_request")
+    assert "缺少的数据" in unknown.body
+    # the same results again, and a rerun of matching, add nothing
+    assert service.notify_results(db_session, matched) == []
+    assert service.notify_results(db_session, matching.run_matching(db_session, ON)) == []
+    count = db_session.scalar(select(func.count()).select_from(Notification))
+    assert count == len(created)
+    # a new rule version is news again
+    bumped = [ChangedResult(A, GRAD_RULE, "2", "eligible", mode="auto_grant")]
+    assert len(service.notify_results(db_session, bumped)) == 1
+
+
+def test_matching_run_creates_notifications_and_grants_in_its_transaction(
+    db_session: Session,
+) -> None:
+    from huiqi.grants.models import Grant
+    from tests.grants.conftest import B, C, add
+
+    add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
+    add(db_session, B, "兰州乙科技有限公司", 8, 200, 8)
+    add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)
+    matching.load_rules(db_session)
+    changed = matching.run_matching(db_session, ON)
+    wanted = [c for c in changed if c.result == "eligible" or (c.result == "unknown" and c.missing)]
+    notes = db_session.scalar(select(func.count()).select_from(Notification))
+    assert notes == len(wanted) > 0
+    granted = set(db_session.scalars(select(Grant.credit_code)))
+    assert granted == {A, B}
+    # Matching again changes nothing, so nothing new is created.
+    assert matching.run_matching(db_session, ON) == []
+    assert db_session.scalar(select(func.count()).select_from(Notification)) == notes
