@@ -4,70 +4,45 @@ bank approves and disburses, the other declines, and an officer reads the statis
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ..web.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests import live
+
 from .conftest import ENT_A, profile_a, register
 
 pytestmark = pytest.mark.browser
 SECOND_BANK = ("lzbank", "huiqi-lzbank-2020", "兰州银行股份有限公司")
 
 
-@pytest.fixture(scope="module")
-def finance_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The platform on a fresh SQLite file: demo accounts, demo products, a second bank user and
-    the demo enterprise in the registry."""
-    if not Path(CHROMIUM).exists():
-        message = "browser tests need Debian's chromium (apt-get install chromium)"
-        if os.environ.get("HUIQI_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    import uvicorn
-    from sqlalchemy import select
-
+def _setup(session: Session) -> None:
+    """Demo accounts and products, a second bank user, and the demo enterprise in the registry."""
     from huiqi import demo
     from huiqi.accounts import service as accounts
-    from huiqi.core import db, migrate
-    from huiqi.core.config import Settings
     from huiqi.enterprise.models import Enterprise
     from huiqi.finance.demo import load_demo
-    from huiqi.web.app import create_app
 
-    data = tmp_path_factory.mktemp("finance-live")
-    settings = Settings(env="test", data_dir=data, secret_key="finance-browser-secret-0123456789")
-    migrate.upgrade(settings.effective_database_url)
-    db.configure(db.make_engine(settings.effective_database_url))
-    with db.session_scope() as session:
-        demo.load_all(session, population=0)
-        load_demo(session)
-        name, password, institution = SECOND_BANK
-        accounts.create_user(
-            session, username=name, password=password, role="bank", institution=institution
-        )
-        if session.scalar(select(Enterprise).where(Enterprise.credit_code == ENT_A)) is None:
-            register(session, ENT_A, profile_a())
-        demo.load_accounts(session, ENT_A)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    demo.load_all(session, population=0)
+    load_demo(session)
+    name, password, institution = SECOND_BANK
+    accounts.create_user(
+        session, username=name, password=password, role="bank", institution=institution
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    if session.scalar(select(Enterprise).where(Enterprise.credit_code == ENT_A)) is None:
+        register(session, ENT_A, profile_a())
+    demo.load_accounts(session, ENT_A)
+
+
+@pytest.fixture(scope="module")
+def finance_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The platform on a fresh SQLite file set up by _setup."""
+    with live.live_server(tmp_path_factory.mktemp("finance-live"), _setup) as url:
+        yield url
 
 
 def _login(browser: Any, base: str, username: str, password: str) -> Any:
@@ -82,12 +57,10 @@ def _login(browser: Any, base: str, username: str, password: str) -> Any:
 
 
 def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base = finance_server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
+    with live.chromium() as browser:
         # 1. Gansu Bank publishes a product through the form.
         bank = _login(browser, base, "bank", "huiqi-bank-2020")
         bank.goto(f"{base}/finance/products/new")
@@ -187,4 +160,3 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         # (十八) caps the average fee: 1.0% and 2.0% average 1.5%, within it; the 2.0% product is listed.
         expect(officer.locator("#fee-verdict")).to_have_text("符合")
         expect(officer.locator("#over-cap")).to_contain_text("流动资金贷款担保")
-        browser.close()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,67 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests import live
 from tests.policy.conftest import FIXTURES
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OFFICER = ("officer", "huiqi-officer-2020")
 JIANGSU = FIXTURES / "other_province_opinion.txt"
 JIANGSU_TITLE = "关于进一步支持中小微企业纾困发展的实施意见"
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """The platform on a fresh SQLite file with the demo loaded, served by uvicorn in a thread."""
-
-    def __init__(self, data_dir: Path) -> None:
-        """Migrate, load the demo and start serving."""
-        import uvicorn
-
-        from huiqi import demo
-        from huiqi.core import db, migrate
-        from huiqi.core.config import Settings
-        from huiqi.web.app import create_app
-
-        settings = Settings(
-            env="test", data_dir=data_dir, secret_key="policy-browser-secret-key-0123456789"
-        )
-        migrate.upgrade(settings.effective_database_url)
-        db.configure(db.make_engine(settings.effective_database_url))
-        with db.session_scope() as session:
-            demo.load_all(session, population=0)
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def policy_count() -> int:
@@ -89,26 +31,20 @@ def policy_count() -> int:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live server for this module."""
-    if not Path(CHROMIUM).exists():
-        message = "browser tests need Debian's chromium (apt-get install chromium)"
-        if os.environ.get("HUIQI_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    server = LiveServer(tmp_path_factory.mktemp("policy-live"))
-    yield server.url
-    server.stop()
+    """A live server with the demo accounts and the seed policy (no enterprises)."""
+    from huiqi import demo
+
+    with live.live_server(
+        tmp_path_factory.mktemp("policy-live"), lambda s: demo.load_all(s, population=0)
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(live_server: str) -> Iterator[Any]:
     """Headless Chromium."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with live.chromium() as b:
         yield b
-        b.close()
 
 
 def log_in(page: Any, base: str) -> None:

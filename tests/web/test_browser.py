@@ -2,81 +2,31 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests import live
 
 pytestmark = pytest.mark.browser
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The platform on a fresh SQLite file with the demo loaded, served by uvicorn in a thread."""
-    if not Path(CHROMIUM).exists():
-        message = "browser tests need Debian's chromium (apt-get install chromium)"
-        if os.environ.get("HUIQI_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
-    import uvicorn
-
+    """The platform with the demo loaded (a small population), served by uvicorn in a thread."""
     from huiqi import demo
-    from huiqi.core import db, migrate
-    from huiqi.core.config import Settings
-    from huiqi.web.app import create_app
 
-    data = tmp_path_factory.mktemp("live")
-    settings = Settings(env="test", data_dir=data, secret_key="browser-test-secret-key-0123456789")
-    migrate.upgrade(settings.effective_database_url)
-    db.configure(db.make_engine(settings.effective_database_url))
-    with db.session_scope() as session:
-        demo.load_all(session, population=300)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live.live_server(
+        tmp_path_factory.mktemp("live"), lambda s: demo.load_all(s, population=300)
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(live_server: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Headless Chromium."""
+    with live.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.parametrize(

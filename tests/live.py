@@ -1,0 +1,89 @@
+"""A live huiqi server and headless Chromium for the browser tests (Playwright + Debian's chromium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Skip (or fail, when CI demands browsers) without Debian's chromium."""
+    if not Path(CHROMIUM).exists():
+        message = "browser tests need Debian's chromium (apt-get install chromium)"
+        if os.environ.get("HUIQI_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_server(data_dir: Path, setup: Callable[[Session], Any]) -> Iterator[str]:
+    """Migrate a fresh SQLite file, run `setup` in one transaction, serve it; yield the base URL."""
+    require_chromium()
+    import uvicorn
+
+    from huiqi.core import db, migrate
+    from huiqi.core.config import Settings
+    from huiqi.web.app import create_app
+
+    settings = Settings(env="test", data_dir=data_dir, secret_key="browser-test-secret-0123456789")
+    migrate.upgrade(settings.effective_database_url)
+    db.configure(db.make_engine(settings.effective_database_url))
+    with db.session_scope() as session:
+        setup(session)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
