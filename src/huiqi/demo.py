@@ -108,6 +108,7 @@ def load_all(
     from huiqi.enterprise import population as enterprises
     from huiqi.finance import demo as finance
     from huiqi.matching import service as matching
+    from huiqi.notify.service import sync_subscriptions_from_registry
     from huiqi.policy import service as policy
 
     say = progress or (lambda _step: None)
@@ -119,4 +120,8 @@ def load_all(
     finance.load_demo(session)
     say("规则与匹配(含免申即享资助与推送) / rules, matching, grants and notifications")
     matching.load_demo(session)
+    # After matching: the first wave stays in the inboxes; later changes also go out by the
+    # channels the registry's consented contacts give.
+    say("推送订阅(据企业库中已同意的联系方式) / push subscriptions from consented contacts")
+    sync_subscriptions_from_registry(session)
     return load_accounts(session, pick_demo_enterprise(session))

@@ -63,7 +63,7 @@ def test_change_returns_codes_and_notifies_listeners(db_session: Session) -> Non
             db_session, CODE, {"employees": 50}, source="人社", as_of=date(2025, 1, 5), year=2024
         )
     finally:
-        service._listeners.remove(listener)
+        service.remove_enterprise_listener(listener)
     assert first == {CODE} and same == set()
     assert seen == [{CODE}]
 
@@ -244,3 +244,22 @@ def test_population_is_deterministic_and_codes_match_regions() -> None:
         code = validate_credit_code(row["credit_code"])
         assert region_matches_division(row["region_code"], code[2:8]), row
     assert len({r["credit_code"] for r in a}) == 400
+
+
+def test_listeners_run_in_priority_order(db_session: Session) -> None:
+    calls: list[str] = []
+
+    def late(_session: Session, _codes: set[str]) -> None:
+        calls.append("late")
+
+    def early(_session: Session, _codes: set[str]) -> None:
+        calls.append("early")
+
+    service.on_enterprise_changed(late, priority=500)
+    service.on_enterprise_changed(early, priority=1)
+    try:
+        service.enterprise_changed(db_session, {CODE})
+    finally:
+        service.remove_enterprise_listener(late)
+        service.remove_enterprise_listener(early)
+    assert calls == ["early", "late"]

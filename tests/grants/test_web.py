@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from huiqi.grants import service
 from huiqi.grants.models import Grant
-from huiqi.grants.schemas import BankAccountInput
+from huiqi.grants.schemas import BankAccountInput, GrantForbidden
 from huiqi.matching.service import ChangedResult
 from tests.conftest import csrf_from
 from tests.grants.conftest import ON, A, B
+
+RST = "甘肃省人力资源和社会保障厅"  # the graduate subsidy rule says 省人社厅
 
 
 def _grants(session: Session, matched: list[ChangedResult]) -> tuple[Grant, Grant]:
@@ -42,7 +45,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     matched: list[ChangedResult],
 ) -> None:
     a, b = _grants(db_session, matched)
-    login_as("officer")
+    login_as("officer", department=RST)
     page = BeautifulSoup(client.get("/grants").text, "lxml")
     rows = {tr["data-id"]: tr for tr in page.select("#queue tbody tr")}
     assert set(rows) == {str(a.id), str(b.id)}
@@ -127,3 +130,69 @@ def test_enterprise_sees_only_its_own(
         },
     )
     assert bad.status_code == 422 and BeautifulSoup(bad.text, "lxml").find(id="account-error")
+
+
+def test_review_is_limited_to_the_rules_department(
+    client: TestClient,
+    login_as: Callable[..., object],
+    db_session: Session,
+    matched: list[ChangedResult],
+) -> None:
+    a, b = _grants(db_session, matched)
+    assert a.department == "省人社厅"
+    assert service.review_scope(db_session, role="officer", department=RST) == {"省人社厅"}
+    assert service.review_scope(db_session, role="admin", department=None) is None
+    assert service.review_scope(db_session, role="bank", department=RST) == frozenset()
+
+    # a batch holding another department's grant is refused whole, before any change
+    with pytest.raises(GrantForbidden, match=f"#{a.id}"):
+        service.review(
+            db_session, [a.id, b.id], "reject", actor="x", reason="r", departments={"省工信厅"}
+        )
+    assert (a.status, b.status) == ("pending", "pending")
+
+    # an officer of another department sees none of them and may act on none
+    login_as("officer")  # 甘肃省工业和信息化厅
+    page = BeautifulSoup(client.get("/grants").text, "lxml")
+    assert page.select("#queue tbody tr[data-id]") == []
+    assert client.get("/api/v1/grants").json() == []
+    assert client.get(f"/grants/{a.id}").status_code == 403
+    token = csrf_from(client, "/grants")
+    r = client.post(
+        "/grants/review",
+        data={"csrf_token": token, "grant_id": str(a.id), "decision": "approve", "ack_risk": "on"},
+    )
+    assert r.status_code == 403
+    r = client.post(f"/grants/{a.id}/confirm", data={"csrf_token": token, "reason": "核实无误"})
+    assert r.status_code == 403
+    assert client.post("/grants/disbursements", data={"csrf_token": token}).status_code == 422
+    db_session.expire_all()
+    assert db_session.get(Grant, a.id).status == "pending"  # type: ignore[union-attr]
+    client.post("/logout", data={"csrf_token": token})
+
+    # the department's own officer, written with a registry alias, reviews them
+    login_as("officer", department="省人力资源和社会保障厅")
+    page = BeautifulSoup(client.get("/grants").text, "lxml")
+    assert {tr["data-id"] for tr in page.select("#queue tbody tr[data-id]")} == {
+        str(a.id),
+        str(b.id),
+    }
+    assert page.find(id="scope") is not None
+    token = csrf_from(client, "/grants")
+    r = client.post(
+        "/grants/review",
+        data={"csrf_token": token, "grant_id": str(a.id), "decision": "approve", "ack_risk": "on"},
+    )
+    assert r.status_code == 200
+    client.post("/logout", data={"csrf_token": token})
+
+    # admin reviews every department
+    login_as("admin")
+    token = csrf_from(client, "/grants")
+    r = client.post(
+        "/grants/review",
+        data={"csrf_token": token, "grant_id": str(b.id), "decision": "reject", "reason": "核查"},
+    )
+    assert r.status_code == 200
+    db_session.expire_all()
+    assert [db_session.get(Grant, g.id).status for g in (a, b)] == ["approved", "rejected"]  # type: ignore[union-attr]

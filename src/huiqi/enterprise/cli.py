@@ -85,12 +85,15 @@ def classify_cmd(
 def template_cmd(
     out: Path = typer.Option(..., "--out", help="Where to write the template (.csv or .xlsx)."),
     english: bool = typer.Option(False, "--english", help="English column headers."),
+    graduates: bool = typer.Option(
+        False, "--graduates", help="The graduate hire records template instead."
+    ),
 ) -> None:
-    """Write the bulk-import template with its headers and one example row."""
+    """Write a bulk-import template with its headers and one example row."""
     from huiqi.enterprise.importer import write_template
 
     try:
-        write_template(out, english=english)
+        write_template(out, english=english, hires=graduates)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     console.print(f"template written to {out}")
@@ -101,12 +104,12 @@ def import_cmd(
     file: Path = typer.Argument(..., help="CSV or XLSX file following the template."),
     errors: Path | None = typer.Option(None, "--errors", help="Write rejected rows to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
-    batch_size: int = typer.Option(1000, "--batch-size", min=1, help="Rows per transaction."),
+    batch_size: int = typer.Option(2000, "--batch-size", min=1, help="Rows per transaction."),
     source: str | None = typer.Option(
         None, "--source", help="Source for every value (default: each field's catalogue source)."
     ),
 ) -> None:
-    """Validate and upsert enterprises by credit code; bad rows go to the error report."""
+    """Validate and upsert enterprises (or graduate hire records) by credit code; bad rows go to the error report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from huiqi.core.db import session_factory

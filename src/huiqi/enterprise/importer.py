@@ -10,7 +10,10 @@ state of one clean import. A file whose headers cannot be read is refused whole.
 from __future__ import annotations
 
 import csv
+import queue
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_WAN
+from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue
 from huiqi.enterprise.models import ImportJob
 from huiqi.enterprise.service import Incoming, upsert
@@ -128,9 +132,25 @@ def _aliases() -> dict[str, str]:
     return out
 
 
-def map_headers(headers: list[Any]) -> dict[int, str]:
-    """Column index → field key; raises ImportRefused naming every header it cannot read."""
-    aliases = _aliases()
+def is_graduates_header(headers: list[Any]) -> bool:
+    """Whether a header row is the graduates template's (it names a hire-only column)."""
+    known = {_norm(text): key for text, key in graduates.aliases().items()}
+    return any(known.get(_norm(str(h))) in graduates.MARKERS for h in headers if h is not None)
+
+
+def map_headers(headers: list[Any], *, hires: bool = False) -> dict[int, str]:
+    """Column index → field key; raises ImportRefused naming every header it cannot read.
+
+    ``hires`` reads the graduates template, whose required columns must all be present.
+    """
+    if hires:
+        aliases = {_norm(text): key for text, key in graduates.aliases().items()}
+        expected = "、".join(c[1] for c in graduates.COLUMNS)
+        required: tuple[str, ...] = graduates.REQUIRED
+    else:
+        aliases = _aliases()
+        expected = "、".join(zh for _k, zh, _en in _columns())
+        required = ("credit_code",)
     mapping: dict[int, str] = {}
     unknown: list[str] = []
     seen: dict[str, str] = {}
@@ -147,13 +167,16 @@ def map_headers(headers: list[Any]) -> dict[int, str]:
         seen[key] = text
         mapping[i] = key
     if unknown:
-        expected = "、".join(zh for _k, zh, _en in _columns())
         raise ImportRefused(
             f"无法识别的表头 / unreadable headers: {', '.join(repr(u) for u in unknown[:10])}；"
             f"请使用导入模板的表头 / use the template headers: {expected}"
         )
     if "credit_code" not in mapping.values():
         raise ImportRefused("缺少“统一社会信用代码”列 / no credit_code column")
+    missing = [key for key in required if key not in mapping.values()]
+    if missing:
+        names = "、".join(c[1] for c in graduates.COLUMNS if c[0] in missing)
+        raise ImportRefused(f"缺少必填列 {names} / missing columns: {', '.join(missing)}")
     return mapping
 
 
@@ -161,6 +184,8 @@ def map_headers(headers: list[Any]) -> dict[int, str]:
 
 
 def _cell_text(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -221,6 +246,13 @@ def read_rows(path: Path) -> Iterator[list[Any]]:
 # ---------------------------------------------------------------- validating rows
 
 
+# Values of these kinds repeat across rows (dates, codes, small counts, enums), so a file's parse and
+# check results are remembered per (field, text); the cap keeps memory bounded on any input.
+_MEMO_TYPES = frozenset({"date", "enum", "bool", "int"})
+_MEMO_FIELDS = frozenset({"region_code", "industry_code"})
+MEMO_LIMIT = 200_000
+
+
 @dataclass
 class RowContext:
     """What validation of one file needs to remember between rows."""
@@ -230,6 +262,7 @@ class RowContext:
     default_source: str | None
     today: date
     seen: dict[str, int] = field(default_factory=dict)
+    memo: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
 
 
 def _source(raw: str) -> str:
@@ -240,14 +273,68 @@ def _source(raw: str) -> str:
     return text
 
 
+def _meta_value(key: str, text: str, today: date) -> tuple[Any, str | None]:
+    """Parsed source / as-of date / figures year of a row, or the reason it is rejected."""
+    cat = catalogue()
+    try:
+        if key == "source":
+            return _source(text), None
+        if key == "as_of":
+            day = cat["founded_on"].parse(text)
+            return day, ("数据日期晚于今天 / date is in the future" if day > today else None)
+        year = cat["employees"].parse(text)
+        if year > today.year:
+            return year, "年度晚于今年 / year is in the future"
+        if year < 1949:
+            return year, "年度不合理 / implausible year"
+        return year, None
+    except ValueProblem as exc:
+        return None, str(exc)
+
+
+def _field_value(ctx: RowContext, f: Field, text: str) -> tuple[Any, str | None]:
+    """Parsed and checked value of one cell, or the reason it is rejected (memoised when cheap)."""
+    memoise = f.type in _MEMO_TYPES or f.name in _MEMO_FIELDS
+    if memoise:
+        hit = ctx.memo.get((f.name, text))
+        if hit is not None:
+            return hit
+    try:
+        value = f.parse(text)
+        result: tuple[Any, str | None] = (value, _check_value(f, value, ctx.today))
+    except ValueProblem as exc:
+        result = (None, str(exc))
+    if memoise and len(ctx.memo) < MEMO_LIMIT:
+        ctx.memo[(f.name, text)] = result
+    return result
+
+
+def _meta(ctx: RowContext, key: str, text: str) -> tuple[Any, str | None]:
+    hit = ctx.memo.get((key, text))
+    if hit is None:
+        hit = _meta_value(key, text, ctx.today)
+        if len(ctx.memo) < MEMO_LIMIT:
+            ctx.memo[(key, text)] = hit
+    return hit
+
+
+_META_KEYS = frozenset({"credit_code", "source", "as_of", "year"})
+
+
+@cache
+def _field_kinds() -> dict[str, tuple[Field, bool]]:
+    """Stored field → (field, whether it is yearly)."""
+    return {f.name: (f, f.kind == "yearly") for f in catalogue().stored}
+
+
 def validate_row(
     ctx: RowContext, number: int, cells: list[Any]
 ) -> tuple[Incoming | None, list[Issue]]:
     """Check one data row; a row with any issue yields no Incoming at all."""
-    cat = catalogue()
     raw: dict[str, str] = {}
+    width = len(cells)
     for i, key in ctx.mapping.items():
-        raw[key] = _cell_text(cells[i]) if i < len(cells) else ""
+        raw[key] = _cell_text(cells[i]) if i < width else ""
     issues: list[Issue] = []
 
     def bad(key: str, reason: str) -> None:
@@ -267,45 +354,32 @@ def validate_row(
             ctx.seen[code] = number
 
     source: str | None = ctx.default_source
-    if raw.get("source"):
-        try:
-            source = _source(raw["source"])
-        except ValueProblem as exc:
-            bad("source", str(exc))
     as_of = ctx.today
-    if raw.get("as_of"):
-        try:
-            as_of = cat["founded_on"].parse(raw["as_of"])
-            if as_of > ctx.today:
-                bad("as_of", "数据日期晚于今天 / date is in the future")
-        except ValueProblem as exc:
-            bad("as_of", str(exc))
     year = 0
-    if raw.get("year"):
-        try:
-            year = cat["employees"].parse(raw["year"])
-            if year > ctx.today.year:
-                bad("year", "年度晚于今年 / year is in the future")
-            elif year < 1949:
-                bad("year", "年度不合理 / implausible year")
-        except ValueProblem as exc:
-            bad("year", str(exc))
-
-    values: dict[str, Any] = {}
-    for key, text in raw.items():
-        if key in ("credit_code", "source", "as_of", "year") or not text:
+    for key in ("source", "as_of", "year"):
+        text = raw.get(key)
+        if not text:
             continue
-        f: Field = cat[key]
-        try:
-            value = f.parse(text)
-        except ValueProblem as exc:
-            bad(key, str(exc))
-            continue
-        problem = _check_value(f, value, ctx.today)
+        value, problem = _meta(ctx, key, text)
         if problem:
             bad(key, problem)
+        elif key == "source":
+            source = value
+        elif key == "as_of":
+            as_of = value
+        else:
+            year = value
+
+    kinds = _field_kinds()
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if not text or key in _META_KEYS:
             continue
-        values[key] = value
+        value, problem = _field_value(ctx, kinds[key][0], text)
+        if problem:
+            bad(key, problem)
+        else:
+            values[key] = value
 
     employees = values.get("employees")
     revenue = values.get("revenue")
@@ -318,12 +392,13 @@ def validate_row(
     for start, end in _validity_pairs():
         if start in values and end in values and values[end] < values[start]:
             bad(end, "有效期止早于起始日期 / validity ends before it starts")
-    yearly = [k for k in values if cat[k].kind == "yearly"]
-    if yearly and not year and "year" not in {i.column for i in issues}:
+    has_yearly = any(kinds[k][1] for k in values)
+    year_header = ctx.header_text.get("year", "年度")
+    if has_yearly and not year and year_header not in {i.column for i in issues}:
         issues.append(
             Issue(
                 number,
-                ctx.header_text.get("year", "年度"),
+                year_header,
                 "",
                 "年度数据需要填写年度 / yearly figures need a year",
             )
@@ -331,13 +406,13 @@ def validate_row(
     if issues or not code:
         return None, issues
     item = Incoming(code)
+    yearly_as_of = as_of if raw.get("as_of") or not year else min(as_of, date(year, 12, 31))
     for key, value in values.items():
-        item.values[(key, year if cat[key].kind == "yearly" else 0)] = (
+        f, is_yearly = kinds[key]
+        item.values[(key, year if is_yearly else 0)] = (
             value,
-            source or cat[key].source,
-            min(as_of, date(year, 12, 31))
-            if cat[key].kind == "yearly" and not raw.get("as_of")
-            else as_of,
+            source or f.source,
+            yearly_as_of if is_yearly else as_of,
         )
     return item, []
 
@@ -375,7 +450,136 @@ def _check_value(f: Field, value: Any, today: date) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- graduate hire rows
+
+
+def validate_hire(
+    ctx: RowContext, number: int, cells: list[Any]
+) -> tuple[graduates.Hire | None, list[Issue]]:
+    """Check one row of the graduates template; a row with any issue yields no Hire."""
+    width = len(cells)
+    raw = {key: _cell_text(cells[i]) if i < width else "" for i, key in ctx.mapping.items()}
+    issues: list[Issue] = []
+
+    def bad(key: str, reason: str) -> None:
+        issues.append(Issue(number, ctx.header_text[key], raw.get(key, ""), reason))
+
+    code = ""
+    try:
+        code = validate_credit_code(raw.get("credit_code", ""))
+    except CodeError as exc:
+        bad("credit_code", str(exc))
+    values, problems = graduates.parse_fields(raw, ctx.today)
+    for key, reason in problems:
+        bad(key, reason)
+    source = ctx.default_source or graduates.DEFAULT_SOURCE
+    if raw.get("source"):
+        value, problem = _meta(ctx, "source", raw["source"])
+        if problem:
+            bad("source", problem)
+        else:
+            source = value
+    if code and "person_ref" in values and "hired_on" in values:
+        record = f"{code}|{values['person_ref']}|{values['hired_on']}"
+        first = ctx.seen.get(record)
+        if first is not None:
+            bad("person_ref", f"与第 {first} 行为同一条录用记录 / duplicate of row {first}")
+        elif not issues:
+            ctx.seen[record] = number
+    if issues or not code:
+        return None, issues
+    return (
+        graduates.Hire(
+            row=number,
+            credit_code=code,
+            person_ref=values["person_ref"],
+            graduated_on=values["graduated_on"],
+            hired_on=values["hired_on"],
+            contract_months=values["contract_months"],
+            social_insurance=values["social_insurance"],
+            source=source,
+            as_of=values.get("as_of", ctx.today),
+        ),
+        [],
+    )
+
+
 # ---------------------------------------------------------------- running an import
+
+# A web job records a heartbeat at least this often while it reads, so a job whose heartbeat is
+# much older (ImportJob.STALE_AFTER) belongs to a process that no longer runs.
+HEARTBEAT_SECONDS = 10.0
+
+
+@dataclass
+class _Batch:
+    """Good rows to write in one transaction, with the file's counts when it was cut."""
+
+    items: list[Any]
+    rows_seen: int
+
+
+class _Writer:
+    """Writes batches on a background thread, one transaction each, in file order.
+
+    Reading and validating the next batch overlaps the database work of the previous one (the
+    drivers release the interpreter lock while the database works). At most one batch waits, so
+    memory stays bounded. The first error stops the writer and is raised in the reading thread.
+    """
+
+    def __init__(self, write: Callable[[_Batch], None], *, threaded: bool) -> None:
+        self._write = write
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(
+                target=self._run, name="huiqi-import-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._cancelled.is_set():
+                continue
+            try:
+                self._write(batch)
+            except BaseException as exc:  # handed to the reading thread, which re-raises it
+                self._error = exc
+                self._cancelled.set()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, batch: _Batch | None) -> None:
+        """Queue a batch (None ends the stream); raises the writer's error if it failed."""
+        if self._thread is None:
+            if batch is not None:
+                self._write(batch)
+            return
+        while True:
+            self._check()
+            try:
+                self._queue.put(batch, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait for every queued batch to be written; raises the writer's error if any."""
+        self.submit(None)
+        if self._thread is not None:
+            self._thread.join()
+        self._check()
+
+    def cancel(self) -> None:
+        """Drop queued batches, let the one being written commit, and stop."""
+        if self._thread is not None:
+            self._cancelled.set()
+            self._queue.put(None)
+            self._thread.join()
 
 
 def run_import(
@@ -383,7 +587,7 @@ def run_import(
     path: Path,
     *,
     errors_path: Path | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 2000,
     source: str | None = None,
     recorded_by: str | None = None,
     job_id: int | None = None,
@@ -392,7 +596,9 @@ def run_import(
 ) -> ImportReport:
     """Import a file: each batch of good rows in its own transaction; returns the counts.
 
-    Raises ImportRefused before writing anything when the file or its headers cannot be read.
+    The header row chooses the template: enterprise values, or graduate hire records (the
+    ``graduates`` template). Raises ImportRefused before writing anything when the file or its
+    headers cannot be read.
     """
     if source is not None and source not in catalogue().sources:
         raise ImportRefused(f"未知数据来源 {source!r} / unknown source")
@@ -400,16 +606,25 @@ def run_import(
     header = next(rows, None)
     if header is None:
         raise ImportRefused("文件为空 / the file is empty")
-    mapping = map_headers(header)
+    hires = is_graduates_header(header)
+    mapping = map_headers(header, hires=hires)
     ctx = RowContext(
         mapping=mapping,
         header_text={key: str(header[i]).strip() for i, key in mapping.items()},
         default_source=source,
         today=today or date.today(),
     )
-    for key, zh, _en in _columns():
-        ctx.header_text.setdefault(key, zh)
+    if hires:
+        for key, zh, *_rest in graduates.COLUMNS:
+            ctx.header_text.setdefault(key, zh)
+    else:
+        for key, zh, _en in _columns():
+            ctx.header_text.setdefault(key, zh)
+    validate: Callable[[RowContext, int, list[Any]], tuple[Any, list[Issue]]] = (
+        validate_hire if hires else validate_row
+    )
     report = ImportReport()
+    lock = threading.Lock()  # the writer thread reports rejected rows too
     err_fh: IO[str] | None = None
     writer: Any = None
     if errors_path is not None:
@@ -417,50 +632,75 @@ def run_import(
         err_fh = errors_path.open("w", encoding="utf-8-sig", newline="")
         writer = csv.writer(err_fh)
         writer.writerow(["row", "column", "value", "reason"])
-    batch: list[Incoming] = []
 
-    def flush() -> None:
+    def reject(issues: list[Issue]) -> None:
+        with lock:
+            report.rejected += 1
+            for issue in issues:
+                if len(report.first_errors) < 20:
+                    report.first_errors.append(issue)
+                if writer is not None:
+                    writer.writerow([issue.row, issue.column, issue.value, issue.reason])
+
+    def write(batch: _Batch) -> None:
         with factory() as session:
-            outcome = upsert(session, batch, recorded_by=recorded_by) if batch else {}
-            for result in outcome.values():
-                setattr(report, result, getattr(report, result) + 1)
-            if job_id is not None:
-                _save_progress(session, job_id, report)
+            if hires:
+                outcome, refused = graduates.write(session, batch.items, recorded_by=recorded_by)
+                by_row = {h.row: h for h in batch.items}
+                for row, key, reason in refused:
+                    issue = Issue(row, ctx.header_text[key], by_row[row].credit_code, reason)
+                    reject([issue])
+            else:
+                outcome = upsert(session, batch.items, recorded_by=recorded_by)  # type: ignore[assignment]
+            with lock:
+                for result in outcome.values():
+                    setattr(report, result, getattr(report, result) + 1)
+                if job_id is not None:
+                    _save_progress(session, job_id, report, batch.rows_seen)
             session.commit()
-        batch.clear()
         if on_progress:
-            on_progress(report.rows)
+            on_progress(batch.rows_seen)
 
+    with factory() as probe:
+        # PostgreSQL works in its own process, so the next batch is validated meanwhile; SQLite
+        # works in this one and takes the interpreter lock back for every row, so it writes inline
+        threaded = probe.get_bind().dialect.name != "sqlite"
+    pipeline = _Writer(write, threaded=threaded)
+    batch: list[Any] = []
+    beat = time.monotonic()
     try:
         for number, cells in enumerate(rows, start=2):
             if not any(_cell_text(c) for c in cells):
                 continue  # blank lines are not rows
             report.rows += 1
-            item, issues = validate_row(ctx, number, cells)
+            item, issues = validate(ctx, number, cells)
             if issues:
-                report.rejected += 1
-                for issue in issues:
-                    if len(report.first_errors) < 20:
-                        report.first_errors.append(issue)
-                    if writer is not None:
-                        writer.writerow([issue.row, issue.column, issue.value, issue.reason])
+                reject(issues)
             elif item is not None:
                 batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+            if len(batch) >= batch_size or (
+                job_id is not None and time.monotonic() - beat > HEARTBEAT_SECONDS
+            ):
+                pipeline.submit(_Batch(batch, report.rows))
+                batch, beat = [], time.monotonic()
+        pipeline.submit(_Batch(batch, report.rows))
+        pipeline.finish()
+    except BaseException:
+        pipeline.cancel()
+        raise
     finally:
         if err_fh is not None:
             err_fh.close()
     return report
 
 
-def _save_progress(session: Session, job_id: int, report: ImportReport) -> None:
+def _save_progress(session: Session, job_id: int, report: ImportReport, rows_seen: int) -> None:
     job = session.get(ImportJob, job_id)
     if job is not None:
-        job.rows_seen = report.rows
+        job.rows_seen = rows_seen
         job.inserted, job.updated = report.inserted, report.updated
         job.unchanged, job.rejected = report.unchanged, report.rejected
+        job.heartbeat_at = utcnow()
 
 
 def run_job(
@@ -491,10 +731,11 @@ def run_job(
         job = session.get(ImportJob, job_id)
         if job is not None:
             if status == "done":
-                _save_progress(session, job_id, report)
+                _save_progress(session, job_id, report, report.rows)
             job.status = status
             job.message = message
             job.finished_at = utcnow()
+            job.heartbeat_at = job.finished_at
             job.error_report = str(errors_path) if report.rejected else None
             session.commit()
 
@@ -575,9 +816,18 @@ def template_columns() -> list[TemplateColumn]:
     return out
 
 
-def write_template(path: Path, *, english: bool = False) -> None:
-    """Write the template (.csv: headers and an example row; .xlsx: plus a sheet describing columns)."""
-    cols = template_columns()
+def write_template(path: Path, *, english: bool = False, hires: bool = False) -> None:
+    """Write a template (.csv: headers and an example row; .xlsx: plus a sheet describing columns).
+
+    ``hires`` writes the graduates template (recent-graduate hire records) instead of the
+    enterprise one.
+    """
+    if hires:
+        cols = [TemplateColumn(k, zh, en, desc, ex) for k, zh, en, desc, ex in graduates.COLUMNS]
+        sheet_name = "高校毕业生"
+    else:
+        cols = template_columns()
+        sheet_name = "企业信息"
     headers = [c.header_en if english else c.header_zh for c in cols]
     example = [c.example for c in cols]
     suffix = path.suffix.lower()
@@ -593,7 +843,7 @@ def write_template(path: Path, *, english: bool = False) -> None:
         book = Workbook()
         sheet = book.active
         assert sheet is not None
-        sheet.title = "企业信息"
+        sheet.title = sheet_name
         sheet.append(headers)
         sheet.append(example)
         notes = book.create_sheet("填写说明")
@@ -605,11 +855,11 @@ def write_template(path: Path, *, english: bool = False) -> None:
     raise ValueError(f"{path}: template must be .csv or .xlsx")
 
 
-def template_bytes(kind: str = "csv", english: bool = False) -> bytes:
-    """The template as bytes, for the download on the import page."""
+def template_bytes(kind: str = "csv", english: bool = False, hires: bool = False) -> bytes:
+    """A template as bytes, for the downloads on the import page."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / f"template.{kind}"
-        write_template(target, english=english)
+        write_template(target, english=english, hires=hires)
         return target.read_bytes()

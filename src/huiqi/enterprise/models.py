@@ -9,12 +9,12 @@
 - ``enterprise_current``: the field-contract columns, one row per enterprise, kept in step with the
   current values in the same transaction; the SQL rules engine reads it. Its columns are built from
   the catalogue so a new contract field shows up in Alembic autogenerate.
-- ``enterprise_import``: bulk-import jobs (progress, counts, error report location).
+- ``enterprise_import``: bulk-import jobs (progress, counts, error report location, heartbeat).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -103,6 +103,11 @@ class GraduateHire(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# A running import commits a batch and records a heartbeat every few seconds; one silent for this
+# long has lost its process.
+STALE_AFTER = timedelta(minutes=5)
+
+
 class ImportJob(Base):
     """A bulk import: who started it, how far it got, what it did, where its error report is."""
 
@@ -121,6 +126,24 @@ class ImportJob(Base):
     rejected: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
     error_report: Mapped[str | None] = mapped_column(String(500))
+    # written with every committed batch (and at least every few seconds while reading)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def shown_status(self, now: datetime | None = None) -> str:
+        """The status to show: a running job without a recent heartbeat is ``interrupted``.
+
+        Its process stopped (server restarted or killed) and nothing will finish it. Every batch
+        it committed stays valid, and re-running the same file is safe: rows already imported
+        come out unchanged.
+        """
+        if self.status != "running":
+            return self.status
+        last = self.heartbeat_at or self.started_at
+        if last is None:
+            return self.status
+        if last.tzinfo is None:  # SQLite hands timestamps back without their zone (stored as UTC)
+            last = last.replace(tzinfo=UTC)
+        return "interrupted" if (now or utcnow()) - last > STALE_AFTER else self.status
 
 
 _SQL_TYPES: dict[str, Any] = {

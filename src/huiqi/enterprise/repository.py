@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.enterprise.models import Enterprise, EnterpriseValue, GraduateHire, enterprise_current
@@ -15,58 +15,55 @@ from huiqi.enterprise.models import Enterprise, EnterpriseValue, GraduateHire, e
 CHUNK = 900
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    """Consecutive slices of at most ``size`` items (bounded IN lists)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 def ids_for_codes(session: Session, codes: Sequence[str]) -> dict[str, int]:
     """Map credit codes to enterprise ids for those that exist."""
+    t: Table = Enterprise.__table__  # type: ignore[assignment]
+    conn = session.connection()
     out: dict[str, int] = {}
-    for part in _chunks(codes):
-        rows = session.execute(
-            select(Enterprise.credit_code, Enterprise.id).where(Enterprise.credit_code.in_(part))
-        )
+    for part in chunks(codes):
+        rows = conn.execute(select(t.c.credit_code, t.c.id).where(t.c.credit_code.in_(part)))
         out.update({code: ident for code, ident in rows})
     return out
 
 
 def create_enterprises(session: Session, codes: Sequence[str], now: datetime) -> dict[str, int]:
-    """Insert enterprises for new codes and return their ids."""
-    if codes:
-        session.execute(
-            insert(Enterprise),
-            [{"credit_code": c, "created_at": now, "updated_at": now} for c in codes],
-        )
-    return ids_for_codes(session, codes)
+    """Insert enterprises for new codes and return their ids (one multi-row INSERT … RETURNING)."""
+    if not codes:
+        return {}
+    table = Enterprise.__table__
+    stmt = insert(table).returning(table.c.credit_code, table.c.id)  # type: ignore[arg-type]
+    rows = session.execute(
+        stmt, [{"credit_code": c, "created_at": now, "updated_at": now} for c in codes]
+    )
+    return {code: ident for code, ident in rows}
 
 
 def touch_enterprises(session: Session, ids: Sequence[int], now: datetime) -> None:
     """Record that these enterprises changed."""
-    for part in _chunks(ids):
+    for part in chunks(ids):
         session.execute(update(Enterprise).where(Enterprise.id.in_(part)).values(updated_at=now))
 
 
-def current_values(session: Session, ids: Sequence[int]) -> list[Any]:
-    """Current value rows (id, enterprise_id, field, year, value, source, as_of) of the enterprises."""
-    rows: list[Any] = []
-    cols = (
-        EnterpriseValue.id,
-        EnterpriseValue.enterprise_id,
-        EnterpriseValue.field,
-        EnterpriseValue.year,
-        EnterpriseValue.value,
-        EnterpriseValue.source,
-        EnterpriseValue.as_of,
-    )
-    for part in _chunks(ids):
-        rows.extend(
-            session.execute(
-                select(*cols).where(
-                    EnterpriseValue.enterprise_id.in_(part), EnterpriseValue.superseded_at.is_(None)
-                )
-            )
+def current_values(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Current value rows (id, enterprise_id, field, year, value, source) of the enterprises.
+
+    Read through the Core connection as plain tuples: an import reads tens of thousands per batch.
+    """
+    t: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    cols = (t.c.id, t.c.enterprise_id, t.c.field, t.c.year, t.c.value, t.c.source)
+    conn = session.connection()
+    rows: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        result = conn.execute(
+            select(*cols).where(t.c.enterprise_id.in_(part), t.c.superseded_at.is_(None))
         )
+        rows.extend(tuple(r) for r in result)
     return rows
 
 
@@ -90,7 +87,7 @@ def values_at(session: Session, moment: datetime) -> Any:
 
 def supersede(session: Session, value_ids: Sequence[int], now: datetime) -> None:
     """Close the current period of these value rows."""
-    for part in _chunks(value_ids):
+    for part in chunks(value_ids):
         session.execute(
             update(EnterpriseValue).where(EnterpriseValue.id.in_(part)).values(superseded_at=now)
         )
@@ -101,47 +98,106 @@ VALUE_COLUMNS = (
 )  # fmt: skip
 
 
-def _executemany(
-    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """A plain DB-API executemany: bulk loads skip statement compilation per batch.
+def _driver_rows(
+    dialect: Any, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Rows converted once per distinct value as the ORM would bind them.
 
-    Values pass through each column type's bind processor, so they are stored exactly as the ORM
-    would store them. Table and column names come from the models, never from input.
+    A batch repeats the same few dates, sources and timestamps thousands of times, so conversions
+    are memoised per column. On SQLite, dates and datetimes become the text the sqlite3 module's
+    own adapters produce, so rows look exactly like rows written through the ORM.
+    """
+    procs = [table.c[c].type.bind_processor(dialect) for c in columns]
+    sqlite = dialect.name == "sqlite"
+    plan: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, proc in enumerate(procs):
+        col_type = table.c[columns[i]].type
+        python_type = getattr(col_type, "python_type", None) if not proc else None
+        if proc is not None:
+            plan.append((i, proc))
+        elif sqlite and python_type is datetime:
+            plan.append((i, lambda v: v.isoformat(" ")))
+        elif sqlite and python_type is date:
+            plan.append((i, lambda v: v.isoformat()))
+    if not plan:
+        return rows
+    memo: list[dict[Any, Any]] = [{} for _ in plan]
+    out = []
+    for row in rows:
+        values = list(row)
+        for (i, convert), seen in zip(plan, memo, strict=True):
+            v = values[i]
+            if v is not None:
+                got = seen.get(v)
+                if got is None:
+                    got = seen[v] = convert(v)
+                values[i] = got
+        out.append(tuple(values))
+    return out
+
+
+def _executemany(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    suffix: str = "",
+) -> None:
+    """A plain DB-API executemany: bulk loads skip statement compilation and per-row ORM work.
+
+    Table and column names come from the models, never from input; values are bound parameters.
     """
     if not rows:
         return
     conn = session.connection()
     dialect = conn.dialect
-    procs = [table.c[c].type.bind_processor(dialect) for c in columns]
-    if any(procs):
-        rows = [
-            tuple(
-                p(v) if p is not None and v is not None else v
-                for p, v in zip(procs, row, strict=True)
-            )
-            for row in rows
-        ]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608
-    conn.exec_driver_sql(sql, rows)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}){suffix}"  # noqa: S608
+    conn.exec_driver_sql(sql, _driver_rows(dialect, table, columns, rows))
+
+
+def _copy(
+    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """PostgreSQL COPY … FROM STDIN on the session's own connection (same transaction)."""
+    raw: Any = session.connection().connection.dbapi_connection
+    with (
+        raw.cursor() as cur,
+        cur.copy(
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"  # noqa: S608
+        ) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def add_values(session: Session, rows: list[tuple[Any, ...]]) -> None:
-    """Insert value rows given as tuples in VALUE_COLUMNS order."""
-    _executemany(session, EnterpriseValue.__table__, VALUE_COLUMNS, rows)  # type: ignore[arg-type]
+    """Insert value rows given as tuples in VALUE_COLUMNS order (COPY on PostgreSQL)."""
+    if not rows:
+        return
+    table: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    if session.connection().dialect.name == "postgresql":
+        _copy(session, table, VALUE_COLUMNS, rows)
+    else:
+        _executemany(session, table, VALUE_COLUMNS, rows)
 
 
-def replace_current(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Replace the enterprise_current rows of these enterprises (delete then insert, portable)."""
-    ids = [r["id"] for r in rows]
-    for part in _chunks(ids):
-        session.execute(delete(enterprise_current).where(enterprise_current.c.id.in_(part)))
-    if rows:
-        columns = [c.name for c in enterprise_current.columns]
-        _executemany(
-            session, enterprise_current, columns, [tuple(r[c] for c in columns) for r in rows]
-        )
+CURRENT_COLUMNS = tuple(c.name for c in enterprise_current.columns)
+
+
+def upsert_current(session: Session, rows: list[tuple[Any, ...]]) -> None:
+    """Insert or replace enterprise_current rows (tuples in CURRENT_COLUMNS order).
+
+    INSERT … ON CONFLICT (id) DO UPDATE is the same statement on SQLite and PostgreSQL.
+    """
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS if c != "id")
+    _executemany(
+        session,
+        enterprise_current,
+        CURRENT_COLUMNS,
+        rows,
+        suffix=f" ON CONFLICT (id) DO UPDATE SET {assignments}",
+    )
 
 
 def value_history(session: Session, enterprise_id: int) -> list[EnterpriseValue]:
@@ -215,6 +271,12 @@ def current_row(session: Session, credit_code: str) -> Any:
     ).first()
 
 
-def all_current(session: Session) -> Any:
-    """Every enterprise_current row."""
-    return session.execute(select(enterprise_current).order_by(enterprise_current.c.credit_code))
+def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> list[Any]:
+    """Every enterprise_current row (or those of the given credit codes), by credit code."""
+    t = enterprise_current
+    if credit_codes is None:
+        return list(session.execute(select(t).order_by(t.c.credit_code)))
+    rows: list[Any] = []
+    for part in chunks(credit_codes):
+        rows.extend(session.execute(select(t).where(t.c.credit_code.in_(part))))
+    return sorted(rows, key=lambda r: r.credit_code)

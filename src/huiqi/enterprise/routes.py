@@ -26,8 +26,8 @@ from huiqi.accounts.models import Role, User
 from huiqi.core.codes import CodeError, industry_name, region_name, regions
 from huiqi.core.db import session_factory
 from huiqi.core.money import MoneyError, to_fen
+from huiqi.enterprise import graduates, service
 from huiqi.enterprise import repository as repo
-from huiqi.enterprise import service
 from huiqi.enterprise.catalogue import catalogue, display
 from huiqi.enterprise.importer import run_job, template_bytes, template_columns
 from huiqi.enterprise.models import ImportJob
@@ -202,20 +202,21 @@ def enterprise_mine(user: User = Depends(current_user)) -> Response:
 
 @router.get("/enterprise/template.{kind}")
 def enterprise_template(
-    kind: str, lang: str = "zh", user: User = Depends(current_user)
+    kind: str, lang: str = "zh", table: str = "enterprises", user: User = Depends(current_user)
 ) -> Response:
-    """Download the bulk-import template (.csv or .xlsx)."""
-    if kind not in ("csv", "xlsx"):
+    """Download a bulk-import template (.csv or .xlsx): enterprises, or ``table=graduates``."""
+    if kind not in ("csv", "xlsx") or table not in ("enterprises", "graduates"):
         raise HTTPException(status_code=404, detail="not found")
+    name = "graduates" if table == "graduates" else "enterprise"
     media = (
         "text/csv; charset=utf-8"
         if kind == "csv"
         else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     )
     return Response(
-        template_bytes(kind, english=lang == "en"),
+        template_bytes(kind, english=lang == "en", hires=table == "graduates"),
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="enterprise-template.{kind}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-template.{kind}"'},
     )
 
 
@@ -231,7 +232,13 @@ def import_page(
 ) -> Response:
     """Upload a CSV/XLSX file; recent imports with their counts."""
     jobs = list(session.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(20)))
-    return render(request, "enterprise/import.html", jobs=jobs, columns=template_columns())
+    return render(
+        request,
+        "enterprise/import.html",
+        jobs=jobs,
+        columns=template_columns(),
+        graduate_columns=graduates.COLUMNS,
+    )
 
 
 @router.post("/enterprise/import")
@@ -252,6 +259,7 @@ async def import_upload(
             status_code=422,
             jobs=jobs,
             columns=template_columns(),
+            graduate_columns=graduates.COLUMNS,
             error="请上传 .csv 或 .xlsx 文件 / upload a .csv or .xlsx file",
         )
     job = ImportJob(filename=(file.filename or "upload")[:255], started_by=user.username)

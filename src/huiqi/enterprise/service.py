@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import cache
 from typing import Any
 
 import polars as pl
@@ -20,7 +21,7 @@ from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
-from huiqi.enterprise.sizing import above_scale, size_class
+from huiqi.enterprise.sizing import classify_rows
 
 CHINA = timezone(timedelta(hours=8))
 SELF_REPORTED = "self-reported"
@@ -44,7 +45,7 @@ _POLARS = {
 }
 
 ChangeListener = Callable[[Session, set[str]], None]
-_listeners: list[ChangeListener] = []
+_listeners: list[tuple[int, ChangeListener]] = []
 
 
 def today_cn() -> date:
@@ -56,17 +57,27 @@ class RegistryError(ValueError):
     """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
 
 
-def on_enterprise_changed(listener: ChangeListener) -> ChangeListener:
-    """Register a function called with (session, credit codes) after enterprises change."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+def on_enterprise_changed(listener: ChangeListener, priority: int = 100) -> ChangeListener:
+    """Register a function called with (session, credit codes) after enterprises change.
+
+    Lower priorities run first: contact and consent updates (notify) must be in place before
+    matching creates the notifications that use them.
+    """
+    if all(fn is not listener for _, fn in _listeners):
+        _listeners.append((priority, listener))
+        _listeners.sort(key=lambda pair: pair[0])
     return listener
+
+
+def remove_enterprise_listener(listener: ChangeListener) -> None:
+    """Unregister a change listener (tests register temporary ones)."""
+    _listeners[:] = [(p, fn) for p, fn in _listeners if fn is not listener]
 
 
 def enterprise_changed(session: Session, codes: set[str]) -> None:
     """Hook point: tell every registered listener (e.g. matching) which credit codes changed."""
     if codes:
-        for listener in list(_listeners):
+        for _, listener in list(_listeners):
             listener(session, codes)
 
 
@@ -88,61 +99,65 @@ def upsert(
     """Apply values for many enterprises; returns credit code → inserted / updated / unchanged.
 
     A value equal to the current one from the same source is left alone, so applying the same data
-    twice changes nothing. A different value or source supersedes the current row.
+    twice changes nothing. A different value or source supersedes the current row. The batch is
+    handled as a whole: one read of the current values, one bulk insert of new value rows, one
+    update of superseded rows, one upsert of the changed enterprise_current rows and one change
+    notification.
     """
     now = utcnow()
-    codes = [i.credit_code for i in items]
+    codes = list(dict.fromkeys(i.credit_code for i in items))
     ids = repo.ids_for_codes(session, codes)
-    new_codes = [c for c in dict.fromkeys(codes) if c not in ids]
+    new_codes = [c for c in codes if c not in ids]
     ids.update(repo.create_enterprises(session, new_codes, now))
+    new_set = set(new_codes)
     # current state of every enterprise in the batch: (field, year) → (value id, text, source)
     state: dict[int, dict[tuple[str, int], tuple[int, str, str]]] = defaultdict(dict)
-    existing_ids = [ids[c] for c in codes if c not in new_codes]
-    for vid, eid, fname, year, value, source, _as_of in repo.current_values(session, existing_ids):
+    existing_ids = [ids[c] for c in codes if c not in new_set]
+    for vid, eid, fname, year, value, source in repo.current_values(session, existing_ids):
         state[eid][(fname, year)] = (vid, value, source)
     stale: list[int] = []
     fresh: list[tuple[Any, ...]] = []
     outcome: dict[str, str] = {}
-    changed_ids: list[int] = []
-    new_set = set(new_codes)
+    changed_ids: dict[int, str] = {}
     for item in items:
-        eid = ids[item.credit_code]
+        code = item.credit_code
+        eid = ids[code]
         mine = state[eid]
         changed = False
         for key, (value, source, as_of) in item.values.items():
             text = encode(value)
             old = mine.get(key)
-            # same value from the same source: keep the row (and its first as-of date), so a
-            # re-import on a later day changes nothing
-            if old is not None and old[1] == text and old[2] == source:
-                continue
-            if old is not None and old[0] >= 0:
-                stale.append(old[0])
+            if old is not None:
+                # same value from the same source: keep the row (and its first as-of date), so
+                # a re-import on a later day changes nothing
+                if old[1] == text and old[2] == source:
+                    continue
+                if old[0] >= 0:
+                    stale.append(old[0])
             fresh.append((eid, key[0], key[1], text, source, as_of, now, None, recorded_by))
             mine[key] = (-1, text, source)
             changed = True
-        if item.credit_code in new_set:
-            outcome[item.credit_code] = "inserted"
+        if code in new_set:
+            outcome[code] = "inserted"
         elif changed:
-            outcome[item.credit_code] = "updated"
+            outcome[code] = "updated"
         else:
-            outcome.setdefault(item.credit_code, "unchanged")
-        if changed or item.credit_code in new_set:
-            changed_ids.append(eid)
+            outcome.setdefault(code, "unchanged")
+        if changed or code in new_set:
+            changed_ids[eid] = code
     # close old periods before adding new rows: one current row per (enterprise, field, year)
     repo.supersede(session, stale, now)
     repo.add_values(session, fresh)
     if changed_ids:
-        changed_ids = list(dict.fromkeys(changed_ids))
-        repo.touch_enterprises(session, changed_ids, now)
-        by_id = {ident: code for code, ident in ids.items()}
-        day = today_cn()
-        repo.replace_current(
+        repo.touch_enterprises(
+            session, [e for e, c in changed_ids.items() if c not in new_set], now
+        )
+        repo.upsert_current(
             session,
-            [
-                _contract_row(eid, by_id[eid], {k: v[1] for k, v in state[eid].items()}, day)
-                for eid in changed_ids
-            ],
+            _contract_rows(
+                [(e, c, {k: v[1] for k, v in state[e].items()}) for e, c in changed_ids.items()],
+                today_cn(),
+            ),
         )
     if notify:
         enterprise_changed(session, {c for c, o in outcome.items() if o in ("inserted", "updated")})
@@ -228,25 +243,57 @@ def self_report(
     return changed
 
 
-def _contract_row(
-    eid: int, code: str, vals: dict[tuple[str, int], str], on: date
-) -> dict[str, Any]:
+_DECODERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "money": int,
+    "date": date.fromisoformat,
+    "bool": lambda text: text == "1",
+}
+
+
+@cache
+def _contract_plan() -> tuple[
+    tuple[tuple[str, Callable[[str], Any] | None], ...],
+    tuple[tuple[str, Callable[[str], Any] | None], ...],
+    frozenset[str],
+]:
+    """(profile fields, yearly fields) of the contract with their decoders, and the yearly names."""
     cat = catalogue()
-    row: dict[str, Any] = {"id": eid, "credit_code": code}
-    yearly_names = {f.name for f in cat.of_kind("yearly")}
-    years = [y for (name, y) in vals if y and name in yearly_names]
-    figures_year = max(years) if years else None
-    for f in cat.contract:
-        if f.kind == "profile":
-            row[f.name] = decode(f, vals.get((f.name, 0)))
-        elif f.kind == "yearly":
-            row[f.name] = decode(f, vals.get((f.name, figures_year))) if figures_year else None
-    row["figures_year"] = figures_year
-    row["size_class"] = size_class(
-        row["industry_code"], row["employees"], row["revenue"], row["total_assets"], on
+    profile = tuple((f.name, _DECODERS.get(f.type)) for f in cat.contract if f.kind == "profile")
+    yearly = tuple((f.name, _DECODERS.get(f.type)) for f in cat.contract if f.kind == "yearly")
+    return profile, yearly, frozenset(f.name for f in cat.of_kind("yearly"))
+
+
+def _contract_rows(
+    items: list[tuple[int, str, dict[tuple[str, int], str]]], on: date
+) -> list[tuple[Any, ...]]:
+    """enterprise_current rows (in repo.CURRENT_COLUMNS order) of many enterprises' current values.
+
+    The figures year is the latest year with any yearly value; size class and 规模以上 status are
+    classified for the whole batch at once under the standard in force on ``on``.
+    """
+    profile, yearly, yearly_names = _contract_plan()
+    dicts: list[dict[str, Any]] = []
+    for eid, code, vals in items:
+        row: dict[str, Any] = {"id": eid, "credit_code": code}
+        years = [y for (name, y) in vals if y and name in yearly_names]
+        figures_year = max(years) if years else None
+        for name, dec in profile:
+            text = vals.get((name, 0))
+            row[name] = text if text is None or dec is None else dec(text)
+        for name, dec in yearly:
+            text = vals.get((name, figures_year)) if figures_year else None
+            row[name] = text if text is None or dec is None else dec(text)
+        row["figures_year"] = figures_year
+        dicts.append(row)
+    sizes = classify_rows(
+        [(r["industry_code"], r["employees"], r["revenue"], r["total_assets"]) for r in dicts], on
     )
-    row["above_scale"] = above_scale(row["industry_code"], row["revenue"], on)
-    return row
+    out = []
+    for row, (size, scale) in zip(dicts, sizes, strict=True):
+        row["size_class"], row["above_scale"] = size, scale
+        out.append(tuple(row[c] for c in repo.CURRENT_COLUMNS))
+    return out
 
 
 def refresh_current(session: Session, ids: list[int], on: date | None = None) -> None:
@@ -258,9 +305,9 @@ def refresh_current(session: Session, ids: list[int], on: date | None = None) ->
         stmt = select(Enterprise.id, Enterprise.credit_code).where(Enterprise.id.in_(chunk))
         codes.update({eid: code for eid, code in session.execute(stmt)})
     per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
-    for _vid, eid, fname, year, value, _source, _as_of in repo.current_values(session, ids):
+    for _vid, eid, fname, year, value, _source in repo.current_values(session, ids):
         per[eid][(fname, year)] = value
-    repo.replace_current(session, [_contract_row(eid, codes[eid], per[eid], day) for eid in ids])
+    repo.upsert_current(session, _contract_rows([(eid, codes[eid], per[eid]) for eid in ids], day))
 
 
 def contract_schema() -> dict[str, Any]:
@@ -268,24 +315,34 @@ def contract_schema() -> dict[str, Any]:
     return {f.name: _POLARS[f.type] for f in catalogue().contract}
 
 
-def current_frame(session: Session, as_of: date | None = None) -> pl.DataFrame:
+def current_frame(
+    session: Session, as_of: date | None = None, credit_codes: Iterable[str] | None = None
+) -> pl.DataFrame:
     """The field-contract frame: current values, or as they were recorded by the end of ``as_of``.
 
     Rebuilding as of a date uses the value history (what the registry knew then) and classifies
-    sizes under the standard in force on that date.
+    sizes under the standard in force on that date. ``credit_codes`` limits the frame to those
+    enterprises (read with an indexed lookup rather than the whole registry).
     """
     schema = contract_schema()
     names = list(schema)
+    wanted = None if credit_codes is None else set(credit_codes)
     if as_of is None:
-        rows = [dict(r._mapping) for r in repo.all_current(session)]
+        listed = None if wanted is None else sorted(wanted)
+        rows = [dict(r._mapping) for r in repo.all_current(session, listed)]
     else:
         moment = datetime.combine(as_of, time.max, tzinfo=CHINA).astimezone(UTC)
         per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
         codes: dict[int, str] = {}
         for eid, code, fname, year, value in repo.values_at(session, moment):
-            per[eid][(fname, year)] = value
-            codes[eid] = code
-        rows = [_contract_row(eid, codes[eid], per[eid], as_of) for eid in sorted(per)]
+            if wanted is None or code in wanted:
+                per[eid][(fname, year)] = value
+                codes[eid] = code
+        columns = repo.CURRENT_COLUMNS
+        rows = [
+            dict(zip(columns, r, strict=True))
+            for r in _contract_rows([(eid, codes[eid], per[eid]) for eid in sorted(per)], as_of)
+        ]
     data = {name: [r[name] for r in rows] for name in names}
     return pl.DataFrame(data, schema=schema).sort("credit_code")
 

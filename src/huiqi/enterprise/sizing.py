@@ -355,3 +355,40 @@ def size_class(
     except (CodeError, ValueError):
         return None
     return None if result.size == UNKNOWN else result.size
+
+
+def classify_rows(
+    rows: list[tuple[str | None, int | None, int | None, int | None]], on: date
+) -> list[tuple[str | None, bool | None]]:
+    """(size_class, above_scale) of many (industry, employees, revenue fen, assets fen) at once.
+
+    Same answers as ``size_class`` and ``above_scale`` row by row; the standard, the 规模以上
+    rule and each industry's group are looked up once per batch instead of once per row.
+    """
+    version = standard_on(on)
+    rule = _above_scale_rule(on)
+    groups: dict[str, Group | None] = {}
+    out: list[tuple[str | None, bool | None]] = []
+    for industry, employees, revenue, assets in rows:
+        key = industry or ""
+        if key not in groups:
+            code = _known_class(industry)
+            groups[key] = _group_by_code(code, version.id) if code is not None and version else None
+        group = groups[key]
+        if group is None:
+            out.append((None, None))
+            continue
+        known = {"employees": employees, "revenue": revenue, "total_assets": assets}
+        values = {name: known[name] for name in group.indicators}
+        if all(v is not None and v >= 0 for v in values.values()):
+            size: str | None = _size_of(group, values)  # type: ignore[arg-type]
+        else:
+            size = size_class(industry, employees, revenue, assets, on)
+        if rule is None:
+            scale: bool | None = None
+        elif group.key != rule.group:
+            scale = False
+        else:
+            scale = None if revenue is None else revenue >= rule.revenue_fen
+        out.append((size, scale))
+    return out

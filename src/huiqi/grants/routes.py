@@ -7,20 +7,25 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import User
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
-from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
+from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
 officers = require_roles("officer", "admin")
 enterprise_only = require_roles("enterprise")
 COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
+FORBIDDEN = "只能处理本部门政策的项目 / only grants of your department's rules"
+
+
+def _scope(session: Session, user: User) -> service.Scope:
+    """The rule departments the user may review (None: all, for admin)."""
+    return service.review_scope(session, role=user.role, department=user.department)
 
 
 @router.get("/grants", include_in_schema=False)
@@ -31,11 +36,13 @@ def queue(
     user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> Response:
-    """The review queue (pending by default) with risk flags, and held approved grants."""
-    rows = service.grants(session, status=status or None)
+    """The review queue (pending by default) of the officer's department's rules, with risk
+    flags, and held approved grants."""
+    scope = _scope(session, user)
+    rows = service.grants(session, status=status or None, departments=scope)
     held = [
         g
-        for g in service.grants(session, status=GrantStatus.approved)
+        for g in service.grants(session, status=GrantStatus.approved, departments=scope)
         if any(f["code"] in service.HOLD_FLAGS for f in g.risk_flags or [])
     ]
     return render(
@@ -45,7 +52,8 @@ def queue(
         held=held,
         status=status,
         statuses=list(GrantStatus),
-        totals=service.totals_by_status(session),
+        totals=service.totals_by_status(session, departments=scope),
+        department=user.department if scope is not None else None,
         risk=service.risk_settings(),
         message=message,
         **COMMON,
@@ -74,7 +82,10 @@ async def review(
             actor=user.username,
             reason=str(form.get("reason", "")),
             ack_risk=form.get("ack_risk") == "on",
+            departments=_scope(session, user),
         )
+    except GrantForbidden as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from None
     except GrantError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
@@ -92,7 +103,7 @@ def ledger_page(
     return render(
         request,
         "grants/ledger.html",
-        entries=service.ledger(session),
+        entries=service.ledger(session, departments=_scope(session, user)),
         problems=service.verify_ledger(session),
         **COMMON,
     )
@@ -102,13 +113,18 @@ def ledger_page(
 def disbursements(
     request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
-    """Disbursement batches and the approved grants ready for the next one."""
-    batches = session.scalars(select(Disbursement).order_by(Disbursement.id.desc())).all()
+    """Disbursement batches and the approved grants ready for the next one (own department)."""
+    scope = _scope(session, user)
+    batches = [
+        b
+        for b in service.batches(session, departments=scope)
+        if service.batch_in_scope(session, b.id, scope)
+    ]
     return render(
         request,
         "grants/disbursements.html",
         batches=batches,
-        ready=service.disbursable(session),
+        ready=service.disbursable(session, departments=scope),
         **COMMON,
     )
 
@@ -119,7 +135,9 @@ def create_disbursement(
 ) -> Response:
     """Put every ready approved grant into a new batch (enterprises are told)."""
     try:
-        batch = service.create_disbursement(session, actor=user.username)
+        batch = service.create_disbursement(
+            session, actor=user.username, departments=_scope(session, user)
+        )
     except GrantError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
@@ -132,6 +150,8 @@ def disbursement_file(
     """The disbursement file of a batch, as CSV or XLSX."""
     if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
         raise HTTPException(status_code=404, detail="not found")
+    if not service.batch_in_scope(session, batch_id, _scope(session, user)):
+        raise HTTPException(status_code=403, detail=FORBIDDEN)
     rows = service.disbursement_rows(session, batch_id)
     if ext == "csv":
         body, media = service.disbursement_csv(rows), "text/csv; charset=utf-8"
@@ -146,8 +166,14 @@ def disbursement_file(
 
 
 @router.get("/grants/public", include_in_schema=False)
-def public_page(request: Request, session: Session = Depends(get_session)) -> Response:
+def public_page(
+    request: Request,
+    session: Session = Depends(get_session),
+    _viewer: User | None = Depends(optional_user),
+) -> Response:
     """公示: approved no-application grants — enterprise name, policy and amount only."""
+    # The visitor is resolved through this request's session: resolving it in a second
+    # session while this one holds SQLite's write lock would wait on itself.
     return render(request, "grants/public.html", rows=service.public_notice(session), **COMMON)
 
 
@@ -215,6 +241,9 @@ def detail(
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
+    officer = user.role in ("officer", "admin")
+    if officer and not service.in_scope(grant, _scope(session, user)):
+        raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:
         again: int | None = service.recompute(session, grant)
     except GrantError:
@@ -225,7 +254,7 @@ def detail(
         g=grant,
         again=again,
         entries=service.ledger(session, grant.id),
-        officer=user.role in ("officer", "admin"),
+        officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
         **COMMON,
     )
@@ -242,8 +271,14 @@ async def confirm(
     form = await request.form()
     try:
         service.acknowledge_change(
-            session, grant_id, actor=user.username, reason=str(form.get("reason", ""))
+            session,
+            grant_id,
+            actor=user.username,
+            reason=str(form.get("reason", "")),
+            departments=_scope(session, user),
         )
+    except GrantForbidden as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from None
     except GrantError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from None
     return RedirectResponse(f"/grants/{grant_id}", status_code=303)
@@ -277,11 +312,13 @@ def api_mine(
 @router.get("/api/v1/grants")
 def api_grants(
     status: str | None = None,
-    _user: User = Depends(officers),
+    user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
-    """Grants for officers, filtered by status."""
-    return [_json(g) for g in service.grants(session, status=status)]
+    """Grants of the officer's department's rules (all for admin), filtered by status."""
+    return [
+        _json(g) for g in service.grants(session, status=status, departments=_scope(session, user))
+    ]
 
 
 @router.get("/api/v1/grants/public")

@@ -12,6 +12,10 @@ class GrantError(ValueError):
     """A grant request was refused; the message says why."""
 
 
+class GrantForbidden(GrantError):
+    """The user may not act on a grant (it belongs to another department's rule)."""
+
+
 @dataclass(frozen=True)
 class BankAccountInput:
     """A bank account as entered (checked)."""

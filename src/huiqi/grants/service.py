@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,13 +24,58 @@ from sqlalchemy.orm import Session
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus, LedgerEntry
-from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
+from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
 from huiqi.notify.schemas import ResultChange
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
 GENESIS = "0" * 64
 SIZE_INPUTS = ("industry_code", "employees", "revenue", "total_assets")
 HOLD_FLAGS = {"inputs_changed", "no_longer_eligible"}
+
+
+# --- who may review ------------------------------------------------------------------------
+
+# The departments (as written on grants) a user may act for; None means every department.
+Scope = Collection[str] | None
+
+
+def department_key(session: Session, name: str | None, registry: Any = None) -> str | None:
+    """A department name normalised through the policy department registry (its code), so
+    省人社厅 and 甘肃省人力资源和社会保障厅 compare equal; unknown names compare as written."""
+    if not name or not name.strip():
+        return None
+    if registry is None:
+        from huiqi.policy.service import registry_for
+
+        registry = registry_for(session)
+    resolved = registry.resolve(name)
+    return str(resolved.code or resolved.name)
+
+
+def review_scope(session: Session, *, role: str, department: str | None) -> Scope:
+    """The grant departments a user may review: all for admin, the officer's own department
+    (matched through the registry) for an officer, none for anyone else."""
+    if role == "admin":
+        return None
+    if role != "officer":
+        return frozenset()
+    from huiqi.policy.service import registry_for
+
+    registry = registry_for(session)
+    mine = department_key(session, department, registry)
+    if mine is None:
+        return frozenset()
+    written = session.scalars(select(Grant.department).distinct()).all()
+    return frozenset(d for d in written if department_key(session, d, registry) == mine)
+
+
+def in_scope(grant: Grant, departments: Scope) -> bool:
+    """Whether a grant's rule belongs to one of the departments (None: any)."""
+    return departments is None or grant.department in departments
+
+
+def _scoped(q: Any, departments: Scope) -> Any:
+    return q if departments is None else q.where(Grant.department.in_(sorted(departments)))
 
 
 # --- the ledger ----------------------------------------------------------------------------
@@ -111,12 +156,20 @@ def verify_ledger(session: Session) -> list[str]:
 
 
 def ledger(
-    session: Session, grant_id: int | None = None, limit: int = 500
+    session: Session,
+    grant_id: int | None = None,
+    limit: int = 500,
+    *,
+    departments: Scope = None,
 ) -> Sequence[LedgerEntry]:
-    """Ledger entries, newest first (of one grant, or all)."""
+    """Ledger entries, newest first (of one grant, or all within the departments)."""
     q = select(LedgerEntry)
     if grant_id is not None:
         q = q.where(LedgerEntry.grant_id == grant_id)
+    if departments is not None:
+        q = q.join(Grant, Grant.id == LedgerEntry.grant_id).where(
+            Grant.department.in_(sorted(departments))
+        )
     return session.scalars(q.order_by(LedgerEntry.id.desc()).limit(limit)).all()
 
 
@@ -634,12 +687,14 @@ def review(
     actor: str,
     reason: str = "",
     ack_risk: bool = False,
+    departments: Scope = None,
 ) -> ReviewReport:
     """Approve or reject pending grants in a batch.
 
     Rejection needs a reason. Flagged grants are approved only when the officer acknowledges
     the flags; a grant without a bank account cannot be approved. An approved grant that was
-    flagged afterwards may still be rejected (with a reason) before disbursement.
+    flagged afterwards may still be rejected (with a reason) before disbursement. A grant of
+    a rule outside `departments` refuses the whole batch (GrantForbidden) before any change.
     """
     if decision not in ("approve", "reject"):
         raise GrantError("decision must be approve or reject")
@@ -648,6 +703,16 @@ def review(
         raise GrantError("驳回必须填写理由 / a rejection needs a reason")
     if len(reason) > 1000:
         raise GrantError("理由最多 1000 字 / reason: at most 1000 characters")
+    foreign = [
+        g.id
+        for g in session.scalars(select(Grant).where(Grant.id.in_(list(set(grant_ids)))))
+        if not in_scope(g, departments)
+    ]
+    if foreign:
+        raise GrantForbidden(
+            "只能审核本部门政策的项目 / only grants of your department's rules: "
+            + ", ".join(f"#{gid}" for gid in sorted(foreign))
+        )
     report = ReviewReport()
     for gid in dict.fromkeys(grant_ids):
         grant = session.get(Grant, gid)
@@ -693,9 +758,13 @@ def review(
     return report
 
 
-def acknowledge_change(session: Session, grant_id: int, *, actor: str, reason: str) -> Grant:
+def acknowledge_change(
+    session: Session, grant_id: int, *, actor: str, reason: str, departments: Scope = None
+) -> Grant:
     """Keep an approved grant whose inputs changed: the officer confirms it with a reason."""
     grant = session.get(Grant, grant_id)
+    if grant is not None and not in_scope(grant, departments):
+        raise GrantForbidden("只能处理本部门政策的项目 / only grants of your department's rules")
     if grant is None or grant.status != GrantStatus.approved:
         raise GrantError("only approved grants can be confirmed")
     if not reason.strip():
@@ -723,12 +792,15 @@ def acknowledge_change(session: Session, grant_id: int, *, actor: str, reason: s
 # --- disbursement --------------------------------------------------------------------------
 
 
-def disbursable(session: Session) -> list[Grant]:
+def disbursable(session: Session, *, departments: Scope = None) -> list[Grant]:
     """Approved grants not yet in a disbursement file and not held by a change after approval."""
     rows = session.scalars(
-        select(Grant)
-        .where(Grant.status == GrantStatus.approved, Grant.disbursement_id.is_(None))
-        .order_by(Grant.id)
+        _scoped(
+            select(Grant).where(
+                Grant.status == GrantStatus.approved, Grant.disbursement_id.is_(None)
+            ),
+            departments,
+        ).order_by(Grant.id)
     ).all()
     return [g for g in rows if not any(f["code"] in HOLD_FLAGS for f in g.risk_flags or [])]
 
@@ -815,10 +887,15 @@ def disbursement_xlsx(rows: list[list[Any]]) -> bytes:
 
 
 def create_disbursement(
-    session: Session, *, actor: str, grant_ids: Sequence[int] | None = None
+    session: Session,
+    *,
+    actor: str,
+    grant_ids: Sequence[int] | None = None,
+    departments: Scope = None,
 ) -> Disbursement:
-    """Put approved grants into a new disbursement batch and tell each enterprise what it gets."""
-    ready = disbursable(session)
+    """Put approved grants (of the departments) into a new disbursement batch and tell each
+    enterprise what it gets."""
+    ready = disbursable(session, departments=departments)
     if grant_ids is not None:
         wanted = set(grant_ids)
         ready = [g for g in ready if g.id in wanted]
@@ -906,9 +983,10 @@ def grants(
     credit_code: str | None = None,
     rule_id: str | None = None,
     limit: int = 500,
+    departments: Scope = None,
 ) -> Sequence[Grant]:
-    """Grants, newest first, filtered."""
-    q = select(Grant)
+    """Grants, newest first, filtered (by the rule's department too when given)."""
+    q = _scoped(select(Grant), departments)
     if status:
         q = q.where(Grant.status == status)
     if credit_code:
@@ -941,11 +1019,33 @@ def public_notice(session: Session, *, days: int | None = None) -> list[NoticeRo
     return out
 
 
-def totals_by_status(session: Session) -> dict[str, tuple[int, int]]:
+def totals_by_status(session: Session, *, departments: Scope = None) -> dict[str, tuple[int, int]]:
     """Grant count and amount per status."""
+    q = _scoped(select(Grant.status, func.count(), func.sum(Grant.amount_fen)), departments)
     return {
-        st: (int(n), int(total or 0))
-        for st, n, total in session.execute(
-            select(Grant.status, func.count(), func.sum(Grant.amount_fen)).group_by(Grant.status)
-        )
+        st: (int(n), int(total or 0)) for st, n, total in session.execute(q.group_by(Grant.status))
     }
+
+
+def batches(session: Session, *, departments: Scope = None) -> Sequence[Disbursement]:
+    """Disbursement batches, newest first; with departments, those holding their grants."""
+    q = select(Disbursement)
+    if departments is not None:
+        q = q.where(
+            Disbursement.id.in_(
+                _scoped(select(Grant.disbursement_id), departments).where(
+                    Grant.disbursement_id.is_not(None)
+                )
+            )
+        )
+    return session.scalars(q.order_by(Disbursement.id.desc())).all()
+
+
+def batch_in_scope(session: Session, batch_id: int, departments: Scope) -> bool:
+    """Whether every grant of a batch belongs to the departments (None: any)."""
+    if departments is None:
+        return True
+    written = session.scalars(
+        select(Grant.department).where(Grant.disbursement_id == batch_id).distinct()
+    ).all()
+    return all(d in departments for d in written)

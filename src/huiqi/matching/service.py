@@ -377,7 +377,7 @@ def rematch_enterprises(
     plan = compile_plan([r for _, r in pairs], on)
     evaluator = Evaluator(plan)
     if len(codes) > BATCH_THRESHOLD:
-        frame = current_frame(session).filter(pl.col("credit_code").is_in(codes))
+        frame = current_frame(session, credit_codes=codes)
         rows = _frame_rows(session, frame)
         batch = run_batch(plan, frame)
         per_rule = [

@@ -142,19 +142,56 @@ def verify_signature(
     )
 
 
-def _refuse_private(url: str) -> None:
-    """Resolve the webhook host now and refuse non-public addresses (SSRF, DNS rebinding)."""
-    host = urlsplit(url).hostname or ""
+def resolve_webhook_host(url: str, *, allow_private: bool) -> str:
+    """Resolve the webhook host once and return the address to connect to.
+
+    Every address the name resolves to must be public unless private ones are allowed (SSRF);
+    the caller then connects to exactly this address (see PinnedTransport), so a DNS answer
+    that changes between this check and the connection (DNS rebinding) is never consulted.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(host, None)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise DeliveryError(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise DeliveryError(
-                f"{host} resolves to non-public address {address}; refused", permanent=True
-            )
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise DeliveryError(f"cannot resolve {host}: no address")
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                raise DeliveryError(
+                    f"{host} resolves to non-public address {address}; refused", permanent=True
+                )
+    return str(addresses[0])
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Connects to one checked address while the request keeps its host name.
+
+    The URL's host is swapped for the address just before the connection is made; the Host
+    header (set from the original URL) and, for https, the TLS server name and certificate
+    check (the `sni_hostname` extension) still use the host name.
+    """
+
+    def __init__(self, host: str, address: str) -> None:
+        """Pin `host` to `address`; requests for any other host are refused."""
+        self.host, self.address = host, address
+        self._inner = httpx.HTTPTransport(retries=0)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request to the pinned address."""
+        if request.url.host != self.host:
+            raise httpx.ConnectError(f"request for {request.url.host} refused", request=request)
+        request.url = request.url.copy_with(host=self.address)
+        request.extensions = {**request.extensions, "sni_hostname": self.host}
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._inner.close()
 
 
 class WebhookSender:
@@ -178,8 +215,8 @@ class WebhookSender:
             raise DeliveryError("webhook URL must be http(s)", permanent=True)
         if not message.webhook_secret:
             raise DeliveryError("no webhook secret configured", permanent=True)
-        if not self.allow_private:
-            _refuse_private(message.recipient)
+        host = urlsplit(message.recipient).hostname or ""
+        address = resolve_webhook_host(message.recipient, allow_private=self.allow_private)
         body = json.dumps(message.payload, ensure_ascii=False, sort_keys=True)
         timestamp = str(int(time.time()))
         headers = {
@@ -189,14 +226,13 @@ class WebhookSender:
             SIGNATURE_HEADER: sign(message.webhook_secret, timestamp, body),
             IDEMPOTENCY_HEADER: message.idempotency_key,
         }
+        transport = PinnedTransport(host, address)
         try:
-            response = httpx.post(
-                message.recipient,
-                content=body.encode(),
-                headers=headers,
-                timeout=self.timeout,
-                follow_redirects=False,
-            )
+            # no proxies from the environment: a proxy would resolve the name again
+            with httpx.Client(
+                transport=transport, timeout=self.timeout, follow_redirects=False, trust_env=False
+            ) as client:
+                response = client.post(message.recipient, content=body.encode(), headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook {type(exc).__name__}: {exc}") from None
         status = response.status_code

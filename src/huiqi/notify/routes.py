@@ -3,6 +3,7 @@ log-in), officers' delivery status and push dashboard."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -21,7 +22,7 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
-from huiqi.web.deps import get_session, render, require_roles
+from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
 enterprise_only = require_roles("enterprise")
@@ -79,6 +80,11 @@ def mark_unread(
     return RedirectResponse("/notify/inbox", status_code=303)
 
 
+def _beijing(moment: datetime) -> str:
+    """A stored moment as Beijing time (consent is dated as the enterprise sees its day)."""
+    return service.aware(moment).astimezone(service.BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
 def _settings_page(
     request: Request,
     session: Session,
@@ -109,6 +115,7 @@ def _settings_page(
         history=history,
         channels=CHANNEL_LABELS,
         fmt_hhmm=fmt_hhmm,
+        beijing=_beijing,
     )
 
 
@@ -190,8 +197,15 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 
 
 @router.post("/notify/unsubscribe/{token}", include_in_schema=False)
-def unsubscribe(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
+def unsubscribe(
+    request: Request,
+    token: str,
+    session: Session = Depends(get_session),
+    _viewer: User | None = Depends(optional_user),
+) -> Response:
     """Withdraw consent for the channel in the signed link; works without logging in."""
+    # The visitor (if logged in) is resolved through this request's session: a second session
+    # would wait for this one's SQLite write lock.
     code, channel = _unsubscribe_target(request, token)
     done = service.unsubscribe(session, code, channel)
     return render(

@@ -1,4 +1,6 @@
-"""Push funnel per policy (rule) and channel: eligible → notified → delivered → read → granted."""
+"""Push funnel per policy (rule) and channel: eligible → notified → delivered → read → applied
+or granted (financing applications started from the pushed policy for push and apply rules,
+approved or disbursed grants for auto_grant rules)."""
 
 from __future__ import annotations
 
@@ -10,22 +12,22 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt
+from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
-STAGES = ("eligible", "notified", "delivered", "read", "granted")
+STAGES = ("eligible", "notified", "delivered", "read", "applied")
 STAGE_LABELS = {
     "eligible": ("符合条件", "Eligible"),
     "notified": ("已推送", "Notified"),
     "delivered": ("已送达", "Delivered"),
     "read": ("已阅读", "Read"),
-    "granted": ("已兑现", "Granted"),
+    "applied": ("已申请或已兑现", "Applied or granted"),
 }
 
 
 @dataclass
 class FunnelRow:
-    """One policy over one channel ('all' = any channel, counted per enterprise notification)."""
+    """One policy over one channel ('all' = any channel); every stage counts distinct enterprises."""
 
     rule_id: str
     title: str
@@ -34,7 +36,7 @@ class FunnelRow:
     notified: int = 0
     delivered: int = 0
     read: int = 0
-    granted: int = 0
+    applied: int = 0  # enterprises that applied (push/apply rules) or were granted (auto_grant)
 
     def stage(self, name: str) -> int:
         """The count at a funnel stage."""
@@ -42,19 +44,22 @@ class FunnelRow:
 
 
 def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
-    """Funnel rows per rule and channel, from matching results, notifications, outbox, receipts
-    and grants. Granted on a channel counts grants of enterprises notified on that channel."""
+    """Funnel rows per rule and channel, from matching results, notifications, outbox, receipts,
+    grants and financing applications. The last stage on a channel counts enterprises notified
+    on that channel that then applied (push/apply rules: a financing application whose need
+    carries the rule id) or were granted (auto_grant rules: approved or disbursed grants)."""
+    from huiqi.finance.models import Application, Need
     from huiqi.grants.models import Grant, GrantStatus
     from huiqi.matching.models import MatchResult, RuleVersion
 
-    titles = {
-        rid: title
-        for rid, title in session.execute(
-            select(RuleVersion.rule_id, RuleVersion.title_zh).where(
-                RuleVersion.status == "published"
-            )
-        )
-    }
+    titles: dict[str, str] = {}
+    modes: dict[str, str] = {}
+    for rid, title, mode in session.execute(
+        select(RuleVersion.rule_id, RuleVersion.title_zh, RuleVersion.mode)
+        .where(RuleVersion.status == "published")
+        .order_by(RuleVersion.version)
+    ):
+        titles[rid], modes[rid] = title, mode
     eligible = {
         rid: int(n)
         for rid, n in session.execute(
@@ -70,15 +75,27 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
         )
     ):
         granted_codes[rid].add(code)
+    applied_codes: dict[str, set[str]] = defaultdict(set)
+    for source_rule, code in session.execute(
+        select(Need.source_rule_id, Application.credit_code)
+        .join(Need, Need.id == Application.need_id)
+        .where(Need.source_rule_id.is_not(None))
+        .distinct()
+    ):
+        applied_codes[str(source_rule)].add(code)
 
+    def acted(rid: str) -> set[str]:
+        return granted_codes[rid] if modes.get(rid) == "auto_grant" else applied_codes[rid]
+
+    # Data requests go to enterprises whose fit is unknown: they are not part of this funnel,
+    # which follows eligible enterprises. Every stage counts distinct enterprises, so a rule
+    # re-published as a new version does not count its enterprises twice.
     notes = session.execute(
         select(
             Notification.id, Notification.rule_id, Notification.credit_code, Notification.read_at
-        ).where(Notification.rule_id.is_not(None))
+        ).where(Notification.rule_id.is_not(None), Notification.topic != Topic.data_request)
     ).all()
-    by_note: dict[int, tuple[str, str, object]] = {
-        nid: (str(rid), code, read_at) for nid, rid, code, read_at in notes
-    }
+    by_note: dict[int, tuple[str, str]] = {nid: (str(rid), code) for nid, rid, code, _ in notes}
     reads: dict[int, set[str]] = defaultdict(set)
     for nid, via in session.execute(select(ReadReceipt.notification_id, ReadReceipt.via)):
         reads[nid].add("inapp" if via == "inbox" else via)
@@ -88,43 +105,45 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
         )
     ).all()
 
-    rows: dict[tuple[str, str], FunnelRow] = {}
-    notified_codes: dict[tuple[str, str], set[str]] = defaultdict(set)
-
-    def row(rid: str, channel: str) -> FunnelRow:
-        key = (rid, channel)
-        if key not in rows:
-            rows[key] = FunnelRow(rid, titles.get(rid, rid), channel)
-        return rows[key]
-
-    for nid, (rid, code, read_at) in by_note.items():
+    stage_codes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for nid, rule, code, read_at in notes:
         for channel in ("all", "inapp"):
-            r = row(rid, channel)
-            r.notified += 1
-            r.delivered += 1  # the inbox holds it from the moment it is created
-            notified_codes[(rid, channel)].add(code)
+            stage_codes[(str(rule), channel, "notified")].add(code)
+            # The inbox holds a notification from the moment it is created.
+            stage_codes[(str(rule), channel, "delivered")].add(code)
         if read_at is not None:
-            row(rid, "all").read += 1
+            stage_codes[(str(rule), "all", "read")].add(code)
         if "inapp" in reads.get(nid, set()):
-            row(rid, "inapp").read += 1
+            stage_codes[(str(rule), "inapp", "read")].add(code)
     for send_note, channel, status in sends:
         if send_note not in by_note:
             continue
-        rid, code, _ = by_note[send_note]
-        r = row(rid, channel)
-        r.notified += 1
-        notified_codes[(rid, channel)].add(code)
+        rid, code = by_note[send_note]
+        stage_codes[(rid, channel, "notified")].add(code)
         if status in (OutboxStatus.sent, OutboxStatus.digested):
-            r.delivered += 1
+            stage_codes[(rid, channel, "delivered")].add(code)
         if channel in reads.get(send_note, set()):
-            r.read += 1
-    for rid in set(eligible) | {rid for rid, _ in rows}:
+            stage_codes[(rid, channel, "read")].add(code)
+
+    rows: dict[tuple[str, str], FunnelRow] = {}
+    channels_of: dict[str, set[str]] = defaultdict(set)
+    for rid, channel, _stage in stage_codes:
+        channels_of[rid].add(channel)
+    for rid in set(eligible) | set(channels_of):
         for channel in CHANNEL_ORDER:
-            if (rid, channel) not in rows and channel not in ("all", "inapp"):
+            if channel not in ("all", "inapp") and channel not in channels_of[rid]:
                 continue
-            r = row(rid, channel)
-            r.eligible = eligible.get(rid, 0)
-            r.granted = len(granted_codes[rid] & notified_codes[(rid, channel)])
+            notified = stage_codes[(rid, channel, "notified")]
+            rows[(rid, channel)] = FunnelRow(
+                rid,
+                titles.get(rid, rid),
+                channel,
+                eligible=eligible.get(rid, 0),
+                notified=len(notified),
+                delivered=len(stage_codes[(rid, channel, "delivered")]),
+                read=len(stage_codes[(rid, channel, "read")]),
+                applied=len(acted(rid) & notified),
+            )
     out = [r for r in rows.values() if rule_id is None or r.rule_id == rule_id]
     return sorted(out, key=lambda r: (r.rule_id, CHANNEL_ORDER.index(r.channel)))
 

@@ -98,13 +98,21 @@ def optional_user(request: Request, session: Session = Depends(get_session)) -> 
 
 
 def _resolve_user_for_page(request: Request) -> None:
-    """Find the visitor of a public page, so navigation shows their role."""
-    with session_factory()() as session:
-        user = None
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            user = accounts.user_for_session(session, cookie)
-        _remember(request, user)
+    """Find the visitor of a page that did not ask for a user, so navigation shows their role.
+
+    The request's own session is reused when the page has one: a second session would wait
+    on the first one's SQLite write lock until the busy timeout.
+    """
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        _remember(request, None)
+        return
+    session: Session | None = getattr(request.state, STATE_KEY, None)
+    if session is not None:
+        _remember(request, accounts.user_for_session(session, cookie))
+        return
+    with session_factory()() as own:
+        _remember(request, accounts.user_for_session(own, cookie))
 
 
 def current_user(user: User | None = Depends(optional_user)) -> User:

@@ -1,0 +1,109 @@
+"""Webhook SSRF guard: the name is resolved once, every answer checked, and the connection goes
+to the checked address, so a DNS rebind between the check and the connection cannot reach a
+private address."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from huiqi.notify.channels import DeliveryError, Outbound, WebhookSender
+from tests.notify.servers import WebhookReceiver, start_webhook
+
+NAME = "hooks.rebind.test"
+real_getaddrinfo = socket.getaddrinfo
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    rec = start_webhook()
+    yield rec
+    rec.stop()
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
+    """Resolve NAME to the next answer on each lookup (the last one repeats); returns lookups."""
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != NAME:
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        asked.append(host)
+        ip = answers[min(len(asked), len(answers)) - 1]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, port or 80))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def message(url: str) -> Outbound:
+    return Outbound(
+        idempotency_key="hq-pin",
+        channel="webhook",
+        recipient=url,
+        credit_code="91620102MA72H8K3X0",
+        subject="s",
+        text="t",
+        link="/notify/inbox/1",
+        unsubscribe_url="https://huiqi.example/u",
+        payload={"subject": "s"},
+        webhook_secret="k",
+    )
+
+
+def test_name_resolving_to_loopback_is_refused(
+    monkeypatch: pytest.MonkeyPatch, hook: WebhookReceiver
+) -> None:
+    fake_dns(monkeypatch, ["127.0.0.1"])
+    port = hook.server.server_address[1]
+    with pytest.raises(DeliveryError) as info:
+        WebhookSender(allow_private=False).send(message(f"http://{NAME}:{port}/in"))
+    assert info.value.permanent and "127.0.0.1" in str(info.value)
+    assert hook.received() == []
+
+
+def test_allowed_private_delivery_connects_to_the_checked_address_with_the_host_name(
+    monkeypatch: pytest.MonkeyPatch, hook: WebhookReceiver
+) -> None:
+    # the second answer would point elsewhere: it must never be asked for
+    asked = fake_dns(monkeypatch, ["127.0.0.1", "10.255.255.1"])
+    port = hook.server.server_address[1]
+    WebhookSender(allow_private=True, timeout=5).send(message(f"http://{NAME}:{port}/in"))
+    (req,) = hook.received()
+    assert req.path == "/in" and req.headers["Host"] == f"{NAME}:{port}"
+    assert asked == [NAME]
+
+
+def test_rebind_after_the_check_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check sees a public address; a later lookup would say 127.0.0.1: the connection
+    still goes to the public address, with the host name in the Host header and TLS SNI."""
+    asked = fake_dns(monkeypatch, ["93.184.216.34", "127.0.0.1"])
+    seen: list[httpx.Request] = []
+
+    def handle(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204, request=request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle)
+    WebhookSender(allow_private=False).send(message(f"https://{NAME}/in"))
+    (request,) = seen
+    assert request.url.host == "93.184.216.34" and request.url.scheme == "https"
+    assert request.headers["Host"] == NAME
+    assert request.extensions["sni_hostname"] == NAME
+    assert asked == [NAME]
+
+
+def test_every_answer_must_be_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(DeliveryError, match="10.0.0.7"):
+        WebhookSender().send(message(f"https://{NAME}/in"))
