@@ -263,3 +263,30 @@ def test_listeners_run_in_priority_order(db_session: Session) -> None:
         service.remove_enterprise_listener(late)
         service.remove_enterprise_listener(early)
     assert calls == ["early", "late"]
+
+
+def test_a_later_graduate_count_does_not_hide_the_last_accounts(db_session: Session) -> None:
+    service.apply_changes(
+        db_session, CODE, {"industry_code": "3311"}, source="统计", as_of=date(2024, 1, 1)
+    )
+    service.apply_changes(
+        db_session,
+        CODE,
+        {"employees": 120, "revenue": 5000 * FEN_PER_WAN},
+        source="税务",
+        as_of=date(2025, 3, 31),
+        year=2024,
+    )
+    service.apply_changes(
+        db_session, CODE, {"graduate_hires": 2}, source="人社", as_of=date(2025, 9, 1), year=2025
+    )
+    frame = service.current_frame(db_session)
+    assert frame["figures_year"].item() == 2024
+    assert frame["employees"].item() == 120 and frame["size_class"].item() == "small"
+    # Without any size figures the latest year of any yearly value is used.
+    other = make_credit_code("9", "1", "620503", "MA7TJH02")
+    service.apply_changes(
+        db_session, other, {"graduate_hires": 1}, source="人社", as_of=date(2025, 9, 1), year=2025
+    )
+    row = service.current_frame(db_session, credit_codes=[other])
+    assert row["figures_year"].item() == 2025 and row["graduate_hires"].item() == 1

@@ -264,20 +264,27 @@ def _contract_plan() -> tuple[
     return profile, yearly, frozenset(f.name for f in cat.of_kind("yearly"))
 
 
+SIZE_FIGURES = frozenset({"employees", "revenue", "total_assets"})
+
+
 def _contract_rows(
     items: list[tuple[int, str, dict[tuple[str, int], str]]], on: date
 ) -> list[tuple[Any, ...]]:
     """enterprise_current rows (in repo.CURRENT_COLUMNS order) of many enterprises' current values.
 
-    The figures year is the latest year with any yearly value; size class and 规模以上 status are
-    classified for the whole batch at once under the standard in force on ``on``.
+    The figures year is the latest year with any of the size-class figures (employees, revenue,
+    total assets), so a later year's stray value such as a graduate count does not hide the
+    last complete accounts; only without those figures is it the latest year with any yearly
+    value. Size class and 规模以上 status are classified for the whole batch at once under the
+    standard in force on ``on``.
     """
     profile, yearly, yearly_names = _contract_plan()
     dicts: list[dict[str, Any]] = []
     for eid, code, vals in items:
         row: dict[str, Any] = {"id": eid, "credit_code": code}
         years = [y for (name, y) in vals if y and name in yearly_names]
-        figures_year = max(years) if years else None
+        core_years = [y for (name, y) in vals if y and name in SIZE_FIGURES]
+        figures_year = max(core_years or years) if years else None
         for name, dec in profile:
             text = vals.get((name, 0))
             row[name] = text if text is None or dec is None else dec(text)
