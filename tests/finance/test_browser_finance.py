@@ -1,6 +1,8 @@
 """A real browser walks the whole financing path: a bank publishes, an enterprise posts a need,
-compares ranked products, applies to two lenders in one step, revokes part of its consent, one
-bank approves and disburses, the other declines, and an officer reads the statistics."""
+compares ranked products, applies to two lenders in one step (the bank finds the application in
+its inbox), revokes part of its consent, one bank approves and disburses, the other declines, an
+officer reads the statistics, and a bank invites the need's enterprise to another product
+without learning who it is; the enterprise follows the invitation and applies."""
 
 from __future__ import annotations
 
@@ -88,6 +90,7 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         ent.get_by_label("是否首次获得银行贷款(首贷)").select_option("yes")
         ent.get_by_role("button", name="发布并匹配产品").click()
         expect(ent.locator("h1[data-need]")).to_be_visible()
+        need_id = ent.locator("h1[data-need]").get_attribute("data-need")
         first = ent.locator("li[data-match]").first
         expect(first).to_have_attribute("data-eligibility", "eligible")
         quick = ent.locator("li[data-match]", has_text="陇原小微快贷")
@@ -109,7 +112,16 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         urls = [links.nth(i).get_attribute("href") for i in range(2)]
         gs_url, lz_url = (u for u in urls if u)
 
-        # 4. Gansu Bank accepts; it sees only the consented fields.
+        # 4. Gansu Bank finds the new application in its inbox (and only its own messages),
+        # follows it, accepts; it sees only the consented fields.
+        bank.goto(f"{base}/notify/inbox")
+        rows = bank.locator("table.inbox tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_have_class(re.compile(r"\bunread\b"))
+        rows.first.get_by_role("link", name=re.compile(r"^新的融资申请 #\d+:陇原小微快贷$")).click()
+        expect(bank.locator("article.notification")).to_contain_text("200 万元")
+        bank.locator("a[data-link]").click()
+        bank.wait_for_url(f"{base}{gs_url}")
         bank.goto(f"{base}/finance")
         expect(bank.locator("table[data-table=applications] tr[data-application]")).to_have_count(1)
         bank.goto(f"{base}{gs_url}")
@@ -160,3 +172,36 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         # (十八) caps the average fee: 1.0% and 2.0% average 1.5%, within it; the 2.0% product is listed.
         expect(officer.locator("#fee-verdict")).to_have_text("符合")
         expect(officer.locator("#over-cap")).to_contain_text("流动资金贷款担保")
+
+        # 9. Gansu Bank invites the open need to another of its products; it is told only that
+        # the invitation went out, never who posted the need.
+        bank.goto(f"{base}/finance/lender/needs")
+        row = bank.locator(f"tr[data-need='{need_id}']")
+        expect(row).to_be_visible()
+        row.get_by_role("button", name=f"邀请申请 #{need_id} 陇原惠企信用贷").click()
+        expect(bank.locator("#invite-sent")).to_be_visible()
+        expect(
+            bank.locator(f"tr[data-need='{need_id}'] [data-fit-product]", has_text="陇原惠企信用贷")
+        ).to_contain_text("已邀请")
+        expect(bank.locator("body")).not_to_contain_text("兰州精工机械")
+        expect(bank.locator("body")).not_to_contain_text(ENT_A)
+
+        # 10. The enterprise opens the invitation, lands on its need with the product marked and
+        # ticked, and applies in one step.
+        ent.goto(f"{base}/notify/inbox")
+        ent.get_by_role(
+            "link", name="甘肃银行股份有限公司的陇原惠企信用贷可能适合您的融资需求"
+        ).click()
+        ent.locator("a[data-link]").click()
+        invited = ent.locator("li[data-invited]")
+        expect(invited).to_contain_text("陇原惠企信用贷")
+        expect(invited.locator("[data-invitation]")).to_be_visible()
+        expect(invited.locator("input[name=product_id]")).to_be_checked()
+        for field in ("revenue", "tax_credit_rating"):
+            ent.locator(f"#consent input[value={field}]").check()
+        ent.get_by_role("button", name="一键提交申请").click()
+        expect(ent.locator("#apply-outcomes li[data-outcome]")).to_have_attribute(
+            "data-outcome", "created"
+        )
+        bank.goto(f"{base}/notify/inbox")
+        expect(bank.locator("table.inbox tbody tr").first).to_contain_text("陇原惠企信用贷")

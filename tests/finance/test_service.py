@@ -409,8 +409,19 @@ def test_remind_notifies_once_per_deadline(
     assert svc.remind(s, on=date(2025, 10, 13)) == []
     reminders = s.scalars(select(ApplicationEvent).where(ApplicationEvent.kind == "reminder")).all()
     assert len(reminders) == 1
-    overdue = s.scalars(select(Notification).where(Notification.subject.like("%超期%"))).all()
+    overdue = s.scalars(
+        select(Notification).where(
+            Notification.subject.like("%超期%"), Notification.credit_code == ENT_A
+        )
+    ).all()
     assert len(overdue) == 1 and overdue[0].link == f"/finance/applications/{app.id}"
+    lender = s.scalars(
+        select(Notification).where(
+            Notification.subject.like("%超期%"),
+            Notification.recipient_user_id == users["guarantor"].id,
+        )
+    ).all()
+    assert len(lender) == 1 and lender[0].link == f"/finance/applications/{app.id}"
     svc.transition(s, users["guarantor"], app.id, "accept", on=date(2025, 10, 13))
     assert svc.remind(s, on=date(2025, 10, 14)) == []
 

@@ -165,7 +165,15 @@ def test_officer_pages_and_access_control(
     csv_text = client.get("/notify/dashboard.csv").content.decode("utf-8-sig")
     assert csv_text.splitlines()[0].startswith("rule_id,政策,渠道,eligible")
     assert client.get("/static/vendor/echarts.min.js").status_code == 200
-    assert client.get("/notify/inbox").status_code == 403
+    # an officer's inbox holds only the officer's own messages, never an enterprise's
+    inbox = BeautifulSoup(client.get("/notify/inbox").text, "lxml")
+    assert inbox.select("table.inbox tbody tr") == []
+    enterprise_note = db_session.scalar(
+        select(Notification).where(Notification.dedupe_key == "w-o")
+    )
+    assert enterprise_note is not None
+    assert client.get(f"/notify/inbox/{enterprise_note.id}").status_code == 404
+    assert client.get("/notify/settings").status_code == 403
 
 
 def test_enterprise_cannot_see_officer_pages(

@@ -2,7 +2,9 @@
 
 - ``finance_product``: a loan or guarantee product published by a bank or guarantee agency; its
   eligibility is rule-language text (``conditions_yaml``) plus the structured size/industry/region
-  limits, evaluated by the rules engine.
+  limits, evaluated by the rules engine. Editing a product stores a new version (a new row of the
+  same ``family_id``); the old row is kept as ``superseded`` so applications made against it keep
+  the terms they were made on.
 - ``finance_need``: an enterprise's financing need (amount, term, purpose, collateral, deadline).
 - ``finance_application``: one need addressed to one product; unique per need × product, so a
   repeated submission finds the existing application instead of creating another.
@@ -99,6 +101,7 @@ class ProductStatus(StrEnum):
 
     published = "published"
     withdrawn = "withdrawn"
+    superseded = "superseded"  # replaced by a newer version of the same product
 
 
 class AppStatus(StrEnum):
@@ -130,6 +133,9 @@ class Product(Base):
     __tablename__ = "finance_product"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # the id of the product's first version, shared by all its versions
+    family_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
     institution: Mapped[str] = mapped_column(String(128), index=True)
     provider_kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))

@@ -33,6 +33,7 @@ from huiqi.finance.schemas import (
     ApplyIn,
     ApplyOutcomeOut,
     EventOut,
+    InviteIn,
     MatchesOut,
     MatchOut,
     NeedIn,
@@ -145,6 +146,8 @@ def product_out(product: Product, on: date | None = None) -> ProductOut:
         valid_from=product.valid_from,
         valid_to=product.valid_to,
         status=product.status,
+        family_id=product.family_id,
+        version=product.version,
     )
 
 
@@ -291,6 +294,17 @@ def api_product(
 ) -> ProductOut:
     """One product."""
     return product_out(_guard(lambda: svc.get_product(session, user, product_id)))
+
+
+@router.put(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
+def api_revise_product(
+    product_id: int,
+    data: ProductIn,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> ProductOut:
+    """Publish new terms for one of the caller's products as its next version."""
+    return product_out(_guard(lambda: svc.revise_product(session, user, product_id, data)))
 
 
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
@@ -521,7 +535,11 @@ def _form_defaults() -> dict[str, Any]:
 
 
 def _product_form_page(
-    request: Request, form: dict[str, Any], errors: list[str], status_code: int = 200
+    request: Request,
+    form: dict[str, Any],
+    errors: list[str],
+    status_code: int = 200,
+    editing: Product | None = None,
 ) -> Response:
     return _page(
         request,
@@ -532,7 +550,43 @@ def _product_form_page(
         kinds=list(ProductKind),
         collaterals=list(Collateral),
         fields=svc.shareable_fields(),
+        editing=editing,
     )
+
+
+def _pct_text(bp: int | None) -> str:
+    """Basis points as the percentage typed in the form: 45 → '0.45'."""
+    return "" if bp is None else f"{(Decimal(bp) / 100).normalize():f}"
+
+
+def _form_of(product: Product) -> dict[str, Any]:
+    """A stored product as the values of the product form."""
+
+    def wan_text(fen: int) -> str:
+        return f"{(Decimal(fen) / 1_000_000).normalize():f}"
+
+    return {
+        "name": product.name,
+        "kind": product.kind,
+        "provider_kind": product.provider_kind,
+        "description": product.description,
+        "amount_min_wan": wan_text(product.amount_min_fen),
+        "amount_max_wan": wan_text(product.amount_max_fen),
+        "term_min_months": str(product.term_min_months),
+        "term_max_months": str(product.term_max_months),
+        "rate_base": product.rate_base or "",
+        "spread_pct": _pct_text(product.spread_bp),
+        "fee_pct": _pct_text(product.guarantee_fee_bp),
+        "collateral": list(product.collateral or []),
+        "size_classes": list(product.size_classes or []),
+        "region_prefixes": ",".join(product.region_prefixes or []),
+        "industry_prefixes": ",".join(product.industry_prefixes or []),
+        "required_fields": list(product.required_fields or []),
+        "conditions_yaml": product.conditions_yaml,
+        "decision_days": str(product.decision_days),
+        "valid_from": product.valid_from.isoformat(),
+        "valid_to": product.valid_to.isoformat() if product.valid_to else "",
+    }
 
 
 @router.get("/finance/products/new", include_in_schema=False)
@@ -582,13 +636,8 @@ def _validation_messages(exc: ValidationError) -> list[str]:
     ]
 
 
-@router.post("/finance/products/new", include_in_schema=False)
-async def product_create(
-    request: Request,
-    user: User = Depends(require_roles("bank")),
-    session: Session = Depends(get_session),
-) -> Response:
-    """Publish a product from the form; problems are shown on the form."""
+async def _product_input(request: Request) -> tuple[dict[str, Any], ProductIn | list[str]]:
+    """The product form's values, and the parsed product or the problems found."""
     raw = await request.form()
     form: dict[str, Any] = {k: raw.get(k, "") for k in raw}
     for multi in ("collateral", "size_classes", "required_fields"):
@@ -618,15 +667,62 @@ async def product_create(
         }
         if data["rate_base"] is None:
             data["spread_bp"] = None
-        product_in = ProductIn.model_validate(data)
+        return form, ProductIn.model_validate(data)
     except ValueError as exc:
-        errors = _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
-        return _product_form_page(request, form, errors, 422)
+        return form, (_validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)])
+
+
+@router.post("/finance/products/new", include_in_schema=False)
+async def product_create(
+    request: Request,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Publish a product from the form; problems are shown on the form."""
+    form, parsed = await _product_input(request)
+    if isinstance(parsed, list):
+        return _product_form_page(request, form, parsed, 422)
     try:
-        product = svc.publish_product(session, user, product_in)
+        product = svc.publish_product(session, user, parsed)
     except svc.FinanceError as exc:
         problems = exc.problems if isinstance(exc, svc.InvalidInput) else []
         return _product_form_page(request, form, [exc.zh, *problems], exc.status)
+    return RedirectResponse(f"/finance/products/{product.id}", status_code=303)
+
+
+@router.get("/finance/products/{product_id}/edit", include_in_schema=False)
+def product_edit(
+    product_id: int,
+    request: Request,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The product form filled with the current version's terms."""
+    product = _guard(lambda: svc.get_product(session, user, product_id))
+    if product.institution != user.institution:
+        raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
+    return _product_form_page(request, _form_of(product), [], editing=product)
+
+
+@router.post("/finance/products/{product_id}/edit", include_in_schema=False)
+async def product_revise(
+    product_id: int,
+    request: Request,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Publish the edited terms as the product's next version."""
+    current = _guard(lambda: svc.get_product(session, user, product_id))
+    if current.institution != user.institution:
+        raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
+    form, parsed = await _product_input(request)
+    if isinstance(parsed, list):
+        return _product_form_page(request, form, parsed, 422, editing=current)
+    try:
+        product = svc.revise_product(session, user, product_id, parsed)
+    except svc.FinanceError as exc:
+        problems = exc.problems if isinstance(exc, svc.InvalidInput) else []
+        return _product_form_page(request, form, [exc.zh, *problems], exc.status, editing=current)
     return RedirectResponse(f"/finance/products/{product.id}", status_code=303)
 
 
@@ -649,6 +745,7 @@ def product_page(
         rule_text=rule_text,
         field_labels=labels,
         own=user.role == Role.bank and user.institution == product.institution,
+        versions=svc.versions_of(session, product),
     )
 
 
@@ -744,9 +841,15 @@ def _need_page(
     need: Need,
     outcomes: list[svc.ApplyOutcome] | None = None,
     status_code: int = 200,
+    invited: int | None = None,
 ) -> Response:
     result = svc.match_need(session, need)
-    applied = {a.product_id: a for a in svc.applications_for(session, user) if a.need_id == need.id}
+    # keyed by product family: an application made against an older version still counts
+    applied = {
+        a.product.family_id or a.product_id: a
+        for a in svc.applications_for(session, user)
+        if a.need_id == need.id
+    }
     return _page(
         request,
         "finance/need.html",
@@ -758,6 +861,7 @@ def _need_page(
         field_labels={f.name: f.zh for f in svc.shareable_fields()},
         outcomes=outcomes,
         products_by_id={m.product.id: m.product for m in result.matches},
+        invited=invited,
     )
 
 
@@ -765,12 +869,14 @@ def _need_page(
 def need_page(
     need_id: int,
     request: Request,
+    product: int | None = None,
     user: User = Depends(require_roles("enterprise", "officer", "admin")),
     session: Session = Depends(get_session),
 ) -> Response:
-    """A need with its ranked products, reasons and the one-step application form."""
+    """A need with its ranked products, reasons and the one-step application form;
+    `?product=<id>` (a lender's invitation) marks and pre-selects that product."""
     need = _guard(lambda: svc.get_need(session, user, need_id))
-    return _need_page(request, session, user, need)
+    return _need_page(request, session, user, need, invited=product)
 
 
 @router.post("/finance/needs/{need_id}/apply", include_in_schema=False)
@@ -899,11 +1005,45 @@ def lender_needs(
     session: Session = Depends(get_session),
 ) -> Response:
     """Open needs in the lender's regions that fit its products (who posted them stays hidden)."""
+    fits = svc.needs_for_lender(session, user.institution or "")
     return _page(
         request,
         "finance/lender_needs.html",
-        fits=svc.needs_for_lender(session, user.institution or ""),
+        fits=fits,
+        invited=svc.invited_needs(session, user.institution or "", fits),
+        sent=request.query_params.get("invited", ""),
     )
+
+
+@router.post("/finance/lender/needs/{need_id}/invite", include_in_schema=False)
+async def lender_invite(
+    need_id: int,
+    request: Request,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Invite a need's enterprise to one of the lender's products; its identity stays hidden."""
+    raw = await request.form()
+    try:
+        product_id = int(str(raw.get("product_id", "")))
+    except ValueError:
+        raise HTTPException(status_code=422, detail="product_id must be a number") from None
+    _guard(lambda: svc.invite_need(session, user, need_id, product_id))
+    return RedirectResponse(
+        f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303
+    )
+
+
+@router.post(f"{API}/needs/{{need_id}}/invite", tags=["finance"])
+def api_invite(
+    need_id: int,
+    data: InviteIn,
+    user: User = Depends(require_roles("bank")),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
+    """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
+    sent = _guard(lambda: svc.invite_need(session, user, need_id, data.product_id))
+    return {"need_id": need_id, "product_id": data.product_id, "sent": sent}
 
 
 @router.get("/finance/stats", include_in_schema=False)

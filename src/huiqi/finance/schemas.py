@@ -101,6 +101,8 @@ class ProductOut(BaseModel):
     valid_from: date
     valid_to: date | None
     status: str
+    family_id: int | None = None
+    version: int = 1
 
 
 class NeedIn(BaseModel):
@@ -209,6 +211,14 @@ class TransitionIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
     amount_fen: int | None = Field(default=None, gt=0, le=10**14)
     rate_bp: int | None = Field(default=None, ge=0, le=5000)
+
+
+class InviteIn(BaseModel):
+    """The lender's product an open need's enterprise is invited to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: int = Field(gt=0)
 
 
 class RevokeIn(BaseModel):

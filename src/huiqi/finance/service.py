@@ -212,8 +212,12 @@ def create_product(
     created_by: int | None = None,
     params: elig.FinanceParams | None = None,
     on: date | None = None,
+    previous: Product | None = None,
 ) -> Product:
-    """Store a product of an institution once its eligibility rule and rate check out."""
+    """Store a product of an institution once its eligibility rule and rate check out.
+
+    With `previous`, the product is that product's next version.
+    """
     on = on or today()
     params = params or elig.default_params()
     unknown = sorted(set(data.required_fields) - _shareable_names())
@@ -248,6 +252,8 @@ def create_product(
         valid_to=data.valid_to,
         status=ProductStatus.published.value,
         created_by=created_by,
+        family_id=None if previous is None else (previous.family_id or previous.id),
+        version=1 if previous is None else previous.version + 1,
     )
     try:
         elig.compile_product(product_terms_for_new(product), params)
@@ -264,6 +270,8 @@ def create_product(
             ) from None
     session.add(product)
     session.flush()
+    if product.family_id is None:
+        product.family_id = product.id
     return product
 
 
@@ -272,11 +280,77 @@ def product_terms_for_new(product: Product) -> elig.ProductTerms:
     return dataclasses.replace(product_terms(product), rule_id="fin-product-new")
 
 
-def withdraw_product(session: Session, user: User, product_id: int) -> Product:
-    """Take a product off the shelf (its applications continue)."""
+def _own_product(session: Session, user: User, product_id: int) -> Product:
+    """A product of the bank user's own institution; anything else is 'not found'."""
     product = session.get(Product, product_id)
     if product is None or user.role != Role.bank or product.institution != user.institution:
         raise NotFound("产品")
+    return product
+
+
+def _refuse_superseded(product: Product, session: Session) -> None:
+    if product.status == ProductStatus.superseded:
+        latest = latest_version(session, product)
+        raise TransitionError(
+            f"这是旧版本(第 {product.version} 版),请操作最新的第 {latest.version} 版(#{latest.id})",
+            f"this is version {product.version}; act on the latest, version {latest.version} (#{latest.id})",
+        )
+
+
+def latest_version(session: Session, product: Product) -> Product:
+    """The newest version of a product (itself when it is the newest)."""
+    family = product.family_id or product.id
+    newest = session.scalar(
+        select(Product).where(Product.family_id == family).order_by(Product.version.desc()).limit(1)
+    )
+    return newest or product
+
+
+def versions_of(session: Session, product: Product) -> list[Product]:
+    """Every version of a product, oldest first."""
+    family = product.family_id or product.id
+    return list(
+        session.scalars(
+            select(Product).where(Product.family_id == family).order_by(Product.version)
+        )
+    )
+
+
+def revise_product(
+    session: Session,
+    user: User,
+    product_id: int,
+    data: ProductIn,
+    *,
+    params: elig.FinanceParams | None = None,
+    on: date | None = None,
+) -> Product:
+    """Publish edited terms as the product's next version; the edited version is superseded.
+
+    Applications made against the old version keep it (its terms, rate and deadlines); new
+    matching and applications use the new one. A withdrawn product is edited the same way and
+    the new version is published again.
+    """
+    current = _own_product(session, user, product_id)
+    _refuse_superseded(current, session)
+    new = create_product(
+        session,
+        current.institution,
+        data,
+        created_by=user.id,
+        params=params,
+        on=on,
+        previous=current,
+    )
+    current.status = ProductStatus.superseded.value
+    current.updated_at = utcnow()
+    return new
+
+
+def withdraw_product(session: Session, user: User, product_id: int) -> Product:
+    """Take a product off the shelf (its applications continue)."""
+    product = _own_product(session, user, product_id)
+    _refuse_superseded(product, session)
     product.status = ProductStatus.withdrawn.value
     product.updated_at = utcnow()
     return product
@@ -287,7 +361,11 @@ def visible_products(
 ) -> list[Product]:
     """Published products in force; a bank user also sees its own withdrawn ones."""
     on = on or today()
-    rows = session.scalars(select(Product).order_by(Product.institution, Product.id)).all()
+    rows = session.scalars(
+        select(Product)
+        .where(Product.status != ProductStatus.superseded)
+        .order_by(Product.institution, Product.id)
+    ).all()
     out = []
     for p in rows:
         own = user is not None and user.role == Role.bank and p.institution == user.institution
@@ -303,12 +381,12 @@ def in_force(product: Product, on: date) -> bool:
 
 
 def get_product(session: Session, user: User | None, product_id: int) -> Product:
-    """A product visible to the user."""
+    """A product visible to the user; older versions stay readable (applications refer to them)."""
     product = session.get(Product, product_id)
     if product is None:
         raise NotFound("产品")
     own = user is not None and user.role == Role.bank and product.institution == user.institution
-    if product.status != ProductStatus.published and not own:
+    if product.status == ProductStatus.withdrawn and not own:
         raise NotFound("产品")
     return product
 
@@ -650,21 +728,22 @@ def _event(
     to_status: str | None = None,
     note: str = "",
     detail: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        ApplicationEvent(
-            application_id=app.id,
-            on=on,
-            kind=kind,
-            from_status=from_status,
-            to_status=to_status,
-            actor_id=actor.id if actor else None,
-            actor_role=actor.role if actor else None,
-            note=note,
-            due_on=app.due_on,
-            detail=detail or {},
-        )
+) -> ApplicationEvent:
+    event = ApplicationEvent(
+        application_id=app.id,
+        on=on,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_id=actor.id if actor else None,
+        actor_role=actor.role if actor else None,
+        note=note,
+        due_on=app.due_on,
+        detail=detail or {},
     )
+    session.add(event)
+    session.flush()
+    return event
 
 
 def _notify(session: Session, app: Application, key: str, subject: str, body: str) -> None:
@@ -679,6 +758,26 @@ def _notify(session: Session, app: Application, key: str, subject: str, body: st
         body=body,
         link=f"/finance/applications/{app.id}",
         dedupe_key=f"finance:application:{app.id}:{key}",
+        deadline=app.due_on,
+    )
+
+
+def _notify_lender(session: Session, app: Application, key: str, subject: str, body: str) -> None:
+    """Tell every user of the application's lender (inbox, and e-mail when the account has one).
+
+    The enterprise's identity is left out of the message: it travels by e-mail, and the
+    application page shows the lender what it may see.
+    """
+    from huiqi.notify.service import enqueue_institution
+
+    enqueue_institution(
+        session,
+        institution=app.institution,
+        topic="financing",
+        subject=subject,
+        body=body,
+        link=f"/finance/applications/{app.id}",
+        dedupe_key=f"finance:lender:{app.id}:{key}",
         deadline=app.due_on,
     )
 
@@ -719,9 +818,7 @@ def apply(
     labels = {f.name: f.zh for f in shareable_fields()}
     out: list[ApplyOutcome] = []
     for pid in ids:
-        existing = session.scalar(
-            select(Application).where(Application.need_id == need.id, Application.product_id == pid)
-        )
+        existing = _application_of_family(session, need.id, pid)
         if existing is not None:
             out.append(
                 ApplyOutcome(
@@ -853,6 +950,15 @@ def apply(
             f"您的融资申请({wan(app.amount_fen)},{app.term_months} 个月)已提交至{product.institution},"
             f"受理时限 {app.due_on}。共享字段:{'、'.join(labels.get(f, f) for f in chosen) or '无'}。",
         )
+        _notify_lender(
+            session,
+            app,
+            "submitted",
+            f"新的融资申请 #{app.id}:{product.name}",
+            f"贵机构的产品「{product.name}」(第 {product.version} 版)收到新的融资申请 #{app.id}:"
+            f"{wan(app.amount_fen)},{app.term_months} 个月。请于 {app.due_on} 前受理"
+            f"(工作日计算)。企业授权共享 {len(chosen)} 项数据,请在申请页查看。",
+        )
         out.append(
             ApplyOutcome(
                 pid,
@@ -868,6 +974,24 @@ def apply(
             )
         )
     return out
+
+
+def _application_of_family(session: Session, need_id: int, product_id: int) -> Application | None:
+    """The need's application to any version of the product, if there is one."""
+    product = session.get(Product, product_id)
+    if product is None:
+        return None
+    family = product.family_id or product.id
+    return session.scalar(
+        select(Application)
+        .join(Product, Product.id == Application.product_id)
+        .where(
+            Application.need_id == need_id,
+            (Product.family_id == family) | (Product.id == family),
+        )
+        .order_by(Application.id)
+        .limit(1)
+    )
 
 
 def get_application(session: Session, user: User, app_id: int) -> Application:
@@ -1019,6 +1143,15 @@ def transition(
         note=note,
     )
     _notify_step(session, app, action)
+    if action == "withdraw":
+        _notify_lender(
+            session,
+            app,
+            "withdrawn",
+            f"融资申请 #{app.id} 已被企业撤回:{product.name}",
+            f"申请 #{app.id}({wan(app.amount_fen)},{app.term_months} 个月)已由企业于 {on} 撤回,"
+            "贵机构对其共享数据的查看权限同时终止,无需继续办理。",
+        )
     return app
 
 
@@ -1091,7 +1224,7 @@ def revoke_consent(
             c.revoked_by = user.id
             revoked.append(c.field)
     if revoked:
-        _event(
+        event = _event(
             session,
             app,
             on,
@@ -1099,6 +1232,15 @@ def revoke_consent(
             actor=user,
             note="revoked",
             detail={"revoked": revoked},
+        )
+        labels = {f.name: f.zh for f in shareable_fields()}
+        _notify_lender(
+            session,
+            app,
+            f"consent:{event.id}",
+            f"融资申请 #{app.id} 的数据授权已部分撤回",
+            f"企业于 {on} 撤回了申请 #{app.id}({app.product.name})以下数据的共享授权:"
+            f"{'、'.join(labels.get(f, f) for f in revoked)}。这些数据自即刻起不再向贵机构显示。",
         )
     return revoked
 
@@ -1180,6 +1322,13 @@ def remind(session: Session, *, on: date | None = None) -> list[Application]:
             f"融资申请超期提醒:{app.product.name}",
             f"{app.institution}应于 {app.due_on} 前完成{step},现已超期;该申请已在机构工作台标注为超期。",
         )
+        _notify_lender(
+            session,
+            app,
+            f"overdue:{app.status}:{app.due_on}",
+            f"融资申请 #{app.id} 已超期:{app.product.name}",
+            f"申请 #{app.id} 应于 {app.due_on} 前完成{step}(按工作日计算),现已超期,请尽快办理。",
+        )
         out.append(app)
     return out
 
@@ -1243,3 +1392,75 @@ def needs_for_lender(
         if fitting:
             out.append(NeedFit(need, fitting))
     return out
+
+
+# ------------------------------------------------------------------------------- invitations
+
+
+def invite_key(need_id: int, product: Product) -> str:
+    """Dedupe key of a lender's invitation of a need to a product (any version of it)."""
+    return f"finance:invite:need:{need_id}:product:{product.family_id or product.id}"
+
+
+def invite_need(
+    session: Session,
+    user: User,
+    need_id: int,
+    product_id: int,
+    *,
+    params: elig.FinanceParams | None = None,
+    on: date | None = None,
+) -> bool:
+    """Invite an open need's enterprise to apply to one of the lender's products.
+
+    The lender never learns who posted the need: the enterprise gets a notification with a link
+    to its need, where the product is ranked with its reasons. Only needs the lender's view
+    lists for that product can be invited, once per need and product. Returns False when the
+    invitation had been sent before. Never commits.
+    """
+    if user.role != Role.bank or not user.institution:
+        raise Forbidden("只有金融机构用户可以邀请", "only bank and guarantee users invite")
+    product = _own_product(session, user, product_id)
+    fits = needs_for_lender(session, user.institution, params=params, on=on)
+    fit = next((f for f in fits if f.need.id == need_id), None)
+    if fit is None or all(p.id != product.id for p, _ in fit.products):
+        # the same answer whether the need does not exist, is closed or does not fit
+        raise NotFound("匹配的融资需求")
+    from huiqi.notify.service import enqueue
+
+    note = enqueue(
+        session,
+        credit_code=fit.need.credit_code,
+        topic="financing",
+        subject=f"{product.institution}的{product.name}可能适合您的融资需求",
+        body=(
+            f"{product.institution}认为其产品「{product.name}」可能适合您发布的融资需求"
+            f"({wan(fit.need.amount_fen)},{fit.need.term_months} 个月)。"
+            "对方不知道您是哪家企业;只有您提交申请并授权后,对方才能看到您的信息。"
+            "点击链接查看该产品与您需求的匹配情况,并可一键申请。"
+        ),
+        link=f"/finance/needs/{fit.need.id}?product={product.id}#product-{product.id}",
+        dedupe_key=invite_key(fit.need.id, product),
+        deadline=fit.need.deadline,
+    )
+    return note is not None
+
+
+def invited_needs(
+    session: Session, institution: str, fits: Sequence[NeedFit]
+) -> set[tuple[int, int]]:
+    """(need id, product id) pairs of the listed fits the lender has already invited."""
+    from huiqi.notify.models import Notification
+
+    keys = {
+        invite_key(f.need.id, p): (f.need.id, p.id)
+        for f in fits
+        for p, _ in f.products
+        if p.institution == institution
+    }
+    if not keys:
+        return set()
+    sent = session.scalars(
+        select(Notification.dedupe_key).where(Notification.dedupe_key.in_(list(keys)))
+    )
+    return {keys[k] for k in sent}

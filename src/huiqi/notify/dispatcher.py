@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.accounts.models import User
 from huiqi.core.config import Settings
 from huiqi.core.db import utcnow
 from huiqi.notify import service
@@ -123,16 +124,24 @@ def render_single(
     link = _absolute(
         base, f"/notify/open/{service.open_token(settings.secret_key, note.id, row.channel)}"
     )
-    unsub = _absolute(
-        base,
-        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
-    )
     lines = [note.body.strip(), ""]
     if note.deadline is not None:
         lines.append(f"截止日期:{note.deadline:%Y年%m月%d日}")
     lines.append(f"查看详情:{link}")
     lines.append("")
-    lines.append(f"不想再收到此类消息?退订:{unsub}")
+    if row.credit_code is None:
+        # A work message to a staff account: it stops once the account's address is removed,
+        # which the platform's administrator does (the account page names who to ask).
+        unsub = _absolute(base, "/account")
+        lines.append(
+            f"此邮件发送至您平台账户登记的邮箱;如不再接收,请联系平台管理员删除账户邮箱:{unsub}"
+        )
+    else:
+        unsub = _absolute(
+            base,
+            f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
+        )
+        lines.append(f"不想再收到此类消息?退订:{unsub}")
     lines.append("—— 惠企政策服务平台(本邮件由系统自动发送)")
     payload = {
         "event": "notification",
@@ -163,9 +172,11 @@ def render_digest(
         .order_by(Notification.id)
     ).all()
     link = _absolute(settings.base_url, "/notify/inbox")
+    # only an enterprise's rows are held for digests
+    code = str(row.credit_code)
     unsub = _absolute(
         settings.base_url,
-        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
+        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, code, row.channel)}",
     )
     lines = [f"您有 {len(notes)} 条政策消息因超过每日推送上限而汇总发送:", ""]
     for i, note in enumerate(notes, 1):
@@ -294,8 +305,23 @@ class Dispatcher:
             row = session.get(OutboxMessage, row_id)
             if row is None or row.status != OutboxStatus.sending or row.claimed_by is None:
                 return None
-            sub = service.get_subscription(session, row.credit_code)
-            if not service.channel_consented(sub, row.channel) or (
+            sub = (
+                None
+                if row.credit_code is None
+                else service.get_subscription(session, row.credit_code)
+            )
+            if row.credit_code is None:
+                # addressed to a user: it goes only to the address still on an active account
+                user = session.get(User, row.recipient_user_id)
+                if (
+                    user is None
+                    or not user.is_active
+                    or (user.email or "").strip() != row.recipient
+                ):
+                    self._finish(session, row, OutboxStatus.cancelled, "recipient address removed")
+                    stats.add(stats.cancelled, row.channel)
+                    return None
+            elif not service.channel_consented(sub, row.channel) or (
                 row.channel == "webhook" and sub is not None and sub.webhook_url != row.recipient
             ):
                 self._finish(session, row, OutboxStatus.cancelled, "consent withdrawn")
@@ -318,7 +344,7 @@ class Dispatcher:
                 idempotency_key=row.idempotency_key,
                 channel=row.channel,
                 recipient=row.recipient,
-                credit_code=row.credit_code,
+                credit_code=row.credit_code or "",
                 subject=subject,
                 text=text,
                 link=link,
@@ -383,8 +409,9 @@ class Dispatcher:
             )
             now = self.clock()
             retry_at = now + delay
-            sub = service.get_subscription(session, row.credit_code)
-            retry_at = service.quiet_until(sub, retry_at) or retry_at
+            if row.credit_code is not None:
+                sub = service.get_subscription(session, row.credit_code)
+                retry_at = service.quiet_until(sub, retry_at) or retry_at
             self._finish(session, row, OutboxStatus.pending, str(error))
             row.next_attempt_at = retry_at
             stats.add(stats.retried, row.channel)

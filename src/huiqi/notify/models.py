@@ -3,8 +3,9 @@
 - ``notify_subscription``: per enterprise, where and what it wants pushed (addresses, consent per
   channel with the moment it was given, muted topics, quiet hours, daily cap).
 - ``notify_consent_event``: append-only history of every consent given or withdrawn.
-- ``notify_notification``: one message to one enterprise; the inbox shows it. ``dedupe_key`` is
-  unique, so the same fact is never announced twice.
+- ``notify_notification``: one message to one enterprise, or to one user (a bank's or an
+  officer's staff member); the inbox shows it. ``dedupe_key`` is unique, so the same fact is
+  never announced twice.
 - ``notify_outbox``: one row per push channel and notification (or one digest row bundling
   several held rows); the dispatcher claims rows with a lease and records each attempt's outcome.
 - ``notify_read_receipt``: when and how a notification was read.
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -130,12 +132,21 @@ class ConsentEvent(Base):
 
 
 class Notification(Base):
-    """One message to one enterprise; exactly one per dedupe key."""
+    """One message to one enterprise or one user; exactly one per dedupe key."""
 
     __tablename__ = "notify_notification"
+    __table_args__ = (
+        # addressed to an enterprise (all its users see it) or to one user, never both
+        CheckConstraint(
+            "(credit_code IS NULL) <> (recipient_user_id IS NULL)", name="one_recipient"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    recipient_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     topic: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
@@ -161,7 +172,11 @@ class OutboxMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(
         ForeignKey("notify_notification.id", ondelete="CASCADE"), index=True
     )
-    credit_code: Mapped[str] = mapped_column(String(18), index=True)
+    # the enterprise whose subscription the row rests on, or the user it is addressed to
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    recipient_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
     channel: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(8), default="single")  # single | digest
     recipient: Mapped[str] = mapped_column(String(500))

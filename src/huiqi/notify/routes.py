@@ -1,5 +1,6 @@
-"""Notification pages and API: enterprise inbox and settings, unsubscribe and open links (no
-log-in), officers' delivery status and push dashboard."""
+"""Notification pages and API: inbox (an enterprise's messages, or a bank user's or officer's
+own), enterprise settings, unsubscribe and open links (no log-in), officers' delivery status and
+push dashboard."""
 
 from __future__ import annotations
 
@@ -26,13 +27,14 @@ from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
 enterprise_only = require_roles("enterprise")
+inbox_users = require_roles("enterprise", "bank", "officer", "admin")
 officers = require_roles("officer", "admin")
 
 
 def _own(session: Session, user: User, notification_id: int) -> Notification:
-    """A notification of the user's own enterprise; any other id is 'not found'."""
+    """A notification of the user's inbox; any other id is 'not found'."""
     note = session.get(Notification, notification_id)
-    if note is None or note.credit_code != user.credit_code:
+    if note is None or not service.can_read(user, note):
         raise HTTPException(status_code=404, detail="not found")
     return note
 
@@ -41,18 +43,18 @@ def _own(session: Session, user: User, notification_id: int) -> Notification:
 def inbox_page(
     request: Request,
     unread: bool = False,
-    user: User = Depends(enterprise_only),
+    user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
-    """The enterprise's inbox."""
-    code = str(user.credit_code)
+    """The inbox: an enterprise's messages, or a bank user's or officer's own."""
     return render(
         request,
         "notify/inbox.html",
-        notes=service.inbox(session, code, unread_only=unread),
-        unread=service.unread_count(session, code),
+        notes=service.inbox_for(session, user, unread_only=unread),
+        unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
+        is_enterprise=user.role == "enterprise",
     )
 
 
@@ -60,7 +62,7 @@ def inbox_page(
 def notification_page(
     request: Request,
     notification_id: int,
-    user: User = Depends(enterprise_only),
+    user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
     """One notification; opening it records a read receipt."""
@@ -72,7 +74,7 @@ def notification_page(
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
     notification_id: int,
-    user: User = Depends(enterprise_only),
+    user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
     """Show a notification as unread again."""
@@ -326,10 +328,10 @@ def dashboard_csv(
 @router.get("/api/v1/notify/inbox")
 def api_inbox(
     unread: bool = False,
-    user: User = Depends(enterprise_only),
+    user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
-    """The enterprise's notifications (newest first)."""
+    """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own."""
     return [
         {
             "id": n.id,
@@ -343,7 +345,7 @@ def api_inbox(
             "created_at": service.aware(n.created_at).isoformat(),
             "read_at": service.aware(n.read_at).isoformat() if n.read_at else None,
         }
-        for n in service.inbox(session, str(user.credit_code), unread_only=unread)
+        for n in service.inbox_for(session, user, unread_only=unread)
     ]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from huiqi.accounts.models import Role, User
 from huiqi.core.db import utcnow
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
@@ -124,6 +125,35 @@ def new_idempotency_key() -> str:
     return "hq-" + uuid.uuid4().hex
 
 
+def _check_message(subject: str, link: str, dedupe_key: str) -> None:
+    """Refuse a notification without a subject, with a bad link or dedupe key."""
+    if not dedupe_key or len(dedupe_key) > 255:
+        raise NotifyError("dedupe_key: 1–255 characters")
+    if not subject.strip():
+        raise NotifyError("subject must not be empty")
+    if (
+        not (link.startswith("/") or link.startswith(("http://", "https://")))
+        or len(link) > MAX_LINK
+    ):
+        raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
+
+
+def _insert(session: Session, note: Notification) -> Notification | None:
+    """Store a checked notification unless its dedupe key exists (then None)."""
+    _check_message(note.subject, note.link, note.dedupe_key)
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key == note.dedupe_key)):
+        return None
+    try:
+        # A concurrent transaction may insert the same key; the savepoint keeps the
+        # caller's transaction usable when the unique constraint refuses ours.
+        with session.begin_nested():
+            session.add(note)
+            session.flush()
+    except IntegrityError:
+        return None
+    return note
+
+
 def enqueue(
     session: Session,
     *,
@@ -144,37 +174,23 @@ def enqueue(
     gave an address and consent and did not mute the topic; inside quiet hours the row waits
     until they end; beyond the daily cap it is held for the next day's digest. Never commits.
     """
-    if not dedupe_key or len(dedupe_key) > 255:
-        raise NotifyError("dedupe_key: 1–255 characters")
-    if not subject.strip():
-        raise NotifyError("subject must not be empty")
-    if (
-        not (link.startswith("/") or link.startswith(("http://", "https://")))
-        or len(link) > MAX_LINK
-    ):
-        raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
-        return None
     now = now or utcnow()
-    note = Notification(
-        credit_code=credit_code,
-        topic=topic,
-        subject=subject.strip()[:MAX_SUBJECT],
-        body=body,
-        link=link,
-        dedupe_key=dedupe_key,
-        rule_id=rule_id,
-        rule_version=rule_version,
-        deadline=deadline,
-        created_at=now,
+    note = _insert(
+        session,
+        Notification(
+            credit_code=credit_code,
+            topic=topic,
+            subject=subject.strip()[:MAX_SUBJECT],
+            body=body,
+            link=link,
+            dedupe_key=dedupe_key,
+            rule_id=rule_id,
+            rule_version=rule_version,
+            deadline=deadline,
+            created_at=now,
+        ),
     )
-    try:
-        # A concurrent transaction may insert the same key; the savepoint keeps the
-        # caller's transaction usable when the unique constraint refuses ours.
-        with session.begin_nested():
-            session.add(note)
-            session.flush()
-    except IntegrityError:
+    if note is None:
         return None
     sub = get_subscription(session, credit_code)
     if sub is None or topic in (sub.muted_topics or []):
@@ -199,6 +215,111 @@ def enqueue(
         )
         session.flush()
     return note
+
+
+def enqueue_user(
+    session: Session,
+    *,
+    user_id: int,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    deadline: date | None = None,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Create one notification for one user per dedupe key (None if it exists).
+
+    The user's inbox always receives it; an active user with an e-mail address on the account
+    also gets it by e-mail. These are work messages about the user's own cases (no enterprise
+    subscription, quiet hours or daily cap apply). Never commits.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotifyError(f"no user {user_id}")
+    now = now or utcnow()
+    note = _insert(
+        session,
+        Notification(
+            credit_code=None,
+            recipient_user_id=user.id,
+            topic=topic,
+            subject=subject.strip()[:MAX_SUBJECT],
+            body=body,
+            link=link,
+            dedupe_key=dedupe_key,
+            deadline=deadline,
+            created_at=now,
+        ),
+    )
+    if note is None:
+        return None
+    address = (user.email or "").strip()
+    if user.is_active and address:
+        session.add(
+            OutboxMessage(
+                notification_id=note.id,
+                credit_code=None,
+                recipient_user_id=user.id,
+                channel=Channel.email,
+                kind="single",
+                recipient=address,
+                status=OutboxStatus.pending,
+                idempotency_key=new_idempotency_key(),
+                local_day=local_day(now),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        session.flush()
+    return note
+
+
+def institution_users(session: Session, institution: str) -> list[User]:
+    """The active bank users acting for an institution."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.role == Role.bank,
+                User.institution == institution,
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def enqueue_institution(
+    session: Session,
+    *,
+    institution: str,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    deadline: date | None = None,
+    now: datetime | None = None,
+) -> list[Notification]:
+    """Tell every active user of a lender about one event, once each (key + ":user:<id>")."""
+    created = []
+    for user in institution_users(session, institution):
+        note = enqueue_user(
+            session,
+            user_id=user.id,
+            topic=topic,
+            subject=subject,
+            body=body,
+            link=link,
+            dedupe_key=f"{dedupe_key}:user:{user.id}",
+            deadline=deadline,
+            now=now,
+        )
+        if note is not None:
+            created.append(note)
+    return created
 
 
 def result_dedupe_key(change: ResultChange) -> str:
@@ -659,6 +780,43 @@ def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
 # --- inbox ---------------------------------------------------------------------------------
 
 
+def _addressed_to(user: User) -> Any:
+    """The condition selecting the notifications a user may read."""
+    if user.role == Role.enterprise:
+        # an enterprise user reads its enterprise's messages; without a binding, none
+        return Notification.credit_code == (user.credit_code or "")
+    return Notification.recipient_user_id == user.id
+
+
+def can_read(user: User, note: Notification) -> bool:
+    """Whether the notification belongs to the user's inbox."""
+    if user.role == Role.enterprise:
+        return note.credit_code is not None and note.credit_code == user.credit_code
+    return note.recipient_user_id is not None and note.recipient_user_id == user.id
+
+
+def inbox_for(
+    session: Session, user: User, *, unread_only: bool = False, limit: int = 200
+) -> Sequence[Notification]:
+    """The user's inbox, newest first: its enterprise's messages, or its own as bank or officer."""
+    q = select(Notification).where(_addressed_to(user))
+    if unread_only:
+        q = q.where(Notification.read_at.is_(None))
+    return session.scalars(q.order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def unread_count_for(session: Session, user: User) -> int:
+    """How many notifications of the user's inbox are unread."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(_addressed_to(user), Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
 def inbox(
     session: Session, credit_code: str, *, unread_only: bool = False, limit: int = 200
 ) -> Sequence[Notification]:
@@ -712,12 +870,13 @@ def build_digests(session: Session, now: datetime | None = None) -> list[OutboxM
             OutboxMessage.status == OutboxStatus.held,
             OutboxMessage.digest_id.is_(None),
             OutboxMessage.local_day < today,
+            OutboxMessage.credit_code.is_not(None),
         )
         .order_by(OutboxMessage.credit_code, OutboxMessage.channel, OutboxMessage.id)
     ).all()
     groups: dict[tuple[str, str, str], list[OutboxMessage]] = {}
     for row in held:
-        groups.setdefault((row.credit_code, row.channel, row.recipient), []).append(row)
+        groups.setdefault((str(row.credit_code), row.channel, row.recipient), []).append(row)
     digests: list[OutboxMessage] = []
     for (credit_code, channel, recipient), rows in groups.items():
         sub = get_subscription(session, credit_code)

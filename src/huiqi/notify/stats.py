@@ -93,9 +93,15 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     notes = session.execute(
         select(
             Notification.id, Notification.rule_id, Notification.credit_code, Notification.read_at
-        ).where(Notification.rule_id.is_not(None), Notification.topic != Topic.data_request)
+        ).where(
+            Notification.rule_id.is_not(None),
+            Notification.topic != Topic.data_request,
+            Notification.credit_code.is_not(None),
+        )
     ).all()
-    by_note: dict[int, tuple[str, str]] = {nid: (str(rid), code) for nid, rid, code, _ in notes}
+    by_note: dict[int, tuple[str, str]] = {
+        nid: (str(rid), str(code)) for nid, rid, code, _ in notes
+    }
     reads: dict[int, set[str]] = defaultdict(set)
     for nid, via in session.execute(select(ReadReceipt.notification_id, ReadReceipt.via)):
         reads[nid].add("inapp" if via == "inbox" else via)
@@ -106,7 +112,8 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     ).all()
 
     stage_codes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for nid, rule, code, read_at in notes:
+    for nid, rule, code_or_none, read_at in notes:
+        code = str(code_or_none)
         for channel in ("all", "inapp"):
             stage_codes[(str(rule), channel, "notified")].add(code)
             # The inbox holds a notification from the moment it is created.

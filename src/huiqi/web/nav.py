@@ -27,7 +27,7 @@ NAV: list[NavItem] = [
     NavItem("/enterprise", "企业库", "Enterprises", ("officer", "admin")),
     NavItem("/finance", "融资对接", "Financing", ("enterprise", "bank", "officer", "admin")),
     NavItem("/finance/stats", "融资统计", "Financing statistics", ("officer", "admin")),
-    NavItem("/notify/inbox", "消息", "Inbox", ("enterprise",)),
+    NavItem("/notify/inbox", "消息", "Inbox", ("enterprise", "bank")),
     NavItem("/grants/mine", "免申即享", "My benefits", ("enterprise",)),
     NavItem("/grants", "免申即享审核", "Grant review", ("officer", "admin")),
     NavItem("/notify/dashboard", "推送统计", "Push dashboard", ("officer", "admin")),
