@@ -76,6 +76,27 @@ def db_upgrade(
     )
 
 
+@db_app.command("revision")
+def db_revision(
+    message: str = typer.Option(..., "--message", "-m", help="What the migration changes."),
+) -> None:
+    """Generate a migration from the models and the attribute catalogue (review it before use).
+
+    The configured database must be up to date (`huiqi db upgrade`); the new file is written
+    beside the shipped migrations.
+    """
+    from huiqi.core import migrate
+
+    url = _settings_or_exit().effective_database_url
+    if migrate.pending_revisions(url):
+        raise fail("the database is behind the code: run `huiqi db upgrade` first")
+    written = migrate.autogenerate(url, message)
+    for path in written:
+        console.print(f"wrote {path} — review it before committing")
+    if not written:
+        console.print("no changes: the database already matches the models and the catalogue")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Show which migrations the configured database has."""
