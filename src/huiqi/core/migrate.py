@@ -42,13 +42,6 @@ def current_heads(url: str) -> set[str]:
     return heads
 
 
-def script_heads() -> set[str]:
-    """The head revisions the code ships."""
-    from alembic.script import ScriptDirectory
-
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
 def pending_revisions(url: str) -> set[str]:
     """Revisions the code ships that the database at `url` has not applied.
 
