@@ -96,6 +96,22 @@ _CLOSING = re.compile(
 _ADDRESSEE_SPLIT = re.compile(r"[、,，;；]")
 
 
+def quantities_of(text: str) -> list[QuantityOut]:
+    """The quantitative commitments of an article's text, in output form."""
+    return [
+        QuantityOut(
+            text=q.text,
+            value=q.value,
+            value_max=q.value_max,
+            unit=q.unit,
+            op=q.op,
+            kind=q.kind,
+            sentence=q.sentence,
+        )
+        for q in find_quantities(text)
+    ]
+
+
 @lru_cache(maxsize=512)
 def cn_number(raw: str) -> int:
     """Convert a Chinese or Arabic numeral (二十七, 27) to int."""
@@ -643,18 +659,7 @@ class _Parser:
                 self.warnings.append(
                     f"department not in the registry: {ref.name!r} (article {art.label}); kept as written"
                 )
-        quantities = [
-            QuantityOut(
-                text=q.text,
-                value=q.value,
-                value_max=q.value_max,
-                unit=q.unit,
-                op=q.op,
-                kind=q.kind,
-                sentence=q.sentence,
-            )
-            for q in find_quantities(text)
-        ]
+        quantities = quantities_of(text)
         return ParsedArticle(
             number=art.number,
             label=art.label,

@@ -28,9 +28,8 @@ from huiqi.policy.models import (
     PolicyTask,
     PolicyVersion,
 )
-from huiqi.policy.parser import parse_responsibility, parse_source
-from huiqi.policy.quantities import find_quantities
-from huiqi.policy.schemas import DepartmentRef, ParsedDocument, QuantityOut
+from huiqi.policy.parser import parse_responsibility, parse_source, quantities_of
+from huiqi.policy.schemas import DepartmentRef, ParsedDocument
 from huiqi.policy.search import tokens_for_index
 from huiqi.policy.topics import tag_topics
 
@@ -364,18 +363,7 @@ def correct_article(
             )
     article.tasks = _tasks(refs)
     article.implementers = implementers if implementers is not None else found_implementers
-    article.quantities = [
-        QuantityOut(
-            text=q.text,
-            value=q.value,
-            value_max=q.value_max,
-            unit=q.unit,
-            op=q.op,
-            kind=q.kind,
-            sentence=q.sentence,
-        ).model_dump(mode="json")
-        for q in find_quantities(text)
-    ]
+    article.quantities = [q.model_dump(mode="json") for q in quantities_of(text)]
     article.topics = _topic_string(tag_topics(article.title, text))
     article.search_tokens = tokens_for_index(article.title, text)
     article.corrected = True
