@@ -151,10 +151,7 @@ def account_new_token(
     session: Session = Depends(get_session),
 ) -> Response:
     """Create an API token and show it once."""
-    try:
-        token = service.create_token(session, user, name)
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    token = service.create_token(session, user, name)
     session.flush()
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
@@ -309,10 +306,7 @@ def api_create_user(
     session: Session = Depends(get_session),
 ) -> User:
     """Create a user (administrators only)."""
-    try:
-        return service.create_user(session, actor=actor, **body.model_dump())
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return service.create_user(session, actor=actor, **body.model_dump())
 
 
 @router.get("/api/v1/audit", response_model=list[AuditOut], tags=["admin"])

@@ -13,7 +13,7 @@ from huiqi.accounts.models import User
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
-from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
+from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -74,20 +74,15 @@ async def review(
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
         )
-    try:
-        report = service.review(
-            session,
-            ids,
-            str(form.get("decision", "")),
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            ack_risk=form.get("ack_risk") == "on",
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    report = service.review(
+        session,
+        ids,
+        str(form.get("decision", "")),
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        ack_risk=form.get("ack_risk") == "on",
+        departments=_scope(session, user),
+    )
     skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
     message = f"done {len(report.done)}" + (f"; skipped {skipped}" if skipped else "")
     from urllib.parse import quote
@@ -134,12 +129,9 @@ def create_disbursement(
     user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Put every ready approved grant into a new batch (enterprises are told)."""
-    try:
-        batch = service.create_disbursement(
-            session, actor=user.username, departments=_scope(session, user)
-        )
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    batch = service.create_disbursement(
+        session, actor=user.username, departments=_scope(session, user)
+    )
     return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
 
 
@@ -269,18 +261,13 @@ async def confirm(
 ) -> Response:
     """Keep an approved grant whose inputs changed (with a reason)."""
     form = await request.form()
-    try:
-        service.acknowledge_change(
-            session,
-            grant_id,
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.acknowledge_change(
+        session,
+        grant_id,
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        departments=_scope(session, user),
+    )
     return RedirectResponse(f"/grants/{grant_id}", status_code=303)
 
 

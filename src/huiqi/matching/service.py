@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import NotFound
 from huiqi.enterprise.models import Enterprise, enterprise_current
 from huiqi.enterprise.service import current_frame, on_enterprise_changed
 from huiqi.matching.models import MatchResult, RuleVersion
@@ -33,7 +34,7 @@ from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 Progress = Callable[[int, int], None]
 
 
-class MatchingError(ValueError):
+class MatchingError(NotFound):
     """A matching request cannot be served (unknown rule or enterprise, invalid draft)."""
 
 

@@ -168,10 +168,7 @@ def rotate_secret(
     user: User = Depends(enterprise_only), session: Session = Depends(get_session)
 ) -> Response:
     """Issue a new webhook signing secret."""
-    try:
-        service.rotate_webhook_secret(session, str(user.credit_code))
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
 
 
@@ -268,10 +265,7 @@ def retry_dead(
     outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    try:
-        service.requeue_dead(session, outbox_id)
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
     PUSH_CHANNELS,
@@ -47,7 +48,7 @@ MAX_LINK = 500
 ALL_CHANNELS = "all"
 
 
-class NotifyError(ValueError):
+class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
 
 
