@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import errors
 from huiqi.core.clock import today
 from huiqi.core.dates import add_working_days
@@ -74,6 +75,14 @@ class InvalidInput(FinanceError, errors.Invalid):
 
 class TransitionError(FinanceError, errors.Conflict):
     """The application's state does not allow that step."""
+
+
+def lender_owns(user: User, institution: str) -> bool:
+    """The finance object check: a bank user acts only for its own institution's objects.
+
+    Administrators oversee lenders but never act as one, so they are not owners here.
+    """
+    return user.role == Role.bank and can_access(scope_of(user), institution=institution)
 
 
 @dataclass(frozen=True)
@@ -265,7 +274,7 @@ def product_terms_for_new(product: Product) -> elig.ProductTerms:
 def _own_product(session: Session, user: User, product_id: int) -> Product:
     """A product of the bank user's own institution; anything else is 'not found'."""
     product = session.get(Product, product_id)
-    if product is None or user.role != Role.bank or product.institution != user.institution:
+    if product is None or not lender_owns(user, product.institution):
         raise NotFound("产品")
     return product
 
@@ -1034,8 +1043,9 @@ def allowed_actions(app: Application, user: User) -> list[str]:
         if app.status in sources
         and user.role == role
         and (
-            (role == Role.bank and app.institution == user.institution)
-            or (role == Role.enterprise and app.credit_code == user.credit_code)
+            lender_owns(user, app.institution)
+            if role == Role.bank
+            else can_access(scope_of(user), credit_code=app.credit_code)
         )
     ]
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role, User
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
@@ -17,8 +18,8 @@ from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-officers = require_roles("officer", "admin")
-enterprise_only = require_roles("enterprise")
+officers = require_roles(Role.officer, Role.admin)
+enterprise_only = require_roles(Role.enterprise)
 COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
 FORBIDDEN = "只能处理本部门政策的项目 / only grants of your department's rules"
 
@@ -228,12 +229,13 @@ def detail(
 
         raise LoginRequired()
     grant = session.get(Grant, grant_id)
-    allowed = user.role in ("officer", "admin") or (
-        user.role == "enterprise" and grant is not None and grant.credit_code == user.credit_code
+    officer = user.role in (Role.officer, Role.admin)
+    allowed = officer or (
+        grant is not None
+        and scopes.can_access(scopes.scope_of(user), credit_code=grant.credit_code)
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
-    officer = user.role in ("officer", "admin")
     if officer and not service.in_scope(grant, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:

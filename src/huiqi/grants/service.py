@@ -21,6 +21,8 @@ import yaml
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role
 from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_YUAN, format_fen
@@ -56,18 +58,26 @@ def department_key(session: Session, name: str | None, registry: Any = None) -> 
 def review_scope(session: Session, *, role: str, department: str | None) -> Scope:
     """The grant departments a user may review: all for admin, the officer's own department
     (matched through the registry) for an officer, none for anyone else."""
-    if role == "admin":
+    reviewer = scopes.Scope(role=Role(role), department=department)
+    if reviewer.unrestricted:
         return None
-    if role != "officer":
+    if reviewer.role != Role.officer:
         return frozenset()
     from huiqi.policy.service import registry_for
 
     registry = registry_for(session)
-    mine = department_key(session, department, registry)
-    if mine is None:
-        return frozenset()
+
+    def same(mine: str, theirs: str) -> bool:
+        key = department_key(session, mine, registry)
+        return key is not None and key == department_key(session, theirs, registry)
+
     written = session.scalars(select(Grant.department).distinct()).all()
-    return frozenset(d for d in written if department_key(session, d, registry) == mine)
+    return frozenset(
+        d
+        for d in written
+        # a grant without a department belongs to no officer's review
+        if d and scopes.can_access(reviewer, department=d, same_department=same)
+    )
 
 
 def in_scope(grant: Grant, departments: Scope) -> bool:

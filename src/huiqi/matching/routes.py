@@ -23,7 +23,7 @@ from huiqi.web.deps import (
 )
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
+officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 NEW_RULE = """\
 id: draft-rule

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.notify import service, stats
 from huiqi.notify.models import (
@@ -27,9 +27,9 @@ from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-enterprise_only = require_roles("enterprise")
-inbox_users = require_roles("enterprise", "bank", "officer", "admin")
-officers = require_roles("officer", "admin")
+enterprise_only = require_roles(Role.enterprise)
+inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
+officers = require_roles(Role.officer, Role.admin)
 
 
 def _own(session: Session, user: User, notification_id: int) -> Notification:
@@ -55,7 +55,7 @@ def inbox_page(
         unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
-        is_enterprise=user.role == "enterprise",
+        is_enterprise=user.role == Role.enterprise,
     )
 
 
