@@ -26,6 +26,7 @@ from huiqi.accounts.models import Role
 from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_YUAN, format_fen
+from huiqi.enterprise import repository as ent_repo
 from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus, LedgerEntry
 from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
 from huiqi.notify.schemas import ResultChange
@@ -291,21 +292,7 @@ def recompute(session: Session, grant: Grant) -> int | None:
 
 def _value_rows(session: Session, credit_code: str) -> list[tuple[str, int, str, date]]:
     """Current registry values (field, year, value, as_of) of one enterprise."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
-    return [
-        (f, y, v, a)
-        for f, y, v, a in session.execute(
-            select(
-                EnterpriseValue.field,
-                EnterpriseValue.year,
-                EnterpriseValue.value,
-                EnterpriseValue.as_of,
-            )
-            .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-            .where(Enterprise.credit_code == credit_code, EnterpriseValue.superseded_at.is_(None))
-        )
-    ]
+    return [(f, y, v, a) for _c, f, y, v, a, _s in ent_repo.live_values(session, [credit_code])]
 
 
 def _used_fields(columns: Iterable[str]) -> set[str]:
@@ -413,19 +400,6 @@ def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, An
 # --- creating grants from matching ---------------------------------------------------------
 
 
-def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
-    from huiqi.enterprise.models import enterprise_current
-
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
-    return None if found is None else {k: v for k, v in found.items() if k != "id"}
-
-
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
     from huiqi.matching.models import MatchResult
 
@@ -518,7 +492,7 @@ def grants_from_results(
                 RuleVersion.version == int(change.rule_version),
             )
         )
-        row = _current_row(session, change.credit_code)
+        row = ent_repo.current_mapping(session, change.credit_code)
         if version is None or row is None:
             continue
         rule = _rule(version.source, version.rule_id, version.version)
@@ -620,7 +594,7 @@ def check_inputs(session: Session) -> list[Grant]:
     for grant in session.scalars(
         select(Grant).where(Grant.status.in_([GrantStatus.approved, GrantStatus.disbursed]))
     ):
-        row = _current_row(session, grant.credit_code)
+        row = ent_repo.current_mapping(session, grant.credit_code)
         if row is None:
             continue
         now = {k: encode_value(row.get(k)) for k in grant.snapshot["inputs"]}

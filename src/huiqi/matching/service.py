@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import Enterprise, enterprise_current
 from huiqi.enterprise.service import current_frame, on_enterprise_changed
 from huiqi.matching.models import MatchResult, RuleVersion
@@ -507,16 +508,10 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ChangedResul
 
 
 def _row_for(session: Session, credit_code: str) -> dict[str, Any]:
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
+    found = ent_repo.current_mapping(session, credit_code)
     if found is None:
         raise MatchingError(f"no enterprise with credit code {credit_code!r}")
-    return {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 def explain(
