@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from huiqi.enterprise import service as registry
 from huiqi.grants import service
 from huiqi.grants.models import Grant, LedgerEntry
-from huiqi.grants.schemas import BankAccountInput, GrantError
+from huiqi.grants.schemas import BankAccountInput, GrantError, GrantFourEyes
 from huiqi.matching import service as matching
 from huiqi.matching.service import ChangedResult
 from huiqi.notify.models import Notification
@@ -99,7 +99,10 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Change
     )
     assert report.done == [b.id] and _grant(db_session, B).status == "rejected"
 
-    batch = service.create_disbursement(db_session, actor="officer1")
+    # four-eyes: the officer who approved may not build the payment file for the same grant
+    with pytest.raises(GrantFourEyes, match=f"#{a.id}"):
+        service.create_disbursement(db_session, actor="officer1")
+    batch = service.create_disbursement(db_session, actor="officer2")
     assert batch.count == 1 and batch.total_fen == 2_400_000
     rows = service.disbursement_rows(db_session, batch.id)
     parsed = list(csv.reader(io.StringIO(service.disbursement_csv(rows).decode("utf-8-sig"))))
