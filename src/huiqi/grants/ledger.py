@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ KEYED = "hmac-sha256"
 LEGACY = "sha256"
 
 # The departments (as written on grants) a user may act for; None means every department.
-Scope = Sequence[str] | frozenset[str] | None
+Scope = Collection[str] | None
 
 
 def ledger_key() -> bytes:
@@ -140,11 +140,13 @@ def append_many(session: Session, items: Sequence[LedgerItem]) -> list[LedgerEnt
     out = []
     for item in items:
         grant = item.grant
-        head = heads.get(grant.id)
-        if head is None:
+        found = heads.get(grant.id)
+        if found is None:
             head = LedgerHead(grant_id=grant.id, entries=0, legacy_entries=0, last_hash=GENESIS)
             heads[grant.id] = head
             session.add(head)
+        else:
+            head = found
         entry = LedgerEntry(
             grant_id=grant.id,
             at=utcnow(),
