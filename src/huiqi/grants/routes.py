@@ -20,6 +20,7 @@ from huiqi.grants.schemas import (
     LedgerMismatch,
     mask_account,
 )
+from huiqi.grants.sources import KIND_LABELS
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -283,6 +284,7 @@ def detail(
         entries=service.ledger(session, grant.id),
         officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
+        source_labels=KIND_LABELS,
         **COMMON,
     )
 

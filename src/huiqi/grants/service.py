@@ -35,6 +35,7 @@ from huiqi.grants.schemas import (
     LedgerMismatch,
     mask_account,
 )
+from huiqi.grants.sources import CONFIRM_FLAGS
 from huiqi.notify.schemas import ResultChange
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
@@ -280,6 +281,8 @@ def assess_risk(session: Session, grant: Grant, today: date) -> list[dict[str, A
                 )
             )
     flags += _yoy_flags(session, grant, cfg.yoy_factor)
+    # computed with the amount from the inputs' sources (huiqi.grants.sources)
+    flags += list(grant.snapshot.get("source_flags") or [])
     return flags
 
 
@@ -314,6 +317,38 @@ def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, An
 
 
 # --- creating grants from matching ---------------------------------------------------------
+
+
+def _kinds(snapshot: dict[str, Any]) -> dict[str, str]:
+    return {f: i["kind"] for f, i in (snapshot.get("sources") or {}).items()}
+
+
+def _mark_sources(
+    session: Session,
+    snap: dict[str, Any],
+    rule: Any,
+    row: dict[str, Any],
+    on: date,
+    credit_code: str,
+    period: int,
+    fen: int,
+) -> None:
+    """Record each input's source kind in the snapshot, with the flags self-reported values
+    and sources the rule does not accept raise."""
+    from huiqi.grants.sources import input_sources, source_flags
+
+    sources = input_sources(session, credit_code, _used_fields(rule.columns()), period)
+    snap["sources"] = sources
+    snap["source_flags"] = source_flags(
+        session,
+        rule=rule,
+        row=row,
+        on=on,
+        credit_code=credit_code,
+        period=period,
+        amount_fen=fen,
+        sources=sources,
+    )
 
 
 def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
@@ -435,6 +470,7 @@ def grants_from_results(
         snap = build_snapshot(
             rule, row, on, provenance(session, change.credit_code, rule.columns(), period)
         )
+        _mark_sources(session, snap, rule, row, on, change.credit_code, period, fen)
         ihash = inputs_hash(snap["inputs"])
         grant = session.scalar(
             select(Grant).where(
@@ -474,7 +510,9 @@ def grants_from_results(
             touched.append(grant)
             continue
         if grant.input_hash == ihash and grant.rule_hash == version.hash:
-            continue
+            # the same value from another kind of source re-marks a pending grant's snapshot
+            if grant.status != GrantStatus.pending or _kinds(grant.snapshot) == _kinds(snap):
+                continue
         if grant.status == GrantStatus.pending:
             old = {
                 "amount_fen": grant.amount_fen,
@@ -644,6 +682,9 @@ def review(
             if any(f["code"] == "no_longer_eligible" for f in grant.risk_flags or []):
                 report.skipped.append((gid, "no longer eligible"))
                 continue
+            if any(f["code"] in CONFIRM_FLAGS for f in grant.risk_flags or []):
+                report.skipped.append((gid, "to confirm: an input's source is not accepted"))
+                continue
             account = bank_account(session, grant.credit_code)
             if account is None:
                 report.skipped.append((gid, "no bank account"))
@@ -721,7 +762,8 @@ def disbursable(session: Session, *, departments: Scope = None) -> list[Grant]:
             departments,
         ).order_by(Grant.id)
     ).all()
-    return [g for g in rows if not any(f["code"] in HOLD_FLAGS for f in g.risk_flags or [])]
+    blocking = HOLD_FLAGS | CONFIRM_FLAGS
+    return [g for g in rows if not any(f["code"] in blocking for f in g.risk_flags or [])]
 
 
 DISBURSEMENT_HEADERS = [
