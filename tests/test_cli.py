@@ -61,6 +61,7 @@ def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
     demo = runner.invoke(app, ["demo", "load"])
     assert demo.exit_code == 0, demo.output
     assert "huiqi-admin-2020" in demo.output
+    assert "officer-hr" in demo.output and "officer-hr2" in demo.output  # four-eyes pair
     again = runner.invoke(app, ["demo", "load"])
     assert again.exit_code == 0, again.output
     listing = runner.invoke(app, ["user", "list"])

@@ -66,6 +66,8 @@ def test_safe_cell_rules() -> None:
     for bad in HOSTILE:
         assert safe_cell(bad) == "'" + bad
     assert safe_cell(-5) == -5 and safe_cell(12.5) == 12.5  # real numbers stay numbers
+    assert safe_cell("-35.63") == "-35.63"  # a negative figure as text is no formula
+    assert safe_cell("+1") == "'+1" and safe_cell("-1+cmd") == "'-1+cmd"
     assert safe_cell("兰州甲机械有限公司") == "兰州甲机械有限公司"
     assert safe_cell("6228480012345678901") == "6228480012345678901"
     assert safe_cell(None) is None

@@ -225,3 +225,23 @@ def test_recompute_records_who_changed_the_rule(
     assert latest.event == "recomputed" and latest.actor == "officer-hr"
     assert latest.detail["new"]["rule_version"] == version.version
     assert service.verify_ledger(db_session) == []
+
+
+def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
+    db_session: Session, matched: list[ChangedResult]
+) -> None:
+    from huiqi.demo import DEMO_ACCOUNTS, load_accounts
+
+    load_accounts(db_session)
+    service.grants_from_results(db_session, matched, today=ON)
+    a = _grant(db_session, A)
+    names = {acct.username: acct for acct in DEMO_ACCOUNTS}
+    for who in ("officer-hr", "officer-hr2"):
+        acct = names[who]
+        scope = service.review_scope(db_session, role=acct.role, department=acct.department)
+        assert service.in_scope(a, scope), who
+    _account(db_session, A)
+    service.review(db_session, [a.id], "approve", actor="officer-hr", ack_risk=True)
+    with pytest.raises(GrantFourEyes):
+        service.create_disbursement(db_session, actor="officer-hr")
+    assert service.create_disbursement(db_session, actor="officer-hr2").count == 1

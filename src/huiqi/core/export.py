@@ -4,24 +4,31 @@ A cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage re
 formula by spreadsheet programs (CSV injection, OWASP "CSV Injection"): an enterprise that names
 itself ``=HYPERLINK("http://…","点击")`` would otherwise plant a live link or command in the payment
 file an officer opens. Such text is neutralised by prefixing a single quote, which keeps the value
-readable; real numbers (int, Decimal, float) stay numbers, and dates stay dates.
+readable; real numbers (int, Decimal, float) and negative numbers written as text stay numbers,
+and dates stay dates.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
+# A negative amount written as text (import files, figures) is a number to every spreadsheet,
+# not a formula, and must survive a round trip through the importer unchanged.
+NEGATIVE_NUMBER = re.compile(r"-\d+(\.\d+)?")
 
 
 def safe_text(text: str) -> str:
     """The text, prefixed with a single quote when a spreadsheet would read it as a formula."""
-    return "'" + text if text.startswith(DANGEROUS_FIRST) else text
+    if text.startswith(DANGEROUS_FIRST) and not NEGATIVE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def safe_cell(value: Any) -> Any:
