@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
@@ -365,7 +366,6 @@ def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
 
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import MatchResult
 
     on = session.scalar(
@@ -373,7 +373,7 @@ def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
             MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
         )
     )
-    return on or today_cn()
+    return on or clock.today()
 
 
 def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
@@ -419,11 +419,10 @@ def grants_from_results(
     ledger records it instead of "matching" on every entry written here.
     """
     by = actor or "matching"
-    from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import RuleVersion
     from huiqi.rules.evaluate import amount
 
-    today = today or today_cn()
+    today = today or clock.today()
     touched: list[Grant] = []
     for raw in changed_results:
         change = ResultChange.from_row(raw)
@@ -620,8 +619,6 @@ def set_bank_account(
     account.account_no = data.account_no
     account.recorded_at, account.recorded_by = utcnow(), actor
     session.flush()
-    from huiqi.enterprise.service import today_cn
-
     # enterprises that share the old or the new number are re-assessed too
     sharing = set(
         session.scalars(
@@ -633,7 +630,7 @@ def set_bank_account(
     for grant in session.scalars(
         select(Grant).where(Grant.credit_code.in_(sharing), Grant.status == GrantStatus.pending)
     ):
-        _set_flags(grant, assess_risk(session, grant, today_cn()))
+        _set_flags(grant, assess_risk(session, grant, clock.today()))
     return account
 
 
