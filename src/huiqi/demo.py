@@ -37,6 +37,22 @@ DEMO_ACCOUNTS = (
         "省工信厅 张科长",
         department="甘肃省工业和信息化厅",
     ),
+    # Two officers of the graduate subsidy's department: one approves grants, the other builds
+    # the payment file (four-eyes: one person may not do both).
+    DemoAccount(
+        "officer-hr",
+        "huiqi-officer-2020",
+        "officer",
+        "省人社厅 赵科长",
+        department="甘肃省人力资源和社会保障厅",
+    ),
+    DemoAccount(
+        "officer-hr2",
+        "huiqi-officer-2020",
+        "officer",
+        "省人社厅 孙会计(拨付经办)",
+        department="甘肃省人力资源和社会保障厅",
+    ),
     DemoAccount(
         "enterprise",
         "huiqi-enterprise-2020",

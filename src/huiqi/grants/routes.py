@@ -14,7 +14,14 @@ from huiqi.accounts.models import Role, User
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
-from huiqi.grants.schemas import BankAccountInput, GrantError, mask_account
+from huiqi.grants.schemas import (
+    BankAccountInput,
+    GrantError,
+    GrantForbidden,
+    LedgerMismatch,
+    mask_account,
+)
+from huiqi.grants.sources import KIND_LABELS
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -105,34 +112,58 @@ def ledger_page(
     )
 
 
-@router.get("/grants/disbursements", include_in_schema=False)
-def disbursements(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+def _disbursements_page(
+    request: Request, user: User, session: Session, *, error: str = "", status_code: int = 200
 ) -> Response:
-    """Disbursement batches and the approved grants ready for the next one (own department)."""
     scope = _scope(session, user)
     batches = [
         b
         for b in service.batches(session, departments=scope)
         if service.batch_in_scope(session, b.id, scope)
     ]
+    ready = service.disbursable(session, departments=scope)
     return render(
         request,
         "grants/disbursements.html",
+        status_code=status_code,
         batches=batches,
-        ready=service.disbursable(session, departments=scope),
+        ready=ready,
+        # four-eyes: who approved each ready grant; the viewer's own approvals are someone else's
+        approvers=service.approvers(session, [g.id for g in ready]),
+        me=user.username,
+        error=error,
         **COMMON,
     )
 
 
+@router.get("/grants/disbursements", include_in_schema=False)
+def disbursements(
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Disbursement batches and the approved grants ready for the next one (own department)."""
+    return _disbursements_page(request, user, session)
+
+
 @router.post("/grants/disbursements", include_in_schema=False)
 def create_disbursement(
-    user: User = Depends(officers), session: Session = Depends(get_session)
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
-    """Put every ready approved grant into a new batch (enterprises are told)."""
-    batch = service.create_disbursement(
-        session, actor=user.username, departments=_scope(session, user)
-    )
+    """Put every ready approved grant that the user did not approve into a new batch (four-eyes;
+    the ledger is verified first; enterprises are told)."""
+    try:
+        batch = service.create_disbursement(
+            session, actor=user.username, departments=_scope(session, user)
+        )
+    except GrantError as exc:
+        session.rollback()
+        code = (
+            403
+            if isinstance(exc, GrantForbidden)
+            else 409
+            if isinstance(exc, LedgerMismatch)
+            else 422
+        )
+        return _disbursements_page(request, user, session, error=str(exc), status_code=code)
     return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
 
 
@@ -250,6 +281,7 @@ def detail(
         entries=service.ledger(session, grant.id),
         officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
+        source_labels=KIND_LABELS,
         **COMMON,
     )
 

@@ -18,6 +18,14 @@ class GrantForbidden(Forbidden, GrantError):
     """The user may not act on a grant (it belongs to another department's rule)."""
 
 
+class GrantFourEyes(GrantForbidden):
+    """The same person may not both approve grants and build their payment file."""
+
+
+class LedgerMismatch(GrantError):
+    """A grant differs from what its ledger proves; nothing may be paid on it."""
+
+
 @dataclass(frozen=True)
 class BankAccountInput:
     """A bank account as entered (checked)."""

@@ -124,7 +124,8 @@ def editor_submit(
             report.errors.append("scenario tests fail: fix them before publishing")
         else:
             version, _changed = service.publish_rule(session, report.rule, created_by=user.username)
-            service.rematch_rule(session, version.rule_id)
+            # the grant ledger records who published the version its recomputations follow
+            service.rematch_rule(session, version.rule_id, actor=user.username)
             published = version
     status = 422 if report.errors else 200
     return render(
