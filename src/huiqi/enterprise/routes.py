@@ -364,7 +364,7 @@ def _detail(request: Request, session: Session, user: User, code: str, **extra: 
 async def enterprise_self_report(
     request: Request,
     credit_code: str,
-    year: int = Form(...),
+    year: int = Form(..., title="年度 / Year"),
     user: User = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> Response:
