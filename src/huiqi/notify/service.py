@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.db import utcnow
-from huiqi.core.errors import DomainError
+from huiqi.core.errors import DomainError, NotFound
 from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
@@ -51,6 +51,10 @@ ALL_CHANNELS = "all"
 
 class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
+
+
+class InvalidLink(NotFound, NotifyError):
+    """A signed link (unsubscribe, open) that is forged, damaged or not ours: 404."""
 
 
 def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
@@ -703,12 +707,12 @@ def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
     try:
         data = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid unsubscribe link") from None
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     channel = data.get("ch")
     if channel != ALL_CHANNELS and channel not in {c.value for c in PUSH_CHANNELS}:
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     return data["c"], str(channel)
 
 
@@ -741,9 +745,9 @@ def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
     try:
         data = URLSafeSerializer(secret_key, salt=OPEN_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid link") from None
+        raise InvalidLink("链接无效", "invalid link") from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
-        raise NotifyError("invalid link")
+        raise InvalidLink("链接无效", "invalid link")
     return data["n"], str(data.get("ch", "link"))
 
 
