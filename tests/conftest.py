@@ -33,6 +33,14 @@ def seed_path() -> Path:
     return huiqi_shared_dir() / "seed" / "000_1fa78e4c162f2d55.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Domain event handlers subscribed, as the web app and the command line do."""
+    from huiqi.wiring import install
+
+    install()
+
+
 @pytest.fixture(scope="session")
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A file SQLite database migrated to the heads once for the whole run."""

@@ -32,8 +32,17 @@ demo_app = typer.Typer(help="Demo data for trying the platform.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
-# Domain command groups. Importing huiqi.matching.cli also registers matching's listener
-# on registry changes, so a CLI import re-matches the enterprises it changed.
+
+
+@app.callback()
+def _wire() -> None:
+    """Subscribe the domain event handlers before any command runs (huiqi.wiring)."""
+    from huiqi.wiring import install
+
+    install()
+
+
+# Domain command groups.
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(enterprise_cli.app, name="enterprise")
 app.add_typer(matching_cli.rules_app, name="rules")

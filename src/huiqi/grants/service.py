@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_YUAN, format_fen
+from huiqi.events import GrantDecided, ResultChange, ResultsChanged, publish
 from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus, LedgerEntry
 from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
-from huiqi.notify.schemas import ResultChange
+from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.service import base_library
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
 GENESIS = "0" * 64
@@ -233,8 +235,6 @@ def inputs_hash(inputs: dict[str, Any]) -> str:
 
 def _rule(source: str, rule_id: str, version: int) -> Any:
     """The checked rule of a stored version."""
-    from huiqi.matching.service import base_library
-
     return base_library().parse_rule(source, f"{rule_id} v{version}")
 
 
@@ -260,7 +260,6 @@ def build_snapshot(
 
 def recompute(session: Session, grant: Grant) -> int | None:
     """The amount computed again from the grant's snapshot and its rule version."""
-    from huiqi.matching.models import RuleVersion
     from huiqi.rules.evaluate import amount
 
     version = session.scalar(
@@ -417,7 +416,6 @@ def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
     from huiqi.enterprise.service import today_cn
-    from huiqi.matching.models import MatchResult
 
     on = session.scalar(
         select(MatchResult.evaluated_on).where(
@@ -446,7 +444,7 @@ def _hold(
 
 
 def grants_from_results(
-    session: Session, changed_results: Iterable[object], *, today: date | None = None
+    session: Session, changed_results: Iterable[ResultChange], *, today: date | None = None
 ) -> list[Grant]:
     """Create or update grants for new or changed results of auto_grant rules.
 
@@ -456,13 +454,11 @@ def grants_from_results(
     never altered: it is flagged for review instead.
     """
     from huiqi.enterprise.service import today_cn
-    from huiqi.matching.models import RuleVersion
     from huiqi.rules.evaluate import amount
 
     today = today or today_cn()
     touched: list[Grant] = []
-    for raw in changed_results:
-        change = ResultChange.from_row(raw)
+    for change in changed_results:
         if change.mode != "auto_grant":
             continue
         if change.result != "eligible":
@@ -957,20 +953,27 @@ def grant_message(grant: Grant) -> tuple[str, str]:
 
 
 def _tell_enterprise(session: Session, grant: Grant) -> None:
-    from huiqi.notify.service import enqueue
-
+    """Announce the disbursement; the notifying domain tells the enterprise."""
     subject, body = grant_message(grant)
-    enqueue(
+    publish(
         session,
-        credit_code=grant.credit_code,
-        topic="grant",
-        subject=subject,
-        body=body,
-        link=f"/grants/mine#grant-{grant.id}",
-        dedupe_key=f"grant:{grant.id}:disbursed",
-        rule_id=grant.rule_id,
-        rule_version=str(grant.rule_version),
+        GrantDecided(
+            grant_id=grant.id,
+            credit_code=grant.credit_code,
+            status="disbursed",
+            rule_id=grant.rule_id,
+            rule_version=grant.rule_version,
+            subject=subject,
+            body=body,
+            link=f"/grants/mine#grant-{grant.id}",
+        ),
     )
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: create or flag the grants of auto_grant rules."""
+    if any(change.mode == "auto_grant" for change in event.changes):
+        grants_from_results(session, event.changes, today=event.on)
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
 from huiqi.web.i18n import LANG_COOKIE, request_lang
 from huiqi.web.transaction import CommitBeforeResponse
+from huiqi.wiring import install as install_wiring
 
 log = logging.getLogger("huiqi.web")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     """
     settings = settings or get_settings()
     settings.check_safe()
+    install_wiring()
     if configure_db:
         configure(make_engine(settings.effective_database_url))
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.finance.models import Application, Need
+from huiqi.grants.models import Grant, GrantStatus
+from huiqi.matching.models import MatchResult, RuleVersion
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
@@ -48,10 +51,6 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     grants and financing applications. The last stage on a channel counts enterprises notified
     on that channel that then applied (push/apply rules: a financing application whose need
     carries the rule id) or were granted (auto_grant rules: approved or disbursed grants)."""
-    from huiqi.finance.models import Application, Need
-    from huiqi.grants.models import Grant, GrantStatus
-    from huiqi.matching.models import MatchResult, RuleVersion
-
     titles: dict[str, str] = {}
     modes: dict[str, str] = {}
     for rid, title, mode in session.execute(

@@ -1,0 +1,50 @@
+"""Set-based writes that work the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+IN_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
+
+
+def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def insert_ignoring(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[Any]:
+    """INSERT … ON CONFLICT (conflict) DO NOTHING for many rows in one statement per page.
+
+    Rows whose key exists already (stored earlier, or by a concurrent transaction that
+    committed first) are skipped without an error; `returning` columns of the inserted rows
+    come back, in no particular order.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = maker(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if not returning:
+        session.execute(stmt, list(rows))
+        return []
+    stmt = stmt.returning(*(table.c[name] for name in returning))
+    return list(session.execute(stmt, list(rows)).all())
+
+
+def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """A plain multi-row INSERT (executemany, batched by the driver)."""
+    if rows:
+        session.execute(table.insert(), list(rows))
