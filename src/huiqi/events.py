@@ -54,14 +54,6 @@ class ResultsChanged:
 
 
 @dataclass(frozen=True)
-class RulePublished:
-    """A rule version was published (or republished with new content)."""
-
-    rule_id: str
-    version: int
-
-
-@dataclass(frozen=True)
 class GrantDecided:
     """A grant reached a decision the enterprise is told about (e.g. disbursed).
 

@@ -40,8 +40,8 @@ def insert_ignoring(
     if not returning:
         session.execute(stmt, list(rows))
         return []
-    stmt = stmt.returning(*(table.c[name] for name in returning))
-    return list(session.execute(stmt, list(rows)).all())
+    back = stmt.returning(*(table.c[name] for name in returning))
+    return list(session.execute(back, list(rows)).all())
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -25,7 +25,7 @@ from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
 from huiqi.enterprise.service import contract_schema, current_frame, today_cn
 from huiqi.events import EnterpriseChanged, ResultChange, ResultsChanged
-from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.models import MatchResult, MatchRun, RuleVersion
 from huiqi.rules.batch import pack_codes, run_batch, unpack_codes
 from huiqi.rules.compiler import Rule
 from huiqi.rules.evaluate import Evaluator, Explanation, amount, deciding_missing
@@ -429,7 +429,7 @@ def _write(session: Session, diff: _Diff, on: date, report: RunReport) -> None:
         ]
         if rows:
             stmt = (
-                update(t)
+                update(MatchResult.__table__)  # type: ignore[arg-type]
                 .where(t.c.id == bindparam("_id"))
                 .values({name: bindparam(name) for name in rows[0] if name != "_id"})
             )
@@ -586,6 +586,7 @@ def match(
     checkpoint: Callable[[], None] | None = None,
     batch_size: int = BATCH_SIZE,
     collect: list[ResultChange] | None = None,
+    run: MatchRun | None = None,
 ) -> RunReport:
     """Evaluate published rules (all, or `rule_ids`) for enterprises (all, or `codes`) in batches.
 
@@ -612,12 +613,56 @@ def match(
                 session, pairs, plan, listed[start : start + batch_size], on, engine, collect
             )
         )
+        done = min(start + batch_size, total)
         if progress:
             for phase in PHASES:
-                progress(phase, min(start + batch_size, total), total)
+                progress(phase, done, total)
+        if run is not None:
+            _record(run, report, done, total)
         if checkpoint:
             checkpoint()
     return report
+
+
+def _record(run: MatchRun, report: RunReport, done: int, total: int) -> None:
+    """Copy a run's progress onto its match_run row (committed with the batch)."""
+    run.done, run.total, run.phase = done, total, PHASES[-1] if done < total else "done"
+    run.evaluated = report.evaluated
+    run.written = report.inserted + report.updated + report.deleted
+    run.changes = report.changes
+    run.seconds = {k: round(v, 3) for k, v in report.seconds.items()}
+    run.heartbeat_at = utcnow()
+
+
+def start_run(session: Session) -> MatchRun:
+    """A match_run row for a run that is starting (the caller commits it to show it)."""
+    run = MatchRun(
+        status="running",
+        phase="evaluate",
+        done=0,
+        total=len(all_codes(session)),
+        evaluated=0,
+        written=0,
+        changes=0,
+        seconds={},
+        started_at=utcnow(),
+        heartbeat_at=utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(run: MatchRun, status: str = "done", message: str | None = None) -> None:
+    """Mark a run finished (done or failed)."""
+    run.status, run.message, run.finished_at = status, message, utcnow()
+    if status == "done":
+        run.phase = "done"
+
+
+def latest_run(session: Session) -> MatchRun | None:
+    """The most recent matching run."""
+    return session.scalars(select(MatchRun).order_by(MatchRun.id.desc()).limit(1)).first()
 
 
 def run_matching(
@@ -673,6 +718,20 @@ def rematch_enterprises(
 def rematch_rule(session: Session, rule_id: str, on: date | None = None) -> list[ResultChange]:
     """Re-evaluate one rule over every enterprise (after the rule changed)."""
     return run_matching(session, on, rule_ids=[rule_id])
+
+
+def rules_reading_parameters(session: Session, names: Iterable[str]) -> list[str]:
+    """Published rules whose conditions or amount read any of these parameters."""
+    wanted = set(names)
+    return [v.rule_id for v, rule in published_rules(session) if wanted & set(rule.params)]
+
+
+def rematch_parameters(
+    session: Session, names: Iterable[str], on: date | None = None
+) -> list[ResultChange]:
+    """Re-evaluate only the rules reading these parameters (after their values changed)."""
+    rule_ids = rules_reading_parameters(session, names)
+    return run_matching(session, on, rule_ids=rule_ids) if rule_ids else []
 
 
 def on_enterprise_changed(session: Session, event: EnterpriseChanged) -> None:
