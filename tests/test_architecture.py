@@ -156,13 +156,19 @@ def test_command_line_import_matches_and_queues_notifications(
     engine = create_engine(f"sqlite:///{cli_env / 'huiqi.db'}")
     with engine.connect() as conn:
         results = conn.scalar(text("SELECT count(*) FROM match_result"))
-        eligible = conn.scalar(text("SELECT count(*) FROM match_result WHERE result='eligible'"))
+        eligible = conn.scalar(
+            text("SELECT count(DISTINCT credit_code) FROM match_result WHERE result='eligible'")
+        )
         notes = conn.scalar(
-            text("SELECT count(*) FROM notify_notification WHERE topic='policy_match'")
+            text(
+                "SELECT count(DISTINCT credit_code) FROM notify_notification"
+                " WHERE topic='policy_match'"
+            )
         )
         subs = conn.scalar(select(func.count()).select_from(text("notify_subscription")))
         outbox = conn.scalar(text("SELECT count(*) FROM notify_outbox"))
     engine.dispose()
+    # every enterprise with a fitting policy was told (one message each, or one summary)
     assert results and eligible and notes == eligible
     # contact details with consent in the file became subscriptions, whose pushes are queued
     assert subs and outbox

@@ -19,6 +19,7 @@ from huiqi.matching.models import MatchResult, MatchRun
 from huiqi.notify import service as notify
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus
 from huiqi.notify.schemas import SettingsInput
+from huiqi.reports import funnel
 from huiqi.rules.batch import run_batch
 from huiqi.rules.library import load_library
 from huiqi.rules.plan import compile_plan
@@ -78,12 +79,18 @@ def test_killed_run_resumes_to_the_same_final_state(province: Session) -> None:
     assert resumed.changes > 0
     results = count(session, MatchResult)
     assert results == expected_state(session)["results"]
-    wanted = count(
-        session,
-        MatchResult,
-        (MatchResult.result == "eligible")
-        | ((MatchResult.result == "unknown") & (MatchResult.missing != "")),
+    news = dict(
+        session.execute(
+            select(MatchResult.credit_code, func.count())
+            .where(
+                (MatchResult.result == "eligible")
+                | ((MatchResult.result == "unknown") & (MatchResult.missing != ""))
+            )
+            .group_by(MatchResult.credit_code)
+        ).all()
     )
+    # one message per news up to three per enterprise, one summary beyond: none twice
+    wanted = sum(n if n <= notify.SINGLES_UP_TO else 1 for n in news.values())
     assert count(session, Notification, Notification.credit_code.is_not(None)) == wanted
     assert count(session, Notification) == len(
         set(session.scalars(select(Notification.dedupe_key)))
@@ -122,7 +129,7 @@ def test_killed_run_resumes_to_the_same_final_state(province: Session) -> None:
     assert service.stale_results(session, ON) == []
 
 
-def test_first_run_pushes_under_the_cap_and_digests_the_rest(db_session: Session) -> None:
+def test_first_run_sends_one_summary_under_the_cap_and_digest(db_session: Session) -> None:
     code = "91620102MA72H8K3X0"
     registry.apply_changes(
         db_session,
@@ -134,7 +141,7 @@ def test_first_run_pushes_under_the_cap_and_digests_the_rest(db_session: Session
     notify.save_settings(
         db_session,
         code,
-        SettingsInput.parse(email="boss@example.com", consent_email=True, daily_cap="3"),
+        SettingsInput.parse(email="boss@example.com", consent_email=True, daily_cap="1"),
         actor="test",
     )
     lib = load_library()
@@ -144,8 +151,7 @@ def test_first_run_pushes_under_the_cap_and_digests_the_rest(db_session: Session
         text = base.replace(
             "id: gs351-10-procurement-small-micro", f"id: gansu-wide-{i:02d}"
         ).replace("value: [small, micro]", "value: [large, medium, small, micro]")
-        rule = lib.parse_rule(text, f"r{i}.yaml")
-        service.publish_rule(db_session, rule)
+        service.publish_rule(db_session, lib.parse_rule(text, f"r{i}.yaml"))
     registry.apply_changes(
         db_session,
         code,
@@ -154,17 +160,34 @@ def test_first_run_pushes_under_the_cap_and_digests_the_rest(db_session: Session
         as_of=date(2024, 5, 31),
         year=2023,
     )
-    eligible = count(db_session, MatchResult, MatchResult.result == "eligible")
-    assert eligible >= 12
-    singles = db_session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "single")).all()
-    assert len(singles) == eligible  # every message is kept for the inbox and the digest
-    pending = [m for m in singles if m.status == OutboxStatus.pending]
-    held = [m for m in singles if m.status == OutboxStatus.held]
-    assert len(pending) == 3 and len(held) == eligible - 3
-    tomorrow = datetime.now(UTC) + timedelta(days=1)
-    digests = notify.build_digests(db_session, now=tomorrow)
-    assert len(digests) == 1  # one digest for the enterprise, not one message per rule
-    assert all(m.digest_id == digests[0].id for m in held)
+    eligible = set(
+        db_session.scalars(select(MatchResult.rule_id).where(MatchResult.result == "eligible"))
+    )
+    assert len(eligible) >= 12
+    notes = db_session.scalars(select(Notification)).all()
+    assert len(notes) == 1  # one summary, not one message per rule
+    summary = notes[0]
+    assert set(summary.covers or []) == eligible and summary.link == "/matching/mine"
+    assert f"{len(eligible)} 项" in summary.subject and "「" in summary.body
+    pushes = db_session.scalars(select(OutboxMessage)).all()
+    assert [(m.channel, m.status) for m in pushes] == [("email", OutboxStatus.pending)]
+    # the push funnel counts the summary for every rule it announced
+    rows = {(r.rule_id, r.channel): r for r in funnel.funnel(db_session)}
+    assert all(rows[(rid, "all")].notified == 1 for rid in eligible)
+    assert all(rows[(rid, "email")].notified == 1 for rid in eligible)
+
+    # one more rule later: a single message, over the daily cap of 1, so held for the digest
+    extra = base.replace("id: gs351-10-procurement-small-micro", "id: gansu-wide-late").replace(
+        "value: [small, micro]", "value: [large, medium, small, micro]"
+    )
+    service.publish_rule(db_session, lib.parse_rule(extra, "late.yaml"))
+    service.rematch_rule(db_session, "gansu-wide-late", ON)
+    late = db_session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.not_in([m.id for m in pushes]))
+    ).all()
+    assert [m.status for m in late] == [OutboxStatus.held]
+    digests = notify.build_digests(db_session, now=datetime.now(UTC) + timedelta(days=1))
+    assert len(digests) == 1 and late[0].digest_id == digests[0].id
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[service.RunReport]:

@@ -233,8 +233,9 @@ def inputs_hash(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@cache
 def _rule(source: str, rule_id: str, version: int) -> Any:
-    """The checked rule of a stored version."""
+    """The checked rule of a stored version (parsed once per process)."""
     return base_library().parse_rule(source, f"{rule_id} v{version}")
 
 
@@ -414,15 +415,19 @@ def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
     return None if found is None else {k: v for k, v in found.items() if k != "id"}
 
 
-def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.enterprise.service import today_cn
+def _chunks(codes: Sequence[str], size: int = 500) -> Iterable[list[str]]:
+    for start in range(0, len(codes), size):
+        yield list(codes[start : start + size])
 
-    on = session.scalar(
-        select(MatchResult.evaluated_on).where(
-            MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
-        )
-    )
-    return on or today_cn()
+
+def _current_rows(session: Session, codes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Current registry rows of these enterprises, by credit code (one query)."""
+    from huiqi.enterprise.models import enterprise_current
+
+    found = session.execute(
+        select(enterprise_current).where(enterprise_current.c.credit_code.in_(list(codes)))
+    ).mappings()
+    return {m["credit_code"]: {k: v for k, v in m.items() if k != "id"} for m in found}
 
 
 def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
@@ -458,17 +463,35 @@ def grants_from_results(
 
     today = today or today_cn()
     touched: list[Grant] = []
-    for change in changed_results:
-        if change.mode != "auto_grant":
-            continue
+    auto = [c for c in changed_results if c.mode == "auto_grant"]
+    # one read per kind for the whole batch instead of several queries per result
+    codes = sorted({c.credit_code for c in auto})
+    rule_ids = sorted({c.rule_id for c in auto})
+    existing: dict[tuple[str, str], list[Grant]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    evaluated: dict[tuple[str, str], date] = {}
+    for chunk in _chunks(codes):
+        for g in session.scalars(
+            select(Grant)
+            .where(Grant.credit_code.in_(chunk), Grant.rule_id.in_(rule_ids))
+            .order_by(Grant.id)
+        ):
+            existing.setdefault((g.rule_id, g.credit_code), []).append(g)
+        for code, rule_id, on_day in session.execute(
+            select(MatchResult.credit_code, MatchResult.rule_id, MatchResult.evaluated_on).where(
+                MatchResult.credit_code.in_(chunk), MatchResult.rule_id.in_(rule_ids)
+            )
+        ):
+            evaluated[(code, rule_id)] = on_day
+        rows.update(_current_rows(session, chunk))
+    versions: dict[tuple[str, int], RuleVersion | None] = {}
+    for change in auto:
         if change.result != "eligible":
-            for decided in session.scalars(
-                select(Grant).where(
-                    Grant.rule_id == change.rule_id,
-                    Grant.credit_code == change.credit_code,
-                    Grant.status != GrantStatus.rejected,
-                )
-            ):
+            for decided in [
+                g
+                for g in existing.get((change.rule_id, change.credit_code), [])
+                if g.status != GrantStatus.rejected
+            ]:
                 if decided.status == GrantStatus.pending:
                     if not any(f["code"] == "no_longer_eligible" for f in decided.risk_flags):
                         decided.risk_flags = [
@@ -499,17 +522,19 @@ def grants_from_results(
                     )
                 touched.append(decided)
             continue
-        version = session.scalar(
-            select(RuleVersion).where(
-                RuleVersion.rule_id == change.rule_id,
-                RuleVersion.version == int(change.rule_version),
+        key = (change.rule_id, int(change.rule_version))
+        if key not in versions:
+            versions[key] = session.scalar(
+                select(RuleVersion).where(
+                    RuleVersion.rule_id == key[0], RuleVersion.version == key[1]
+                )
             )
-        )
-        row = _current_row(session, change.credit_code)
+        version = versions[key]
+        row = rows.get(change.credit_code)
         if version is None or row is None:
             continue
         rule = _rule(version.source, version.rule_id, version.version)
-        on = _evaluated_on(session, change.credit_code, change.rule_id)
+        on = evaluated.get((change.credit_code, change.rule_id)) or today_cn()
         fen = amount(rule, row, on)[0]
         if fen is None:
             continue
@@ -518,12 +543,13 @@ def grants_from_results(
             rule, row, on, provenance(session, change.credit_code, rule.columns(), period)
         )
         ihash = inputs_hash(snap["inputs"])
-        grant = session.scalar(
-            select(Grant).where(
-                Grant.rule_id == change.rule_id,
-                Grant.credit_code == change.credit_code,
-                Grant.period == period,
-            )
+        grant = next(
+            (
+                g
+                for g in existing.get((change.rule_id, change.credit_code), [])
+                if g.period == period
+            ),
+            None,
         )
         if grant is None:
             grant = Grant(
@@ -544,6 +570,7 @@ def grants_from_results(
             )
             session.add(grant)
             session.flush()
+            existing.setdefault((grant.rule_id, grant.credit_code), []).append(grant)
             _set_flags(grant, assess_risk(session, grant, today))
             append_ledger(
                 session,

@@ -4,6 +4,7 @@ never commits; the caller's transaction decides."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -134,6 +135,7 @@ class NoteSpec:
     rule_id: str | None = None
     rule_version: str | None = None
     deadline: date | None = None
+    covers: tuple[str, ...] | None = None
 
 
 def _sent_today_counts(
@@ -202,6 +204,7 @@ def queue_notes(
                 "rule_version": spec.rule_version,
                 "deadline": spec.deadline,
                 "created_at": now,
+                "covers": list(spec.covers) if spec.covers is not None else None,
             }
         )
     session.flush()
@@ -238,7 +241,7 @@ def queue_notes(
                     "channel": channel.value,
                     "kind": "single",
                     "recipient": recipient,
-                    "status": OutboxStatus.held if over_cap else OutboxStatus.pending,
+                    "status": str(OutboxStatus.held if over_cap else OutboxStatus.pending),
                     "idempotency_key": new_idempotency_key(),
                     "local_day": day,
                     "next_attempt_at": wait or now,
@@ -457,21 +460,87 @@ def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
     return specs
 
 
-def queue_result_notes(
-    session: Session, changes: Iterable[ResultChange], now: datetime | None = None
-) -> list[int]:
-    """Queue the notifications of result changes in one set-based pass; returns the new ids.
+SINGLES_UP_TO = 3  # more news than this for one enterprise at once come as one summary
 
-    Each links to its own inbox page, set in one UPDATE for the whole batch.
+
+def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
+    """One notification announcing many new results of an enterprise (a first run, a new rule).
+
+    Its dedupe key is derived from the results it announces, so the same batch announced again
+    (a run resumed after a crash) is skipped like a single message would be.
     """
-    ids = queue_notes(session, result_notes(changes), now)
+    eligible = [c for c in changes if c.result == "eligible"]
+    unknown = [c for c in changes if c.result != "eligible"]
+    name = next((c.enterprise_name for c in changes if c.enterprise_name), "")
+    lines = [f"{name}:" if name else "贵企业:"]
+    if eligible:
+        lines.append(f"经比对,贵企业可能符合以下 {len(eligible)} 项政策:")
+        for c in eligible:
+            mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
+            basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
+    if unknown:
+        lines.append(f"另有 {len(unknown)} 项政策还缺少数据,无法判断:")
+        for c in unknown:
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + "、".join(c.missing))
+    lines.append(
+        "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
+    )
+    if eligible:
+        topic = Topic.policy_match
+        subject = f"您可能符合 {len(eligible)} 项惠企政策"
+        if unknown:
+            subject += f",另有 {len(unknown)} 项待补充数据"
+    else:
+        topic = Topic.data_request
+        subject = f"补充数据后可判断 {len(unknown)} 项政策"
+    facts = sorted(result_dedupe_key(c) for c in changes)
+    digest = hashlib.sha256("\n".join(facts).encode("utf-8")).hexdigest()[:40]
+    return NoteSpec(
+        credit_code,
+        topic,
+        subject,
+        "\n".join(lines),
+        "/matching/mine",
+        f"matchset:{credit_code}:{digest}",
+        covers=tuple(sorted({c.rule_id for c in eligible})),
+    )
+
+
+def grouped_result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
+    """The notifications of a batch of results: up to SINGLES_UP_TO news per enterprise as
+    single messages, more as one summary (so a first run or a new rule sends each enterprise
+    one message, under the same caps and digests as any push)."""
+    by_code: dict[str, list[ResultChange]] = {}
+    for change in changes:
+        if change.result == "eligible" or (change.result == "unknown" and change.missing):
+            by_code.setdefault(change.credit_code, []).append(change)
+    specs: list[NoteSpec] = []
+    for code, news in by_code.items():
+        if len(news) <= SINGLES_UP_TO:
+            specs += result_notes(news)
+        else:
+            specs.append(summary_note(code, news))
+    return specs
+
+
+def _link_to_inbox(session: Session, ids: Sequence[int]) -> None:
+    """Point single result messages at their own inbox page (one UPDATE per 500 ids)."""
     for chunk in chunks(ids):
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(list(chunk)))
+            .where(Notification.id.in_(list(chunk)), Notification.link == INBOX_LINK)
             .values(link=literal(INBOX_LINK + "/") + cast(Notification.id, String))
             .execution_options(synchronize_session=False)
         )
+
+
+def queue_result_notes(
+    session: Session, changes: Iterable[ResultChange], now: datetime | None = None
+) -> list[int]:
+    """Queue one notification per result change in one set-based pass; returns the new ids."""
+    ids = queue_notes(session, result_notes(changes), now)
+    _link_to_inbox(session, ids)
     return ids
 
 
@@ -494,8 +563,10 @@ def notify_results(session: Session, changed_results: Iterable[ResultChange]) ->
 
 
 def on_results_changed(session: Session, event: ResultsChanged) -> None:
-    """Matching stored new or changed results: queue their notifications (handler)."""
-    queue_result_notes(session, event.changes)
+    """Matching stored new or changed results: queue their notifications, grouped per
+    enterprise (handler)."""
+    ids = queue_notes(session, grouped_result_notes(event.changes))
+    _link_to_inbox(session, ids)
 
 
 def on_grant_decided(session: Session, event: GrantDecided) -> None:
