@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     base_url: str = "http://127.0.0.1:8000"
+    # Serving under load (huiqi serve): database connections per process and how long a request
+    # waits for one, or for SQLite's write lock, before it is answered 503 with Retry-After.
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)

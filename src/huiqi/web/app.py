@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import huiqi
 from huiqi.core.config import Settings, get_settings
-from huiqi.core.db import configure, make_engine, session_factory
+from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
 from huiqi.web.i18n import LANG_COOKIE, request_lang
@@ -37,7 +41,19 @@ ERROR_TEXT = {
     422: ("提交的数据有误", "Invalid input"),
     429: ("尝试过于频繁", "Too many attempts"),
     500: ("服务器内部错误", "Internal server error"),
+    503: ("系统繁忙,请稍后重试", "Busy, please try again shortly"),
 }
+RETRY_AFTER_SECONDS = "2"
+
+
+def _is_overload(exc: Exception) -> bool:
+    """A database that is busy (pool empty, SQLite write lock taken), not broken."""
+    if isinstance(exc, DatabaseBusy | PoolTimeout):
+        return True
+    if isinstance(exc, OperationalError):
+        text_ = str(exc.orig)
+        return "database is locked" in text_ or "database is busy" in text_
+    return False
 
 
 def _routers() -> list[APIRouter]:
@@ -79,9 +95,28 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     settings = settings or get_settings()
     settings.check_safe()
     if configure_db:
-        configure(make_engine(settings.effective_database_url))
+        configure(make_engine(settings.effective_database_url, **engine_options(settings)))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """Size the threadpool to the connection pool; record API-token use in batches."""
+        # A worker thread without a connection would only wait for one, so there are as
+        # many threads as connections; beyond that requests queue on the event loop.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
+        flusher = None
+        if configure_db:
+            from huiqi.accounts.usage import start_flusher
+
+            flusher = start_flusher(settings.token_usage_flush_seconds)
+        yield
+        if flusher is not None:
+            thread, stop = flusher
+            stop.set()
+            await anyio.to_thread.run_sync(thread.join, 5.0)
 
     app = FastAPI(
+        lifespan=lifespan,
         title="huiqi 惠企 API",
         version=huiqi.__version__,
         description="惠企政策精准推送与免申即享平台 / SME policy matching and no-application benefits.",
@@ -171,6 +206,23 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         )
         return error_page(request, 422, problems)
 
+    def busy(request: Request, exc: Exception) -> Response:
+        log.warning("overloaded on %s: %s", request.url.path, exc)
+        # the overload page must not ask the busy database who the visitor is
+        request.state.viewer = getattr(request.state, "viewer", None)
+        response = error_page(request, 503)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    for overload in (DatabaseBusy, PoolTimeout, OperationalError):
+
+        @app.exception_handler(overload)
+        async def overloaded(request: Request, exc: Exception) -> Response:
+            if _is_overload(exc):
+                return busy(request, exc)
+            log.exception("database error on %s", request.url.path)
+            return error_page(request, 500)
+
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
@@ -180,7 +232,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     def healthz() -> JSONResponse:
         """Liveness and database reachability."""
         try:
-            with session_factory()() as session:
+            with read_session() as session:
                 session.execute(text("SELECT 1"))
             return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
         except Exception as exc:  # report, don't crash, when the database is down

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
+
 from huiqi.web.csrf import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("huiqi.web")
@@ -16,7 +18,8 @@ class CommitBeforeResponse:
 
     Committing here (not after the dependency's yield, which runs once the response has
     been sent) means a failed commit becomes a 500 instead of a success the client
-    believes in.
+    believes in. The commit runs in the threadpool: a commit waits on the disk (and on
+    SQLite's write lock), which must not stall every other request on the event loop.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -39,12 +42,12 @@ class CommitBeforeResponse:
                 if session is not None:
                     try:
                         if message["status"] < 400:
-                            session.commit()
+                            await run_in_threadpool(session.commit)
                         else:
-                            session.rollback()
+                            await run_in_threadpool(session.rollback)
                     except Exception:
                         log.exception("commit failed on %s", scope.get("path"))
-                        session.rollback()
+                        await run_in_threadpool(session.rollback)
                         replaced = True
                         await _send_500(send)
                         return
