@@ -13,7 +13,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -23,8 +22,9 @@ from starlette.responses import Response
 import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
+from huiqi.web.assets import StaticAssets
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
-from huiqi.web.deps import LoginRequired, render
+from huiqi.web.deps import LoginRequired, render, templates
 from huiqi.web.i18n import LANG_COOKIE, request_lang
 from huiqi.web.transaction import CommitBeforeResponse
 
@@ -125,7 +125,9 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         redoc_url=None,
     )
     app.state.settings = settings
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    assets = StaticAssets(STATIC_DIR)
+    app.mount("/static", assets, name="static")
+    templates.env.globals["static_url"] = assets.url
     for router in _routers():
         # The OpenAPI document describes the JSON API only; pages are for browsers.
         for route in router.routes:
