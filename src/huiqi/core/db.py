@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from huiqi.core import clock
 
 if TYPE_CHECKING:
     from huiqi.core.config import Settings
@@ -35,8 +37,8 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    """Timezone-aware current time in UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware current time in UTC (the one clock, `huiqi.core.clock.now`)."""
+    return clock.now()
 
 
 READ_OPTION = "huiqi_read_only"
