@@ -201,6 +201,36 @@ def read_session() -> Session:
     return factory()
 
 
+WROTE = "huiqi_wrote"
+
+
+def _note_flush(session: Session, _context: Any) -> None:
+    """Remember that the session wrote (see has_writes)."""
+    session.info[WROTE] = True
+
+
+def _note_statement(state: Any) -> None:
+    """Remember statements run through the session that are not plain SELECTs."""
+    if not state.is_select:
+        state.session.info[WROTE] = True
+
+
+def _forget_writes(session: Session, transaction: Any) -> None:
+    """A finished outermost transaction starts the record afresh."""
+    if transaction.parent is None:
+        session.info.pop(WROTE, None)
+
+
+event.listen(Session, "after_flush", _note_flush)
+event.listen(Session, "do_orm_execute", _note_statement)
+event.listen(Session, "after_transaction_end", _forget_writes)
+
+
+def has_writes(session: Session) -> bool:
+    """Whether the session's transaction wrote or has changes pending (a commit would save)."""
+    return bool(session.info.get(WROTE) or session.new or session.dirty or session.deleted)
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A unit of work: commit on success, roll back on any error."""

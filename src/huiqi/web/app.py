@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, 
 from huiqi.web.assets import StaticAssets
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render, templates
-from huiqi.web.i18n import LANG_COOKIE, request_lang
+from huiqi.web.i18n import LANG_COOKIE
+from huiqi.web.shell import RequestShell
 from huiqi.web.transaction import CommitBeforeResponse
 
 log = logging.getLogger("huiqi.web")
@@ -125,6 +126,20 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         redoc_url=None,
     )
     app.state.settings = settings
+
+    # first in the routing table: load balancers ask it most often
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        """Liveness and database reachability."""
+        try:
+            with read_session() as session:
+                session.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
+        except Exception as exc:  # report, don't crash, when the database is down
+            return JSONResponse(
+                {"status": "error", "database": type(exc).__name__}, status_code=503
+            )
+
     assets = StaticAssets(STATIC_DIR)
     app.mount("/static", assets, name="static")
     templates.env.globals["static_url"] = assets.url
@@ -135,32 +150,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
                 route.include_in_schema = False
         app.include_router(router)
 
-    @app.middleware("http")
-    async def per_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Give every browser a CSRF nonce, remember a language switch, set safe headers."""
-        nonce = request.cookies.get(CSRF_COOKIE)
-        fresh = nonce is None
-        request.state.csrf_nonce = nonce or secrets.token_urlsafe(24)
-        response = await call_next(request)
-        if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf_nonce,
-                httponly=True,
-                secure=settings.cookie_secure,
-                samesite="lax",
-            )
-        if "lang" in request.query_params:
-            response.set_cookie(
-                LANG_COOKIE, request_lang(request), samesite="lax", max_age=365 * 86400
-            )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
     app.add_middleware(CommitBeforeResponse)
     app.add_middleware(
         CsrfAndSizeMiddleware,
@@ -229,18 +219,6 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return error_page(request, 500)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
-        """Liveness and database reachability."""
-        try:
-            with read_session() as session:
-                session.execute(text("SELECT 1"))
-            return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
-        except Exception as exc:  # report, don't crash, when the database is down
-            return JSONResponse(
-                {"status": "error", "database": type(exc).__name__}, status_code=503
-            )
 
     @app.get("/lang/{code}", include_in_schema=False)
     def switch_lang(code: str, next: str = "/") -> Response:
