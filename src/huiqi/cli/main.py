@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from huiqi.core.config import ConfigError, get_settings
 from huiqi.enterprise import cli as enterprise_cli
 from huiqi.finance import cli as finance_cli
 from huiqi.grants import cli as grants_cli
 from huiqi.matching import cli as matching_cli
 from huiqi.notify import cli as notify_cli
 from huiqi.policy import cli as policy_cli
+
+if TYPE_CHECKING:
+    from huiqi.core.config import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -50,8 +53,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings_or_exit():  # type: ignore[no-untyped-def]
+def _settings_or_exit() -> Settings:
     """Settings, or a clear message naming the bad setting."""
+    # imported on use: pydantic-settings is a large share of `huiqi --help`'s start-up
+    from huiqi.core.config import ConfigError, get_settings
+
     try:
         return get_settings()
     except ConfigError as exc:
@@ -270,13 +276,15 @@ def serve(
     for at most HUIQI_SHUTDOWN_TIMEOUT_SECONDS (default 10).
     """
     import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from huiqi.core.config import ConfigError
 
     settings = _settings_or_exit()
     try:
         settings.check_safe()
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    from sqlalchemy.engine import make_url
 
     from huiqi.core import migrate
 
