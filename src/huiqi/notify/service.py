@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -710,17 +711,21 @@ def rotate_webhook_secret(session: Session, credit_code: str) -> str:
     return sub.webhook_secret
 
 
+@lru_cache(maxsize=16)
+def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
+    """One signer per key and purpose (a push renders two links per message)."""
+    return URLSafeSerializer(secret_key, salt=salt)
+
+
 def unsubscribe_token(secret_key: str, credit_code: str, channel: str = ALL_CHANNELS) -> str:
     """A signed token that can only unsubscribe this enterprise from this channel (or all)."""
-    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(
-        {"c": credit_code, "ch": channel}
-    )
+    return _serializer(secret_key, UNSUBSCRIBE_SALT).dumps({"c": credit_code, "ch": channel})
 
 
 def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
     """Credit code and channel from an unsubscribe token; NotifyError when forged or damaged."""
     try:
-        data = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
+        data = _serializer(secret_key, UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
         raise NotifyError("invalid unsubscribe link") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
@@ -750,15 +755,13 @@ def unsubscribe(
 
 def open_token(secret_key: str, notification_id: int, channel: str) -> str:
     """A signed token for the link in a pushed message; opening it records a read receipt."""
-    return URLSafeSerializer(secret_key, salt=OPEN_SALT).dumps(
-        {"n": notification_id, "ch": channel}
-    )
+    return _serializer(secret_key, OPEN_SALT).dumps({"n": notification_id, "ch": channel})
 
 
 def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
     """Notification id and channel from an open-link token."""
     try:
-        data = URLSafeSerializer(secret_key, salt=OPEN_SALT).loads(token)
+        data = _serializer(secret_key, OPEN_SALT).loads(token)
     except BadSignature:
         raise NotifyError("invalid link") from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
