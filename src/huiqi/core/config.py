@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     max_upload_mb: int = Field(default=20, ge=1, le=1024)
+    # Uploaded policy files are read in a separate, bounded process (huiqi.policy.worker).
+    parse_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    parse_memory_mb: int = Field(default=1024, ge=256, le=65536)
+    parse_workers: int = Field(default=2, ge=1, le=64)
+    parse_max_unzipped_mb: int = Field(default=50, ge=1, le=4096)
+    parse_max_elements: int = Field(default=200_000, ge=100, le=100_000_000)
+    parse_max_paragraphs: int = Field(default=50_000, ge=100, le=100_000_000)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     base_url: str = "http://127.0.0.1:8000"

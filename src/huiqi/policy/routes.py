@@ -15,13 +15,14 @@ from starlette.responses import Response
 from huiqi.accounts.models import Role, User
 from huiqi.policy import export, repository, search, service
 from huiqi.policy.departments import default_registry
-from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
+from huiqi.policy.ingest import MAX_BYTES, IngestError, SourceText
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
 from huiqi.policy.paging import API_DEFAULT_LIMIT, API_MAX_LIMIT, Pager
-from huiqi.policy.parser import parse_source
 from huiqi.policy.review import source_lines
+from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
+from huiqi.policy.worker import limits_from_settings, parse_upload
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -57,6 +58,20 @@ def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
 
 def _upload_limit(request: Request) -> int:
     return min(MAX_BYTES, request.app.state.settings.max_upload_bytes)
+
+
+async def _parse_upload(
+    request: Request, session: Session | None, data: bytes, name: str
+) -> tuple[SourceText, ParsedDocument]:
+    """Read and parse an upload in a bounded worker process, off the event loop."""
+    aliases = repository.department_aliases(session) if session is not None else {}
+    return await parse_upload(
+        data,
+        name,
+        max_bytes=_upload_limit(request),
+        limits=limits_from_settings(request.app.state.settings),
+        aliases=aliases,
+    )
 
 
 async def _read_upload(request: Request, upload: UploadFile) -> tuple[bytes, str]:
@@ -182,9 +197,8 @@ async def upload_submit(
     """Import an uploaded file as a draft (or a new version) and open its review page."""
     try:
         data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), user_id=user.id
-        )
+        source, document = await _parse_upload(request, session, data, name)
+        result = service.import_parsed(session, document, source, user_id=user.id)
     except (IngestError, service.PolicyError) as exc:
         return render(
             request,
@@ -528,7 +542,7 @@ async def api_parse(
     """Parse an uploaded file and return its structure; nothing is stored."""
     try:
         data, name = await _read_upload(request, file)
-        document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
+        _, document = await _parse_upload(request, None, data, name)
     except IngestError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     return JSONResponse(document.model_dump(mode="json"))
@@ -545,9 +559,8 @@ async def api_import(
     """Import an uploaded file: a new policy, a new version, or unchanged."""
     try:
         data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
-        )
+        source, document = await _parse_upload(request, session, data, name)
+        result = service.import_parsed(session, document, source, publish=publish, user_id=user.id)
     except (IngestError, service.PolicyError) as exc:
         return JSONResponse({"detail": str(exc)}, status_code=400)
     body = _policy_json(result.policy) | {
