@@ -114,5 +114,6 @@ def test_bomb_upload_refused_while_the_server_keeps_answering(
     assert len(health_done) == 3 and health_done[-1] < upload_done
     # The 50 KB bomb of 200,000 empty paragraphs is refused by the default limits.
     client.app.state.settings.parse_max_paragraphs = 50_000  # type: ignore[attr-defined]
+    client.app.state.settings.parse_timeout_seconds = 30  # type: ignore[attr-defined]
     status, text, _ = _upload(client, token, "bomb.docx", docx_with_paragraphs(200_000))
-    assert status == 400 and "段落过多" in text
+    assert status == 400 and "段落过多" in text, text[text.find("upload-error") : text.find("upload-error") + 400]

@@ -320,56 +320,63 @@ def _ranges(numbers: list[int]) -> str:
 def html_to_text(html: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> str:
     """Extract the readable text of an HTML page, leaving out navigation, scripts and footers.
 
-    One pass over the element tree (linear in the page size); at most ``limits.max_elements``
-    elements are visited, beyond that the page is refused.
+    Linear in the page size: one pass marks chrome and tables, each is dropped or replaced in
+    place, a second pass puts line breaks around block elements, and lxml serialises the text.
+    At most ``limits.max_elements`` elements are read; beyond that the page is refused.
     """
     import lxml.html
     from lxml import etree
 
     if isinstance(html, str):
         html = re.sub(r"^\s*<\?xml[^>]*>", "", html)
-    if not (html.strip() if isinstance(html, str) else html.strip()):
+    if not html.strip():
         return ""
     try:
         root = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return ""
-    parts: list[str] = []
-    seen = 0
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        el, closing = stack.pop()
-        if closing:
-            if isinstance(el.tag, str) and (el.tag in _BLOCK or el.tag in ("td", "th")):
-                parts.append("\n" if el.tag in _BLOCK else " ")
-            if el.tail:
-                parts.append(el.tail)
-            continue
-        seen += 1
-        if seen > limits.max_elements:
+    chrome: list[Any] = []
+    tables: list[Any] = []
+    for count, el in enumerate(root.iter(), start=1):
+        if count > limits.max_elements:
             raise IngestError(
                 "page",
                 f"页面元素过多（超过 {limits.max_elements:,} 个），不像政策文件，已拒绝 / "
                 f"the page has more than {limits.max_elements:,} elements",
             )
-        if not isinstance(el.tag, str) or _is_chrome(el):
-            if el.tail:
-                parts.append(el.tail)
+        if not isinstance(el.tag, str):
             continue
-        if el.tag == "table" and _is_data_table(el):
-            parts.append("\n" + "\n".join(table_lines(_rows(el))) + "\n")
-            if el.tail:
-                parts.append(el.tail)
+        if _is_chrome(el):
+            chrome.append(el)
+        elif el.tag == "table":
+            tables.append(el)
+    for el in chrome:
+        if el.getparent() is not None:
+            el.drop_tree()
+    # Innermost tables first: a data table nested in a layout table is replaced before the
+    # layout table is looked at (and the layout table then holds no table any more).
+    for table in reversed(tables):
+        parent = table.getparent()
+        if parent is None or not _is_data_table(table):
             continue
-        if el.tag in _BLOCK:
-            parts.append("\n")
-        if el.text and el.tag != "br":
-            parts.append(el.text)
-        stack.append((el, True))
-        stack.extend((child, False) for child in reversed(el))
-    text = "".join(parts)
-    lines = [re.sub(r"[ \t\u3000\u00a0]+", " ", line).strip() for line in text.split("\n")]
-    return "\n".join(line for line in lines if line)
+        block = etree.Element("div")
+        block.text = "\n" + "\n".join(table_lines(_rows(table))) + "\n"
+        block.tail = table.tail
+        parent.replace(table, block)
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        if tag == "br":
+            el.tail = "\n" + (el.tail or "")
+        elif tag in _BLOCK:
+            el.text = "\n" + (el.text or "")
+            el.tail = "\n" + (el.tail or "")
+        elif tag in ("td", "th"):
+            el.tail = " " + (el.tail or "")
+    text = etree.tostring(root, method="text", encoding="unicode")
+    text = re.sub(r"[ \t\u3000\u00a0]+", " ", text)
+    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -392,6 +399,12 @@ def _unzipped_size(data: bytes, filename: str, limits: Limits) -> zipfile.ZipFil
 
 
 def _docx_paragraph(p: Any) -> str:
+    if (
+        p.find(f".//{_W}br") is None
+        and p.find(f".//{_W}tab") is None
+        and p.find(f".//{_W}cr") is None
+    ):
+        return "".join(p.itertext(f"{_W}t"))
     out: list[str] = []
     for el in p.iter(f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr"):
         if el.tag == f"{_W}t":
@@ -415,6 +428,17 @@ def _docx_table(tbl: Any) -> list[list[str]]:
     return rows
 
 
+def _too_many_paragraphs(filename: str, limits: Limits) -> IngestError:
+    return IngestError(
+        filename,
+        f"段落过多（超过 {limits.max_paragraphs:,} 段），不像政策文件，已拒绝 / "
+        f"more than {limits.max_paragraphs:,} paragraphs",
+    )
+
+
+_PARAGRAPH_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?p[\s/>]")
+
+
 def _docx_blocks(stream: Any, filename: str, limits: Limits) -> Iterator[str]:
     """Stream the body of word/document.xml: paragraphs and tables in order, bounded."""
     from lxml import etree
@@ -422,15 +446,13 @@ def _docx_blocks(stream: Any, filename: str, limits: Limits) -> Iterator[str]:
     paragraphs = 0
     body = f"{_W}body"
     try:
-        for _, el in etree.iterparse(stream, events=("end",), huge_tree=False):
+        for _, el in etree.iterparse(
+            stream, events=("end",), tag=(f"{_W}p", f"{_W}tbl"), huge_tree=False
+        ):
             if el.tag == f"{_W}p":
                 paragraphs += 1
                 if paragraphs > limits.max_paragraphs:
-                    raise IngestError(
-                        filename,
-                        f"段落过多（超过 {limits.max_paragraphs:,} 段），不像政策文件，已拒绝 / "
-                        f"more than {limits.max_paragraphs:,} paragraphs",
-                    )
+                    raise _too_many_paragraphs(filename, limits)
             parent = el.getparent()
             if parent is None or parent.tag != body:
                 continue
@@ -451,8 +473,11 @@ def docx_to_text(data: bytes, filename: str, *, limits: Limits = DEFAULT_LIMITS)
     archive = _unzipped_size(data, filename, limits)
     if "word/document.xml" not in archive.namelist():
         raise IngestError(filename, "not a readable DOCX file (no word/document.xml)")
-    with archive.open("word/document.xml") as stream:
-        return "\n".join(_docx_blocks(stream, filename, limits))
+    xml = archive.read("word/document.xml")
+    # A cheap upper bound first, so that a bomb is refused before any XML is built.
+    if len(_PARAGRAPH_TAG.findall(xml)) > limits.max_paragraphs:
+        raise _too_many_paragraphs(filename, limits)
+    return "\n".join(_docx_blocks(io.BytesIO(xml), filename, limits))
 
 
 def pdf_to_text(data: bytes, filename: str) -> str:
