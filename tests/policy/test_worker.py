@@ -93,25 +93,26 @@ def test_bomb_upload_refused_while_the_server_keeps_answering(
     login_as("officer")
     token = csrf_from(client, "/policy/upload")
     # A parse that runs until the time limit stops it: the upload waits for it off the event loop.
-    client.app.state.settings.parse_timeout_seconds = 1  # type: ignore[attr-defined]
+    client.app.state.settings.parse_timeout_seconds = 2  # type: ignore[attr-defined]
     client.app.state.settings.parse_max_paragraphs = 10**8  # type: ignore[attr-defined]
-    slow = docx_with_paragraphs(1_500_000)
+    slow = docx_with_paragraphs(2_000_000)
     result: dict[str, tuple[int, str, float]] = {}
     worker = threading.Thread(
         target=lambda: result.setdefault("upload", _upload(client, token, "slow.docx", slow))
     )
+    started = time.monotonic()
     worker.start()
     time.sleep(0.2)
     health_done = []
-    while worker.is_alive() and len(health_done) < 3:
+    while worker.is_alive() and len(health_done) < 20:
         assert client.get("/healthz").status_code == 200
         health_done.append(time.monotonic())
     worker.join()
     status, text, upload_done = result["upload"]
     assert status == 400
-    assert "解析超时" in text
-    # /healthz answered (three times) while the upload was still being parsed.
-    assert len(health_done) == 3 and health_done[-1] < upload_done
+    assert "解析超时" in text, (started, health_done, upload_done)
+    # /healthz answered while the upload was still being parsed.
+    assert health_done and health_done[0] < upload_done, (started, health_done, upload_done)
     # The 50 KB bomb of 200,000 empty paragraphs is refused by the default limits.
     client.app.state.settings.parse_max_paragraphs = 50_000  # type: ignore[attr-defined]
     client.app.state.settings.parse_timeout_seconds = 30  # type: ignore[attr-defined]

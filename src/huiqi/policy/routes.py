@@ -215,14 +215,20 @@ async def upload_submit(
 
 @router.get("/policy/department/{name}", include_in_schema=False)
 def department_page(
-    request: Request, name: str, unmapped: bool = False, session: Session = Depends(get_session)
+    request: Request,
+    name: str,
+    unmapped: bool = False,
+    code: str | None = Query(default=None, max_length=32),
+    session: Session = Depends(get_session),
 ) -> Response:
     """Everything a department must do across published policies.
 
-    ``unmapped`` lists the tasks of a name as written that the registry could not resolve.
+    ``unmapped`` lists the tasks of a name as written that the registry could not resolve;
+    ``code`` names the department exactly (another province's or a central one).
     """
-    dept = None if unmapped else service.registry_for(session).lookup(name)
-    rows = service.department_task_rows(session, name, unmapped=unmapped)
+    registry = service.registry_for(session)
+    dept = registry.by_code(code) if code else None if unmapped else registry.lookup(name)
+    rows = service.department_task_rows(session, name, unmapped=unmapped, code=code)
     return render(
         request,
         "policy/department.html",
