@@ -141,7 +141,9 @@ def score_document(expected: dict[str, Any], doc: ParsedDocument, where: str, sc
     for path, ending in (expected.get("ends") or {}).items():
         text = getattr(units.get(path), "text", "") or ""
         score.check(
-            "structure", text.endswith(ending), f"{where}: {path} ends {text[-30:]!r}, not {ending!r}"
+            "structure",
+            text.endswith(ending),
+            f"{where}: {path} ends {text[-30:]!r}, not {ending!r}",
         )
     if "body_ends" in expected:
         body = "\n".join(
@@ -170,7 +172,9 @@ def score_document(expected: dict[str, Any], doc: ParsedDocument, where: str, sc
             expect = [names.get(n, n) for n in want.get(role, [])]
             got = got_task[role] if got_task else None
             score.check(
-                "departments", got == expect, f"{where}: {path} {role} = {got!r}, expected {expect!r}"
+                "departments",
+                got == expect,
+                f"{where}: {path} {role} = {got!r}, expected {expect!r}",
             )
 
 

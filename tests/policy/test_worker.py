@@ -117,4 +117,6 @@ def test_bomb_upload_refused_while_the_server_keeps_answering(
     client.app.state.settings.parse_max_paragraphs = 50_000  # type: ignore[attr-defined]
     client.app.state.settings.parse_timeout_seconds = 30  # type: ignore[attr-defined]
     status, text, _ = _upload(client, token, "bomb.docx", docx_with_paragraphs(200_000))
-    assert status == 400 and "段落过多" in text, text[text.find("upload-error") : text.find("upload-error") + 400]
+    assert status == 400 and "段落过多" in text, text[
+        text.find("upload-error") : text.find("upload-error") + 400
+    ]

@@ -17,6 +17,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import cn2an
 
@@ -527,10 +528,10 @@ class _Parser:
             elif len(line) > 60 or "。" in line:
                 break
             i += 1
-        end = self._find_end(max(start, first_marker if first_marker < n else start))
+        end = self._find_end(max(start, first_marker if first_marker < n else start), start)
         return start, end
 
-    def _find_end(self, body_start: int) -> int:
+    def _find_end(self, body_start: int, head_end: int) -> int:
         """Cut footer chrome and the closing signature/date; return the end of the body."""
         lines = self.lines
         end = len(lines)
@@ -540,7 +541,7 @@ class _Parser:
                 break
         while end > body_start and (not lines[end - 1] or _CHROME_WEAK.search(lines[end - 1])):
             end -= 1
-        end = self._signatures(body_start, end)
+        end = self._signatures(min(head_end, body_start), end)
         return self._cut_closing(body_start, end)
 
     def _signatures(self, body_start: int, end: int) -> int:
@@ -928,7 +929,12 @@ class _Parser:
                     unit = _Unit(item.label, item.title, itext, inote)
                     item_units.append((ipath, unit))
                     items.append(self._item(item, itext, ipath, inote, unknown))
-                units.append((apath, _Unit(art.label, art.title, text, own, level="article")))
+                units.append(
+                    (
+                        apath,
+                        _Unit(art.label, art.title, text, own, level="article", leaf=not art.items),
+                    )
+                )
                 units.extend(item_units)
                 articles.append(self._article(art, text, apath, own, items, unknown))
             all_text.extend(section.lines)
@@ -1060,14 +1066,17 @@ class _Parser:
                 by_level.setdefault(_level_of(unit.label), []).append((path, unit))
         chosen = self.task_level_choice
         if chosen is None:
-            scored = [
-                (sum(1 for _, u in us if u.note is not None and u.note.source == "note"), lvl)
+            noted = [
+                lvl
                 for lvl, us in by_level.items()
+                if any(u.note is not None and u.note.source == "note" for _, u in us)
             ]
-            best = max(scored, default=(0, None))
-            chosen = best[1] if best[0] else None
+            # Notes on one level: its units are the tasks; spread over levels: the leaves are.
+            chosen = noted[0] if len(noted) == 1 else "leaves" if noted else None
         tasks: list[TaskOut] = []
-        if chosen is not None:
+        if chosen == "leaves":
+            tasks = [unit.task(path) for path, unit in units if path and unit.leaf]
+        elif chosen is not None:
             for path, unit in by_level.get(chosen, []):
                 tasks.append(unit.task(path))
         tables: list[ParsedTable] = []
@@ -1232,6 +1241,7 @@ class _Unit:
     text: str
     note: _Note | None
     level: str = "item"
+    leaf: bool = True
 
     def task(self, path: list[str]) -> TaskOut:
         note = self.note
@@ -1501,15 +1511,41 @@ def parse_responsibility(
     return note.text, note.refs, note.implementers
 
 
+def to_simplified(text: str) -> tuple[str, bool]:
+    """A text in traditional characters converted to simplified (and whether it was)."""
+    sample = text[:20_000]
+    converted = _T2S().convert(sample)
+    changed = sum(1 for a, b in zip(sample, converted, strict=False) if a != b)
+    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff") or 1
+    if changed < 0.03 * cjk:
+        return text, False
+    return _T2S().convert(text), True
+
+
+@lru_cache(maxsize=1)
+def _T2S() -> Any:  # noqa: N802 - a cached converter, used like a constant
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
 def parse_text(
     text: str, *, registry: Registry | None = None, task_level: str | None = None
 ) -> ParsedDocument:
     """Parse normalised (or raw) policy text into its structure.
 
     ``task_level`` names the numbering level whose units are the tasks ("一、", "(一)", "1.",
-    "第X条" …); by default the level carrying the most responsibility notes.
+    "第X条" …); by default the level carrying the most responsibility notes. A text in traditional
+    characters is read in simplified ones (with a warning saying so).
     """
-    return _Parser(normalize_text(text), registry or default_registry(), task_level).build()
+    simplified, converted = to_simplified(normalize_text(text))
+    doc = _Parser(simplified, registry or default_registry(), task_level).build()
+    if converted:
+        doc.warnings.insert(
+            0,
+            "繁体文本已转换为简体后解析 / the text is in traditional characters: read in simplified",
+        )
+    return doc
 
 
 def parse_source(
