@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
+from huiqi.core.errors import DomainError
 from huiqi.policy import repository
 from huiqi.policy.departments import Registry, default_registry
 from huiqi.policy.ingest import IngestError, SourceText, ingest_bytes
@@ -36,7 +38,7 @@ from huiqi.policy.topics import tag_topics
 DEMO_FILE = "data/samples/gansu-gongxinfa-2020-351.txt"
 
 
-class PolicyError(ValueError):
+class PolicyError(DomainError):
     """A policy operation that cannot be done, with the reason."""
 
 
@@ -314,7 +316,7 @@ def set_status(session: Session, policy: Policy, status: str) -> None:
     except ValueError:
         raise PolicyError(f"unknown status {status!r}; use draft, published or repealed") from None
     if policy.status == PolicyStatus.repealed and policy.valid_to is None:
-        policy.valid_to = dt.date.today()
+        policy.valid_to = clock.today()
     session.flush()
 
 
