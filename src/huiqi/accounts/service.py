@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.core import security
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 MIN_PASSWORD = 10
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A request about accounts was refused; the message says why."""
 
 
-class ThrottledError(AccountError):
+class ThrottledError(Throttled, AccountError):
     """Too many failed log-ins in the window."""
 
 

@@ -15,13 +15,14 @@ from starlette.responses import Response
 from huiqi.accounts.models import Role, User
 from huiqi.policy import cache, export, repository, search, service
 from huiqi.policy.departments import default_registry
-from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
+from huiqi.policy.ingest import MAX_BYTES, IngestError, SourceText
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
 from huiqi.policy.paging import API_DEFAULT_LIMIT, API_MAX_LIMIT, Pager
-from huiqi.policy.parser import parse_source
 from huiqi.policy.review import source_lines
+from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
+from huiqi.policy.worker import limits_from_settings, parse_upload
 from huiqi.web.deps import get_session, optional_user, render, require_roles, templates
 from huiqi.web.i18n import pick, request_lang
 
@@ -58,6 +59,20 @@ def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
 
 def _upload_limit(request: Request) -> int:
     return min(MAX_BYTES, request.app.state.settings.max_upload_bytes)
+
+
+async def _parse_upload(
+    request: Request, session: Session | None, data: bytes, name: str
+) -> tuple[SourceText, ParsedDocument]:
+    """Read and parse an upload in a bounded worker process, off the event loop."""
+    aliases = repository.department_aliases(session) if session is not None else {}
+    return await parse_upload(
+        data,
+        name,
+        max_bytes=_upload_limit(request),
+        limits=limits_from_settings(request.app.state.settings),
+        aliases=aliases,
+    )
 
 
 async def _read_upload(request: Request, upload: UploadFile) -> tuple[bytes, str]:
@@ -183,9 +198,8 @@ async def upload_submit(
     """Import an uploaded file as a draft (or a new version) and open its review page."""
     try:
         data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), user_id=user.id
-        )
+        source, document = await _parse_upload(request, session, data, name)
+        result = service.import_parsed(session, document, source, user_id=user.id)
     except (IngestError, service.PolicyError) as exc:
         return render(
             request,
@@ -202,14 +216,20 @@ async def upload_submit(
 
 @router.get("/policy/department/{name}", include_in_schema=False)
 def department_page(
-    request: Request, name: str, unmapped: bool = False, session: Session = Depends(get_session)
+    request: Request,
+    name: str,
+    unmapped: bool = False,
+    code: str | None = Query(default=None, max_length=32),
+    session: Session = Depends(get_session),
 ) -> Response:
     """Everything a department must do across published policies.
 
-    ``unmapped`` lists the tasks of a name as written that the registry could not resolve.
+    ``unmapped`` lists the tasks of a name as written that the registry could not resolve;
+    ``code`` names the department exactly (another province's or a central one).
     """
-    dept = None if unmapped else service.registry_for(session).lookup(name)
-    rows = service.department_task_rows(session, name, unmapped=unmapped)
+    registry = service.registry_for(session)
+    dept = registry.by_code(code) if code else None if unmapped else registry.lookup(name)
+    rows = service.department_task_rows(session, name, unmapped=unmapped, code=code)
     return render(
         request,
         "policy/department.html",
@@ -465,10 +485,7 @@ def map_department_submit(
     user: User = Depends(officer_only),
 ) -> Response:
     """Map a department name the registry lacked onto a registered department."""
-    try:
-        service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
-    except service.PolicyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
     target = back if back.startswith("/") and not back.startswith("//") else "/policy"
     return RedirectResponse(target, status_code=303)
 
@@ -615,11 +632,8 @@ async def api_parse(
     request: Request, file: Annotated[UploadFile, File()], user: User = Depends(officer_only)
 ) -> Response:
     """Parse an uploaded file and return its structure; nothing is stored."""
-    try:
-        data, name = await _read_upload(request, file)
-        document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
-    except IngestError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    _, document = await _parse_upload(request, None, data, name)
     return JSONResponse(document.model_dump(mode="json"))
 
 
@@ -632,13 +646,9 @@ async def api_import(
     user: User = Depends(officer_only),
 ) -> Response:
     """Import an uploaded file: a new policy, a new version, or unchanged."""
-    try:
-        data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
-        )
-    except (IngestError, service.PolicyError) as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    source, document = await _parse_upload(request, session, data, name)
+    result = service.import_parsed(session, document, source, publish=publish, user_id=user.id)
     body = _policy_json(result.policy) | {
         "outcome": result.outcome,
         "version": result.version.number,
