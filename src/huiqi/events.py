@@ -51,6 +51,7 @@ class ResultsChanged:
 
     changes: tuple[ResultChange, ...]
     on: date
+    actor: str | None = None  # who caused the run (e.g. the officer who published a rule)
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,10 @@ def enterprise_changed(session: Session, codes: Iterable[str]) -> None:
         publish(session, EnterpriseChanged(found))
 
 
-def results_changed(session: Session, changes: Iterable[ResultChange], on: date) -> None:
+def results_changed(
+    session: Session, changes: Iterable[ResultChange], on: date, actor: str | None = None
+) -> None:
     """Publish ResultsChanged for these changes (nothing when there are none)."""
     listed = tuple(changes)
     if listed:
-        publish(session, ResultsChanged(listed, on))
+        publish(session, ResultsChanged(listed, on, actor))

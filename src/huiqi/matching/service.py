@@ -19,11 +19,14 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from huiqi import events
+from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_many
 from huiqi.core.db import utcnow
+from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
-from huiqi.enterprise.service import contract_schema, current_frame, today_cn
+from huiqi.enterprise.service import contract_schema, current_frame
 from huiqi.events import EnterpriseChanged, ResultChange, ResultsChanged
 from huiqi.matching.models import MatchResult, MatchRun, RuleVersion
 from huiqi.rules.batch import pack_codes, run_batch, unpack_codes
@@ -35,7 +38,7 @@ from huiqi.rules.source import RuleValidationError
 from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 
 
-class MatchingError(ValueError):
+class MatchingError(NotFound):
     """A matching request cannot be served (unknown rule or enterprise, invalid draft)."""
 
 
@@ -517,6 +520,7 @@ def _match_batch(
     on: date,
     engine: str,
     collect: list[ResultChange] | None,
+    actor: str | None = None,
 ) -> RunReport:
     """Evaluate, store and propagate one batch of enterprises; never commits."""
     report = RunReport()
@@ -549,7 +553,7 @@ def _match_batch(
         report.seconds[label] = report.seconds.get(label, 0.0) + seconds
 
     if changes:
-        events.publish(session, ResultsChanged(tuple(changes), on), observe=observe)
+        events.publish(session, ResultsChanged(tuple(changes), on, actor), observe=observe)
     if collect is not None:
         collect += changes
     return report
@@ -587,6 +591,7 @@ def match(
     batch_size: int = BATCH_SIZE,
     collect: list[ResultChange] | None = None,
     run: MatchRun | None = None,
+    actor: str | None = None,
 ) -> RunReport:
     """Evaluate published rules (all, or `rule_ids`) for enterprises (all, or `codes`) in batches.
 
@@ -597,7 +602,7 @@ def match(
     lock for long, and a run killed mid-way and started again ends in the same state (finished
     batches compare equal and publish nothing; the dedupe keys keep notifications exactly once).
     """
-    on = on or today_cn()
+    on = on or clock.today()
     if engine not in ("batch", "sql"):
         raise MatchingError(f"unknown engine {engine!r} (batch or sql)")
     pairs = _pairs(session, rule_ids)
@@ -610,7 +615,14 @@ def match(
     for start in range(0, total, batch_size):
         report.add(
             _match_batch(
-                session, pairs, plan, listed[start : start + batch_size], on, engine, collect
+                session,
+                pairs,
+                plan,
+                listed[start : start + batch_size],
+                on,
+                engine,
+                collect,
+                actor,
             )
         )
         done = min(start + batch_size, total)
@@ -672,8 +684,14 @@ def run_matching(
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[], None] | None = None,
+    *,
+    actor: str | None = None,
 ) -> list[ResultChange]:
-    """Evaluate published rules (all, or `rule_ids`) over every enterprise; the changed results."""
+    """Evaluate published rules (all, or `rule_ids`) over every enterprise; the changed results.
+
+    `actor` is who caused the run (the person who published a rule version); the grant ledger
+    records it on every grant the run recomputes.
+    """
     changes: list[ResultChange] = []
     match(
         session,
@@ -683,6 +701,7 @@ def run_matching(
         progress=progress,
         checkpoint=checkpoint,
         collect=changes,
+        actor=actor,
     )
     return changes
 
@@ -715,9 +734,12 @@ def rematch_enterprises(
     return changes
 
 
-def rematch_rule(session: Session, rule_id: str, on: date | None = None) -> list[ResultChange]:
-    """Re-evaluate one rule over every enterprise (after the rule changed)."""
-    return run_matching(session, on, rule_ids=[rule_id])
+def rematch_rule(
+    session: Session, rule_id: str, on: date | None = None, *, actor: str | None = None
+) -> list[ResultChange]:
+    """Re-evaluate one rule over every enterprise (after the rule changed); `actor` is who
+    changed it."""
+    return run_matching(session, on, rule_ids=[rule_id], actor=actor)
 
 
 def rules_reading_parameters(session: Session, names: Iterable[str]) -> list[str]:
@@ -759,7 +781,7 @@ def stale_results(session: Session, on: date | None = None) -> list[Stale]:
     a pair stored as eligible or unknown that is now otherwise, or an unstored (ineligible)
     pair that now fits, are both found. Nothing is written.
     """
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = published_rules(session)
     out: list[Stale] = []
     if not pairs:
@@ -836,23 +858,17 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ResultChange
 
 
 def _row_for(session: Session, credit_code: str) -> dict[str, Any]:
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
+    found = ent_repo.current_mapping(session, credit_code)
     if found is None:
         raise MatchingError(f"no enterprise with credit code {credit_code!r}")
-    return {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 def explain(
     session: Session, credit_code: str, rule_id: str, on: date | None = None
 ) -> Explanation:
     """Evaluate one published rule for one enterprise with reasons, missing data and near miss."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -871,7 +887,7 @@ class MyPolicies:
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
     """Every published rule evaluated for one enterprise, grouped for the 我的政策 page."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
     plan = compile_plan([r for _, r in pairs], on)
@@ -907,7 +923,7 @@ def reverse_query(
     session: Session, rule_id: str, on: date | None = None, limit: int = 200
 ) -> ReverseReport:
     """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -971,7 +987,7 @@ def sandbox(
     session: Session, text: str, on: date | None = None, scenarios_text: str | None = None
 ) -> SandboxReport:
     """Validate a draft rule, count qualifying enterprises and sum the benefit exposure; nothing is stored."""
-    on = on or today_cn()
+    on = on or clock.today()
     try:
         rule = base_library().parse_rule(text, "draft.yaml")
     except RuleValidationError as exc:
