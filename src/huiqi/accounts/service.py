@@ -260,5 +260,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.is_active:
         return None
-    row.last_used_at = utcnow()
+    from huiqi.accounts.usage import token_usage
+
+    # remembered, not written: a read request stays a read (see huiqi.accounts.usage)
+    token_usage.record(row.id)
     return row.user

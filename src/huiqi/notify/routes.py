@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
-from huiqi.notify import service, stats
+from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
     OUTBOX_LABELS,
@@ -24,6 +24,7 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
