@@ -20,6 +20,8 @@ from tests import live
 pytestmark = pytest.mark.browser
 
 RST_OFFICER = ("rst-officer", "huiqi-rst-officer-2020")  # 省人社厅 runs the graduate subsidy
+# Four-eyes: another officer of 省人社厅 builds the payment file of the grants RST_OFFICER approved.
+RST_PAYER = ("rst-payer", "huiqi-rst-payer-2020")
 GRAD_RULE = "gs351-22-graduate-social-insurance"
 REJECT_REASON = "经核查,该企业高校毕业生社保缴费记录与申报不一致"
 
@@ -45,6 +47,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             password=RST_OFFICER[1],
             role="officer",
             display_name="省人社厅 赵科长",
+            department="甘肃省人力资源和社会保障厅",
+        )
+        accounts.create_user(
+            session,
+            username=RST_PAYER[0],
+            password=RST_PAYER[1],
+            role="officer",
+            display_name="省人社厅 钱科员",
             department="甘肃省人力资源和社会保障厅",
         )
         pending = list(reversed(grants.grants(session, status="pending", rule_id=GRAD_RULE)))
@@ -205,6 +215,12 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
     expect(page.locator("#review-message")).to_have_text("done 1")
 
     page.get_by_role("link", name="拨付清单").click()
+    expect(page.locator("#ready tbody tr[data-id]")).to_have_count(2)
+    # the approver may not build the payment file of what it approved
+    expect(page.get_by_role("button", name="生成拨付批次并通知企业")).to_have_count(0)
+    page.get_by_role("button", name="退出").click()
+    log_in(page, base, *RST_PAYER, "officer")
+    page.goto(f"{base}/grants/disbursements")
     expect(page.locator("#ready tbody tr[data-id]")).to_have_count(2)
     page.get_by_role("button", name="生成拨付批次并通知企业").click()
     batch = page.locator("#batches tbody tr").first
