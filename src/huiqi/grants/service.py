@@ -366,7 +366,42 @@ def assess_risk(session: Session, grant: Grant, today: date) -> list[dict[str, A
                 )
             )
     flags += _yoy_flags(session, grant, cfg.yoy_factor)
+    flags += _self_reported_flags(session, grant)
     return flags
+
+
+def _self_reported_flags(session: Session, grant: Grant) -> list[dict[str, Any]]:
+    """Inputs the enterprise reported itself: no department has vouched for them yet."""
+    from huiqi.enterprise.catalogue import catalogue
+    from huiqi.enterprise.models import Enterprise, EnterpriseValue
+    from huiqi.enterprise.service import SELF_REPORTED
+
+    used = _used_fields(grant.snapshot.get("inputs", {}))
+    fields = sorted(
+        set(
+            session.scalars(
+                select(EnterpriseValue.field)
+                .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+                .where(
+                    Enterprise.credit_code == grant.credit_code,
+                    EnterpriseValue.superseded_at.is_(None),
+                    EnterpriseValue.source == SELF_REPORTED,
+                    EnterpriseValue.field.in_(sorted(used)),
+                )
+            )
+        )
+    )
+    if not fields:
+        return []
+    cat = catalogue()
+    return [
+        _flag(
+            "self_reported",
+            "依据企业自报数据,未经主管部门核验:" + "、".join(cat[f].zh for f in fields),
+            "relies on figures the enterprise reported itself: " + ", ".join(fields),
+            fields=fields,
+        )
+    ]
 
 
 def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from huiqi.accounts import service as accounts
 from huiqi.accounts.models import ROLE_LABELS, Role, User
 from huiqi.core import security
 from huiqi.core.db import session_factory
+from huiqi.web import display
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
 from huiqi.web.nav import nav_for
@@ -25,6 +26,7 @@ from huiqi.web.transaction import STATE_KEY
 SESSION_COOKIE = "huiqi_session"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+display.install(templates.env)
 
 
 @dataclass(frozen=True)
