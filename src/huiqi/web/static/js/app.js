@@ -17,3 +17,16 @@ document.addEventListener("DOMContentLoaded", function () {
   var summary = document.getElementById("review-message");
   if (summary) { summary.focus(); }
 });
+// Menus are <details>: one open at a time, closed by a click elsewhere or by Escape.
+document.addEventListener("click", function (event) {
+  document.querySelectorAll("nav.menus details[open]").forEach(function (d) {
+    if (!d.contains(event.target)) { d.removeAttribute("open"); }
+  });
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") { return; }
+  document.querySelectorAll("nav.menus details[open]").forEach(function (d) {
+    d.removeAttribute("open");
+    d.querySelector("summary").focus();
+  });
+});
