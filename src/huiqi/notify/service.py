@@ -388,14 +388,13 @@ def notify_results(session: Session, changed_results: Iterable[object]) -> list[
             topic=topic,
             subject=subject,
             body=body,
-            link="/notify/inbox",
+            link=f"/matching/mine#rule-{change.rule_id}",
             dedupe_key=result_dedupe_key(change),
             rule_id=change.rule_id,
             rule_version=change.rule_version,
             deadline=change.deadline,
         )
         if note is not None:
-            note.link = f"/notify/inbox/{note.id}"
             created.append(note)
     return created
 

@@ -6,6 +6,7 @@ in English in the English view. Templates reach these through the Jinja filters 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -188,6 +189,25 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
     return ";".join(parts)
 
 
+def name_fields(text: str, lang: str = "zh") -> str:
+    """Text with the registry field names it mentions replaced by their display names."""
+    from huiqi.enterprise.catalogue import catalogue
+
+    names = {f.name: (f.en if lang == "en" else f.zh) for f in catalogue().fields.values()}
+    pattern = re.compile(
+        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
+    )
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def one_language(text: str, lang: str = "zh") -> str:
+    """The Chinese or English half of a 'Chinese / English' text (the whole when not bilingual)."""
+    zh, sep, en = text.partition(" / ")
+    if not sep:
+        return text
+    return en.strip() if lang == "en" else zh.strip()
+
+
 def install(env: Environment) -> None:
     """Register the display filters on a Jinja environment (language taken from the page)."""
 
@@ -217,6 +237,16 @@ def install(env: Environment) -> None:
             text += " (Beijing time)" if lang_of(ctx) == "en" else "(北京时间)"
         return text
 
+    @pass_context
+    def _fieldnames(ctx: Any, text: str) -> str:
+        return name_fields(text, lang_of(ctx)) if lang_of(ctx) != "en" else text
+
+    @pass_context
+    def _bilingual(ctx: Any, text: str) -> str:
+        return one_language(text, lang_of(ctx))
+
+    env.filters["fieldnames"] = _fieldnames
+    env.filters["bilingual"] = _bilingual
     env.filters["label"] = _label
     env.filters["fieldvalue"] = lambda value, name: field_value(name, value)
     env.filters["region"] = _region
