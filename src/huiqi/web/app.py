@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         redoc_url=None,
     )
     app.state.settings = settings
+    if settings.env != "test":
+        # The word segmenter loads its dictionary on first use; do it now, beside start-up.
+        from huiqi.policy.search import warm
+
+        threading.Thread(target=warm, name="warm-search", daemon=True).start()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in _routers():
         # The OpenAPI document describes the JSON API only; pages are for browsers.

@@ -146,7 +146,12 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
         select(func.count()).select_from(Policy).where(Policy.status == "published")
     )
     return [
-        Figure("本部门已发布规则", "Published rules", str(published), "/rules"),
+        Figure(
+            "已发布规则" if user.role == "admin" else "本部门已发布规则",
+            "Published rules",
+            str(published),
+            "/rules",
+        ),
         Figure(
             "符合条件的企业·政策",
             "Eligible enterprise–policy pairs",
@@ -199,18 +204,32 @@ class AdminHome:
     migrations: str
 
 
+def _pending(session: Session) -> set[str]:
+    """Shipped revisions the database lacks, read through the request's own connection (a
+    second connection would wait on this one's SQLite lock)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from huiqi.core.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = MigrationContext.configure(session.connection()).get_current_heads()
+    applied = (
+        {r.revision for r in script.iterate_revisions(tuple(heads), "base")} if heads else set()
+    )
+    return {r.revision for r in script.walk_revisions()} - applied
+
+
 def admin_home(session: Session) -> AdminHome:
     """Users, audit and health for the administrator."""
     import huiqi
     from huiqi.accounts.models import AuditEvent
-    from huiqi.core import migrate
 
     users = dict(session.execute(select(User.role, func.count()).group_by(User.role)).all())
     events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(8)))
     bind = session.get_bind()
     try:
-        pending = migrate.pending_revisions(bind.engine.url.render_as_string(hide_password=False))
-        migrations = "current" if not pending else "pending"
+        migrations = "current" if not _pending(session) else "pending"
     except Exception:  # health reporting must not take the page down
         migrations = "unknown"
     return AdminHome(
