@@ -67,12 +67,21 @@ def db_upgrade(
 
     settings = _settings_or_exit()
     url = settings.effective_database_url
+    before = migrate.pending_revisions(url)
     try:
         migrate.upgrade(url, revision)
     except Exception as exc:  # report any database failure as one line
         raise fail(f"migration failed on {_safe_url(url)}: {exc}") from None
+    applied = len(before - migrate.pending_revisions(url))
+    where = _safe_url(url)
+    if applied:
+        console.print(
+            f"数据库结构已更新({applied} 项变更)/ database {where}: {applied} schema change(s) applied"
+        )
+    else:
+        console.print(f"数据库结构已是最新 / database {where} is up to date")
     console.print(
-        f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
+        f"[dim]revisions: {', '.join(sorted(migrate.current_heads(url)))}[/dim]", highlight=False
     )
 
 
