@@ -4,14 +4,12 @@ filtered set; summarise the batch in Chinese (English in the English view)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.enterprise.service import SELF_REPORTED, apply_changes
 from huiqi.grants import queue as gq
 from huiqi.grants import service
 from huiqi.grants.models import Grant, GrantStatus
@@ -19,7 +17,7 @@ from huiqi.grants.schemas import BankAccountInput
 from huiqi.matching.service import ChangedResult
 from huiqi.notify.models import Notification
 from tests.conftest import csrf_from
-from tests.grants.conftest import ON, A, B, add
+from tests.grants.conftest import ON, A, B
 
 RST = "甘肃省人力资源和社会保障厅"
 
@@ -134,25 +132,3 @@ def test_a_clean_batch_is_a_success_and_an_empty_one_an_error() -> None:
     assert none.text("zh") == "已批准 0 项;跳过 3 项:有风险提示、未勾选“已核实风险提示” 3 项。"
     again = gq.BatchSummary.from_query(none.query())
     assert again == none
-
-
-def test_self_reported_inputs_are_flagged(
-    db_session: Session, matched: list[ChangedResult]
-) -> None:
-    add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
-    apply_changes(
-        db_session,
-        A,
-        {"graduate_hires": 3},
-        source=SELF_REPORTED,
-        as_of=date(2024, 6, 1),
-        year=2023,
-    )
-    service.grants_from_results(db_session, matched, today=ON)
-    a = db_session.scalar(select(Grant).where(Grant.credit_code == A))
-    assert a is not None
-    flags = service.assess_risk(db_session, a, ON)
-    mine = [f for f in flags if f["code"] == "self_reported"]
-    assert mine and "吸纳高校毕业生人数" in mine[0]["zh"]
-    b = db_session.scalar(select(Grant).where(Grant.credit_code == B))
-    assert b is not None and "self_reported" not in {f["code"] for f in b.risk_flags}

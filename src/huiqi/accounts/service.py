@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.core import security
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 MIN_PASSWORD = 10
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A request about accounts was refused; the message says why."""
 
 
-class ThrottledError(AccountError):
+class ThrottledError(Throttled, AccountError):
     """Too many failed log-ins in the window."""
 
 
@@ -255,5 +256,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.is_active:
         return None
-    row.last_used_at = utcnow()
+    from huiqi.accounts.usage import token_usage
+
+    # remembered, not written: a read request stays a read (see huiqi.accounts.usage)
+    token_usage.record(row.id)
     return row.user

@@ -33,7 +33,7 @@ def load_demo(session: Session, *, keep_without_account: str | None, today: date
 
     Three in five enterprises get an account; every seventeenth of those shares its account
     with the one before it (a flag the reviewer must check); every seventh enterprise reported
-    its graduate hires itself. `keep_without_account` (the demo enterprise) gets no account, so
+    one more graduate hire than the 人社 data show. `keep_without_account` (the demo enterprise) gets no account, so
     its log-in shows how a grant waits for one.
     """
     from huiqi.enterprise.service import SELF_REPORTED, apply_changes
@@ -61,7 +61,7 @@ def load_demo(session: Session, *, keep_without_account: str | None, today: date
             apply_changes(
                 session,
                 code,
-                {"graduate_hires": hires},
+                {"graduate_hires": hires + 1},
                 source=SELF_REPORTED,
                 as_of=today,
                 year=int(period),

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.core.money import format_fen
-from huiqi.enterprise.service import today_cn
 from huiqi.matching import service
 from huiqi.web.deps import (
     current_user,
@@ -23,7 +23,7 @@ from huiqi.web.deps import (
 )
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
+officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 NEW_RULE = """\
 id: draft-rule
@@ -43,7 +43,7 @@ conditions:
 
 def _day(on: str | None) -> date:
     if not on:
-        return today_cn()
+        return clock.today()
     try:
         return date.fromisoformat(on)
     except ValueError:
@@ -86,10 +86,7 @@ def enterprise_policies_page(
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
-    try:
-        mine = service.my_policies(session, code)
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    mine = service.my_policies(session, code)
     links: dict[str, str] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
         basis = service.published_rule(session, version.rule_id).doc.legal_basis
@@ -141,7 +138,8 @@ def editor_submit(
             report.errors.append("scenario tests fail: fix them before publishing")
         else:
             version, _changed = service.publish_rule(session, report.rule, created_by=user.username)
-            service.rematch_rule(session, version.rule_id)
+            # the grant ledger records who published the version its recomputations follow
+            service.rematch_rule(session, version.rule_id, actor=user.username)
             published = version
     status = 422 if report.errors else 200
     return render(
@@ -165,10 +163,7 @@ def rule_page(
     session: Session = Depends(get_session),
 ) -> Response:
     """A rule: its legal basis linked to the article, conditions, and who fits it."""
-    try:
-        report = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    report = service.reverse_query(session, rule_id, _day(on))
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
     links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
@@ -188,10 +183,7 @@ def api_explain(
     """result (eligible | ineligible | unknown), reasons, missing, near_miss for one enterprise × rule."""
     code = credit_code.upper()
     ensure_enterprise_access(user, code)
-    try:
-        exp = service.explain(session, code, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    exp = service.explain(session, code, rule_id, _day(on))
     return JSONResponse(exp.to_json())
 
 
@@ -203,10 +195,7 @@ def api_reverse(
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Eligible and unknown enterprises of a rule, with counts by region, industry and size class."""
-    try:
-        r = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    r = service.reverse_query(session, rule_id, _day(on))
 
     def rows(items: list[tuple[Any, str, int]]) -> list[dict[str, Any]]:
         return [{"group": g, "result": res, "count": n} for g, res, n in items]

@@ -17,9 +17,12 @@ import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import Enterprise, enterprise_current
-from huiqi.enterprise.service import current_frame, on_enterprise_changed, today_cn
+from huiqi.enterprise.service import current_frame, on_enterprise_changed
 from huiqi.matching.models import MatchResult, RuleVersion
 from huiqi.rules.batch import pack_codes, run_batch
 from huiqi.rules.compiler import Rule
@@ -32,7 +35,7 @@ from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 Progress = Callable[[int, int], None]
 
 
-class MatchingError(ValueError):
+class MatchingError(NotFound):
     """A matching request cannot be served (unknown rule or enterprise, invalid draft)."""
 
 
@@ -310,9 +313,15 @@ def run_matching(
     engine: str = "batch",
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
+    *,
+    actor: str | None = None,
 ) -> list[ChangedResult]:
-    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results."""
-    on = on or today_cn()
+    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results.
+
+    `actor` is who caused the run (the person who published a rule version); the grant ledger
+    records it on every grant the run recomputes.
+    """
+    on = on or clock.today()
     pairs = [
         (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
     ]
@@ -339,7 +348,7 @@ def run_matching(
         changed += _store(session, version, rule, rows, codes, conds, on, existing, evaluator)
         if progress:
             progress(r + 1, len(pairs))
-    _propagate(session, changed, on)
+    _propagate(session, changed, on, actor=actor)
     return changed
 
 
@@ -369,7 +378,7 @@ def rematch_enterprises(
     session: Session, credit_codes: Iterable[str], on: date | None = None
 ) -> list[ChangedResult]:
     """Re-evaluate every published rule for these enterprises only."""
-    on = on or today_cn()
+    on = on or clock.today()
     codes = sorted(set(credit_codes))
     pairs = published_rules(session)
     if not codes or not pairs:
@@ -410,7 +419,9 @@ def rematch_enterprises(
     return changed
 
 
-def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None:
+def _propagate(
+    session: Session, changed: list[ChangedResult], on: date, *, actor: str | None = None
+) -> None:
     """New or changed results create grants and notifications in the same transaction (outbox)."""
     if not changed:
         return
@@ -419,13 +430,16 @@ def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None
     from huiqi.grants.service import grants_from_results
     from huiqi.notify.service import notify_results
 
-    grants_from_results(session, changed, today=on)
+    grants_from_results(session, changed, today=on, actor=actor)
     notify_results(session, changed)
 
 
-def rematch_rule(session: Session, rule_id: str, on: date | None = None) -> list[ChangedResult]:
-    """Re-evaluate one rule over every enterprise (after the rule changed)."""
-    return run_matching(session, on, rule_ids=[rule_id])
+def rematch_rule(
+    session: Session, rule_id: str, on: date | None = None, *, actor: str | None = None
+) -> list[ChangedResult]:
+    """Re-evaluate one rule over every enterprise (after the rule changed); `actor` is who
+    published the change, recorded in the grant ledger."""
+    return run_matching(session, on, rule_ids=[rule_id], actor=actor)
 
 
 @on_enterprise_changed
@@ -449,7 +463,7 @@ class Stale:
 
 def stale_results(session: Session, on: date | None = None) -> list[Stale]:
     """Stored results whose input values, rule version or evaluation date no longer match."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = {v.rule_id: (v, r) for v, r in published_rules(session)}
     names = [c.name for c in enterprise_current.columns if c.name != "id"]
     current = {
@@ -505,23 +519,17 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ChangedResul
 
 
 def _row_for(session: Session, credit_code: str) -> dict[str, Any]:
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
+    found = ent_repo.current_mapping(session, credit_code)
     if found is None:
         raise MatchingError(f"no enterprise with credit code {credit_code!r}")
-    return {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 def explain(
     session: Session, credit_code: str, rule_id: str, on: date | None = None
 ) -> Explanation:
     """Evaluate one published rule for one enterprise with reasons, missing data and near miss."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -540,7 +548,7 @@ class MyPolicies:
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
     """Every published rule evaluated for one enterprise, grouped for the 我的政策 page."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
     plan = compile_plan([r for _, r in pairs], on)
@@ -576,7 +584,7 @@ def reverse_query(
     session: Session, rule_id: str, on: date | None = None, limit: int = 200
 ) -> ReverseReport:
     """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -640,7 +648,7 @@ def sandbox(
     session: Session, text: str, on: date | None = None, scenarios_text: str | None = None
 ) -> SandboxReport:
     """Validate a draft rule, count qualifying enterprises and sum the benefit exposure; nothing is stored."""
-    on = on or today_cn()
+    on = on or clock.today()
     try:
         rule = base_library().parse_rule(text, "draft.yaml")
     except RuleValidationError as exc:

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.notify import service, stats
 from huiqi.notify.models import (
     CHANNEL_LABELS,
@@ -26,9 +27,9 @@ from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-enterprise_only = require_roles("enterprise")
-inbox_users = require_roles("enterprise", "bank", "officer", "admin")
-officers = require_roles("officer", "admin")
+enterprise_only = require_roles(Role.enterprise)
+inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
+officers = require_roles(Role.officer, Role.admin)
 
 
 def _own(session: Session, user: User, notification_id: int) -> Notification:
@@ -54,7 +55,7 @@ def inbox_page(
         unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
-        is_enterprise=user.role == "enterprise",
+        is_enterprise=user.role == Role.enterprise,
     )
 
 
@@ -84,7 +85,7 @@ def mark_unread(
 
 def _beijing(moment: datetime) -> str:
     """A stored moment as Beijing time (consent is dated as the enterprise sees its day)."""
-    return service.aware(moment).astimezone(service.BEIJING).strftime("%Y-%m-%d %H:%M")
+    return clock.in_beijing(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _settings_page(
@@ -167,10 +168,7 @@ def rotate_secret(
     user: User = Depends(enterprise_only), session: Session = Depends(get_session)
 ) -> Response:
     """Issue a new webhook signing secret."""
-    try:
-        service.rotate_webhook_secret(session, str(user.credit_code))
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
 
 
@@ -267,10 +265,7 @@ def retry_dead(
     outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    try:
-        service.requeue_dead(session, outbox_id)
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 
@@ -342,8 +337,8 @@ def api_inbox(
             "rule_id": n.rule_id,
             "rule_version": n.rule_version,
             "deadline": n.deadline.isoformat() if n.deadline else None,
-            "created_at": service.aware(n.created_at).isoformat(),
-            "read_at": service.aware(n.read_at).isoformat() if n.read_at else None,
+            "created_at": clock.aware(n.created_at).isoformat(),
+            "read_at": clock.aware(n.read_at).isoformat() if n.read_at else None,
         }
         for n in service.inbox_for(session, user, unread_only=unread)
     ]

@@ -8,7 +8,8 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -17,7 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
     PUSH_CHANNELS,
@@ -39,8 +43,6 @@ from huiqi.notify.schemas import (
     check_webhook_url,
 )
 
-# China has one time zone and no daylight saving, so a fixed offset is exact.
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 UNSUBSCRIBE_SALT = "huiqi.notify.unsubscribe.v1"
 OPEN_SALT = "huiqi.notify.open.v1"
 MAX_SUBJECT = 200
@@ -48,25 +50,15 @@ MAX_LINK = 500
 ALL_CHANNELS = "all"
 
 
-class NotifyError(ValueError):
+class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def local_day(moment: datetime) -> date:
-    """The Beijing calendar date of a moment."""
-    return aware(moment).astimezone(BEIJING).date()
 
 
 def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
     """When the enterprise's quiet hours end, if `moment` falls inside them (else None)."""
     if sub is None or sub.quiet_start is None or sub.quiet_end is None:
         return None
-    local = aware(moment).astimezone(BEIJING)
+    local = clock.in_beijing(moment)
     minute = local.hour * 60 + local.minute
     start, end = sub.quiet_start, sub.quiet_end
     inside = start <= minute < end if start < end else (minute >= start or minute < end)
@@ -195,7 +187,7 @@ def enqueue(
     sub = get_subscription(session, credit_code)
     if sub is None or topic in (sub.muted_topics or []):
         return note
-    day = local_day(now)
+    day = clock.beijing_day(now)
     wait = quiet_until(sub, now)
     for channel, recipient in active_channels(sub):
         over_cap = _sent_today(session, credit_code, channel, day) >= sub.daily_cap
@@ -267,7 +259,7 @@ def enqueue_user(
                 recipient=address,
                 status=OutboxStatus.pending,
                 idempotency_key=new_idempotency_key(),
-                local_day=local_day(now),
+                local_day=clock.beijing_day(now),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -517,33 +509,12 @@ def _registry_contacts(
     session: Session, credit_codes: Sequence[str] | None
 ) -> dict[str, dict[str, tuple[str, date, str]]]:
     """Current contact and consent values per enterprise: field → (stored text, as-of, source)."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
     names = [name for _, address, consent, _ in REGISTRY_FIELDS for name in (address, consent)]
-    q = (
-        select(
-            Enterprise.credit_code,
-            EnterpriseValue.field,
-            EnterpriseValue.value,
-            EnterpriseValue.as_of,
-            EnterpriseValue.source,
-        )
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            EnterpriseValue.field.in_(names),
-            EnterpriseValue.year == 0,
-            EnterpriseValue.superseded_at.is_(None),
-        )
-    )
     out: dict[str, dict[str, tuple[str, date, str]]] = {}
-    batches = (
-        [q]
-        if credit_codes is None
-        else [q.where(Enterprise.credit_code.in_(chunk)) for chunk in _chunks(credit_codes)]
-    )
-    for query in batches:
-        for code, name, value, as_of, source in session.execute(query):
-            out.setdefault(code, {})[name] = (value, as_of, source)
+    for code, name, _year, value, as_of, source in ent_repo.live_values(
+        session, credit_codes, names, year=0
+    ):
+        out.setdefault(code, {})[name] = (value, as_of, source)
     return out
 
 
@@ -625,7 +596,7 @@ def sync_subscriptions_from_registry(
                     continue  # already applied; later choices of the enterprise stand
                 assert address_value is not None and consent_value is not None
                 day = max(address_value[1], consent_value[1])
-                given = datetime.combine(day, time(0), BEIJING).astimezone(UTC)
+                given = clock.day_start(day)
                 sub = subs.get(code)
                 if sub is None:
                     sub = Subscription(credit_code=code, muted_topics=[], daily_cap=5)
@@ -720,17 +691,21 @@ def rotate_webhook_secret(session: Session, credit_code: str) -> str:
     return sub.webhook_secret
 
 
+@lru_cache(maxsize=16)
+def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
+    """One signer per key and purpose (a push renders two links per message)."""
+    return URLSafeSerializer(secret_key, salt=salt)
+
+
 def unsubscribe_token(secret_key: str, credit_code: str, channel: str = ALL_CHANNELS) -> str:
     """A signed token that can only unsubscribe this enterprise from this channel (or all)."""
-    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(
-        {"c": credit_code, "ch": channel}
-    )
+    return _serializer(secret_key, UNSUBSCRIBE_SALT).dumps({"c": credit_code, "ch": channel})
 
 
 def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
     """Credit code and channel from an unsubscribe token; NotifyError when forged or damaged."""
     try:
-        data = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
+        data = _serializer(secret_key, UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
         raise NotifyError("invalid unsubscribe link") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
@@ -760,15 +735,13 @@ def unsubscribe(
 
 def open_token(secret_key: str, notification_id: int, channel: str) -> str:
     """A signed token for the link in a pushed message; opening it records a read receipt."""
-    return URLSafeSerializer(secret_key, salt=OPEN_SALT).dumps(
-        {"n": notification_id, "ch": channel}
-    )
+    return _serializer(secret_key, OPEN_SALT).dumps({"n": notification_id, "ch": channel})
 
 
 def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
     """Notification id and channel from an open-link token."""
     try:
-        data = URLSafeSerializer(secret_key, salt=OPEN_SALT).loads(token)
+        data = _serializer(secret_key, OPEN_SALT).loads(token)
     except BadSignature:
         raise NotifyError("invalid link") from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
@@ -862,7 +835,7 @@ def mark_unread(session: Session, note: Notification) -> None:
 def build_digests(session: Session, now: datetime | None = None) -> list[OutboxMessage]:
     """Bundle rows held over the daily cap on earlier days into one digest per enterprise and channel."""
     now = now or utcnow()
-    today = local_day(now)
+    today = clock.beijing_day(now)
     held = session.scalars(
         select(OutboxMessage)
         .where(

@@ -43,19 +43,68 @@ class DepartmentRef(BaseModel):
     role: str = "responsible"  # "lead", "responsible" or "cooperating"
 
 
-class ParsedArticle(BaseModel):
-    """One article: (一)… in opinions, 第一条… in regulations."""
+class ParsedItem(BaseModel):
+    """A numbered item inside an article: 1. in opinions and notices, (一) (项) in regulations."""
 
     number: int
     label: str
     title: str = ""
     text: str = ""
+    path: list[str] = Field(default_factory=list)  # labels from the top: ["一、", "(三)", "1."]
+    responsibility_note: str | None = None
+    departments: list[str] = Field(default_factory=list)
+    implementers: list[str] = Field(default_factory=list)
+    department_refs: list[DepartmentRef] = Field(default_factory=list)
+    quantities: list[QuantityOut] = Field(default_factory=list)
+
+
+class ParsedArticle(BaseModel):
+    """One article: (一)… in opinions, 第一条… in regulations, 一、 in notices.
+
+    ``text`` is the whole article, its items included; ``items`` are its numbered items, each with
+    its own text and responsibility note. ``departments`` are the article's own note's, then its
+    items' (so the department pages find every article a department works on).
+    """
+
+    number: int
+    label: str
+    title: str = ""
+    text: str = ""
+    path: list[str] = Field(default_factory=list)
     responsibility_note: str | None = None
     departments: list[str] = Field(default_factory=list)
     implementers: list[str] = Field(default_factory=list)
     department_refs: list[DepartmentRef] = Field(default_factory=list)
     quantities: list[QuantityOut] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
+    items: list[ParsedItem] = Field(default_factory=list)
+
+
+class TaskOut(BaseModel):
+    """One task of the document's task breakdown: who leads, who supports, who implements.
+
+    Tasks are the units of the level that carries the responsibility notes (``task_level``), or
+    the rows of a task table (任务分工表), merged where both name the same task.
+    """
+
+    path: list[str]
+    label: str
+    title: str = ""
+    text: str = ""
+    lead: list[DepartmentRef] = Field(default_factory=list)
+    support: list[DepartmentRef] = Field(default_factory=list)
+    implementers: list[str] = Field(default_factory=list)
+    deadline: str | None = None
+    note: str | None = None
+    source: str = "note"  # "note", "table", "note+table" or "inherited" (a group's or 下同 note)
+
+
+class ParsedTable(BaseModel):
+    """A table of the document, kept as rows of cells; ``task_table`` when it is the breakdown."""
+
+    rows: list[list[str]]
+    path: list[str] = Field(default_factory=list)  # the unit it stands in
+    task_table: bool = False
 
 
 class ParsedSection(BaseModel):
@@ -75,16 +124,25 @@ class ParsedDocument(BaseModel):
 
     title: str | None = None
     doc_number: str | None = None
-    issuer: str | None = None
-    addressees: list[str] = Field(default_factory=list)
-    issued_on: dt.date | None = None
-    published_on: dt.date | None = None
-    source: str | None = None
+    issuer: str | None = None  # the issuers joined with 、 (kept for older readers)
+    issuers: list[str] = Field(default_factory=list)  # each issuing body, head or signature
+    addressees: list[str] = Field(default_factory=list)  # 主送 groups as written
+    issued_on: dt.date | None = None  # 成文/印发/公布/通过 date
+    published_on: dt.date | None = None  # the page's 发布日期
+    effective_on: dt.date | None = None  # 施行/生效 date
+    source: str | None = None  # the page's 来源
     cited_documents: list[str] = Field(default_factory=list)
     province: str | None = None
-    style: str = "plain"  # "opinion", "regulation", "notice" or "plain"
+    jurisdiction: str | None = None  # "central", "provincial" or "municipal"
+    style: str = "plain"  # "opinion", "regulation", "notice", "numbered" or "plain"
+    levels: list[str] = Field(default_factory=list)  # numbering levels present, top first
+    task_level: str | None = None  # the level whose units are the tasks, e.g. "1."
     preamble: str = ""
     sections: list[ParsedSection] = Field(default_factory=list)
+    closing: str = ""  # closing paragraphs after the last item (施行, 印发, 请认真贯彻 …)
+    tasks: list[TaskOut] = Field(default_factory=list)
+    tables: list[ParsedTable] = Field(default_factory=list)
+    metadata_sources: dict[str, str] = Field(default_factory=dict)  # field → where it was found
     warnings: list[str] = Field(default_factory=list)
     unknown_departments: list[str] = Field(default_factory=list)
 

@@ -7,14 +7,13 @@ in English in the English view. Templates reach these through the Jinja filters 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+from huiqi.core.clock import in_beijing
 
 # Code values shown to people, by kind: (Chinese, English).
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -129,9 +128,7 @@ def field_value(name: str, value: Any) -> str:
 
 def to_beijing(moment: datetime) -> datetime:
     """A stored moment in Beijing time; naive values are UTC (SQLite drops the zone)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(BEIJING)
+    return in_beijing(moment)
 
 
 def beijing(moment: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M", zone: bool = False) -> str:

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.db import utcnow
 from huiqi.core.todo import todo_for
 from huiqi.web import workbench
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter(include_in_schema=False)
-staff = require_roles("officer", "admin")
+staff = require_roles(Role.officer, Role.admin)
 SEARCH_LIMIT = 20
 
 
