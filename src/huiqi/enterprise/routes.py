@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
 from huiqi.core.codes import CodeError, industry_name, region_name, regions
 from huiqi.core.db import session_factory
 from huiqi.core.money import MoneyError, to_fen
@@ -62,7 +63,7 @@ def _classify_json(data: ClassifyIn) -> JSONResponse:
 @router.get("/api/v1/enterprise/classify")
 def api_classify_get(
     industry: str | None = None,
-    employees: int | None = None,
+    employees: Int64 | None = None,
     revenue: str | None = None,
     assets: str | None = None,
     on: date | None = None,
@@ -109,7 +110,7 @@ def api_enterprise_list(
     size: str | None = None,
     cert: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=INT64_MAX),
     user: User = Depends(officer),
     session: Session = Depends(get_session),
 ) -> JSONResponse:
@@ -161,7 +162,7 @@ def enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE),
     user: User = Depends(officer),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -282,7 +283,7 @@ async def import_upload(
     return RedirectResponse(f"/enterprise/import/{job.id}", status_code=303)
 
 
-def _job(session: Session, job_id: int) -> ImportJob:
+def _job(session: Session, job_id: Int64) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -292,7 +293,7 @@ def _job(session: Session, job_id: int) -> ImportJob:
 @router.get("/enterprise/import/{job_id}")
 def import_job_page(
     request: Request,
-    job_id: int,
+    job_id: Int64,
     user: User = Depends(officer),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -305,7 +306,7 @@ def import_job_page(
 
 @router.get("/enterprise/import/{job_id}/errors.csv")
 def import_job_errors(
-    job_id: int, user: User = Depends(officer), session: Session = Depends(get_session)
+    job_id: Int64, user: User = Depends(officer), session: Session = Depends(get_session)
 ) -> Response:
     """Download the error report (row, column, value, reason)."""
     job = _job(session, job_id)
@@ -320,7 +321,7 @@ def import_job_errors(
 def enterprise_detail(
     request: Request,
     credit_code: str,
-    saved: int = 0,
+    saved: Int64 = 0,
     user: User = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -363,7 +364,7 @@ def _detail(request: Request, session: Session, user: User, code: str, **extra: 
 async def enterprise_self_report(
     request: Request,
     credit_code: str,
-    year: int = Form(...),
+    year: Int64 = Form(...),
     user: User = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> Response:

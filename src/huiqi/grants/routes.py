@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import User
+from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
@@ -68,6 +69,8 @@ async def review(
     form = await request.form()
     try:
         ids = [int(str(v)) for v in form.getlist("grant_id")]
+        if any(abs(i) > INT64_MAX for i in ids):
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="grant_id must be numbers") from None
     if not ids:
@@ -145,7 +148,10 @@ def create_disbursement(
 
 @router.get("/grants/disbursements/{batch_id:int}.{ext}", include_in_schema=False)
 def disbursement_file(
-    batch_id: int, ext: str, user: User = Depends(officers), session: Session = Depends(get_session)
+    batch_id: Int64,
+    ext: str,
+    user: User = Depends(officers),
+    session: Session = Depends(get_session),
 ) -> Response:
     """The disbursement file of a batch, as CSV or XLSX."""
     if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
@@ -226,7 +232,7 @@ async def set_account(
 @router.get("/grants/{grant_id:int}", include_in_schema=False)
 def detail(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User | None = Depends(optional_user),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -263,7 +269,7 @@ def detail(
 @router.post("/grants/{grant_id:int}/confirm", include_in_schema=False)
 async def confirm(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> Response:

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import User
+from huiqi.core.bounds import Int64
 from huiqi.notify import service, stats
 from huiqi.notify.models import (
     CHANNEL_LABELS,
@@ -31,7 +32,7 @@ inbox_users = require_roles("enterprise", "bank", "officer", "admin")
 officers = require_roles("officer", "admin")
 
 
-def _own(session: Session, user: User, notification_id: int) -> Notification:
+def _own(session: Session, user: User, notification_id: Int64) -> Notification:
     """A notification of the user's inbox; any other id is 'not found'."""
     note = session.get(Notification, notification_id)
     if note is None or not service.can_read(user, note):
@@ -61,7 +62,7 @@ def inbox_page(
 @router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
 def notification_page(
     request: Request,
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -73,7 +74,7 @@ def notification_page(
 
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -264,7 +265,7 @@ def outbox_page(
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
 def retry_dead(
-    outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
+    outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
     try:

@@ -9,18 +9,21 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import configure, make_engine, session_factory
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
+from huiqi.web.headers import SecurityHeadersMiddleware
 from huiqi.web.i18n import LANG_COOKIE, request_lang
 from huiqi.web.transaction import CommitBeforeResponse
 
@@ -71,6 +74,29 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+class HuiqiApp(FastAPI):
+    """The FastAPI application whose outermost layer adds the security headers.
+
+    It wraps even Starlette's server-error middleware, so a 500 page carries them too.
+    """
+
+    security_hsts: bool = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack inside the security-headers middleware."""
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), hsts=self.security_hsts)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>huiqi 惠企 API 文档 / API docs</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js" defer></script>
+<script src="/static/js/api-docs.js" defer></script>
+</head><body><div id="swagger-ui" data-openapi-url="/api/v1/openapi.json"></div></body></html>
+"""
+
+
 def create_app(settings: Settings | None = None, *, configure_db: bool = True) -> FastAPI:
     """Build the web application for the given (or process-wide) settings.
 
@@ -81,14 +107,16 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     if configure_db:
         configure(make_engine(settings.effective_database_url))
 
-    app = FastAPI(
+    app = HuiqiApp(
         title="huiqi 惠企 API",
         version=huiqi.__version__,
         description="惠企政策精准推送与免申即享平台 / SME policy matching and no-application benefits.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The docs page below loads Swagger UI from the vendored copy, not from a public CDN.
+        docs_url=None,
         redoc_url=None,
     )
+    app.security_hsts = settings.cookie_secure
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in _routers():
@@ -119,9 +147,6 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             response.set_cookie(
                 LANG_COOKIE, request_lang(request), samesite="lax", max_age=365 * 86400
             )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     app.add_middleware(CommitBeforeResponse)
@@ -130,6 +155,9 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         secret_key=settings.secret_key,
         max_body=settings.max_upload_bytes,
     )
+    if settings.trusted_proxies:
+        # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
 
     def error_page(request: Request, status: int, detail: str | None = None) -> Response:
         zh, en = ERROR_TEXT.get(status, ERROR_TEXT[500])
@@ -187,6 +215,11 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             return JSONResponse(
                 {"status": "error", "database": type(exc).__name__}, status_code=503
             )
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The interactive API documentation (Swagger UI, vendored)."""
+        return HTMLResponse(DOCS_PAGE)
 
     @app.get("/lang/{code}", include_in_schema=False)
     def switch_lang(code: str, next: str = "/") -> Response:
