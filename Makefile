@@ -32,8 +32,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
+# One worker per core (pytest-xdist); each worker migrates its own SQLite file and PostgreSQL database.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench

@@ -11,8 +11,9 @@ from pathlib import Path
 from huiqi.policy.ingest import ingest_file
 from huiqi.policy.parser import parse_source
 
-SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / "000_1fa78e4c162f2d55.txt"
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "policy"
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "src" / "huiqi" / "policy" / "data" / "samples" / "gansu-gongxinfa-2020-351.txt"
+FIXTURES = REPO / "tests" / "fixtures" / "policy"
 
 
 def best_of(fn, runs: int = 7) -> float:  # type: ignore[no-untyped-def]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from huiqi.core.config import DEFAULT_SECRET_KEY, ConfigError, Environment, load_settings
+from huiqi.core.config import (
+    DEFAULT_SECRET_KEY,
+    ConfigError,
+    Environment,
+    Settings,
+    load_settings,
+)
 
 
 def test_defaults_use_sqlite_file_under_data_dir(
@@ -62,3 +69,19 @@ def test_development_accepts_default_secret(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("HUIQI_ENV", "development")
     monkeypatch.delenv("HUIQI_SECRET_KEY", raising=False)
     load_settings().check_safe()
+
+
+def _readme_configuration_table() -> str:
+    """The rows of the README's configuration table."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| `HUIQI_"))
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    documented = set(re.findall(r"`(HUIQI_[A-Z_]+)`", _readme_configuration_table()))
+    settings = {"HUIQI_" + name.upper() for name in Settings.model_fields}
+    assert settings - documented == set(), "add these settings to the README's configuration table"
+    assert documented - settings - {"HUIQI_CONFIG_FILE"} == set(), (
+        "the README names unknown settings"
+    )

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.core import clock
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service
 from huiqi.enterprise.importer import ImportRefused, run_import, write_template
@@ -160,7 +161,7 @@ def test_batches_keep_current_frame_equal_to_history_and_notify_once_per_batch(
     assert seen == [{r["credit_code"] for r in rows[:7]}]
     with session_maker() as s:
         stored = service.current_frame(s)
-        rebuilt = service.current_frame(s, as_of=service.today_cn())
+        rebuilt = service.current_frame(s, as_of=clock.today())
         some = service.current_frame(s, credit_codes=[rows[3]["credit_code"]])
     # enterprise_current (maintained batch by batch) equals the frame rebuilt from the history
     assert stored.equals(rebuilt)

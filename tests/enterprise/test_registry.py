@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from huiqi.cli.main import app as cli
+from huiqi.core import clock
 from huiqi.core.codes import make_credit_code
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import service
@@ -81,7 +82,7 @@ def test_state_as_of_a_date_is_rebuilt_from_history(db_session: Session) -> None
         year=2024,
     )
     db_session.flush()
-    today = service.today_cn()
+    today = clock.today()
     before = service.current_frame(db_session, as_of=today)
     assert before["size_class"].item() == "small"
     service.apply_changes(

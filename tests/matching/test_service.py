@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.models import enterprise_current
@@ -137,7 +138,7 @@ def test_enterprise_change_rematches_only_that_enterprise(populated: Session) ->
     after = results(populated)
     touched = {k for k, m in after.items() if m.updated_at != before[k]}
     assert touched and {code for code, _ in touched} == {B}
-    assert all(after[k].evaluated_on == registry.today_cn() for k in touched)
+    assert all(after[k].evaluated_on == clock.today() for k in touched)
 
 
 def test_stale_rows_are_detected_and_refreshed(populated: Session) -> None:

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.core import clock
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_WAN
@@ -612,7 +613,7 @@ def run_import(
         mapping=mapping,
         header_text={key: str(header[i]).strip() for i, key in mapping.items()},
         default_source=source,
-        today=today or date.today(),
+        today=today or clock.today(),
     )
     if hires:
         for key, zh, *_rest in graduates.COLUMNS:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.codes import (
     CREDIT_ALPHABET,
     gansu_counties,
@@ -234,7 +235,7 @@ def load_rows(
     """Validate and upsert generated rows in the caller's transaction (no commit)."""
     cols = _headers()
     mapping = map_headers([zh for _k, zh in cols])
-    ctx = RowContext(mapping, {k: zh for k, zh in cols}, None, today or date.today())
+    ctx = RowContext(mapping, {k: zh for k, zh in cols}, None, today or clock.today())
     report = ImportReport()
     items = []
     for number, row in enumerate(rows, start=2):

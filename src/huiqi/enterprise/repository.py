@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.enterprise.models import Enterprise, EnterpriseValue, GraduateHire, enterprise_current
 
 # SQLite allows at most 32766 bound parameters per statement; keep IN lists well under it.
@@ -252,7 +253,7 @@ def list_current(
         conds.append(t.c.size_class == size_class)
     if certification:
         start, end = t.c[f"cert_{certification}_from"], t.c[f"cert_{certification}_to"]
-        day = on or date.today()
+        day = on or clock.today()
         conds.append(start <= day)
         conds.append(or_(end.is_(None), end >= day))
     if query:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
 from huiqi.core.codes import CodeError, industry_name, region_name, regions
 from huiqi.core.db import session_factory
@@ -353,7 +354,7 @@ def _detail(request: Request, session: Session, user: User, code: str, **extra: 
         derived=derived,
         editable=editable,
         mine=mine,
-        figures_year=row_map.get("figures_year") or date.today().year - 1,
+        figures_year=row_map.get("figures_year") or clock.today().year - 1,
         region_name=region_name,
         industry_name=industry_name,
         **extra,
@@ -375,7 +376,7 @@ async def enterprise_self_report(
     form = await request.form()
     fields = [f.name for f in catalogue().stored if f.self_report]
     changes = {name: str(form.get(name) or "") for name in fields if name in form}
-    if not 1949 <= year <= date.today().year:
+    if not 1949 <= year <= clock.today().year:
         return _detail(request, session, user, code, error="年度不合理 / implausible year")
     try:
         service.self_report(session, code, changes, year=year, recorded_by=user.username)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -17,13 +17,13 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
 from huiqi.enterprise.sizing import classify_rows
 
-CHINA = timezone(timedelta(hours=8))
 SELF_REPORTED = "self-reported"
 # certification kinds of the field contract (cert_<kind>_from / cert_<kind>_to)
 CERT_KINDS: dict[str, tuple[str, str]] = {
@@ -46,11 +46,6 @@ _POLARS = {
 
 ChangeListener = Callable[[Session, set[str]], None]
 _listeners: list[tuple[int, ChangeListener]] = []
-
-
-def today_cn() -> date:
-    """Today's date in China (the registry's dates are Beijing dates)."""
-    return datetime.now(CHINA).date()
 
 
 class RegistryError(ValueError):
@@ -156,7 +151,7 @@ def upsert(
             session,
             _contract_rows(
                 [(e, c, {k: v[1] for k, v in state[e].items()}) for e, c in changed_ids.items()],
-                today_cn(),
+                clock.today(),
             ),
         )
     if notify:
@@ -236,7 +231,7 @@ def self_report(
             credit_code,
             values,
             source=SELF_REPORTED,
-            as_of=today or date.today(),
+            as_of=today or clock.today(),
             year=year if is_yearly else None,
             recorded_by=recorded_by,
         )
@@ -305,7 +300,7 @@ def _contract_rows(
 
 def refresh_current(session: Session, ids: list[int], on: date | None = None) -> None:
     """Recompute the enterprise_current rows of these enterprises from their current values."""
-    day = on or date.today()
+    day = on or clock.today()
     codes: dict[int, str] = {}
     for part in range(0, len(ids), repo.CHUNK):
         chunk = ids[part : part + repo.CHUNK]
@@ -338,7 +333,7 @@ def current_frame(
         listed = None if wanted is None else sorted(wanted)
         rows = [dict(r._mapping) for r in repo.all_current(session, listed)]
     else:
-        moment = datetime.combine(as_of, time.max, tzinfo=CHINA).astimezone(UTC)
+        moment = clock.day_end(as_of)
         per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
         codes: dict[int, str] = {}
         for eid, code, fname, year, value in repo.values_at(session, moment):

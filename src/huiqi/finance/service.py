@@ -9,16 +9,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core.clock import today
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
@@ -42,14 +42,8 @@ from huiqi.finance.models import (
 from huiqi.finance.schemas import NeedIn, ProductIn
 from huiqi.rules.evaluate import Explanation
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 ELIGIBILITY_ORDER = {"eligible": 0, "unknown": 1, "ineligible": 2}
 IDENTITY_FIELDS = ("credit_code", "name")
-
-
-def today() -> date:
-    """Today's date in Beijing, the calendar working days are counted on."""
-    return datetime.now(BEIJING).date()
 
 
 class FinanceError(ValueError):

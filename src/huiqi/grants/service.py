@@ -21,6 +21,7 @@ import yaml
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus, LedgerEntry
@@ -416,7 +417,6 @@ def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
 
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import MatchResult
 
     on = session.scalar(
@@ -424,7 +424,7 @@ def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
             MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
         )
     )
-    return on or today_cn()
+    return on or clock.today()
 
 
 def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
@@ -455,11 +455,10 @@ def grants_from_results(
     changed is recomputed (ledger entry with old and new); an approved or disbursed grant is
     never altered: it is flagged for review instead.
     """
-    from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import RuleVersion
     from huiqi.rules.evaluate import amount
 
-    today = today or today_cn()
+    today = today or clock.today()
     touched: list[Grant] = []
     for raw in changed_results:
         change = ResultChange.from_row(raw)
@@ -651,8 +650,6 @@ def set_bank_account(
     account.account_no = data.account_no
     account.recorded_at, account.recorded_by = utcnow(), actor
     session.flush()
-    from huiqi.enterprise.service import today_cn
-
     # enterprises that share the old or the new number are re-assessed too
     sharing = set(
         session.scalars(
@@ -664,7 +661,7 @@ def set_bank_account(
     for grant in session.scalars(
         select(Grant).where(Grant.credit_code.in_(sharing), Grant.status == GrantStatus.pending)
     ):
-        _set_flags(grant, assess_risk(session, grant, today_cn()))
+        _set_flags(grant, assess_risk(session, grant, clock.today()))
     return account
 
 

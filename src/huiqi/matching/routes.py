@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.core.money import format_fen
-from huiqi.enterprise.service import today_cn
 from huiqi.matching import service
 from huiqi.web.deps import (
     current_user,
@@ -43,7 +43,7 @@ conditions:
 
 def _day(on: str | None) -> date:
     if not on:
-        return today_cn()
+        return clock.today()
     try:
         return date.fromisoformat(on)
     except ValueError:

@@ -17,9 +17,10 @@ import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.enterprise.models import Enterprise, enterprise_current
-from huiqi.enterprise.service import current_frame, on_enterprise_changed, today_cn
+from huiqi.enterprise.service import current_frame, on_enterprise_changed
 from huiqi.matching.models import MatchResult, RuleVersion
 from huiqi.rules.batch import pack_codes, run_batch
 from huiqi.rules.compiler import Rule
@@ -312,7 +313,7 @@ def run_matching(
     progress: Progress | None = None,
 ) -> list[ChangedResult]:
     """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = [
         (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
     ]
@@ -369,7 +370,7 @@ def rematch_enterprises(
     session: Session, credit_codes: Iterable[str], on: date | None = None
 ) -> list[ChangedResult]:
     """Re-evaluate every published rule for these enterprises only."""
-    on = on or today_cn()
+    on = on or clock.today()
     codes = sorted(set(credit_codes))
     pairs = published_rules(session)
     if not codes or not pairs:
@@ -449,7 +450,7 @@ class Stale:
 
 def stale_results(session: Session, on: date | None = None) -> list[Stale]:
     """Stored results whose input values, rule version or evaluation date no longer match."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = {v.rule_id: (v, r) for v, r in published_rules(session)}
     names = [c.name for c in enterprise_current.columns if c.name != "id"]
     current = {
@@ -521,7 +522,7 @@ def explain(
     session: Session, credit_code: str, rule_id: str, on: date | None = None
 ) -> Explanation:
     """Evaluate one published rule for one enterprise with reasons, missing data and near miss."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -540,7 +541,7 @@ class MyPolicies:
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
     """Every published rule evaluated for one enterprise, grouped for the 我的政策 page."""
-    on = on or today_cn()
+    on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
     plan = compile_plan([r for _, r in pairs], on)
@@ -576,7 +577,7 @@ def reverse_query(
     session: Session, rule_id: str, on: date | None = None, limit: int = 200
 ) -> ReverseReport:
     """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
-    on = on or today_cn()
+    on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
         raise MatchingError(f"no published rule {rule_id!r}")
@@ -640,7 +641,7 @@ def sandbox(
     session: Session, text: str, on: date | None = None, scenarios_text: str | None = None
 ) -> SandboxReport:
     """Validate a draft rule, count qualifying enterprises and sum the benefit exposure; nothing is stored."""
-    on = on or today_cn()
+    on = on or clock.today()
     try:
         rule = base_library().parse_rule(text, "draft.yaml")
     except RuleValidationError as exc:

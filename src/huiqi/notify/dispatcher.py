@@ -27,6 +27,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import User
+from huiqi.core import clock
 from huiqi.core.config import Settings
 from huiqi.core.db import utcnow
 from huiqi.notify import service
@@ -155,7 +156,7 @@ def render_single(
         "rule_id": note.rule_id,
         "rule_version": note.rule_version,
         "link": link,
-        "created_at": service.aware(note.created_at).isoformat(),
+        "created_at": clock.aware(note.created_at).isoformat(),
         "unsubscribe_url": unsub,
     }
     return f"【惠企】{note.subject}", "\n".join(lines), link, unsub, payload

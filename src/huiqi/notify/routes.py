@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import User
+from huiqi.core import clock
 from huiqi.core.bounds import Int64
 from huiqi.notify import service, stats
 from huiqi.notify.models import (
@@ -85,7 +86,7 @@ def mark_unread(
 
 def _beijing(moment: datetime) -> str:
     """A stored moment as Beijing time (consent is dated as the enterprise sees its day)."""
-    return service.aware(moment).astimezone(service.BEIJING).strftime("%Y-%m-%d %H:%M")
+    return clock.in_beijing(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _settings_page(
@@ -343,8 +344,8 @@ def api_inbox(
             "rule_id": n.rule_id,
             "rule_version": n.rule_version,
             "deadline": n.deadline.isoformat() if n.deadline else None,
-            "created_at": service.aware(n.created_at).isoformat(),
-            "read_at": service.aware(n.read_at).isoformat() if n.read_at else None,
+            "created_at": clock.aware(n.created_at).isoformat(),
+            "read_at": clock.aware(n.read_at).isoformat() if n.read_at else None,
         }
         for n in service.inbox_for(session, user, unread_only=unread)
     ]

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
@@ -39,8 +40,6 @@ from huiqi.notify.schemas import (
     check_webhook_url,
 )
 
-# China has one time zone and no daylight saving, so a fixed offset is exact.
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 UNSUBSCRIBE_SALT = "huiqi.notify.unsubscribe.v1"
 OPEN_SALT = "huiqi.notify.open.v1"
 MAX_SUBJECT = 200
@@ -52,21 +51,11 @@ class NotifyError(ValueError):
     """A notification request was refused; the message says why."""
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were stored as UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def local_day(moment: datetime) -> date:
-    """The Beijing calendar date of a moment."""
-    return aware(moment).astimezone(BEIJING).date()
-
-
 def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
     """When the enterprise's quiet hours end, if `moment` falls inside them (else None)."""
     if sub is None or sub.quiet_start is None or sub.quiet_end is None:
         return None
-    local = aware(moment).astimezone(BEIJING)
+    local = clock.in_beijing(moment)
     minute = local.hour * 60 + local.minute
     start, end = sub.quiet_start, sub.quiet_end
     inside = start <= minute < end if start < end else (minute >= start or minute < end)
@@ -195,7 +184,7 @@ def enqueue(
     sub = get_subscription(session, credit_code)
     if sub is None or topic in (sub.muted_topics or []):
         return note
-    day = local_day(now)
+    day = clock.beijing_day(now)
     wait = quiet_until(sub, now)
     for channel, recipient in active_channels(sub):
         over_cap = _sent_today(session, credit_code, channel, day) >= sub.daily_cap
@@ -267,7 +256,7 @@ def enqueue_user(
                 recipient=address,
                 status=OutboxStatus.pending,
                 idempotency_key=new_idempotency_key(),
-                local_day=local_day(now),
+                local_day=clock.beijing_day(now),
                 next_attempt_at=now,
                 created_at=now,
             )
@@ -626,7 +615,7 @@ def sync_subscriptions_from_registry(
                     continue  # already applied; later choices of the enterprise stand
                 assert address_value is not None and consent_value is not None
                 day = max(address_value[1], consent_value[1])
-                given = datetime.combine(day, time(0), BEIJING).astimezone(UTC)
+                given = clock.day_start(day)
                 sub = subs.get(code)
                 if sub is None:
                     sub = Subscription(credit_code=code, muted_topics=[], daily_cap=5)
@@ -863,7 +852,7 @@ def mark_unread(session: Session, note: Notification) -> None:
 def build_digests(session: Session, now: datetime | None = None) -> list[OutboxMessage]:
     """Bundle rows held over the daily cap on earlier days into one digest per enterprise and channel."""
     now = now or utcnow()
-    today = local_day(now)
+    today = clock.beijing_day(now)
     held = session.scalars(
         select(OutboxMessage)
         .where(

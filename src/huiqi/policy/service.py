@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.policy import repository
 from huiqi.policy.departments import Registry, default_registry
 from huiqi.policy.ingest import IngestError, SourceText, ingest_bytes
@@ -314,7 +315,7 @@ def set_status(session: Session, policy: Policy, status: str) -> None:
     except ValueError:
         raise PolicyError(f"unknown status {status!r}; use draft, published or repealed") from None
     if policy.status == PolicyStatus.repealed and policy.valid_to is None:
-        policy.valid_to = dt.date.today()
+        policy.valid_to = clock.today()
     session.flush()
 
 
