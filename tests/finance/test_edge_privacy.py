@@ -232,7 +232,9 @@ def test_twenty_parallel_submissions_with_one_key_post_one_need(tmp_path: Path) 
             headers={**headers, "Idempotency-Key": "need-2025-09-29-b"},
         )
         bad = c.post(
-            "/api/v1/finance/needs", json=body, headers={**headers, "Idempotency-Key": "键".encode()}
+            "/api/v1/finance/needs",
+            json=body,
+            headers={**headers, "Idempotency-Key": "键".encode()},
         )
     assert statuses == [201] * 20
     assert len(set(ids)) == 1

@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import configure, make_engine, session_factory
+from huiqi.web.content_types import ApiContentTypes
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
 from huiqi.web.headers import SecurityHeadersMiddleware
@@ -119,11 +120,14 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     app.security_hsts = settings.cookie_secure
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_routes: list[APIRoute] = []
     for router in _routers():
         # The OpenAPI document describes the JSON API only; pages are for browsers.
         for route in router.routes:
             if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
                 route.include_in_schema = False
+            elif isinstance(route, APIRoute):
+                api_routes.append(route)
         app.include_router(router)
 
     @app.middleware("http")
@@ -155,6 +159,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         secret_key=settings.secret_key,
         max_body=settings.max_upload_bytes,
     )
+    app.add_middleware(ApiContentTypes, routes=api_routes)
     if settings.trusted_proxies:
         # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
