@@ -84,7 +84,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             tokens[role] = accounts.create_token(session, user, "fuzz", secret_key=SECRET)
         session.commit()
     settings = Settings(env="test", data_dir=folder, secret_key=SECRET, database_url=url)
-    yield Target(create_app(settings, configure_db=False), tokens)
+    app = create_app(settings, configure_db=False)
+    app.openapi()  # built once and cached, so loading the schema below never waits on it
+    yield Target(app, tokens)
     engine.dispose()
 
 
