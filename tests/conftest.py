@@ -20,6 +20,11 @@ from huiqi.core.config import Settings
 from huiqi.core.db import install_session_factory, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Process-wide keys for code that reads get_settings(), so no test writes key files into the
+# working tree's data folder (tests of key generation unset these themselves).
+os.environ.setdefault("HUIQI_SECRET_KEY", "test-secret-key-" + uuid.uuid4().hex)
+os.environ.setdefault("HUIQI_LEDGER_KEY", "test-ledger-key-" + uuid.uuid4().hex)
 PG_ENV = "HUIQI_TEST_POSTGRES_URL"
 TEST_PASSWORD = "correct-horse-battery"
 

@@ -69,6 +69,7 @@ def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
     demo = runner.invoke(app, ["demo", "load", "--size", "50"])
     assert demo.exit_code == 0, demo.output
     assert "huiqi-admin-2020" in demo.output
+    assert "officer-hr" in demo.output and "officer-hr2" in demo.output  # four-eyes pair
     loaded = _enterprise_count(cli_env)
     assert loaded >= 50
     again = runner.invoke(app, ["demo", "load", "--size", "50"])

@@ -53,7 +53,7 @@ def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[Change
     propagation to grants and notify is switched off here; tests/notify/test_matching_hook.py
     covers that propagation.
     """
-    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on: None)
+    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on, **_: None)
     add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
     add(db_session, B, "兰州乙科技有限公司", 8, 200, 8)
     add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)

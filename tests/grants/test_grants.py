@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from huiqi.enterprise import service as registry
 from huiqi.grants import service
 from huiqi.grants.models import Grant, LedgerEntry
-from huiqi.grants.schemas import BankAccountInput, GrantError
+from huiqi.grants.schemas import BankAccountInput, GrantError, GrantFourEyes
 from huiqi.matching import service as matching
-from huiqi.matching.service import ChangedResult
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import ChangedResult, base_library
 from huiqi.notify.models import Notification
 from tests.grants.conftest import GRAD_RULE, ON, A, B, C
 
@@ -99,7 +100,10 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Change
     )
     assert report.done == [b.id] and _grant(db_session, B).status == "rejected"
 
-    batch = service.create_disbursement(db_session, actor="officer1")
+    # four-eyes: the officer who approved may not build the payment file for the same grant
+    with pytest.raises(GrantFourEyes, match=f"#{a.id}"):
+        service.create_disbursement(db_session, actor="officer1")
+    batch = service.create_disbursement(db_session, actor="officer2")
     assert batch.count == 1 and batch.total_fen == 2_400_000
     rows = service.disbursement_rows(db_session, batch.id)
     parsed = list(csv.reader(io.StringIO(service.disbursement_csv(rows).decode("utf-8-sig"))))
@@ -195,3 +199,49 @@ def test_not_eligible_enterprise_gets_nothing(
     service.grants_from_results(db_session, matched, today=ON)
     assert db_session.scalar(select(Grant).where(Grant.credit_code == C)) is None
     assert matching.run_matching(db_session, ON) == []
+
+
+def test_recompute_records_who_changed_the_rule(
+    db_session: Session, matched: list[ChangedResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.grants_from_results(db_session, matched, today=ON)
+    # matching hands the publisher down to the grants (notifications stay off in these tests)
+    monkeypatch.setattr(
+        matching,
+        "_propagate",
+        lambda session, changed, on, actor=None: service.grants_from_results(
+            session, changed, today=on, actor=actor
+        ),
+    )
+    text_v1 = db_session.scalar(select(RuleVersion.source).where(RuleVersion.rule_id == GRAD_RULE))
+    assert text_v1 is not None
+    raised = text_v1.replace("grad_subsidy_per_person", "grad_subsidy_per_person * 2", 1)
+    rule = base_library().parse_rule(raised, "raised.yaml")
+    version, _ = matching.publish_rule(db_session, rule, created_by="officer-hr")
+    matching.rematch_rule(db_session, GRAD_RULE, ON, actor="officer-hr")
+    a = _grant(db_session, A)
+    assert a.rule_version == version.version and a.amount_fen == 2 * 2_400_000
+    latest = service.ledger(db_session, a.id)[0]
+    assert latest.event == "recomputed" and latest.actor == "officer-hr"
+    assert latest.detail["new"]["rule_version"] == version.version
+    assert service.verify_ledger(db_session) == []
+
+
+def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
+    db_session: Session, matched: list[ChangedResult]
+) -> None:
+    from huiqi.demo import DEMO_ACCOUNTS, load_accounts
+
+    load_accounts(db_session)
+    service.grants_from_results(db_session, matched, today=ON)
+    a = _grant(db_session, A)
+    names = {acct.username: acct for acct in DEMO_ACCOUNTS}
+    for who in ("officer-hr", "officer-hr2"):
+        acct = names[who]
+        scope = service.review_scope(db_session, role=acct.role, department=acct.department)
+        assert service.in_scope(a, scope), who
+    _account(db_session, A)
+    service.review(db_session, [a.id], "approve", actor="officer-hr", ack_risk=True)
+    with pytest.raises(GrantFourEyes):
+        service.create_disbursement(db_session, actor="officer-hr")
+    assert service.create_disbursement(db_session, actor="officer-hr2").count == 1

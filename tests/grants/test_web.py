@@ -80,6 +80,17 @@ def test_officer_reviews_disburses_and_public_sees_notice(
         "created",
     ]
 
+    # four-eyes: the approver sees the grant as someone else's to pay and cannot build the file
+    page = BeautifulSoup(client.get("/grants/disbursements").text, "lxml")
+    assert page.select_one(f'#ready tr[data-id="{a.id}"][data-own="1"]') is not None
+    assert page.select_one('form[action="/grants/disbursements"]') is None
+    r = client.post("/grants/disbursements", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 403
+    refusal = BeautifulSoup(r.text, "lxml").find(id="disburse-error")
+    assert refusal is not None and f"#{a.id}" in refusal.get_text()
+    client.post("/logout", data={"csrf_token": token})
+    login_as("officer", department=RST)  # a second officer of the department pays
+    token = csrf_from(client, "/grants/disbursements")
     r = client.post("/grants/disbursements", data={"csrf_token": token}, follow_redirects=False)
     assert r.status_code == 303
     batch = BeautifulSoup(client.get("/grants/disbursements").text, "lxml").select(

@@ -260,8 +260,7 @@ def account_change_password(
     try:
         service.change_password(session, user, new_password)
     except service.AccountError as exc:
-        zh, _, en = str(exc).partition(" / ")
-        message = pick(lang, zh, en or zh)
+        message = exc.localized(lang)
         return _account_page(request, session, user, password_message=message, status_code=400)
     # The current browser stays logged in with a fresh session.
     cookie = service.start_session(session, user, request.app.state.settings.session_hours)
@@ -291,16 +290,13 @@ def account_new_token(
     session: Session = Depends(get_session),
 ) -> Response:
     """Create an API token and show it once."""
-    try:
-        token = service.create_token(
-            session,
-            user,
-            name,
-            secret_key=request.app.state.settings.secret_key,
-            policy=_token_policy(request),
-        )
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    token = service.create_token(
+        session,
+        user,
+        name,
+        secret_key=request.app.state.settings.secret_key,
+        policy=_token_policy(request),
+    )
     session.flush()
     return _account_page(request, session, user, new_token=token)
 
@@ -322,7 +318,7 @@ def account_revoke_token(
 @router.get("/admin/users", include_in_schema=False)
 def admin_users(
     request: Request,
-    _: User = Depends(require_roles("admin")),
+    _: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Administrators list and create users."""
@@ -338,7 +334,7 @@ def admin_create_user(
     role: Annotated[str, Form()],
     binding: Annotated[str, Form()] = "",
     display_name: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Create a user from the administration page."""
@@ -374,7 +370,7 @@ def admin_set_role(
     user_id: Int64,
     role: Annotated[str, Form()],
     binding: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Change a user's role and binding."""
@@ -400,7 +396,7 @@ def admin_set_role(
 @router.get("/admin/audit", include_in_schema=False)
 def admin_audit(
     request: Request,
-    _: User = Depends(require_roles("admin")),
+    _: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The latest security events."""
@@ -459,7 +455,7 @@ def api_me(user: User = Depends(current_user)) -> User:
 
 @router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"])
 def api_users(
-    _: User = Depends(require_roles("admin")), session: Session = Depends(get_session)
+    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
 ) -> list[User]:
     """All users (administrators only)."""
     return list(session.scalars(select(User).order_by(User.id)).all())
@@ -468,19 +464,16 @@ def api_users(
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"])
 def api_create_user(
     body: UserIn,
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> User:
     """Create a user (administrators only)."""
-    try:
-        return service.create_user(session, actor=actor, **body.model_dump())
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return service.create_user(session, actor=actor, **body.model_dump())
 
 
 @router.get("/api/v1/audit", response_model=list[AuditOut], tags=["admin"])
 def api_audit(
-    _: User = Depends(require_roles("admin")), session: Session = Depends(get_session)
+    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
 ) -> list[AuditEvent]:
     """The latest security events (administrators only)."""
     return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all())

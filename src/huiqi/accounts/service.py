@@ -18,29 +18,30 @@ from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.accounts.passwords import WeakPassword, check_password
 from huiqi.core import security
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A request about accounts was refused; the message says why."""
 
 
-class ThrottledError(AccountError):
+class ThrottledError(Throttled, AccountError):
     """Too many failed log-ins from this client; retry_after says for how many seconds."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message_zh: str, message_en: str, retry_after: int) -> None:
         """Keep how long the client must wait."""
-        super().__init__(message)
+        super().__init__(message_zh, message_en)
         self.retry_after = retry_after
 
 
 class LoginFailed(AccountError):
     """Wrong credentials; burst is set when this failure completed a burst on the username."""
 
-    def __init__(self, message: str, *, burst: bool = False) -> None:
+    def __init__(self, message_zh: str, message_en: str, *, burst: bool = False) -> None:
         """Remember whether the administrators must be alerted."""
-        super().__init__(message)
+        super().__init__(message_zh, message_en)
         self.burst = burst
 
 
@@ -176,7 +177,7 @@ def _check_password(password: str, username: str) -> None:
     try:
         check_password(password, username)
     except WeakPassword as exc:
-        raise AccountError(str(exc)) from None
+        raise AccountError(exc.zh, exc.en, field="password") from None
 
 
 def change_password(
@@ -268,7 +269,7 @@ def authenticate(
         audit(session, "login.throttled", username=username, ip=ip, client=client)
         wait = max(1, int((until - now).total_seconds()))
         raise ThrottledError(
-            f"登录失败次数过多,请 {(wait + 59) // 60} 分钟后再试 / "
+            f"登录失败次数过多,请 {(wait + 59) // 60} 分钟后再试",
             f"too many failed attempts; try again in {(wait + 59) // 60} minutes",
             wait,
         )
@@ -288,7 +289,7 @@ def authenticate(
                 failures=throttle.burst,
                 window_minutes=int(throttle.window.total_seconds() // 60),
             )
-        raise LoginFailed("用户名或密码错误 / wrong username or password", burst=burst)
+        raise LoginFailed("用户名或密码错误", "wrong username or password", burst=burst)
     if security.needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
     audit(session, "login.succeeded", user=user, ip=ip, client=client)
@@ -372,11 +373,11 @@ def create_token(
     """Create an API token that expires; the plain value is returned and never stored."""
     name = name.strip()
     if not name or len(name) > 128:
-        raise AccountError("令牌名称须为 1–128 个字符 / token name: 1–128 characters")
+        raise AccountError("令牌名称须为 1–128 个字符", "token name: 1–128 characters")
     if len(active_tokens(session, user)) >= policy.per_user:
         raise AccountError(
-            f"每个用户最多持有 {policy.per_user} 个有效令牌,请先撤销不用的令牌 / "
-            f"at most {policy.per_user} active tokens per user: revoke one first"
+            f"每个用户最多持有 {policy.per_user} 个有效令牌,请先撤销不用的令牌",
+            f"at most {policy.per_user} active tokens per user: revoke one first",
         )
     seed = secrets.token_hex(32)
     token = _derive_token(secret_key, seed)

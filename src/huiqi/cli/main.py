@@ -74,6 +74,25 @@ def db_upgrade(
     console.print(
         f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
     )
+    if revision == "heads":
+        _seal_grant_ledgers()
+
+
+def _seal_grant_ledgers() -> None:
+    """Seal grant ledgers written before the ledger key (as `huiqi grants rekey`)."""
+    from huiqi.core.db import session_scope
+    from huiqi.grants.ledger import seal_legacy
+    from huiqi.grants.schemas import GrantError
+
+    try:
+        with session_scope() as session:
+            report = seal_legacy(session)
+    except GrantError as exc:
+        raise fail(str(exc)) from None
+    if report.sealed:
+        console.print(f"{len(report.sealed)} grant ledger chain(s) sealed under the ledger key")
+    for gid, why in report.refused:
+        err.print(f"grant #{gid}: ledger not sealed: {why}", highlight=False, markup=False)
 
 
 @db_app.command("revision")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,7 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# The key earlier releases used by default: it is public, so it is refused wherever it shows up.
 DEFAULT_SECRET_KEY = "huiqi-development-secret-do-not-use-in-production"
+PUBLISHED_KEYS = frozenset({DEFAULT_SECRET_KEY})
+MIN_KEY_LENGTH = 16
+# Outside production a missing key is generated once into the data folder and kept there.
+KEY_FILES = {"secret_key": "secret.key", "ledger_key": "ledger.key"}
 
 
 class ConfigError(Exception):
@@ -25,7 +31,7 @@ class ConfigError(Exception):
 
 
 class Environment(StrEnum):
-    """Where the platform runs; only development accepts the default secret key."""
+    """Where the platform runs; production needs its keys configured, the others make their own."""
 
     development = "development"
     test = "test"
@@ -46,7 +52,10 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     data_dir: Path = Path("data")
     database_url: str = ""
-    secret_key: str = DEFAULT_SECRET_KEY
+    # signs CSRF tokens and unsubscribe/open links
+    secret_key: str = ""
+    # keys the grant ledger's hashes (HMAC-SHA256); kept outside the database on purpose
+    ledger_key: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cookie_secure: bool = True
@@ -98,6 +107,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
+    @model_validator(mode="after")
+    def _resolve_keys(self) -> Settings:
+        """Refuse published or short keys; outside production, read or make missing ones."""
+        for name, filename in KEY_FILES.items():
+            setting = f"HUIQI_{name.upper()}"
+            value = getattr(self, name)
+            if value in PUBLISHED_KEYS:
+                raise ConfigError(
+                    f"{setting}: this key is published with huiqi's source and is refused; "
+                    f"unset it (development makes its own in the data folder) or set a long "
+                    "random value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            if value and len(value) < MIN_KEY_LENGTH:
+                raise ConfigError(f"{setting}: must be at least {MIN_KEY_LENGTH} characters long.")
+            if value:
+                continue
+            if self.env == Environment.production:
+                raise ConfigError(
+                    f"{setting}: required when HUIQI_ENV=production; set it to a long random "
+                    "value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            setattr(self, name, _key_from_file(self.data_dir / filename, setting))
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -127,15 +160,40 @@ class Settings(BaseSettings):
         return self.max_upload_mb * 1024 * 1024
 
     def check_safe(self) -> None:
-        """Refuse to run outside development with the default secret key."""
-        if self.env != Environment.development and self.secret_key == DEFAULT_SECRET_KEY:
-            raise ConfigError(
-                f"HUIQI_SECRET_KEY: the default development key may not be used when "
-                f"HUIQI_ENV={self.env.value}; set HUIQI_SECRET_KEY to a long random value "
-                "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
-            )
-        if len(self.secret_key) < 16:
-            raise ConfigError("HUIQI_SECRET_KEY: must be at least 16 characters long.")
+        """Refuse to start without both keys (production must configure them)."""
+        for name in KEY_FILES:
+            if not getattr(self, name):
+                raise ConfigError(
+                    f"HUIQI_{name.upper()}: required when HUIQI_ENV={self.env.value}; set it to a "
+                    "long random value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+
+
+def _key_from_file(path: Path, setting: str) -> str:
+    """The key kept in `path`, generated (random, readable by the owner only) when absent."""
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                # a hard link appears whole: of two processes starting together, one key wins
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        except OSError as exc:
+            raise ConfigError(f"{setting}: cannot create {path}: {exc.strerror}") from None
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc}") from None
+    if len(key) < MIN_KEY_LENGTH or key in PUBLISHED_KEYS:
+        raise ConfigError(f"{setting}: {path} holds no usable key; delete it to generate one.")
+    return key
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -8,7 +8,6 @@ certifications with validity periods, graduate hires, contacts with consent, and
 
 from __future__ import annotations
 
-import csv
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from huiqi.core.codes import (
     make_credit_code,
     regions,
 )
+from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.enterprise.importer import ImportReport, RowContext, _columns, map_headers, validate_row
 from huiqi.enterprise.service import upsert
 
@@ -211,7 +211,7 @@ def write_file(rows: list[dict[str, str]], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         with out.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
+            writer = SafeCsvWriter(fh)
             writer.writerow([zh for _k, zh in cols])
             for row in rows:
                 writer.writerow([row.get(k, "") for k, _zh in cols])
@@ -221,9 +221,9 @@ def write_file(rows: list[dict[str, str]], out: Path) -> None:
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("企业信息")
-        sheet.append([zh for _k, zh in cols])
+        append_row(sheet, [zh for _k, zh in cols])
         for row in rows:
-            sheet.append([row.get(k, "") for k, _zh in cols])
+            append_row(sheet, [row.get(k, "") for k, _zh in cols])
         book.save(out)
         return
     raise ValueError(f"{out}: output must be .csv or .xlsx")

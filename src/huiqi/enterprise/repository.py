@@ -306,3 +306,45 @@ def count_in_cell(
         conds.append(t.c.size_class == size_class)
     few = select(t.c.id).where(*conds).limit(at_most).subquery()
     return session.scalar(select(func.count()).select_from(few)) or 0
+
+
+def current_mapping(session: Session, credit_code: str) -> dict[str, Any] | None:
+    """The enterprise_current row of one enterprise as column → value (without the id)."""
+    found = current_row(session, credit_code)
+    return None if found is None else {k: v for k, v in found._mapping.items() if k != "id"}
+
+
+def live_values(
+    session: Session,
+    credit_codes: Sequence[str] | None,
+    fields: Sequence[str] | None = None,
+    *,
+    year: int | None = None,
+) -> list[tuple[str, str, int, str, date, str]]:
+    """Current (not superseded) stored values: (credit code, field, year, value, as-of, source).
+
+    Other domains read registry values through this, never the value table itself. Limit by
+    enterprises (None: all), fields and year (0 holds the values that are not yearly).
+    """
+    q = (
+        select(
+            Enterprise.credit_code,
+            EnterpriseValue.field,
+            EnterpriseValue.year,
+            EnterpriseValue.value,
+            EnterpriseValue.as_of,
+            EnterpriseValue.source,
+        )
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(EnterpriseValue.superseded_at.is_(None))
+    )
+    if fields is not None:
+        q = q.where(EnterpriseValue.field.in_(list(fields)))
+    if year is not None:
+        q = q.where(EnterpriseValue.year == year)
+    if credit_codes is None:
+        return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
+    out: list[tuple[str, str, int, str, date, str]] = []
+    for part in chunks(credit_codes):
+        out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
+    return out

@@ -45,7 +45,7 @@ from huiqi.web.deps import (
 )
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
+officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 SIZE_LABELS = {"large": ("大型", "large"), "medium": ("中型", "medium"), "small": ("小型", "small"),
                "micro": ("微型", "micro"), "unknown": ("未知", "unknown")}  # fmt: skip

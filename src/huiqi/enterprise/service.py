@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
@@ -48,7 +49,7 @@ ChangeListener = Callable[[Session, set[str]], None]
 _listeners: list[tuple[int, ChangeListener]] = []
 
 
-class RegistryError(ValueError):
+class RegistryError(Invalid):
     """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
 
 

@@ -283,7 +283,7 @@ def api_products(
 @router.post(f"{API}/products", response_model=ProductOut, status_code=201, tags=["finance"])
 def api_publish(
     data: ProductIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish a product for the caller's institution."""
@@ -302,7 +302,7 @@ def api_product(
 def api_revise_product(
     product_id: Int64,
     data: ProductIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish new terms for one of the caller's products as its next version."""
@@ -312,7 +312,7 @@ def api_revise_product(
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
 def api_withdraw_product(
     product_id: Int64,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Take one of the caller's products off the shelf."""
@@ -322,7 +322,7 @@ def api_withdraw_product(
 @router.post(f"{API}/needs", response_model=NeedOut, status_code=201, tags=["finance"])
 def api_post_need(
     data: NeedIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
     idempotency_key: Annotated[
         str | None,
@@ -343,7 +343,7 @@ def api_post_need(
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
 def api_needs(
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> list[NeedOut]:
     """The caller's needs; for a lender, open needs fitting its products (without identity)."""
@@ -360,7 +360,7 @@ def api_needs(
 @router.get(f"{API}/needs/{{need_id}}/matches", response_model=MatchesOut, tags=["finance"])
 def api_matches(
     need_id: Int64,
-    user: User = Depends(require_roles("enterprise", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> MatchesOut:
     """Products ranked for a need, each with eligibility and fit reasons."""
@@ -376,7 +376,7 @@ def api_matches(
 def api_apply(
     need_id: Int64,
     data: ApplyIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> list[ApplyOutcomeOut]:
     """Apply to one or several products in one step; a repeat finds the existing applications."""
@@ -394,7 +394,7 @@ def api_apply(
 
 @router.get(f"{API}/applications", response_model=list[ApplicationOut], tags=["finance"])
 def api_applications(
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> list[ApplicationOut]:
     """Applications the caller may see (a lender: only those addressed to it)."""
@@ -408,7 +408,7 @@ def api_applications(
 @router.get(f"{API}/applications/{{app_id}}", response_model=ApplicationOut, tags=["finance"])
 def api_application(
     app_id: Int64,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """One application; the addressed lender sees only the consented fields."""
@@ -422,7 +422,7 @@ def api_application(
 def api_transition(
     app_id: Int64,
     data: TransitionIn,
-    user: User = Depends(require_roles("enterprise", "bank")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Accept, approve, decline (with reason), disburse, or withdraw an application."""
@@ -448,7 +448,7 @@ def api_transition(
 def api_revoke(
     app_id: Int64,
     data: RevokeIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Stop sharing some (or, with an empty list, all) fields with the application's lender."""
@@ -458,7 +458,7 @@ def api_revoke(
 
 @router.get(f"{API}/stats", tags=["finance"])
 def api_stats(
-    _: User = Depends(require_roles("officer", "admin")),
+    _: User = Depends(require_roles(Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Demand and supply by region and industry, approvals, rates, first loans, guarantee fees."""
@@ -506,7 +506,7 @@ def _dec(value: Decimal | None) -> str | None:
 @router.get("/finance", include_in_schema=False)
 def finance_home(
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The financing workbench of each role."""
@@ -604,7 +604,7 @@ def _form_of(product: Product) -> dict[str, Any]:
 
 
 @router.get("/finance/products/new", include_in_schema=False)
-def product_new(request: Request, _: User = Depends(require_roles("bank"))) -> Response:
+def product_new(request: Request, _: User = Depends(require_roles(Role.bank))) -> Response:
     """The form a lender publishes a product with."""
     return _product_form_page(request, _form_defaults(), [])
 
@@ -689,7 +689,7 @@ async def _product_input(request: Request) -> tuple[dict[str, Any], ProductIn | 
 @router.post("/finance/products/new", include_in_schema=False)
 async def product_create(
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish a product from the form; problems are shown on the form."""
@@ -708,7 +708,7 @@ async def product_create(
 def product_edit(
     product_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The product form filled with the current version's terms."""
@@ -722,7 +722,7 @@ def product_edit(
 async def product_revise(
     product_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish the edited terms as the product's next version."""
@@ -766,7 +766,7 @@ def product_page(
 @router.post("/finance/products/{product_id}/withdraw", include_in_schema=False)
 def product_withdraw(
     product_id: Int64,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Take a product off the shelf."""
@@ -803,7 +803,7 @@ def _need_form_page(
 
 @router.get("/finance/needs/new", include_in_schema=False)
 def need_new(
-    request: Request, rule: str = "", _: User = Depends(require_roles("enterprise"))
+    request: Request, rule: str = "", _: User = Depends(require_roles(Role.enterprise))
 ) -> Response:
     """The need form; `?rule=<id>` starts it from a pushed policy in one click."""
     form: dict[str, Any] = {
@@ -822,7 +822,7 @@ def need_new(
 @router.post("/finance/needs/new", include_in_schema=False)
 async def need_create(
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Post a need from the form and show its matches."""
@@ -889,7 +889,7 @@ def need_page(
     need_id: Int64,
     request: Request,
     product: Int64 | None = None,
-    user: User = Depends(require_roles("enterprise", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """A need with its ranked products, reasons and the one-step application form;
@@ -902,7 +902,7 @@ def need_page(
 async def need_apply(
     need_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Apply to the ticked products in one step, sharing the ticked fields."""
@@ -939,7 +939,7 @@ async def need_apply(
 def application_page(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
     error: str = "",
 ) -> Response:
@@ -967,7 +967,7 @@ def application_page(
 async def application_action(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Take one step on an application from its page."""
@@ -1009,7 +1009,7 @@ def _action_error(
 async def application_revoke(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Stop sharing the ticked fields (or all) with the lender."""
@@ -1022,7 +1022,7 @@ async def application_revoke(
 @router.get("/finance/lender/needs", include_in_schema=False)
 def lender_needs(
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Open needs in the lender's regions that fit its products (who posted them stays hidden)."""
@@ -1040,7 +1040,7 @@ def lender_needs(
 async def lender_invite(
     need_id: Int64,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Invite a need's enterprise to one of the lender's products; its identity stays hidden."""
@@ -1061,7 +1061,7 @@ async def lender_invite(
 def api_invite(
     need_id: Int64,
     data: InviteIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
@@ -1072,7 +1072,7 @@ def api_invite(
 @router.get("/finance/stats", include_in_schema=False)
 def stats_page(
     request: Request,
-    _: User = Depends(require_roles("officer", "admin")),
+    _: User = Depends(require_roles(Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Financing statistics for officers."""

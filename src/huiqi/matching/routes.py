@@ -23,7 +23,7 @@ from huiqi.web.deps import (
 )
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
+officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 NEW_RULE = """\
 id: draft-rule
@@ -86,10 +86,7 @@ def enterprise_policies_page(
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
-    try:
-        mine = service.my_policies(session, code)
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    mine = service.my_policies(session, code)
     return render(request, "matching/mine.html", code=code, mine=mine, format_fen=format_fen)
 
 
@@ -127,7 +124,8 @@ def editor_submit(
             report.errors.append("scenario tests fail: fix them before publishing")
         else:
             version, _changed = service.publish_rule(session, report.rule, created_by=user.username)
-            service.rematch_rule(session, version.rule_id)
+            # the grant ledger records who published the version its recomputations follow
+            service.rematch_rule(session, version.rule_id, actor=user.username)
             published = version
     status = 422 if report.errors else 200
     return render(
@@ -151,10 +149,7 @@ def rule_page(
     session: Session = Depends(get_session),
 ) -> Response:
     """A rule: its legal basis linked to the article, conditions, and who fits it."""
-    try:
-        report = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    report = service.reverse_query(session, rule_id, _day(on))
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
     links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
@@ -174,10 +169,7 @@ def api_explain(
     """result (eligible | ineligible | unknown), reasons, missing, near_miss for one enterprise × rule."""
     code = credit_code.upper()
     ensure_enterprise_access(user, code)
-    try:
-        exp = service.explain(session, code, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    exp = service.explain(session, code, rule_id, _day(on))
     return JSONResponse(exp.to_json())
 
 
@@ -189,10 +181,7 @@ def api_reverse(
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Eligible and unknown enterprises of a rule, with counts by region, industry and size class."""
-    try:
-        r = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    r = service.reverse_query(session, rule_id, _day(on))
 
     def rows(items: list[tuple[Any, str, int]]) -> list[dict[str, Any]]:
         return [{"group": g, "result": res, "count": n} for g, res, n in items]

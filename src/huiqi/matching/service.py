@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import Enterprise, enterprise_current
 from huiqi.enterprise.service import current_frame, on_enterprise_changed
 from huiqi.matching.models import MatchResult, RuleVersion
@@ -33,7 +35,7 @@ from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 Progress = Callable[[int, int], None]
 
 
-class MatchingError(ValueError):
+class MatchingError(NotFound):
     """A matching request cannot be served (unknown rule or enterprise, invalid draft)."""
 
 
@@ -311,8 +313,14 @@ def run_matching(
     engine: str = "batch",
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
+    *,
+    actor: str | None = None,
 ) -> list[ChangedResult]:
-    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results."""
+    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results.
+
+    `actor` is who caused the run (the person who published a rule version); the grant ledger
+    records it on every grant the run recomputes.
+    """
     on = on or clock.today()
     pairs = [
         (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
@@ -340,7 +348,7 @@ def run_matching(
         changed += _store(session, version, rule, rows, codes, conds, on, existing, evaluator)
         if progress:
             progress(r + 1, len(pairs))
-    _propagate(session, changed, on)
+    _propagate(session, changed, on, actor=actor)
     return changed
 
 
@@ -411,7 +419,9 @@ def rematch_enterprises(
     return changed
 
 
-def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None:
+def _propagate(
+    session: Session, changed: list[ChangedResult], on: date, *, actor: str | None = None
+) -> None:
     """New or changed results create grants and notifications in the same transaction (outbox)."""
     if not changed:
         return
@@ -420,13 +430,16 @@ def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None
     from huiqi.grants.service import grants_from_results
     from huiqi.notify.service import notify_results
 
-    grants_from_results(session, changed, today=on)
+    grants_from_results(session, changed, today=on, actor=actor)
     notify_results(session, changed)
 
 
-def rematch_rule(session: Session, rule_id: str, on: date | None = None) -> list[ChangedResult]:
-    """Re-evaluate one rule over every enterprise (after the rule changed)."""
-    return run_matching(session, on, rule_ids=[rule_id])
+def rematch_rule(
+    session: Session, rule_id: str, on: date | None = None, *, actor: str | None = None
+) -> list[ChangedResult]:
+    """Re-evaluate one rule over every enterprise (after the rule changed); `actor` is who
+    published the change, recorded in the grant ledger."""
+    return run_matching(session, on, rule_ids=[rule_id], actor=actor)
 
 
 @on_enterprise_changed
@@ -506,16 +519,10 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ChangedResul
 
 
 def _row_for(session: Session, credit_code: str) -> dict[str, Any]:
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
+    found = ent_repo.current_mapping(session, credit_code)
     if found is None:
         raise MatchingError(f"no enterprise with credit code {credit_code!r}")
-    return {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 def explain(

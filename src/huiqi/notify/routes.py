@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.bounds import Int64
 from huiqi.notify import service, stats
@@ -28,9 +28,9 @@ from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-enterprise_only = require_roles("enterprise")
-inbox_users = require_roles("enterprise", "bank", "officer", "admin")
-officers = require_roles("officer", "admin")
+enterprise_only = require_roles(Role.enterprise)
+inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
+officers = require_roles(Role.officer, Role.admin)
 
 
 def _own(session: Session, user: User, notification_id: Int64) -> Notification:
@@ -56,7 +56,7 @@ def inbox_page(
         unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
-        is_enterprise=user.role == "enterprise",
+        is_enterprise=user.role == Role.enterprise,
     )
 
 
@@ -169,10 +169,7 @@ def rotate_secret(
     user: User = Depends(enterprise_only), session: Session = Depends(get_session)
 ) -> Response:
     """Issue a new webhook signing secret."""
-    try:
-        service.rotate_webhook_secret(session, str(user.credit_code))
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
 
 
@@ -269,10 +266,7 @@ def retry_dead(
     outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    try:
-        service.requeue_dead(session, outbox_id)
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from huiqi.core.errors import Invalid
 from huiqi.notify.models import Topic
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (11 digits, 13x–19x)
@@ -17,12 +18,11 @@ HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_DAILY_CAP = 100
 
 
-class SettingsError(ValueError):
+class SettingsError(Invalid):
     """A notification setting was refused; `field` names it and the message says why."""
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+        super().__init__(f"{field_name}: {message}", field=field_name)
         self.message = message
 
 

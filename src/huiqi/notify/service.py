@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.service import on_enterprise_changed
 from huiqi.notify.models import (
     PUSH_CHANNELS,
@@ -47,7 +49,7 @@ MAX_LINK = 500
 ALL_CHANNELS = "all"
 
 
-class NotifyError(ValueError):
+class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
 
 
@@ -507,33 +509,12 @@ def _registry_contacts(
     session: Session, credit_codes: Sequence[str] | None
 ) -> dict[str, dict[str, tuple[str, date, str]]]:
     """Current contact and consent values per enterprise: field → (stored text, as-of, source)."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
     names = [name for _, address, consent, _ in REGISTRY_FIELDS for name in (address, consent)]
-    q = (
-        select(
-            Enterprise.credit_code,
-            EnterpriseValue.field,
-            EnterpriseValue.value,
-            EnterpriseValue.as_of,
-            EnterpriseValue.source,
-        )
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            EnterpriseValue.field.in_(names),
-            EnterpriseValue.year == 0,
-            EnterpriseValue.superseded_at.is_(None),
-        )
-    )
     out: dict[str, dict[str, tuple[str, date, str]]] = {}
-    batches = (
-        [q]
-        if credit_codes is None
-        else [q.where(Enterprise.credit_code.in_(chunk)) for chunk in _chunks(credit_codes)]
-    )
-    for query in batches:
-        for code, name, value, as_of, source in session.execute(query):
-            out.setdefault(code, {})[name] = (value, as_of, source)
+    for code, name, _year, value, as_of, source in ent_repo.live_values(
+        session, credit_codes, names, year=0
+    ):
+        out.setdefault(code, {})[name] = (value, as_of, source)
     return out
 
 

@@ -4,14 +4,13 @@ approved or disbursed grants for auto_grant rules)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.export import csv_bytes
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
@@ -157,9 +156,7 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
 
 def funnel_csv(rows: list[FunnelRow]) -> bytes:
     """The funnel as CSV (UTF-8 with BOM)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(["rule_id", "政策", "渠道", *STAGES])
-    for r in rows:
-        writer.writerow([r.rule_id, r.title, r.channel, *(r.stage(s) for s in STAGES)])
-    return buf.getvalue().encode("utf-8-sig")
+    return csv_bytes(
+        ["rule_id", "政策", "渠道", *STAGES],
+        ([r.rule_id, r.title, r.channel, *(r.stage(s) for s in STAGES)] for r in rows),
+    )

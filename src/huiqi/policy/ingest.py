@@ -15,6 +15,8 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
+from huiqi.core.errors import DomainError
+
 MAX_BYTES = 10 * 1024 * 1024
 """Largest file accepted (10 MiB): a policy document is text; anything bigger is not one."""
 
@@ -61,7 +63,7 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 
 
-class IngestError(ValueError):
+class IngestError(DomainError):
     """A file that cannot be read as a policy document; the message names the file and the reason."""
 
     def __init__(self, filename: str, reason: str) -> None:

@@ -401,10 +401,7 @@ def map_department_submit(
     user: User = Depends(officer_only),
 ) -> Response:
     """Map a department name the registry lacked onto a registered department."""
-    try:
-        service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
-    except service.PolicyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
     target = back if back.startswith("/") and not back.startswith("//") else "/policy"
     return RedirectResponse(target, status_code=303)
 
@@ -527,11 +524,8 @@ async def api_parse(
     request: Request, file: Annotated[UploadFile, File()], user: User = Depends(officer_only)
 ) -> Response:
     """Parse an uploaded file and return its structure; nothing is stored."""
-    try:
-        data, name = await _read_upload(request, file)
-        document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
-    except IngestError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
     return JSONResponse(document.model_dump(mode="json"))
 
 
@@ -544,13 +538,10 @@ async def api_import(
     user: User = Depends(officer_only),
 ) -> Response:
     """Import an uploaded file: a new policy, a new version, or unchanged."""
-    try:
-        data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
-        )
-    except (IngestError, service.PolicyError) as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    result = service.import_bytes(
+        session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
+    )
     body = _policy_json(result.policy) | {
         "outcome": result.outcome,
         "version": result.version.number,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.errors import DomainError
 from huiqi.policy import repository
 from huiqi.policy.departments import Registry, default_registry
 from huiqi.policy.ingest import IngestError, SourceText, ingest_bytes
@@ -37,7 +38,7 @@ from huiqi.policy.topics import tag_topics
 DEMO_FILE = "data/samples/gansu-gongxinfa-2020-351.txt"
 
 
-class PolicyError(ValueError):
+class PolicyError(DomainError):
     """A policy operation that cannot be done, with the reason."""
 
 

@@ -21,9 +21,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import configure, make_engine, session_factory
+from huiqi.core.errors import DomainError
 from huiqi.web.content_types import ApiContentTypes
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render
+from huiqi.web.errors import domain_error_response, validation_error_response
 from huiqi.web.headers import SecurityHeadersMiddleware
 from huiqi.web.i18n import LANG_COOKIE, request_lang
 from huiqi.web.transaction import CommitBeforeResponse
@@ -195,14 +197,13 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             response.headers[key] = value
         return response
 
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(request, exc, _wants_json(request), error_page)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
-        )
-        return error_page(request, 422, problems)
+        return validation_error_response(request, exc, _wants_json(request), error_page)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:

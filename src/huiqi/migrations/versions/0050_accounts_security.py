@@ -1,7 +1,7 @@
 """Log-in throttling by client, expiring and reusable API tokens.
 
 Revision ID: 0050_accounts_security
-Revises: 0001_base
+Revises: 0011_user_scopes
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0050_accounts_security"
-down_revision: str | Sequence[str] | None = "0001_base"
+down_revision: str | Sequence[str] | None = "0011_user_scopes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
