@@ -19,7 +19,7 @@ from tests import live
 from .conftest import ENT_A, profile_a, register
 
 pytestmark = pytest.mark.browser
-SECOND_BANK = ("lzbank", "huiqi-lzbank-2020", "兰州银行股份有限公司")
+SECOND_BANK = ("lzbank", "huiqi-lanzhou-bank-2020", "兰州银行股份有限公司")
 
 
 def _setup(session: Session) -> None:
