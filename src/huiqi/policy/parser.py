@@ -133,8 +133,8 @@ _SIGNATURE_DATE = re.compile(
     r"[〇零一二三四五六七八九]{4}\s*年\s*[一二三四五六七八九十]{1,3}\s*月\s*[一二三四五六七八九十]{1,3}\s*日)$"
 )
 _GENERIC_DEPT = re.compile(
-    r"^(各?有关单位|各?有关部门|各?相关单位|各?相关部门|各成员单位|省直有关部门|省直各有关部门|市直有关部门|"
-    r"其他有关部门|其他相关部门|有关方面|无|/|—+|-+)$"
+    r"^((省|市|县|区)?直?各?(有关|相关|其他有关|其他相关)(单位|部门|方面)|(省|市|县|区)?(级)?各?成员单位|"
+    r"无|/|—+|-+)$"
 )
 _LEVEL_PREFIX = re.compile(
     r"^(省|市(?!场)|县|区|国家|国务院|中国|中华|中央|全国|最高|人民银行|人行|各)"
@@ -409,6 +409,9 @@ class _Parser:
     def _take_page_metadata(self, line: str, following: str) -> tuple[bool, bool]:
         """Parse labelled metadata and 来源/日期 lines: (is chrome, the next line was its value)."""
         labeled = _LABELED.match(_label_key(line))
+        if labeled and (extra := _PUBLISHED.search(line[labeled.start(2) :])):
+            # 浏览量: 12 时间:2016-01-17 — a counter and the publication time on one line.
+            self.meta.set("published_on", parse_date(extra.group(1)), "page")
         if labeled:
             key, value = labeled.group(1), labeled.group(2).strip()
             used_next = False
