@@ -61,7 +61,11 @@ def _upload_limit(request: Request) -> int:
 
 
 async def _parse_upload(
-    request: Request, session: Session | None, data: bytes, name: str
+    request: Request,
+    session: Session | None,
+    data: bytes,
+    name: str,
+    task_level: str | None = None,
 ) -> tuple[SourceText, ParsedDocument]:
     """Read and parse an upload in a bounded worker process, off the event loop."""
     aliases = repository.department_aliases(session) if session is not None else {}
@@ -71,6 +75,7 @@ async def _parse_upload(
         max_bytes=_upload_limit(request),
         limits=limits_from_settings(request.app.state.settings),
         aliases=aliases,
+        task_level=task_level,
     )
 
 
@@ -540,11 +545,21 @@ def api_department_tasks(
 
 @router.post("/api/v1/policy/parse", tags=["policy"])
 async def api_parse(
-    request: Request, file: Annotated[UploadFile, File()], user: User = Depends(officer_only)
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    user: User = Depends(officer_only),
+    task_level: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(一、|\(一\)|1\.|\(1\)|①|第X章|第X条|leaves)$",
+            description='which numbering level carries the tasks ("(一)", "1.", "leaves" …); '
+            "by default the level carrying the responsibility notes",
+        ),
+    ] = None,
 ) -> Response:
     """Parse an uploaded file and return its structure; nothing is stored."""
     data, name = await _read_upload(request, file)
-    _, document = await _parse_upload(request, None, data, name)
+    _, document = await _parse_upload(request, None, data, name, task_level)
     return JSONResponse(document.model_dump(mode="json"))
 
 
