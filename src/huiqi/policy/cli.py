@@ -11,9 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from huiqi.policy.ingest import IngestError, ingest_file
-from huiqi.policy.parser import parse_source
-
 app = typer.Typer(
     help="Policy library: parse, import, search, task breakdown.", no_args_is_help=True
 )
@@ -38,6 +35,10 @@ def parse_cmd(
     ),
 ) -> None:
     """Parse a policy file and print its structure (no database needed)."""
+    # imported here, not at the top: `huiqi --help` must not load the parser
+    from huiqi.policy.ingest import IngestError, ingest_file
+    from huiqi.policy.parser import parse_source
+
     try:
         source = ingest_file(file)
     except IngestError as exc:
@@ -91,6 +92,7 @@ def import_cmd(
 
     from huiqi.core.db import session_scope
     from huiqi.policy import service
+    from huiqi.policy.ingest import IngestError, ingest_file
 
     _settings_or_exit()
     failures = 0
