@@ -308,10 +308,7 @@ def account_revoke_token(
     session: Session = Depends(get_session),
 ) -> Response:
     """Revoke one of the user's own tokens."""
-    try:
-        service.revoke_token(session, user, token_id)
-    except service.AccountError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    service.revoke_token(session, user, token_id)
     return RedirectResponse("/account", status_code=303)
 
 

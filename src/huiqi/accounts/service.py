@@ -18,7 +18,7 @@ from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.accounts.passwords import WeakPassword, check_password
 from huiqi.core import security
 from huiqi.core.db import utcnow
-from huiqi.core.errors import DomainError, Throttled
+from huiqi.core.errors import DomainError, NotFound, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 
@@ -43,6 +43,10 @@ class LoginFailed(AccountError):
         """Remember whether the administrators must be alerted."""
         super().__init__(message_zh, message_en)
         self.burst = burst
+
+
+class TokenNotFound(NotFound, AccountError):
+    """The API token does not exist or belongs to someone else (404 either way)."""
 
 
 @dataclass(frozen=True)
@@ -414,7 +418,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
     """Revoke one of the user's own tokens."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
-        raise AccountError("no such token")
+        raise TokenNotFound("令牌不存在", "no such token")
     row.revoked_at = utcnow()
     audit(session, "token.revoked", user=user, name=row.name)
 
@@ -428,5 +432,8 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
         return None
-    row.last_used_at = utcnow()
+    from huiqi.accounts.usage import token_usage
+
+    # remembered, not written: a read request stays a read (see huiqi.accounts.usage)
+    token_usage.record(row.id)
     return row.user

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import RedirectResponse
@@ -52,7 +51,6 @@ from huiqi.finance.stats import finance_stats
 from huiqi.web.deps import current_user, get_session, render, require_roles
 
 router = APIRouter()
-T = TypeVar("T")
 
 SIZE_LABELS = {
     "large": ("大型", "large"),
@@ -65,17 +63,6 @@ RESULT_LABELS = {
     "unknown": ("待补充数据", "Needs data"),
     "ineligible": ("不符合", "Not eligible"),
 }
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; its refusals become HTTP errors with the reason."""
-    try:
-        return fn()
-    except svc.FinanceError as exc:
-        detail = str(exc)
-        if isinstance(exc, svc.InvalidInput) and exc.problems:
-            detail += ": " + "; ".join(exc.problems)
-        raise HTTPException(status_code=exc.status, detail=detail) from None
 
 
 def _helpers() -> dict[str, Any]:
@@ -287,7 +274,7 @@ def api_publish(
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish a product for the caller's institution."""
-    return product_out(_guard(lambda: svc.publish_product(session, user, data)))
+    return product_out(svc.publish_product(session, user, data))
 
 
 @router.get(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
@@ -295,7 +282,7 @@ def api_product(
     product_id: Int64, user: User = Depends(current_user), session: Session = Depends(get_session)
 ) -> ProductOut:
     """One product."""
-    return product_out(_guard(lambda: svc.get_product(session, user, product_id)))
+    return product_out(svc.get_product(session, user, product_id))
 
 
 @router.put(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
@@ -306,7 +293,7 @@ def api_revise_product(
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish new terms for one of the caller's products as its next version."""
-    return product_out(_guard(lambda: svc.revise_product(session, user, product_id, data)))
+    return product_out(svc.revise_product(session, user, product_id, data))
 
 
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
@@ -316,7 +303,7 @@ def api_withdraw_product(
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Take one of the caller's products off the shelf."""
-    return product_out(_guard(lambda: svc.withdraw_product(session, user, product_id)))
+    return product_out(svc.withdraw_product(session, user, product_id))
 
 
 @router.post(f"{API}/needs", response_model=NeedOut, status_code=201, tags=["finance"])
@@ -336,9 +323,7 @@ def api_post_need(
     ] = None,
 ) -> NeedOut:
     """Post a financing need of the caller's enterprise (idempotent with an Idempotency-Key)."""
-    return need_out(
-        _guard(lambda: svc.post_need(session, user, data, idempotency_key=idempotency_key))
-    )
+    return need_out(svc.post_need(session, user, data, idempotency_key=idempotency_key))
 
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
@@ -364,7 +349,7 @@ def api_matches(
     session: Session = Depends(get_session),
 ) -> MatchesOut:
     """Products ranked for a need, each with eligibility and fit reasons."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return matches_out(need, svc.match_need(session, need))
 
 
@@ -380,7 +365,7 @@ def api_apply(
     session: Session = Depends(get_session),
 ) -> list[ApplyOutcomeOut]:
     """Apply to one or several products in one step; a repeat finds the existing applications."""
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, data.product_ids, data.fields))
+    outcomes = svc.apply(session, user, need_id, data.product_ids, data.fields)
     return [
         ApplyOutcomeOut(
             product_id=o.product_id,
@@ -412,7 +397,7 @@ def api_application(
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """One application; the addressed lender sees only the consented fields."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     return application_out(session, user, app)
 
 
@@ -426,16 +411,14 @@ def api_transition(
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Accept, approve, decline (with reason), disburse, or withdraw an application."""
-    app = _guard(
-        lambda: svc.transition(
-            session,
-            user,
-            app_id,
-            data.action,
-            reason=data.reason,
-            amount_fen=data.amount_fen,
-            rate_bp=data.rate_bp,
-        )
+    app = svc.transition(
+        session,
+        user,
+        app_id,
+        data.action,
+        reason=data.reason,
+        amount_fen=data.amount_fen,
+        rate_bp=data.rate_bp,
     )
     return application_out(session, user, app)
 
@@ -452,7 +435,7 @@ def api_revoke(
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Stop sharing some (or, with an empty list, all) fields with the application's lender."""
-    _guard(lambda: svc.revoke_consent(session, user, app_id, data.fields))
+    svc.revoke_consent(session, user, app_id, data.fields)
     return application_out(session, user, svc.get_application(session, user, app_id))
 
 
@@ -712,7 +695,7 @@ def product_edit(
     session: Session = Depends(get_session),
 ) -> Response:
     """The product form filled with the current version's terms."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     if product.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     return _product_form_page(request, _form_of(product), [], editing=product)
@@ -726,7 +709,7 @@ async def product_revise(
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish the edited terms as the product's next version."""
-    current = _guard(lambda: svc.get_product(session, user, product_id))
+    current = svc.get_product(session, user, product_id)
     if current.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     form, parsed = await _product_input(request)
@@ -748,7 +731,7 @@ def product_page(
     session: Session = Depends(get_session),
 ) -> Response:
     """A product: terms, today's rate, the eligibility rule and the article (十八) check."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     rule_text, _start = svc.elig.rule_text(svc.product_terms(product))
     labels = {f.name: f.zh for f in svc.shareable_fields()}
     return _page(
@@ -770,7 +753,7 @@ def product_withdraw(
     session: Session = Depends(get_session),
 ) -> Response:
     """Take a product off the shelf."""
-    _guard(lambda: svc.withdraw_product(session, user, product_id))
+    svc.withdraw_product(session, user, product_id)
     return RedirectResponse(f"/finance/products/{product_id}", status_code=303)
 
 
@@ -894,7 +877,7 @@ def need_page(
 ) -> Response:
     """A need with its ranked products, reasons and the one-step application form;
     `?product=<id>` (a lender's invitation) marks and pre-selects that product."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return _need_page(request, session, user, need, invited=product)
 
 
@@ -914,7 +897,7 @@ async def need_apply(
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     fields = [str(v) for v in raw.getlist("field")]
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     if not product_ids:
         return _need_page(
             request,
@@ -931,7 +914,7 @@ async def need_apply(
             ],
             422,
         )
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, product_ids, fields))
+    outcomes = svc.apply(session, user, need_id, product_ids, fields)
     return _need_page(request, session, user, need, outcomes)
 
 
@@ -945,7 +928,7 @@ def application_page(
 ) -> Response:
     """An application: terms, deadline, history; the lender's shared fields and actions;
     the enterprise's consents and withdrawal."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     shared = (
         svc.shared_view(session, user, app) if user.role in (Role.bank, Role.enterprise) else None
     )
@@ -991,8 +974,6 @@ async def application_action(
         )
     except (svc.InvalidInput, svc.TransitionError) as exc:
         return _action_error(request, session, user, app_id, exc.zh, exc.status)
-    except svc.FinanceError as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
@@ -1015,7 +996,7 @@ async def application_revoke(
     """Stop sharing the ticked fields (or all) with the lender."""
     raw = await request.form()
     fields = [str(v) for v in raw.getlist("field")]
-    _guard(lambda: svc.revoke_consent(session, user, app_id, fields))
+    svc.revoke_consent(session, user, app_id, fields)
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
@@ -1051,7 +1032,7 @@ async def lender_invite(
             raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
-    _guard(lambda: svc.invite_need(session, user, need_id, product_id))
+    svc.invite_need(session, user, need_id, product_id)
     return RedirectResponse(
         f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303
     )
@@ -1065,7 +1046,7 @@ def api_invite(
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
-    sent = _guard(lambda: svc.invite_need(session, user, need_id, data.product_id))
+    sent = svc.invite_need(session, user, need_id, data.product_id)
     return {"need_id": need_id, "product_id": data.product_id, "sent": sent}
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.bounds import Int64
-from huiqi.notify import service, stats
+from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
     OUTBOX_LABELS,
@@ -25,6 +25,7 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -174,12 +175,7 @@ def rotate_secret(
 
 
 def _unsubscribe_target(request: Request, token: str) -> tuple[str, str]:
-    try:
-        return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(
-            status_code=404, detail="退订链接无效 / invalid unsubscribe link"
-        ) from None
+    return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
 
 
 @router.get("/notify/unsubscribe/{token}", include_in_schema=False)
@@ -223,10 +219,7 @@ def unsubscribe(
 @router.get("/notify/open/{token}", include_in_schema=False)
 def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
     """The link in a pushed message: record that it was read, then show it."""
-    try:
-        nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(status_code=404, detail="链接无效 / invalid link") from None
+    nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
     note = session.get(Notification, nid)
     if note is None:
         raise HTTPException(status_code=404, detail="not found")

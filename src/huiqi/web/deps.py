@@ -17,7 +17,7 @@ from huiqi.accounts import service as accounts
 from huiqi.accounts.models import ROLE_LABELS, Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import security
-from huiqi.core.db import session_factory
+from huiqi.core.db import read_session, session_factory
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
 from huiqi.web.nav import nav_for
@@ -66,9 +66,16 @@ class LoginRequired(Exception):
     """Raised when a page or API call needs a logged-in user."""
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; CommitBeforeResponse commits it when the response succeeds."""
-    session = session_factory()()
+    """A session for one request; CommitBeforeResponse commits it when the response succeeds.
+
+    Requests that read (GET, HEAD) take no write lock on SQLite; those that write start
+    their transaction IMMEDIATE (see huiqi.core.db).
+    """
+    session = read_session() if request.method in READ_METHODS else session_factory()()
     setattr(request.state, STATE_KEY, session)
     try:
         yield session
@@ -112,7 +119,7 @@ def _resolve_user_for_page(request: Request) -> None:
     if session is not None:
         _remember(request, accounts.user_for_session(session, cookie))
         return
-    with session_factory()() as own:
+    with read_session() as own:
         _remember(request, accounts.user_for_session(own, cookie))
 
 
