@@ -81,6 +81,9 @@ def load_accounts(session: Session, enterprise_credit_code: str | None = None) -
                 department=acct.department,
                 credit_code=credit_code if acct.role == Role.enterprise else None,
                 institution=acct.institution,
+                # The demo log-ins are public by design (README, `make run`): they would not
+                # pass the password policy, which keeps guessable passwords off real accounts.
+                check_policy=False,
             )
         elif acct.role == Role.enterprise and credit_code and existing.credit_code != credit_code:
             existing.credit_code = credit_code

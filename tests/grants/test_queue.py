@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.events import ResultChange
 from huiqi.grants import queue as gq
 from huiqi.grants import service
 from huiqi.grants.models import Grant, GrantStatus
 from huiqi.grants.schemas import BankAccountInput
-from huiqi.matching.service import ChangedResult
 from huiqi.notify.models import Notification
 from tests.conftest import csrf_from
 from tests.grants.conftest import ON, A, B
@@ -29,7 +29,7 @@ def _ids(html: str) -> set[int]:
     }
 
 
-def _setup(session: Session, matched: list[ChangedResult]) -> tuple[Grant, Grant]:
+def _setup(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
     service.grants_from_results(session, matched, today=ON)
     service.set_bank_account(
         session,
@@ -48,7 +48,7 @@ def test_filters_narrow_the_queue_by_flag_amount_region_and_name(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, b = _setup(db_session, matched)
     login_as("officer", department=RST)
@@ -71,7 +71,7 @@ def test_filters_narrow_the_queue_by_flag_amount_region_and_name(
     )
 
 
-def test_sorted_and_paged(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_sorted_and_paged(db_session: Session, matched: list[ResultChange]) -> None:
     a, b = _setup(db_session, matched)
     flt = gq.QueueFilter()
     first = gq.queue_page(db_session, flt, departments=None, sort="amount_desc", per_page=1)
@@ -88,7 +88,7 @@ def test_select_all_on_the_filtered_set_and_a_plain_summary(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, b = _setup(db_session, matched)
     login_as("officer", department=RST)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts import scopes
 from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import format_fen
 from huiqi.grants import queue as gq
 from huiqi.grants import service
@@ -114,6 +115,8 @@ async def review(
     else:
         try:
             ids = [int(str(v)) for v in form.getlist("grant_id")]
+            if any(abs(i) > INT64_MAX for i in ids):
+                raise ValueError("out of range")
         except ValueError:
             raise HTTPException(status_code=422, detail="项目编号无效 / invalid grant id") from None
     if not ids:
@@ -207,7 +210,10 @@ def create_disbursement(
 
 @router.get("/grants/disbursements/{batch_id:int}.{ext}", include_in_schema=False)
 def disbursement_file(
-    batch_id: int, ext: str, user: User = Depends(officers), session: Session = Depends(get_session)
+    batch_id: Int64,
+    ext: str,
+    user: User = Depends(officers),
+    session: Session = Depends(get_session),
 ) -> Response:
     """The disbursement file of a batch, as CSV or XLSX."""
     if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
@@ -288,7 +294,7 @@ async def set_account(
 @router.get("/grants/{grant_id:int}", include_in_schema=False)
 def detail(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User | None = Depends(optional_user),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -327,7 +333,7 @@ def detail(
 @router.post("/grants/{grant_id:int}/confirm", include_in_schema=False)
 async def confirm(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> Response:

@@ -108,8 +108,21 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
 def rules_page(
     request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
 ) -> Response:
-    """Published rules with their legal basis."""
-    return render(request, "rules/list.html", versions=service.published_versions(session))
+    """Published rules with their legal basis, and the latest matching run's progress."""
+    return render(
+        request,
+        "rules/list.html",
+        versions=service.published_versions(session),
+        run=service.latest_run(session),
+    )
+
+
+@router.get("/rules/run-status")
+def run_status_fragment(
+    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
+) -> Response:
+    """The latest matching run's progress (an htmx fragment polled while the run goes on)."""
+    return render(request, "rules/_run_status.html", run=service.latest_run(session))
 
 
 @router.get("/rules/editor")
