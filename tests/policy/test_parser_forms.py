@@ -258,3 +258,39 @@ def test_mixed_encodings_are_decoded_line_by_line_with_a_note() -> None:
     doc = parse_source(source)
     assert [a.label for a in doc.articles()] == ["一、", "二、"]
     assert any("GB18030" in w for w in doc.warnings)
+
+
+CITY = """兰州市人民政府办公室关于印发兰州市支持中小企业发展若干措施的通知
+兰政办发〔2023〕15号
+各县区人民政府，市政府各部门：
+现将《兰州市支持中小企业发展若干措施》印发给你们，请认真贯彻落实。
+兰州市人民政府办公室
+2023年3月1日
+兰州市支持中小企业发展若干措施
+1.加大财政支持。对首次升规的工业企业给予奖励。（市财政局牵头，市工信局配合）
+（1）奖励标准为每户10万元。
+（2）同一企业只奖励一次。
+2.优化政务服务。推行“一网通办”。（市政务服务中心负责）
+3.强化融资支持。扩大信贷投放。（市地方金融监管局会同人民银行兰州中心支行负责；各县区人民政府组织实施）
+本措施自印发之日起施行。
+"""
+
+
+def test_city_numbered_measures() -> None:
+    doc = parse_text(CITY)
+    assert doc.jurisdiction == "municipal"
+    assert doc.style == "numbered" and doc.levels == ["1.", "(1)"]
+    assert [a.label for a in doc.articles()] == ["1.", "2.", "3."]
+    assert [i.path for i in doc.articles()[0].items] == [["1.", "(1)"], ["1.", "(2)"]]
+    assert doc.issuers == ["兰州市人民政府办公室"]
+    assert doc.issued_on == doc.effective_on == dt.date(2023, 3, 1)
+    assert doc.closing == "本措施自印发之日起施行。"
+    t1, t2, t3 = doc.tasks
+    assert _names(t1.lead) == ["兰州市财政局"]
+    assert _names(t1.support) == ["兰州市工业和信息化局"]
+    assert _names(t2.lead) == ["兰州市政务服务中心"]
+    # X会同Y: X leads, Y supports.
+    assert _names(t3.lead) == ["兰州市地方金融监督管理局"]
+    assert _names(t3.support) == ["中国人民银行兰州中心支行"]
+    assert t3.implementers == ["各县区人民政府"]
+    assert doc.unknown_departments == []
