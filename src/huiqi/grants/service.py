@@ -434,7 +434,13 @@ def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
 
 
 def _hold(
-    session: Session, grant: Grant, code: str, zh: str, en: str, detail: dict[str, Any]
+    session: Session,
+    grant: Grant,
+    code: str,
+    zh: str,
+    en: str,
+    detail: dict[str, Any],
+    actor: str = "matching",
 ) -> None:
     """Flag a decided grant whose basis changed; the amount and status stay as decided."""
     if any(f["code"] == code for f in grant.risk_flags or []):
@@ -442,18 +448,23 @@ def _hold(
     grant.risk_flags = [*(grant.risk_flags or []), _flag(code, zh, en, **detail)]
     grant.inputs_changed_at = utcnow()
     grant.updated_at = utcnow()
-    append_ledger(session, grant, code, actor="matching", status_from=grant.status, detail=detail)
+    append_ledger(session, grant, code, actor=actor, status_from=grant.status, detail=detail)
 
 
 def grants_from_results(
-    session: Session, changed_results: Iterable[object], *, today: date | None = None
+    session: Session,
+    changed_results: Iterable[object],
+    *,
+    today: date | None = None,
+    actor: str = "matching",
 ) -> list[Grant]:
     """Create or update grants for new or changed results of auto_grant rules.
 
     Call it with matching's changed results in the same transaction. A new eligible result
     gets a pending grant with its amount and input snapshot; a pending grant whose inputs
     changed is recomputed (ledger entry with old and new); an approved or disbursed grant is
-    never altered: it is flagged for review instead.
+    never altered: it is flagged for review instead. ``actor`` is who caused the change (the
+    officer who published a rule version, or the matching job) and is written to the ledger.
     """
     from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import RuleVersion
@@ -488,7 +499,7 @@ def grants_from_results(
                         session,
                         decided,
                         "no_longer_eligible",
-                        actor="matching",
+                        actor=actor,
                         status_from=decided.status,
                         detail={"result": change.result},
                     )
@@ -500,6 +511,7 @@ def grants_from_results(
                         "批准后数据变化,已不符合条件",
                         "no longer eligible after approval",
                         {"result": change.result},
+                        actor,
                     )
                 touched.append(decided)
             continue
@@ -553,7 +565,7 @@ def grants_from_results(
                 session,
                 grant,
                 "created",
-                actor="matching",
+                actor=actor,
                 status_from=None,
                 detail={"input_hash": ihash, "rule_version": version.version},
             )
@@ -576,7 +588,7 @@ def grants_from_results(
                 session,
                 grant,
                 "recomputed",
-                actor="matching",
+                actor=actor,
                 status_from=grant.status,
                 detail={
                     "old": old,
@@ -599,6 +611,7 @@ def grants_from_results(
                     "new_input_hash": ihash,
                     "new_rule_version": version.version,
                 },
+                actor,
             )
         touched.append(grant)
     session.flush()

@@ -92,11 +92,18 @@ def _rule_from(version: RuleVersion) -> Rule:
 def publish_rule(
     session: Session, rule: Rule, created_by: str | None = None
 ) -> tuple[RuleVersion, bool]:
-    """Store a rule as the published version; returns (version, whether anything changed)."""
-    current = latest_version(session, rule.id)
-    if current is not None and current.hash == rule.hash and current.status == "published":
+    """Store a rule as the published version; returns (version, whether anything changed).
+
+    This is the trusted path of the packaged library (`huiqi rules load`, the demo); people change
+    rules through huiqi.matching.workflow, which checks departments and reviews.
+    """
+    current = session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.status == "published")
+    ).first()
+    if current is not None and current.hash == rule.hash:
         return current, False
-    number = (current.version + 1) if current else 1
+    newest = latest_version(session, rule.id)
+    number = (newest.version + 1) if newest else 1
     if current is not None:
         current.status = "retired"
     basis = rule.doc.legal_basis[0]
@@ -116,6 +123,8 @@ def publish_rule(
         valid_to=rule.doc.valid_to,
         created_at=utcnow(),
         created_by=created_by,
+        published_by=created_by,
+        published_at=utcnow(),
     )
     session.add(version)
     session.flush()
@@ -310,8 +319,13 @@ def run_matching(
     engine: str = "batch",
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
+    actor: str | None = None,
 ) -> list[ChangedResult]:
-    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results."""
+    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results.
+
+    ``actor`` names who caused the run (the officer who published a rule version) for the grant
+    ledger; None means the matching job itself.
+    """
     on = on or today_cn()
     pairs = [
         (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
@@ -339,7 +353,7 @@ def run_matching(
         changed += _store(session, version, rule, rows, codes, conds, on, existing, evaluator)
         if progress:
             progress(r + 1, len(pairs))
-    _propagate(session, changed, on)
+    _propagate(session, changed, on, actor=actor)
     return changed
 
 
@@ -410,7 +424,9 @@ def rematch_enterprises(
     return changed
 
 
-def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None:
+def _propagate(
+    session: Session, changed: list[ChangedResult], on: date, actor: str | None = None
+) -> None:
     """New or changed results create grants and notifications in the same transaction (outbox)."""
     if not changed:
         return
@@ -419,13 +435,15 @@ def _propagate(session: Session, changed: list[ChangedResult], on: date) -> None
     from huiqi.grants.service import grants_from_results
     from huiqi.notify.service import notify_results
 
-    grants_from_results(session, changed, today=on)
+    grants_from_results(session, changed, today=on, actor=actor or "matching")
     notify_results(session, changed)
 
 
-def rematch_rule(session: Session, rule_id: str, on: date | None = None) -> list[ChangedResult]:
-    """Re-evaluate one rule over every enterprise (after the rule changed)."""
-    return run_matching(session, on, rule_ids=[rule_id])
+def rematch_rule(
+    session: Session, rule_id: str, on: date | None = None, actor: str | None = None
+) -> list[ChangedResult]:
+    """Re-evaluate one rule over every enterprise (after the rule changed, by ``actor``)."""
+    return run_matching(session, on, rule_ids=[rule_id], actor=actor)
 
 
 @on_enterprise_changed

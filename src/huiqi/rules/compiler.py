@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-
 import hashlib
 import json
 from dataclasses import dataclass, field
