@@ -17,7 +17,9 @@ FIRST = date(2019, 8, 20)  # the first quote after the reform (中国人民银�
 def test_consecutive_changes_match_the_announced_steps(pid: str) -> None:
     periods = sorted(default_params().library.params[pid].periods, key=lambda p: p[0])
     assert periods[0][0] == FIRST and periods[-1][1] is None  # from the reform to the present
-    for (start, end, value, src), (nxt, _e, new, new_src) in zip(periods, periods[1:]):
+    for (start, end, value, _src), (nxt, _e, new, new_src) in zip(
+        periods, periods[1:], strict=False
+    ):
         assert end == nxt - timedelta(days=1), f"{pid}: gap or overlap after {start}"
         assert new_src.issued == nxt, f"{pid}: announcement date of {nxt}"
         m = re.fullmatch(r"([+-]\d+)bp", new_src.change or "")
