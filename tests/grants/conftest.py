@@ -14,6 +14,8 @@ from huiqi.matching.service import ChangedResult
 
 ON = date(2024, 6, 30)
 GRAD_RULE = "gs351-22-graduate-social-insurance"
+# employer's pension, medical and unemployment contributions for one graduate over 12 months
+PER_GRADUATE_FEN = 1_215_000
 A = make_credit_code("9", "1", "620102", "MA7GRA01")  # small Lanzhou manufacturer, 3 graduates
 B = make_credit_code("9", "1", "620102", "MA7GRA02")  # micro, 8 graduates (large amount)
 C = make_credit_code("9", "1", "620503", "MA7GRA03")  # medium: not eligible
@@ -38,6 +40,7 @@ def add(
             "revenue": revenue_wan * 1_000_000,
             "total_assets": revenue_wan * 1_000_000,
             "graduate_hires": hires,
+            "graduate_insurance_paid": hires * PER_GRADUATE_FEN,
         },
         source="税务",
         as_of=date(2024, 5, 31),
@@ -53,7 +56,7 @@ def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[Change
     propagation to grants and notify is switched off here; tests/notify/test_matching_hook.py
     covers that propagation.
     """
-    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on: None)
+    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on, **kw: None)
     add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
     add(db_session, B, "兰州乙科技有限公司", 8, 200, 8)
     add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)

@@ -89,6 +89,11 @@ def _rule_from(version: RuleVersion) -> Rule:
     return _PARSED[key]
 
 
+def rule_of_version(version: RuleVersion) -> Rule:
+    """The checked rule of any stored version (published, in review or retired)."""
+    return _rule_from(version)
+
+
 def publish_rule(
     session: Session, rule: Rule, created_by: str | None = None
 ) -> tuple[RuleVersion, bool]:
