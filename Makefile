@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export HUIQI_DATA_DIR ?= data
 
-.PHONY: run test lint fmt bench clean venv dev
+.PHONY: run test fuzz lint fmt bench clean venv dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,14 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
 
+# One worker per core (pytest-xdist); each worker migrates its own SQLite file and PostgreSQL database.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
+
+# Schemathesis over every API operation for every role, asserting no 5xx (tests/test_fuzz_api.py);
+# CI runs it as its own step after `make test`.
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/pytest -n 2 -m fuzz tests/test_fuzz_api.py
 
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench

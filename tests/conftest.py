@@ -9,28 +9,44 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from huiqi.core import migrate
+from huiqi.core import migrate, security
 from huiqi.core.config import Settings
 from huiqi.core.db import install_session_factory, make_engine
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Process-wide keys for code that reads get_settings(), so no test writes key files into the
+# working tree's data folder (tests of key generation unset these themselves).
+os.environ.setdefault("HUIQI_SECRET_KEY", "test-secret-key-" + uuid.uuid4().hex)
+os.environ.setdefault("HUIQI_LEDGER_KEY", "test-ledger-key-" + uuid.uuid4().hex)
 PG_ENV = "HUIQI_TEST_POSTGRES_URL"
 TEST_PASSWORD = "correct-horse-battery"
 
 
-def huiqi_shared_dir() -> Path:
-    """The shared/ folder that lies beside the repository (seed, reference texts, design)."""
-    return REPO.parent / "shared"
+TEST_DATA = REPO / "tests" / "data"
+
+# Argon2 at its minimal parameters: the tests hash many passwords and check the log-in logic,
+# not the cost of the hash. Production keeps the library defaults.
+security.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def seed_path() -> Path:
-    """The seed policy document."""
-    return huiqi_shared_dir() / "seed" / "000_1fa78e4c162f2d55.txt"
+    """The seed policy document, as packaged with the application (甘工信发〔2020〕351号)."""
+    return REPO / "src" / "huiqi" / "policy" / "data" / "samples" / "gansu-gongxinfa-2020-351.txt"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Domain event handlers subscribed, as the web app and the command line do."""
+    from huiqi.wiring import install
+
+    install()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,12 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(db, "_engine", None)
     monkeypatch.setattr(db, "_factory", None)
     return tmp_path
+
+
+def _enterprise_count(data_dir: Path) -> int:
+    """How many enterprises the CLI's SQLite database holds."""
+    with sqlite3.connect(data_dir / "huiqi.db") as conn:
+        return int(conn.execute("SELECT count(*) FROM enterprise").fetchone()[0])
 
 
 def test_help_explains_commands() -> None:
@@ -58,11 +65,16 @@ def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
         app, ["user", "create", "olga", "--role", "admin", "--password", "a-strong-password"]
     )
     assert dup.exit_code == 2 and "taken" in dup.output
-    demo = runner.invoke(app, ["demo", "load"])
+    # A small population: the command's wiring is under test here, not the generator's speed.
+    demo = runner.invoke(app, ["demo", "load", "--size", "50"])
     assert demo.exit_code == 0, demo.output
     assert "huiqi-admin-2020" in demo.output
-    again = runner.invoke(app, ["demo", "load"])
+    assert "officer-hr" in demo.output and "officer-hr2" in demo.output  # four-eyes pair
+    loaded = _enterprise_count(cli_env)
+    assert loaded >= 50
+    again = runner.invoke(app, ["demo", "load", "--size", "50"])
     assert again.exit_code == 0, again.output
+    assert _enterprise_count(cli_env) == loaded  # loading again adds nothing
     listing = runner.invoke(app, ["user", "list"])
     assert "olga" in listing.output and "enterprise" in listing.output
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts import service as accounts
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,22 @@ DEMO_ACCOUNTS = (
         "省工信厅 张科长",
         department="甘肃省工业和信息化厅",
     ),
+    # Two officers of the graduate subsidy's department: one approves grants, the other builds
+    # the payment file (four-eyes: one person may not do both).
+    DemoAccount(
+        "officer-hr",
+        "huiqi-officer-2020",
+        "officer",
+        "省人社厅 赵科长",
+        department="甘肃省人力资源和社会保障厅",
+    ),
+    DemoAccount(
+        "officer-hr2",
+        "huiqi-officer-2020",
+        "officer",
+        "省人社厅 孙会计(拨付经办)",
+        department="甘肃省人力资源和社会保障厅",
+    ),
     DemoAccount(
         "enterprise",
         "huiqi-enterprise-2020",
@@ -63,10 +79,13 @@ def load_accounts(session: Session, enterprise_credit_code: str | None = None) -
                 role=acct.role,
                 display_name=acct.display_name,
                 department=acct.department,
-                credit_code=credit_code if acct.role == "enterprise" else None,
+                credit_code=credit_code if acct.role == Role.enterprise else None,
                 institution=acct.institution,
+                # The demo log-ins are public by design (README, `make run`): they would not
+                # pass the password policy, which keeps guessable passwords off real accounts.
+                check_policy=False,
             )
-        elif acct.role == "enterprise" and credit_code and existing.credit_code != credit_code:
+        elif acct.role == Role.enterprise and credit_code and existing.credit_code != credit_code:
             existing.credit_code = credit_code
     return list(DEMO_ACCOUNTS)
 

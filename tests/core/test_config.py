@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from huiqi.core.config import DEFAULT_SECRET_KEY, ConfigError, Environment, load_settings
+from huiqi.core.config import (
+    DEFAULT_SECRET_KEY,
+    ConfigError,
+    Environment,
+    Settings,
+    load_settings,
+)
 
 
 def test_defaults_use_sqlite_file_under_data_dir(
@@ -47,18 +54,79 @@ def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path:
         load_settings()
 
 
-def test_production_refuses_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUIQI_ENV", "production")
     monkeypatch.delenv("HUIQI_SECRET_KEY", raising=False)
-    settings = load_settings()
-    assert settings.secret_key == DEFAULT_SECRET_KEY
-    with pytest.raises(ConfigError, match="HUIQI_SECRET_KEY"):
-        settings.check_safe()
+    monkeypatch.setenv("HUIQI_LEDGER_KEY", "a-long-and-random-ledger-key")
+    with pytest.raises(ConfigError, match="HUIQI_SECRET_KEY: required"):
+        load_settings()
     monkeypatch.setenv("HUIQI_SECRET_KEY", "a-long-and-random-production-key")
+    monkeypatch.delenv("HUIQI_LEDGER_KEY")
+    with pytest.raises(ConfigError, match="HUIQI_LEDGER_KEY: required"):
+        load_settings()
+    monkeypatch.setenv("HUIQI_LEDGER_KEY", "a-long-and-random-ledger-key")
     load_settings().check_safe()
 
 
-def test_development_accepts_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("env", ["development", "test", "production"])
+@pytest.mark.parametrize("name", ["HUIQI_SECRET_KEY", "HUIQI_LEDGER_KEY"])
+def test_the_published_key_is_refused_everywhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: str, name: str
+) -> None:
+    monkeypatch.setenv("HUIQI_ENV", env)
+    monkeypatch.setenv("HUIQI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(name, DEFAULT_SECRET_KEY)
+    with pytest.raises(ConfigError, match=f"{name}: this key is published"):
+        load_settings()
+    monkeypatch.setenv(name, "short")
+    with pytest.raises(ConfigError, match=f"{name}: must be at least 16"):
+        load_settings()
+
+
+def test_development_makes_its_own_keys_and_keeps_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
     monkeypatch.setenv("HUIQI_ENV", "development")
+    monkeypatch.setenv("HUIQI_DATA_DIR", str(data))
     monkeypatch.delenv("HUIQI_SECRET_KEY", raising=False)
-    load_settings().check_safe()
+    monkeypatch.delenv("HUIQI_LEDGER_KEY", raising=False)
+    first = load_settings()
+    first.check_safe()
+    assert len(first.secret_key) >= 48 and len(first.ledger_key) >= 48
+    assert first.secret_key != first.ledger_key
+    assert DEFAULT_SECRET_KEY not in (first.secret_key, first.ledger_key)
+    for name, value in (("secret.key", first.secret_key), ("ledger.key", first.ledger_key)):
+        path = data / name
+        assert path.read_text(encoding="ascii").strip() == value
+        assert path.stat().st_mode & 0o077 == 0  # readable by the owner only
+    again = load_settings()  # the next start keeps the same keys
+    assert (again.secret_key, again.ledger_key) == (first.secret_key, first.ledger_key)
+    assert [p.name for p in data.iterdir() if p.name.startswith(".")] == []
+    # another data folder, other keys: nothing is shared or published
+    monkeypatch.setenv("HUIQI_DATA_DIR", str(tmp_path / "other"))
+    assert load_settings().secret_key != first.secret_key
+
+
+def test_a_damaged_key_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HUIQI_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("HUIQI_LEDGER_KEY", raising=False)
+    (tmp_path / "ledger.key").write_text("x\n", encoding="ascii")
+    with pytest.raises(ConfigError, match="HUIQI_LEDGER_KEY: .*ledger.key holds no usable key"):
+        load_settings()
+
+
+def _readme_configuration_table() -> str:
+    """The rows of the README's configuration table."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.splitlines() if line.startswith("| `HUIQI_"))
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    documented = set(re.findall(r"`(HUIQI_[A-Z_]+)`", _readme_configuration_table()))
+    settings = {"HUIQI_" + name.upper() for name in Settings.model_fields}
+    assert settings - documented == set(), "add these settings to the README's configuration table"
+    assert documented - settings - {"HUIQI_CONFIG_FILE"} == set(), (
+        "the README names unknown settings"
+    )

@@ -12,12 +12,15 @@ from openpyxl import load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.enterprise import service as registry
+from huiqi.events import ResultChange, ResultsChanged
 from huiqi.grants import service
 from huiqi.grants.models import Grant, LedgerEntry
-from huiqi.grants.schemas import BankAccountInput, GrantError
+from huiqi.grants.schemas import BankAccountInput, GrantError, GrantFourEyes
 from huiqi.matching import service as matching
-from huiqi.matching.service import ChangedResult
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import base_library
 from huiqi.notify.models import Notification
 from tests.grants.conftest import GRAD_RULE, ON, PER_GRADUATE_FEN, A, B, C
 
@@ -38,7 +41,7 @@ def _account(session: Session, code: str, number: str = "6228480012345678901") -
 
 
 def test_eligible_enterprises_get_exact_grants_that_recompute(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     created = service.grants_from_results(db_session, matched, today=ON)
     assert {g.credit_code for g in created} == {A, B}
@@ -68,7 +71,7 @@ def test_eligible_enterprises_get_exact_grants_that_recompute(
     assert service.verify_ledger(db_session) == []
 
 
-def test_risk_flags(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_risk_flags(db_session: Session, matched: list[ResultChange]) -> None:
     registry.apply_changes(
         db_session, B, {"employees": 2}, source="税务", as_of=date(2023, 5, 31), year=2022
     )
@@ -86,7 +89,7 @@ def test_risk_flags(db_session: Session, matched: list[ChangedResult]) -> None:
     assert "no_bank_account" not in {f["code"] for f in _grant(db_session, A).risk_flags}
 
 
-def test_batch_review_and_disbursement(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_batch_review_and_disbursement(db_session: Session, matched: list[ResultChange]) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     a, b = _grant(db_session, A), _grant(db_session, B)
     _account(db_session, A, "6228480012345678901")
@@ -106,7 +109,10 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Change
     )
     assert report.done == [b.id] and _grant(db_session, B).status == "rejected"
 
-    batch = service.create_disbursement(db_session, actor="officer1")
+    # four-eyes: the officer who approved may not build the payment file for the same grant
+    with pytest.raises(GrantFourEyes, match=f"#{a.id}"):
+        service.create_disbursement(db_session, actor="officer1")
+    batch = service.create_disbursement(db_session, actor="officer2")
     assert batch.count == 1 and batch.total_fen == 3 * PER_GRADUATE_FEN
     rows = service.disbursement_rows(db_session, batch.id)
     parsed = list(csv.reader(io.StringIO(service.disbursement_csv(rows).decode("utf-8-sig"))))
@@ -137,7 +143,7 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Change
 
 
 def test_changed_inputs_after_approval_flag_never_alter(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     a = _grant(db_session, A)
@@ -154,7 +160,7 @@ def test_changed_inputs_after_approval_flag_never_alter(
     flagged = service.check_inputs(db_session)
     assert [g.id for g in flagged] == [a.id]
     # the matching hook's changed result says the same: the amount stays, a flag is raised once
-    change = ChangedResult(A, GRAD_RULE, "1", "eligible", mode="auto_grant", amount_fen=4_800_000)
+    change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant", amount_fen=4_800_000)
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
     assert a.amount_fen == 3 * PER_GRADUATE_FEN and a.status == "approved"
@@ -169,7 +175,7 @@ def test_changed_inputs_after_approval_flag_never_alter(
 
 
 def test_pending_grant_is_recomputed_in_the_open(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     registry.apply_changes(
@@ -180,7 +186,7 @@ def test_pending_grant_is_recomputed_in_the_open(
         as_of=ON,
         year=2023,
     )
-    change = ChangedResult(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
+    change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
     assert a.amount_fen == 4 * PER_GRADUATE_FEN
@@ -191,7 +197,7 @@ def test_pending_grant_is_recomputed_in_the_open(
     assert recomputed.detail["new"]["amount_fen"] == 4 * PER_GRADUATE_FEN
 
 
-def test_ledger_is_append_only(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_ledger_is_append_only(db_session: Session, matched: list[ResultChange]) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     entry = db_session.scalars(select(LedgerEntry)).first()
     assert entry is not None
@@ -212,8 +218,52 @@ def test_bad_bank_account_refused() -> None:
 
 
 def test_not_eligible_enterprise_gets_nothing(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     assert db_session.scalar(select(Grant).where(Grant.credit_code == C)) is None
     assert matching.run_matching(db_session, ON) == []
+
+
+def test_recompute_records_who_changed_the_rule(
+    db_session: Session, matched: list[ResultChange], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.grants_from_results(db_session, matched, today=ON)
+    # matching hands the publisher down to the grants (notifications stay off in these tests)
+    monkeypatch.setitem(events.bus.handlers, ResultsChanged, [])
+    events.subscribe(ResultsChanged, service.on_results_changed)
+    text_v1 = db_session.scalar(select(RuleVersion.source).where(RuleVersion.rule_id == GRAD_RULE))
+    assert text_v1 is not None
+    raised = text_v1.replace(
+        "formula: graduate_insurance_paid", "formula: graduate_insurance_paid * 2", 1
+    )
+    assert raised != text_v1
+    rule = base_library().parse_rule(raised, "raised.yaml")
+    version, _ = matching.publish_rule(db_session, rule, created_by="officer-hr")
+    matching.rematch_rule(db_session, GRAD_RULE, ON, actor="officer-hr")
+    a = _grant(db_session, A)
+    assert a.rule_version == version.version and a.amount_fen == 2 * 3 * PER_GRADUATE_FEN
+    latest = service.ledger(db_session, a.id)[0]
+    assert latest.event == "recomputed" and latest.actor == "officer-hr"
+    assert latest.detail["new"]["rule_version"] == version.version
+    assert service.verify_ledger(db_session) == []
+
+
+def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
+    db_session: Session, matched: list[ResultChange]
+) -> None:
+    from huiqi.demo import DEMO_ACCOUNTS, load_accounts
+
+    load_accounts(db_session)
+    service.grants_from_results(db_session, matched, today=ON)
+    a = _grant(db_session, A)
+    names = {acct.username: acct for acct in DEMO_ACCOUNTS}
+    for who in ("officer-hr", "officer-hr2"):
+        acct = names[who]
+        scope = service.review_scope(db_session, role=acct.role, department=acct.department)
+        assert service.in_scope(a, scope), who
+    _account(db_session, A)
+    service.review(db_session, [a.id], "approve", actor="officer-hr", ack_risk=True)
+    with pytest.raises(GrantFourEyes):
+        service.create_disbursement(db_session, actor="officer-hr")
+    assert service.create_disbursement(db_session, actor="officer-hr2").count == 1

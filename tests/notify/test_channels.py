@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.core.clock import aware
 from huiqi.core.config import Settings
 from huiqi.notify import service
 from huiqi.notify.channels import (
@@ -168,7 +169,7 @@ def test_unreachable_smtp_is_retried_then_dead_lettered_without_blocking_webhook
     email_row = _rows(db_session)["email"]
     assert email_row.status == "pending" and email_row.attempts == 1
     assert email_row.last_error and "SMTP" in email_row.last_error
-    first_retry = service.aware(email_row.next_attempt_at)
+    first_retry = aware(email_row.next_attempt_at)
     assert first_retry == clock.now + timedelta(seconds=60)
 
     # not due yet: nothing happens
@@ -176,7 +177,7 @@ def test_unreachable_smtp_is_retried_then_dead_lettered_without_blocking_webhook
     clock.now = first_retry
     assert _dispatcher(cfg, session_maker, clock).run_once().retried == {"email": 1}
     email_row = _rows(db_session)["email"]
-    assert service.aware(email_row.next_attempt_at) == clock.now + timedelta(seconds=120)
+    assert aware(email_row.next_attempt_at) == clock.now + timedelta(seconds=120)
     clock.now += timedelta(seconds=120)
     assert _dispatcher(cfg, session_maker, clock).run_once().dead == {"email": 1}
     email_row = _rows(db_session)["email"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.clock import aware
 from huiqi.notify import service
 from huiqi.notify.models import (
     ConsentEvent,
@@ -56,8 +57,7 @@ def test_one_row_per_consented_channel_and_dedupe(
     rows = _outbox(db_session)
     assert sorted(r.channel for r in rows) == ["email", "webhook"]
     assert all(
-        r.status == OutboxStatus.pending and service.aware(r.next_attempt_at) == MORNING
-        for r in rows
+        r.status == OutboxStatus.pending and aware(r.next_attempt_at) == MORNING for r in rows
     )
     assert len({r.idempotency_key for r in rows}) == 2
     assert {r.recipient for r in rows} == {"finance@example.com", "https://hooks.example.com/huiqi"}
@@ -93,9 +93,9 @@ def test_quiet_hours_defer_until_they_end(
     late = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)  # 23:30 Beijing
     _enqueue(db_session, "k-night", now=late)
     (row,) = _outbox(db_session)
-    assert service.aware(row.next_attempt_at) == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 08:00
+    assert aware(row.next_attempt_at) == datetime(2026, 3, 3, 0, 0, tzinfo=UTC)  # 08:00
     _enqueue(db_session, "k-day", now=MORNING)
-    assert service.aware(_outbox(db_session)[1].next_attempt_at) == MORNING
+    assert aware(_outbox(db_session)[1].next_attempt_at) == MORNING
 
 
 def test_daily_cap_holds_the_rest_for_a_digest(

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.clock import BEIJING, aware
 from huiqi.enterprise import service as registry
 from huiqi.notify import service
 from huiqi.notify.models import ConsentEvent, Subscription
 from huiqi.notify.schemas import SettingsInput
-from huiqi.notify.service import BEIJING
 from tests.notify.conftest import ENT_A, ENT_B, ENT_C
 
 CONSENT_DAY = date(2024, 3, 15)
@@ -75,7 +75,7 @@ def test_consented_contacts_become_subscriptions_and_unconsented_do_not(
         "https://hooks.example.cn/huiqi",
     )
     given = datetime.combine(CONSENT_DAY, time(0), BEIJING).astimezone(UTC)
-    assert service.aware(sub.email_consent_at) == given  # type: ignore[arg-type]
+    assert aware(sub.email_consent_at) == given  # type: ignore[arg-type]
     assert sub.sms_consent_at is None and sub.webhook_secret
     assert [ch for ch, _ in service.active_channels(sub)] == ["email", "webhook"]
     assert sorted(_events(db_session, ENT_A)) == [
@@ -84,7 +84,7 @@ def test_consented_contacts_become_subscriptions_and_unconsented_do_not(
     ]
     event = db_session.scalar(select(ConsentEvent).where(ConsentEvent.channel == "email"))
     assert event is not None and event.actor == "self-reported"
-    assert service.aware(event.at) == given
+    assert aware(event.at) == given
     # without consent (B) or with an invalid address (C): no subscription at all
     assert service.get_subscription(db_session, ENT_B) is None
     assert service.get_subscription(db_session, ENT_C) is None

@@ -9,11 +9,11 @@ import pytest
 from huiqi.policy.ingest import ingest_file
 from huiqi.policy.parser import parse_source
 from huiqi.policy.schemas import ParsedDocument
+from tests.conftest import TEST_DATA, seed_path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "seed" / "000_1fa78e4c162f2d55.txt"
-REFERENCE = SHARED / "reference"
+SEED = seed_path()
+REFERENCE = TEST_DATA / "reference"
 FIXTURES = REPO / "tests" / "fixtures" / "policy"
 
 

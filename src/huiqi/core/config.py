@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -16,7 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# The key earlier releases used by default: it is public, so it is refused wherever it shows up.
 DEFAULT_SECRET_KEY = "huiqi-development-secret-do-not-use-in-production"
+PUBLISHED_KEYS = frozenset({DEFAULT_SECRET_KEY})
+MIN_KEY_LENGTH = 16
+# Outside production a missing key is generated once into the data folder and kept there.
+KEY_FILES = {"secret_key": "secret.key", "ledger_key": "ledger.key"}
 
 
 class ConfigError(Exception):
@@ -24,7 +31,7 @@ class ConfigError(Exception):
 
 
 class Environment(StrEnum):
-    """Where the platform runs; only development accepts the default secret key."""
+    """Where the platform runs; production needs its keys configured, the others make their own."""
 
     development = "development"
     test = "test"
@@ -45,15 +52,42 @@ class Settings(BaseSettings):
     env: Environment = Environment.development
     data_dir: Path = Path("data")
     database_url: str = ""
-    secret_key: str = DEFAULT_SECRET_KEY
+    # signs CSRF tokens and unsubscribe/open links
+    secret_key: str = ""
+    # keys the grant ledger's hashes (HMAC-SHA256); kept outside the database on purpose
+    ledger_key: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     cookie_secure: bool = True
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     max_upload_mb: int = Field(default=20, ge=1, le=1024)
+    # Uploaded policy files are read in a separate, bounded process (huiqi.policy.worker).
+    parse_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    parse_memory_mb: int = Field(default=1024, ge=256, le=65536)
+    parse_workers: int = Field(default=2, ge=1, le=64)
+    parse_max_unzipped_mb: int = Field(default=50, ge=1, le=4096)
+    parse_max_elements: int = Field(default=200_000, ge=100, le=100_000_000)
+    parse_max_paragraphs: int = Field(default=50_000, ge=100, le=100_000_000)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Failures on one username from all clients within the window that alert the administrators
+    # and hold back clients the account has never logged in from.
+    login_burst_failures: int = Field(default=20, ge=2, le=10_000)
+    api_token_days: int = Field(default=90, ge=1, le=3650)
+    api_tokens_per_user: int = Field(default=10, ge=1, le=1000)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks);
+    # empty: the TCP peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     base_url: str = "http://127.0.0.1:8000"
+    # Serving under load (huiqi serve): database connections per process and how long a request
+    # waits for one, or for SQLite's write lock, before it is answered 503 with Retry-After.
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -63,9 +97,14 @@ class Settings(BaseSettings):
     notify_backoff_seconds: int = Field(default=30, ge=1, le=86400)
     notify_lease_seconds: int = Field(default=120, ge=1, le=86400)
     notify_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
-    notify_rate_per_minute: int = Field(default=600, ge=1, le=1_000_000)
-    # per-channel overrides, e.g. HUIQI_NOTIFY_CHANNEL_RATES='{"sms": 60}'
+    # Sends a minute per channel: HUIQI_NOTIFY_CHANNEL_RATES='{"sms": 6000}' overrides a
+    # channel's default (huiqi.notify.dispatcher.DEFAULT_CHANNEL_RATES); a set
+    # HUIQI_NOTIFY_RATE_PER_MINUTE applies to every channel not named there.
+    notify_rate_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
     notify_channel_rates: dict[str, int] = Field(default_factory=dict)
+    notify_batch_size: int = Field(default=200, ge=1, le=5000)
+    notify_smtp_connections: int = Field(default=4, ge=1, le=64)
+    notify_webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_timeout_seconds: int = Field(default=10, ge=1, le=300)
     # Webhooks to loopback/private addresses are refused (SSRF) unless this is switched on.
     webhook_allow_private: bool = False
@@ -77,6 +116,41 @@ class Settings(BaseSettings):
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        """Accept only IP addresses and networks (a name would never match the peer address)."""
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_keys(self) -> Settings:
+        """Refuse published or short keys; outside production, read or make missing ones."""
+        for name, filename in KEY_FILES.items():
+            setting = f"HUIQI_{name.upper()}"
+            value = getattr(self, name)
+            if value in PUBLISHED_KEYS:
+                raise ConfigError(
+                    f"{setting}: this key is published with huiqi's source and is refused; "
+                    f"unset it (development makes its own in the data folder) or set a long "
+                    "random value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            if value and len(value) < MIN_KEY_LENGTH:
+                raise ConfigError(f"{setting}: must be at least {MIN_KEY_LENGTH} characters long.")
+            if value:
+                continue
+            if self.env == Environment.production:
+                raise ConfigError(
+                    f"{setting}: required when HUIQI_ENV=production; set it to a long random "
+                    "value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            setattr(self, name, _key_from_file(self.data_dir / filename, setting))
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -107,15 +181,40 @@ class Settings(BaseSettings):
         return self.max_upload_mb * 1024 * 1024
 
     def check_safe(self) -> None:
-        """Refuse to run outside development with the default secret key."""
-        if self.env != Environment.development and self.secret_key == DEFAULT_SECRET_KEY:
-            raise ConfigError(
-                f"HUIQI_SECRET_KEY: the default development key may not be used when "
-                f"HUIQI_ENV={self.env.value}; set HUIQI_SECRET_KEY to a long random value "
-                "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
-            )
-        if len(self.secret_key) < 16:
-            raise ConfigError("HUIQI_SECRET_KEY: must be at least 16 characters long.")
+        """Refuse to start without both keys (production must configure them)."""
+        for name in KEY_FILES:
+            if not getattr(self, name):
+                raise ConfigError(
+                    f"HUIQI_{name.upper()}: required when HUIQI_ENV={self.env.value}; set it to a "
+                    "long random value (python3 -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+
+
+def _key_from_file(path: Path, setting: str) -> str:
+    """The key kept in `path`, generated (random, readable by the owner only) when absent."""
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                # a hard link appears whole: of two processes starting together, one key wins
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        except OSError as exc:
+            raise ConfigError(f"{setting}: cannot create {path}: {exc.strerror}") from None
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc}") from None
+    if len(key) < MIN_KEY_LENGTH or key in PUBLISHED_KEYS:
+        raise ConfigError(f"{setting}: {path} holds no usable key; delete it to generate one.")
+    return key
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -16,6 +16,17 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Hash new passwords with other argon2 parameters (the test suite uses minimal ones).
+
+    Production never calls this: the library defaults (RFC 9106 low-memory profile) stay in force.
+    Hashes already stored keep verifying, since each hash carries its own parameters.
+    """
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+
+
 def hash_password(password: str) -> str:
     """Hash a password with argon2id."""
     return _hasher.hash(password)

@@ -24,8 +24,10 @@ from typing import IO, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.core import clock
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
+from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue
@@ -616,7 +618,7 @@ def run_import(
         mapping=mapping,
         header_text={key: str(header[i]).strip() for i, key in mapping.items()},
         default_source=source,
-        today=today or date.today(),
+        today=today or clock.today(),
     )
     if hires:
         for key, zh, *_rest in graduates.COLUMNS:
@@ -634,7 +636,7 @@ def run_import(
     if errors_path is not None:
         errors_path.parent.mkdir(parents=True, exist_ok=True)
         err_fh = errors_path.open("w", encoding="utf-8-sig", newline="")
-        writer = csv.writer(err_fh)
+        writer = SafeCsvWriter(err_fh)
         writer.writerow(["row", "column", "value", "reason"])
 
     def reject(issues: list[Issue]) -> None:
@@ -837,7 +839,7 @@ def write_template(path: Path, *, english: bool = False, hires: bool = False) ->
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
+            writer = SafeCsvWriter(fh)
             writer.writerow(headers)
             writer.writerow(example)
         return
@@ -848,12 +850,12 @@ def write_template(path: Path, *, english: bool = False, hires: bool = False) ->
         sheet = book.active
         assert sheet is not None
         sheet.title = sheet_name
-        sheet.append(headers)
-        sheet.append(example)
+        append_row(sheet, headers)
+        append_row(sheet, example)
         notes = book.create_sheet("填写说明")
-        notes.append(["列名", "column", "说明 / description"])
+        append_row(notes, ["列名", "column", "说明 / description"])
         for c in cols:
-            notes.append([c.header_zh, c.header_en, c.description])
+            append_row(notes, [c.header_zh, c.header_en, c.description])
         book.save(path)
         return
     raise ValueError(f"{path}: template must be .csv or .xlsx")

@@ -8,13 +8,13 @@ certifications with validity periods, graduate hires, contacts with consent, and
 
 from __future__ import annotations
 
-import csv
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session
 
+from huiqi.core import clock
 from huiqi.core.codes import (
     CREDIT_ALPHABET,
     gansu_counties,
@@ -22,6 +22,7 @@ from huiqi.core.codes import (
     make_credit_code,
     regions,
 )
+from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.enterprise.graduates import Hire
 from huiqi.enterprise.graduates import write as write_hires
 from huiqi.enterprise.importer import ImportReport, RowContext, _columns, map_headers, validate_row
@@ -212,7 +213,7 @@ def write_file(rows: list[dict[str, str]], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         with out.open("w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
+            writer = SafeCsvWriter(fh)
             writer.writerow([zh for _k, zh in cols])
             for row in rows:
                 writer.writerow([row.get(k, "") for k, _zh in cols])
@@ -222,9 +223,9 @@ def write_file(rows: list[dict[str, str]], out: Path) -> None:
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet("企业信息")
-        sheet.append([zh for _k, zh in cols])
+        append_row(sheet, [zh for _k, zh in cols])
         for row in rows:
-            sheet.append([row.get(k, "") for k, _zh in cols])
+            append_row(sheet, [row.get(k, "") for k, _zh in cols])
         book.save(out)
         return
     raise ValueError(f"{out}: output must be .csv or .xlsx")
@@ -236,7 +237,7 @@ def load_rows(
     """Validate and upsert generated rows in the caller's transaction (no commit)."""
     cols = _headers()
     mapping = map_headers([zh for _k, zh in cols])
-    ctx = RowContext(mapping, {k: zh for k, zh in cols}, None, today or date.today())
+    ctx = RowContext(mapping, {k: zh for k, zh in cols}, None, today or clock.today())
     report = ImportReport()
     items = []
     for number, row in enumerate(rows, start=2):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -17,13 +17,15 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi import events
+from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
 from huiqi.enterprise.sizing import classify_rows
 
-CHINA = timezone(timedelta(hours=8))
 SELF_REPORTED = "self-reported"
 # certification kinds of the field contract (cert_<kind>_from / cert_<kind>_to)
 CERT_KINDS: dict[str, tuple[str, str]] = {
@@ -44,41 +46,14 @@ _POLARS = {
     "bool": pl.Boolean,
 }
 
-ChangeListener = Callable[[Session, set[str]], None]
-_listeners: list[tuple[int, ChangeListener]] = []
 
-
-def today_cn() -> date:
-    """Today's date in China (the registry's dates are Beijing dates)."""
-    return datetime.now(CHINA).date()
-
-
-class RegistryError(ValueError):
+class RegistryError(Invalid):
     """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
 
 
-def on_enterprise_changed(listener: ChangeListener, priority: int = 100) -> ChangeListener:
-    """Register a function called with (session, credit codes) after enterprises change.
-
-    Lower priorities run first: contact and consent updates (notify) must be in place before
-    matching creates the notifications that use them.
-    """
-    if all(fn is not listener for _, fn in _listeners):
-        _listeners.append((priority, listener))
-        _listeners.sort(key=lambda pair: pair[0])
-    return listener
-
-
-def remove_enterprise_listener(listener: ChangeListener) -> None:
-    """Unregister a change listener (tests register temporary ones)."""
-    _listeners[:] = [(p, fn) for p, fn in _listeners if fn is not listener]
-
-
 def enterprise_changed(session: Session, codes: set[str]) -> None:
-    """Hook point: tell every registered listener (e.g. matching) which credit codes changed."""
-    if codes:
-        for _, listener in list(_listeners):
-            listener(session, codes)
+    """Publish EnterpriseChanged for these credit codes (handlers: see huiqi.wiring)."""
+    events.enterprise_changed(session, codes)
 
 
 @dataclass
@@ -156,7 +131,7 @@ def upsert(
             session,
             _contract_rows(
                 [(e, c, {k: v[1] for k, v in state[e].items()}) for e, c in changed_ids.items()],
-                today_cn(),
+                clock.today(),
             ),
         )
     if notify:
@@ -236,7 +211,7 @@ def self_report(
             credit_code,
             values,
             source=SELF_REPORTED,
-            as_of=today or date.today(),
+            as_of=today or clock.today(),
             year=year if is_yearly else None,
             recorded_by=recorded_by,
         )
@@ -308,7 +283,7 @@ def _contract_rows(
 
 def refresh_current(session: Session, ids: list[int], on: date | None = None) -> None:
     """Recompute the enterprise_current rows of these enterprises from their current values."""
-    day = on or date.today()
+    day = on or clock.today()
     codes: dict[int, str] = {}
     for part in range(0, len(ids), repo.CHUNK):
         chunk = ids[part : part + repo.CHUNK]
@@ -341,7 +316,7 @@ def current_frame(
         listed = None if wanted is None else sorted(wanted)
         rows = [dict(r._mapping) for r in repo.all_current(session, listed)]
     else:
-        moment = datetime.combine(as_of, time.max, tzinfo=CHINA).astimezone(UTC)
+        moment = clock.day_end(as_of)
         per: dict[int, dict[tuple[str, int], str]] = defaultdict(dict)
         codes: dict[int, str] = {}
         for eid, code, fname, year, value in repo.values_at(session, moment):

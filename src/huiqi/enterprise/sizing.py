@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from huiqi.core import clock
 from huiqi.core.codes import CodeError, industries, validate_industry
 from huiqi.core.money import FEN_PER_WAN
 
@@ -225,7 +226,7 @@ def classify(
     Raises CodeError for an industry code that is not a GB/T 4754-2017 class and ValueError for a
     negative input; a missing input (None) gives ``unknown`` when it could change the answer.
     """
-    on = on or date.today()
+    on = on or clock.today()
     for name, value in (
         ("employees", employees),
         ("revenue", revenue_fen),
@@ -316,7 +317,7 @@ def above_scale(
     industry_code: str | None, revenue_fen: int | None, on: date | None = None
 ) -> bool | None:
     """规模以上工业企业: industrial and revenue ≥ the threshold; None when industry or (for industry) revenue is unknown."""
-    on = on or date.today()
+    on = on or clock.today()
     rule = _above_scale_rule(on)
     version = standard_on(on)
     code = _known_class(industry_code)
@@ -340,7 +341,7 @@ def size_class(
 
     Bulk paths call this per enterprise, so complete inputs skip the explanation-building path.
     """
-    on = on or date.today()
+    on = on or clock.today()
     version = standard_on(on)
     code = _known_class(industry_code)
     if version is None or code is None:

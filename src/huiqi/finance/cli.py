@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from huiqi.core import clock
+
 app = typer.Typer(help="Financing matchmaking (政银企对接).", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
@@ -37,7 +39,7 @@ def remind_cmd(
     from huiqi.core.db import session_scope
     from huiqi.finance import service
 
-    day = _date(on, "--on") or service.today()
+    day = _date(on, "--on") or clock.today()
     try:
         with session_scope() as session:
             apps = service.remind(session, on=day)
@@ -58,7 +60,7 @@ def lpr_cmd(
     """Show the LPR in force on a day and the announcement it comes from."""
     from huiqi.finance import eligibility, service
 
-    day = _date(on, "--on") or service.today()
+    day = _date(on, "--on") or clock.today()
     params = eligibility.default_params()
     table = Table("parameter", "value", "source")
     for name in eligibility.RATE_BASES:

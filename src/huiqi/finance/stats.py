@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.core.clock import today
 from huiqi.core.codes import (
     CodeError,
     industry_name,
@@ -21,7 +22,7 @@ from huiqi.core.codes import (
 from huiqi.core.dates import working_days_between
 from huiqi.finance import eligibility as elig
 from huiqi.finance.models import Application, AppStatus, Need, Product, ProductStatus
-from huiqi.finance.service import in_force, today
+from huiqi.finance.service import in_force
 
 UNKNOWN = "—"
 

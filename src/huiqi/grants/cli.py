@@ -35,6 +35,7 @@ def sync() -> None:
     from sqlalchemy import select
 
     from huiqi.core.db import session_scope
+    from huiqi.events import ResultChange
     from huiqi.grants import service
     from huiqi.matching.models import MatchResult, RuleVersion
 
@@ -49,13 +50,13 @@ def sync() -> None:
             )
         }
         results = [
-            {
-                "credit_code": m.credit_code,
-                "rule_id": m.rule_id,
-                "rule_version": str(m.rule_version),
-                "result": m.result,
-                "mode": "auto_grant",
-            }
+            ResultChange(
+                credit_code=m.credit_code,
+                rule_id=m.rule_id,
+                rule_version=str(m.rule_version),
+                result=m.result,
+                mode="auto_grant",
+            )
             for m in session.scalars(
                 select(MatchResult).where(
                     MatchResult.rule_id.in_(list(auto)), MatchResult.result == "eligible"
@@ -70,32 +71,70 @@ def sync() -> None:
 
 @app.command("check")
 def check() -> None:
-    """Flag approved or disbursed grants whose registry inputs changed since the decision."""
+    """Flag approved or disbursed grants whose registry inputs changed since the decision, and
+    verify the ledger; exit 1 when the ledger does not prove the grants."""
     from huiqi.core.db import session_scope
     from huiqi.grants import service
+    from huiqi.grants.schemas import GrantError
 
     _settings()
-    with session_scope() as session:
-        flagged = service.check_inputs(session)
-        for g in flagged:
-            console.print(f"flagged grant {g.id}: {g.enterprise_name} {g.rule_id} {g.period}")
+    try:
+        with session_scope() as session:
+            flagged = service.check_inputs(session)
+            for g in flagged:
+                console.print(f"flagged grant {g.id}: {g.enterprise_name} {g.rule_id} {g.period}")
+            problems = service.verify_ledger(session)
+    except GrantError as exc:
+        raise _fail(str(exc)) from None
     console.print(f"{len(flagged)} grant(s) newly flagged")
+    _report_ledger(problems)
+
+
+def _report_ledger(problems: list[str]) -> None:
+    for p in problems:
+        err.print(p, highlight=False, markup=False)
+    if problems:
+        err.print(f"[bold red]ledger: {len(problems)} problem(s)[/]")
+        raise typer.Exit(1)
+    console.print("ledger intact")
 
 
 @app.command("verify-ledger")
 def verify_ledger() -> None:
-    """Re-walk the ledger's hash chains; exit 1 when any entry was altered."""
+    """Re-walk the keyed hash chains and their sealed heads and compare every grant with its
+    ledger; exit 1 on any altered, deleted or rewritten entry or mismatching amount."""
     from huiqi.core.db import session_scope
     from huiqi.grants import service
+    from huiqi.grants.schemas import GrantError
 
     _settings()
-    with session_scope() as session:
-        problems = service.verify_ledger(session)
-    for p in problems:
-        err.print(p)
-    if problems:
+    try:
+        with session_scope() as session:
+            problems = service.verify_ledger(session)
+    except GrantError as exc:
+        raise _fail(str(exc)) from None
+    _report_ledger(problems)
+
+
+@app.command("rekey")
+def rekey() -> None:
+    """Seal ledgers written before the ledger key: each unkeyed chain that verifies gets a keyed
+    head; later entries are keyed. Exit 1 when a chain was refused."""
+    from huiqi.core.db import session_scope
+    from huiqi.grants.ledger import seal_legacy
+    from huiqi.grants.schemas import GrantError
+
+    _settings()
+    try:
+        with session_scope() as session:
+            report = seal_legacy(session)
+    except GrantError as exc:
+        raise _fail(str(exc)) from None
+    for gid, why in report.refused:
+        err.print(f"grant #{gid}: not sealed: {why}", highlight=False, markup=False)
+    console.print(f"{len(report.sealed)} ledger chain(s) sealed under the ledger key")
+    if report.refused:
         raise typer.Exit(1)
-    console.print("ledger intact")
 
 
 @app.command("disburse")
@@ -115,6 +154,7 @@ def disburse(
     try:
         with session_scope() as session:
             batch = service.create_disbursement(session, actor=actor)
+            left = service.split_four_eyes(session, service.disbursable(session), actor)[1]
             rows = service.disbursement_rows(session, batch.id)
             (out / f"disbursement-{batch.id}.csv").write_bytes(service.disbursement_csv(rows))
             (out / f"disbursement-{batch.id}.xlsx").write_bytes(service.disbursement_xlsx(rows))
@@ -123,3 +163,7 @@ def disburse(
     except GrantError as exc:
         raise _fail(str(exc)) from None
     console.print(table)
+    if left:
+        console.print(
+            f"{len(left)} grant(s) approved by {actor} were left for another officer (four-eyes)"
+        )

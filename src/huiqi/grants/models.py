@@ -4,8 +4,10 @@
   amount in fen, the rule version, and a snapshot of every input value used (recomputing from the
   snapshot gives the same amount). Approved grants are never altered; changed inputs raise a flag.
 - ``grant_bank_account``: the account an enterprise receives grants on (the registry keeps none).
-- ``grant_ledger``: append-only history of every state change, hash-chained per grant; database
-  triggers refuse UPDATE and DELETE on it.
+- ``grant_ledger``: append-only history of every state change, chained per grant with keyed
+  hashes (HMAC-SHA256, key outside the database); database triggers refuse UPDATE and DELETE on it.
+- ``grant_ledger_head``: per grant, how many entries its chain has and the last hash, under the
+  ledger key, written in the same transaction as each entry: a deleted last entry shows.
 - ``grant_disbursement``: a disbursement batch (the file handed to the paying department).
 """
 
@@ -116,6 +118,22 @@ class LedgerEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "hmac-sha256" (keyed); "sha256" only for entries written before the ledger was keyed
+    alg: Mapped[str] = mapped_column(String(16), server_default="sha256")
+
+
+class LedgerHead(Base):
+    """The anchored end of one grant's chain: entry count and last hash, sealed with the key."""
+
+    __tablename__ = "grant_ledger_head"
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grant_record.id"), primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    # entries sealed by `huiqi grants rekey` with their unkeyed hashes (0 for new grants)
+    legacy_entries: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Disbursement(Base):

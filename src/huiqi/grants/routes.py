@@ -9,16 +9,25 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
-from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
+from huiqi.grants.schemas import (
+    BankAccountInput,
+    GrantError,
+    GrantForbidden,
+    LedgerMismatch,
+    mask_account,
+)
+from huiqi.grants.sources import KIND_LABELS
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-officers = require_roles("officer", "admin")
-enterprise_only = require_roles("enterprise")
+officers = require_roles(Role.officer, Role.admin)
+enterprise_only = require_roles(Role.enterprise)
 COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
 FORBIDDEN = "只能处理本部门政策的项目 / only grants of your department's rules"
 
@@ -68,26 +77,23 @@ async def review(
     form = await request.form()
     try:
         ids = [int(str(v)) for v in form.getlist("grant_id")]
+        if any(abs(i) > INT64_MAX for i in ids):
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="grant_id must be numbers") from None
     if not ids:
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
         )
-    try:
-        report = service.review(
-            session,
-            ids,
-            str(form.get("decision", "")),
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            ack_risk=form.get("ack_risk") == "on",
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    report = service.review(
+        session,
+        ids,
+        str(form.get("decision", "")),
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        ack_risk=form.get("ack_risk") == "on",
+        departments=_scope(session, user),
+    )
     skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
     message = f"done {len(report.done)}" + (f"; skipped {skipped}" if skipped else "")
     from urllib.parse import quote
@@ -109,43 +115,67 @@ def ledger_page(
     )
 
 
-@router.get("/grants/disbursements", include_in_schema=False)
-def disbursements(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+def _disbursements_page(
+    request: Request, user: User, session: Session, *, error: str = "", status_code: int = 200
 ) -> Response:
-    """Disbursement batches and the approved grants ready for the next one (own department)."""
     scope = _scope(session, user)
     batches = [
         b
         for b in service.batches(session, departments=scope)
         if service.batch_in_scope(session, b.id, scope)
     ]
+    ready = service.disbursable(session, departments=scope)
     return render(
         request,
         "grants/disbursements.html",
+        status_code=status_code,
         batches=batches,
-        ready=service.disbursable(session, departments=scope),
+        ready=ready,
+        # four-eyes: who approved each ready grant; the viewer's own approvals are someone else's
+        approvers=service.approvers(session, [g.id for g in ready]),
+        me=user.username,
+        error=error,
         **COMMON,
     )
 
 
+@router.get("/grants/disbursements", include_in_schema=False)
+def disbursements(
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
+) -> Response:
+    """Disbursement batches and the approved grants ready for the next one (own department)."""
+    return _disbursements_page(request, user, session)
+
+
 @router.post("/grants/disbursements", include_in_schema=False)
 def create_disbursement(
-    user: User = Depends(officers), session: Session = Depends(get_session)
+    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
-    """Put every ready approved grant into a new batch (enterprises are told)."""
+    """Put every ready approved grant that the user did not approve into a new batch (four-eyes;
+    the ledger is verified first; enterprises are told)."""
     try:
         batch = service.create_disbursement(
             session, actor=user.username, departments=_scope(session, user)
         )
     except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+        session.rollback()
+        code = (
+            403
+            if isinstance(exc, GrantForbidden)
+            else 409
+            if isinstance(exc, LedgerMismatch)
+            else 422
+        )
+        return _disbursements_page(request, user, session, error=str(exc), status_code=code)
     return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
 
 
 @router.get("/grants/disbursements/{batch_id:int}.{ext}", include_in_schema=False)
 def disbursement_file(
-    batch_id: int, ext: str, user: User = Depends(officers), session: Session = Depends(get_session)
+    batch_id: Int64,
+    ext: str,
+    user: User = Depends(officers),
+    session: Session = Depends(get_session),
 ) -> Response:
     """The disbursement file of a batch, as CSV or XLSX."""
     if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
@@ -226,7 +256,7 @@ async def set_account(
 @router.get("/grants/{grant_id:int}", include_in_schema=False)
 def detail(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User | None = Depends(optional_user),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -236,12 +266,13 @@ def detail(
 
         raise LoginRequired()
     grant = session.get(Grant, grant_id)
-    allowed = user.role in ("officer", "admin") or (
-        user.role == "enterprise" and grant is not None and grant.credit_code == user.credit_code
+    officer = user.role in (Role.officer, Role.admin)
+    allowed = officer or (
+        grant is not None
+        and scopes.can_access(scopes.scope_of(user), credit_code=grant.credit_code)
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
-    officer = user.role in ("officer", "admin")
     if officer and not service.in_scope(grant, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:
@@ -256,6 +287,7 @@ def detail(
         entries=service.ledger(session, grant.id),
         officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
+        source_labels=KIND_LABELS,
         **COMMON,
     )
 
@@ -263,24 +295,19 @@ def detail(
 @router.post("/grants/{grant_id:int}/confirm", include_in_schema=False)
 async def confirm(
     request: Request,
-    grant_id: int,
+    grant_id: Int64,
     user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> Response:
     """Keep an approved grant whose inputs changed (with a reason)."""
     form = await request.form()
-    try:
-        service.acknowledge_change(
-            session,
-            grant_id,
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.acknowledge_change(
+        session,
+        grant_id,
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        departments=_scope(session, user),
+    )
     return RedirectResponse(f"/grants/{grant_id}", status_code=303)
 
 

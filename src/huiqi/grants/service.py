@@ -4,7 +4,6 @@ Every function takes the session first and never commits."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -18,17 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role
+from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
-from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus, LedgerEntry
-from huiqi.grants.schemas import BankAccountInput, GrantError, GrantForbidden, mask_account
-from huiqi.notify.schemas import ResultChange
+from huiqi.enterprise import repository as ent_repo
+from huiqi.events import GrantDecided, ResultChange, ResultsChanged, publish
+from huiqi.grants.ledger import LedgerItem, append_ledger, append_many, ledger_problems
+from huiqi.grants.ledger import ledger as ledger  # re-exported: pages read it from here
+from huiqi.grants.ledger import verify_ledger as verify_ledger
+from huiqi.grants.models import BankAccount, Disbursement, Grant, GrantStatus
+from huiqi.grants.schemas import (
+    BankAccountInput,
+    GrantError,
+    GrantForbidden,
+    GrantFourEyes,
+    LedgerMismatch,
+    mask_account,
+)
+from huiqi.grants.sources import CONFIRM_FLAGS
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
-GENESIS = "0" * 64
 SIZE_INPUTS = ("industry_code", "employees", "revenue", "total_assets")
 HOLD_FLAGS = {"inputs_changed", "no_longer_eligible"}
 
@@ -55,18 +69,26 @@ def department_key(session: Session, name: str | None, registry: Any = None) -> 
 def review_scope(session: Session, *, role: str, department: str | None) -> Scope:
     """The grant departments a user may review: all for admin, the officer's own department
     (matched through the registry) for an officer, none for anyone else."""
-    if role == "admin":
+    reviewer = scopes.Scope(role=Role(role), department=department)
+    if reviewer.unrestricted:
         return None
-    if role != "officer":
+    if reviewer.role != Role.officer:
         return frozenset()
     from huiqi.policy.service import registry_for
 
     registry = registry_for(session)
-    mine = department_key(session, department, registry)
-    if mine is None:
-        return frozenset()
+
+    def same(mine: str, theirs: str) -> bool:
+        key = department_key(session, mine, registry)
+        return key is not None and key == department_key(session, theirs, registry)
+
     written = session.scalars(select(Grant.department).distinct()).all()
-    return frozenset(d for d in written if department_key(session, d, registry) == mine)
+    return frozenset(
+        d
+        for d in written
+        # a grant without a department belongs to no officer's review
+        if d and scopes.can_access(reviewer, department=d, same_department=same)
+    )
 
 
 def in_scope(grant: Grant, departments: Scope) -> bool:
@@ -76,101 +98,6 @@ def in_scope(grant: Grant, departments: Scope) -> bool:
 
 def _scoped(q: Any, departments: Scope) -> Any:
     return q if departments is None else q.where(Grant.department.in_(sorted(departments)))
-
-
-# --- the ledger ----------------------------------------------------------------------------
-
-
-@event.listens_for(Session, "before_flush")
-def _ledger_is_append_only(session: Session, _ctx: Any, _instances: Any) -> None:
-    """Refuse any change or deletion of ledger rows before it reaches the database triggers."""
-    for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, LedgerEntry) and (obj in session.deleted or session.is_modified(obj)):
-            raise GrantError("grant_ledger is append-only")
-
-
-def _entry_hash(prev: str, body: dict[str, Any]) -> str:
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev + canonical).encode()).hexdigest()
-
-
-def _entry_body(entry: LedgerEntry) -> dict[str, Any]:
-    return {
-        "grant_id": entry.grant_id,
-        "at": entry.at.replace(tzinfo=None).isoformat(timespec="microseconds"),
-        "event": entry.event,
-        "actor": entry.actor,
-        "status_from": entry.status_from,
-        "status_to": entry.status_to,
-        "amount_fen": entry.amount_fen,
-        "detail": entry.detail,
-    }
-
-
-def append_ledger(
-    session: Session,
-    grant: Grant,
-    event_name: str,
-    *,
-    actor: str | None,
-    status_from: str | None,
-    detail: dict[str, Any] | None = None,
-) -> LedgerEntry:
-    """Append one entry to a grant's hash chain."""
-    session.flush()
-    prev = session.scalar(
-        select(LedgerEntry.hash)
-        .where(LedgerEntry.grant_id == grant.id)
-        .order_by(LedgerEntry.id.desc())
-        .limit(1)
-    )
-    entry = LedgerEntry(
-        grant_id=grant.id,
-        at=utcnow(),
-        event=event_name,
-        actor=actor,
-        status_from=status_from,
-        status_to=grant.status,
-        amount_fen=grant.amount_fen,
-        detail=detail or {},
-        prev_hash=prev or GENESIS,
-    )
-    entry.hash = _entry_hash(entry.prev_hash, _entry_body(entry))
-    session.add(entry)
-    session.flush()
-    return entry
-
-
-def verify_ledger(session: Session) -> list[str]:
-    """Problems found re-walking every grant's hash chain (empty when intact)."""
-    problems: list[str] = []
-    last: dict[int, str] = {}
-    for entry in session.scalars(select(LedgerEntry).order_by(LedgerEntry.id)):
-        expected_prev = last.get(entry.grant_id, GENESIS)
-        if entry.prev_hash != expected_prev:
-            problems.append(f"entry {entry.id}: chain broken (prev hash differs)")
-        if _entry_hash(entry.prev_hash, _entry_body(entry)) != entry.hash:
-            problems.append(f"entry {entry.id}: content does not match its hash")
-        last[entry.grant_id] = entry.hash
-    return problems
-
-
-def ledger(
-    session: Session,
-    grant_id: int | None = None,
-    limit: int = 500,
-    *,
-    departments: Scope = None,
-) -> Sequence[LedgerEntry]:
-    """Ledger entries, newest first (of one grant, or all within the departments)."""
-    q = select(LedgerEntry)
-    if grant_id is not None:
-        q = q.where(LedgerEntry.grant_id == grant_id)
-    if departments is not None:
-        q = q.join(Grant, Grant.id == LedgerEntry.grant_id).where(
-            Grant.department.in_(sorted(departments))
-        )
-    return session.scalars(q.order_by(LedgerEntry.id.desc()).limit(limit)).all()
 
 
 # --- risk settings -------------------------------------------------------------------------
@@ -280,21 +207,7 @@ def recompute(session: Session, grant: Grant) -> int | None:
 
 def _value_rows(session: Session, credit_code: str) -> list[tuple[str, int, str, date]]:
     """Current registry values (field, year, value, as_of) of one enterprise."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
-    return [
-        (f, y, v, a)
-        for f, y, v, a in session.execute(
-            select(
-                EnterpriseValue.field,
-                EnterpriseValue.year,
-                EnterpriseValue.value,
-                EnterpriseValue.as_of,
-            )
-            .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-            .where(Enterprise.credit_code == credit_code, EnterpriseValue.superseded_at.is_(None))
-        )
-    ]
+    return [(f, y, v, a) for _c, f, y, v, a, _s in ent_repo.live_values(session, [credit_code])]
 
 
 def _used_fields(columns: Iterable[str]) -> set[str]:
@@ -366,6 +279,8 @@ def assess_risk(session: Session, grant: Grant, today: date) -> list[dict[str, A
                 )
             )
     flags += _yoy_flags(session, grant, cfg.yoy_factor)
+    # computed with the amount from the inputs' sources (huiqi.grants.sources)
+    flags += list(grant.snapshot.get("source_flags") or [])
     return flags
 
 
@@ -402,21 +317,39 @@ def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, An
 # --- creating grants from matching ---------------------------------------------------------
 
 
-def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
-    from huiqi.enterprise.models import enterprise_current
+def _kinds(snapshot: dict[str, Any]) -> dict[str, str]:
+    return {f: i["kind"] for f, i in (snapshot.get("sources") or {}).items()}
 
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
+
+def _mark_sources(
+    session: Session,
+    snap: dict[str, Any],
+    rule: Any,
+    row: dict[str, Any],
+    on: date,
+    credit_code: str,
+    period: int,
+    fen: int,
+) -> None:
+    """Record each input's source kind in the snapshot, with the flags self-reported values
+    and sources the rule does not accept raise."""
+    from huiqi.grants.sources import input_sources, source_flags
+
+    sources = input_sources(session, credit_code, _used_fields(rule.columns()), period)
+    snap["sources"] = sources
+    snap["source_flags"] = source_flags(
+        session,
+        rule=rule,
+        row=row,
+        on=on,
+        credit_code=credit_code,
+        period=period,
+        amount_fen=fen,
+        sources=sources,
     )
-    return None if found is None else {k: v for k, v in found.items() if k != "id"}
 
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.enterprise.service import today_cn
     from huiqi.matching.models import MatchResult
 
     on = session.scalar(
@@ -424,7 +357,7 @@ def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
             MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
         )
     )
-    return on or today_cn()
+    return on or clock.today()
 
 
 def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
@@ -440,6 +373,7 @@ def _hold(
     zh: str,
     en: str,
     detail: dict[str, Any],
+    *,
     actor: str = "matching",
 ) -> None:
     """Flag a decided grant whose basis changed; the amount and status stay as decided."""
@@ -453,27 +387,28 @@ def _hold(
 
 def grants_from_results(
     session: Session,
-    changed_results: Iterable[object],
+    changed_results: Iterable[ResultChange],
     *,
     today: date | None = None,
-    actor: str = "matching",
+    actor: str | None = None,
 ) -> list[Grant]:
     """Create or update grants for new or changed results of auto_grant rules.
 
     Call it with matching's changed results in the same transaction. A new eligible result
     gets a pending grant with its amount and input snapshot; a pending grant whose inputs
     changed is recomputed (ledger entry with old and new); an approved or disbursed grant is
-    never altered: it is flagged for review instead. ``actor`` is who caused the change (the
-    officer who published a rule version, or the matching job) and is written to the ledger.
+    never altered: it is flagged for review instead.
+
+    `actor` is who caused the change (e.g. the officer who published a new rule version); the
+    ledger records it instead of "matching" on every entry written here.
     """
-    from huiqi.enterprise.service import today_cn
+    by = actor or "matching"
     from huiqi.matching.models import RuleVersion
     from huiqi.rules.evaluate import amount
 
-    today = today or today_cn()
+    today = today or clock.today()
     touched: list[Grant] = []
-    for raw in changed_results:
-        change = ResultChange.from_row(raw)
+    for change in changed_results:
         if change.mode != "auto_grant":
             continue
         if change.result != "eligible":
@@ -499,7 +434,7 @@ def grants_from_results(
                         session,
                         decided,
                         "no_longer_eligible",
-                        actor=actor,
+                        actor=by,
                         status_from=decided.status,
                         detail={"result": change.result},
                     )
@@ -511,7 +446,7 @@ def grants_from_results(
                         "批准后数据变化,已不符合条件",
                         "no longer eligible after approval",
                         {"result": change.result},
-                        actor,
+                        actor=by,
                     )
                 touched.append(decided)
             continue
@@ -521,7 +456,7 @@ def grants_from_results(
                 RuleVersion.version == int(change.rule_version),
             )
         )
-        row = _current_row(session, change.credit_code)
+        row = ent_repo.current_mapping(session, change.credit_code)
         if version is None or row is None:
             continue
         rule = _rule(version.source, version.rule_id, version.version)
@@ -533,6 +468,7 @@ def grants_from_results(
         snap = build_snapshot(
             rule, row, on, provenance(session, change.credit_code, rule.columns(), period)
         )
+        _mark_sources(session, snap, rule, row, on, change.credit_code, period, fen)
         ihash = inputs_hash(snap["inputs"])
         grant = session.scalar(
             select(Grant).where(
@@ -565,14 +501,16 @@ def grants_from_results(
                 session,
                 grant,
                 "created",
-                actor=actor,
+                actor=by,
                 status_from=None,
                 detail={"input_hash": ihash, "rule_version": version.version},
             )
             touched.append(grant)
             continue
         if grant.input_hash == ihash and grant.rule_hash == version.hash:
-            continue
+            # the same value from another kind of source re-marks a pending grant's snapshot
+            if grant.status != GrantStatus.pending or _kinds(grant.snapshot) == _kinds(snap):
+                continue
         if grant.status == GrantStatus.pending:
             old = {
                 "amount_fen": grant.amount_fen,
@@ -588,7 +526,7 @@ def grants_from_results(
                 session,
                 grant,
                 "recomputed",
-                actor=actor,
+                actor=by,
                 status_from=grant.status,
                 detail={
                     "old": old,
@@ -611,7 +549,7 @@ def grants_from_results(
                     "new_input_hash": ihash,
                     "new_rule_version": version.version,
                 },
-                actor,
+                actor=by,
             )
         touched.append(grant)
     session.flush()
@@ -624,7 +562,7 @@ def check_inputs(session: Session) -> list[Grant]:
     for grant in session.scalars(
         select(Grant).where(Grant.status.in_([GrantStatus.approved, GrantStatus.disbursed]))
     ):
-        row = _current_row(session, grant.credit_code)
+        row = ent_repo.current_mapping(session, grant.credit_code)
         if row is None:
             continue
         now = {k: encode_value(row.get(k)) for k in grant.snapshot["inputs"]}
@@ -664,8 +602,6 @@ def set_bank_account(
     account.account_no = data.account_no
     account.recorded_at, account.recorded_by = utcnow(), actor
     session.flush()
-    from huiqi.enterprise.service import today_cn
-
     # enterprises that share the old or the new number are re-assessed too
     sharing = set(
         session.scalars(
@@ -677,7 +613,7 @@ def set_bank_account(
     for grant in session.scalars(
         select(Grant).where(Grant.credit_code.in_(sharing), Grant.status == GrantStatus.pending)
     ):
-        _set_flags(grant, assess_risk(session, grant, today_cn()))
+        _set_flags(grant, assess_risk(session, grant, clock.today()))
     return account
 
 
@@ -743,6 +679,9 @@ def review(
             if any(f["code"] == "no_longer_eligible" for f in grant.risk_flags or []):
                 report.skipped.append((gid, "no longer eligible"))
                 continue
+            if any(f["code"] in CONFIRM_FLAGS for f in grant.risk_flags or []):
+                report.skipped.append((gid, "to confirm: an input's source is not accepted"))
+                continue
             account = bank_account(session, grant.credit_code)
             if account is None:
                 report.skipped.append((gid, "no bank account"))
@@ -764,7 +703,12 @@ def review(
             "approved" if decision == "approve" else "rejected",
             actor=actor,
             status_from=before,
-            detail={"reason": reason, "flags": [f["code"] for f in grant.risk_flags or []]},
+            detail={
+                "reason": reason,
+                "flags": [f["code"] for f in grant.risk_flags or []],
+                # the account the payment file must use; verified before every batch
+                **({"account_no": grant.account_no} if decision == "approve" else {}),
+            },
         )
         report.done.append(gid)
     session.flush()
@@ -815,7 +759,8 @@ def disbursable(session: Session, *, departments: Scope = None) -> list[Grant]:
             departments,
         ).order_by(Grant.id)
     ).all()
-    return [g for g in rows if not any(f["code"] in HOLD_FLAGS for f in g.risk_flags or [])]
+    blocking = HOLD_FLAGS | CONFIRM_FLAGS
+    return [g for g in rows if not any(f["code"] in blocking for f in g.risk_flags or [])]
 
 
 DISBURSEMENT_HEADERS = [
@@ -873,12 +818,8 @@ def disbursement_rows(session: Session, disbursement_id: int) -> list[list[Any]]
 
 
 def disbursement_csv(rows: list[list[Any]]) -> bytes:
-    """CSV (UTF-8 with BOM so spreadsheet programs read the Chinese headers)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(DISBURSEMENT_HEADERS)
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8-sig")
+    """CSV (UTF-8 with BOM so spreadsheet programs read the Chinese headers), every cell safe."""
+    return csv_bytes(DISBURSEMENT_HEADERS, rows)
 
 
 def disbursement_xlsx(rows: list[list[Any]]) -> bytes:
@@ -889,14 +830,58 @@ def disbursement_xlsx(rows: list[list[Any]]) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "拨付清单"
-    sheet.append(DISBURSEMENT_HEADERS)
+    append_row(sheet, DISBURSEMENT_HEADERS)
     for row in rows:
-        sheet.append(row)
+        append_row(sheet, row)
     for cell in sheet["F"][1:] + sheet["B"][1:]:
         cell.number_format = "@"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+# Ledger events by which a person decides that a grant is to be paid.
+APPROVING_EVENTS = ("approved", "change_confirmed")
+
+
+def approvers(session: Session, grant_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Who approved (or confirmed after a change) each grant, from the ledger."""
+    from huiqi.grants.models import LedgerEntry
+
+    out: dict[int, set[str]] = {gid: set() for gid in grant_ids}
+    ids = list(grant_ids)
+    for start in range(0, len(ids), 5000):
+        for gid, actor in session.execute(
+            select(LedgerEntry.grant_id, LedgerEntry.actor).where(
+                LedgerEntry.grant_id.in_(ids[start : start + 5000]),
+                LedgerEntry.event.in_(APPROVING_EVENTS),
+            )
+        ):
+            if actor:
+                out[gid].add(actor)
+    return out
+
+
+def split_four_eyes(
+    session: Session, grants: Sequence[Grant], actor: str
+) -> tuple[list[Grant], list[Grant]]:
+    """(grants the actor may put in a payment file, grants the actor approved: someone else's)."""
+    who = approvers(session, [g.id for g in grants])
+    mine = [g for g in grants if actor in who.get(g.id, set())]
+    return [g for g in grants if g not in mine], mine
+
+
+def check_ledger_before_payment(session: Session, grants: Sequence[Grant]) -> None:
+    """Refuse (LedgerMismatch, naming each grant) when a grant differs from its ledger."""
+    problems = ledger_problems(session, [g.id for g in grants])
+    if not problems:
+        return
+    names = {g.id: g.enterprise_name for g in grants}
+    lines = [f"#{p.grant_id} {names.get(p.grant_id, '')}: {p.message}" for p in problems[:20]]
+    raise LedgerMismatch(
+        "台账校验未通过,拒绝生成拨付文件 / the ledger does not prove these grants, batch refused: "
+        + "; ".join(lines)
+    )
 
 
 def create_disbursement(
@@ -907,13 +892,25 @@ def create_disbursement(
     departments: Scope = None,
 ) -> Disbursement:
     """Put approved grants (of the departments) into a new disbursement batch and tell each
-    enterprise what it gets."""
+    enterprise what it gets.
+
+    Four-eyes: grants the actor approved are left for another person (named grants refuse the
+    batch). Each grant's amount, status and account are verified against its ledger first.
+    """
     ready = disbursable(session, departments=departments)
     if grant_ids is not None:
         wanted = set(grant_ids)
         ready = [g for g in ready if g.id in wanted]
     if not ready:
         raise GrantError("没有可拨付的已批准项目 / no approved grants ready for disbursement")
+    ready, own = split_four_eyes(session, ready, actor)
+    if own and (grant_ids is not None or not ready):
+        raise GrantFourEyes(
+            "审核与制作拨付文件须由两人分别完成,以下项目由您审核,请由本部门另一位工作人员制作拨付文件"
+            " / the approver may not build the payment file; another officer must do it for: "
+            + ", ".join(f"#{g.id}" for g in own)
+        )
+    check_ledger_before_payment(session, ready)
     batch = Disbursement(
         created_at=utcnow(),
         created_by=actor,
@@ -923,18 +920,22 @@ def create_disbursement(
     )
     session.add(batch)
     session.flush()
+    items = []
     for grant in ready:
         grant.disbursement_id = batch.id
         grant.status = GrantStatus.disbursed
         grant.updated_at = utcnow()
-        append_ledger(
-            session,
-            grant,
-            "disbursed",
-            actor=actor,
-            status_from=GrantStatus.approved,
-            detail={"disbursement_id": batch.id},
+        items.append(
+            LedgerItem(
+                grant,
+                "disbursed",
+                actor,
+                GrantStatus.approved,
+                {"disbursement_id": batch.id, "account_no": grant.account_no},
+            )
         )
+    append_many(session, items)
+    for grant in ready:
         _tell_enterprise(session, grant)
     batch.csv_sha256 = hashlib.sha256(
         disbursement_csv(disbursement_rows(session, batch.id))
@@ -970,20 +971,27 @@ def grant_message(grant: Grant) -> tuple[str, str]:
 
 
 def _tell_enterprise(session: Session, grant: Grant) -> None:
-    from huiqi.notify.service import enqueue
-
+    """Announce the disbursement; the notifying domain tells the enterprise."""
     subject, body = grant_message(grant)
-    enqueue(
+    publish(
         session,
-        credit_code=grant.credit_code,
-        topic="grant",
-        subject=subject,
-        body=body,
-        link=f"/grants/mine#grant-{grant.id}",
-        dedupe_key=f"grant:{grant.id}:disbursed",
-        rule_id=grant.rule_id,
-        rule_version=str(grant.rule_version),
+        GrantDecided(
+            grant_id=grant.id,
+            credit_code=grant.credit_code,
+            status="disbursed",
+            rule_id=grant.rule_id,
+            rule_version=grant.rule_version,
+            subject=subject,
+            body=body,
+            link=f"/grants/mine#grant-{grant.id}",
+        ),
     )
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: create or flag the grants of auto_grant rules."""
+    if any(change.mode == "auto_grant" for change in event.changes):
+        grants_from_results(session, event.changes, today=event.on, actor=event.actor)
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -24,25 +24,28 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.accounts.models import Role, User
+from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.accounts.service import audit
+from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Conflict, Forbidden
+from huiqi.events import ResultChange, ResultsChanged
 from huiqi.matching.models import MatchResult, RuleVersion
-from huiqi.matching.service import (
-    ChangedResult,
-    MatchingError,
-    _propagate,
-    latest_version,
-    rematch_rule,
-)
+from huiqi.matching.service import MatchingError, latest_version, rematch_rule
 from huiqi.policy.service import registry_for
 from huiqi.rules.compiler import Rule
 
 REVIEW = "review"
 
 
-class RuleAccessError(MatchingError):
+class RuleAccessError(Forbidden):
     """The user may not change this rule (another department's, or their own submission)."""
+
+
+class WorkflowError(Conflict):
+    """The version's state does not allow the step (not in review, nothing changed, no reason)."""
 
 
 @dataclass
@@ -63,18 +66,20 @@ def department_key(session: Session, name: str | None) -> str | None:
 
 def may_act(session: Session, user: User, department: str) -> bool:
     """Whether the user may act for rules of this department (administrators for every one)."""
-    if user.role == Role.admin:
-        return True
-    if user.role != Role.officer:
+    if user.role not in (Role.officer, Role.admin):
         return False
-    mine = department_key(session, user.department)
-    return mine is not None and mine == department_key(session, department)
+    return can_access(
+        scope_of(user),
+        department=department,
+        same_department=lambda a, b: department_key(session, a) == department_key(session, b),
+    )
 
 
 def _require(session: Session, user: User, department: str) -> None:
     if not may_act(session, user, department):
         raise RuleAccessError(
-            f"只有{department}的工作人员可以处理该规则 / only officers of {department} may act on this rule"
+            f"只有{department}的工作人员可以处理该规则",
+            f"only officers of {department} may act on this rule",
         )
 
 
@@ -127,7 +132,7 @@ def submit(session: Session, rule: Rule, user: User, note: str = "") -> Outcome:
     owner = current.department if current is not None else rule.doc.department
     _require(session, user, owner)
     if current is not None and current.hash == rule.hash:
-        raise MatchingError("与现行版本相同,无需提交 / identical to the published version")
+        raise WorkflowError("与现行版本相同,无需提交", "identical to the published version")
     moved = current is not None and department_key(session, current.department) != department_key(
         session, rule.doc.department
     )
@@ -183,14 +188,14 @@ def approve(
     """Record the review of a waiting version by a second person of its department and publish it."""
     version = _get(session, version_id)
     if version.status != REVIEW:
-        raise MatchingError(
-            f"版本状态为 {version.status},不在审核中 / version is {version.status}, not in review"
+        raise WorkflowError(
+            f"版本状态为 {version.status},不在审核中", f"version is {version.status}, not in review"
         )
     # a move is approved by the receiving department: the version names it
     _require(session, user, version.department)
     if user.username == version.submitted_by:
         raise RuleAccessError(
-            "须由提交人以外的第二人审核 / a second person, not the submitter, must review it"
+            "须由提交人以外的第二人审核", "a second person, not the submitter, must review it"
         )
     version.reviewed_by = user.username
     version.reviewed_at = utcnow()
@@ -205,12 +210,12 @@ def reject(session: Session, version_id: int, user: User, note: str) -> RuleVers
     """Turn a waiting version down with a reason."""
     version = _get(session, version_id)
     if version.status != REVIEW:
-        raise MatchingError(
-            f"版本状态为 {version.status},不在审核中 / version is {version.status}, not in review"
+        raise WorkflowError(
+            f"版本状态为 {version.status},不在审核中", f"version is {version.status}, not in review"
         )
     _require(session, user, version.department)
     if not note.strip():
-        raise MatchingError("退回须填写理由 / a rejection needs a reason")
+        raise WorkflowError("退回须填写理由", "a rejection needs a reason")
     version.status = "rejected"
     version.reviewed_by = user.username
     version.reviewed_at = utcnow()
@@ -241,14 +246,14 @@ def withdraw(
         raise MatchingError(f"no published rule {rule_id!r}")
     _require(session, user, version.department)
     if not reason.strip():
-        raise MatchingError("撤回须填写理由 / a withdrawal needs a reason")
+        raise WorkflowError("撤回须填写理由", "a withdrawal needs a reason")
     version.status = "withdrawn"
     version.withdrawn_by = user.username
     version.withdrawn_at = utcnow()
     version.review_note = reason
     rows = session.scalars(select(MatchResult).where(MatchResult.rule_id == rule_id)).all()
     changed = [
-        ChangedResult(
+        ResultChange(
             credit_code=m.credit_code,
             rule_id=rule_id,
             rule_version=str(version.version),
@@ -264,5 +269,6 @@ def withdraw(
     session.execute(delete(MatchResult).where(MatchResult.rule_id == rule_id))
     _audit(session, "rule.withdrawn", user, version, reason=reason)
     session.flush()
-    _propagate(session, changed, on or date.today(), actor=user.username)
+    if changed:
+        events.publish(session, ResultsChanged(tuple(changed), on or clock.today(), user.username))
     return version

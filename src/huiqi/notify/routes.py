@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
-from huiqi.notify import service, stats
+from huiqi.accounts.models import Role, User
+from huiqi.core import clock
+from huiqi.core.bounds import Int64
+from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
     OUTBOX_LABELS,
@@ -23,15 +25,16 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-enterprise_only = require_roles("enterprise")
-inbox_users = require_roles("enterprise", "bank", "officer", "admin")
-officers = require_roles("officer", "admin")
+enterprise_only = require_roles(Role.enterprise)
+inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
+officers = require_roles(Role.officer, Role.admin)
 
 
-def _own(session: Session, user: User, notification_id: int) -> Notification:
+def _own(session: Session, user: User, notification_id: Int64) -> Notification:
     """A notification of the user's inbox; any other id is 'not found'."""
     note = session.get(Notification, notification_id)
     if note is None or not service.can_read(user, note):
@@ -54,14 +57,14 @@ def inbox_page(
         unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
-        is_enterprise=user.role == "enterprise",
+        is_enterprise=user.role == Role.enterprise,
     )
 
 
 @router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
 def notification_page(
     request: Request,
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -73,7 +76,7 @@ def notification_page(
 
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -84,7 +87,7 @@ def mark_unread(
 
 def _beijing(moment: datetime) -> str:
     """A stored moment as Beijing time (consent is dated as the enterprise sees its day)."""
-    return service.aware(moment).astimezone(service.BEIJING).strftime("%Y-%m-%d %H:%M")
+    return clock.in_beijing(moment).strftime("%Y-%m-%d %H:%M")
 
 
 def _settings_page(
@@ -167,20 +170,12 @@ def rotate_secret(
     user: User = Depends(enterprise_only), session: Session = Depends(get_session)
 ) -> Response:
     """Issue a new webhook signing secret."""
-    try:
-        service.rotate_webhook_secret(session, str(user.credit_code))
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
 
 
 def _unsubscribe_target(request: Request, token: str) -> tuple[str, str]:
-    try:
-        return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(
-            status_code=404, detail="退订链接无效 / invalid unsubscribe link"
-        ) from None
+    return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
 
 
 @router.get("/notify/unsubscribe/{token}", include_in_schema=False)
@@ -224,10 +219,7 @@ def unsubscribe(
 @router.get("/notify/open/{token}", include_in_schema=False)
 def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
     """The link in a pushed message: record that it was read, then show it."""
-    try:
-        nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(status_code=404, detail="链接无效 / invalid link") from None
+    nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
     note = session.get(Notification, nid)
     if note is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -264,13 +256,10 @@ def outbox_page(
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
 def retry_dead(
-    outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
+    outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    try:
-        service.requeue_dead(session, outbox_id)
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 
@@ -342,8 +331,8 @@ def api_inbox(
             "rule_id": n.rule_id,
             "rule_version": n.rule_version,
             "deadline": n.deadline.isoformat() if n.deadline else None,
-            "created_at": service.aware(n.created_at).isoformat(),
-            "read_at": service.aware(n.read_at).isoformat() if n.read_at else None,
+            "created_at": clock.aware(n.created_at).isoformat(),
+            "read_at": clock.aware(n.read_at).isoformat() if n.read_at else None,
         }
         for n in service.inbox_for(session, user, unread_only=unread)
     ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from dataclasses import asdict
 from typing import Any
 
+from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.policy.service import TaskRow
 
 HEADERS = [
@@ -49,7 +49,7 @@ def to_xlsx(rows: list[TaskRow], *, title: str = "任务分工表") -> bytes:
     sheet = workbook.active
     assert sheet is not None
     sheet.title = "任务分工表"
-    sheet.append(HEADERS)
+    append_row(sheet, HEADERS)
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBF7")
     for cell in sheet[1]:
@@ -58,7 +58,7 @@ def to_xlsx(rows: list[TaskRow], *, title: str = "任务分工表") -> bytes:
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     wrap = Alignment(wrap_text=True, vertical="top")
     for row in rows:
-        sheet.append(row_values(row))
+        append_row(sheet, row_values(row))
         for cell in sheet[sheet.max_row]:
             cell.alignment = wrap
     for i, width in enumerate(WIDTHS, start=1):
@@ -74,7 +74,7 @@ def to_xlsx(rows: list[TaskRow], *, title: str = "任务分工表") -> bytes:
 def to_csv(rows: list[TaskRow]) -> bytes:
     """CSV in UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese correctly."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCsvWriter(buffer)
     writer.writerow(HEADERS)
     for row in rows:
         writer.writerow(row_values(row))

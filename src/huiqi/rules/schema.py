@@ -155,6 +155,11 @@ class DerivedDoc(Strict):
         return self
 
 
+# Where an input value came from (see docs/rules.md): a department's registry feed, an officer,
+# the platform computing it from records, or the enterprise itself.
+SourceKind = Literal["registry", "officer", "computed", "self_reported"]
+
+
 class BenefitDoc(Strict):
     """Benefit amount: an exact formula in fen, optionally capped."""
 
@@ -179,6 +184,8 @@ class RuleDoc(Strict):
     conditions: dict[str, Any]
     benefit: BenefitDoc | None = None
     tags: list[str] = Field(default_factory=list)
+    # auto_grant only: the kinds of input source a grant may be paid on without confirmation
+    accept_sources: list[SourceKind] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleDoc:
@@ -186,6 +193,13 @@ class RuleDoc(Strict):
             raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
         if self.mode == "auto_grant" and self.benefit is None:
             raise ValueError("an auto_grant rule needs a benefit formula (benefit.formula)")
+        if self.accept_sources is not None:
+            if self.mode != "auto_grant":
+                raise ValueError("accept_sources applies to auto_grant rules only")
+            if not self.accept_sources:
+                raise ValueError("accept_sources: name at least one source kind")
+            if len(set(self.accept_sources)) != len(self.accept_sources):
+                raise ValueError("accept_sources: a source kind is listed twice")
         return self
 
 

@@ -1,7 +1,7 @@
 """Rule versions record who submitted, reviewed, published or withdrew them, and department moves.
 
 Revision ID: 0061_rule_review
-Revises: 0004_matching
+Revises: 0020_match_run
 Create Date: 2026-11-29
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0061_rule_review"
-down_revision: str | Sequence[str] | None = "0004_matching"
+down_revision: str | Sequence[str] | None = "0020_match_run"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
