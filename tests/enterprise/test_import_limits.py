@@ -15,7 +15,9 @@ def test_xlsx_bomb_is_refused_from_the_zip_directory(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
         # 120 MB of shared strings compress to a few hundred KB.
-        archive.writestr("xl/sharedStrings.xml", "<sst>" + "<si><t>a</t></si>" * 8_000_000 + "</sst>")
+        archive.writestr(
+            "xl/sharedStrings.xml", "<sst>" + "<si><t>a</t></si>" * 8_000_000 + "</sst>"
+        )
     assert path.stat().st_size < 1_000_000
     with pytest.raises(ImportRefused) as info:
         next(read_rows(path))
