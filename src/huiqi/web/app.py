@@ -23,6 +23,7 @@ import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.core.errors import DomainError
+from huiqi.web.admission import Admission
 from huiqi.web.assets import StaticAssets
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render, templates
@@ -158,6 +159,12 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         CsrfAndSizeMiddleware,
         secret_key=settings.secret_key,
         max_body=settings.max_upload_bytes,
+    )
+    app.add_middleware(
+        Admission,
+        limit=settings.db_pool_size + settings.db_max_overflow,
+        timeout=settings.queue_timeout_seconds,
+        retry_after=int(RETRY_AFTER_SECONDS),
     )
 
     def error_page(request: Request, status: int, detail: str | None = None) -> Response:
