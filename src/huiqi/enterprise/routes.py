@@ -101,8 +101,8 @@ def api_enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000, title="每页条数 / Rows per page"),
+    offset: int = Query(0, ge=0, title="跳过条数 / Rows to skip"),
 ) -> JSONResponse:
     """Filtered enterprises (officers and admins)."""
     filters = _filters(region, industry, size, cert)
@@ -154,7 +154,7 @@ def enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, title="页码 / Page"),
 ) -> Response:
     """Officers list and filter enterprises."""
     filters = _filters(region, industry, size, cert)
