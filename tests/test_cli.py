@@ -44,6 +44,8 @@ def test_help_explains_commands() -> None:
 def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
+    assert "数据库结构已更新" in result.output
+    assert "已是最新" in runner.invoke(app, ["db", "upgrade"]).output
     assert (cli_env / "huiqi.db").exists()
     assert runner.invoke(app, ["db", "current"]).exit_code == 0
     result = runner.invoke(

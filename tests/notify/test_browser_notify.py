@@ -19,9 +19,9 @@ from tests import live
 
 pytestmark = pytest.mark.browser
 
-RST_OFFICER = ("rst-officer", "huiqi-rst-officer-2020")  # 省人社厅 runs the graduate subsidy
+RST_OFFICER = ("rst-officer", "huiqi-renshe-zhao-2020")  # 省人社厅 runs the graduate subsidy
 # Four eyes: the payment file is made by another officer than the one who approved.
-RST_PAYER = ("rst-payer", "huiqi-rst-payer-2020")
+RST_PAYER = ("rst-payer", "huiqi-renshe-sun-2020")
 GRAD_RULE = "gs351-22-graduate-social-insurance"
 REJECT_REASON = "经核查,该企业高校毕业生社保缴费记录与申报不一致"
 

@@ -82,12 +82,21 @@ def db_upgrade(
 
     settings = _settings_or_exit()
     url = settings.effective_database_url
+    before = migrate.pending_revisions(url)
     try:
         migrate.upgrade(url, revision)
     except Exception as exc:  # report any database failure as one line
         raise fail(f"migration failed on {_safe_url(url)}: {exc}") from None
+    applied = len(before - migrate.pending_revisions(url))
+    where = _safe_url(url)
+    if applied:
+        console.print(
+            f"数据库结构已更新({applied} 项变更)/ database {where}: {applied} schema change(s) applied"
+        )
+    else:
+        console.print(f"数据库结构已是最新 / database {where} is up to date")
     console.print(
-        f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
+        f"[dim]revisions: {', '.join(sorted(migrate.current_heads(url)))}[/dim]", highlight=False
     )
     if revision == "heads":
         _seal_grant_ledgers()
@@ -157,7 +166,10 @@ def user_create(
     username: str = typer.Argument(..., help="Log-in name (3–64 letters, digits, . _ -)."),
     role: str = typer.Option(..., "--role", "-r", help="admin, officer, enterprise or bank."),
     password: str | None = typer.Option(
-        None, "--password", help="Initial password (asked for when omitted; 10+ characters)."
+        None,
+        "--password",
+        help="Initial password (asked for when omitted; 10+ characters, not containing the "
+        "username, not one of the 10,000 most common passwords).",
     ),
     display_name: str = typer.Option("", "--name", help="Display name."),
     email: str | None = typer.Option(None, "--email", help="E-mail address."),
@@ -193,6 +205,35 @@ def user_create(
             console.print(
                 f"created {user.username} ({user.role}{', ' + user.binding if user.binding else ''})"
             )
+    except service.AccountError as exc:
+        raise fail(str(exc)) from None
+
+
+@user_app.command("set-password")
+def user_set_password(
+    username: str = typer.Argument(..., help="Log-in name."),
+) -> None:
+    """Set a user's password (read from standard input or asked for); the policy applies."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import service
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new password: ")
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise service.AccountError(
+                    f"没有名为 {username!r} 的用户 / no user named {username!r}"
+                )
+            service.change_password(session, user, password)
+            console.print(f"password of {username} changed; its browser sessions ended")
     except service.AccountError as exc:
         raise fail(str(exc)) from None
 
@@ -377,12 +418,15 @@ def serve(
 
         start_background(settings)
         console.print("notification dispatcher running in the background")
+    # X-Forwarded-For is believed only from HUIQI_TRUSTED_PROXIES (the app applies it), never
+    # from whoever connects over loopback as uvicorn's own default would.
     uvicorn.run(
         "huiqi.web.app:create_app",
         factory=True,
         host=bind_host,
         port=bind_port,
         reload=reload,
+        proxy_headers=False,
         workers=count if count > 1 else None,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # keep-alive connections of load balancers and browsers are reused between requests
