@@ -21,7 +21,7 @@ from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_ignoring, insert_many
 from huiqi.core.db import utcnow
-from huiqi.core.errors import DomainError
+from huiqi.core.errors import DomainError, NotFound
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged, GrantDecided, ResultChange, ResultsChanged
@@ -54,6 +54,10 @@ INBOX_LINK = "/notify/inbox"
 
 class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
+
+
+class InvalidLink(NotFound, NotifyError):
+    """A signed link (unsubscribe, open) that is forged, damaged or not ours: 404."""
 
 
 def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
@@ -887,12 +891,12 @@ def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
     try:
         data = _serializer(secret_key, UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid unsubscribe link") from None
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     channel = data.get("ch")
     if channel != ALL_CHANNELS and channel not in {c.value for c in PUSH_CHANNELS}:
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     return data["c"], str(channel)
 
 
@@ -923,9 +927,9 @@ def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
     try:
         data = _serializer(secret_key, OPEN_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid link") from None
+        raise InvalidLink("链接无效", "invalid link") from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
-        raise NotifyError("invalid link")
+        raise InvalidLink("链接无效", "invalid link")
     return data["n"], str(data.get("ch", "link"))
 
 
