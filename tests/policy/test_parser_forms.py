@@ -258,3 +258,59 @@ def test_mixed_encodings_are_decoded_line_by_line_with_a_note() -> None:
     doc = parse_source(source)
     assert [a.label for a in doc.articles()] == ["一、", "二、"]
     assert any("GB18030" in w for w in doc.warnings)
+
+
+CITY = """兰州市人民政府办公室关于印发兰州市支持中小企业发展若干措施的通知
+兰政办发〔2023〕15号
+各县区人民政府，市政府各部门：
+现将《兰州市支持中小企业发展若干措施》印发给你们，请认真贯彻落实。
+兰州市人民政府办公室
+2023年3月1日
+兰州市支持中小企业发展若干措施
+1.加大财政支持。对首次升规的工业企业给予奖励。（市财政局牵头，市工信局配合）
+（1）奖励标准为每户10万元。
+（2）同一企业只奖励一次。
+2.优化政务服务。推行“一网通办”。（市政务服务中心负责）
+3.强化融资支持。扩大信贷投放。（市地方金融监管局会同人民银行兰州中心支行负责；各县区人民政府组织实施）
+本措施自印发之日起施行。
+"""
+
+
+def test_city_numbered_measures() -> None:
+    doc = parse_text(CITY)
+    assert doc.jurisdiction == "municipal"
+    assert doc.style == "numbered" and doc.levels == ["1.", "(1)"]
+    assert [a.label for a in doc.articles()] == ["1.", "2.", "3."]
+    assert [i.path for i in doc.articles()[0].items] == [["1.", "(1)"], ["1.", "(2)"]]
+    assert doc.issuers == ["兰州市人民政府办公室"]
+    assert doc.issued_on == doc.effective_on == dt.date(2023, 3, 1)
+    assert doc.closing == "本措施自印发之日起施行。"
+    t1, t2, t3 = doc.tasks
+    assert _names(t1.lead) == ["兰州市财政局"]
+    assert _names(t1.support) == ["兰州市工业和信息化局"]
+    assert _names(t2.lead) == ["兰州市政务服务中心"]
+    # X会同Y: X leads, Y supports.
+    assert _names(t3.lead) == ["兰州市地方金融监督管理局"]
+    assert _names(t3.support) == ["中国人民银行兰州中心支行"]
+    assert t3.implementers == ["各县区人民政府"]
+    assert doc.unknown_departments == []
+
+
+def test_regulation_parts_sections_and_items_in_paths() -> None:
+    text = (
+        "某某条例\n第一编 总则\n第一章 一般规定\n第一条 为了规范，制定本条例。\n第二条 本条例适用于本省。\n"
+        "第二编 分则\n第二章 管理\n第一节 登记\n第三条 应当登记。\n第四条 登记包括：\n（一）名称；\n（二）住所。\n"
+        "第二节 监督\n第五条 加强监督。\n第三章 附则\n第六条 本条例自2024年1月1日起施行。\n"
+    )
+    doc = parse_text(text)
+    assert doc.levels == ["第X编", "第X章", "第X节", "第X条", "(一)"]
+    paths = [a.path for a in doc.articles()]
+    assert paths[0] == ["第一编", "第一章", "第一条"]
+    assert paths[2] == ["第二编", "第二章", "第一节", "第三条"]
+    assert paths[4] == ["第二编", "第二章", "第二节", "第五条"]
+    assert paths[5] == ["第二编", "第三章", "第六条"]
+    assert [i.path for i in doc.articles()[3].items] == [
+        ["第二编", "第二章", "第一节", "第四条", "(一)"],
+        ["第二编", "第二章", "第一节", "第四条", "(二)"],
+    ]
+    assert doc.effective_on == dt.date(2024, 1, 1)

@@ -67,6 +67,11 @@ def test_worker_parses_like_the_parser_in_process() -> None:
     assert source.kind == "docx"
     assert doc.doc_number == "甘工信发〔2020〕351号"
     assert len(doc.articles()) == 39
+    assert doc.task_level == "(一)" and len(doc.tasks) == 39
+    _, by_section = parse_upload_blocking(
+        data, "seed.docx", max_bytes=10**7, limits=ParseLimits(), task_level="一、"
+    )
+    assert by_section.task_level == "一、" and by_section.tasks == []
 
 
 def test_worker_stops_a_parse_that_runs_too_long() -> None:

@@ -10,9 +10,13 @@ from bs4 import BeautifulSoup
 from fastapi import FastAPI, Form
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from huiqi.accounts.models import AuditEvent
 from huiqi.core import errors
 from huiqi.grants.schemas import GrantError, GrantForbidden
+from huiqi.web.deps import SessionDep
 from huiqi.web.errors import describe
 from tests.conftest import csrf_from
 
@@ -46,6 +50,12 @@ def probe(app: FastAPI) -> FastAPI:
     def budget(body: Budget) -> dict[str, int]:
         return {"amount_fen": body.amount_fen}
 
+    @app.post("/api/v1/test-refused-write")
+    def refused_write(session: SessionDep) -> None:
+        session.add(AuditEvent(event="test.domain-refused", detail={}))
+        session.flush()
+        raise errors.Forbidden("无权操作", "not allowed")
+
     @app.post("/test-year")
     def year(year: Annotated[int, Form(ge=1949, le=2100, title="年度 / Year")]) -> dict[str, int]:
         return {"year": year}
@@ -75,6 +85,15 @@ def test_domain_error_page_speaks_the_users_language(probe: FastAPI, client: Tes
     assert "withdrawn" not in alert.get_text()
     english = BeautifulSoup(client.get("/test-conflict?lang=en").text, "lxml")
     assert "the application was withdrawn" in english.get_text()
+
+
+def test_refusal_rolls_back_what_the_request_wrote(
+    probe: FastAPI, client: TestClient, db_session: Session
+) -> None:
+    r = client.post("/api/v1/test-refused-write", json={})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    events = set(db_session.scalars(select(AuditEvent.event)).all())
+    assert "test.domain-refused" not in events
 
 
 def test_validator_exception_in_ctx_does_not_crash_the_handler(
@@ -117,3 +136,16 @@ def test_domain_errors_keep_their_kind_and_stay_value_errors() -> None:
     assert isinstance(refused, GrantError) and refused.status == 403 and refused.code == "forbidden"
     both = errors.Invalid("金额有误", "wrong amount")
     assert str(both) == "金额有误 / wrong amount" and both.localized("en") == "wrong amount"
+
+
+def test_real_pages_name_their_parameters(client: TestClient) -> None:
+    page = BeautifulSoup(client.get("/policy?page=0&lang=zh").text, "lxml")
+    alert = page.select_one("[role=alert]")
+    assert alert is not None and "页码须不小于 1" in alert.get_text()
+    api = client.get("/api/v1/policy/policies", params={"limit": 0, "lang": "en"})
+    assert api.status_code == 422
+    assert api.json()["error"] == {
+        "code": "invalid",
+        "message": "Rows per page must be at least 1",
+        "field": "limit",
+    }

@@ -283,6 +283,31 @@ def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> 
     return sorted(rows, key=lambda r: r.credit_code)
 
 
+def count_in_cell(
+    session: Session,
+    *,
+    region_prefix: str | None,
+    industry_prefix: str | None,
+    size_class: str | None,
+    at_most: int,
+) -> int:
+    """How many registered enterprises share a (region, industry, size) cell, counted to at_most.
+
+    Prefixes are codes (digits only); a None leaves that attribute out. Counting stops at
+    at_most, so the answer to "at least k?" reads at most k rows however large the registry.
+    """
+    t = enterprise_current
+    conds: list[Any] = []
+    if region_prefix is not None:
+        conds.append(t.c.region_code.like(f"{region_prefix}%"))
+    if industry_prefix is not None:
+        conds.append(t.c.industry_code.like(f"{industry_prefix}%"))
+    if size_class is not None:
+        conds.append(t.c.size_class == size_class)
+    few = select(t.c.id).where(*conds).limit(at_most).subquery()
+    return session.scalar(select(func.count()).select_from(few)) or 0
+
+
 def current_mapping(session: Session, credit_code: str) -> dict[str, Any] | None:
     """The enterprise_current row of one enterprise as column → value (without the id)."""
     found = current_row(session, credit_code)
@@ -323,3 +348,44 @@ def live_values(
     for part in chunks(credit_codes):
         out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
     return out
+
+
+def value_sources(
+    session: Session, credit_code: str, fields: Iterable[str]
+) -> list[tuple[str, int, str, str | None, date]]:
+    """Provenance of one enterprise's current values: (field, year, source, recorded by, as-of)."""
+    rows = session.execute(
+        select(
+            EnterpriseValue.field,
+            EnterpriseValue.year,
+            EnterpriseValue.source,
+            EnterpriseValue.recorded_by,
+            EnterpriseValue.as_of,
+        )
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(
+            Enterprise.credit_code == credit_code,
+            EnterpriseValue.superseded_at.is_(None),
+            EnterpriseValue.field.in_(sorted(set(fields))),
+        )
+    )
+    return [(f, y, s, by, a) for f, y, s, by, a in rows]
+
+
+def latest_value_not_from(
+    session: Session, credit_code: str, field_name: str, years: Sequence[int], source: str
+) -> tuple[str, str] | None:
+    """(stored text, source) of the latest recorded value of a field from any other source."""
+    found = session.execute(
+        select(EnterpriseValue.value, EnterpriseValue.source)
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(
+            Enterprise.credit_code == credit_code,
+            EnterpriseValue.field == field_name,
+            EnterpriseValue.year.in_(list(years)),
+            EnterpriseValue.source != source,
+        )
+        .order_by(EnterpriseValue.recorded_at.desc(), EnterpriseValue.id.desc())
+        .limit(1)
+    ).first()
+    return None if found is None else (found[0], found[1])

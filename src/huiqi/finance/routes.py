@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import secrets
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import MoneyError, format_fen, to_fen
 from huiqi.finance import service as svc
 from huiqi.finance.models import (
@@ -50,7 +51,6 @@ from huiqi.finance.stats import finance_stats
 from huiqi.web.deps import current_user, get_session, render, require_roles
 
 router = APIRouter()
-T = TypeVar("T")
 
 SIZE_LABELS = {
     "large": ("大型", "large"),
@@ -63,17 +63,6 @@ RESULT_LABELS = {
     "unknown": ("待补充数据", "Needs data"),
     "ineligible": ("不符合", "Not eligible"),
 }
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; its refusals become HTTP errors with the reason."""
-    try:
-        return fn()
-    except svc.FinanceError as exc:
-        detail = str(exc)
-        if isinstance(exc, svc.InvalidInput) and exc.problems:
-            detail += ": " + "; ".join(exc.problems)
-        raise HTTPException(status_code=exc.status, detail=detail) from None
 
 
 def _helpers() -> dict[str, Any]:
@@ -151,11 +140,11 @@ def product_out(product: Product, on: date | None = None) -> ProductOut:
     )
 
 
-def need_out(need: Need, *, anonymous: bool = False) -> NeedOut:
-    """A need; lenders get it without the enterprise's identity."""
+def need_out(need: Need, *, shown: svc.NeedCell | None = None) -> NeedOut:
+    """A need; lenders get it without the enterprise's identity, its codes generalised (shown)."""
     return NeedOut(
         id=need.id,
-        credit_code=None if anonymous else need.credit_code,
+        credit_code=None if shown is not None else need.credit_code,
         amount_fen=need.amount_fen,
         term_months=need.term_months,
         purpose=need.purpose,
@@ -163,9 +152,9 @@ def need_out(need: Need, *, anonymous: bool = False) -> NeedOut:
         deadline=need.deadline,
         first_loan=need.first_loan,
         source_rule_id=need.source_rule_id,
-        region_code=need.region_code,
-        industry_code=need.industry_code,
-        size_class=need.size_class,
+        region_code=need.region_code if shown is None else shown.region_code,
+        industry_code=need.industry_code if shown is None else shown.industry_code,
+        size_class=need.size_class if shown is None else shown.size_class,
         status=need.status,
         created_at=need.created_at,
     )
@@ -285,36 +274,36 @@ def api_publish(
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish a product for the caller's institution."""
-    return product_out(_guard(lambda: svc.publish_product(session, user, data)))
+    return product_out(svc.publish_product(session, user, data))
 
 
 @router.get(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
 def api_product(
-    product_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+    product_id: Int64, user: User = Depends(current_user), session: Session = Depends(get_session)
 ) -> ProductOut:
     """One product."""
-    return product_out(_guard(lambda: svc.get_product(session, user, product_id)))
+    return product_out(svc.get_product(session, user, product_id))
 
 
 @router.put(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
 def api_revise_product(
-    product_id: int,
+    product_id: Int64,
     data: ProductIn,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish new terms for one of the caller's products as its next version."""
-    return product_out(_guard(lambda: svc.revise_product(session, user, product_id, data)))
+    return product_out(svc.revise_product(session, user, product_id, data))
 
 
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
 def api_withdraw_product(
-    product_id: int,
+    product_id: Int64,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Take one of the caller's products off the shelf."""
-    return product_out(_guard(lambda: svc.withdraw_product(session, user, product_id)))
+    return product_out(svc.withdraw_product(session, user, product_id))
 
 
 @router.post(f"{API}/needs", response_model=NeedOut, status_code=201, tags=["finance"])
@@ -322,9 +311,19 @@ def api_post_need(
     data: NeedIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=64,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Repeat a submission safely: the same key returns the need it created.",
+        ),
+    ] = None,
 ) -> NeedOut:
-    """Post a financing need of the caller's enterprise."""
-    return need_out(_guard(lambda: svc.post_need(session, user, data)))
+    """Post a financing need of the caller's enterprise (idempotent with an Idempotency-Key)."""
+    return need_out(svc.post_need(session, user, data, idempotency_key=idempotency_key))
 
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
@@ -337,7 +336,7 @@ def api_needs(
         return [need_out(n) for n in svc.needs_of(session, user.credit_code or "")]
     if user.role == Role.bank:
         return [
-            need_out(f.need, anonymous=True)
+            need_out(f.need, shown=f.shown)
             for f in svc.needs_for_lender(session, user.institution or "")
         ]
     return [need_out(n) for n in session.scalars(select(Need).order_by(Need.id.desc()))]
@@ -345,12 +344,12 @@ def api_needs(
 
 @router.get(f"{API}/needs/{{need_id}}/matches", response_model=MatchesOut, tags=["finance"])
 def api_matches(
-    need_id: int,
+    need_id: Int64,
     user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> MatchesOut:
     """Products ranked for a need, each with eligibility and fit reasons."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return matches_out(need, svc.match_need(session, need))
 
 
@@ -360,13 +359,13 @@ def api_matches(
     tags=["finance"],
 )
 def api_apply(
-    need_id: int,
+    need_id: Int64,
     data: ApplyIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> list[ApplyOutcomeOut]:
     """Apply to one or several products in one step; a repeat finds the existing applications."""
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, data.product_ids, data.fields))
+    outcomes = svc.apply(session, user, need_id, data.product_ids, data.fields)
     return [
         ApplyOutcomeOut(
             product_id=o.product_id,
@@ -393,12 +392,12 @@ def api_applications(
 
 @router.get(f"{API}/applications/{{app_id}}", response_model=ApplicationOut, tags=["finance"])
 def api_application(
-    app_id: int,
+    app_id: Int64,
     user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """One application; the addressed lender sees only the consented fields."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     return application_out(session, user, app)
 
 
@@ -406,22 +405,20 @@ def api_application(
     f"{API}/applications/{{app_id}}/transitions", response_model=ApplicationOut, tags=["finance"]
 )
 def api_transition(
-    app_id: int,
+    app_id: Int64,
     data: TransitionIn,
     user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Accept, approve, decline (with reason), disburse, or withdraw an application."""
-    app = _guard(
-        lambda: svc.transition(
-            session,
-            user,
-            app_id,
-            data.action,
-            reason=data.reason,
-            amount_fen=data.amount_fen,
-            rate_bp=data.rate_bp,
-        )
+    app = svc.transition(
+        session,
+        user,
+        app_id,
+        data.action,
+        reason=data.reason,
+        amount_fen=data.amount_fen,
+        rate_bp=data.rate_bp,
     )
     return application_out(session, user, app)
 
@@ -432,13 +429,13 @@ def api_transition(
     tags=["finance"],
 )
 def api_revoke(
-    app_id: int,
+    app_id: Int64,
     data: RevokeIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Stop sharing some (or, with an empty list, all) fields with the application's lender."""
-    _guard(lambda: svc.revoke_consent(session, user, app_id, data.fields))
+    svc.revoke_consent(session, user, app_id, data.fields)
     return application_out(session, user, svc.get_application(session, user, app_id))
 
 
@@ -692,13 +689,13 @@ async def product_create(
 
 @router.get("/finance/products/{product_id}/edit", include_in_schema=False)
 def product_edit(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The product form filled with the current version's terms."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     if product.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     return _product_form_page(request, _form_of(product), [], editing=product)
@@ -706,13 +703,13 @@ def product_edit(
 
 @router.post("/finance/products/{product_id}/edit", include_in_schema=False)
 async def product_revise(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish the edited terms as the product's next version."""
-    current = _guard(lambda: svc.get_product(session, user, product_id))
+    current = svc.get_product(session, user, product_id)
     if current.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     form, parsed = await _product_input(request)
@@ -728,13 +725,13 @@ async def product_revise(
 
 @router.get("/finance/products/{product_id}", include_in_schema=False)
 def product_page(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(current_user),
     session: Session = Depends(get_session),
 ) -> Response:
     """A product: terms, today's rate, the eligibility rule and the article (十八) check."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     rule_text, _start = svc.elig.rule_text(svc.product_terms(product))
     labels = {f.name: f.zh for f in svc.shareable_fields()}
     return _page(
@@ -751,12 +748,12 @@ def product_page(
 
 @router.post("/finance/products/{product_id}/withdraw", include_in_schema=False)
 def product_withdraw(
-    product_id: int,
+    product_id: Int64,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Take a product off the shelf."""
-    _guard(lambda: svc.withdraw_product(session, user, product_id))
+    svc.withdraw_product(session, user, product_id)
     return RedirectResponse(f"/finance/products/{product_id}", status_code=303)
 
 
@@ -792,7 +789,11 @@ def need_new(
     request: Request, rule: str = "", _: User = Depends(require_roles(Role.enterprise))
 ) -> Response:
     """The need form; `?rule=<id>` starts it from a pushed policy in one click."""
-    form: dict[str, Any] = {"collateral": [], "term_months": "12"}
+    form: dict[str, Any] = {
+        "collateral": [],
+        "term_months": "12",
+        "idempotency_key": secrets.token_urlsafe(24),
+    }
     if rule:
         title = _rule_titles().get(rule)
         form["source_rule_id"] = rule[:100]
@@ -827,8 +828,9 @@ async def need_create(
     except ValueError as exc:
         errors = _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
         return _need_form_page(request, form, errors, 422)
+    key = str(form.get("idempotency_key", "")).strip() or None
     try:
-        need = svc.post_need(session, user, need_in)
+        need = svc.post_need(session, user, need_in, idempotency_key=key)
     except svc.FinanceError as exc:
         return _need_form_page(request, form, [exc.zh], exc.status)
     return RedirectResponse(f"/finance/needs/{need.id}", status_code=303)
@@ -867,21 +869,21 @@ def _need_page(
 
 @router.get("/finance/needs/{need_id}", include_in_schema=False)
 def need_page(
-    need_id: int,
+    need_id: Int64,
     request: Request,
-    product: int | None = None,
+    product: Int64 | None = None,
     user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """A need with its ranked products, reasons and the one-step application form;
     `?product=<id>` (a lender's invitation) marks and pre-selects that product."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return _need_page(request, session, user, need, invited=product)
 
 
 @router.post("/finance/needs/{need_id}/apply", include_in_schema=False)
 async def need_apply(
-    need_id: int,
+    need_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -890,10 +892,12 @@ async def need_apply(
     raw = await request.form()
     try:
         product_ids = [int(str(v)) for v in raw.getlist("product_id")]
+        if any(abs(p) > INT64_MAX for p in product_ids):
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     fields = [str(v) for v in raw.getlist("field")]
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     if not product_ids:
         return _need_page(
             request,
@@ -910,13 +914,13 @@ async def need_apply(
             ],
             422,
         )
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, product_ids, fields))
+    outcomes = svc.apply(session, user, need_id, product_ids, fields)
     return _need_page(request, session, user, need, outcomes)
 
 
 @router.get("/finance/applications/{app_id}", include_in_schema=False)
 def application_page(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
@@ -924,7 +928,7 @@ def application_page(
 ) -> Response:
     """An application: terms, deadline, history; the lender's shared fields and actions;
     the enterprise's consents and withdrawal."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     shared = (
         svc.shared_view(session, user, app) if user.role in (Role.bank, Role.enterprise) else None
     )
@@ -944,7 +948,7 @@ def application_page(
 
 @router.post("/finance/applications/{app_id}/action", include_in_schema=False)
 async def application_action(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
@@ -970,13 +974,11 @@ async def application_action(
         )
     except (svc.InvalidInput, svc.TransitionError) as exc:
         return _action_error(request, session, user, app_id, exc.zh, exc.status)
-    except svc.FinanceError as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
 def _action_error(
-    request: Request, session: Session, user: User, app_id: int, message: str, status: int = 422
+    request: Request, session: Session, user: User, app_id: Int64, message: str, status: int = 422
 ) -> Response:
     session.rollback()
     response = application_page(app_id, request, user, session, error=message)
@@ -986,7 +988,7 @@ def _action_error(
 
 @router.post("/finance/applications/{app_id}/revoke", include_in_schema=False)
 async def application_revoke(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -994,7 +996,7 @@ async def application_revoke(
     """Stop sharing the ticked fields (or all) with the lender."""
     raw = await request.form()
     fields = [str(v) for v in raw.getlist("field")]
-    _guard(lambda: svc.revoke_consent(session, user, app_id, fields))
+    svc.revoke_consent(session, user, app_id, fields)
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
@@ -1017,7 +1019,7 @@ def lender_needs(
 
 @router.post("/finance/lender/needs/{need_id}/invite", include_in_schema=False)
 async def lender_invite(
-    need_id: int,
+    need_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
@@ -1026,9 +1028,11 @@ async def lender_invite(
     raw = await request.form()
     try:
         product_id = int(str(raw.get("product_id", "")))
+        if abs(product_id) > INT64_MAX:
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
-    _guard(lambda: svc.invite_need(session, user, need_id, product_id))
+    svc.invite_need(session, user, need_id, product_id)
     return RedirectResponse(
         f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303
     )
@@ -1036,13 +1040,13 @@ async def lender_invite(
 
 @router.post(f"{API}/needs/{{need_id}}/invite", tags=["finance"])
 def api_invite(
-    need_id: int,
+    need_id: Int64,
     data: InviteIn,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
-    sent = _guard(lambda: svc.invite_need(session, user, need_id, data.product_id))
+    sent = svc.invite_need(session, user, need_id, data.product_id)
     return {"need_id": need_id, "product_id": data.product_id, "sent": sent}
 
 

@@ -27,6 +27,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.enterprise import repository as ent_repo
+from huiqi.events import GrantDecided, ResultChange, ResultsChanged, publish
 from huiqi.grants.ledger import LedgerItem, append_ledger, append_many, ledger_problems
 from huiqi.grants.ledger import ledger as ledger  # re-exported: pages read it from here
 from huiqi.grants.ledger import verify_ledger as verify_ledger
@@ -40,7 +41,6 @@ from huiqi.grants.schemas import (
     mask_account,
 )
 from huiqi.grants.sources import CONFIRM_FLAGS
-from huiqi.notify.schemas import ResultChange
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
 SIZE_INPUTS = ("industry_code", "employees", "revenue", "total_assets")
@@ -387,7 +387,7 @@ def _hold(
 
 def grants_from_results(
     session: Session,
-    changed_results: Iterable[object],
+    changed_results: Iterable[ResultChange],
     *,
     today: date | None = None,
     actor: str | None = None,
@@ -408,8 +408,7 @@ def grants_from_results(
 
     today = today or clock.today()
     touched: list[Grant] = []
-    for raw in changed_results:
-        change = ResultChange.from_row(raw)
+    for change in changed_results:
         if change.mode != "auto_grant":
             continue
         if change.result != "eligible":
@@ -972,20 +971,27 @@ def grant_message(grant: Grant) -> tuple[str, str]:
 
 
 def _tell_enterprise(session: Session, grant: Grant) -> None:
-    from huiqi.notify.service import enqueue
-
+    """Announce the disbursement; the notifying domain tells the enterprise."""
     subject, body = grant_message(grant)
-    enqueue(
+    publish(
         session,
-        credit_code=grant.credit_code,
-        topic="grant",
-        subject=subject,
-        body=body,
-        link=f"/grants/mine#grant-{grant.id}",
-        dedupe_key=f"grant:{grant.id}:disbursed",
-        rule_id=grant.rule_id,
-        rule_version=str(grant.rule_version),
+        GrantDecided(
+            grant_id=grant.id,
+            credit_code=grant.credit_code,
+            status="disbursed",
+            rule_id=grant.rule_id,
+            rule_version=grant.rule_version,
+            subject=subject,
+            body=body,
+            link=f"/grants/mine#grant-{grant.id}",
+        ),
     )
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: create or flag the grants of auto_grant rules."""
+    if any(change.mode == "auto_grant" for change in event.changes):
+        grants_from_results(session, event.changes, today=event.on, actor=event.actor)
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
-from huiqi.notify import service, stats
+from huiqi.core.bounds import Int64
+from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
     OUTBOX_LABELS,
@@ -24,6 +25,7 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
@@ -32,7 +34,7 @@ inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin
 officers = require_roles(Role.officer, Role.admin)
 
 
-def _own(session: Session, user: User, notification_id: int) -> Notification:
+def _own(session: Session, user: User, notification_id: Int64) -> Notification:
     """A notification of the user's inbox; any other id is 'not found'."""
     note = session.get(Notification, notification_id)
     if note is None or not service.can_read(user, note):
@@ -62,7 +64,7 @@ def inbox_page(
 @router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
 def notification_page(
     request: Request,
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -74,7 +76,7 @@ def notification_page(
 
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -173,12 +175,7 @@ def rotate_secret(
 
 
 def _unsubscribe_target(request: Request, token: str) -> tuple[str, str]:
-    try:
-        return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(
-            status_code=404, detail="退订链接无效 / invalid unsubscribe link"
-        ) from None
+    return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
 
 
 @router.get("/notify/unsubscribe/{token}", include_in_schema=False)
@@ -222,10 +219,7 @@ def unsubscribe(
 @router.get("/notify/open/{token}", include_in_schema=False)
 def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
     """The link in a pushed message: record that it was read, then show it."""
-    try:
-        nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(status_code=404, detail="链接无效 / invalid link") from None
+    nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
     note = session.get(Notification, nid)
     if note is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -262,7 +256,7 @@ def outbox_page(
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
 def retry_dead(
-    outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
+    outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
     service.requeue_dead(session, outbox_id)

@@ -177,18 +177,21 @@ def province_directory(province: str) -> Directory:
 
 @lru_cache(maxsize=64)
 def city_directory(city: str) -> Directory:
-    """A city's departments by the same pattern: 市发展改革委 → 兰州市发展和改革委员会."""
+    """A city's departments by the same pattern: 市发展改革委 → 兰州市发展和改革委员会, and a
+    province's 厅 is a city's 局 (省财政厅 → 市财政局 → 兰州市财政局)."""
+
+    def city_form(name: str) -> str:
+        name = "市" + name[1:] if name.startswith("省") else name
+        return name[:-1] + "局" if name.endswith("厅") else name
+
     departments = []
     for item in _load("departments_province.yaml"):
         if "{s}" in item["name"] or "{s}" in item["full_name"]:
             continue
         city_item = dict(item)
-        city_item["name"] = (
-            "市" + item["name"][1:] if item["name"].startswith("省") else item["name"]
-        )
-        city_item["aliases"] = [
-            "市" + a[1:] if a.startswith("省") else a for a in item.get("aliases") or ()
-        ]
+        city_item["name"] = city_form(item["name"])
+        city_item["full_name"] = city_form(item["full_name"])
+        city_item["aliases"] = [city_form(a) for a in item.get("aliases") or ()]
         departments.append(_department(city_item, {"p": city, "s": city}, prefix=f"{city}-"))
     return Directory(departments)
 

@@ -23,6 +23,7 @@ import cn2an
 
 from huiqi.policy.departments import (
     Registry,
+    Resolved,
     default_registry,
     province_named_in,
     province_of,
@@ -132,8 +133,8 @@ _SIGNATURE_DATE = re.compile(
     r"[〇零一二三四五六七八九]{4}\s*年\s*[一二三四五六七八九十]{1,3}\s*月\s*[一二三四五六七八九十]{1,3}\s*日)$"
 )
 _GENERIC_DEPT = re.compile(
-    r"^(各?有关单位|各?有关部门|各?相关单位|各?相关部门|各成员单位|省直有关部门|省直各有关部门|市直有关部门|"
-    r"其他有关部门|其他相关部门|有关方面|无|/|—+|-+)$"
+    r"^((省|市|县|区)?直?各?(有关|相关|其他有关|其他相关)(单位|部门|方面)|(省|市|县|区)?(级)?各?成员单位|"
+    r"无|/|—+|-+)$"
 )
 _LEVEL_PREFIX = re.compile(
     r"^(省|市(?!场)|县|区|国家|国务院|中国|中华|中央|全国|最高|人民银行|人行|各)"
@@ -244,6 +245,7 @@ class _Article:
     lines: list[str] = field(default_factory=list)
     items: list[_Item] = field(default_factory=list)
     intro: list[str] = field(default_factory=list)  # lines before the first item
+    within: list[str] = field(default_factory=list)  # 第X编 / 第X节 headings above the article
 
 
 @dataclass
@@ -408,6 +410,9 @@ class _Parser:
     def _take_page_metadata(self, line: str, following: str) -> tuple[bool, bool]:
         """Parse labelled metadata and 来源/日期 lines: (is chrome, the next line was its value)."""
         labeled = _LABELED.match(_label_key(line))
+        if labeled and (extra := _PUBLISHED.search(line[labeled.start(2) :])):
+            # 浏览量: 12 时间:2016-01-17 — a counter and the publication time on one line.
+            self.meta.set("published_on", parse_date(extra.group(1)), "page")
         if labeled:
             key, value = labeled.group(1), labeled.group(2).strip()
             used_next = False
@@ -650,6 +655,7 @@ class _Parser:
         current_section: _Section | None = None
         current_article: _Article | None = None
         current_item: _Item | None = None
+        within: list[str] = []  # the 第X编 and 第X节 the walk is in
 
         def ensure_section() -> _Section:
             nonlocal current_section
@@ -764,14 +770,21 @@ class _Parser:
                     add_text(head)
                 else:
                     kind, num, label, rest = marker
+                    if kind == "book":
+                        within[:] = [label]
+                        break
                     if kind == "part":
+                        within[:] = [*(w for w in within if w.endswith("编")), label]
                         break
                     after = dict(state, **({"sec": num} if kind == "section" else {"art": num}))
                     head, tail = self._split_glued(style, rest, after)
                     if kind == "section":
+                        within[:] = [w for w in within if w.endswith("编")]
                         open_section(num, label, head, glued)
                     else:
                         open_article(num, label, head, glued)
+                        if current_article is not None:
+                            current_article.within = list(within)
                 pending, glued = tail, True
         return sections
 
@@ -803,8 +816,10 @@ class _Parser:
                     f"第{m.group(1)}章",
                     re.sub(r"\s+", "", m.group(2)),
                 )
-            if RE_PART.match(line) or RE_BOOK.match(line):
-                return "part", 0, "", ""
+            if m := RE_BOOK.match(line):
+                return "book", cn_number(m.group(1)), f"第{m.group(1)}编", m.group(2).strip()
+            if m := RE_PART.match(line):
+                return "part", cn_number(m.group(1)), f"第{m.group(1)}节", m.group(2).strip()
             if m := RE_REG_ARTICLE.match(line):
                 num = cn_number(m.group(1))
                 if m.group(2) or not m.group(3) or num == state["art"] + 1:
@@ -907,7 +922,9 @@ class _Parser:
             for art in section.articles:
                 text = "\n".join(line for line in art.lines if line).strip()
                 all_text.append(text)
-                apath = [*spath, art.label] if art.label else []
+                books = [w for w in art.within if w.endswith("编")]
+                parts = [w for w in art.within if w.endswith("节")]
+                apath = [*books, *spath, *parts, art.label] if art.label else []
                 intro = "\n".join(x for x in art.intro if x).strip() if art.items else text
                 own = ctx.note_of(intro)
                 if own is not None and own.same_below:
@@ -1024,6 +1041,11 @@ class _Parser:
         elif any(s.label for s in sections):
             levels.append("一、")
         articles = [a for s in sections for a in s.articles if a.label]
+        within = [w for a in articles for w in a.path[:-1] if w.endswith(("编", "节"))]
+        if any(w.endswith("编") for w in within):
+            levels.insert(0, "第X编")
+        if any(w.endswith("节") for w in within):
+            levels.append("第X节")
         if articles:
             first = articles[0].label
             levels.append(
@@ -1268,6 +1290,7 @@ class _Context:
     on: dt.date | None
     city: str | None
     notes: list[str] = field(default_factory=list)
+    cache: dict[str, Resolved] = field(default_factory=dict)
 
     def note_of(self, text: str) -> _Note | None:
         m = _NOTE.search(text)
@@ -1301,13 +1324,13 @@ class _Context:
         refs: list[DepartmentRef] = []
         seen: set[str] = set()
         for name, role in names:
-            resolved = self.registry.resolve(
-                hints.get(name, name),
-                province=self.province,
-                level=self.level,
-                on=self.on,
-                city=self.city,
-            )
+            key = hints.get(name, name)
+            resolved = self.cache.get(key)
+            if resolved is None:
+                resolved = self.registry.resolve(
+                    key, province=self.province, level=self.level, on=self.on, city=self.city
+                )
+                self.cache[key] = resolved
             if resolved.name in seen:
                 continue
             seen.add(resolved.name)
@@ -1379,7 +1402,33 @@ _LABELLED_ROLE = re.compile(
 )
 
 
+_SEMI = re.compile(r"[;；]")
+_COMMA = re.compile(r"[,，]")
+_PREFIX_OF = re.compile(r"^(省委|省|市委|市(?!场))")
+_HAS_LEVEL = re.compile(r"[省市]")
+_DEPT_END = re.compile(r"(厅|委|局|办|社|会)$")
+_VERTICAL = re.compile(r"^[\u4e00-\u9fff]{2,3}(金融监管局|银保监局|证监局|监管局)$")
+_BY = re.compile(r"^(由|请)")
+_ETC_TAIL = re.compile(r"等[^、,，]*$")
+_NAME_SPLIT = re.compile(r"[、,，\s]+")
+_ETC = re.compile(r"(等单位|等部门|等)$")
+_PAREN_TAIL = re.compile(r"\([^()]*\)$")
+
+
 def parse_note(body: str, *, default_role: str = "responsible") -> ParsedNote:
+    """Split a responsibility note into lead, supporting and implementing names (see _parse_note)."""
+    cached = _parse_note(body, default_role)
+    return ParsedNote(
+        list(cached.lead),
+        list(cached.support),
+        list(cached.implementers),
+        cached.same_below,
+        dict(cached.hints),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parse_note(body: str, default_role: str) -> ParsedNote:
     """Split a responsibility note into lead, supporting and implementing names (as written).
 
     Forms understood, alone or combined: "X牵头，Y配合", "X、Y按职责分工负责", "X负责；各市州政府组织
@@ -1397,7 +1446,7 @@ def parse_note(body: str, *, default_role: str = "responsible") -> ParsedNote:
     others: list[tuple[str, str]] = []
     implementers: list[str] = []
     explicit_lead = False
-    for part in re.split(r"[;；]", body):
+    for part in _SEMI.split(body):
         part = part.strip(" ,，")
         if not part:
             continue
@@ -1418,7 +1467,7 @@ def parse_note(body: str, *, default_role: str = "responsible") -> ParsedNote:
                 others.extend((n, "responsible") for n in names)
             continue
         pending: list[str] = []
-        for clause in re.split(r"[,，]", part):
+        for clause in _COMMA.split(part):
             clause = clause.strip()
             if not clause:
                 continue
@@ -1467,27 +1516,27 @@ def _share_prefix(names: list[tuple[str, str]]) -> dict[str, str]:
     hints: dict[str, str] = {}
     prefix = ""
     for name, _ in names:
-        m = re.match(r"^(省委|省|市委|市(?!场))", name)
+        m = _PREFIX_OF.match(name)
         if m:
             prefix = "省" if m.group(1).startswith("省") else "市"
         elif (
             prefix
             and not _LEVEL_PREFIX.match(name)
-            and not re.search(r"[省市]", name.replace("市场", ""))
-            and re.search(r"(厅|委|局|办|社|会)$", name)
+            and not _HAS_LEVEL.search(name.replace("市场", ""))
+            and _DEPT_END.search(name)
         ):
-            if not re.match(r"^[\u4e00-\u9fff]{2,3}(金融监管局|银保监局|证监局|监管局)$", name):
+            if not _VERTICAL.match(name):
                 hints[name] = prefix + name
     return hints
 
 
 def _note_names(clause: str) -> list[str]:
-    clause = re.sub(r"^(由|请)", "", clause.strip())
-    clause = re.sub(r"等[^、,，]*$", "", clause)
+    clause = _BY.sub("", clause.strip())
+    clause = _ETC_TAIL.sub("", clause)
     names: list[str] = []
-    for raw in re.split(r"[、,，\s]+", clause):
-        name = re.sub(r"(等单位|等部门|等)$", "", raw.strip())
-        name = re.sub(r"\([^()]*\)$", "", name).strip()  # 省市场监管局(省知识产权局): one body
+    for raw in _NAME_SPLIT.split(clause):
+        name = _ETC.sub("", raw.strip())
+        name = _PAREN_TAIL.sub("", name).strip()  # 省市场监管局(省知识产权局): one body
         if not name or _GENERIC_DEPT.match(name) or len(name) < 2:
             continue
         if name not in names:

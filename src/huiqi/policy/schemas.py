@@ -118,33 +118,59 @@ class ParsedSection(BaseModel):
 
 
 class ParsedDocument(BaseModel):
-    """The structure of one policy document."""
+    """The structure of one policy document (every field documented in the JSON schema)."""
 
     model_config = ConfigDict(ser_json_timedelta="iso8601")
 
-    title: str | None = None
-    doc_number: str | None = None
-    issuer: str | None = None  # the issuers joined with 、 (kept for older readers)
-    issuers: list[str] = Field(default_factory=list)  # each issuing body, head or signature
-    addressees: list[str] = Field(default_factory=list)  # 主送 groups as written
-    issued_on: dt.date | None = None  # 成文/印发/公布/通过 date
-    published_on: dt.date | None = None  # the page's 发布日期
-    effective_on: dt.date | None = None  # 施行/生效 date
-    source: str | None = None  # the page's 来源
-    cited_documents: list[str] = Field(default_factory=list)
-    province: str | None = None
-    jurisdiction: str | None = None  # "central", "provincial" or "municipal"
-    style: str = "plain"  # "opinion", "regulation", "notice", "numbered" or "plain"
-    levels: list[str] = Field(default_factory=list)  # numbering levels present, top first
-    task_level: str | None = None  # the level whose units are the tasks, e.g. "1."
-    preamble: str = ""
-    sections: list[ParsedSection] = Field(default_factory=list)
-    closing: str = ""  # closing paragraphs after the last item (施行, 印发, 请认真贯彻 …)
-    tasks: list[TaskOut] = Field(default_factory=list)
-    tables: list[ParsedTable] = Field(default_factory=list)
-    metadata_sources: dict[str, str] = Field(default_factory=dict)  # field → where it was found
-    warnings: list[str] = Field(default_factory=list)
-    unknown_departments: list[str] = Field(default_factory=list)
+    title: str | None = Field(None, description="标题 as printed (site suffixes removed)")
+    doc_number: str | None = Field(None, description="文号 of this document, canonical spelling")
+    issuer: str | None = Field(None, description="the issuers joined with 、 (for older readers)")
+    issuers: list[str] = Field(
+        default_factory=list, description="issuing bodies, from the head, a label or the signature"
+    )
+    addressees: list[str] = Field(default_factory=list, description="主送 groups as written")
+    issued_on: dt.date | None = Field(None, description="成文/印发/公布/通过 date")
+    published_on: dt.date | None = Field(None, description="the web page's 发布日期")
+    effective_on: dt.date | None = Field(None, description="施行/生效 date")
+    source: str | None = Field(None, description="the web page's 来源")
+    cited_documents: list[str] = Field(
+        default_factory=list, description="other documents' 文号 cited in the text"
+    )
+    province: str | None = Field(None, description="the province the document belongs to")
+    jurisdiction: str | None = Field(
+        None, description='"central", "provincial" or "municipal" (how department names are read)'
+    )
+    style: str = Field(
+        "plain", description='"opinion", "regulation", "notice", "numbered" or "plain"'
+    )
+    levels: list[str] = Field(
+        default_factory=list,
+        description='numbering levels present, top first: ["一、", "(一)", "1."]',
+    )
+    task_level: str | None = Field(
+        None,
+        description='the level whose units are the tasks ("(一)", "1.", …), "leaves" or "table"',
+    )
+    preamble: str = Field("", description="text before the first numbered unit")
+    sections: list[ParsedSection] = Field(
+        default_factory=list, description="sections (一、/第一章) with their articles and items"
+    )
+    closing: str = Field(
+        "", description="closing paragraphs after the last unit (施行, 请认真贯彻, 现将…)"
+    )
+    tasks: list[TaskOut] = Field(
+        default_factory=list, description="the task breakdown: lead, support, implementers per task"
+    )
+    tables: list[ParsedTable] = Field(default_factory=list, description="the document's tables")
+    metadata_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description='where each metadata field was found: "head", "label:发文字号", "signature", '
+        '"page", "body", "registry:doc_number"',
+    )
+    warnings: list[str] = Field(default_factory=list, description="what the reader should check")
+    unknown_departments: list[str] = Field(
+        default_factory=list, description="department names no registry layer resolved"
+    )
 
     def articles(self) -> list[ParsedArticle]:
         """All articles in document order."""

@@ -74,6 +74,7 @@ def _child(
     max_bytes: int,
     limits: dict[str, Any],
     aliases: dict[str, str],
+    task_level: str | None = None,
 ) -> None:
     """Worker body: apply the ceilings, read and parse, send back the result or the refusal."""
     memory = int(limits["memory_mb"]) * 1024 * 1024
@@ -88,7 +89,7 @@ def _child(
         ingest_limits = Limits(**limits["ingest"])
         source = ingest_bytes(data, filename, max_bytes=max_bytes, limits=ingest_limits)
         registry = default_registry().with_aliases(aliases) if aliases else default_registry()
-        doc = parse_source(source, registry=registry)
+        doc = parse_source(source, registry=registry, task_level=task_level)
         conn.send(("ok", asdict(source), doc.model_dump_json()))
     except IngestError as exc:
         conn.send(("refused", exc.reason, ""))
@@ -107,6 +108,7 @@ def parse_upload_blocking(
     max_bytes: int,
     limits: ParseLimits,
     aliases: dict[str, str] | None = None,
+    task_level: str | None = None,
 ) -> tuple[SourceText, ParsedDocument]:
     """Read and parse one upload in a bounded child process (blocks the calling thread)."""
     context = _mp_context()
@@ -119,7 +121,7 @@ def parse_upload_blocking(
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
             target=_child,
-            args=(sender, data, filename, max_bytes, payload, dict(aliases or {})),
+            args=(sender, data, filename, max_bytes, payload, dict(aliases or {}), task_level),
             daemon=True,
         )
         process.start()
@@ -160,6 +162,7 @@ async def parse_upload(
     max_bytes: int,
     limits: ParseLimits,
     aliases: dict[str, str] | None = None,
+    task_level: str | None = None,
 ) -> tuple[SourceText, ParsedDocument]:
     """Read and parse one upload in a bounded child process without blocking the event loop."""
     return await asyncio.to_thread(
@@ -169,4 +172,5 @@ async def parse_upload(
         max_bytes=max_bytes,
         limits=limits,
         aliases=aliases,
+        task_level=task_level,
     )
