@@ -41,6 +41,14 @@ def seed_path() -> Path:
     return REPO / "src" / "huiqi" / "policy" / "data" / "samples" / "gansu-gongxinfa-2020-351.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wired() -> None:
+    """Domain event handlers subscribed, as the web app and the command line do."""
+    from huiqi.wiring import install
+
+    install()
+
+
 @pytest.fixture(scope="session")
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A file SQLite database migrated to the heads once for the whole run."""

@@ -10,13 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from huiqi.notify.stats import FunnelRow, funnel_csv
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.core.export import DANGEROUS_FIRST, csv_bytes, safe_cell
 from huiqi.enterprise import importer, population
 from huiqi.grants import service as grants
-from huiqi.notify.stats import FunnelRow, funnel_csv
 from huiqi.policy import export as policy_export
 from huiqi.policy.service import TaskRow
 

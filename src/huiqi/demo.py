@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts import service as accounts
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,10 @@ def load_accounts(session: Session, enterprise_credit_code: str | None = None) -
                 role=acct.role,
                 display_name=acct.display_name,
                 department=acct.department,
-                credit_code=credit_code if acct.role == "enterprise" else None,
+                credit_code=credit_code if acct.role == Role.enterprise else None,
                 institution=acct.institution,
             )
-        elif acct.role == "enterprise" and credit_code and existing.credit_code != credit_code:
+        elif acct.role == Role.enterprise and credit_code and existing.credit_code != credit_code:
             existing.credit_code = credit_code
     return list(DEMO_ACCOUNTS)
 

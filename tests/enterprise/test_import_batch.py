@@ -15,12 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi import events
 from huiqi.core import clock
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service
 from huiqi.enterprise.importer import ImportRefused, run_import, write_template
 from huiqi.enterprise.models import EnterpriseValue, GraduateHire, ImportJob
 from huiqi.enterprise.population import generate, write_file
+from huiqi.events import EnterpriseChanged
 
 TODAY = date(2025, 6, 30)
 GRAD_HEADER = ["统一社会信用代码", "人员编号", "毕业（离校）日期", "入职日期", "劳动合同期限（月）",
@@ -141,10 +143,10 @@ def test_batches_keep_current_frame_equal_to_history_and_notify_once_per_batch(
     write_file(rows, src)
     seen: list[set[str]] = []
 
-    def listener(_session: Session, codes: set[str]) -> None:
-        seen.append(codes)
+    def listener(_session: Session, event: EnterpriseChanged) -> None:
+        seen.append(set(event.codes))
 
-    service.on_enterprise_changed(listener)
+    events.subscribe(EnterpriseChanged, listener)
     try:
         first = run_import(session_maker, src, batch_size=50, today=TODAY)
         assert first.inserted == 130
@@ -156,7 +158,7 @@ def test_batches_keep_current_frame_equal_to_history_and_notify_once_per_batch(
         write_file(rows, src)
         second = run_import(session_maker, src, batch_size=50, today=TODAY)
     finally:
-        service.remove_enterprise_listener(listener)
+        events.unsubscribe(EnterpriseChanged, listener)
     assert second.counts() == {"inserted": 0, "updated": 7, "unchanged": 123, "rejected": 0}
     assert seen == [{r["credit_code"] for r in rows[:7]}]
     with session_maker() as s:

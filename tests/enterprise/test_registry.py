@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from huiqi import events
 from huiqi.cli.main import app as cli
 from huiqi.core import clock
 from huiqi.core.codes import make_credit_code
@@ -20,6 +21,7 @@ from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import service
 from huiqi.enterprise.catalogue import CatalogueError, catalogue, load_catalogue
 from huiqi.enterprise.models import enterprise_current
+from huiqi.events import EnterpriseChanged
 
 CODE = make_credit_code("9", "1", "620503", "MA7TJH01")
 CONTRACT = [
@@ -52,10 +54,10 @@ def test_frame_has_exactly_the_contract_columns(db_session: Session) -> None:
 def test_change_returns_codes_and_notifies_listeners(db_session: Session) -> None:
     seen: list[set[str]] = []
 
-    def listener(_session: Session, codes: set[str]) -> None:
-        seen.append(codes)
+    def listener(_session: Session, event: EnterpriseChanged) -> None:
+        seen.append(set(event.codes))
 
-    service.on_enterprise_changed(listener)
+    events.subscribe(EnterpriseChanged, listener)
     try:
         first = service.apply_changes(
             db_session, CODE, {"employees": 50}, source="人社", as_of=date(2024, 12, 31), year=2024
@@ -64,7 +66,7 @@ def test_change_returns_codes_and_notifies_listeners(db_session: Session) -> Non
             db_session, CODE, {"employees": 50}, source="人社", as_of=date(2025, 1, 5), year=2024
         )
     finally:
-        service.remove_enterprise_listener(listener)
+        events.unsubscribe(EnterpriseChanged, listener)
     assert first == {CODE} and same == set()
     assert seen == [{CODE}]
 
@@ -250,19 +252,19 @@ def test_population_is_deterministic_and_codes_match_regions() -> None:
 def test_listeners_run_in_priority_order(db_session: Session) -> None:
     calls: list[str] = []
 
-    def late(_session: Session, _codes: set[str]) -> None:
+    def late(_session: Session, _event: EnterpriseChanged) -> None:
         calls.append("late")
 
-    def early(_session: Session, _codes: set[str]) -> None:
+    def early(_session: Session, _event: EnterpriseChanged) -> None:
         calls.append("early")
 
-    service.on_enterprise_changed(late, priority=500)
-    service.on_enterprise_changed(early, priority=1)
+    events.subscribe(EnterpriseChanged, late, priority=500)
+    events.subscribe(EnterpriseChanged, early, priority=1)
     try:
         service.enterprise_changed(db_session, {CODE})
     finally:
-        service.remove_enterprise_listener(late)
-        service.remove_enterprise_listener(early)
+        events.unsubscribe(EnterpriseChanged, late)
+        events.unsubscribe(EnterpriseChanged, early)
     assert calls == ["early", "late"]
 
 

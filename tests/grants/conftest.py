@@ -7,10 +7,11 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service as registry
+from huiqi.events import ResultChange, ResultsChanged
 from huiqi.matching import service as matching
-from huiqi.matching.service import ChangedResult
 
 ON = date(2024, 6, 30)
 GRAD_RULE = "gs351-22-graduate-social-insurance"
@@ -46,14 +47,14 @@ def add(
 
 
 @pytest.fixture
-def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[ChangedResult]:
+def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[ResultChange]:
     """Three enterprises, the rule library published, matching run on ON; the changed results.
 
     The grant tests call grants_from_results themselves with chosen dates, so matching's own
     propagation to grants and notify is switched off here; tests/notify/test_matching_hook.py
     covers that propagation.
     """
-    monkeypatch.setattr(matching, "_propagate", lambda session, changed, on, **_: None)
+    monkeypatch.setitem(events.bus.handlers, ResultsChanged, [])
     add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
     add(db_session, B, "兰州乙科技有限公司", 8, 200, 8)
     add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)

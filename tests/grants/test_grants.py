@@ -12,13 +12,15 @@ from openpyxl import load_workbook
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.enterprise import service as registry
+from huiqi.events import ResultChange, ResultsChanged
 from huiqi.grants import service
 from huiqi.grants.models import Grant, LedgerEntry
 from huiqi.grants.schemas import BankAccountInput, GrantError, GrantFourEyes
 from huiqi.matching import service as matching
 from huiqi.matching.models import RuleVersion
-from huiqi.matching.service import ChangedResult, base_library
+from huiqi.matching.service import base_library
 from huiqi.notify.models import Notification
 from tests.grants.conftest import GRAD_RULE, ON, A, B, C
 
@@ -39,7 +41,7 @@ def _account(session: Session, code: str, number: str = "6228480012345678901") -
 
 
 def test_eligible_enterprises_get_exact_grants_that_recompute(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     created = service.grants_from_results(db_session, matched, today=ON)
     assert {g.credit_code for g in created} == {A, B}
@@ -62,7 +64,7 @@ def test_eligible_enterprises_get_exact_grants_that_recompute(
     assert service.verify_ledger(db_session) == []
 
 
-def test_risk_flags(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_risk_flags(db_session: Session, matched: list[ResultChange]) -> None:
     registry.apply_changes(
         db_session, B, {"employees": 2}, source="税务", as_of=date(2023, 5, 31), year=2022
     )
@@ -80,7 +82,7 @@ def test_risk_flags(db_session: Session, matched: list[ChangedResult]) -> None:
     assert "no_bank_account" not in {f["code"] for f in _grant(db_session, A).risk_flags}
 
 
-def test_batch_review_and_disbursement(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_batch_review_and_disbursement(db_session: Session, matched: list[ResultChange]) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     a, b = _grant(db_session, A), _grant(db_session, B)
     _account(db_session, A, "6228480012345678901")
@@ -134,7 +136,7 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Change
 
 
 def test_changed_inputs_after_approval_flag_never_alter(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     a = _grant(db_session, A)
@@ -144,7 +146,7 @@ def test_changed_inputs_after_approval_flag_never_alter(
     flagged = service.check_inputs(db_session)
     assert [g.id for g in flagged] == [a.id]
     # the matching hook's changed result says the same: the amount stays, a flag is raised once
-    change = ChangedResult(A, GRAD_RULE, "1", "eligible", mode="auto_grant", amount_fen=4_800_000)
+    change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant", amount_fen=4_800_000)
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
     assert a.amount_fen == 2_400_000 and a.status == "approved"
@@ -159,11 +161,11 @@ def test_changed_inputs_after_approval_flag_never_alter(
 
 
 def test_pending_grant_is_recomputed_in_the_open(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     registry.apply_changes(db_session, A, {"graduate_hires": 4}, source="人社", as_of=ON, year=2023)
-    change = ChangedResult(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
+    change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
     assert a.amount_fen == 3_200_000 and service.recompute(db_session, a) == 3_200_000
@@ -173,7 +175,7 @@ def test_pending_grant_is_recomputed_in_the_open(
     assert recomputed.detail["new"]["amount_fen"] == 3_200_000
 
 
-def test_ledger_is_append_only(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_ledger_is_append_only(db_session: Session, matched: list[ResultChange]) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     entry = db_session.scalars(select(LedgerEntry)).first()
     assert entry is not None
@@ -194,7 +196,7 @@ def test_bad_bank_account_refused() -> None:
 
 
 def test_not_eligible_enterprise_gets_nothing(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     assert db_session.scalar(select(Grant).where(Grant.credit_code == C)) is None
@@ -202,17 +204,12 @@ def test_not_eligible_enterprise_gets_nothing(
 
 
 def test_recompute_records_who_changed_the_rule(
-    db_session: Session, matched: list[ChangedResult], monkeypatch: pytest.MonkeyPatch
+    db_session: Session, matched: list[ResultChange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     # matching hands the publisher down to the grants (notifications stay off in these tests)
-    monkeypatch.setattr(
-        matching,
-        "_propagate",
-        lambda session, changed, on, actor=None: service.grants_from_results(
-            session, changed, today=on, actor=actor
-        ),
-    )
+    monkeypatch.setitem(events.bus.handlers, ResultsChanged, [])
+    events.subscribe(ResultsChanged, service.on_results_changed)
     text_v1 = db_session.scalar(select(RuleVersion.source).where(RuleVersion.rule_id == GRAD_RULE))
     assert text_v1 is not None
     raised = text_v1.replace("grad_subsidy_per_person", "grad_subsidy_per_person * 2", 1)
@@ -228,7 +225,7 @@ def test_recompute_records_who_changed_the_rule(
 
 
 def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     from huiqi.demo import DEMO_ACCOUNTS, load_accounts
 

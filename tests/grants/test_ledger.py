@@ -15,16 +15,16 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from huiqi.cli.main import app
+from huiqi.events import ResultChange
 from huiqi.grants import ledger, service
 from huiqi.grants.models import Grant, LedgerEntry, LedgerHead
 from huiqi.grants.schemas import BankAccountInput, GrantError, LedgerMismatch
-from huiqi.matching.service import ChangedResult
 from tests.grants.conftest import ON, A, B
 
 runner = CliRunner()
 
 
-def _approved(session: Session, matched: list[ChangedResult]) -> tuple[Grant, Grant]:
+def _approved(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
     """Grants for A and B, both with an account and approved by officer1."""
     service.grants_from_results(session, matched, today=ON)
     for code, number in ((A, "6228480012345678901"), (B, "6228480099999999999")):
@@ -86,9 +86,7 @@ def _rewrite_unkeyed(session: Session, grant_id: int, amount_fen: int, alg: str)
     session.execute(update(Grant).where(Grant.id == grant_id).values(amount_fen=amount_fen))
 
 
-def test_deleted_last_entry_is_truncation(
-    db_session: Session, matched: list[ChangedResult]
-) -> None:
+def test_deleted_last_entry_is_truncation(db_session: Session, matched: list[ResultChange]) -> None:
     a, b = _approved(db_session, matched)
     _drop_guards(db_session)
     last = db_session.scalar(
@@ -105,7 +103,7 @@ def test_deleted_last_entry_is_truncation(
 
 
 def test_chain_rewritten_with_unkeyed_hashes_is_found(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     a, b = _approved(db_session, matched)
     _drop_guards(db_session)
@@ -119,7 +117,7 @@ def test_chain_rewritten_with_unkeyed_hashes_is_found(
 
 
 def test_rewrite_that_also_deletes_the_head_is_not_mistaken_for_a_legacy_ledger(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     a, _b = _approved(db_session, matched)
     _drop_guards(db_session)
@@ -135,7 +133,7 @@ def test_rewrite_that_also_deletes_the_head_is_not_mistaken_for_a_legacy_ledger(
 
 
 def test_edited_amount_or_account_refuses_the_payment_file(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     a, b = _approved(db_session, matched)
     db_session.execute(update(Grant).where(Grant.id == a.id).values(amount_fen=24_000_000))
@@ -162,7 +160,7 @@ def test_edited_amount_or_account_refuses_the_payment_file(
     assert batch.count == 2 and service.verify_ledger(db_session) == []
 
 
-def test_forged_head_is_found(db_session: Session, matched: list[ChangedResult]) -> None:
+def test_forged_head_is_found(db_session: Session, matched: list[ResultChange]) -> None:
     a, _b = _approved(db_session, matched)
     head = db_session.get(LedgerHead, a.id)
     assert head is not None
@@ -174,7 +172,7 @@ def test_forged_head_is_found(db_session: Session, matched: list[ChangedResult])
 
 
 def test_cli_reports_tampering_and_exits_1(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     a, _b = _approved(db_session, matched)
     db_session.commit()
@@ -189,7 +187,7 @@ def test_cli_reports_tampering_and_exits_1(
 
 
 def test_rekey_seals_a_legacy_ledger_and_keys_what_follows(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     grants = service.grants(db_session)
@@ -220,7 +218,7 @@ def test_rekey_seals_a_legacy_ledger_and_keys_what_follows(
 
 
 def test_without_the_key_nothing_verifies(
-    db_session: Session, matched: list[ChangedResult], monkeypatch: pytest.MonkeyPatch
+    db_session: Session, matched: list[ResultChange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, _b = _approved(db_session, matched)
     monkeypatch.setattr(ledger, "ledger_key", lambda: b"another-key-of-32-characters!!!!")

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.enterprise import service as registry
+from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import BankAccountInput
-from huiqi.matching.service import ChangedResult
 from tests.grants.conftest import ON, A
 
 NAME = '=HYPERLINK("http://evil.example/","兰州甲")'
@@ -24,7 +24,7 @@ HOLDER = "@SUM(1+1)"
 
 
 def test_hostile_enterprise_fields_are_neutralised(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     registry.apply_changes(db_session, A, {"name": NAME}, source="市场监管", as_of=date(2024, 6, 1))
     service.grants_from_results(db_session, matched, today=ON)

@@ -15,15 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.enterprise import service as registry
+from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import BankAccountInput
-from huiqi.matching.service import ChangedResult
 from huiqi.rules.library import load_base
 from huiqi.rules.source import RuleValidationError
 from tests.grants.conftest import GRAD_RULE, ON, A
 
-CHANGE = ChangedResult(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
+CHANGE = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
 
 
 def _grant(session: Session) -> Grant:
@@ -32,7 +32,7 @@ def _grant(session: Session) -> Grant:
     return found
 
 
-def _two_official_then_six_self_reported(session: Session, matched: list[ChangedResult]) -> Grant:
+def _two_official_then_six_self_reported(session: Session, matched: list[ResultChange]) -> Grant:
     registry.apply_changes(
         session, A, {"graduate_hires": 2}, source="人社", as_of=date(2024, 6, 1), year=2023
     )
@@ -52,7 +52,7 @@ def _two_official_then_six_self_reported(session: Session, matched: list[Changed
 
 
 def test_self_reported_raise_is_flagged_and_held_to_confirm(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     grant = _two_official_then_six_self_reported(db_session, matched)
     source = grant.snapshot["sources"]["graduate_hires"]
@@ -90,7 +90,7 @@ def test_self_reported_raise_is_flagged_and_held_to_confirm(
 
 
 def test_a_rule_that_accepts_self_reports_still_flags_them(
-    db_session: Session, matched: list[ChangedResult], monkeypatch: pytest.MonkeyPatch
+    db_session: Session, matched: list[ResultChange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = service._rule
 
@@ -110,7 +110,7 @@ def test_a_rule_that_accepts_self_reports_still_flags_them(
 
 
 def test_a_self_report_that_changes_nothing_raises_nothing(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     # A has 3 graduates from the feed; reporting employees 41 instead of 40 moves no amount
@@ -127,7 +127,7 @@ def test_officer_page_shows_sources_and_the_flag(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     grant = _two_official_then_six_self_reported(db_session, matched)
     db_session.commit()

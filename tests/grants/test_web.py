@@ -13,17 +13,17 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import BankAccountInput, GrantForbidden
-from huiqi.matching.service import ChangedResult
 from tests.conftest import csrf_from
 from tests.grants.conftest import ON, A, B
 
 RST = "甘肃省人力资源和社会保障厅"  # the graduate subsidy rule says 省人社厅
 
 
-def _grants(session: Session, matched: list[ChangedResult]) -> tuple[Grant, Grant]:
+def _grants(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
     service.grants_from_results(session, matched, today=ON)
     service.set_bank_account(
         session,
@@ -42,7 +42,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, b = _grants(db_session, matched)
     login_as("officer", department=RST)
@@ -119,7 +119,7 @@ def test_enterprise_sees_only_its_own(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, b = _grants(db_session, matched)
     login_as("enterprise", credit_code=A)
@@ -147,7 +147,7 @@ def test_review_is_limited_to_the_rules_department(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, b = _grants(db_session, matched)
     assert a.department == "省人社厅"

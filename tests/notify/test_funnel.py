@@ -7,12 +7,13 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from huiqi.events import ResultChange
 from huiqi.finance import demo as finance_demo
 from huiqi.finance.models import Application, Need
 from huiqi.grants import service as grants
 from huiqi.grants.schemas import BankAccountInput
-from huiqi.matching.service import ChangedResult
-from huiqi.notify import service, stats
+from huiqi.notify import service
+from huiqi.reports import funnel as stats
 from tests.grants.conftest import GRAD_RULE, ON, A, matched  # noqa: F401  (fixture)
 
 
@@ -50,7 +51,7 @@ def _cell(rows: list[stats.FunnelRow], rule_id: str, channel: str = "all") -> st
 
 def test_last_stage_counts_applications_for_push_rules_and_grants_for_auto_grant(
     db_session: Session,
-    matched: list[ChangedResult],  # noqa: F811
+    matched: list[ResultChange],  # noqa: F811
 ) -> None:
     service.notify_results(db_session, matched)
     pushed = next(c for c in matched if c.result == "eligible" and c.mode != "auto_grant")
@@ -104,7 +105,7 @@ def test_last_stage_counts_applications_for_push_rules_and_grants_for_auto_grant
 
 def test_funnel_follows_eligible_enterprises_once_each(
     db_session: Session,
-    matched: list[ChangedResult],  # noqa: F811
+    matched: list[ResultChange],  # noqa: F811
 ) -> None:
     service.notify_results(db_session, matched)
     for rule_id in {c.rule_id for c in matched if c.result == "eligible"}:
@@ -116,7 +117,7 @@ def test_funnel_follows_eligible_enterprises_once_each(
         assert row.notified == len(eligible) == row.eligible
     # A re-published rule notifies its enterprises again; the funnel still counts each once.
     bumped = [
-        ChangedResult(c.credit_code, c.rule_id, "2", c.result, mode=c.mode)
+        ResultChange(c.credit_code, c.rule_id, "2", c.result, mode=c.mode)
         for c in matched
         if c.rule_id == GRAD_RULE and c.result == "eligible"
     ]

@@ -180,22 +180,17 @@ def test_review_page_side_by_side_with_unmapped_departments(
         "50%",
         "最高50万元",
     ]
-    # Only this policy's unknown names are offered for mapping (the seed has its own).
+    # Only this policy's unknown names are offered for mapping (the seed has its own); Jiangsu's
+    # 省财政厅, 省工业和信息化厅, 省地方金融监管局 and 江苏银保监局 resolve by the provincial pattern.
     mapped = {li.select_one(".badge").get_text(): li["id"] for li in page.select(".map-list li")}  # type: ignore[union-attr]
-    assert set(mapped) == {
-        "省财政厅",
-        "省工业和信息化厅",
-        "省地方金融监管局",
-        "人民银行南京分行",
-        "江苏银保监局",
-    }
+    assert set(mapped) == {"人民银行南京分行"}
     art1 = page.select_one("#art-1")
     assert art1 is not None
-    flags = art1.select("a.badge.dept.unknown")
-    assert [f["href"] for f in flags] == [
-        f"#{mapped['省财政厅']}",
-        f"#{mapped['省工业和信息化厅']}",
-    ]
+    assert art1.select("a.badge.dept.unknown") == []
+    art3 = page.select_one("#art-3")
+    assert art3 is not None
+    flags = art3.select("a.badge.dept.unknown")
+    assert [f["href"] for f in flags] == [f"#{mapped['人民银行南京分行']}"]
     assert all("未收录" in f.get_text() for f in flags)
     assert [m.get_text() for m in art1.select("p.text mark.qty")] == [
         "2000万元以下",
@@ -247,20 +242,23 @@ def test_same_name_in_another_province_is_not_our_department(
     jiangsu = _import(db_session, JIANGSU)
     ours = service.department_task_rows(db_session, "省财政厅")
     assert ours and {r.policy_id for r in ours} == {seed.id}
-    theirs = service.department_task_rows(db_session, "省财政厅", unmapped=True)
+    # Jiangsu's 省财政厅 is Jiangsu's department (by the provincial pattern), not Gansu's.
+    theirs = service.department_task_rows(db_session, "省财政厅", code="江苏-czt")
     assert [(r.policy_id, r.article_number) for r in theirs] == [
         (jiangsu.id, 1),
         (jiangsu.id, 2),
         (jiangsu.id, 4),
     ]
+    assert service.department_task_rows(db_session, "省财政厅", unmapped=True) == []
     detail = _soup(client.get(f"/policy/{jiangsu.id}"))
     lead = detail.select_one("#art-1 a.dept.lead")
     assert (
         lead is not None
-        and lead["href"] == "/policy/department/%E7%9C%81%E8%B4%A2%E6%94%BF%E5%8E%85?unmapped=1"
+        and lead["href"]
+        == "/policy/department/%E7%9C%81%E8%B4%A2%E6%94%BF%E5%8E%85?code=%E6%B1%9F%E8%8B%8F-czt"
     )
     page = _soup(client.get(str(lead["href"])))
     assert len(page.select("table.tasks tbody tr")) == 3
-    assert page.select_one(".alert") is not None  # "not in the department registry"
+    assert "江苏省财政厅" in page.get_text()
     hits = search.ranked_hits(db_session, "专项资金", department="省财政厅")
     assert hits and all(h.policy_id == seed.id for h in hits)

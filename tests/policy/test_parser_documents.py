@@ -71,9 +71,20 @@ def test_other_province_opinion() -> None:
     assert a1.departments == ["省财政厅", "省工业和信息化厅"]
     assert [r.role for r in a1.department_refs] == ["lead", "cooperating"]
     assert a1.implementers == ["各设区市人民政府"]
-    # Another province's 省财政厅 is not Gansu's: kept as written and flagged.
-    assert not a1.department_refs[0].known
-    assert "省财政厅" in doc.unknown_departments
+    # Another province's 省财政厅 is not Gansu's: it is Jiangsu's, by the provincial pattern.
+    assert a1.department_refs[0].known
+    assert a1.department_refs[0].full_name == "江苏省财政厅"
+    assert a1.department_refs[1].full_name == "江苏省工业和信息化厅"
+    assert doc.jurisdiction == "provincial"
+    a3 = doc.article(3)
+    assert a3 is not None
+    assert [r.full_name for r in a3.department_refs] == [
+        "江苏省地方金融监督管理局",
+        None,
+        "中国银行保险监督管理委员会江苏监管局",
+    ]
+    # The regional central-bank branch is not in any registry: kept as written and flagged.
+    assert doc.unknown_departments == ["人民银行南京分行"]
     assert any("not in the registry" in w for w in doc.warnings)
     a2 = doc.article(2)
     assert a2 is not None

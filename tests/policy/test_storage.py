@@ -134,7 +134,10 @@ def test_search_escapes_like_wildcards(db_session: Session, seed_policy: Policy)
 def test_officer_correction_and_department_mapping(db_session: Session) -> None:
     result = service.import_source(db_session, ingest_file(FIXTURES / "other_province_opinion.txt"))
     article = result.policy.articles[0]
-    assert not article.tasks[0].known
+    # Jiangsu's 省财政厅 resolves by the provincial pattern; the regional central-bank branch does not.
+    assert article.tasks[0].known and article.tasks[0].department_code == "江苏-czt"
+    pbc = [t for a in result.policy.articles for t in a.tasks if t.department == "人民银行南京分行"]
+    assert pbc and not pbc[0].known
     service.correct_article(
         db_session,
         article,
@@ -147,8 +150,9 @@ def test_officer_correction_and_department_mapping(db_session: Session) -> None:
     assert search.search(db_session, "修订", status=None)[0].article_id == article.id
     with pytest.raises(service.PolicyError):
         service.correct_article(db_session, article, title="x", text="  ")
-    updated = service.map_department(db_session, "江苏银保监局", "gs-cbirc")
+    updated = service.map_department(db_session, "人民银行南京分行", "cn-rmyh")
     assert updated == 1
+    assert pbc[0].known and pbc[0].department == "人民银行"
     with pytest.raises(service.PolicyError):
         service.map_department(db_session, "某局", "no-such-code")
 

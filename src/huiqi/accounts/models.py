@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from huiqi.core.db import Base, utcnow
@@ -43,6 +43,9 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(String(128))
     credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
     institution: Mapped[str | None] = mapped_column(String(128))
+    # An officer of a city or county sees only enterprises whose region code starts with this
+    # (GB/T 2260: "6201" 兰州市, "620102" 城关区); none means the whole province.
+    region_prefix: Mapped[str | None] = mapped_column(String(12))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -106,3 +109,22 @@ class AuditEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class UserAssignment(Base):
+    """One item a user is explicitly assigned to (a reviewer's grant, an expert's rule…).
+
+    `kind` names the domain's object type and `ref` its key, so a new domain adds assignments
+    without a new table; `huiqi.accounts.scopes` reads them into the user's Scope.
+    """
+
+    __tablename__ = "user_assignment"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "ref"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -151,10 +151,7 @@ def account_new_token(
     session: Session = Depends(get_session),
 ) -> Response:
     """Create an API token and show it once."""
-    try:
-        token = service.create_token(session, user, name)
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    token = service.create_token(session, user, name)
     session.flush()
     tokens = session.scalars(
         select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
@@ -169,17 +166,14 @@ def account_revoke_token(
     session: Session = Depends(get_session),
 ) -> Response:
     """Revoke one of the user's own tokens."""
-    try:
-        service.revoke_token(session, user, token_id)
-    except service.AccountError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    service.revoke_token(session, user, token_id)
     return RedirectResponse("/account", status_code=303)
 
 
 @router.get("/admin/users", include_in_schema=False)
 def admin_users(
     request: Request,
-    _: User = Depends(require_roles("admin")),
+    _: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Administrators list and create users."""
@@ -195,7 +189,7 @@ def admin_create_user(
     role: Annotated[str, Form()],
     binding: Annotated[str, Form()] = "",
     display_name: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Create a user from the administration page."""
@@ -231,7 +225,7 @@ def admin_set_role(
     user_id: int,
     role: Annotated[str, Form()],
     binding: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Change a user's role and binding."""
@@ -257,7 +251,7 @@ def admin_set_role(
 @router.get("/admin/audit", include_in_schema=False)
 def admin_audit(
     request: Request,
-    _: User = Depends(require_roles("admin")),
+    _: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The latest security events."""
@@ -296,7 +290,7 @@ def api_me(user: User = Depends(current_user)) -> User:
 
 @router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"])
 def api_users(
-    _: User = Depends(require_roles("admin")), session: Session = Depends(get_session)
+    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
 ) -> list[User]:
     """All users (administrators only)."""
     return list(session.scalars(select(User).order_by(User.id)).all())
@@ -305,19 +299,16 @@ def api_users(
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"])
 def api_create_user(
     body: UserIn,
-    actor: User = Depends(require_roles("admin")),
+    actor: User = Depends(require_roles(Role.admin)),
     session: Session = Depends(get_session),
 ) -> User:
     """Create a user (administrators only)."""
-    try:
-        return service.create_user(session, actor=actor, **body.model_dump())
-    except service.AccountError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    return service.create_user(session, actor=actor, **body.model_dump())
 
 
 @router.get("/api/v1/audit", response_model=list[AuditOut], tags=["admin"])
 def api_audit(
-    _: User = Depends(require_roles("admin")), session: Session = Depends(get_session)
+    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
 ) -> list[AuditEvent]:
     """The latest security events (administrators only)."""
     return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all())

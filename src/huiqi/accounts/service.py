@@ -13,17 +13,22 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.core import security
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError, NotFound, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 MIN_PASSWORD = 10
 
 
-class AccountError(ValueError):
+class AccountError(DomainError):
     """A request about accounts was refused; the message says why."""
 
 
-class ThrottledError(AccountError):
+class ThrottledError(Throttled, AccountError):
     """Too many failed log-ins in the window."""
+
+
+class TokenNotFound(NotFound, AccountError):
+    """The API token does not exist or belongs to someone else (404 either way)."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
     """Revoke one of the user's own tokens."""
     row = session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
-        raise AccountError("no such token")
+        raise TokenNotFound("令牌不存在", "no such token")
     row.revoked_at = utcnow()
     audit(session, "token.revoked", user=user, name=row.name)
 
@@ -255,5 +260,8 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if row is None or row.revoked_at is not None or not row.user.is_active:
         return None
-    row.last_used_at = utcnow()
+    from huiqi.accounts.usage import token_usage
+
+    # remembered, not written: a read request stays a read (see huiqi.accounts.usage)
+    token_usage.record(row.id)
     return row.user

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from huiqi.core.config import ConfigError, get_settings
 from huiqi.enterprise import cli as enterprise_cli
 from huiqi.finance import cli as finance_cli
 from huiqi.grants import cli as grants_cli
 from huiqi.matching import cli as matching_cli
 from huiqi.notify import cli as notify_cli
 from huiqi.policy import cli as policy_cli
+
+if TYPE_CHECKING:
+    from huiqi.core.config import Settings
 
 console = Console()
 err = Console(stderr=True)
@@ -32,8 +35,17 @@ demo_app = typer.Typer(help="Demo data for trying the platform.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(demo_app, name="demo")
-# Domain command groups. Importing huiqi.matching.cli also registers matching's listener
-# on registry changes, so a CLI import re-matches the enterprises it changed.
+
+
+@app.callback()
+def _wire() -> None:
+    """Subscribe the domain event handlers before any command runs (huiqi.wiring)."""
+    from huiqi.wiring import install
+
+    install()
+
+
+# Domain command groups.
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(enterprise_cli.app, name="enterprise")
 app.add_typer(matching_cli.rules_app, name="rules")
@@ -50,8 +62,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _settings_or_exit():  # type: ignore[no-untyped-def]
+def _settings_or_exit() -> Settings:
     """Settings, or a clear message naming the bad setting."""
+    # imported on use: pydantic-settings is a large share of `huiqi --help`'s start-up
+    from huiqi.core.config import ConfigError, get_settings
+
     try:
         return get_settings()
     except ConfigError as exc:
@@ -254,40 +269,84 @@ def demo_load(
     console.print(table)
 
 
+SQLITE_ONE_WORKER = (
+    "--workers {n}: the embedded SQLite database has one write lock for all processes, so more "
+    "worker processes would only queue on it (and each would keep its own caches); one worker "
+    "serves reads concurrently already. Set HUIQI_DATABASE_URL to a PostgreSQL database to run "
+    "several workers."
+)
+
+
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (default HUIQI_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default HUIQI_PORT, 8000)."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=64,
+        help="Worker processes (default HUIQI_WORKERS, 1); more than one needs PostgreSQL.",
+    ),
     reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="Log every request (costs throughput under load)."
+    ),
     with_dispatcher: bool = typer.Option(
         False,
         "--with-dispatcher",
         help="Also send queued notifications from a background thread (as `huiqi notify run`).",
     ),
 ) -> None:
-    """Start the web server (pages, JSON API under /api/v1, /healthz)."""
+    """Start the web server (pages, JSON API under /api/v1, /healthz).
+
+    On SIGTERM or Ctrl-C it stops accepting connections and lets running requests finish
+    for at most HUIQI_SHUTDOWN_TIMEOUT_SECONDS (default 10).
+    """
     import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from huiqi.core.config import ConfigError
 
     settings = _settings_or_exit()
     try:
         settings.check_safe()
     except ConfigError as exc:
         raise fail(str(exc)) from None
+
     from huiqi.core import migrate
 
     url = settings.effective_database_url
+    count = workers or settings.workers
+    if count > 1 and make_url(url).get_backend_name() == "sqlite":
+        raise fail(SQLITE_ONE_WORKER.format(n=count))
+    if count > 1 and reload:
+        raise fail("--workers and --reload cannot be combined")
     if migrate.pending_revisions(url):
         raise fail(f"database at {_safe_url(url)} is not migrated: run `huiqi db upgrade`")
     bind_host = host or settings.host
     bind_port = port or settings.port
-    console.print(f"huiqi serving on http://{bind_host}:{bind_port}  (database {_safe_url(url)})")
+    console.print(
+        f"huiqi serving on http://{bind_host}:{bind_port}  (database {_safe_url(url)}, "
+        f"{count} worker{'s' if count > 1 else ''})"
+    )
     if with_dispatcher:
         from huiqi.notify.dispatcher import start_background
 
         start_background(settings)
         console.print("notification dispatcher running in the background")
     uvicorn.run(
-        "huiqi.web.app:create_app", factory=True, host=bind_host, port=bind_port, reload=reload
+        "huiqi.web.app:create_app",
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        reload=reload,
+        workers=count if count > 1 else None,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        # keep-alive connections of load balancers and browsers are reused between requests
+        timeout_keep_alive=15,
+        backlog=4096,
+        access_log=access_log,
     )
 
 

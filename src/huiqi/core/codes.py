@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from huiqi.core.errors import Invalid
+
 # GB 32100-2015 §4: 31 symbols (no I, O, S, V, Z) and the position weights 3^(i-1) mod 31.
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -25,7 +27,7 @@ _ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 GANSU = "62"
 
 
-class CodeError(ValueError):
+class CodeError(Invalid):
     """A code failed validation; the message says why in Chinese and English."""
 
 

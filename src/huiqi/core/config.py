@@ -60,9 +60,25 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     max_upload_mb: int = Field(default=20, ge=1, le=1024)
+    # Uploaded policy files are read in a separate, bounded process (huiqi.policy.worker).
+    parse_timeout_seconds: float = Field(default=30, gt=0, le=600)
+    parse_memory_mb: int = Field(default=1024, ge=256, le=65536)
+    parse_workers: int = Field(default=2, ge=1, le=64)
+    parse_max_unzipped_mb: int = Field(default=50, ge=1, le=4096)
+    parse_max_elements: int = Field(default=200_000, ge=100, le=100_000_000)
+    parse_max_paragraphs: int = Field(default=50_000, ge=100, le=100_000_000)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     base_url: str = "http://127.0.0.1:8000"
+    # Serving under load (huiqi serve): database connections per process and how long a request
+    # waits for one, or for SQLite's write lock, before it is answered 503 with Retry-After.
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
@@ -72,9 +88,14 @@ class Settings(BaseSettings):
     notify_backoff_seconds: int = Field(default=30, ge=1, le=86400)
     notify_lease_seconds: int = Field(default=120, ge=1, le=86400)
     notify_poll_seconds: float = Field(default=2.0, gt=0, le=3600)
-    notify_rate_per_minute: int = Field(default=600, ge=1, le=1_000_000)
-    # per-channel overrides, e.g. HUIQI_NOTIFY_CHANNEL_RATES='{"sms": 60}'
+    # Sends a minute per channel: HUIQI_NOTIFY_CHANNEL_RATES='{"sms": 6000}' overrides a
+    # channel's default (huiqi.notify.dispatcher.DEFAULT_CHANNEL_RATES); a set
+    # HUIQI_NOTIFY_RATE_PER_MINUTE applies to every channel not named there.
+    notify_rate_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
     notify_channel_rates: dict[str, int] = Field(default_factory=dict)
+    notify_batch_size: int = Field(default=200, ge=1, le=5000)
+    notify_smtp_connections: int = Field(default=4, ge=1, le=64)
+    notify_webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_timeout_seconds: int = Field(default=10, ge=1, le=300)
     # Webhooks to loopback/private addresses are refused (SSRF) unless this is switched on.
     webhook_allow_private: bool = False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from huiqi.core.errors import Invalid
+
 FEN_PER_YUAN = 100
 FEN_PER_WAN = 1_000_000  # 1 万元 = 10,000 yuan = 1,000,000 fen
 FEN_PER_YI = 10_000_000_000  # 1 亿元
@@ -11,7 +13,7 @@ FEN_PER_YI = 10_000_000_000  # 1 亿元
 _UNITS = {"fen": 1, "yuan": FEN_PER_YUAN, "wan": FEN_PER_WAN, "yi": FEN_PER_YI}
 
 
-class MoneyError(ValueError):
+class MoneyError(Invalid):
     """A money value could not be read exactly."""
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from huiqi.core.errors import Invalid
 from huiqi.core.money import FEN_PER_WAN, MoneyError, to_fen
 
 TYPES = {"str", "int", "money", "date", "bool", "enum"}
@@ -19,7 +20,7 @@ _TRUE = {"1", "true", "yes", "y", "是", "同意", "t"}
 _FALSE = {"0", "false", "no", "n", "否", "不同意", "f"}
 
 
-class CatalogueError(ValueError):
+class CatalogueError(Invalid):
     """The catalogue file is malformed."""
 
 

@@ -281,3 +281,86 @@ def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> 
     for part in chunks(credit_codes):
         rows.extend(session.execute(select(t).where(t.c.credit_code.in_(part))))
     return sorted(rows, key=lambda r: r.credit_code)
+
+
+def current_mapping(session: Session, credit_code: str) -> dict[str, Any] | None:
+    """The enterprise_current row of one enterprise as column → value (without the id)."""
+    found = current_row(session, credit_code)
+    return None if found is None else {k: v for k, v in found._mapping.items() if k != "id"}
+
+
+def live_values(
+    session: Session,
+    credit_codes: Sequence[str] | None,
+    fields: Sequence[str] | None = None,
+    *,
+    year: int | None = None,
+) -> list[tuple[str, str, int, str, date, str]]:
+    """Current (not superseded) stored values: (credit code, field, year, value, as-of, source).
+
+    Other domains read registry values through this, never the value table itself. Limit by
+    enterprises (None: all), fields and year (0 holds the values that are not yearly).
+    """
+    q = (
+        select(
+            Enterprise.credit_code,
+            EnterpriseValue.field,
+            EnterpriseValue.year,
+            EnterpriseValue.value,
+            EnterpriseValue.as_of,
+            EnterpriseValue.source,
+        )
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(EnterpriseValue.superseded_at.is_(None))
+    )
+    if fields is not None:
+        q = q.where(EnterpriseValue.field.in_(list(fields)))
+    if year is not None:
+        q = q.where(EnterpriseValue.year == year)
+    if credit_codes is None:
+        return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
+    out: list[tuple[str, str, int, str, date, str]] = []
+    for part in chunks(credit_codes):
+        out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
+    return out
+
+
+def value_sources(
+    session: Session, credit_code: str, fields: Iterable[str]
+) -> list[tuple[str, int, str, str | None, date]]:
+    """Provenance of one enterprise's current values: (field, year, source, recorded by, as-of)."""
+    rows = session.execute(
+        select(
+            EnterpriseValue.field,
+            EnterpriseValue.year,
+            EnterpriseValue.source,
+            EnterpriseValue.recorded_by,
+            EnterpriseValue.as_of,
+        )
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(
+            Enterprise.credit_code == credit_code,
+            EnterpriseValue.superseded_at.is_(None),
+            EnterpriseValue.field.in_(sorted(set(fields))),
+        )
+    )
+    return [(f, y, s, by, a) for f, y, s, by, a in rows]
+
+
+def latest_value_not_from(
+    session: Session, credit_code: str, field_name: str, years: Sequence[int], source: str
+) -> tuple[str, str] | None:
+    """(stored text, source) of the latest recorded value of a field from any other source."""
+    found = session.execute(
+        select(EnterpriseValue.value, EnterpriseValue.source)
+        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
+        .where(
+            Enterprise.credit_code == credit_code,
+            EnterpriseValue.field == field_name,
+            EnterpriseValue.year.in_(list(years)),
+            EnterpriseValue.source != source,
+        )
+        .order_by(EnterpriseValue.recorded_at.desc(), EnterpriseValue.id.desc())
+        .limit(1)
+    ).first()
+    return None if found is None else (found[0], found[1])

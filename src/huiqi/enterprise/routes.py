@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import (
     APIRouter,
     BackgroundTasks,
-    Depends,
     File,
     Form,
     HTTPException,
@@ -35,16 +34,9 @@ from huiqi.enterprise.models import ImportJob
 from huiqi.enterprise.schemas import ClassifyIn
 from huiqi.enterprise.service import CERT_KINDS, RegistryError
 from huiqi.enterprise.sizing import classify
-from huiqi.web.deps import (
-    current_user,
-    ensure_enterprise_access,
-    get_session,
-    render,
-    require_roles,
-)
+from huiqi.web.deps import CurrentUser, OfficerUser, SessionDep, ensure_enterprise_access, render
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 SIZE_LABELS = {"large": ("大型", "large"), "medium": ("中型", "medium"), "small": ("小型", "small"),
                "micro": ("微型", "micro"), "unknown": ("未知", "unknown")}  # fmt: skip
@@ -91,9 +83,7 @@ def _row_json(row: Any) -> dict[str, Any]:
 
 
 @router.get("/api/v1/enterprise/{credit_code}")
-def api_enterprise(
-    credit_code: str, user: User = Depends(current_user), session: Session = Depends(get_session)
-) -> JSONResponse:
+def api_enterprise(credit_code: str, user: CurrentUser, session: SessionDep) -> JSONResponse:
     """The field-contract row of one enterprise (officers, or the enterprise itself)."""
     code = credit_code.upper()
     ensure_enterprise_access(user, code)
@@ -105,14 +95,14 @@ def api_enterprise(
 
 @router.get("/api/v1/enterprise")
 def api_enterprise_list(
+    user: OfficerUser,
+    session: SessionDep,
     region: str | None = None,
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Filtered enterprises (officers and admins)."""
     filters = _filters(region, industry, size, cert)
@@ -158,13 +148,13 @@ def _prefectures() -> list[tuple[str, str]]:
 @router.get("/enterprise")
 def enterprise_list(
     request: Request,
+    user: OfficerUser,
+    session: SessionDep,
     region: str | None = None,
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
     page: int = Query(1, ge=1),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Officers list and filter enterprises."""
     filters = _filters(region, industry, size, cert)
@@ -194,7 +184,7 @@ def enterprise_list(
 
 
 @router.get("/enterprise/mine")
-def enterprise_mine(user: User = Depends(current_user)) -> Response:
+def enterprise_mine(user: CurrentUser) -> Response:
     """An enterprise user's own record."""
     if user.role != Role.enterprise or not user.credit_code:
         raise HTTPException(status_code=404, detail="not found")
@@ -203,7 +193,10 @@ def enterprise_mine(user: User = Depends(current_user)) -> Response:
 
 @router.get("/enterprise/template.{kind}")
 def enterprise_template(
-    kind: str, lang: str = "zh", table: str = "enterprises", user: User = Depends(current_user)
+    kind: str,
+    user: CurrentUser,
+    lang: str = "zh",
+    table: str = "enterprises",
 ) -> Response:
     """Download a bulk-import template (.csv or .xlsx): enterprises, or ``table=graduates``."""
     if kind not in ("csv", "xlsx") or table not in ("enterprises", "graduates"):
@@ -228,9 +221,7 @@ def _import_dir(request: Request) -> Path:
 
 
 @router.get("/enterprise/import")
-def import_page(
-    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
-) -> Response:
+def import_page(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Upload a CSV/XLSX file; recent imports with their counts."""
     jobs = list(session.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(20)))
     return render(
@@ -246,9 +237,9 @@ def import_page(
 async def import_upload(
     request: Request,
     background: BackgroundTasks,
+    user: OfficerUser,
+    session: SessionDep,
     file: UploadFile = File(...),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Store the upload, record the job and import it in the background."""
     suffix = Path(file.filename or "").suffix.lower()
@@ -294,8 +285,8 @@ def _job(session: Session, job_id: int) -> ImportJob:
 def import_job_page(
     request: Request,
     job_id: int,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
+    user: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """Progress and result of one import; the progress part refreshes itself while running."""
     job = _job(session, job_id)
@@ -305,9 +296,7 @@ def import_job_page(
 
 
 @router.get("/enterprise/import/{job_id}/errors.csv")
-def import_job_errors(
-    job_id: int, user: User = Depends(officer), session: Session = Depends(get_session)
-) -> Response:
+def import_job_errors(job_id: int, user: OfficerUser, session: SessionDep) -> Response:
     """Download the error report (row, column, value, reason)."""
     job = _job(session, job_id)
     if not job.error_report or not Path(job.error_report).exists():
@@ -321,9 +310,9 @@ def import_job_errors(
 def enterprise_detail(
     request: Request,
     credit_code: str,
+    user: CurrentUser,
+    session: SessionDep,
     saved: int = 0,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
 ) -> Response:
     """One enterprise: every value with its source and as-of date, and the history of changes."""
     code = credit_code.upper()
@@ -364,9 +353,9 @@ def _detail(request: Request, session: Session, user: User, code: str, **extra: 
 async def enterprise_self_report(
     request: Request,
     credit_code: str,
-    year: int = Form(...),
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
+    year: int = Form(..., title="年度 / Year"),
 ) -> Response:
     """The enterprise corrects its self-reportable values (recorded with source self-reported)."""
     code = credit_code.upper()

@@ -17,8 +17,10 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.core import clock
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
@@ -44,36 +46,14 @@ _POLARS = {
     "bool": pl.Boolean,
 }
 
-ChangeListener = Callable[[Session, set[str]], None]
-_listeners: list[tuple[int, ChangeListener]] = []
 
-
-class RegistryError(ValueError):
+class RegistryError(Invalid):
     """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
 
 
-def on_enterprise_changed(listener: ChangeListener, priority: int = 100) -> ChangeListener:
-    """Register a function called with (session, credit codes) after enterprises change.
-
-    Lower priorities run first: contact and consent updates (notify) must be in place before
-    matching creates the notifications that use them.
-    """
-    if all(fn is not listener for _, fn in _listeners):
-        _listeners.append((priority, listener))
-        _listeners.sort(key=lambda pair: pair[0])
-    return listener
-
-
-def remove_enterprise_listener(listener: ChangeListener) -> None:
-    """Unregister a change listener (tests register temporary ones)."""
-    _listeners[:] = [(p, fn) for p, fn in _listeners if fn is not listener]
-
-
 def enterprise_changed(session: Session, codes: set[str]) -> None:
-    """Hook point: tell every registered listener (e.g. matching) which credit codes changed."""
-    if codes:
-        for _, listener in list(_listeners):
-            listener(session, codes)
+    """Publish EnterpriseChanged for these credit codes (handlers: see huiqi.wiring)."""
+    events.enterprise_changed(session, codes)
 
 
 @dataclass

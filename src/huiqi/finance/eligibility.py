@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from huiqi.core.errors import Invalid
 from huiqi.rules.catalogue import default_catalogue
 from huiqi.rules.compiler import Parameter, Rule, build_parameter
 from huiqi.rules.evaluate import Evaluator, Explanation
@@ -42,12 +43,12 @@ KIND_BASIS = {
 }
 
 
-class ProductRuleError(ValueError):
+class ProductRuleError(Invalid):
     """A product's eligibility could not be written as a rule; `problems` says where and why."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
         super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class NotEvaluable(ValueError):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse
@@ -50,7 +49,6 @@ from huiqi.finance.stats import finance_stats
 from huiqi.web.deps import current_user, get_session, render, require_roles
 
 router = APIRouter()
-T = TypeVar("T")
 
 SIZE_LABELS = {
     "large": ("大型", "large"),
@@ -63,17 +61,6 @@ RESULT_LABELS = {
     "unknown": ("待补充数据", "Needs data"),
     "ineligible": ("不符合", "Not eligible"),
 }
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a service call; its refusals become HTTP errors with the reason."""
-    try:
-        return fn()
-    except svc.FinanceError as exc:
-        detail = str(exc)
-        if isinstance(exc, svc.InvalidInput) and exc.problems:
-            detail += ": " + "; ".join(exc.problems)
-        raise HTTPException(status_code=exc.status, detail=detail) from None
 
 
 def _helpers() -> dict[str, Any]:
@@ -281,11 +268,11 @@ def api_products(
 @router.post(f"{API}/products", response_model=ProductOut, status_code=201, tags=["finance"])
 def api_publish(
     data: ProductIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish a product for the caller's institution."""
-    return product_out(_guard(lambda: svc.publish_product(session, user, data)))
+    return product_out(svc.publish_product(session, user, data))
 
 
 @router.get(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
@@ -293,43 +280,43 @@ def api_product(
     product_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
 ) -> ProductOut:
     """One product."""
-    return product_out(_guard(lambda: svc.get_product(session, user, product_id)))
+    return product_out(svc.get_product(session, user, product_id))
 
 
 @router.put(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
 def api_revise_product(
     product_id: int,
     data: ProductIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Publish new terms for one of the caller's products as its next version."""
-    return product_out(_guard(lambda: svc.revise_product(session, user, product_id, data)))
+    return product_out(svc.revise_product(session, user, product_id, data))
 
 
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
 def api_withdraw_product(
     product_id: int,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
     """Take one of the caller's products off the shelf."""
-    return product_out(_guard(lambda: svc.withdraw_product(session, user, product_id)))
+    return product_out(svc.withdraw_product(session, user, product_id))
 
 
 @router.post(f"{API}/needs", response_model=NeedOut, status_code=201, tags=["finance"])
 def api_post_need(
     data: NeedIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> NeedOut:
     """Post a financing need of the caller's enterprise."""
-    return need_out(_guard(lambda: svc.post_need(session, user, data)))
+    return need_out(svc.post_need(session, user, data))
 
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
 def api_needs(
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> list[NeedOut]:
     """The caller's needs; for a lender, open needs fitting its products (without identity)."""
@@ -346,11 +333,11 @@ def api_needs(
 @router.get(f"{API}/needs/{{need_id}}/matches", response_model=MatchesOut, tags=["finance"])
 def api_matches(
     need_id: int,
-    user: User = Depends(require_roles("enterprise", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> MatchesOut:
     """Products ranked for a need, each with eligibility and fit reasons."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return matches_out(need, svc.match_need(session, need))
 
 
@@ -362,11 +349,11 @@ def api_matches(
 def api_apply(
     need_id: int,
     data: ApplyIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> list[ApplyOutcomeOut]:
     """Apply to one or several products in one step; a repeat finds the existing applications."""
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, data.product_ids, data.fields))
+    outcomes = svc.apply(session, user, need_id, data.product_ids, data.fields)
     return [
         ApplyOutcomeOut(
             product_id=o.product_id,
@@ -380,7 +367,7 @@ def api_apply(
 
 @router.get(f"{API}/applications", response_model=list[ApplicationOut], tags=["finance"])
 def api_applications(
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> list[ApplicationOut]:
     """Applications the caller may see (a lender: only those addressed to it)."""
@@ -394,11 +381,11 @@ def api_applications(
 @router.get(f"{API}/applications/{{app_id}}", response_model=ApplicationOut, tags=["finance"])
 def api_application(
     app_id: int,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """One application; the addressed lender sees only the consented fields."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     return application_out(session, user, app)
 
 
@@ -408,20 +395,18 @@ def api_application(
 def api_transition(
     app_id: int,
     data: TransitionIn,
-    user: User = Depends(require_roles("enterprise", "bank")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Accept, approve, decline (with reason), disburse, or withdraw an application."""
-    app = _guard(
-        lambda: svc.transition(
-            session,
-            user,
-            app_id,
-            data.action,
-            reason=data.reason,
-            amount_fen=data.amount_fen,
-            rate_bp=data.rate_bp,
-        )
+    app = svc.transition(
+        session,
+        user,
+        app_id,
+        data.action,
+        reason=data.reason,
+        amount_fen=data.amount_fen,
+        rate_bp=data.rate_bp,
     )
     return application_out(session, user, app)
 
@@ -434,17 +419,17 @@ def api_transition(
 def api_revoke(
     app_id: int,
     data: RevokeIn,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
     """Stop sharing some (or, with an empty list, all) fields with the application's lender."""
-    _guard(lambda: svc.revoke_consent(session, user, app_id, data.fields))
+    svc.revoke_consent(session, user, app_id, data.fields)
     return application_out(session, user, svc.get_application(session, user, app_id))
 
 
 @router.get(f"{API}/stats", tags=["finance"])
 def api_stats(
-    _: User = Depends(require_roles("officer", "admin")),
+    _: User = Depends(require_roles(Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Demand and supply by region and industry, approvals, rates, first loans, guarantee fees."""
@@ -492,7 +477,7 @@ def _dec(value: Decimal | None) -> str | None:
 @router.get("/finance", include_in_schema=False)
 def finance_home(
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The financing workbench of each role."""
@@ -590,7 +575,7 @@ def _form_of(product: Product) -> dict[str, Any]:
 
 
 @router.get("/finance/products/new", include_in_schema=False)
-def product_new(request: Request, _: User = Depends(require_roles("bank"))) -> Response:
+def product_new(request: Request, _: User = Depends(require_roles(Role.bank))) -> Response:
     """The form a lender publishes a product with."""
     return _product_form_page(request, _form_defaults(), [])
 
@@ -675,7 +660,7 @@ async def _product_input(request: Request) -> tuple[dict[str, Any], ProductIn | 
 @router.post("/finance/products/new", include_in_schema=False)
 async def product_create(
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish a product from the form; problems are shown on the form."""
@@ -694,11 +679,11 @@ async def product_create(
 def product_edit(
     product_id: int,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """The product form filled with the current version's terms."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     if product.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     return _product_form_page(request, _form_of(product), [], editing=product)
@@ -708,11 +693,11 @@ def product_edit(
 async def product_revise(
     product_id: int,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Publish the edited terms as the product's next version."""
-    current = _guard(lambda: svc.get_product(session, user, product_id))
+    current = svc.get_product(session, user, product_id)
     if current.institution != user.institution:
         raise HTTPException(status_code=404, detail="产品不存在或无权查看 / not found")
     form, parsed = await _product_input(request)
@@ -734,7 +719,7 @@ def product_page(
     session: Session = Depends(get_session),
 ) -> Response:
     """A product: terms, today's rate, the eligibility rule and the article (十八) check."""
-    product = _guard(lambda: svc.get_product(session, user, product_id))
+    product = svc.get_product(session, user, product_id)
     rule_text, _start = svc.elig.rule_text(svc.product_terms(product))
     labels = {f.name: f.zh for f in svc.shareable_fields()}
     return _page(
@@ -752,11 +737,11 @@ def product_page(
 @router.post("/finance/products/{product_id}/withdraw", include_in_schema=False)
 def product_withdraw(
     product_id: int,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Take a product off the shelf."""
-    _guard(lambda: svc.withdraw_product(session, user, product_id))
+    svc.withdraw_product(session, user, product_id)
     return RedirectResponse(f"/finance/products/{product_id}", status_code=303)
 
 
@@ -789,7 +774,7 @@ def _need_form_page(
 
 @router.get("/finance/needs/new", include_in_schema=False)
 def need_new(
-    request: Request, rule: str = "", _: User = Depends(require_roles("enterprise"))
+    request: Request, rule: str = "", _: User = Depends(require_roles(Role.enterprise))
 ) -> Response:
     """The need form; `?rule=<id>` starts it from a pushed policy in one click."""
     form: dict[str, Any] = {"collateral": [], "term_months": "12"}
@@ -804,7 +789,7 @@ def need_new(
 @router.post("/finance/needs/new", include_in_schema=False)
 async def need_create(
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Post a need from the form and show its matches."""
@@ -870,12 +855,12 @@ def need_page(
     need_id: int,
     request: Request,
     product: int | None = None,
-    user: User = Depends(require_roles("enterprise", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """A need with its ranked products, reasons and the one-step application form;
     `?product=<id>` (a lender's invitation) marks and pre-selects that product."""
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     return _need_page(request, session, user, need, invited=product)
 
 
@@ -883,7 +868,7 @@ def need_page(
 async def need_apply(
     need_id: int,
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Apply to the ticked products in one step, sharing the ticked fields."""
@@ -893,7 +878,7 @@ async def need_apply(
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     fields = [str(v) for v in raw.getlist("field")]
-    need = _guard(lambda: svc.get_need(session, user, need_id))
+    need = svc.get_need(session, user, need_id)
     if not product_ids:
         return _need_page(
             request,
@@ -910,7 +895,7 @@ async def need_apply(
             ],
             422,
         )
-    outcomes = _guard(lambda: svc.apply(session, user, need_id, product_ids, fields))
+    outcomes = svc.apply(session, user, need_id, product_ids, fields)
     return _need_page(request, session, user, need, outcomes)
 
 
@@ -918,13 +903,13 @@ async def need_apply(
 def application_page(
     app_id: int,
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank", "officer", "admin")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
     error: str = "",
 ) -> Response:
     """An application: terms, deadline, history; the lender's shared fields and actions;
     the enterprise's consents and withdrawal."""
-    app = _guard(lambda: svc.get_application(session, user, app_id))
+    app = svc.get_application(session, user, app_id)
     shared = (
         svc.shared_view(session, user, app) if user.role in (Role.bank, Role.enterprise) else None
     )
@@ -946,7 +931,7 @@ def application_page(
 async def application_action(
     app_id: int,
     request: Request,
-    user: User = Depends(require_roles("enterprise", "bank")),
+    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Take one step on an application from its page."""
@@ -970,8 +955,6 @@ async def application_action(
         )
     except (svc.InvalidInput, svc.TransitionError) as exc:
         return _action_error(request, session, user, app_id, exc.zh, exc.status)
-    except svc.FinanceError as exc:
-        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
@@ -988,20 +971,20 @@ def _action_error(
 async def application_revoke(
     app_id: int,
     request: Request,
-    user: User = Depends(require_roles("enterprise")),
+    user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Stop sharing the ticked fields (or all) with the lender."""
     raw = await request.form()
     fields = [str(v) for v in raw.getlist("field")]
-    _guard(lambda: svc.revoke_consent(session, user, app_id, fields))
+    svc.revoke_consent(session, user, app_id, fields)
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 
 
 @router.get("/finance/lender/needs", include_in_schema=False)
 def lender_needs(
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Open needs in the lender's regions that fit its products (who posted them stays hidden)."""
@@ -1019,7 +1002,7 @@ def lender_needs(
 async def lender_invite(
     need_id: int,
     request: Request,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Invite a need's enterprise to one of the lender's products; its identity stays hidden."""
@@ -1028,7 +1011,7 @@ async def lender_invite(
         product_id = int(str(raw.get("product_id", "")))
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
-    _guard(lambda: svc.invite_need(session, user, need_id, product_id))
+    svc.invite_need(session, user, need_id, product_id)
     return RedirectResponse(
         f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303
     )
@@ -1038,18 +1021,18 @@ async def lender_invite(
 def api_invite(
     need_id: int,
     data: InviteIn,
-    user: User = Depends(require_roles("bank")),
+    user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
-    sent = _guard(lambda: svc.invite_need(session, user, need_id, data.product_id))
+    sent = svc.invite_need(session, user, need_id, data.product_id)
     return {"need_id": need_id, "product_id": data.product_id, "sent": sent}
 
 
 @router.get("/finance/stats", include_in_schema=False)
 def stats_page(
     request: Request,
-    _: User = Depends(require_roles("officer", "admin")),
+    _: User = Depends(require_roles(Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
     """Financing statistics for officers."""

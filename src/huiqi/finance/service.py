@@ -18,9 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.accounts.scopes import can_access, scope_of
+from huiqi.core import errors
 from huiqi.core.clock import today
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
+from huiqi.core.errors import DomainError
 from huiqi.core.money import format_fen
 from huiqi.enterprise import catalogue as ent_catalogue
 from huiqi.enterprise import repository as ent_repo
@@ -46,46 +49,40 @@ ELIGIBILITY_ORDER = {"eligible": 0, "unknown": 1, "ineligible": 2}
 IDENTITY_FIELDS = ("credit_code", "name")
 
 
-class FinanceError(ValueError):
+class FinanceError(DomainError):
     """A finance request was refused; zh and en say why."""
 
-    status = 400
-
-    def __init__(self, zh: str, en: str) -> None:
+    def __init__(self, zh: str, en: str, problems: Sequence[str] = ()) -> None:
         self.zh = zh
         self.en = en
-        super().__init__(f"{zh} / {en}")
+        super().__init__(zh, en, problems=problems)
 
 
-class NotFound(FinanceError):
+class NotFound(FinanceError, errors.NotFound):
     """The object does not exist or is not visible to this user."""
-
-    status = 404
 
     def __init__(self, what: str = "对象") -> None:
         super().__init__(f"{what}不存在或无权查看", "not found")
 
 
-class Forbidden(FinanceError):
+class Forbidden(FinanceError, errors.Forbidden):
     """The user's role may not do this."""
 
-    status = 403
 
-
-class InvalidInput(FinanceError):
+class InvalidInput(FinanceError, errors.Invalid):
     """The input breaks a rule of the domain."""
 
-    status = 422
 
-    def __init__(self, zh: str, en: str, problems: Sequence[str] = ()) -> None:
-        self.problems = list(problems)
-        super().__init__(zh, en)
-
-
-class TransitionError(FinanceError):
+class TransitionError(FinanceError, errors.Conflict):
     """The application's state does not allow that step."""
 
-    status = 409
+
+def lender_owns(user: User, institution: str) -> bool:
+    """The finance object check: a bank user acts only for its own institution's objects.
+
+    Administrators oversee lenders but never act as one, so they are not owners here.
+    """
+    return user.role == Role.bank and can_access(scope_of(user), institution=institution)
 
 
 @dataclass(frozen=True)
@@ -277,7 +274,7 @@ def product_terms_for_new(product: Product) -> elig.ProductTerms:
 def _own_product(session: Session, user: User, product_id: int) -> Product:
     """A product of the bank user's own institution; anything else is 'not found'."""
     product = session.get(Product, product_id)
-    if product is None or user.role != Role.bank or product.institution != user.institution:
+    if product is None or not lender_owns(user, product.institution):
         raise NotFound("产品")
     return product
 
@@ -1046,8 +1043,9 @@ def allowed_actions(app: Application, user: User) -> list[str]:
         if app.status in sources
         and user.role == role
         and (
-            (role == Role.bank and app.institution == user.institution)
-            or (role == Role.enterprise and app.credit_code == user.credit_code)
+            lender_owns(user, app.institution)
+            if role == Role.bank
+            else can_access(scope_of(user), credit_code=app.credit_code)
         )
     ]
 

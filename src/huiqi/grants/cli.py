@@ -49,6 +49,7 @@ def sync() -> None:
     from sqlalchemy import select
 
     from huiqi.core.db import session_scope
+    from huiqi.events import ResultChange
     from huiqi.grants import service
     from huiqi.matching.models import MatchResult, RuleVersion
 
@@ -63,13 +64,13 @@ def sync() -> None:
             )
         }
         results = [
-            {
-                "credit_code": m.credit_code,
-                "rule_id": m.rule_id,
-                "rule_version": str(m.rule_version),
-                "result": m.result,
-                "mode": "auto_grant",
-            }
+            ResultChange(
+                credit_code=m.credit_code,
+                rule_id=m.rule_id,
+                rule_version=str(m.rule_version),
+                result=m.result,
+                mode="auto_grant",
+            )
             for m in session.scalars(
                 select(MatchResult).where(
                     MatchResult.rule_id.in_(list(auto)), MatchResult.result == "eligible"

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role, User
 from huiqi.core.money import format_fen
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
@@ -24,8 +25,8 @@ from huiqi.grants.sources import KIND_LABELS
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-officers = require_roles("officer", "admin")
-enterprise_only = require_roles("enterprise")
+officers = require_roles(Role.officer, Role.admin)
+enterprise_only = require_roles(Role.enterprise)
 COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
 FORBIDDEN = "只能处理本部门政策的项目 / only grants of your department's rules"
 
@@ -81,20 +82,15 @@ async def review(
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
         )
-    try:
-        report = service.review(
-            session,
-            ids,
-            str(form.get("decision", "")),
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            ack_risk=form.get("ack_risk") == "on",
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    report = service.review(
+        session,
+        ids,
+        str(form.get("decision", "")),
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        ack_risk=form.get("ack_risk") == "on",
+        departments=_scope(session, user),
+    )
     skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
     message = f"done {len(report.done)}" + (f"; skipped {skipped}" if skipped else "")
     from urllib.parse import quote
@@ -270,12 +266,13 @@ def detail(
 
         raise LoginRequired()
     grant = session.get(Grant, grant_id)
-    allowed = user.role in ("officer", "admin") or (
-        user.role == "enterprise" and grant is not None and grant.credit_code == user.credit_code
+    officer = user.role in (Role.officer, Role.admin)
+    allowed = officer or (
+        grant is not None
+        and scopes.can_access(scopes.scope_of(user), credit_code=grant.credit_code)
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
-    officer = user.role in ("officer", "admin")
     if officer and not service.in_scope(grant, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:
@@ -305,18 +302,13 @@ async def confirm(
 ) -> Response:
     """Keep an approved grant whose inputs changed (with a reason)."""
     form = await request.form()
-    try:
-        service.acknowledge_change(
-            session,
-            grant_id,
-            actor=user.username,
-            reason=str(form.get("reason", "")),
-            departments=_scope(session, user),
-        )
-    except GrantForbidden as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.acknowledge_change(
+        session,
+        grant_id,
+        actor=user.username,
+        reason=str(form.get("reason", "")),
+        departments=_scope(session, user),
+    )
     return RedirectResponse(f"/grants/{grant_id}", status_code=303)
 
 

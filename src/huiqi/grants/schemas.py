@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from huiqi.core.errors import Forbidden, Invalid
+
 ACCOUNT_RE = re.compile(r"^\d{8,30}$")
 
 
-class GrantError(ValueError):
+class GrantError(Invalid):
     """A grant request was refused; the message says why."""
 
 
-class GrantForbidden(GrantError):
+class GrantForbidden(Forbidden, GrantError):
     """The user may not act on a grant (it belongs to another department's rule)."""
 
 

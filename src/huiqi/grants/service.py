@@ -20,10 +20,14 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from huiqi.accounts import scopes
+from huiqi.accounts.models import Role
 from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
+from huiqi.enterprise import repository as ent_repo
+from huiqi.events import GrantDecided, ResultChange, ResultsChanged, publish
 from huiqi.grants.ledger import LedgerItem, append_ledger, append_many, ledger_problems
 from huiqi.grants.ledger import ledger as ledger  # re-exported: pages read it from here
 from huiqi.grants.ledger import verify_ledger as verify_ledger
@@ -37,7 +41,6 @@ from huiqi.grants.schemas import (
     mask_account,
 )
 from huiqi.grants.sources import CONFIRM_FLAGS
-from huiqi.notify.schemas import ResultChange
 
 RISK_FILE = Path(__file__).parent / "data" / "risk.yaml"
 SIZE_INPUTS = ("industry_code", "employees", "revenue", "total_assets")
@@ -66,18 +69,26 @@ def department_key(session: Session, name: str | None, registry: Any = None) -> 
 def review_scope(session: Session, *, role: str, department: str | None) -> Scope:
     """The grant departments a user may review: all for admin, the officer's own department
     (matched through the registry) for an officer, none for anyone else."""
-    if role == "admin":
+    reviewer = scopes.Scope(role=Role(role), department=department)
+    if reviewer.unrestricted:
         return None
-    if role != "officer":
+    if reviewer.role != Role.officer:
         return frozenset()
     from huiqi.policy.service import registry_for
 
     registry = registry_for(session)
-    mine = department_key(session, department, registry)
-    if mine is None:
-        return frozenset()
+
+    def same(mine: str, theirs: str) -> bool:
+        key = department_key(session, mine, registry)
+        return key is not None and key == department_key(session, theirs, registry)
+
     written = session.scalars(select(Grant.department).distinct()).all()
-    return frozenset(d for d in written if department_key(session, d, registry) == mine)
+    return frozenset(
+        d
+        for d in written
+        # a grant without a department belongs to no officer's review
+        if d and scopes.can_access(reviewer, department=d, same_department=same)
+    )
 
 
 def in_scope(grant: Grant, departments: Scope) -> bool:
@@ -196,21 +207,7 @@ def recompute(session: Session, grant: Grant) -> int | None:
 
 def _value_rows(session: Session, credit_code: str) -> list[tuple[str, int, str, date]]:
     """Current registry values (field, year, value, as_of) of one enterprise."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
-    return [
-        (f, y, v, a)
-        for f, y, v, a in session.execute(
-            select(
-                EnterpriseValue.field,
-                EnterpriseValue.year,
-                EnterpriseValue.value,
-                EnterpriseValue.as_of,
-            )
-            .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-            .where(Enterprise.credit_code == credit_code, EnterpriseValue.superseded_at.is_(None))
-        )
-    ]
+    return [(f, y, v, a) for _c, f, y, v, a, _s in ent_repo.live_values(session, [credit_code])]
 
 
 def _used_fields(columns: Iterable[str]) -> set[str]:
@@ -352,19 +349,6 @@ def _mark_sources(
     )
 
 
-def _current_row(session: Session, credit_code: str) -> dict[str, Any] | None:
-    from huiqi.enterprise.models import enterprise_current
-
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
-    return None if found is None else {k: v for k, v in found.items() if k != "id"}
-
-
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
     from huiqi.matching.models import MatchResult
 
@@ -403,7 +387,7 @@ def _hold(
 
 def grants_from_results(
     session: Session,
-    changed_results: Iterable[object],
+    changed_results: Iterable[ResultChange],
     *,
     today: date | None = None,
     actor: str | None = None,
@@ -424,8 +408,7 @@ def grants_from_results(
 
     today = today or clock.today()
     touched: list[Grant] = []
-    for raw in changed_results:
-        change = ResultChange.from_row(raw)
+    for change in changed_results:
         if change.mode != "auto_grant":
             continue
         if change.result != "eligible":
@@ -473,7 +456,7 @@ def grants_from_results(
                 RuleVersion.version == int(change.rule_version),
             )
         )
-        row = _current_row(session, change.credit_code)
+        row = ent_repo.current_mapping(session, change.credit_code)
         if version is None or row is None:
             continue
         rule = _rule(version.source, version.rule_id, version.version)
@@ -579,7 +562,7 @@ def check_inputs(session: Session) -> list[Grant]:
     for grant in session.scalars(
         select(Grant).where(Grant.status.in_([GrantStatus.approved, GrantStatus.disbursed]))
     ):
-        row = _current_row(session, grant.credit_code)
+        row = ent_repo.current_mapping(session, grant.credit_code)
         if row is None:
             continue
         now = {k: encode_value(row.get(k)) for k in grant.snapshot["inputs"]}
@@ -1008,20 +991,27 @@ def grant_message(grant: Grant) -> tuple[str, str]:
 
 
 def _tell_enterprise(session: Session, grant: Grant) -> None:
-    from huiqi.notify.service import enqueue
-
+    """Announce the disbursement; the notifying domain tells the enterprise."""
     subject, body = grant_message(grant)
-    enqueue(
+    publish(
         session,
-        credit_code=grant.credit_code,
-        topic="grant",
-        subject=subject,
-        body=body,
-        link=f"/grants/mine#grant-{grant.id}",
-        dedupe_key=f"grant:{grant.id}:disbursed",
-        rule_id=grant.rule_id,
-        rule_version=str(grant.rule_version),
+        GrantDecided(
+            grant_id=grant.id,
+            credit_code=grant.credit_code,
+            status="disbursed",
+            rule_id=grant.rule_id,
+            rule_version=grant.rule_version,
+            subject=subject,
+            body=body,
+            link=f"/grants/mine#grant-{grant.id}",
+        ),
     )
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: create or flag the grants of auto_grant rules."""
+    if any(change.mode == "auto_grant" for change in event.changes):
+        grants_from_results(session, event.changes, today=event.on, actor=event.actor)
 
 
 # --- queries -------------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.enterprise import repository as ent_repo
+
 SELF_REPORTED_SOURCE = "self-reported"
 COMPUTED_SOURCE = "computed"
 KIND_LABELS: dict[str, tuple[str, str]] = {
@@ -66,25 +68,8 @@ def input_sources(
     session: Session, credit_code: str, fields: Iterable[str], figures_year: int | None
 ) -> dict[str, dict[str, Any]]:
     """For each stored field the grant relies on: source, kind, recorder and as-of date."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
-    used = set(fields)
-    rows = session.execute(
-        select(
-            EnterpriseValue.field,
-            EnterpriseValue.year,
-            EnterpriseValue.source,
-            EnterpriseValue.recorded_by,
-            EnterpriseValue.as_of,
-        )
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            Enterprise.credit_code == credit_code,
-            EnterpriseValue.superseded_at.is_(None),
-            EnterpriseValue.field.in_(sorted(used)),
-        )
-    ).all()
-    officers = _officers(session, (r.recorded_by for r in rows))
+    rows = ent_repo.value_sources(session, credit_code, fields)
+    officers = _officers(session, (recorded_by for _f, _y, _s, recorded_by, _a in rows))
     out: dict[str, dict[str, Any]] = {}
     for fname, year, source, recorded_by, as_of in rows:
         if year in (0, figures_year or -1):
@@ -101,21 +86,9 @@ def other_source_value(
     session: Session, credit_code: str, field_name: str, year: int
 ) -> tuple[str, str] | None:
     """(stored text, source) of the latest value of a field from any source but the enterprise."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
-    found = session.execute(
-        select(EnterpriseValue.value, EnterpriseValue.source)
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            Enterprise.credit_code == credit_code,
-            EnterpriseValue.field == field_name,
-            EnterpriseValue.year.in_([0, year]),
-            EnterpriseValue.source != SELF_REPORTED_SOURCE,
-        )
-        .order_by(EnterpriseValue.recorded_at.desc(), EnterpriseValue.id.desc())
-        .limit(1)
-    ).first()
-    return None if found is None else (found[0], found[1])
+    return ent_repo.latest_value_not_from(
+        session, credit_code, field_name, [0, year], SELF_REPORTED_SOURCE
+    )
 
 
 def _decode(field_name: str, text: str) -> Any:

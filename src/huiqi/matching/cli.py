@@ -128,39 +128,64 @@ def run_cmd(
     ),
     on: str | None = typer.Option(None, "--on", help="Evaluation date (default today)."),
     rule: list[str] = typer.Option([], "--rule", help="Only these rule ids."),
+    batch_size: int = typer.Option(
+        20_000, "--batch-size", min=1, help="Enterprises per batch (each batch commits)."
+    ),
 ) -> None:
-    """Evaluate the published rules over every enterprise and store the results."""
+    """Evaluate the published rules over every enterprise; store changes, grants, notifications.
+
+    Each batch commits: a killed run keeps the batches it finished and, run again, ends in the
+    same state. Progress is also recorded for the officers' rules page.
+    """
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import MatchingError, run_matching
+    from huiqi.matching.service import PHASES, MatchingError, finish_run, match, start_run
 
     if engine not in ("batch", "sql"):
         raise _fail(f"--engine must be batch or sql, not {engine!r}")
     day = _day(on)
     columns = (
-        TextColumn("matching"),
+        TextColumn("{task.description:<13}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("rules"),
+        TextColumn("enterprises"),
         TimeElapsedColumn(),
     )
     try:
         with Progress(*columns, console=console) as bar, session_scope() as session:
-            task = bar.add_task("rules", total=None)
+            tasks = {phase: bar.add_task(phase, total=None) for phase in PHASES}
+            run = start_run(session)
+            session.commit()
 
-            def step(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+            def step(phase: str, done: int, total: int) -> None:
+                bar.update(tasks[phase], completed=done, total=total)
 
-            changed = run_matching(
-                session, day, engine=engine, rule_ids=rule or None, progress=step
-            )
+            try:
+                report = match(
+                    session,
+                    on=day,
+                    engine=engine,
+                    rule_ids=rule or None,
+                    progress=step,
+                    checkpoint=session.commit,
+                    batch_size=batch_size,
+                    run=run,
+                )
+            except MatchingError as exc:
+                session.rollback()
+                finish_run(run, "failed", str(exc))
+                session.commit()
+                raise
+            finish_run(run)
     except MatchingError as exc:
         raise _fail(str(exc)) from None
-    counts: dict[str, int] = {}
-    for c in changed:
-        counts[c.result] = counts.get(c.result, 0) + 1
+    seconds = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(
-        f"{len(changed)} new or changed results " + json.dumps(counts, ensure_ascii=False)
+        f"{report.enterprises} enterprises × rules = {report.evaluated} pairs evaluated; "
+        f"rows written: {report.inserted} inserted, {report.updated} updated, "
+        f"{report.deleted} deleted; {report.changes} new or changed results "
+        + json.dumps(report.by_result, ensure_ascii=False)
     )
+    console.print(seconds, highlight=False)
 
 
 @app.command("explain")

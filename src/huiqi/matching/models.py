@@ -5,14 +5,18 @@
 - ``match_result``: one row per enterprise × rule: the result, the rule version and hash it came
   from, the missing fields, the per-condition outcomes packed two bits per condition, the benefit
   amount and a hash of the input values used. A row whose input hash, rule hash or evaluation
-  date no longer matches is stale; the service re-evaluates instead of serving it.
+  date no longer matches is stale; the service re-evaluates instead of serving it. Only
+  eligible and unknown pairs have a row: a pair without one is ineligible.
+- ``match_run``: progress of a long matching run (phase, enterprises done, rows written),
+  committed batch by batch.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Date,
     DateTime,
@@ -81,3 +85,35 @@ class MatchResult(Base):
     evaluated_on: Mapped[date] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchRun(Base):
+    """A matching run's progress, committed after each batch so an officer page can show it."""
+
+    __tablename__ = "match_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running | done | failed
+    phase: Mapped[str] = mapped_column(String(16), default="evaluate")
+    done: Mapped[int] = mapped_column(Integer, default=0)  # enterprises finished
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    evaluated: Mapped[int] = mapped_column(BigInteger, default=0)  # enterprise × rule pairs
+    written: Mapped[int] = mapped_column(BigInteger, default=0)  # result rows written
+    changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)  # per phase
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def shown_status(self, now: datetime | None = None) -> str:
+        """running, done, failed, or interrupted when a running run stopped beating."""
+        if self.status != "running":
+            return self.status
+        beat = (
+            self.heartbeat_at if self.heartbeat_at.tzinfo else self.heartbeat_at.replace(tzinfo=UTC)
+        )
+        return "interrupted" if (now or utcnow()) - beat > STALE_AFTER else "running"
+
+
+STALE_AFTER = timedelta(minutes=5)  # a batch commits far more often than this

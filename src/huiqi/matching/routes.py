@@ -23,7 +23,7 @@ from huiqi.web.deps import (
 )
 
 router = APIRouter()
-officer = require_roles("officer", "admin")
+officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 NEW_RULE = """\
 id: draft-rule
@@ -86,10 +86,7 @@ def enterprise_policies_page(
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
-    try:
-        mine = service.my_policies(session, code)
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    mine = service.my_policies(session, code)
     return render(request, "matching/mine.html", code=code, mine=mine, format_fen=format_fen)
 
 
@@ -97,8 +94,21 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
 def rules_page(
     request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
 ) -> Response:
-    """Published rules with their legal basis."""
-    return render(request, "rules/list.html", versions=service.published_versions(session))
+    """Published rules with their legal basis, and the latest matching run's progress."""
+    return render(
+        request,
+        "rules/list.html",
+        versions=service.published_versions(session),
+        run=service.latest_run(session),
+    )
+
+
+@router.get("/rules/run-status")
+def run_status_fragment(
+    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
+) -> Response:
+    """The latest matching run's progress (an htmx fragment polled while the run goes on)."""
+    return render(request, "rules/_run_status.html", run=service.latest_run(session))
 
 
 @router.get("/rules/editor")
@@ -152,10 +162,7 @@ def rule_page(
     session: Session = Depends(get_session),
 ) -> Response:
     """A rule: its legal basis linked to the article, conditions, and who fits it."""
-    try:
-        report = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError:
-        raise HTTPException(status_code=404, detail="not found") from None
+    report = service.reverse_query(session, rule_id, _day(on))
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
     links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
@@ -175,10 +182,7 @@ def api_explain(
     """result (eligible | ineligible | unknown), reasons, missing, near_miss for one enterprise × rule."""
     code = credit_code.upper()
     ensure_enterprise_access(user, code)
-    try:
-        exp = service.explain(session, code, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    exp = service.explain(session, code, rule_id, _day(on))
     return JSONResponse(exp.to_json())
 
 
@@ -190,10 +194,7 @@ def api_reverse(
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Eligible and unknown enterprises of a rule, with counts by region, industry and size class."""
-    try:
-        r = service.reverse_query(session, rule_id, _day(on))
-    except service.MatchingError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
+    r = service.reverse_query(session, rule_id, _day(on))
 
     def rows(items: list[tuple[Any, str, int]]) -> list[dict[str, Any]]:
         return [{"group": g, "result": res, "count": n} for g, res, n in items]

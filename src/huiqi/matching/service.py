@@ -7,52 +7,39 @@ them in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import polars as pl
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from huiqi import events
 from huiqi.core import clock
+from huiqi.core.bulk import chunks, insert_many
 from huiqi.core.db import utcnow
-from huiqi.enterprise.models import Enterprise, enterprise_current
-from huiqi.enterprise.service import current_frame, on_enterprise_changed
-from huiqi.matching.models import MatchResult, RuleVersion
-from huiqi.rules.batch import pack_codes, run_batch
+from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
+from huiqi.enterprise.models import enterprise_current
+from huiqi.enterprise.repository import ids_for_codes
+from huiqi.enterprise.service import contract_schema, current_frame
+from huiqi.events import EnterpriseChanged, ResultChange, ResultsChanged
+from huiqi.matching.models import MatchResult, MatchRun, RuleVersion
+from huiqi.rules.batch import pack_codes, run_batch, unpack_codes
 from huiqi.rules.compiler import Rule
-from huiqi.rules.evaluate import Evaluator, Explanation, amount, eval_tree
+from huiqi.rules.evaluate import Evaluator, Explanation, amount, deciding_missing
 from huiqi.rules.library import Library, load_base, load_library
 from huiqi.rules.plan import RESULT_NAMES, Plan, T, U, compile_plan
 from huiqi.rules.source import RuleValidationError
 from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 
-Progress = Callable[[int, int], None]
 
-
-class MatchingError(ValueError):
+class MatchingError(NotFound):
     """A matching request cannot be served (unknown rule or enterprise, invalid draft)."""
-
-
-@dataclass
-class ChangedResult:
-    """A new or changed result, in the shape notify and grants read (huiqi.notify.schemas.ResultChange)."""
-
-    credit_code: str
-    rule_id: str
-    rule_version: str
-    result: str
-    missing: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    rule_title: str = ""
-    enterprise_name: str = ""
-    amount_fen: int | None = None
-    mode: str = "push"
-    legal_basis: str = ""
-    previous: str | None = None
 
 
 @dataclass
@@ -182,9 +169,29 @@ def published_rules(session: Session) -> list[tuple[RuleVersion, Rule]]:
 
 
 def input_hash(rule: Rule, row: dict[str, Any]) -> str:
-    """Hash of the values this rule reads for one enterprise (missing shown as such, never as zero)."""
-    parts = [f"{c}={row.get(c)!r}" for c in rule.columns()]
-    return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:32]
+    """Hash of the values this rule reads for one enterprise (as stored by a run)."""
+    frame = pl.DataFrame([{c: row.get(c) for c in rule.columns()}], schema=_schema(rule))
+    return str(_input_hashes(rule, frame)[0])
+
+
+def _schema(rule: Rule) -> dict[str, Any]:
+    schema = contract_schema()
+    return {c: schema[c] for c in rule.columns()}
+
+
+def _input_hashes(rule: Rule, frame: pl.DataFrame) -> pl.Series:
+    """Per row, a hash of the values the rule reads (missing shown as such, never as zero).
+
+    Polars hashes are stable within one polars version; after an upgrade stored hashes differ
+    and the next run rewrites them silently (a hash change alone never notifies anyone).
+    """
+    cols = rule.columns()
+    if not cols:
+        return pl.Series("h", ["0"] * frame.height)
+    text = pl.concat_str(
+        [pl.col(c).cast(pl.Utf8).fill_null("\u2205") for c in cols], separator="\u241f"
+    )
+    return frame.select(text.hash(seed=7).cast(pl.Utf8).alias("h"))["h"]
 
 
 def _plan_signature(plan: Plan, r: int) -> tuple[Any, ...]:
@@ -194,115 +201,480 @@ def _plan_signature(plan: Plan, r: int) -> tuple[Any, ...]:
 
 
 # ---------------------------------------------------------------------------------------- storing
+#
+# Only eligible and unknown results are stored: an enterprise × rule pair without a row is
+# ineligible. Pages and pushes need only those (ineligible pairs are the vast majority: at
+# 100,000 × 300 generated rules about 4% of pairs are stored, see bench/README.md), and
+# explanations are computed from the registry when shown.
+
+RESULT_CODES = {name: code for code, name in RESULT_NAMES.items()}
+BATCH_SIZE = 20_000  # enterprises per batch: evaluated, stored and propagated together
+PHASES = ("evaluate", "store", "grants", "notifications")
+Progress = Callable[[str, int, int], None]  # phase, enterprises done, enterprises in all
 
 
-def _store(
-    session: Session,
-    version: RuleVersion,
-    rule: Rule,
-    rows: Sequence[tuple[int, str, str, dict[str, Any]]],
-    codes: Sequence[int],
-    conds: Sequence[int],
+@dataclass
+class RunReport:
+    """What a matching run did: pairs evaluated, rows written, changes, seconds per phase."""
+
+    enterprises: int = 0
+    evaluated: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    changes: int = 0
+    batches: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    by_result: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: RunReport) -> None:
+        """Fold a batch's report into this one."""
+        for name in ("enterprises", "evaluated", "inserted", "updated", "deleted", "changes"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.batches += 1
+        for phase, sec in other.seconds.items():
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + sec
+        for result, n in other.by_result.items():
+            self.by_result[result] = self.by_result.get(result, 0) + n
+
+
+def _missing_text(plan: Plan, r: int, conds: int, nulls: frozenset[str]) -> str:
+    """The missing fields that keep an unknown result unknown, from condition codes and nulls."""
+    pr = plan.rules[r]
+    outcomes = unpack_codes(conds, len(pr.atom_prims))
+    atom_missing = []
+    for i in pr.atom_prims:
+        prim = plan.prims[i]
+        atom_missing.append([] if prim.op == "never" else [c for c in prim.cols if c in nulls])
+    return ",".join(deciding_missing(pr.tree, outcomes, atom_missing))
+
+
+def _evaluated_rows(
+    plan: Plan,
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    frame: pl.DataFrame,
+    ids: np.ndarray,
+    per_rule: Sequence[tuple[np.ndarray, np.ndarray]],
     on: date,
-    existing: dict[tuple[int, str], MatchResult],
-    evaluator: Evaluator | None = None,
-) -> list[ChangedResult]:
-    """Upsert results of one rule for the given enterprises; return the new or changed ones."""
-    changed: list[ChangedResult] = []
-    now = utcnow()
-    for (eid, code, name, row), res, packed in zip(rows, codes, conds, strict=True):
-        result = RESULT_NAMES[int(res)]
-        ihash = input_hash(rule, row)
-        fen = amount(rule, row, on)[0] if (rule.formula is not None and res == T) else None
-        missing: list[str] = []
-        if res == U:
-            assert evaluator is not None
-            missing = evaluator.explain(row, rule.id).missing
-        prev = existing.get((eid, rule.id))
-        if prev is None:
-            session.add(
-                MatchResult(
-                    enterprise_id=eid,
-                    credit_code=code,
-                    rule_id=rule.id,
-                    rule_version=version.version,
-                    rule_hash=version.hash,
-                    result=result,
-                    conditions=int(packed),
-                    missing=",".join(missing),
-                    amount_fen=fen,
-                    input_hash=ihash,
-                    evaluated_on=on,
-                    updated_at=now,
-                    changed_at=now,
-                )
-            )
-            changed.append(_changed(version, rule, code, name, result, missing, fen, None))
+) -> pl.DataFrame:
+    """The eligible and unknown results of a batch as rows to store (vectorised per rule)."""
+    nulls = {c: frame[c].is_null().to_numpy() for c in frame.columns}
+    parts: list[pl.DataFrame] = []
+    for r, ((version, rule), (codes, conds)) in enumerate(zip(pairs, per_rule, strict=True)):
+        keep = np.flatnonzero(codes != 0)
+        if keep.size == 0:
             continue
-        differs = (prev.result, prev.amount_fen, prev.missing, prev.rule_hash) != (
-            result,
-            fen,
-            ",".join(missing),
-            version.hash,
+        kept_codes = codes[keep]
+        kept_conds = conds[keep].astype(np.int64)
+        missing = np.full(keep.size, "", dtype=object)
+        unknown = np.flatnonzero(kept_codes == U)
+        if unknown.size:
+            cols = sorted({c for i in plan.rules[r].atom_prims for c in plan.prims[i].cols})
+            mask = np.zeros(keep.size, dtype=np.int64)
+            for k, c in enumerate(cols):
+                mask |= nulls[c][keep].astype(np.int64) << k
+            keys = np.stack([kept_conds[unknown], mask[unknown]], axis=1)
+            uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+            texts = [
+                _missing_text(
+                    plan, r, int(cc), frozenset(c for k, c in enumerate(cols) if int(m) >> k & 1)
+                )
+                for cc, m in uniq
+            ]
+            missing[unknown] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
+        fen: list[int | None] = [None] * keep.size
+        if rule.formula is not None:
+            eligible = np.flatnonzero(kept_codes == T)
+            rows = frame[keep[eligible].tolist()].to_dicts() if eligible.size else []
+            for j, row in zip(eligible.tolist(), rows, strict=True):
+                fen[j] = amount(rule, row, on)[0]
+        sub = frame[keep.tolist()]
+        parts.append(
+            pl.DataFrame(
+                {
+                    "enterprise_id": ids[keep],
+                    "credit_code": sub["credit_code"],
+                    "name": sub["name"].fill_null(""),
+                    "rule_id": [rule.id] * keep.size,
+                    "r": np.full(keep.size, r, dtype=np.int32),
+                    "result": [RESULT_NAMES[int(c)] for c in kept_codes],
+                    "conditions": kept_conds,
+                    "missing": missing.tolist(),
+                    "amount_fen": pl.Series(fen, dtype=pl.Int64),
+                    "input_hash": _input_hashes(rule, sub),
+                    "rule_version": np.full(keep.size, version.version, dtype=np.int64),
+                    "rule_hash": [version.hash] * keep.size,
+                }
+            )
         )
-        if differs:
-            changed.append(_changed(version, rule, code, name, result, missing, fen, prev.result))
-            prev.changed_at = now
-        prev.rule_version, prev.rule_hash, prev.result = version.version, version.hash, result
-        prev.conditions, prev.missing, prev.amount_fen = int(packed), ",".join(missing), fen
-        prev.input_hash, prev.evaluated_on, prev.updated_at = ihash, on, now
-    session.flush()
-    return changed
+    if not parts:
+        return pl.DataFrame(schema=_NEW_SCHEMA)
+    return pl.concat(parts, how="vertical_relaxed")
 
 
-def _changed(
-    version: RuleVersion,
-    rule: Rule,
-    code: str,
-    name: str,
-    result: str,
-    missing: list[str],
-    fen: int | None,
-    previous: str | None,
-) -> ChangedResult:
-    return ChangedResult(
-        credit_code=code,
-        rule_id=rule.id,
-        rule_version=str(version.version),
-        result=result,
-        missing=tuple(missing),
-        rule_title=rule.doc.title.zh,
-        enterprise_name=name or "",
-        amount_fen=fen,
-        mode=rule.doc.mode,
-        legal_basis=rule.doc.legal_basis[0].label(),
-        previous=previous,
+_NEW_SCHEMA: dict[str, Any] = {
+    "enterprise_id": pl.Int64,
+    "credit_code": pl.Utf8,
+    "name": pl.Utf8,
+    "rule_id": pl.Utf8,
+    "r": pl.Int32,
+    "result": pl.Utf8,
+    "conditions": pl.Int64,
+    "missing": pl.Utf8,
+    "amount_fen": pl.Int64,
+    "input_hash": pl.Utf8,
+    "rule_version": pl.Int64,
+    "rule_hash": pl.Utf8,
+}
+_OLD_SCHEMA: dict[str, Any] = {
+    "id": pl.Int64,
+    "enterprise_id": pl.Int64,
+    "rule_id": pl.Utf8,
+    "result": pl.Utf8,
+    "conditions": pl.Int64,
+    "missing": pl.Utf8,
+    "amount_fen": pl.Int64,
+    "input_hash": pl.Utf8,
+    "rule_hash": pl.Utf8,
+    "evaluated_on": pl.Date,
+}
+_SEMANTIC = ("result", "amount_fen", "missing", "rule_hash")
+
+
+def _stored_rows(session: Session, rule_ids: Sequence[str], ids: Sequence[int]) -> pl.DataFrame:
+    """The stored results of these rules for these enterprises."""
+    m = MatchResult
+    cols = [getattr(m, name) for name in _OLD_SCHEMA]
+    data: list[Any] = []
+    for chunk in chunks(list(ids)):
+        data += session.execute(
+            select(*cols).where(m.enterprise_id.in_(list(chunk)), m.rule_id.in_(list(rule_ids)))
+        ).all()
+    return pl.DataFrame(data, schema=_OLD_SCHEMA, orient="row")
+
+
+@dataclass
+class _Diff:
+    """How a batch's fresh results differ from the stored ones."""
+
+    inserts: pl.DataFrame
+    updates: pl.DataFrame  # stored id with the fresh values
+    deletes: pl.DataFrame  # stored rows that are now ineligible
+    changed: pl.DataFrame  # rows (fresh values and previous result) that are news
+
+
+def _diff(fresh: pl.DataFrame, stored: pl.DataFrame) -> _Diff:
+    """Compare fresh and stored results by (enterprise, rule) with joins, not row by row."""
+    key = ["enterprise_id", "rule_id"]
+    both = fresh.join(stored, on=key, how="inner", suffix="_old")
+    inserts = fresh.join(stored, on=key, how="anti")
+    deletes = stored.join(fresh, on=key, how="anti")
+    semantic = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _SEMANTIC])
+    silent = pl.any_horizontal(
+        [pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in ("conditions", "input_hash")]
     )
+    news = both.filter(semantic)
+    updates = both.filter(semantic | silent)
+    changed = pl.concat(
+        [
+            inserts.with_columns(pl.lit(None, pl.Utf8).alias("previous")),
+            news.with_columns(pl.col("result_old").alias("previous")).select(
+                [*fresh.columns, "previous"]
+            ),
+        ],
+        how="vertical_relaxed",
+    )
+    return _Diff(inserts, updates, deletes, changed)
 
 
-def _frame_rows(
-    session: Session, frame: pl.DataFrame
-) -> list[tuple[int, str, str, dict[str, Any]]]:
-    """(enterprise id, credit code, name, row dict) for each frame row, in frame order."""
-    ids = {
-        code: eid for code, eid in session.execute(select(Enterprise.credit_code, Enterprise.id))
+def _write(session: Session, diff: _Diff, on: date, report: RunReport) -> None:
+    """Apply a batch's diff with set operations: one insert, one update and one delete statement."""
+    now = utcnow()
+    t = MatchResult.__table__
+    inserts = [
+        {
+            "enterprise_id": r["enterprise_id"],
+            "credit_code": r["credit_code"],
+            "rule_id": r["rule_id"],
+            "rule_version": r["rule_version"],
+            "rule_hash": r["rule_hash"],
+            "result": r["result"],
+            "conditions": r["conditions"],
+            "missing": r["missing"],
+            "amount_fen": r["amount_fen"],
+            "input_hash": r["input_hash"],
+            "evaluated_on": on,
+            "updated_at": now,
+            "changed_at": now,
+        }
+        for r in diff.inserts.iter_rows(named=True)
+    ]
+    insert_many(session, t, inserts)  # type: ignore[arg-type]
+    updated = 0
+    semantic = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _SEMANTIC])
+    for news in (True, False):
+        part = diff.updates.filter(semantic if news else ~semantic)
+        rows = [
+            {
+                "_id": r["id"],
+                "rule_version": r["rule_version"],
+                "rule_hash": r["rule_hash"],
+                "result": r["result"],
+                "conditions": r["conditions"],
+                "missing": r["missing"],
+                "amount_fen": r["amount_fen"],
+                "input_hash": r["input_hash"],
+                "evaluated_on": on,
+                "updated_at": now,
+                **({"changed_at": now} if news else {}),
+            }
+            for r in part.iter_rows(named=True)
+        ]
+        if rows:
+            stmt = (
+                update(MatchResult.__table__)  # type: ignore[arg-type]
+                .where(t.c.id == bindparam("_id"))
+                .values({name: bindparam(name) for name in rows[0] if name != "_id"})
+            )
+            session.connection().execute(stmt, rows)
+        updated += len(rows)
+    for chunk in chunks(diff.deletes["id"].to_list()):
+        session.execute(delete(MatchResult).where(MatchResult.id.in_(list(chunk))))
+    report.inserted += len(inserts)
+    report.updated += updated
+    report.deleted += diff.deletes.height
+
+
+def _changes(
+    diff: _Diff, pairs: Sequence[tuple[RuleVersion, Rule]], names: dict[int, tuple[str, str]]
+) -> list[ResultChange]:
+    """The news of a batch as ResultChange events (new, changed and no longer eligible)."""
+    meta = {
+        rule.id: (
+            str(version.version),
+            rule.doc.title.zh,
+            rule.doc.mode,
+            rule.doc.legal_basis[0].label(),
+        )
+        for version, rule in pairs
     }
-    out = []
-    for row in frame.iter_rows(named=True):
-        out.append((ids[row["credit_code"]], row["credit_code"], row.get("name") or "", row))
+    out: list[ResultChange] = []
+    for r in diff.changed.iter_rows(named=True):
+        number, title, mode, basis = meta[r["rule_id"]]
+        out.append(
+            ResultChange(
+                credit_code=r["credit_code"],
+                rule_id=r["rule_id"],
+                rule_version=number,
+                result=r["result"],
+                missing=tuple(m for m in r["missing"].split(",") if m),
+                rule_title=title,
+                enterprise_name=r["name"] or "",
+                amount_fen=r["amount_fen"],
+                mode=mode,
+                legal_basis=basis,
+                previous=r["previous"],
+            )
+        )
+    for r in diff.deletes.iter_rows(named=True):
+        number, title, mode, basis = meta[r["rule_id"]]
+        code, name = names[r["enterprise_id"]]
+        out.append(
+            ResultChange(
+                credit_code=code,
+                rule_id=r["rule_id"],
+                rule_version=number,
+                result="ineligible",
+                rule_title=title,
+                enterprise_name=name,
+                mode=mode,
+                legal_basis=basis,
+                previous=r["result"],
+            )
+        )
     return out
 
 
-def _existing(
-    session: Session, rule_ids: Iterable[str], enterprise_ids: Iterable[int] | None = None
-) -> dict[tuple[int, str], MatchResult]:
-    stmt = select(MatchResult).where(MatchResult.rule_id.in_(list(rule_ids)))
-    if enterprise_ids is not None:
-        stmt = stmt.where(MatchResult.enterprise_id.in_(list(enterprise_ids)))
-    return {(m.enterprise_id, m.rule_id): m for m in session.scalars(stmt)}
+def _codes_for(
+    session: Session,
+    plan: Plan,
+    frame: pl.DataFrame,
+    ids: np.ndarray,
+    engine: str,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Result and packed condition codes per rule for the frame's rows."""
+    if engine == "batch":
+        batch = run_batch(plan, frame)
+        return [
+            (batch.codes(r), batch.condition_codes(r).astype(np.int64))
+            for r in range(len(plan.rules))
+        ]
+    return [_sql_codes(session, plan, r, ids.tolist()) for r in range(len(plan.rules))]
+
+
+def _match_batch(
+    session: Session,
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    plan: Plan,
+    codes: Sequence[str],
+    on: date,
+    engine: str,
+    collect: list[ResultChange] | None,
+    actor: str | None = None,
+) -> RunReport:
+    """Evaluate, store and propagate one batch of enterprises; never commits."""
+    report = RunReport()
+    clock = time.perf_counter()
+    frame = current_frame(session, credit_codes=codes)
+    id_of = ids_for_codes(session, frame["credit_code"].to_list())
+    ids = np.asarray([id_of[c] for c in frame["credit_code"].to_list()], dtype=np.int64)
+    per_rule = _codes_for(session, plan, frame, ids, engine)
+    fresh = _evaluated_rows(plan, pairs, frame, ids, per_rule, on)
+    report.enterprises = frame.height
+    report.evaluated = frame.height * len(pairs)
+    report.seconds["evaluate"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stored = _stored_rows(session, [v.rule_id for v, _ in pairs], ids.tolist())
+    diff = _diff(fresh, stored)
+    _write(session, diff, on, report)
+    names = {
+        int(i): (c, n or "")
+        for i, c, n in zip(ids.tolist(), frame["credit_code"], frame["name"], strict=True)
+    }
+    changes = _changes(diff, pairs, names)
+    report.changes = len(changes)
+    for change in changes:
+        report.by_result[change.result] = report.by_result.get(change.result, 0) + 1
+    session.flush()
+    report.seconds["store"] = time.perf_counter() - clock
+
+    def observe(label: str, seconds: float) -> None:
+        report.seconds[label] = report.seconds.get(label, 0.0) + seconds
+
+    if changes:
+        events.publish(session, ResultsChanged(tuple(changes), on, actor), observe=observe)
+    if collect is not None:
+        collect += changes
+    return report
 
 
 # ---------------------------------------------------------------------------------------- running
+
+
+def _pairs(session: Session, rule_ids: Sequence[str] | None) -> list[tuple[RuleVersion, Rule]]:
+    pairs = [
+        (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
+    ]
+    if rule_ids is not None:
+        unknown = set(rule_ids) - {v.rule_id for v, _ in pairs}
+        if unknown:
+            raise MatchingError(f"no published rule {sorted(unknown)}")
+    return pairs
+
+
+def all_codes(session: Session) -> list[str]:
+    """Every enterprise's credit code, in order."""
+    t = enterprise_current
+    return list(session.scalars(select(t.c.credit_code).order_by(t.c.credit_code)))
+
+
+def match(
+    session: Session,
+    codes: Sequence[str] | None = None,
+    *,
+    on: date | None = None,
+    engine: str = "batch",
+    rule_ids: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    checkpoint: Callable[[], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+    collect: list[ResultChange] | None = None,
+    run: MatchRun | None = None,
+    actor: str | None = None,
+) -> RunReport:
+    """Evaluate published rules (all, or `rule_ids`) for enterprises (all, or `codes`) in batches.
+
+    Each batch is evaluated by the vectorised engine, compared with the stored results in set
+    operations, and only the differences are written; its changes are published as one
+    ResultsChanged event (grants and notifications follow in the same transaction). After each
+    batch `checkpoint` is called: the CLI commits there, so a long run never holds the write
+    lock for long, and a run killed mid-way and started again ends in the same state (finished
+    batches compare equal and publish nothing; the dedupe keys keep notifications exactly once).
+    """
+    on = on or clock.today()
+    if engine not in ("batch", "sql"):
+        raise MatchingError(f"unknown engine {engine!r} (batch or sql)")
+    pairs = _pairs(session, rule_ids)
+    listed = all_codes(session) if codes is None else sorted(set(codes))
+    report = RunReport()
+    if not pairs or not listed:
+        return report
+    plan = compile_plan([r for _, r in pairs], on)
+    total = len(listed)
+    for start in range(0, total, batch_size):
+        report.add(
+            _match_batch(
+                session,
+                pairs,
+                plan,
+                listed[start : start + batch_size],
+                on,
+                engine,
+                collect,
+                actor,
+            )
+        )
+        done = min(start + batch_size, total)
+        if progress:
+            for phase in PHASES:
+                progress(phase, done, total)
+        if run is not None:
+            _record(run, report, done, total)
+        if checkpoint:
+            checkpoint()
+    return report
+
+
+def _record(run: MatchRun, report: RunReport, done: int, total: int) -> None:
+    """Copy a run's progress onto its match_run row (committed with the batch)."""
+    run.done, run.total, run.phase = done, total, PHASES[-1] if done < total else "done"
+    run.evaluated = report.evaluated
+    run.written = report.inserted + report.updated + report.deleted
+    run.changes = report.changes
+    run.seconds = {k: round(v, 3) for k, v in report.seconds.items()}
+    run.heartbeat_at = utcnow()
+
+
+def start_run(session: Session) -> MatchRun:
+    """A match_run row for a run that is starting (the caller commits it to show it)."""
+    run = MatchRun(
+        status="running",
+        phase="evaluate",
+        done=0,
+        total=len(all_codes(session)),
+        evaluated=0,
+        written=0,
+        changes=0,
+        seconds={},
+        started_at=utcnow(),
+        heartbeat_at=utcnow(),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def finish_run(run: MatchRun, status: str = "done", message: str | None = None) -> None:
+    """Mark a run finished (done or failed)."""
+    run.status, run.message, run.finished_at = status, message, utcnow()
+    if status == "done":
+        run.phase = "done"
+
+
+def latest_run(session: Session) -> MatchRun | None:
+    """The most recent matching run."""
+    return session.scalars(select(MatchRun).order_by(MatchRun.id.desc()).limit(1)).first()
 
 
 def run_matching(
@@ -311,140 +683,83 @@ def run_matching(
     engine: str = "batch",
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
+    checkpoint: Callable[[], None] | None = None,
     *,
     actor: str | None = None,
-) -> list[ChangedResult]:
-    """Evaluate published rules (all, or `rule_ids`) over every enterprise and store the results.
+) -> list[ResultChange]:
+    """Evaluate published rules (all, or `rule_ids`) over every enterprise; the changed results.
 
     `actor` is who caused the run (the person who published a rule version); the grant ledger
     records it on every grant the run recomputes.
     """
-    on = on or clock.today()
-    pairs = [
-        (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
-    ]
-    if rule_ids is not None:
-        unknown = set(rule_ids) - {v.rule_id for v, _ in pairs}
-        if unknown:
-            raise MatchingError(f"no published rule {sorted(unknown)}")
-    frame = current_frame(session)
-    rows = _frame_rows(session, frame)
-    plan = compile_plan([r for _, r in pairs], on)
-    evaluator = Evaluator(plan)
-    existing = _existing(session, [v.rule_id for v, _ in pairs])
-    changed: list[ChangedResult] = []
-    if engine == "batch":
-        batch = run_batch(plan, frame)
-    elif engine != "sql":
-        raise MatchingError(f"unknown engine {engine!r} (batch or sql)")
-    for r, (version, rule) in enumerate(pairs):
-        if engine == "batch":
-            codes = batch.codes(r).tolist()
-            conds = batch.condition_codes(r).tolist()
-        else:
-            codes, conds = _sql_codes(session, plan, r, [eid for eid, *_ in rows])
-        changed += _store(session, version, rule, rows, codes, conds, on, existing, evaluator)
-        if progress:
-            progress(r + 1, len(pairs))
-    _propagate(session, changed, on, actor=actor)
-    return changed
+    changes: list[ResultChange] = []
+    match(
+        session,
+        on=on,
+        engine=engine,
+        rule_ids=rule_ids,
+        progress=progress,
+        checkpoint=checkpoint,
+        collect=changes,
+        actor=actor,
+    )
+    return changes
 
 
 def _sql_codes(
     session: Session, plan: Plan, r: int, order: list[int]
-) -> tuple[list[int], list[int]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Result and packed condition codes of rule r computed inside the database."""
     t = enterprise_current
     pr = plan.rules[r]
     cols = [t.c.id, code_sql(rule_expr(plan, r, t))]
     cols += [code_sql(prim_sql(plan.prims[i], t)) for i in pr.atom_prims]
-    got = {row[0]: row[1:] for row in session.execute(select(*cols))}
-    codes, conds = [], []
-    for eid in order:
-        values = got[eid]
-        codes.append(int(values[0]))
-        conds.append(pack_codes([int(v) for v in values[1:]]))
+    got: dict[int, Any] = {}
+    for chunk in chunks(order):
+        for row in session.execute(select(*cols).where(t.c.id.in_(list(chunk)))):
+            got[row[0]] = row[1:]
+    codes = np.asarray([int(got[eid][0]) for eid in order], dtype=np.int8)
+    conds = np.asarray(
+        [pack_codes([int(v) for v in got[eid][1:]]) for eid in order], dtype=np.int64
+    )
     return codes, conds
-
-
-BATCH_THRESHOLD = (
-    200  # above this many enterprises the vectorised engine is cheaper than one-by-one
-)
 
 
 def rematch_enterprises(
     session: Session, credit_codes: Iterable[str], on: date | None = None
-) -> list[ChangedResult]:
+) -> list[ResultChange]:
     """Re-evaluate every published rule for these enterprises only."""
-    on = on or clock.today()
-    codes = sorted(set(credit_codes))
-    pairs = published_rules(session)
-    if not codes or not pairs:
-        return []
-    plan = compile_plan([r for _, r in pairs], on)
-    evaluator = Evaluator(plan)
-    if len(codes) > BATCH_THRESHOLD:
-        frame = current_frame(session, credit_codes=codes)
-        rows = _frame_rows(session, frame)
-        batch = run_batch(plan, frame)
-        per_rule = [
-            (batch.codes(r).tolist(), batch.condition_codes(r).tolist()) for r in range(len(pairs))
-        ]
-    else:
-        found = (
-            session.execute(
-                select(enterprise_current).where(enterprise_current.c.credit_code.in_(codes))
-            )
-            .mappings()
-            .all()
-        )
-        names = [c.name for c in enterprise_current.columns if c.name != "id"]
-        rows = [
-            (m["id"], m["credit_code"], m["name"] or "", {k: m[k] for k in names}) for m in found
-        ]
-        per_row = [evaluator.prim_outcomes(row) for _, _, _, row in rows]
-        per_rule = []
-        for pr in plan.rules:
-            atoms = [[prim[i] for i in pr.atom_prims] for prim in per_row]
-            per_rule.append(
-                ([eval_tree(pr.tree, a) for a in atoms], [pack_codes(a) for a in atoms])
-            )
-    existing = _existing(session, [v.rule_id for v, _ in pairs], [eid for eid, *_ in rows])
-    changed: list[ChangedResult] = []
-    for (version, rule), (res_codes, conds) in zip(pairs, per_rule, strict=True):
-        changed += _store(session, version, rule, rows, res_codes, conds, on, existing, evaluator)
-    _propagate(session, changed, on)
-    return changed
-
-
-def _propagate(
-    session: Session, changed: list[ChangedResult], on: date, *, actor: str | None = None
-) -> None:
-    """New or changed results create grants and notifications in the same transaction (outbox)."""
-    if not changed:
-        return
-    # Imported here: grants and notify read matching's result types, so a module-level import
-    # would be circular.
-    from huiqi.grants.service import grants_from_results
-    from huiqi.notify.service import notify_results
-
-    grants_from_results(session, changed, today=on, actor=actor)
-    notify_results(session, changed)
+    changes: list[ResultChange] = []
+    match(session, sorted(set(credit_codes)), on=on, collect=changes)
+    return changes
 
 
 def rematch_rule(
     session: Session, rule_id: str, on: date | None = None, *, actor: str | None = None
-) -> list[ChangedResult]:
+) -> list[ResultChange]:
     """Re-evaluate one rule over every enterprise (after the rule changed); `actor` is who
-    published the change, recorded in the grant ledger."""
+    changed it."""
     return run_matching(session, on, rule_ids=[rule_id], actor=actor)
 
 
-@on_enterprise_changed
-def _on_enterprise_changed(session: Session, codes: set[str]) -> None:
-    """Registry hook: changed enterprises are re-matched in the same transaction."""
+def rules_reading_parameters(session: Session, names: Iterable[str]) -> list[str]:
+    """Published rules whose conditions or amount read any of these parameters."""
+    wanted = set(names)
+    return [v.rule_id for v, rule in published_rules(session) if wanted & set(rule.params)]
+
+
+def rematch_parameters(
+    session: Session, names: Iterable[str], on: date | None = None
+) -> list[ResultChange]:
+    """Re-evaluate only the rules reading these parameters (after their values changed)."""
+    rule_ids = rules_reading_parameters(session, names)
+    return run_matching(session, on, rule_ids=rule_ids) if rule_ids else []
+
+
+def on_enterprise_changed(session: Session, event: EnterpriseChanged) -> None:
+    """Changed enterprises are re-matched in the same transaction (handler)."""
     if session.scalar(select(func.count()).select_from(RuleVersion)):
-        rematch_enterprises(session, codes)
+        match(session, sorted(event.codes))
 
 
 # ---------------------------------------------------------------------------------------- staleness
@@ -460,54 +775,80 @@ class Stale:
 
 
 def stale_results(session: Session, on: date | None = None) -> list[Stale]:
-    """Stored results whose input values, rule version or evaluation date no longer match."""
+    """Results whose stored state differs from a fresh evaluation (rule, data or date changed).
+
+    The whole registry is evaluated (the engine is fast) and compared with what is stored, so
+    a pair stored as eligible or unknown that is now otherwise, or an unstored (ineligible)
+    pair that now fits, are both found. Nothing is written.
+    """
     on = on or clock.today()
-    pairs = {v.rule_id: (v, r) for v, r in published_rules(session)}
-    names = [c.name for c in enterprise_current.columns if c.name != "id"]
-    current = {
-        m["id"]: {k: m[k] for k in names}
-        for m in session.execute(select(enterprise_current)).mappings()
-    }
-    plans: dict[date, Plan] = {}
-    today_plan = compile_plan([r for _, r in pairs.values()], on)
-    index = {pr.rule.id: i for i, pr in enumerate(today_plan.rules)}
+    pairs = published_rules(session)
     out: list[Stale] = []
-    for m in session.scalars(select(MatchResult)):
-        pair = pairs.get(m.rule_id)
-        if pair is None:
-            out.append(Stale(m.credit_code, m.rule_id, "rule no longer published"))
-            continue
-        version, rule = pair
-        if m.rule_hash != version.hash:
-            out.append(
-                Stale(
-                    m.credit_code,
-                    m.rule_id,
-                    f"rule changed (stored v{m.rule_version}, now v{version.version})",
-                )
-            )
-            continue
-        row = current.get(m.enterprise_id)
-        if row is None or input_hash(rule, row) != m.input_hash:
-            out.append(Stale(m.credit_code, m.rule_id, "enterprise data changed"))
-            continue
-        if m.evaluated_on != on:
-            then = plans.setdefault(
-                m.evaluated_on, compile_plan([r for _, r in pairs.values()], m.evaluated_on)
-            )
-            i = index[m.rule_id]
-            if _plan_signature(then, i) != _plan_signature(today_plan, i):
-                out.append(
-                    Stale(
-                        m.credit_code,
-                        m.rule_id,
-                        f"evaluated on {m.evaluated_on}; the rule reads differently on {on}",
+    if not pairs:
+        return out
+    versions = {v.rule_id: v for v, _ in pairs}
+    plan = compile_plan([r for _, r in pairs], on)
+    index = {pr.rule.id: i for i, pr in enumerate(plan.rules)}
+    plans: dict[date, Plan] = {}
+    listed = all_codes(session)
+    for start in range(0, len(listed), BATCH_SIZE):
+        frame = current_frame(session, credit_codes=listed[start : start + BATCH_SIZE])
+        id_of = ids_for_codes(session, frame["credit_code"].to_list())
+        ids = np.asarray([id_of[c] for c in frame["credit_code"].to_list()], dtype=np.int64)
+        fresh = _evaluated_rows(
+            plan, pairs, frame, ids, _codes_for(session, plan, frame, ids, "batch"), on
+        )
+        stored = _stored_rows(session, list(versions), ids.tolist())
+        diff = _diff(fresh, stored)
+        code_of = dict(zip(ids.tolist(), frame["credit_code"].to_list(), strict=True))
+        touched = pl.concat(
+            [
+                diff.updates.select(["enterprise_id", "rule_id", "rule_hash_old", "evaluated_on"]),
+                diff.deletes.select(
+                    [
+                        "enterprise_id",
+                        "rule_id",
+                        pl.col("rule_hash").alias("rule_hash_old"),
+                        "evaluated_on",
+                    ]
+                ),
+                diff.inserts.select(
+                    [
+                        "enterprise_id",
+                        "rule_id",
+                        pl.lit(None, pl.Utf8).alias("rule_hash_old"),
+                        pl.lit(None, pl.Date).alias("evaluated_on"),
+                    ]
+                ),
+            ],
+            how="vertical_relaxed",
+        )
+        for eid, rule_id, old_hash, evaluated_on in touched.iter_rows():
+            version = versions[rule_id]
+            code = code_of[eid]
+            if old_hash is not None and old_hash != version.hash:
+                stored_v = session.scalar(
+                    select(RuleVersion.version).where(
+                        RuleVersion.rule_id == rule_id, RuleVersion.hash == old_hash
                     )
                 )
+                why = f"rule changed (stored v{stored_v}, now v{version.version})"
+            elif evaluated_on is not None and evaluated_on != on:
+                then = plans.setdefault(
+                    evaluated_on, compile_plan([r for _, r in pairs], evaluated_on)
+                )
+                i = index[rule_id]
+                if _plan_signature(then, i) != _plan_signature(plan, i):
+                    why = f"evaluated on {evaluated_on}; the rule reads differently on {on}"
+                else:
+                    why = "enterprise data changed"
+            else:
+                why = "enterprise data changed"
+            out.append(Stale(code, rule_id, why))
     return out
 
 
-def refresh_stale(session: Session, on: date | None = None) -> list[ChangedResult]:
+def refresh_stale(session: Session, on: date | None = None) -> list[ResultChange]:
     """Re-evaluate exactly the enterprises whose stored results are stale."""
     stale = stale_results(session, on)
     return rematch_enterprises(session, {s.credit_code for s in stale}, on) if stale else []
@@ -517,16 +858,10 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ChangedResul
 
 
 def _row_for(session: Session, credit_code: str) -> dict[str, Any]:
-    found = (
-        session.execute(
-            select(enterprise_current).where(enterprise_current.c.credit_code == credit_code)
-        )
-        .mappings()
-        .first()
-    )
+    found = ent_repo.current_mapping(session, credit_code)
     if found is None:
         raise MatchingError(f"no enterprise with credit code {credit_code!r}")
-    return {k: v for k, v in found.items() if k != "id"}
+    return found
 
 
 def explain(
@@ -687,7 +1022,7 @@ def sandbox(
     return report
 
 
-def load_demo(session: Session, on: date | None = None) -> list[ChangedResult]:
+def load_demo(session: Session, on: date | None = None) -> list[ResultChange]:
     """Publish the library rules and match them over the registry (for `huiqi demo load`)."""
     load_rules(session)
     return run_matching(session, on)

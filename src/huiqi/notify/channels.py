@@ -14,7 +14,11 @@ import json
 import logging
 import smtplib
 import socket
+import threading
 import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -66,6 +70,39 @@ class Sender(Protocol):
         """Deliver or raise DeliveryError."""
 
 
+def send_all(sender: Sender, messages: Sequence[Outbound]) -> list[DeliveryError | None]:
+    """Send a batch over one channel; one outcome per message (None = accepted).
+
+    Channels with a `send_many` (one SMTP connection per batch, pooled HTTP connections)
+    get the whole batch; others are called message by message.
+    """
+    many: Callable[[Sequence[Outbound]], list[DeliveryError | None]] | None = getattr(
+        sender, "send_many", None
+    )
+    if many is not None:
+        return many(messages)
+    return [attempt(sender.send, m) for m in messages]
+
+
+def attempt(send: Callable[[Outbound], None], message: Outbound) -> DeliveryError | None:
+    """Run one send; a channel bug becomes a retryable DeliveryError, never an escape."""
+    try:
+        send(message)
+    except DeliveryError as exc:
+        return exc
+    except Exception as exc:
+        log.exception("outbox %s: unexpected error", message.idempotency_key)
+        return DeliveryError(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _chunks(items: Sequence[Outbound], parts: int) -> list[Sequence[Outbound]]:
+    """Split into at most `parts` contiguous runs of nearly equal length."""
+    parts = max(1, min(parts, len(items)))
+    size = -(-len(items) // parts)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def message_id(idempotency_key: str) -> str:
     """The e-mail Message-ID of an outbox row: its idempotency key, so resends are recognisable."""
     return f"<{idempotency_key}@huiqi>"
@@ -74,9 +111,12 @@ def message_id(idempotency_key: str) -> str:
 class EmailSender:
     """E-mail through an SMTP relay (HUIQI_SMTP_HOST / PORT / FROM)."""
 
-    def __init__(self, host: str, port: int, sender: str, timeout: float = 10) -> None:
-        """Remember the relay; one connection per message keeps failures isolated."""
+    def __init__(
+        self, host: str, port: int, sender: str, timeout: float = 10, connections: int = 4
+    ) -> None:
+        """Remember the relay; a batch is sent over up to `connections` SMTP sessions."""
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+        self.connections = connections
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailSender:
@@ -86,6 +126,7 @@ class EmailSender:
             settings.smtp_port,
             settings.smtp_from,
             settings.smtp_timeout_seconds,
+            settings.notify_smtp_connections,
         )
 
     def build(self, message: Outbound) -> EmailMessage:
@@ -102,20 +143,69 @@ class EmailSender:
         return mail
 
     def send(self, message: Outbound) -> None:
-        """Hand the message to the relay; refused recipients are permanent, the rest retried."""
-        mail = self.build(message)
+        """Hand one message to the relay; refused recipients are permanent, the rest retried."""
+        error = self.send_many([message])[0]
+        if error is not None:
+            raise error
+
+    def send_many(self, messages: Sequence[Outbound]) -> list[DeliveryError | None]:
+        """Send a batch over a few SMTP sessions at once, each reused for its share."""
+        chunks = _chunks(messages, self.connections)
+        if len(chunks) <= 1:
+            return self._session(messages)
+        with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="smtp") as pool:
+            return [e for part in pool.map(self._session, chunks) for e in part]
+
+    def _session(self, messages: Sequence[Outbound]) -> list[DeliveryError | None]:
+        """One SMTP connection for a run of messages.
+
+        A refusal of one message (4xx/5xx) leaves the session usable; a broken connection is
+        opened again for the next message, and when the relay cannot be reached at all the
+        rest of the run is given the same (retryable) error without knocking again.
+        """
+        errors: list[DeliveryError | None] = []
+        smtp: smtplib.SMTP | None = None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"recipient refused: {exc.recipients}", permanent=True) from None
-        except smtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.smtp_code < 600
-            raise DeliveryError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: {exc}") from None
+            for index, message in enumerate(messages):
+                try:
+                    if smtp is None:
+                        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                except (smtplib.SMTPException, OSError) as exc:
+                    down = DeliveryError(f"SMTP {self.host}:{self.port}: {exc}")
+                    errors.extend([down] * (len(messages) - index))
+                    break
+                try:
+                    smtp.send_message(self.build(message))
+                    errors.append(None)
+                except smtplib.SMTPRecipientsRefused as exc:
+                    errors.append(
+                        DeliveryError(f"recipient refused: {exc.recipients}", permanent=True)
+                    )
+                except smtplib.SMTPResponseException as exc:
+                    errors.append(
+                        DeliveryError(
+                            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                            permanent=500 <= exc.smtp_code < 600,
+                        )
+                    )
+                    if exc.smtp_code in (421, 554):  # the relay is closing the session
+                        smtp = self._close(smtp)
+                except (smtplib.SMTPException, OSError) as exc:
+                    errors.append(DeliveryError(f"SMTP {self.host}:{self.port}: {exc}"))
+                    smtp = self._close(smtp)
+        finally:
+            self._close(smtp)
+        return errors
+
+    @staticmethod
+    def _close(smtp: smtplib.SMTP | None) -> None:
+        """End a session politely if it still answers."""
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:
@@ -197,17 +287,63 @@ class PinnedTransport(httpx.BaseTransport):
 class WebhookSender:
     """JSON POST signed with HMAC-SHA256; redirects are not followed (they could point inward)."""
 
-    def __init__(self, *, timeout: float = 10, allow_private: bool = False) -> None:
-        """Configure the timeout and whether private addresses are allowed (tests, intranets)."""
+    MAX_CLIENTS = 256
+
+    def __init__(
+        self, *, timeout: float = 10, allow_private: bool = False, concurrency: int = 16
+    ) -> None:
+        """Configure the timeout, whether private addresses are allowed, and parallel requests."""
         self.timeout = timeout
         self.allow_private = allow_private
+        self.concurrency = concurrency
+        # one pooled client per (host, checked address): keep-alive connections are reused
+        # across messages and batches, and never lead to any other address
+        self._clients: OrderedDict[tuple[str, str], httpx.Client] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookSender:
         """The sender configured in the settings."""
         return cls(
-            timeout=settings.webhook_timeout_seconds, allow_private=settings.webhook_allow_private
+            timeout=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private,
+            concurrency=settings.notify_webhook_concurrency,
         )
+
+    def _client(self, host: str, address: str) -> httpx.Client:
+        """The pooled client pinned to this host's checked address."""
+        key = (host, address)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+            # no proxies from the environment: a proxy would resolve the name again
+            client = httpx.Client(
+                transport=PinnedTransport(host, address),
+                timeout=self.timeout,
+                follow_redirects=False,
+                trust_env=False,
+            )
+            self._clients[key] = client
+            while len(self._clients) > self.MAX_CLIENTS:
+                self._clients.popitem(last=False)[1].close()
+            return client
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def send_many(self, messages: Sequence[Outbound]) -> list[DeliveryError | None]:
+        """POST a batch with up to `concurrency` requests in flight over pooled connections."""
+        if len(messages) <= 1 or self.concurrency <= 1:
+            return [attempt(self.send, m) for m in messages]
+        workers = min(self.concurrency, len(messages))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+            return list(pool.map(lambda m: attempt(self.send, m), messages))
 
     def send(self, message: Outbound) -> None:
         """POST the payload; 2xx is delivered, 408/425/429/5xx and network errors are retried."""
@@ -226,13 +362,10 @@ class WebhookSender:
             SIGNATURE_HEADER: sign(message.webhook_secret, timestamp, body),
             IDEMPOTENCY_HEADER: message.idempotency_key,
         }
-        transport = PinnedTransport(host, address)
         try:
-            # no proxies from the environment: a proxy would resolve the name again
-            with httpx.Client(
-                transport=transport, timeout=self.timeout, follow_redirects=False, trust_env=False
-            ) as client:
-                response = client.post(message.recipient, content=body.encode(), headers=headers)
+            response = self._client(host, address).post(
+                message.recipient, content=body.encode(), headers=headers
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook {type(exc).__name__}: {exc}") from None
         status = response.status_code
@@ -252,9 +385,9 @@ class SmsGateway(Protocol):
 class LogSmsGateway:
     """The demo gateway: writes each SMS to the log instead of sending it."""
 
-    def __init__(self) -> None:
-        """Keep what was 'sent' so the demo and tests can show it."""
-        self.sent: list[tuple[str, str, str]] = []
+    def __init__(self, keep: int = 1000) -> None:
+        """Keep the newest `keep` texts 'sent' so the demo and tests can show them."""
+        self.sent: deque[tuple[str, str, str]] = deque(maxlen=keep)
 
     def send_text(self, phone: str, text: str, reference: str) -> None:
         """Log the SMS (the phone number masked in the log line)."""
@@ -263,6 +396,7 @@ class LogSmsGateway:
 
 
 SMS_MAX_CHARS = 300
+SMS_SIGNATURE = "【惠企】"
 
 
 class SmsSender:
@@ -273,6 +407,10 @@ class SmsSender:
         self.gateway = gateway
 
     def send(self, message: Outbound) -> None:
-        """Shorten to an SMS and submit it with the idempotency key as reference."""
-        text = f"【惠企】{message.subject} 详情:{message.link} 退订:{message.unsubscribe_url}"
+        """Shorten to an SMS and submit it with the idempotency key as reference.
+
+        The signature 【惠企】 leads every SMS exactly once (subjects may carry it already).
+        """
+        subject = message.subject.removeprefix(SMS_SIGNATURE)
+        text = f"{SMS_SIGNATURE}{subject} 详情:{message.link} 退订:{message.unsubscribe_url}"
         self.gateway.send_text(message.recipient, text[:SMS_MAX_CHARS], message.idempotency_key)

@@ -157,6 +157,9 @@ class Notification(Base):
     deadline: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a notification announcing many matching results at once: the rules it tells the
+    # enterprise it fits (rule_id is then empty), so the push funnel counts each
+    covers: Mapped[list[str] | None] = mapped_column(JSON)
 
     outbox: Mapped[list[OutboxMessage]] = relationship(
         back_populates="notification", foreign_keys="OutboxMessage.notification_id"

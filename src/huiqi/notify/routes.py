@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core import clock
-from huiqi.notify import service, stats
+from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
     OUTBOX_LABELS,
@@ -24,12 +24,13 @@ from huiqi.notify.models import (
     OutboxStatus,
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
+from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter()
-enterprise_only = require_roles("enterprise")
-inbox_users = require_roles("enterprise", "bank", "officer", "admin")
-officers = require_roles("officer", "admin")
+enterprise_only = require_roles(Role.enterprise)
+inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
+officers = require_roles(Role.officer, Role.admin)
 
 
 def _own(session: Session, user: User, notification_id: int) -> Notification:
@@ -55,7 +56,7 @@ def inbox_page(
         unread=service.unread_count_for(session, user),
         only_unread=unread,
         topics=TOPIC_LABELS,
-        is_enterprise=user.role == "enterprise",
+        is_enterprise=user.role == Role.enterprise,
     )
 
 
@@ -168,20 +169,12 @@ def rotate_secret(
     user: User = Depends(enterprise_only), session: Session = Depends(get_session)
 ) -> Response:
     """Issue a new webhook signing secret."""
-    try:
-        service.rotate_webhook_secret(session, str(user.credit_code))
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
 
 
 def _unsubscribe_target(request: Request, token: str) -> tuple[str, str]:
-    try:
-        return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(
-            status_code=404, detail="退订链接无效 / invalid unsubscribe link"
-        ) from None
+    return service.read_unsubscribe_token(request.app.state.settings.secret_key, token)
 
 
 @router.get("/notify/unsubscribe/{token}", include_in_schema=False)
@@ -225,10 +218,7 @@ def unsubscribe(
 @router.get("/notify/open/{token}", include_in_schema=False)
 def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
     """The link in a pushed message: record that it was read, then show it."""
-    try:
-        nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
-    except service.NotifyError:
-        raise HTTPException(status_code=404, detail="链接无效 / invalid link") from None
+    nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
     note = session.get(Notification, nid)
     if note is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -268,10 +258,7 @@ def retry_dead(
     outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    try:
-        service.requeue_dead(session, outbox_id)
-    except service.NotifyError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 

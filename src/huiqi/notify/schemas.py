@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
+from huiqi.core.errors import Invalid
 from huiqi.notify.models import Topic
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (11 digits, 13x–19x)
@@ -17,12 +17,11 @@ HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_DAILY_CAP = 100
 
 
-class SettingsError(ValueError):
+class SettingsError(Invalid):
     """A notification setting was refused; `field` names it and the message says why."""
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+        super().__init__(f"{field_name}: {message}", field=field_name)
         self.message = message
 
 
@@ -173,59 +172,3 @@ class SettingsInput:
             if flag and address is None:
                 raise SettingsError(name, "同意推送前请先填写地址 / give the address to consent")
         return out
-
-
-@dataclass(frozen=True)
-class ResultChange:
-    """A new or changed matching result, as notify and grants read it.
-
-    Matching passes its changed result rows; `from_row` reads the attributes (or keys) of any
-    row shape that carries these names.
-    """
-
-    credit_code: str
-    rule_id: str
-    rule_version: str
-    result: str  # eligible | ineligible | unknown
-    missing: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
-    rule_title: str = ""
-    enterprise_name: str = ""
-    amount_fen: int | None = None
-    deadline: date | None = None
-    mode: str = "push"  # push | auto_grant | apply
-    legal_basis: str = ""
-
-    @classmethod
-    def from_row(cls, row: object) -> ResultChange:
-        """Read a matching result row (ORM object, dataclass or mapping)."""
-        if isinstance(row, ResultChange):
-            return row
-
-        def get(name: str, default: object = None) -> object:
-            if isinstance(row, dict):
-                return row.get(name, default)
-            return getattr(row, name, default)
-
-        def strings(value: object) -> tuple[str, ...]:
-            if value is None:
-                return ()
-            if isinstance(value, str):
-                return (value,)
-            return tuple(str(v) for v in value)  # type: ignore[attr-defined]
-
-        amount = get("amount_fen")
-        return cls(
-            credit_code=str(get("credit_code")),
-            rule_id=str(get("rule_id")),
-            rule_version=str(get("rule_version")),
-            result=str(get("result")),
-            missing=strings(get("missing") or get("missing_fields")),
-            reasons=strings(get("reasons")),
-            rule_title=str(get("rule_title") or ""),
-            enterprise_name=str(get("enterprise_name") or get("name") or ""),
-            amount_fen=int(amount) if isinstance(amount, int) else None,
-            deadline=get("deadline") if isinstance(get("deadline"), date) else None,  # type: ignore[arg-type]
-            mode=str(get("mode") or "push"),
-            legal_basis=str(get("legal_basis") or ""),
-        )

@@ -4,22 +4,27 @@ never commits; the caller's transaction decides."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
+from huiqi.core.bulk import chunks, insert_ignoring, insert_many
 from huiqi.core.db import utcnow
-from huiqi.enterprise.service import on_enterprise_changed
+from huiqi.core.errors import DomainError, NotFound
+from huiqi.core.money import format_fen
+from huiqi.enterprise import repository as ent_repo
+from huiqi.events import EnterpriseChanged, GrantDecided, ResultChange, ResultsChanged
 from huiqi.notify.models import (
     PUSH_CHANNELS,
     Channel,
@@ -32,7 +37,6 @@ from huiqi.notify.models import (
     Topic,
 )
 from huiqi.notify.schemas import (
-    ResultChange,
     SettingsError,
     SettingsInput,
     check_email,
@@ -45,10 +49,15 @@ OPEN_SALT = "huiqi.notify.open.v1"
 MAX_SUBJECT = 200
 MAX_LINK = 500
 ALL_CHANNELS = "all"
+INBOX_LINK = "/notify/inbox"
 
 
-class NotifyError(ValueError):
+class NotifyError(DomainError):
     """A notification request was refused; the message says why."""
+
+
+class InvalidLink(NotFound, NotifyError):
+    """A signed link (unsubscribe, open) that is forged, damaged or not ours: 404."""
 
 
 def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
@@ -91,24 +100,6 @@ def get_subscription(session: Session, credit_code: str) -> Subscription | None:
     return session.scalar(select(Subscription).where(Subscription.credit_code == credit_code))
 
 
-def _sent_today(session: Session, credit_code: str, channel: str, day: date) -> int:
-    """Single messages already queued for sending today on a channel (held ones excluded)."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.credit_code == credit_code,
-                OutboxMessage.channel == channel,
-                OutboxMessage.local_day == day,
-                OutboxMessage.kind == "single",
-                OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
-            )
-        )
-        or 0
-    )
-
-
 def new_idempotency_key() -> str:
     """A fresh idempotency key; it stays with the outbox row across every retry."""
     return "hq-" + uuid.uuid4().hex
@@ -127,20 +118,136 @@ def _check_message(subject: str, link: str, dedupe_key: str) -> None:
         raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
 
 
-def _insert(session: Session, note: Notification) -> Notification | None:
-    """Store a checked notification unless its dedupe key exists (then None)."""
-    _check_message(note.subject, note.link, note.dedupe_key)
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key == note.dedupe_key)):
-        return None
-    try:
-        # A concurrent transaction may insert the same key; the savepoint keeps the
-        # caller's transaction usable when the unique constraint refuses ours.
-        with session.begin_nested():
-            session.add(note)
-            session.flush()
-    except IntegrityError:
-        return None
-    return note
+@dataclass(frozen=True)
+class NoteSpec:
+    """One notification to queue for an enterprise (checked before anything is written)."""
+
+    credit_code: str
+    topic: str
+    subject: str
+    body: str
+    link: str
+    dedupe_key: str
+    rule_id: str | None = None
+    rule_version: str | None = None
+    deadline: date | None = None
+    covers: tuple[str, ...] | None = None
+
+
+def _sent_today_counts(
+    session: Session, codes: Sequence[str], day: date
+) -> dict[tuple[str, str], int]:
+    """Single messages already queued per (enterprise, channel) on a Beijing day (held excluded)."""
+    out: dict[tuple[str, str], int] = {}
+    for chunk in chunks(codes):
+        rows = session.execute(
+            select(OutboxMessage.credit_code, OutboxMessage.channel, func.count())
+            .where(
+                OutboxMessage.credit_code.in_(list(chunk)),
+                OutboxMessage.local_day == day,
+                OutboxMessage.kind == "single",
+                OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
+            )
+            .group_by(OutboxMessage.credit_code, OutboxMessage.channel)
+        )
+        for code, channel, n in rows:
+            out[(str(code), str(channel))] = int(n)
+    return out
+
+
+def subscriptions_for(session: Session, codes: Sequence[str]) -> dict[str, Subscription]:
+    """The push settings of these enterprises, by credit code (one query per 500 codes)."""
+    out: dict[str, Subscription] = {}
+    for chunk in chunks(codes):
+        for sub in session.scalars(
+            select(Subscription).where(Subscription.credit_code.in_(list(chunk)))
+        ):
+            out[sub.credit_code] = sub
+    return out
+
+
+def queue_notes(
+    session: Session, specs: Sequence[NoteSpec], now: datetime | None = None
+) -> list[int]:
+    """Queue many notifications at once; returns the ids of those created (in spec order).
+
+    One INSERT … ON CONFLICT (dedupe_key) DO NOTHING stores the new ones: a key that exists,
+    from an earlier run or a concurrent transaction, is skipped, so each fact is announced
+    exactly once. Their outbox rows follow in one insert: a row per push channel with an address
+    and consent whose topic is not muted; inside quiet hours it waits until they end; beyond the
+    daily cap (counted over what is already queued today plus this batch, in order) it is held
+    for the next day's digest. Never commits.
+    """
+    if not specs:
+        return []
+    now = now or utcnow()
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        _check_message(spec.subject, spec.link, spec.dedupe_key)
+        if spec.dedupe_key in seen:
+            continue
+        seen.add(spec.dedupe_key)
+        rows.append(
+            {
+                "credit_code": spec.credit_code,
+                "topic": spec.topic,
+                "subject": spec.subject.strip()[:MAX_SUBJECT],
+                "body": spec.body,
+                "link": spec.link,
+                "dedupe_key": spec.dedupe_key,
+                "rule_id": spec.rule_id,
+                "rule_version": spec.rule_version,
+                "deadline": spec.deadline,
+                "created_at": now,
+                "covers": list(spec.covers) if spec.covers is not None else None,
+            }
+        )
+    session.flush()
+    got = insert_ignoring(
+        session,
+        Notification.__table__,  # type: ignore[arg-type]
+        rows,
+        ["dedupe_key"],
+        returning=("id", "dedupe_key"),
+    )
+    ids = {str(key): int(nid) for nid, key in got}
+    created = [(ids[r["dedupe_key"]], r) for r in rows if r["dedupe_key"] in ids]
+    if not created:
+        return []
+    codes = sorted({str(r["credit_code"]) for _, r in created})
+    subs = subscriptions_for(session, codes)
+    day = clock.beijing_day(now)
+    counts = _sent_today_counts(session, sorted(subs), day) if subs else {}
+    outbox: list[dict[str, Any]] = []
+    for nid, r in created:
+        sub = subs.get(str(r["credit_code"]))
+        if sub is None or r["topic"] in (sub.muted_topics or []):
+            continue
+        wait = quiet_until(sub, now)
+        for channel, recipient in active_channels(sub):
+            key = (sub.credit_code, channel.value)
+            over_cap = counts.get(key, 0) >= sub.daily_cap
+            if not over_cap:
+                counts[key] = counts.get(key, 0) + 1
+            outbox.append(
+                {
+                    "notification_id": nid,
+                    "credit_code": sub.credit_code,
+                    "channel": channel.value,
+                    "kind": "single",
+                    "recipient": recipient,
+                    "status": str(OutboxStatus.held if over_cap else OutboxStatus.pending),
+                    "idempotency_key": new_idempotency_key(),
+                    "local_day": day,
+                    "next_attempt_at": wait or now,
+                    "created_at": now,
+                    "attempts": 0,
+                    "history": [],
+                }
+            )
+    insert_many(session, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
+    return [nid for nid, _ in created]
 
 
 def enqueue(
@@ -163,47 +270,11 @@ def enqueue(
     gave an address and consent and did not mute the topic; inside quiet hours the row waits
     until they end; beyond the daily cap it is held for the next day's digest. Never commits.
     """
-    now = now or utcnow()
-    note = _insert(
-        session,
-        Notification(
-            credit_code=credit_code,
-            topic=topic,
-            subject=subject.strip()[:MAX_SUBJECT],
-            body=body,
-            link=link,
-            dedupe_key=dedupe_key,
-            rule_id=rule_id,
-            rule_version=rule_version,
-            deadline=deadline,
-            created_at=now,
-        ),
+    spec = NoteSpec(
+        credit_code, topic, subject, body, link, dedupe_key, rule_id, rule_version, deadline
     )
-    if note is None:
-        return None
-    sub = get_subscription(session, credit_code)
-    if sub is None or topic in (sub.muted_topics or []):
-        return note
-    day = clock.beijing_day(now)
-    wait = quiet_until(sub, now)
-    for channel, recipient in active_channels(sub):
-        over_cap = _sent_today(session, credit_code, channel, day) >= sub.daily_cap
-        session.add(
-            OutboxMessage(
-                notification_id=note.id,
-                credit_code=credit_code,
-                channel=channel,
-                kind="single",
-                recipient=recipient,
-                status=OutboxStatus.held if over_cap else OutboxStatus.pending,
-                idempotency_key=new_idempotency_key(),
-                local_day=day,
-                next_attempt_at=wait or now,
-                created_at=now,
-            )
-        )
-        session.flush()
-    return note
+    ids = queue_notes(session, [spec], now)
+    return session.get(Notification, ids[0]) if ids else None
 
 
 def enqueue_user(
@@ -228,22 +299,31 @@ def enqueue_user(
     if user is None:
         raise NotifyError(f"no user {user_id}")
     now = now or utcnow()
-    note = _insert(
+    _check_message(subject, link, dedupe_key)
+    session.flush()
+    got = insert_ignoring(
         session,
-        Notification(
-            credit_code=None,
-            recipient_user_id=user.id,
-            topic=topic,
-            subject=subject.strip()[:MAX_SUBJECT],
-            body=body,
-            link=link,
-            dedupe_key=dedupe_key,
-            deadline=deadline,
-            created_at=now,
-        ),
+        Notification.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "credit_code": None,
+                "recipient_user_id": user.id,
+                "topic": topic,
+                "subject": subject.strip()[:MAX_SUBJECT],
+                "body": body,
+                "link": link,
+                "dedupe_key": dedupe_key,
+                "deadline": deadline,
+                "created_at": now,
+            }
+        ],
+        ["dedupe_key"],
+        returning=("id",),
     )
-    if note is None:
+    if not got:
         return None
+    note = session.get(Notification, int(got[0][0]))
+    assert note is not None
     address = (user.email or "").strip()
     if user.is_active and address:
         session.add(
@@ -343,8 +423,6 @@ def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
         lines.append("缺少的数据:" + "、".join(change.missing))
     if change.result == "eligible" and change.mode == "auto_grant":
         if change.amount_fen is not None:
-            from huiqi.core.money import format_fen
-
             lines.append(f"预计金额:{format_fen(change.amount_fen)}(以审核结果为准)")
         lines.append("怎么办:无需提交申请,主管部门审核通过后直接兑现,届时将另行通知。")
     elif change.result == "eligible":
@@ -354,39 +432,152 @@ def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
     return topic, subject, "\n".join(lines)
 
 
-def notify_results(session: Session, changed_results: Iterable[object]) -> list[Notification]:
+def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
+    """The notifications a batch of result changes calls for: eligible results, and unknown
+    results with the data that is missing; the rest (ineligible) tell nothing."""
+    specs: list[NoteSpec] = []
+    for change in changes:
+        if not (change.result == "eligible" or (change.result == "unknown" and change.missing)):
+            continue
+        topic, subject, body = compose_result_message(change)
+        specs.append(
+            NoteSpec(
+                change.credit_code,
+                topic,
+                subject,
+                body,
+                INBOX_LINK,
+                result_dedupe_key(change),
+                change.rule_id,
+                change.rule_version,
+                change.deadline,
+            )
+        )
+    return specs
+
+
+SINGLES_UP_TO = 3  # more news than this for one enterprise at once come as one summary
+
+
+def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
+    """One notification announcing many new results of an enterprise (a first run, a new rule).
+
+    Its dedupe key is derived from the results it announces, so the same batch announced again
+    (a run resumed after a crash) is skipped like a single message would be.
+    """
+    eligible = [c for c in changes if c.result == "eligible"]
+    unknown = [c for c in changes if c.result != "eligible"]
+    name = next((c.enterprise_name for c in changes if c.enterprise_name), "")
+    lines = [f"{name}:" if name else "贵企业:"]
+    if eligible:
+        lines.append(f"经比对,贵企业可能符合以下 {len(eligible)} 项政策:")
+        for c in eligible:
+            mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
+            basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
+    if unknown:
+        lines.append(f"另有 {len(unknown)} 项政策还缺少数据,无法判断:")
+        for c in unknown:
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + "、".join(c.missing))
+    lines.append(
+        "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
+    )
+    if eligible:
+        topic = Topic.policy_match
+        subject = f"您可能符合 {len(eligible)} 项惠企政策"
+        if unknown:
+            subject += f",另有 {len(unknown)} 项待补充数据"
+    else:
+        topic = Topic.data_request
+        subject = f"补充数据后可判断 {len(unknown)} 项政策"
+    facts = sorted(result_dedupe_key(c) for c in changes)
+    digest = hashlib.sha256("\n".join(facts).encode("utf-8")).hexdigest()[:40]
+    return NoteSpec(
+        credit_code,
+        topic,
+        subject,
+        "\n".join(lines),
+        "/matching/mine",
+        f"matchset:{credit_code}:{digest}",
+        covers=tuple(sorted({c.rule_id for c in eligible})),
+    )
+
+
+def grouped_result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
+    """The notifications of a batch of results: up to SINGLES_UP_TO news per enterprise as
+    single messages, more as one summary (so a first run or a new rule sends each enterprise
+    one message, under the same caps and digests as any push)."""
+    by_code: dict[str, list[ResultChange]] = {}
+    for change in changes:
+        if change.result == "eligible" or (change.result == "unknown" and change.missing):
+            by_code.setdefault(change.credit_code, []).append(change)
+    specs: list[NoteSpec] = []
+    for code, news in by_code.items():
+        if len(news) <= SINGLES_UP_TO:
+            specs += result_notes(news)
+        else:
+            specs.append(summary_note(code, news))
+    return specs
+
+
+def _link_to_inbox(session: Session, ids: Sequence[int]) -> None:
+    """Point single result messages at their own inbox page (one UPDATE per 500 ids)."""
+    for chunk in chunks(ids):
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(list(chunk)), Notification.link == INBOX_LINK)
+            .values(link=literal(INBOX_LINK + "/") + cast(Notification.id, String))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def queue_result_notes(
+    session: Session, changes: Iterable[ResultChange], now: datetime | None = None
+) -> list[int]:
+    """Queue one notification per result change in one set-based pass; returns the new ids."""
+    ids = queue_notes(session, result_notes(changes), now)
+    _link_to_inbox(session, ids)
+    return ids
+
+
+def notify_results(session: Session, changed_results: Iterable[ResultChange]) -> list[Notification]:
     """One notification per new or changed eligible (or unknown-with-missing-data) result.
 
-    Call it in the matching run's transaction with the changed result rows; a rerun with the
+    Call it in the matching run's transaction with the changed results; a rerun with the
     same rule versions and results creates nothing (dedupe key: enterprise, rule, rule version,
     result).
     """
-    created: list[Notification] = []
-    for row in changed_results:
-        change = ResultChange.from_row(row)
-        if change.result == "eligible":
-            pass
-        elif change.result == "unknown" and change.missing:
-            pass
-        else:
-            continue
-        topic, subject, body = compose_result_message(change)
-        note = enqueue(
-            session,
-            credit_code=change.credit_code,
-            topic=topic,
-            subject=subject,
-            body=body,
-            link="/notify/inbox",
-            dedupe_key=result_dedupe_key(change),
-            rule_id=change.rule_id,
-            rule_version=change.rule_version,
-            deadline=change.deadline,
+    ids = queue_result_notes(session, changed_results)
+    notes: list[Notification] = []
+    for chunk in chunks(ids):
+        notes += session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(list(chunk)))
+            .execution_options(populate_existing=True)
         )
-        if note is not None:
-            note.link = f"/notify/inbox/{note.id}"
-            created.append(note)
-    return created
+    return sorted(notes, key=lambda n: n.id)
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: queue their notifications, grouped per
+    enterprise (handler)."""
+    ids = queue_notes(session, grouped_result_notes(event.changes))
+    _link_to_inbox(session, ids)
+
+
+def on_grant_decided(session: Session, event: GrantDecided) -> None:
+    """A grant was decided: tell the enterprise, once per grant and status (handler)."""
+    enqueue(
+        session,
+        credit_code=event.credit_code,
+        topic=Topic.grant,
+        subject=event.subject,
+        body=event.body,
+        link=event.link,
+        dedupe_key=f"grant:{event.grant_id}:{event.status}",
+        rule_id=event.rule_id,
+        rule_version=str(event.rule_version),
+    )
 
 
 # --- subscriptions and consent -------------------------------------------------------------
@@ -507,33 +698,12 @@ def _registry_contacts(
     session: Session, credit_codes: Sequence[str] | None
 ) -> dict[str, dict[str, tuple[str, date, str]]]:
     """Current contact and consent values per enterprise: field → (stored text, as-of, source)."""
-    from huiqi.enterprise.models import Enterprise, EnterpriseValue
-
     names = [name for _, address, consent, _ in REGISTRY_FIELDS for name in (address, consent)]
-    q = (
-        select(
-            Enterprise.credit_code,
-            EnterpriseValue.field,
-            EnterpriseValue.value,
-            EnterpriseValue.as_of,
-            EnterpriseValue.source,
-        )
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            EnterpriseValue.field.in_(names),
-            EnterpriseValue.year == 0,
-            EnterpriseValue.superseded_at.is_(None),
-        )
-    )
     out: dict[str, dict[str, tuple[str, date, str]]] = {}
-    batches = (
-        [q]
-        if credit_codes is None
-        else [q.where(Enterprise.credit_code.in_(chunk)) for chunk in _chunks(credit_codes)]
-    )
-    for query in batches:
-        for code, name, value, as_of, source in session.execute(query):
-            out.setdefault(code, {})[name] = (value, as_of, source)
+    for code, name, _year, value, as_of, source in ent_repo.live_values(
+        session, credit_codes, names, year=0
+    ):
+        out.setdefault(code, {})[name] = (value, as_of, source)
     return out
 
 
@@ -691,14 +861,9 @@ def sync_subscriptions_from_registry(
     return report
 
 
-def _on_enterprise_changed(session: Session, codes: set[str]) -> None:
-    """Registry hook: changed contact or consent values update the subscriptions in the same
-    transaction."""
-    sync_subscriptions_from_registry(session, codes)
-
-
-# Before matching (priority 100), so a change's own notifications reach its new channels.
-on_enterprise_changed(_on_enterprise_changed, priority=10)
+def on_enterprise_changed(session: Session, event: EnterpriseChanged) -> None:
+    """Registry changes update the subscriptions from contact and consent values (handler)."""
+    sync_subscriptions_from_registry(session, event.codes)
 
 
 def rotate_webhook_secret(session: Session, credit_code: str) -> str:
@@ -710,24 +875,28 @@ def rotate_webhook_secret(session: Session, credit_code: str) -> str:
     return sub.webhook_secret
 
 
+@lru_cache(maxsize=16)
+def _serializer(secret_key: str, salt: str) -> URLSafeSerializer:
+    """One signer per key and purpose (a push renders two links per message)."""
+    return URLSafeSerializer(secret_key, salt=salt)
+
+
 def unsubscribe_token(secret_key: str, credit_code: str, channel: str = ALL_CHANNELS) -> str:
     """A signed token that can only unsubscribe this enterprise from this channel (or all)."""
-    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).dumps(
-        {"c": credit_code, "ch": channel}
-    )
+    return _serializer(secret_key, UNSUBSCRIBE_SALT).dumps({"c": credit_code, "ch": channel})
 
 
 def read_unsubscribe_token(secret_key: str, token: str) -> tuple[str, str]:
     """Credit code and channel from an unsubscribe token; NotifyError when forged or damaged."""
     try:
-        data = URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT).loads(token)
+        data = _serializer(secret_key, UNSUBSCRIBE_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid unsubscribe link") from None
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link") from None
     if not isinstance(data, dict) or not isinstance(data.get("c"), str):
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     channel = data.get("ch")
     if channel != ALL_CHANNELS and channel not in {c.value for c in PUSH_CHANNELS}:
-        raise NotifyError("invalid unsubscribe link")
+        raise InvalidLink("退订链接无效", "invalid unsubscribe link")
     return data["c"], str(channel)
 
 
@@ -750,19 +919,17 @@ def unsubscribe(
 
 def open_token(secret_key: str, notification_id: int, channel: str) -> str:
     """A signed token for the link in a pushed message; opening it records a read receipt."""
-    return URLSafeSerializer(secret_key, salt=OPEN_SALT).dumps(
-        {"n": notification_id, "ch": channel}
-    )
+    return _serializer(secret_key, OPEN_SALT).dumps({"n": notification_id, "ch": channel})
 
 
 def read_open_token(secret_key: str, token: str) -> tuple[int, str]:
     """Notification id and channel from an open-link token."""
     try:
-        data = URLSafeSerializer(secret_key, salt=OPEN_SALT).loads(token)
+        data = _serializer(secret_key, OPEN_SALT).loads(token)
     except BadSignature:
-        raise NotifyError("invalid link") from None
+        raise InvalidLink("链接无效", "invalid link") from None
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
-        raise NotifyError("invalid link")
+        raise InvalidLink("链接无效", "invalid link")
     return data["n"], str(data.get("ch", "link"))
 
 

@@ -11,9 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from huiqi.policy.ingest import IngestError, ingest_file
-from huiqi.policy.parser import parse_source
-
 app = typer.Typer(
     help="Policy library: parse, import, search, task breakdown.", no_args_is_help=True
 )
@@ -30,13 +27,23 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def parse_cmd(
     file: Path = typer.Argument(..., help="Policy file: .txt (UTF-8/GBK), .html, .docx or .pdf."),
     as_json: bool = typer.Option(False, "--json", help="Print the structure as JSON."),
+    task_level: str | None = typer.Option(
+        None,
+        "--task-level",
+        help='Numbering level carrying the tasks: "一、", "(一)", "1.", "(1)", "第X条" or "leaves" '
+        "(default: the level carrying the responsibility notes).",
+    ),
 ) -> None:
     """Parse a policy file and print its structure (no database needed)."""
+    # imported here, not at the top: `huiqi --help` must not load the parser
+    from huiqi.policy.ingest import IngestError, ingest_file
+    from huiqi.policy.parser import parse_source
+
     try:
         source = ingest_file(file)
     except IngestError as exc:
         raise _fail(str(exc)) from None
-    document = parse_source(source)
+    document = parse_source(source, task_level=task_level)
     if as_json:
         sys.stdout.write(json.dumps(document.model_dump(mode="json"), ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
@@ -85,6 +92,7 @@ def import_cmd(
 
     from huiqi.core.db import session_scope
     from huiqi.policy import service
+    from huiqi.policy.ingest import IngestError, ingest_file
 
     _settings_or_exit()
     failures = 0

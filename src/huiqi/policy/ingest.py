@@ -2,6 +2,12 @@
 
 Supported: plain text (UTF-8, GBK/GB18030 detected, not assumed), HTML pages, DOCX and PDF with a
 text layer. Everything else is refused with an :class:`IngestError` naming the file and the reason.
+
+Extraction is linear in the size of the input and bounded (:class:`Limits`): a page or Word file
+with more elements or paragraphs than a policy document ever has, or a ZIP container that unpacks
+to more than its limit, is refused before it is read into memory. Tables are kept as tables: each
+row becomes one line between ``[表格]`` and ``[/表格]`` lines, its cells separated by `` | ``; a
+two-column table of label cells (``发文字号：``) and value cells becomes ``label：value`` lines.
 """
 
 from __future__ import annotations
@@ -10,13 +16,33 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from charset_normalizer import from_bytes
 
+from huiqi.core.errors import DomainError
+
 MAX_BYTES = 10 * 1024 * 1024
 """Largest file accepted (10 MiB): a policy document is text; anything bigger is not one."""
+
+TABLE_START = "[表格]"
+TABLE_END = "[/表格]"
+CELL_SEP = " | "
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one uploaded document may cost to read (see the README's settings)."""
+
+    max_unzipped_bytes: int = 50 * 1024 * 1024
+    max_elements: int = 200_000
+    max_paragraphs: int = 50_000
+
+
+DEFAULT_LIMITS = Limits()
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ""}
 HTML_SUFFIXES = {".html", ".htm", ".shtml", ".xhtml"}
@@ -61,7 +87,7 @@ _BLOCK_TAGS = (
 )  # fmt: skip
 
 
-class IngestError(ValueError):
+class IngestError(DomainError):
     """A file that cannot be read as a policy document; the message names the file and the reason."""
 
     def __init__(self, filename: str, reason: str) -> None:
@@ -78,6 +104,18 @@ class SourceText:
     kind: str  # "text", "html", "docx" or "pdf"
     encoding: str | None
     text: str
+    notes: tuple[str, ...] = ()  # where decoding had to guess (mixed encodings), line by line
+
+
+def _normalize_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)}
+    table.update(dict.fromkeys(map(ord, "\u3000\u00a0\u2002\u2003\u2009\u202f\t"), " "))
+    table.update(dict.fromkeys(map(ord, "\u2028\u2029\x0c\x0b"), "\n"))
+    table.update(_ZERO_WIDTH)
+    return table
+
+
+_NORMALIZE = _normalize_table()
 
 
 def normalize_text(text: str) -> str:
@@ -87,19 +125,8 @@ def normalize_text(text: str) -> str:
     document reads the same whether it was typed with full-width or half-width punctuation; CJK
     punctuation without an ASCII twin (、。《》〔〕“”) is kept.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_ZERO_WIDTH)
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if 0xFF01 <= code <= 0xFF5E:
-            out.append(chr(code - 0xFEE0))
-        elif ch in "\u3000\u00a0\u2002\u2003\u2009\u202f\t":
-            out.append(" ")
-        elif ch in "\u2028\u2029\x0c\x0b":
-            out.append("\n")
-        else:
-            out.append(ch)
-    lines = [line.rstrip() for line in "".join(out).split("\n")]
+    text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_NORMALIZE)
+    lines = [line.rstrip() for line in text.split("\n")]
     return "\n".join(lines).strip("\n") + "\n"
 
 
@@ -165,52 +192,294 @@ def decode_text(data: bytes, filename: str) -> tuple[str, str]:
     )
 
 
-def html_to_text(html: str | bytes) -> str:
-    """Extract the readable text of an HTML page, leaving out navigation, scripts and footers."""
-    from bs4 import BeautifulSoup
+_SPACES = re.compile(r"[ \t\r\n\u3000\u00a0]+")
+_LABEL_CELL = re.compile(r"^[^:：]{1,12}[:：]$")
+_BLOCK = frozenset(_BLOCK_TAGS)
 
-    soup = BeautifulSoup(html, "lxml")
-    for tag in soup.find_all(_CHROME_TAGS):
-        tag.decompose()
-    for tag in soup.find_all(True):
-        if tag.decomposed or tag.name in ("html", "body"):
+
+def _cell_text(cell: Any) -> str:
+    return _SPACES.sub(" ", "".join(cell.itertext())).strip()
+
+
+def _rows(table: Any) -> list[list[str]]:
+    """The rows of a table as cell texts (cells of nested tables are not rows of this one)."""
+    rows: list[list[str]] = []
+    for tr in table.iter("tr"):
+        if _enclosing_table(tr) is not table:
             continue
-        attrs = getattr(tag, "attrs", None) or {}
-        hints = " ".join([*attrs.get("class", []), attrs.get("id", "") or ""])
-        if hints and _CHROME_HINT.search(hints):
-            tag.decompose()
-    for tag in soup.find_all(_BLOCK_TAGS):
-        if tag.name == "br":
-            tag.replace_with("\n")
-        else:
-            tag.insert_before("\n")
-            tag.insert_after("\n")
-    for cell in soup.find_all(("td", "th")):
-        cell.insert_after(" ")
-    text = soup.get_text()
-    lines = [re.sub(r"[ \t\u3000\u00a0]+", " ", line).strip() for line in text.split("\n")]
-    return "\n".join(line for line in lines if line)
+        cells = [_cell_text(c) for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th")]
+        if any(cells):
+            rows.append(cells)
+    return rows
 
 
-def docx_to_text(data: bytes, filename: str) -> str:
-    """Extract paragraphs and table cells of a DOCX file in document order."""
-    import docx
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
+def _enclosing_table(el: Any) -> Any:
+    parent = el.getparent()
+    while parent is not None and parent.tag != "table":
+        parent = parent.getparent()
+    return parent
 
+
+def table_lines(rows: list[list[str]]) -> list[str]:
+    """A table as text lines: label/value pairs, or rows between the table markers."""
+    if rows and all(
+        len(row) >= 2
+        and all(_LABEL_CELL.match(cell) for cell in row[0::2] if cell)
+        and any(row[0::2])
+        for row in rows
+    ):
+        pairs = []
+        for row in rows:
+            for label, value in zip(row[0::2], [*row[1::2], ""][: len(row[0::2])], strict=True):
+                if label:
+                    pairs.append(f"{label}{value}")
+        return pairs
+    return [TABLE_START, *(CELL_SEP.join(row) for row in rows), TABLE_END]
+
+
+def _is_data_table(table: Any) -> bool:
+    """A table of rows and columns, not a layout table holding the page's blocks."""
+    if any(True for _ in table.iterdescendants("table")):
+        return False
+    rows = [tr for tr in table.iter("tr")]
+    widths = [sum(1 for c in tr if isinstance(c.tag, str) and c.tag in ("td", "th")) for tr in rows]
+    return len(rows) >= 2 and max(widths, default=0) >= 2
+
+
+def _is_chrome(el: Any) -> bool:
+    if el.tag in _CHROME_TAGS:
+        return True
+    if el.tag in ("html", "body"):
+        return False
+    hints = " ".join([el.get("class") or "", el.get("id") or ""]).strip()
+    return bool(hints and _CHROME_HINT.search(hints))
+
+
+def decode_text_lines(data: bytes, filename: str) -> tuple[str, str, list[str]]:
+    """Decode text bytes; a file mixing encodings is decoded line by line, noting the guesses.
+
+    Returns the text, the encoding ("mixed" when lines differ) and notes naming the lines that
+    were read as GB18030 in an otherwise UTF-8 file (or that could only be read with
+    replacement characters).
+    """
     try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as exc:  # python-docx raises several unrelated types for a broken package
-        raise IngestError(filename, f"not a readable DOCX file ({type(exc).__name__})") from exc
+        text, encoding = decode_text(data, filename)
+        return text, encoding, []
+    except IngestError:
+        pass
     lines: list[str] = []
-    for child in document.element.body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            lines.append(Paragraph(child, document).text)
-        elif tag == "tbl":
-            for row in Table(child, document).rows:
-                lines.append(" ".join(cell.text.strip() for cell in row.cells))
-    return "\n".join(lines)
+    guessed: list[int] = []
+    damaged: list[int] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            line = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            line = raw.decode("utf-8", errors="replace")
+            damaged.append(number)
+        else:
+            if not _looks_like_chinese_text(line):
+                line = raw.decode("utf-8", errors="replace")
+                damaged.append(number)
+            else:
+                guessed.append(number)
+        lines.append(line)
+    text = "\n".join(lines)
+    if not _looks_like_chinese_text(text.replace("\ufffd", "")) or len(damaged) > len(lines) // 2:
+        raise IngestError(
+            filename, "cannot determine the text encoding (tried UTF-8, GBK/GB18030 and detection)"
+        )
+    notes = []
+    if guessed:
+        notes.append(
+            f"行 {_ranges(guessed)} 按 GB18030 解码（推测） / lines {_ranges(guessed)} read as GB18030 (guessed)"
+        )
+    if damaged:
+        notes.append(
+            f"行 {_ranges(damaged)} 含无法识别的字节，已用 � 替代 / lines {_ranges(damaged)} had unreadable bytes, replaced"
+        )
+    return text, "mixed", notes
+
+
+def _ranges(numbers: list[int]) -> str:
+    """1,2,3,7 → '1–3, 7'."""
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(f"{start}" if start == prev else f"{start}–{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)
+
+
+def html_to_text(html: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Extract the readable text of an HTML page, leaving out navigation, scripts and footers.
+
+    Linear in the page size: one pass marks chrome and tables, each is dropped or replaced in
+    place, a second pass puts line breaks around block elements, and lxml serialises the text.
+    At most ``limits.max_elements`` elements are read; beyond that the page is refused.
+    """
+    import lxml.html
+    from lxml import etree
+
+    if isinstance(html, str):
+        html = re.sub(r"^\s*<\?xml[^>]*>", "", html)
+    if not html.strip():
+        return ""
+    try:
+        root = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return ""
+    chrome: list[Any] = []
+    tables: list[Any] = []
+    for count, el in enumerate(root.iter(), start=1):
+        if count > limits.max_elements:
+            raise IngestError(
+                "page",
+                f"页面元素过多（超过 {limits.max_elements:,} 个），不像政策文件，已拒绝 / "
+                f"the page has more than {limits.max_elements:,} elements",
+            )
+        if not isinstance(el.tag, str):
+            continue
+        if _is_chrome(el):
+            chrome.append(el)
+        elif el.tag == "table":
+            tables.append(el)
+    for el in chrome:
+        if el.getparent() is not None:
+            el.drop_tree()
+    # Innermost tables first: a data table nested in a layout table is replaced before the
+    # layout table is looked at (and the layout table then holds no table any more).
+    for table in reversed(tables):
+        parent = table.getparent()
+        if parent is None or not _is_data_table(table):
+            continue
+        block = etree.Element("div")
+        block.text = "\n" + "\n".join(table_lines(_rows(table))) + "\n"
+        block.tail = table.tail
+        parent.replace(table, block)
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        if tag == "br":
+            el.tail = "\n" + (el.tail or "")
+        elif tag in _BLOCK:
+            el.text = "\n" + (el.text or "")
+            el.tail = "\n" + (el.tail or "")
+        elif tag in ("td", "th"):
+            el.tail = " " + (el.tail or "")
+    text = etree.tostring(root, method="text", encoding="unicode")
+    text = re.sub(r"[ \t\u3000\u00a0]+", " ", text)
+    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
+def _unzipped_size(data: bytes, filename: str, limits: Limits) -> zipfile.ZipFile:
+    """Open a ZIP container, refusing one that unpacks to more than the limit."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise IngestError(filename, "damaged ZIP/DOCX container") from exc
+    total = sum(info.file_size for info in archive.infolist())
+    if total > limits.max_unzipped_bytes:
+        raise IngestError(
+            filename,
+            f"解压后大小 {total:,} 字节超过上限 {limits.max_unzipped_bytes:,} 字节，疑似压缩炸弹，已拒绝 / "
+            "the container unpacks to more than the limit",
+        )
+    return archive
+
+
+def _docx_paragraph(p: Any) -> str:
+    if (
+        p.find(f".//{_W}br") is None
+        and p.find(f".//{_W}tab") is None
+        and p.find(f".//{_W}cr") is None
+    ):
+        return "".join(p.itertext(f"{_W}t"))
+    out: list[str] = []
+    for el in p.iter(f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr"):
+        if el.tag == f"{_W}t":
+            out.append(el.text or "")
+        elif el.tag == f"{_W}tab":
+            out.append("\t")
+        else:
+            out.append("\n")
+    return "".join(out)
+
+
+def _docx_table(tbl: Any) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for tr in tbl.iterchildren(f"{_W}tr"):
+        cells = []
+        for tc in tr.iterchildren(f"{_W}tc"):
+            text = " ".join(t for t in (_docx_paragraph(p).strip() for p in tc.iter(f"{_W}p")) if t)
+            cells.append(_SPACES.sub(" ", text).strip())
+        if any(cells):
+            rows.append(cells)
+    return rows
+
+
+def _too_many_paragraphs(filename: str, limits: Limits) -> IngestError:
+    return IngestError(
+        filename,
+        f"段落过多（超过 {limits.max_paragraphs:,} 段），不像政策文件，已拒绝 / "
+        f"more than {limits.max_paragraphs:,} paragraphs",
+    )
+
+
+_PARAGRAPH_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?p[\s/>]")
+
+
+def _docx_blocks(stream: Any, filename: str, limits: Limits) -> Iterator[str]:
+    """Stream the body of word/document.xml: paragraphs and tables in order, bounded."""
+    from lxml import etree
+
+    paragraphs = 0
+    body = f"{_W}body"
+    try:
+        for _, el in etree.iterparse(
+            stream, events=("end",), tag=(f"{_W}p", f"{_W}tbl"), huge_tree=False
+        ):
+            if el.tag == f"{_W}p":
+                paragraphs += 1
+                if paragraphs > limits.max_paragraphs:
+                    raise _too_many_paragraphs(filename, limits)
+            parent = el.getparent()
+            if parent is None or parent.tag != body:
+                continue
+            if el.tag == f"{_W}p":
+                yield _docx_paragraph(el)
+            elif el.tag == f"{_W}tbl":
+                yield from table_lines(_docx_table(el))
+            # Drop what was read so memory stays flat however long the body is.
+            el.clear()
+            while el.getprevious() is not None:
+                del parent[0]
+    except etree.XMLSyntaxError as exc:
+        raise IngestError(filename, "not a readable DOCX file (damaged document.xml)") from exc
+
+
+def docx_to_text(data: bytes, filename: str, *, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Extract paragraphs and tables of a DOCX file in document order (streamed, bounded)."""
+    archive = _unzipped_size(data, filename, limits)
+    if "word/document.xml" not in archive.namelist():
+        raise IngestError(filename, "not a readable DOCX file (no word/document.xml)")
+    xml = archive.read("word/document.xml")
+    # A cheap upper bound first, so that a bomb is refused before any XML is built.
+    if len(_PARAGRAPH_TAG.findall(xml)) > limits.max_paragraphs:
+        raise _too_many_paragraphs(filename, limits)
+    return "\n".join(_docx_blocks(io.BytesIO(xml), filename, limits))
 
 
 def pdf_to_text(data: bytes, filename: str) -> str:
@@ -264,16 +533,13 @@ def reflow_pdf_lines(text: str) -> str:
     return "\n".join(out)
 
 
-def _sniff_kind(data: bytes, filename: str) -> str:
+def _sniff_kind(data: bytes, filename: str, limits: Limits = DEFAULT_LIMITS) -> str:
     suffix = Path(filename).suffix.lower()
     head = data[:1024]
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
-        try:
-            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile as exc:
-            raise IngestError(filename, "damaged ZIP/DOCX container") from exc
+        names = _unzipped_size(data, filename, limits).namelist()
         if "word/document.xml" in names:
             return "docx"
         if any(name.startswith("xl/") for name in names):
@@ -299,7 +565,9 @@ def _sniff_kind(data: bytes, filename: str) -> str:
     return "text"
 
 
-def ingest_bytes(data: bytes, filename: str, *, max_bytes: int = MAX_BYTES) -> SourceText:
+def ingest_bytes(
+    data: bytes, filename: str, *, max_bytes: int = MAX_BYTES, limits: Limits = DEFAULT_LIMITS
+) -> SourceText:
     """Read one uploaded file into normalised text, or raise :class:`IngestError`."""
     if not data or not data.strip():
         raise IngestError(filename, "the file is empty")
@@ -307,27 +575,35 @@ def ingest_bytes(data: bytes, filename: str, *, max_bytes: int = MAX_BYTES) -> S
         raise IngestError(
             filename, f"the file is too large ({len(data):,} bytes; the limit is {max_bytes:,})"
         )
-    kind = _sniff_kind(data, filename)
+    kind = _sniff_kind(data, filename, limits)
     encoding: str | None = None
+    notes: list[str] = []
     if kind == "pdf":
         text = pdf_to_text(data, filename)
     elif kind == "docx":
-        text = docx_to_text(data, filename)
+        text = docx_to_text(data, filename, limits=limits)
     else:
-        text, encoding = decode_text(data, filename)
+        text, encoding, notes = decode_text_lines(data, filename)
         if "\x00" in text:
             raise IngestError(filename, "binary content, not a text document")
         if kind == "html":
-            text = html_to_text(text)
+            try:
+                text = html_to_text(text, limits=limits)
+            except IngestError as exc:
+                raise IngestError(filename, exc.reason) from exc
     text = normalize_text(unicodedata.normalize("NFC", text))
     if not re.search(r"[\u4e00-\u9fff]", text):
         raise IngestError(
             filename, "no Chinese text found; this does not look like a policy document"
         )
-    return SourceText(filename=filename, kind=kind, encoding=encoding, text=text)
+    return SourceText(
+        filename=filename, kind=kind, encoding=encoding, text=text, notes=tuple(notes)
+    )
 
 
-def ingest_file(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SourceText:
+def ingest_file(
+    path: str | Path, *, max_bytes: int = MAX_BYTES, limits: Limits = DEFAULT_LIMITS
+) -> SourceText:
     """Read a policy file from disk (see :func:`ingest_bytes`)."""
     path = Path(path)
     name = path.name
@@ -341,4 +617,4 @@ def ingest_file(path: str | Path, *, max_bytes: int = MAX_BYTES) -> SourceText:
         raise IngestError(
             name, f"the file is too large ({size:,} bytes; the limit is {max_bytes:,})"
         )
-    return ingest_bytes(path.read_bytes(), name, max_bytes=max_bytes)
+    return ingest_bytes(path.read_bytes(), name, max_bytes=max_bytes, limits=limits)

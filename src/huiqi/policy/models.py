@@ -16,8 +16,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 import huiqi.accounts.models  # noqa: F401  (registers user_account, which versions and aliases reference)
 from huiqi.core.db import Base, utcnow
@@ -214,3 +216,38 @@ class DepartmentAlias(Base):
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def touch_changed_policies(session: Session, _context: Any, _instances: Any) -> None:
+    """Move ``updated_at`` of every policy whose sections, articles, tasks or versions change."""
+    ids: set[int] = set()
+    article_ids: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, PolicyArticle | PolicySection | PolicyVersion):
+            if obj.policy_id is not None:
+                ids.add(obj.policy_id)
+            elif obj.policy is not None and obj.policy.id is not None:
+                ids.add(obj.policy.id)
+        elif isinstance(obj, PolicyTask):
+            if obj.article is not None and obj.article.policy_id is not None:
+                ids.add(obj.article.policy_id)
+            elif obj.article_id is not None:
+                article_ids.add(obj.article_id)
+    if article_ids:
+        with session.no_autoflush:
+            ids.update(
+                session.scalars(
+                    select(PolicyArticle.policy_id).where(PolicyArticle.id.in_(article_ids))
+                )
+            )
+    if not ids:
+        return
+    now = utcnow()
+    with session.no_autoflush:
+        for policy_id in ids:
+            policy = session.get(Policy, policy_id)
+            if policy is not None and policy not in session.deleted:
+                policy.updated_at = now
+
+
+event.listen(Session, "before_flush", touch_changed_policies)

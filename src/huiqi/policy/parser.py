@@ -1,11 +1,14 @@
 """Structure parser for Chinese policy documents.
 
-Recognises metadata (title, 文号, issuer, 主送, 成文日期, publication date and source of a web page,
-cited document numbers), the hierarchy of opinions (一、 sections; (一) articles), regulations
-(第一章 chapters; 第一条 articles) and notices (一、 items only), each article's responsibility note,
-quantities and topics. Messy real texts are expected: articles glued onto the previous line are
-split where the numbering says a new one begins, numbering gaps become warnings, and site chrome
-(navigation, breadcrumbs, view counters, copyright lines) is dropped.
+Recognises metadata (title, 文号, issuers from the head or the closing signature, 主送, issue /
+effective / publication dates, source of a web page, cited document numbers) with where each was
+found, and the numbering grammar of Chinese documents: 第X编/章/节 and 第X条 (with (一) items inside
+articles) in regulations, 一、/(一)/1. in opinions, 一、/1. in notices and 1./(1) in numbered measures,
+items restarting in every article. Each unit's responsibility note becomes lead, supporting and
+implementing departments (group notes apply to their items, "下同" to what follows); a task table
+(任务分工表) becomes the task breakdown. Messy real texts are expected: articles glued onto the previous
+line are split where the numbering says a new one begins, numbering gaps become warnings, and site
+chrome (navigation, breadcrumbs, view counters, copyright lines) is dropped.
 """
 
 from __future__ import annotations
@@ -14,18 +17,28 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import cn2an
 
-from huiqi.policy.departments import Registry, default_registry, province_of
-from huiqi.policy.ingest import SourceText, normalize_text
+from huiqi.policy.departments import (
+    Registry,
+    Resolved,
+    default_registry,
+    province_named_in,
+    province_of,
+)
+from huiqi.policy.ingest import CELL_SEP, TABLE_END, TABLE_START, SourceText, normalize_text
 from huiqi.policy.quantities import find_quantities
 from huiqi.policy.schemas import (
     DepartmentRef,
     ParsedArticle,
     ParsedDocument,
+    ParsedItem,
     ParsedSection,
+    ParsedTable,
     QuantityOut,
+    TaskOut,
 )
 from huiqi.policy.topics import tag_topics
 
@@ -33,11 +46,16 @@ CN_NUM = "零〇一二三四五六七八九十百两"
 _CN = f"[{CN_NUM}]+"
 
 # Line-start markers.
+RE_BOOK = re.compile(rf"^第\s*({_CN}|\d+)\s*编\s*(.*)$")
 RE_CHAPTER = re.compile(rf"^第\s*({_CN}|\d+)\s*章\s*(.*)$")
 RE_PART = re.compile(rf"^第\s*({_CN}|\d+)\s*节\s*(.*)$")
 RE_REG_ARTICLE = re.compile(rf"^第\s*({_CN}|\d+)\s*条(\s*)(.*)$")
 RE_SECTION = re.compile(r"^([一二三四五六七八九十]{1,3})\s*、\s*(.*)$")
 RE_ARTICLE = re.compile(r"^\(\s*([一二三四五六七八九十百]{1,4})\s*\)\s*(.*)$")
+# Third-level items: 1. / 1、 (not a decimal such as 1.5), and (1) / ① below them.
+RE_ITEM = re.compile(r"^(\d{1,3})\s*[.、](?!\d)\s*(.*)$")
+RE_SUBITEM = re.compile(r"^(?:\((\d{1,3})\)|([①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]))\s*(.*)$")
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 # The same markers glued after the end of a sentence or of a responsibility note.
 RE_GLUED_ARTICLE = re.compile(r"(?<=[。;)”!])\s*\(\s*([一二三四五六七八九十百]{1,4})\s*\)")
 RE_GLUED_SECTION = re.compile(r"(?<=[。;)”!])\s*([一二三四五六七八九十]{1,3})\s*、")
@@ -70,30 +88,69 @@ _CHROME_STRONG = re.compile(
 _CHROME_WEAK = re.compile(
     r"^(地址|邮箱|电子邮箱|电话|联系电话|邮编|传真|E-?mail)[:：]|联系我们|政务服务网|^首页$", re.I
 )
-_LABELED = re.compile(
-    r"^(索引号|主题分类|发文机关|发布机构|发文字号|文号|成文日期|发布日期|发文日期|标题|名称|主题词|有效性|生效日期|体裁分类|公文种类)[:：]\s*(.*)$"
+_LABEL_KEYS = (
+    "索引号|主题分类|分类|发文机关|发布机构|发文单位|发文字号|文号|字号|成文日期|发布日期|发文日期|"
+    "印发日期|公布日期|施行日期|生效日期|实施日期|标题|名称|主题词|有效性|时效性|体裁分类|公文种类|"
+    "浏览量|浏览次数|访问量|点击量"
 )
+_LABELED = re.compile(rf"^({_LABEL_KEYS})[:：]\s*(.*)$")
+_LABEL_SPACES = re.compile(r"^([\u4e00-\u9fff](?:\s+[\u4e00-\u9fff]){1,4})\s*(?=[:：])")
 _SOURCE = re.compile(r"(?:来源|信息来源|发布机构)[:：]\s*([^\s:：]+)")
 _PUBLISHED = re.compile(
     r"(?:日期|发布时间|发布日期|时间)[:：]\s*(\S+(?:\s*\d{1,2}:\d{2}(?::\d{2})?)?)"
 )
 _PROMULGATION = re.compile(
-    r"^[(（]?\s*(?P<date>.{8,14}日)\s*(?P<what>.*?)(公布|发布|修订|通过|施行|修正)\s*[)）]?$"
+    r"^[(（]?\s*(?P<date>.{8,14}日)\s*(?P<what>.*?)(?P<verb>公布|发布|修订|通过|施行|修正|批准)\s*[)）]?$"
 )
-_NOTE = re.compile(r"[(（](?P<body>[^()（）]{2,600})[)）]\s*$")
-_NOTE_VERB = re.compile(r"(负责|组织实施|分工落实|牵头|配合|抓好落实|具体实施|共同推进)")
-_NOTE_IMPLEMENT = re.compile(r"(组织实施|抓好落实|负责落实|具体实施|具体落实|贯彻落实)$")
-_NOTE_TAIL = re.compile(
-    r"(按照?职责分工负责|按照?职责负责|按职责分工落实|分工负责|分工落实|负责落实|牵头负责|共同负责|负责|牵头|配合|参与|"
-    r"组织实施|抓好落实|具体实施|具体落实|贯彻落实|共同推进)$"
+_EFFECTIVE = re.compile(
+    r"(?:本(?:条例|规定|办法|意见|通知|细则|决定|措施|方案|制度|规则|实施细则|实施意见|规划|公告|要点|政策)?"
+    r"|以上政策|上述政策|本文件)?自(?P<date>(?:19|20)\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|"
+    r"[〇零一二三四五六七八九]{4}年[一二三四五六七八九十]{1,2}月[一二三四五六七八九十]{1,3}日|"
+    r"(?:印发|发布|公布|颁布)之日)起(?:施行|实施|执行|生效)"
+)
+_NOTE = re.compile(r"\((?P<body>(?:[^()]|\([^()]{0,40}\)){2,600})\)\s*$")
+_NOTE_VERB = re.compile(
+    r"(负责|组织实施|分工落实|牵头|配合|抓好落实|具体实施|共同推进|结合实际落实|参与|会同|"
+    r"牵头单位|责任单位|配合单位|责任部门|牵头部门|负责部门|下同)"
 )
 _ISSUER_LINE = re.compile(
-    r"^[\u4e00-\u9fff()（）]{3,40}(厅|局|委|委员会|政府|办公室|办公厅|院|部|会|中心|支行|分行|海关)$"
+    r"^[\u4e00-\u9fff()（）]{1,40}(厅|局|委|委员会|政府|办公室|办公厅|院|部|会|中心|支行|分行|海关|办|署|总局|专家组)$"
 )
 _CLOSING = re.compile(
-    r"^(附件\s*[:：\d]|附件$|联系人[:：]|联系电话[:：]|联系方式[:：]|抄送[:：]|[(（]此件)"
+    r"^(附件\s*[:：\d]|附件$|联系人[:：]|联系电话[:：]|联系方式[:：]|抄送[:：]|[(（]此件|[(（]本文有删减)"
 )
-_ADDRESSEE_SPLIT = re.compile(r"[、,，;；]")
+_CLOSING_PARAGRAPH = re.compile(
+    r"^(现将|感谢|特此|此复|此函|以上意见|以上各项|请各地|请认真贯彻|各地区、各部门要认真贯彻|"
+    r"本(?:意见|通知|方案|措施|要点|实施意见|工作要点)(?:自|从|由)|本(?:意见|通知|方案|措施)未尽事宜)"
+)
+_ADDRESSEE_GROUPS = re.compile(r"[,，;；]")
+_ORG_END = re.compile(
+    r"(政府|委员会|厅|局|委|办|部|院|会|处|室|机构|单位|中心|公司|集团|银行|分行|支行|军区|学校|院校|"
+    r"企业|大学|党委|党组|组织|团体|协会|代表|委员|主席|法院|检察院|管委会|部门|总队|支队|所|站|社|联)$"
+)
+_SIGNATURE_DATE = re.compile(
+    r"^(?:(?:19|20)\d\d\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|(?:19|20)\d\d\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}|"
+    r"[〇零一二三四五六七八九]{4}\s*年\s*[一二三四五六七八九十]{1,3}\s*月\s*[一二三四五六七八九十]{1,3}\s*日)$"
+)
+_GENERIC_DEPT = re.compile(
+    r"^((省|市|县|区)?直?各?(有关|相关|其他有关|其他相关)(单位|部门|方面)|(省|市|县|区)?(级)?各?成员单位|"
+    r"无|/|—+|-+)$"
+)
+_LEVEL_PREFIX = re.compile(
+    r"^(省|市(?!场)|县|区|国家|国务院|中国|中华|中央|全国|最高|人民银行|人行|各)"
+)
+_TASK_HEADERS = {
+    "number": re.compile(r"^(序号|编号|序)$"),
+    "title": re.compile(
+        r"^(重点任务|主要任务|工作任务|任务名称|任务|重点工作|工作事项|事项|类别|领域)$"
+    ),
+    "text": re.compile(
+        r"^(具体举措|具体措施|工作措施|主要措施|措施|工作内容|任务内容|具体内容|内容|目标任务|工作目标)$"
+    ),
+    "lead": re.compile(r"^(牵头单位|牵头部门|责任单位|责任部门|主责单位|负责单位|牵头)$"),
+    "support": re.compile(r"^(配合单位|配合部门|协同单位|参与单位|协办单位|配合)$"),
+    "deadline": re.compile(r"^(完成时限|完成时间|时间节点|时限|时间安排|进度安排|完成期限)$"),
+}
 
 
 def quantities_of(text: str) -> list[QuantityOut]:
@@ -173,11 +230,21 @@ def find_doc_numbers(text: str) -> list[str]:
 
 
 @dataclass
+class _Item:
+    number: int
+    label: str
+    title: str
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
 class _Article:
     number: int
     label: str
     title: str
     lines: list[str] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
+    intro: list[str] = field(default_factory=list)  # lines before the first item
 
 
 @dataclass
@@ -187,17 +254,28 @@ class _Section:
     title: str
     lines: list[str] = field(default_factory=list)
     articles: list[_Article] = field(default_factory=list)
+    note: str | None = None  # a group note on the section's heading
 
 
 @dataclass
 class _Meta:
     title: str | None = None
     doc_number: str | None = None
-    issuer: str | None = None
+    issuers: list[str] = field(default_factory=list)
     addressees: list[str] = field(default_factory=list)
     issued_on: dt.date | None = None
     published_on: dt.date | None = None
+    effective_on: dt.date | None = None
     source: str | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def set(self, name: str, value: object, where: str, *, override: bool = False) -> None:
+        """Set a field once (or override), remembering where it was found."""
+        if value in (None, "", []):
+            return
+        if getattr(self, name) in (None, "", []) or override:
+            setattr(self, name, value)
+            self.sources[name] = where
 
 
 def _clean_line(line: str) -> str:
@@ -246,42 +324,129 @@ def _strip_site_suffix(line: str) -> str:
     return line
 
 
+def _label_key(line: str) -> str:
+    """A label line with its label's inner spaces removed: 索 引 号:… → 索引号:…."""
+    m = _LABEL_SPACES.match(line)
+    if m:
+        return m.group(1).replace(" ", "") + line[m.end() :]
+    return line
+
+
+def split_addressees(line: str) -> list[str]:
+    """主送 groups as written: 各省、自治区、直辖市人民政府 stays one group, 教育部、外交部 are two."""
+    out: list[str] = []
+    for group in _ADDRESSEE_GROUPS.split(line):
+        pending: list[str] = []
+        for piece in (p.strip() for p in group.split("、")):
+            if not piece:
+                continue
+            pending.append(piece)
+            if _ORG_END.search(piece):
+                out.append("、".join(pending))
+                pending = []
+        if pending:
+            out.append("、".join(pending))
+    return out
+
+
+def _issuer_names(line: str) -> list[str] | None:
+    """The issuers on a signature line (several separated by spaces), or None if it is not one."""
+    names = [n for n in line.split() if n]
+    if names and all(_ISSUER_LINE.match(n) for n in names) and len(line) <= 80:
+        return names
+    return None
+
+
+def _congress_issuer(what: str) -> str | None:
+    """上海市第十五届人民代表大会常务委员会第十八次会议 → 上海市人民代表大会常务委员会."""
+    m = re.search(
+        r"(.{0,12}?)(?:第[一二三四五六七八九十]+届)?(全国人民代表大会常务委员会|人民代表大会常务委员会|人民代表大会)",
+        what,
+    )
+    if not m:
+        return None
+    return f"{m.group(1)}{m.group(2)}"
+
+
 class _Parser:
-    def __init__(self, text: str, registry: Registry) -> None:
+    def __init__(self, text: str, registry: Registry, task_level: str | None = None) -> None:
         self.registry = registry
         self.meta = _Meta()
         self.warnings: list[str] = []
-        self.lines = [_clean_line(line) for line in text.split("\n")]
+        self.task_level_choice = task_level
+        self.tables: list[list[list[str]]] = []
+        self.lines = self._lift_tables([_clean_line(line) for line in text.split("\n")])
+        self.signature_lines: set[int] = set()
+
+    # -- tables ---------------------------------------------------------------------------------
+
+    def _lift_tables(self, lines: list[str]) -> list[str]:
+        """Take the tables out of the line stream: each becomes one placeholder line."""
+        out: list[str] = []
+        rows: list[list[str]] | None = None
+        for line in lines:
+            if line == TABLE_START:
+                rows = []
+            elif line == TABLE_END and rows is not None:
+                out.append(f"\x00table:{len(self.tables)}")
+                self.tables.append(rows)
+                rows = None
+            elif rows is not None:
+                rows.append([cell.strip() for cell in line.split(CELL_SEP.strip())])
+            else:
+                out.append(line)
+        if rows:
+            out.append(f"\x00table:{len(self.tables)}")
+            self.tables.append(rows)
+        return out
+
+    @staticmethod
+    def _table_of(line: str) -> int | None:
+        return int(line[7:]) if line.startswith("\x00table:") else None
 
     # -- metadata and chrome -------------------------------------------------------------------
 
-    def _take_page_metadata(self, line: str) -> bool:
-        """Parse 来源/日期/labelled metadata lines; return True when the line is chrome."""
-        labeled = _LABELED.match(line)
+    def _take_page_metadata(self, line: str, following: str) -> tuple[bool, bool]:
+        """Parse labelled metadata and 来源/日期 lines: (is chrome, the next line was its value)."""
+        labeled = _LABELED.match(_label_key(line))
+        if labeled and (extra := _PUBLISHED.search(line[labeled.start(2) :])):
+            # 浏览量: 12 时间:2016-01-17 — a counter and the publication time on one line.
+            self.meta.set("published_on", parse_date(extra.group(1)), "page")
         if labeled:
             key, value = labeled.group(1), labeled.group(2).strip()
-            if key in ("发文机关", "发布机构") and value and not self.meta.issuer:
-                self.meta.issuer = value
-            elif key in ("发文字号", "文号") and value:
+            used_next = False
+            if not value and following and not _LABELED.match(_label_key(following)):
+                if len(following) <= 60 and not self._is_marker_line(following):
+                    value, used_next = following, True
+            where = f"label:{key}"
+            if key in ("发文机关", "发布机构", "发文单位") and value:
+                self.meta.set("issuers", [v for v in re.split(r"[、,，\s]+", value) if v], where)
+            elif key in ("发文字号", "文号", "字号") and value:
                 m = DOC_NUMBER.search(value) or DECREE_NUMBER.search(value)
                 if m:
-                    self.meta.doc_number = normalize_doc_number(m)
-            elif key == "成文日期":
-                self.meta.issued_on = parse_date(value) or self.meta.issued_on
-            elif key in ("发布日期", "发文日期"):
-                self.meta.published_on = parse_date(value) or self.meta.published_on
+                    self.meta.set("doc_number", normalize_doc_number(m), where, override=True)
+            elif key in ("成文日期", "发文日期", "印发日期"):
+                self.meta.set("issued_on", parse_date(value), where, override=True)
+            elif key in ("发布日期", "公布日期"):
+                self.meta.set("published_on", parse_date(value), where, override=True)
+            elif key in ("施行日期", "生效日期", "实施日期"):
+                self.meta.set("effective_on", parse_date(value), where, override=True)
             elif key in ("标题", "名称") and value:
-                self.meta.title = value
-            return True
+                self.meta.set("title", value, where, override=True)
+            elif key in ("来源", "信息来源") and value:
+                self.meta.set("source", value.split()[0], where)
+            return True, used_next
         has_source = _SOURCE.search(line)
         has_date = _PUBLISHED.search(line)
         if has_source or (has_date and (_CHROME_STRONG.search(line) or len(line) < 40)):
-            if has_source and not self.meta.source:
-                self.meta.source = has_source.group(1)
+            if has_source:
+                self.meta.set("source", has_source.group(1), "page")
             if has_date:
-                self.meta.published_on = parse_date(has_date.group(1)) or self.meta.published_on
-            return True
-        return bool(_CHROME_STRONG.search(line) or _is_nav_line(line) or _is_breadcrumb(line))
+                self.meta.set("published_on", parse_date(has_date.group(1)), "page")
+            return True, False
+        return bool(
+            _CHROME_STRONG.search(line) or _is_nav_line(line) or _is_breadcrumb(line)
+        ), False
 
     def _split_header(self) -> tuple[int, int]:
         """Find where the body starts and ends; fill title, 文号, 主送 and closing metadata."""
@@ -289,30 +454,44 @@ class _Parser:
         n = len(lines)
         first_marker = next((i for i, line in enumerate(lines) if self._is_marker_line(line)), n)
         title_at = None
+        skip_next = False
         for i in range(min(first_marker, 60)):
             line = lines[i]
-            if not line:
+            if skip_next:
+                lines[i] = ""
+                skip_next = False
                 continue
-            if self._take_page_metadata(line):
+            if not line or self._table_of(line) is not None:
+                continue
+            following = next((x for x in lines[i + 1 : i + 3] if x), "")
+            chrome, skip_next = self._take_page_metadata(line, following)
+            if chrome:
                 lines[i] = ""
                 continue
             if title_at is None and _looks_like_title(_strip_site_suffix(line)):
                 title_at = i
-        if self.meta.title is None and title_at is not None:
-            self.meta.title = _strip_site_suffix(lines[title_at])
-        if title_at is None:
+        if title_at is not None:
+            self.meta.set("title", _strip_site_suffix(lines[title_at]), "head")
+        else:
             title_at = next(
                 (
                     i
                     for i in range(min(first_marker, 60))
-                    if lines[i] and not lines[i].endswith("。") and len(lines[i]) <= 60
+                    if lines[i]
+                    and not lines[i].endswith("。")
+                    and len(lines[i]) <= 60
+                    and not DOC_NUMBER.fullmatch(lines[i])
+                    and self._table_of(lines[i]) is None
                 ),
                 -1,
             )
-            if title_at >= 0 and self.meta.title is None and title_at < first_marker:
-                self.meta.title = lines[title_at]
+            if title_at >= 0 and title_at < first_marker:
+                self.meta.set("title", lines[title_at], "head")
         start = title_at + 1 if title_at is not None and title_at >= 0 else 0
         for i in range(0, start):
+            # A document whose first line is its 文号: keep the number, not as the title.
+            if m := DOC_NUMBER.fullmatch(lines[i]):
+                self.meta.set("doc_number", normalize_doc_number(m), "head")
             lines[i] = ""
         # Repeated title (HTML <title> then <h1>), 文号, promulgation lines and 主送 before the body.
         i = start
@@ -326,14 +505,20 @@ class _Parser:
             elif (m := DOC_NUMBER.fullmatch(line) or DOC_NUMBER.match(line)) and len(line) <= len(
                 m.group()
             ) + 12:
-                self.meta.doc_number = self.meta.doc_number or normalize_doc_number(m)
+                self.meta.set("doc_number", normalize_doc_number(m), "head")
                 lines[i] = ""
             elif (p := _PROMULGATION.match(line)) and parse_date(p.group("date")):
-                self.meta.issued_on = parse_date(p.group("date"))
+                date = parse_date(p.group("date"))
+                if p.group("verb") == "施行":
+                    self.meta.set("effective_on", date, "head", override=True)
+                else:
+                    self.meta.set("issued_on", date, "head", override=True)
                 if d := DECREE_NUMBER.search(line):
-                    self.meta.doc_number = normalize_doc_number(d)
+                    self.meta.set("doc_number", normalize_doc_number(d), "head", override=True)
                     issuer = re.sub(r"^中华人民共和国", "", d.group("prefix"))[:-1]
-                    self.meta.issuer = issuer or self.meta.issuer
+                    self.meta.set("issuers", [issuer] if issuer else [], "head", override=True)
+                elif congress := _congress_issuer(p.group("what")):
+                    self.meta.set("issuers", [congress], "head")
                 lines[i] = ""
             elif (
                 line.endswith(":")
@@ -341,18 +526,16 @@ class _Parser:
                 and len(line) <= 300
                 and not self.meta.addressees
             ):
-                self.meta.addressees = [
-                    a.strip() for a in _ADDRESSEE_SPLIT.split(line[:-1]) if a.strip()
-                ]
+                self.meta.set("addressees", split_addressees(line[:-1]), "head")
                 lines[i] = ""
                 break
             elif len(line) > 60 or "。" in line:
                 break
             i += 1
-        end = self._find_end(max(start, first_marker))
+        end = self._find_end(max(start, first_marker if first_marker < n else start), start)
         return start, end
 
-    def _find_end(self, body_start: int) -> int:
+    def _find_end(self, body_start: int, head_end: int) -> int:
         """Cut footer chrome and the closing signature/date; return the end of the body."""
         lines = self.lines
         end = len(lines)
@@ -362,29 +545,48 @@ class _Parser:
                 break
         while end > body_start and (not lines[end - 1] or _CHROME_WEAK.search(lines[end - 1])):
             end -= 1
-        end = self._closing_date(body_start, end)
+        end = self._signatures(min(head_end, body_start), end)
         return self._cut_closing(body_start, end)
 
-    def _closing_date(self, body_start: int, end: int) -> int:
-        """Find the closing date (and issuer lines above it); return where the body ends."""
+    def _signatures(self, body_start: int, end: int) -> int:
+        """Find the signature blocks (issuer lines above a date line); return where the body ends.
+
+        The first block is the document's own (a notice transmitting a report signs before the
+        report); a block at the very end closes the body, one in the middle is taken out of it.
+        """
         lines = self.lines
-        # Closing block: a date-only line, optionally preceded by issuer lines, near the end.
-        for i in range(end - 1, max(body_start, end - 12) - 1, -1):
+        blocks: list[tuple[int, int, list[str], dt.date]] = []
+        for i in range(body_start, end):
             line = lines[i]
-            if not line:
+            if not line or len(line) > 20 or not _SIGNATURE_DATE.match(line):
                 continue
-            if (DATE_CN.fullmatch(line) or DATE_ISO.fullmatch(line)) and (date := parse_date(line)):
-                self.meta.issued_on = self.meta.issued_on or date
-                issuers: list[str] = []
-                j = i - 1
-                while j > body_start and (not lines[j] or _ISSUER_LINE.match(lines[j])):
-                    if lines[j]:
-                        issuers.insert(0, lines[j])
-                    j -= 1
-                if issuers:
-                    self.meta.issuer = self.meta.issuer or "、".join(issuers)
-                    return j + 1
-                return i
+            date = parse_date(line)
+            if date is None:
+                continue
+            issuers: list[str] = []
+            j = i - 1
+            while j > body_start:
+                if lines[j]:
+                    names = _issuer_names(lines[j])
+                    if names is None:
+                        break
+                    issuers = [*names, *issuers]
+                j -= 1
+            blocks.append((j + 1, i, issuers, date))
+        if not blocks:
+            return end
+        first = blocks[0]
+        self.meta.set("issued_on", first[3], "signature")
+        self.meta.set("issuers", first[2], "signature")
+        last = blocks[-1]
+        tail = [x for x in lines[last[1] + 1 : end] if x]
+        at_end = all(_CLOSING.match(x) or len(x) <= 12 for x in tail)
+        for begin, date_line, _, _ in blocks[:-1] if at_end else blocks:
+            for k in range(begin, date_line + 1):
+                self.signature_lines.add(k)
+                lines[k] = ""
+        if at_end:
+            return last[0]
         return end
 
     def _cut_closing(self, body_start: int, end: int) -> int:
@@ -416,6 +618,7 @@ class _Parser:
         )
         art = sum(1 for line in body if RE_ARTICLE.match(line))
         sec = sum(1 for line in body if RE_SECTION.match(line))
+        num = sum(1 for line in body if RE_ITEM.match(line))
         if reg >= 2 and reg >= art:
             return "regulation"
         if art >= 2:
@@ -424,6 +627,8 @@ class _Parser:
             return "notice"
         if reg >= 1:
             return "regulation"
+        if num >= 3:
+            return "numbered"
         return "plain"
 
     def build(self) -> ParsedDocument:
@@ -433,11 +638,12 @@ class _Parser:
         preamble: list[str] = []
         sections: list[_Section] = []
         if style == "plain":
-            text_lines = [line for line in body if line]
-            self.warnings.append(
-                "no recognisable structure (no 一、/(一)/第一条 markers): stored as one article"
-            )
+            text_lines = [line for line in body if line and self._table_of(line) is None]
             sections = [_Section(0, "", "", articles=[_Article(1, "", "", text_lines)])]
+            if not any(self._is_task_table(rows) for rows in self.tables):
+                self.warnings.append(
+                    "no recognisable structure (no 一、/(一)/第一条 markers): stored as one article"
+                )
         else:
             sections = self._walk(body, style, preamble)
         return self._finish(style, preamble, sections)
@@ -447,6 +653,7 @@ class _Parser:
         state = {"sec": 0, "art": 0}
         current_section: _Section | None = None
         current_article: _Article | None = None
+        current_item: _Item | None = None
 
         def ensure_section() -> _Section:
             nonlocal current_section
@@ -456,7 +663,7 @@ class _Parser:
             return current_section
 
         def open_section(num: int, label: str, title: str, glued: bool) -> None:
-            nonlocal current_section, current_article
+            nonlocal current_section, current_article, current_item
             expected = state["sec"] + 1
             if glued:
                 self.warnings.append(
@@ -470,12 +677,17 @@ class _Parser:
                     f"section {label} is out of order (after {cn_label(state['sec'])}、)"
                 )
             state["sec"] = num
-            current_section = _Section(num, label, title)
+            note = None
+            if m := _NOTE.search(title):
+                if _NOTE_VERB.search(m.group("body")):
+                    note, title = m.group(0).strip(), title[: m.start()].strip()
+            current_section = _Section(num, label, title, note=note)
             sections.append(current_section)
             current_article = None
+            current_item = None
 
         def open_article(num: int, label: str, rest: str, glued: bool) -> None:
-            nonlocal current_article
+            nonlocal current_article, current_item
             section = ensure_section()
             expected = state["art"] + 1
             restarted = num == 1 and state["art"] > 0 and not section.articles
@@ -505,24 +717,52 @@ class _Parser:
             else:
                 title, text = _split_title(rest)
             current_article = _Article(num, label, title, [text] if text else [])
+            current_article.intro = list(current_article.lines)
             section.articles.append(current_article)
+            current_item = None
+
+        def open_item(num: int, label: str, rest: str, raw: str) -> None:
+            nonlocal current_item
+            assert current_article is not None
+            current_article.lines.append(raw)
+            if style == "regulation":
+                title, text = "", rest
+            else:
+                title, text = _split_title(rest)
+            current_item = _Item(num, label, title, [text] if text else [])
+            current_article.items.append(current_item)
 
         def add_text(text: str) -> None:
             if not text:
                 return
             if current_article is not None:
                 current_article.lines.append(text)
+                if current_item is not None:
+                    current_item.lines.append(text)
+                else:
+                    current_article.intro.append(text)
             elif current_section is not None:
                 current_section.lines.append(text)
             else:
                 preamble.append(text)
 
         for raw in body:
+            table = self._table_of(raw) if raw else None
+            if table is not None:
+                rows = self.tables[table]
+                if not self._is_task_table(rows):
+                    for row in rows:
+                        add_text(" | ".join(row))
+                continue
             pending: str | None = raw
             glued = False
             while pending:
                 pending = pending.strip()
                 marker = self._line_start(style, pending, state)
+                if marker is None and current_article is not None:
+                    if item := self._item_start(style, pending):
+                        open_item(*item, pending)
+                        break
                 if marker is None:
                     head, tail = self._split_glued(style, pending, state)
                     add_text(head)
@@ -539,6 +779,22 @@ class _Parser:
                 pending, glued = tail, True
         return sections
 
+    def _item_start(self, style: str, line: str) -> tuple[int, str, str] | None:
+        """An item marker inside an article: (一) in regulations, 1. elsewhere, (1)/① in 1. lists."""
+        if style == "regulation":
+            if m := RE_ARTICLE.match(line):
+                return cn_number(m.group(1)), f"({m.group(1)})", m.group(2).strip()
+            return None
+        if style == "numbered":
+            if m := RE_SUBITEM.match(line):
+                number = int(m.group(1)) if m.group(1) else _CIRCLED.index(m.group(2)) + 1
+                label = f"({m.group(1)})" if m.group(1) else m.group(2)
+                return number, label, m.group(3).strip()
+            return None
+        if m := RE_ITEM.match(line):
+            return int(m.group(1)), f"{int(m.group(1))}.", m.group(2).strip()
+        return None
+
     def _line_start(
         self, style: str, line: str, state: dict[str, int]
     ) -> tuple[str, int, str, str] | None:
@@ -551,7 +807,7 @@ class _Parser:
                     f"第{m.group(1)}章",
                     re.sub(r"\s+", "", m.group(2)),
                 )
-            if RE_PART.match(line):
+            if RE_PART.match(line) or RE_BOOK.match(line):
                 return "part", 0, "", ""
             if m := RE_REG_ARTICLE.match(line):
                 num = cn_number(m.group(1))
@@ -563,6 +819,10 @@ class _Parser:
                 return "section", cn_number(m.group(1)), f"{m.group(1)}、", m.group(2).strip()
             if m := RE_ARTICLE.match(line):
                 return "article", cn_number(m.group(1)), f"({m.group(1)})", m.group(2).strip()
+            return None
+        if style == "numbered":
+            if m := RE_ITEM.match(line):
+                return "article", int(m.group(1)), f"{int(m.group(1))}.", m.group(2).strip()
             return None
         if m := RE_SECTION.match(line):
             return "article", cn_number(m.group(1)), f"{m.group(1)}、", m.group(2).strip()
@@ -599,26 +859,88 @@ class _Parser:
             return f"第{cn_label(n)}条"
         if style == "notice":
             return f"{cn_label(n)}、"
+        if style == "numbered":
+            return f"{n}."
         return f"({cn_label(n)})"
 
     # -- finishing ------------------------------------------------------------------------------
 
+    def _jurisdiction(self) -> tuple[str | None, str | None, str | None]:
+        """(province, level, city) of the document, from its number, issuers and title."""
+        meta = self.meta
+        number = meta.doc_number or ""
+        issuers = meta.issuers
+        central = number.startswith(("国发", "国办", "国函", "国务院令")) or any(
+            i.startswith(("国务院", "中共中央", "中央", "全国人民代表大会"))
+            or (i.endswith("部") and not i.startswith(("省", "市")) and len(i) <= 8)
+            for i in issuers
+        )
+        if central:
+            return None, "central", None
+        province = province_of(number or None, *issuers, meta.title)
+        if province is None:
+            province = province_named_in(meta.title) or province_named_in(" ".join(issuers))
+        city = None
+        for text in [*issuers, meta.title or ""]:
+            if m := re.match(r"^([\u4e00-\u9fff]{2,6}?市)(?!场)", text):
+                if not any(text.startswith(p) for p in ("北京市", "上海市", "天津市", "重庆市")):
+                    city = m.group(1)
+                    break
+        level = "municipal" if city else ("provincial" if province else None)
+        return province, level, city
+
     def _finish(self, style: str, preamble: list[str], sections: list[_Section]) -> ParsedDocument:
         meta = self.meta
-        province = province_of(meta.doc_number, meta.issuer, meta.title)
-        if meta.issuer is None and meta.doc_number:
+        if not meta.issuers and meta.doc_number:
             dept = self.registry.issuer_for_prefix(meta.doc_number)
             if dept is not None:
-                meta.issuer = dept.full_name
+                meta.set("issuers", [dept.full_name], "registry:doc_number")
+        province, level, city = self._jurisdiction()
+        closing = self._closing_paragraphs(style, sections)
+        on = meta.issued_on or meta.published_on
+        ctx = _Context(self.registry, province, level, on, city)
         unknown: list[str] = []
         out_sections: list[ParsedSection] = []
         all_text: list[str] = list(preamble)
+        units: list[tuple[list[str], _Unit]] = []
+        carried: _Note | None = None
         for section in sections:
+            spath = [section.label] if section.label else []
+            group = ctx.note(section.note) if section.note else None
             articles = []
             for art in section.articles:
                 text = "\n".join(line for line in art.lines if line).strip()
                 all_text.append(text)
-                articles.append(self._article(art, text, province, unknown))
+                apath = [*spath, art.label] if art.label else []
+                intro = "\n".join(x for x in art.intro if x).strip() if art.items else text
+                own = ctx.note_of(intro)
+                if own is not None and own.same_below:
+                    carried = own
+                elif own is None and carried is not None:
+                    own = carried.inherited()
+                if own is None and group is not None:
+                    own = group.inherited()
+                items: list[ParsedItem] = []
+                item_units: list[tuple[list[str], _Unit]] = []
+                for item in art.items:
+                    itext = "\n".join(line for line in item.lines if line).strip()
+                    inote = ctx.note_of(itext)
+                    if inote is not None and inote.same_below:
+                        carried = inote
+                    elif inote is None and own is not None and own.source != "inherited-next":
+                        inote = own.inherited()
+                    ipath = [*apath, item.label]
+                    unit = _Unit(item.label, item.title, itext, inote)
+                    item_units.append((ipath, unit))
+                    items.append(self._item(item, itext, ipath, inote, unknown))
+                units.append(
+                    (
+                        apath,
+                        _Unit(art.label, art.title, text, own, level="article", leaf=not art.items),
+                    )
+                )
+                units.extend(item_units)
+                articles.append(self._article(art, text, apath, own, items, unknown))
             all_text.extend(section.lines)
             out_sections.append(
                 ParsedSection(
@@ -629,49 +951,384 @@ class _Parser:
                     articles=articles,
                 )
             )
-        if style != "plain" and not any(s.articles for s in out_sections):
+        if style not in ("plain",) and not any(s.articles for s in out_sections):
             self.warnings.append("no articles found")
+        tasks, task_level, tables = self._tasks(style, units, ctx, unknown)
+        for note in ctx.notes:
+            self.warnings.append(note)
+        all_text.append(closing)
         cited = [d for d in find_doc_numbers("\n".join(all_text)) if d != meta.doc_number]
+        self._effective_date(out_sections, closing)
+        levels = self._levels(style, out_sections)
         return ParsedDocument(
             title=meta.title,
             doc_number=meta.doc_number,
-            issuer=meta.issuer,
+            issuer="、".join(meta.issuers) if meta.issuers else None,
+            issuers=meta.issuers,
             addressees=meta.addressees,
             issued_on=meta.issued_on,
             published_on=meta.published_on,
+            effective_on=meta.effective_on,
             source=meta.source,
             cited_documents=cited,
             province=province,
+            jurisdiction=level,
             style=style,
+            levels=levels,
+            task_level=task_level,
             preamble="\n".join(preamble),
             sections=out_sections,
+            closing=closing,
+            tasks=tasks,
+            tables=tables,
+            metadata_sources=dict(meta.sources),
             warnings=self.warnings,
             unknown_departments=unknown,
         )
 
-    def _article(
-        self, art: _Article, text: str, province: str | None, unknown: list[str]
-    ) -> ParsedArticle:
-        note, refs, implementers = parse_responsibility(text, self.registry, province)
-        for ref in refs:
-            if not ref.known and ref.name not in unknown:
-                unknown.append(ref.name)
-                self.warnings.append(
-                    f"department not in the registry: {ref.name!r} (article {art.label}); kept as written"
+    def _closing_paragraphs(self, style: str, sections: list[_Section]) -> str:
+        """Move closing paragraphs (施行, 感谢, 现将…报送) off the last unit into the closing."""
+        if style in ("regulation", "plain") or not sections:
+            return ""
+        last_section = sections[-1]
+        if not last_section.articles:
+            return ""
+        article = last_section.articles[-1]
+        target: list[str] = article.items[-1].lines if article.items else article.lines
+        cut = next(
+            (i for i, line in enumerate(target) if i > 0 and _CLOSING_PARAGRAPH.match(line)), None
+        )
+        if cut is None:
+            return ""
+        moved = target[cut:]
+        del target[cut:]
+        if article.items:
+            for line in moved:
+                if line in article.lines:
+                    article.lines.remove(line)
+        return "\n".join(moved)
+
+    def _effective_date(self, sections: list[ParsedSection], closing: str) -> None:
+        """施行 date from the last articles or the closing (自…起施行)."""
+        tail = [a.text for s in sections for a in s.articles][-3:]
+        for text in [closing, *reversed(tail)]:
+            if m := _EFFECTIVE.search(text or ""):
+                raw = m.group("date")
+                if raw.endswith("之日"):
+                    self.meta.set("effective_on", self.meta.issued_on, "body:印发之日")
+                else:
+                    self.meta.set("effective_on", parse_date(raw), "body")
+                return
+
+    @staticmethod
+    def _levels(style: str, sections: list[ParsedSection]) -> list[str]:
+        levels: list[str] = []
+        if any(s.label.startswith("第") for s in sections):
+            levels.append("第X章")
+        elif any(s.label for s in sections):
+            levels.append("一、")
+        articles = [a for s in sections for a in s.articles if a.label]
+        if articles:
+            first = articles[0].label
+            levels.append(
+                "第X条"
+                if first.startswith("第")
+                else "一、"
+                if first.endswith("、")
+                else "1."
+                if first.endswith(".")
+                else "(一)"
+            )
+        items = [i for a in articles for i in a.items]
+        if items:
+            first = items[0].label
+            levels.append(
+                "(一)"
+                if first.startswith("(") and not first[1].isdigit()
+                else "(1)"
+                if first.startswith("(")
+                else "①"
+                if first in _CIRCLED
+                else "1."
+            )
+        return levels
+
+    def _is_task_table(self, rows: list[list[str]]) -> bool:
+        return _task_columns(rows) is not None
+
+    def _tasks(
+        self,
+        style: str,
+        units: list[tuple[list[str], _Unit]],
+        ctx: _Context,
+        unknown: list[str],
+    ) -> tuple[list[TaskOut], str | None, list[ParsedTable]]:
+        """The task breakdown: the units of the level carrying the notes, merged with task tables."""
+        by_level: dict[str, list[tuple[list[str], _Unit]]] = {}
+        for path, unit in units:
+            if path:
+                by_level.setdefault(_level_of(unit.label), []).append((path, unit))
+        chosen = self.task_level_choice
+        if chosen is None:
+            noted = [
+                lvl
+                for lvl, us in by_level.items()
+                if any(u.note is not None and u.note.source == "note" for _, u in us)
+            ]
+            # Notes on one level: its units are the tasks; spread over levels: the leaves are.
+            chosen = noted[0] if len(noted) == 1 else "leaves" if noted else None
+        tasks: list[TaskOut] = []
+        if chosen == "leaves":
+            tasks = [unit.task(path) for path, unit in units if path and unit.leaf]
+        elif chosen is not None:
+            for path, unit in by_level.get(chosen, []):
+                tasks.append(unit.task(path))
+        tables: list[ParsedTable] = []
+        for rows in self.tables:
+            columns = _task_columns(rows)
+            tables.append(ParsedTable(rows=rows, task_table=columns is not None))
+            if columns is None:
+                continue
+            header_at, cols = columns
+            by_label = {t.label.rstrip(".、"): t for t in tasks}
+            for row in rows[header_at + 1 :]:
+                cell = {k: (row[i].strip() if i < len(row) else "") for k, i in cols.items()}
+                label = cell.get("number", "") or str(len(tasks) + 1)
+                lead = ctx.refs(cell.get("lead", ""), "lead")
+                support = [
+                    r
+                    for r in ctx.refs(cell.get("support", ""), "cooperating")
+                    if r.name not in {x.name for x in lead}
+                ]
+                existing = by_label.get(label) if tasks else None
+                if existing is not None:
+                    existing.lead = existing.lead or lead
+                    existing.support = existing.support or support
+                    existing.deadline = cell.get("deadline") or existing.deadline
+                    existing.source = "note+table"
+                    continue
+                tasks.append(
+                    TaskOut(
+                        path=[label],
+                        label=label,
+                        title=cell.get("title", ""),
+                        text=cell.get("text", ""),
+                        lead=lead,
+                        support=support,
+                        deadline=cell.get("deadline") or None,
+                        source="table",
+                    )
                 )
-        quantities = quantities_of(text)
+            if chosen is None:
+                chosen = "table"
+        for task in tasks:
+            for ref in [*task.lead, *task.support]:
+                if not ref.known and ref.name not in unknown:
+                    unknown.append(ref.name)
+                    self.warnings.append(
+                        f"department not in the registry: {ref.name!r} (task {'/'.join(task.path)}); kept as written"
+                    )
+        return tasks, chosen, tables
+
+    def _article(
+        self,
+        art: _Article,
+        text: str,
+        path: list[str],
+        note: _Note | None,
+        items: list[ParsedItem],
+        unknown: list[str],
+    ) -> ParsedArticle:
+        refs = list(note.refs) if note else []
+        implementers = list(note.implementers) if note else []
+        seen = {r.name for r in refs}
+        for item in items:
+            for ref in item.department_refs:
+                if ref.name not in seen:
+                    seen.add(ref.name)
+                    refs.append(ref.model_copy(update={"role": "lead" if not refs else ref.role}))
+            implementers += [i for i in item.implementers if i not in implementers]
+        self._flag_unknown(refs, art.label, unknown)
         return ParsedArticle(
             number=art.number,
             label=art.label,
             title=art.title,
             text=text,
-            responsibility_note=note,
+            path=path,
+            responsibility_note=note.text if note and note.source == "note" else None,
             departments=[r.name for r in refs],
             implementers=implementers,
             department_refs=refs,
-            quantities=quantities,
+            quantities=quantities_of(text),
             topics=tag_topics(art.title, text),
+            items=items,
         )
+
+    def _item(
+        self, item: _Item, text: str, path: list[str], note: _Note | None, unknown: list[str]
+    ) -> ParsedItem:
+        refs = list(note.refs) if note else []
+        self._flag_unknown(refs, "/".join(path), unknown)
+        return ParsedItem(
+            number=item.number,
+            label=item.label,
+            title=item.title,
+            text=text,
+            path=path,
+            responsibility_note=note.text if note and note.source == "note" else None,
+            departments=[r.name for r in refs],
+            implementers=list(note.implementers) if note else [],
+            department_refs=refs,
+            quantities=quantities_of(text),
+        )
+
+    def _flag_unknown(self, refs: list[DepartmentRef], where: str, unknown: list[str]) -> None:
+        for ref in refs:
+            if not ref.known and ref.name not in unknown:
+                unknown.append(ref.name)
+                self.warnings.append(
+                    f"department not in the registry: {ref.name!r} (article {where}); kept as written"
+                )
+
+
+def _level_of(label: str) -> str:
+    """The numbering level a label belongs to: 一、 (一) 1. (1) ① 第X章 第X条."""
+    if label.startswith("第"):
+        return "第X章" if label.endswith("章") else "第X条"
+    if label.endswith("、"):
+        return "一、"
+    if label.endswith("."):
+        return "1."
+    if label in _CIRCLED:
+        return "①"
+    if label.startswith("(") and label[1:2].isdigit():
+        return "(1)"
+    return "(一)"
+
+
+def _task_columns(rows: list[list[str]]) -> tuple[int, dict[str, int]] | None:
+    """Where the header row of a task table is and which column holds what, or None."""
+    for at, row in enumerate(rows[:3]):
+        cols: dict[str, int] = {}
+        for i, cell in enumerate(row):
+            key = next((k for k, rx in _TASK_HEADERS.items() if rx.match(cell.strip())), None)
+            if key and key not in cols:
+                cols[key] = i
+        if "lead" in cols and len(cols) >= 3:
+            return at, cols
+    return None
+
+
+@dataclass
+class _Note:
+    """A parsed responsibility note: departments by role, implementers, and its instructions."""
+
+    text: str
+    refs: list[DepartmentRef]
+    lead: list[DepartmentRef]
+    support: list[DepartmentRef]
+    implementers: list[str]
+    same_below: bool = False  # 下同: applies to the following units without their own note
+    source: str = "note"
+
+    def inherited(self) -> _Note:
+        """The same note applied to a unit that has none of its own."""
+        return _Note(
+            self.text, self.refs, self.lead, self.support, self.implementers, False, "inherited"
+        )
+
+
+@dataclass
+class _Unit:
+    label: str
+    title: str
+    text: str
+    note: _Note | None
+    level: str = "item"
+    leaf: bool = True
+
+    def task(self, path: list[str]) -> TaskOut:
+        note = self.note
+        return TaskOut(
+            path=path,
+            label=self.label,
+            title=self.title,
+            text=self.text,
+            lead=list(note.lead) if note else [],
+            support=list(note.support) if note else [],
+            implementers=list(note.implementers) if note else [],
+            note=note.text if note else None,
+            source=note.source if note else "note",
+        )
+
+
+@dataclass
+class _Context:
+    """What a note's names mean in this document: its registry, province, level and date."""
+
+    registry: Registry
+    province: str | None
+    level: str | None
+    on: dt.date | None
+    city: str | None
+    notes: list[str] = field(default_factory=list)
+    cache: dict[str, Resolved] = field(default_factory=dict)
+
+    def note_of(self, text: str) -> _Note | None:
+        m = _NOTE.search(text)
+        if not m or not _NOTE_VERB.search(m.group("body")):
+            return None
+        return self.note(m.group(0))
+
+    def note(self, note_text: str) -> _Note:
+        body = note_text.strip()[1:-1]
+        parsed = parse_note(body)
+        lead = self._resolve(parsed.lead, "lead", parsed.hints)
+        names_lead = {r.name for r in lead}
+        support = [
+            r for r in self._resolve(parsed.support, None, parsed.hints) if r.name not in names_lead
+        ]
+        refs = [*lead, *support]
+        return _Note(
+            f"({body})", refs, lead, support, parsed.implementers, parsed.same_below, "note"
+        )
+
+    def refs(self, cell: str, role: str) -> list[DepartmentRef]:
+        parsed = parse_note(cell, default_role="lead" if role == "lead" else "support")
+        names = parsed.lead + [n for n in parsed.support if n not in parsed.lead]
+        if role == "lead":
+            return self._resolve([(n, "lead") for n, _ in names], "lead", parsed.hints)
+        return self._resolve([(n, "cooperating") for n, _ in names], None, parsed.hints)
+
+    def _resolve(
+        self, names: list[tuple[str, str]], force: str | None, hints: dict[str, str]
+    ) -> list[DepartmentRef]:
+        refs: list[DepartmentRef] = []
+        seen: set[str] = set()
+        for name, role in names:
+            key = hints.get(name, name)
+            resolved = self.cache.get(key)
+            if resolved is None:
+                resolved = self.registry.resolve(
+                    key, province=self.province, level=self.level, on=self.on, city=self.city
+                )
+                self.cache[key] = resolved
+            if resolved.name in seen:
+                continue
+            seen.add(resolved.name)
+            if resolved.note and resolved.note not in self.notes:
+                self.notes.append(resolved.note)
+            refs.append(
+                DepartmentRef(
+                    as_written=name,
+                    name=resolved.name,
+                    code=resolved.code,
+                    full_name=resolved.full_name,
+                    known=resolved.known,
+                    role=force or role,
+                )
+            )
+        return refs
 
 
 def _prefix_len(text: str, pos: int, prefix: str) -> int:
@@ -688,72 +1345,245 @@ def _split_title(rest: str) -> tuple[str, str]:
     if not rest:
         return "", ""
     m = re.match(r"^([^。!?;]{1,40}?)[。!?;]\s*(.*)$", rest)
-    if m and "," not in m.group(1):
+    if m and ("," not in m.group(1) or (len(m.group(1)) <= 20 and m.group(1).count(",") == 1)):
         return m.group(1).strip(), m.group(2).strip()
     if "。" not in rest and len(rest) <= 40 and "," not in rest:
         return rest, ""
     return "", rest
 
 
-def parse_responsibility(
-    text: str, registry: Registry, province: str | None = None
-) -> tuple[str | None, list[DepartmentRef], list[str]]:
-    """Parse the trailing responsibility note: departments in order (first = lead) and implementers."""
-    m = _NOTE.search(text)
-    if not m or not _NOTE_VERB.search(m.group("body")):
-        return None, [], []
-    body = m.group("body")
-    leads: list[str] = []
+@dataclass
+class ParsedNote:
+    """Names of a responsibility note by role, before the registry reads them."""
+
+    lead: list[tuple[str, str]]  # (name, role): role "lead", "responsible" or "cooperating"
+    support: list[tuple[str, str]]
+    implementers: list[str]
+    same_below: bool
+    hints: dict[str, str] = field(default_factory=dict)  # name as written → name to look up
+
+
+_ROLE_TAIL = re.compile(
+    r"(?P<role>按照?职责分工负责|按照?职责负责|按职责分工落实|按职责落实|分工负责|分工落实|负责落实|牵头负责|共同负责|"
+    r"负责|牵头|配合|参与|协助|支持|组织实施|抓好落实|具体实施|具体落实|贯彻落实|结合实际落实|结合实际抓好落实|"
+    r"共同推进|推进|落实)$"
+)
+_IMPLEMENT_ROLES = (
+    "组织实施",
+    "抓好落实",
+    "负责落实",
+    "具体实施",
+    "具体落实",
+    "贯彻落实",
+    "结合实际落实",
+    "结合实际抓好落实",
+    "按职责落实",
+)
+_LABELLED_ROLE = re.compile(
+    r"^(?P<label>牵头单位|牵头部门|责任单位|责任部门|负责部门|负责单位|主责单位|配合单位|配合部门|参与单位|实施单位|适用范围|完成时限|时间节点)[:：]\s*(?P<names>.*)$"
+)
+
+
+_SEMI = re.compile(r"[;；]")
+_COMMA = re.compile(r"[,，]")
+_PREFIX_OF = re.compile(r"^(省委|省|市委|市(?!场))")
+_HAS_LEVEL = re.compile(r"[省市]")
+_DEPT_END = re.compile(r"(厅|委|局|办|社|会)$")
+_VERTICAL = re.compile(r"^[\u4e00-\u9fff]{2,3}(金融监管局|银保监局|证监局|监管局)$")
+_BY = re.compile(r"^(由|请)")
+_ETC_TAIL = re.compile(r"等[^、,，]*$")
+_NAME_SPLIT = re.compile(r"[、,，\s]+")
+_ETC = re.compile(r"(等单位|等部门|等)$")
+_PAREN_TAIL = re.compile(r"\([^()]*\)$")
+
+
+def parse_note(body: str, *, default_role: str = "responsible") -> ParsedNote:
+    """Split a responsibility note into lead, supporting and implementing names (see _parse_note)."""
+    cached = _parse_note(body, default_role)
+    return ParsedNote(
+        list(cached.lead),
+        list(cached.support),
+        list(cached.implementers),
+        cached.same_below,
+        dict(cached.hints),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parse_note(body: str, default_role: str) -> ParsedNote:
+    """Split a responsibility note into lead, supporting and implementing names (as written).
+
+    Forms understood, alone or combined: "X牵头，Y配合", "X、Y按职责分工负责", "X负责；各市州政府组织
+    实施", "X会同Y", "负责部门：X；适用范围：…", "X（下同）" and "列第一位者为牵头单位" (instructions,
+    not names). Without 牵头 the first name listed leads. Names after the first sharing its 省 (or
+    市) prefix get it (省工业和信息化厅、科技厅 → 省科技厅); "等单位", "各有关单位" add no name.
+    """
+    same_below = "下同" in body
+    body = re.sub(
+        r"[,，;；]?\s*(下同|列第一位(?:的|者)?为牵头单位|排在第一位(?:的|者)?为牵头单位)\s*",
+        "；",
+        body,
+    )
+    leads: list[tuple[str, str]] = []
     others: list[tuple[str, str]] = []
     implementers: list[str] = []
-    for part in re.split(r"[;；]", body):
-        for clause in re.split(r"[,，](?=[^、]*?(?:牵头|配合|负责|组织实施|落实|参与))", part):
+    explicit_lead = False
+    for part in _SEMI.split(body):
+        part = part.strip(" ,，")
+        if not part:
+            continue
+        labelled = _LABELLED_ROLE.match(part)
+        if labelled:
+            label, names_text = labelled.group("label"), labelled.group("names")
+            if label in ("适用范围", "完成时限", "时间节点"):
+                continue
+            names = _note_names(names_text)
+            if label.startswith(("牵头", "主责")):
+                leads.extend((n, "lead") for n in names)
+                explicit_lead = True
+            elif label.startswith(("配合", "参与")):
+                others.extend((n, "cooperating") for n in names)
+            elif label == "实施单位":
+                implementers.extend(names)
+            else:
+                others.extend((n, "responsible") for n in names)
+            continue
+        pending: list[str] = []
+        for clause in _COMMA.split(part):
             clause = clause.strip()
             if not clause:
                 continue
-            names = _note_names(clause)
-            if _NOTE_IMPLEMENT.search(clause) or (names and all(n.startswith("各") for n in names)):
+            role_m = _ROLE_TAIL.search(clause)
+            if role_m is None and "会同" not in clause:
+                pending.append(clause)
+                continue
+            role = role_m.group("role") if role_m else ""
+            text = clause[: role_m.start()] if role_m else clause
+            groups = [*pending, text]
+            pending = []
+            joined = "、".join(g for g in groups if g)
+            head, _, partner = joined.partition("会同")
+            names = _note_names(head)
+            partners = _note_names(partner)
+            if role in _IMPLEMENT_ROLES or (names and all(n.startswith("各") for n in names)):
                 implementers.extend(names)
-            elif "牵头" in clause:
-                leads.extend(names)
-            elif re.search(r"(配合|参与)$", clause):
+                continue
+            if role.startswith("牵头") or (partner and not role.startswith(("配合", "参与"))):
+                leads.extend((n, "lead") for n in names)
+                explicit_lead = explicit_lead or role.startswith("牵头") or bool(partner)
+            elif role in ("配合", "参与", "协助", "支持"):
                 others.extend((n, "cooperating") for n in names)
             else:
                 others.extend((n, "responsible") for n in names)
-    ordered = [(n, "lead") for n in leads] + others
-    refs: list[DepartmentRef] = []
-    seen: set[str] = set()
-    for i, (name, role) in enumerate(ordered):
-        resolved = registry.resolve(name, province=province)
-        if resolved.name in seen:
-            continue
-        seen.add(resolved.name)
-        refs.append(
-            DepartmentRef(
-                as_written=resolved.as_written,
-                name=resolved.name,
-                code=resolved.code,
-                full_name=resolved.full_name,
-                known=resolved.known,
-                role="lead" if i == 0 else role,
-            )
-        )
-    return f"({body})", refs, implementers
+            others.extend((n, "cooperating") for n in partners)
+        if pending:
+            names = _note_names("、".join(pending))
+            if default_role == "lead":
+                leads.extend((n, "lead") for n in names)
+                explicit_lead = True
+            else:
+                others.extend(
+                    (n, "responsible" if default_role == "responsible" else "cooperating")
+                    for n in names
+                )
+    hints = _share_prefix([*leads, *others])
+    if not explicit_lead and others and default_role != "support":
+        first = others.pop(0)
+        leads = [(first[0], "lead")]
+    return ParsedNote(leads, others, implementers, same_below, hints)
+
+
+def _share_prefix(names: list[tuple[str, str]]) -> dict[str, str]:
+    """省工业和信息化厅、科技厅 → 省科技厅: a bare department name takes the 省/市 of the one before."""
+    hints: dict[str, str] = {}
+    prefix = ""
+    for name, _ in names:
+        m = _PREFIX_OF.match(name)
+        if m:
+            prefix = "省" if m.group(1).startswith("省") else "市"
+        elif (
+            prefix
+            and not _LEVEL_PREFIX.match(name)
+            and not _HAS_LEVEL.search(name.replace("市场", ""))
+            and _DEPT_END.search(name)
+        ):
+            if not _VERTICAL.match(name):
+                hints[name] = prefix + name
+    return hints
 
 
 def _note_names(clause: str) -> list[str]:
-    clause = _NOTE_TAIL.sub("", clause.strip())
-    clause = _NOTE_TAIL.sub("", clause)
-    clause = re.sub(r"等[^、]*$", "", clause)
-    clause = re.sub(r"^(由|请)", "", clause)
-    return [n.strip() for n in re.split(r"[、,，]", clause) if n.strip()] if clause else []
+    clause = _BY.sub("", clause.strip())
+    clause = _ETC_TAIL.sub("", clause)
+    names: list[str] = []
+    for raw in _NAME_SPLIT.split(clause):
+        name = _ETC.sub("", raw.strip())
+        name = _PAREN_TAIL.sub("", name).strip()  # 省市场监管局(省知识产权局): one body
+        if not name or _GENERIC_DEPT.match(name) or len(name) < 2:
+            continue
+        if name not in names:
+            names.append(name)
+    return names
 
 
-def parse_text(text: str, *, registry: Registry | None = None) -> ParsedDocument:
-    """Parse normalised (or raw) policy text into its structure."""
-    return _Parser(normalize_text(text), registry or default_registry()).build()
+def parse_responsibility(
+    text: str,
+    registry: Registry,
+    province: str | None = None,
+    *,
+    level: str | None = None,
+    on: dt.date | None = None,
+) -> tuple[str | None, list[DepartmentRef], list[str]]:
+    """Parse the trailing responsibility note: departments in order (first = lead) and implementers."""
+    ctx = _Context(registry, province, level, on, None)
+    note = ctx.note_of(text)
+    if note is None:
+        return None, [], []
+    return note.text, note.refs, note.implementers
 
 
-def parse_source(source: SourceText, *, registry: Registry | None = None) -> ParsedDocument:
-    """Parse an ingested file."""
-    return parse_text(source.text, registry=registry)
+def to_simplified(text: str) -> tuple[str, bool]:
+    """A text in traditional characters converted to simplified (and whether it was)."""
+    sample = text[:20_000]
+    converted = _T2S().convert(sample)
+    changed = sum(1 for a, b in zip(sample, converted, strict=False) if a != b)
+    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff") or 1
+    if changed < 0.03 * cjk:
+        return text, False
+    return _T2S().convert(text), True
+
+
+@lru_cache(maxsize=1)
+def _T2S() -> Any:  # noqa: N802 - a cached converter, used like a constant
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def parse_text(
+    text: str, *, registry: Registry | None = None, task_level: str | None = None
+) -> ParsedDocument:
+    """Parse normalised (or raw) policy text into its structure.
+
+    ``task_level`` names the numbering level whose units are the tasks ("一、", "(一)", "1.",
+    "第X条" …); by default the level carrying the most responsibility notes. A text in traditional
+    characters is read in simplified ones (with a warning saying so).
+    """
+    simplified, converted = to_simplified(normalize_text(text))
+    doc = _Parser(simplified, registry or default_registry(), task_level).build()
+    if converted:
+        doc.warnings.insert(
+            0,
+            "繁体文本已转换为简体后解析 / the text is in traditional characters: read in simplified",
+        )
+    return doc
+
+
+def parse_source(
+    source: SourceText, *, registry: Registry | None = None, task_level: str | None = None
+) -> ParsedDocument:
+    """Parse an ingested file (its decoding notes become warnings)."""
+    doc = parse_text(source.text, registry=registry, task_level=task_level)
+    if source.notes:
+        doc.warnings = [*source.notes, *doc.warnings]
+    return doc

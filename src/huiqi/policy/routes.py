@@ -13,16 +13,18 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
-from huiqi.policy import export, repository, search, service
+from huiqi.policy import cache, export, repository, search, service
 from huiqi.policy.departments import default_registry
-from huiqi.policy.ingest import MAX_BYTES, IngestError, ingest_bytes
+from huiqi.policy.ingest import MAX_BYTES, IngestError, SourceText
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
 from huiqi.policy.paging import API_DEFAULT_LIMIT, API_MAX_LIMIT, Pager
-from huiqi.policy.parser import parse_source
 from huiqi.policy.review import source_lines
+from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
-from huiqi.web.deps import get_session, optional_user, render, require_roles
+from huiqi.policy.worker import limits_from_settings, parse_upload
+from huiqi.web.deps import get_session, optional_user, render, require_roles, templates
+from huiqi.web.i18n import pick, request_lang
 
 router = APIRouter()
 officer_only = require_roles(Role.officer, Role.admin)
@@ -57,6 +59,25 @@ def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
 
 def _upload_limit(request: Request) -> int:
     return min(MAX_BYTES, request.app.state.settings.max_upload_bytes)
+
+
+async def _parse_upload(
+    request: Request,
+    session: Session | None,
+    data: bytes,
+    name: str,
+    task_level: str | None = None,
+) -> tuple[SourceText, ParsedDocument]:
+    """Read and parse an upload in a bounded worker process, off the event loop."""
+    aliases = repository.department_aliases(session) if session is not None else {}
+    return await parse_upload(
+        data,
+        name,
+        max_bytes=_upload_limit(request),
+        limits=limits_from_settings(request.app.state.settings),
+        aliases=aliases,
+        task_level=task_level,
+    )
 
 
 async def _read_upload(request: Request, upload: UploadFile) -> tuple[bytes, str]:
@@ -182,9 +203,8 @@ async def upload_submit(
     """Import an uploaded file as a draft (or a new version) and open its review page."""
     try:
         data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), user_id=user.id
-        )
+        source, document = await _parse_upload(request, session, data, name)
+        result = service.import_parsed(session, document, source, user_id=user.id)
     except (IngestError, service.PolicyError) as exc:
         return render(
             request,
@@ -201,14 +221,20 @@ async def upload_submit(
 
 @router.get("/policy/department/{name}", include_in_schema=False)
 def department_page(
-    request: Request, name: str, unmapped: bool = False, session: Session = Depends(get_session)
+    request: Request,
+    name: str,
+    unmapped: bool = False,
+    code: str | None = Query(default=None, max_length=32),
+    session: Session = Depends(get_session),
 ) -> Response:
     """Everything a department must do across published policies.
 
-    ``unmapped`` lists the tasks of a name as written that the registry could not resolve.
+    ``unmapped`` lists the tasks of a name as written that the registry could not resolve;
+    ``code`` names the department exactly (another province's or a central one).
     """
-    dept = None if unmapped else service.registry_for(session).lookup(name)
-    rows = service.department_task_rows(session, name, unmapped=unmapped)
+    registry = service.registry_for(session)
+    dept = registry.by_code(code) if code else None if unmapped else registry.lookup(name)
+    rows = service.department_task_rows(session, name, unmapped=unmapped, code=code)
     return render(
         request,
         "policy/department.html",
@@ -218,6 +244,38 @@ def department_page(
     )
 
 
+def _not_modified(request: Request, tag: str, last_modified: str | None = None) -> Response | None:
+    """A 304 when the client's copy is current (If-None-Match), else None."""
+    if cache.matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=_validators(tag, last_modified))
+    return None
+
+
+def _validators(tag: str, last_modified: str | None) -> dict[str, str]:
+    """ETag and Last-Modified; the client must ask again each time (the answer is cheap)."""
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if last_modified:
+        headers["Last-Modified"] = _http_date(last_modified)
+    return headers
+
+
+def _http_date(iso: str) -> str:
+    from email.utils import format_datetime
+
+    moment = dt.datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return format_datetime(moment.astimezone(dt.UTC), usegmt=True)
+
+
+def _stamp_or_404(session: Session, policy_id: int, user: User | None) -> tuple[str, str, int]:
+    """The cache stamp of a policy the visitor may see (drafts only for officers)."""
+    stamp = cache.policy_stamp(session, policy_id)
+    if stamp is None or (stamp[0] == PolicyStatus.draft and not _is_staff(user)):
+        raise HTTPException(status_code=404, detail="no such policy")
+    return stamp
+
+
 @router.get("/policy/{policy_id}", include_in_schema=False)
 def policy_page(
     request: Request,
@@ -225,17 +283,46 @@ def policy_page(
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
-    """A policy with its sections, articles, departments and highlighted numbers."""
-    policy = _visible_policy(session, policy_id, user)
-    return render(
-        request,
-        "policy/detail.html",
-        policy=policy,
-        mark=mark_quantities,
-        topics=topic_labels(),
-        status_labels=STATUS_LABELS,
-        staff=_is_staff(user),
+    """A policy with its sections, articles, departments and highlighted numbers.
+
+    The article part is rendered once per version stamp and language (huiqi.policy.cache);
+    the page around it (navigation, CSRF token) belongs to the visitor, so the ETag covers
+    both and a browser revalidating its own copy gets a 304.
+    """
+    stamp = _stamp_or_404(session, policy_id, user)
+    lang = request_lang(request)
+    staff = _is_staff(user)
+    tag = cache.etag(
+        "policy",
+        policy_id,
+        stamp,
+        lang,
+        staff,
+        user.id if user else None,
+        request.state.csrf_nonce,
     )
+    unchanged = _not_modified(request, tag, stamp[1])
+    if unchanged is not None:
+        return unchanged
+
+    def make() -> tuple[str, Markup]:
+        policy = _visible_policy(session, policy_id, user)
+        body = Markup(
+            templates.get_template("policy/detail_body.html").render(
+                policy=policy,
+                mark=mark_quantities,
+                topics=topic_labels(),
+                status_labels=STATUS_LABELS,
+                staff=staff,
+                t=lambda zh, en: pick(lang, zh, en),
+            )
+        )
+        return policy.title, body
+
+    title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
+    response = render(request, "policy/detail.html", title=title, body=body)
+    response.headers.update(_validators(tag, stamp[1]))
+    return response
 
 
 @router.get("/policy/{policy_id}/tasks.{fmt}", include_in_schema=False)
@@ -245,25 +332,28 @@ def policy_tasks_file(
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
-    """Download the task breakdown as XLSX, CSV or JSON."""
-    policy = _visible_policy(session, policy_id, user)
-    rows = service.task_rows(session, policy)
-    filename = f"policy-{policy.id}-tasks.{fmt}"
-    if fmt == "xlsx":
-        body, media = (
-            export.to_xlsx(rows, title=policy.title),
-            ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        )
-    elif fmt == "csv":
-        body, media = export.to_csv(rows), "text/csv; charset=utf-8"
-    elif fmt == "json":
-        body, media = export.to_json(rows), "application/json"
-    else:
+    """Download the task breakdown as XLSX, CSV or JSON (made once per version stamp)."""
+    if fmt not in ("xlsx", "csv", "json"):
         raise HTTPException(status_code=404, detail="use .xlsx, .csv or .json")
+    stamp = _stamp_or_404(session, policy_id, user)
+
+    def make() -> tuple[bytes, str]:
+        policy = _visible_policy(session, policy_id, user)
+        rows = service.task_rows(session, policy)
+        if fmt == "xlsx":
+            return (
+                export.to_xlsx(rows, title=policy.title),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        if fmt == "csv":
+            return export.to_csv(rows), "text/csv; charset=utf-8"
+        return export.to_json(rows), "application/json"
+
+    body, media = cache.tasks.get_or_make(("file", policy_id, stamp, fmt), make)
     return Response(
         body,
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="policy-{policy_id}-tasks.{fmt}"'},
     )
 
 
@@ -400,10 +490,7 @@ def map_department_submit(
     user: User = Depends(officer_only),
 ) -> Response:
     """Map a department name the registry lacked onto a registered department."""
-    try:
-        service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
-    except service.PolicyError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
     target = back if back.startswith("/") and not back.startswith("//") else "/policy"
     return RedirectResponse(target, status_code=303)
 
@@ -469,6 +556,7 @@ def api_detail(
 
 @router.get("/api/v1/policy/search", tags=["policy"])
 def api_search(
+    request: Request,
     q: str,
     department: str | None = None,
     topic: str | None = None,
@@ -476,31 +564,43 @@ def api_search(
     limit: ApiLimit = API_DEFAULT_LIMIT,
     offset: ApiOffset = 0,
     session: Session = Depends(get_session),
-) -> dict[str, Any]:
-    """Search published policies, a page at a time; snippets carry <mark> around the query words."""
-    hits, total = search.search_page(
-        session,
-        q,
-        department=department,
-        topic=topic,
-        valid_on=_parse_day(valid_on),
-        limit=limit,
-        offset=offset,
+) -> Response:
+    """Search published policies, a page at a time; snippets carry <mark> around the query words.
+
+    Answers are cached until the library changes (huiqi.policy.cache) and carry an ETag.
+    """
+    day = _parse_day(valid_on)
+    key = ("search", q, department, topic, day, limit, offset, cache.library_stamp(session))
+    tag = cache.etag(*key)
+    unchanged = _not_modified(request, tag)
+    if unchanged is not None:
+        return unchanged
+
+    def make() -> bytes:
+        hits, total = search.search_page(
+            session, q, department=department, topic=topic, valid_on=day, limit=limit, offset=offset
+        )
+        items = [
+            {
+                "policy_id": h.policy_id,
+                "policy_title": h.policy_title,
+                "doc_number": h.doc_number,
+                "article_number": h.article_number,
+                "article_label": h.article_label,
+                "article_title": h.article_title,
+                "snippet_html": str(h.snippet_html),
+                "url": h.url,
+            }
+            for h in hits
+        ]
+        answer = {"total": total, "limit": limit, "offset": offset, "items": items}
+        return bytes(JSONResponse(answer).body)
+
+    return Response(
+        cache.searches.get_or_make(key, make),
+        media_type="application/json",
+        headers=_validators(tag, None),
     )
-    items = [
-        {
-            "policy_id": h.policy_id,
-            "policy_title": h.policy_title,
-            "doc_number": h.doc_number,
-            "article_number": h.article_number,
-            "article_label": h.article_label,
-            "article_title": h.article_title,
-            "snippet_html": str(h.snippet_html),
-            "url": h.url,
-        }
-        for h in hits
-    ]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
@@ -509,8 +609,19 @@ def api_tasks(
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> list[dict[str, Any]]:
-    """The task breakdown of one policy."""
-    return export.to_dicts(service.task_rows(session, _visible_policy(session, policy_id, user)))
+    """The task breakdown of one policy (cached by the policy's stamp)."""
+    return _task_rows(session, policy_id, user)
+
+
+def _task_rows(session: Session, policy_id: int, user: User | None) -> list[dict[str, Any]]:
+    """The task breakdown rows of a visible policy, made once per version stamp."""
+    stamp = _stamp_or_404(session, policy_id, user)
+    return cache.tasks.get_or_make(
+        ("tasks", policy_id, stamp),
+        lambda: export.to_dicts(
+            service.task_rows(session, _visible_policy(session, policy_id, user))
+        ),
+    )
 
 
 @router.get("/api/v1/policy/departments/{name}/tasks", tags=["policy"])
@@ -523,14 +634,21 @@ def api_department_tasks(
 
 @router.post("/api/v1/policy/parse", tags=["policy"])
 async def api_parse(
-    request: Request, file: Annotated[UploadFile, File()], user: User = Depends(officer_only)
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    user: User = Depends(officer_only),
+    task_level: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(一、|\(一\)|1\.|\(1\)|①|第X章|第X条|leaves)$",
+            description='which numbering level carries the tasks ("(一)", "1.", "leaves" …); '
+            "by default the level carrying the responsibility notes",
+        ),
+    ] = None,
 ) -> Response:
     """Parse an uploaded file and return its structure; nothing is stored."""
-    try:
-        data, name = await _read_upload(request, file)
-        document = parse_source(ingest_bytes(data, name, max_bytes=_upload_limit(request)))
-    except IngestError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    _, document = await _parse_upload(request, None, data, name, task_level)
     return JSONResponse(document.model_dump(mode="json"))
 
 
@@ -543,13 +661,9 @@ async def api_import(
     user: User = Depends(officer_only),
 ) -> Response:
     """Import an uploaded file: a new policy, a new version, or unchanged."""
-    try:
-        data, name = await _read_upload(request, file)
-        result = service.import_bytes(
-            session, data, name, max_bytes=_upload_limit(request), publish=publish, user_id=user.id
-        )
-    except (IngestError, service.PolicyError) as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+    data, name = await _read_upload(request, file)
+    source, document = await _parse_upload(request, session, data, name)
+    result = service.import_parsed(session, document, source, publish=publish, user_id=user.id)
     body = _policy_json(result.policy) | {
         "outcome": result.outcome,
         "version": result.version.number,

@@ -43,19 +43,68 @@ class DepartmentRef(BaseModel):
     role: str = "responsible"  # "lead", "responsible" or "cooperating"
 
 
-class ParsedArticle(BaseModel):
-    """One article: (一)… in opinions, 第一条… in regulations."""
+class ParsedItem(BaseModel):
+    """A numbered item inside an article: 1. in opinions and notices, (一) (项) in regulations."""
 
     number: int
     label: str
     title: str = ""
     text: str = ""
+    path: list[str] = Field(default_factory=list)  # labels from the top: ["一、", "(三)", "1."]
+    responsibility_note: str | None = None
+    departments: list[str] = Field(default_factory=list)
+    implementers: list[str] = Field(default_factory=list)
+    department_refs: list[DepartmentRef] = Field(default_factory=list)
+    quantities: list[QuantityOut] = Field(default_factory=list)
+
+
+class ParsedArticle(BaseModel):
+    """One article: (一)… in opinions, 第一条… in regulations, 一、 in notices.
+
+    ``text`` is the whole article, its items included; ``items`` are its numbered items, each with
+    its own text and responsibility note. ``departments`` are the article's own note's, then its
+    items' (so the department pages find every article a department works on).
+    """
+
+    number: int
+    label: str
+    title: str = ""
+    text: str = ""
+    path: list[str] = Field(default_factory=list)
     responsibility_note: str | None = None
     departments: list[str] = Field(default_factory=list)
     implementers: list[str] = Field(default_factory=list)
     department_refs: list[DepartmentRef] = Field(default_factory=list)
     quantities: list[QuantityOut] = Field(default_factory=list)
     topics: list[str] = Field(default_factory=list)
+    items: list[ParsedItem] = Field(default_factory=list)
+
+
+class TaskOut(BaseModel):
+    """One task of the document's task breakdown: who leads, who supports, who implements.
+
+    Tasks are the units of the level that carries the responsibility notes (``task_level``), or
+    the rows of a task table (任务分工表), merged where both name the same task.
+    """
+
+    path: list[str]
+    label: str
+    title: str = ""
+    text: str = ""
+    lead: list[DepartmentRef] = Field(default_factory=list)
+    support: list[DepartmentRef] = Field(default_factory=list)
+    implementers: list[str] = Field(default_factory=list)
+    deadline: str | None = None
+    note: str | None = None
+    source: str = "note"  # "note", "table", "note+table" or "inherited" (a group's or 下同 note)
+
+
+class ParsedTable(BaseModel):
+    """A table of the document, kept as rows of cells; ``task_table`` when it is the breakdown."""
+
+    rows: list[list[str]]
+    path: list[str] = Field(default_factory=list)  # the unit it stands in
+    task_table: bool = False
 
 
 class ParsedSection(BaseModel):
@@ -69,24 +118,59 @@ class ParsedSection(BaseModel):
 
 
 class ParsedDocument(BaseModel):
-    """The structure of one policy document."""
+    """The structure of one policy document (every field documented in the JSON schema)."""
 
     model_config = ConfigDict(ser_json_timedelta="iso8601")
 
-    title: str | None = None
-    doc_number: str | None = None
-    issuer: str | None = None
-    addressees: list[str] = Field(default_factory=list)
-    issued_on: dt.date | None = None
-    published_on: dt.date | None = None
-    source: str | None = None
-    cited_documents: list[str] = Field(default_factory=list)
-    province: str | None = None
-    style: str = "plain"  # "opinion", "regulation", "notice" or "plain"
-    preamble: str = ""
-    sections: list[ParsedSection] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-    unknown_departments: list[str] = Field(default_factory=list)
+    title: str | None = Field(None, description="标题 as printed (site suffixes removed)")
+    doc_number: str | None = Field(None, description="文号 of this document, canonical spelling")
+    issuer: str | None = Field(None, description="the issuers joined with 、 (for older readers)")
+    issuers: list[str] = Field(
+        default_factory=list, description="issuing bodies, from the head, a label or the signature"
+    )
+    addressees: list[str] = Field(default_factory=list, description="主送 groups as written")
+    issued_on: dt.date | None = Field(None, description="成文/印发/公布/通过 date")
+    published_on: dt.date | None = Field(None, description="the web page's 发布日期")
+    effective_on: dt.date | None = Field(None, description="施行/生效 date")
+    source: str | None = Field(None, description="the web page's 来源")
+    cited_documents: list[str] = Field(
+        default_factory=list, description="other documents' 文号 cited in the text"
+    )
+    province: str | None = Field(None, description="the province the document belongs to")
+    jurisdiction: str | None = Field(
+        None, description='"central", "provincial" or "municipal" (how department names are read)'
+    )
+    style: str = Field(
+        "plain", description='"opinion", "regulation", "notice", "numbered" or "plain"'
+    )
+    levels: list[str] = Field(
+        default_factory=list,
+        description='numbering levels present, top first: ["一、", "(一)", "1."]',
+    )
+    task_level: str | None = Field(
+        None,
+        description='the level whose units are the tasks ("(一)", "1.", …), "leaves" or "table"',
+    )
+    preamble: str = Field("", description="text before the first numbered unit")
+    sections: list[ParsedSection] = Field(
+        default_factory=list, description="sections (一、/第一章) with their articles and items"
+    )
+    closing: str = Field(
+        "", description="closing paragraphs after the last unit (施行, 请认真贯彻, 现将…)"
+    )
+    tasks: list[TaskOut] = Field(
+        default_factory=list, description="the task breakdown: lead, support, implementers per task"
+    )
+    tables: list[ParsedTable] = Field(default_factory=list, description="the document's tables")
+    metadata_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description='where each metadata field was found: "head", "label:发文字号", "signature", '
+        '"page", "body", "registry:doc_number"',
+    )
+    warnings: list[str] = Field(default_factory=list, description="what the reader should check")
+    unknown_departments: list[str] = Field(
+        default_factory=list, description="department names no registry layer resolved"
+    )
 
     def articles(self) -> list[ParsedArticle]:
         """All articles in document order."""

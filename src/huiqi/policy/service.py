@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.errors import DomainError
 from huiqi.policy import repository
 from huiqi.policy.departments import Registry, default_registry
 from huiqi.policy.ingest import IngestError, SourceText, ingest_bytes
@@ -37,7 +38,7 @@ from huiqi.policy.topics import tag_topics
 DEMO_FILE = "data/samples/gansu-gongxinfa-2020-351.txt"
 
 
-class PolicyError(ValueError):
+class PolicyError(DomainError):
     """A policy operation that cannot be done, with the reason."""
 
 
@@ -444,18 +445,22 @@ def task_rows(session: Session, policy: Policy) -> list[TaskRow]:
 
 
 def department_task_rows(
-    session: Session, department: str, *, unmapped: bool = False
+    session: Session, department: str, *, unmapped: bool = False, code: str | None = None
 ) -> list[TaskRow]:
     """Everything a department must do across all published policies (lead or cooperating).
 
-    With ``unmapped`` the name is taken as written in tasks the registry could not resolve
-    (another province's department of the same name, or one not yet mapped).
+    With ``unmapped`` the name is taken as written in tasks the registry could not resolve (one
+    not yet mapped); ``code`` selects a department exactly, e.g. another province's 省财政厅.
     """
     name = department.strip()
-    dept = None if unmapped else registry_for(session).lookup(name)
+    if code:
+        dept_code: str | None = code
+    else:
+        dept = None if unmapped else registry_for(session).lookup(name)
+        dept_code = dept.code if dept else None
     seen: set[int] = set()
     rows = []
-    for task in repository.tasks_of_department(session, dept.code if dept else None, name):
+    for task in repository.tasks_of_department(session, dept_code, name):
         article = task.article
         if article.id in seen:
             continue

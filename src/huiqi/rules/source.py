@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from huiqi.core.errors import Invalid
+
 Path_ = tuple[str | int, ...]
 
 
@@ -24,7 +26,7 @@ class RuleError:
         return f"{where}: {self.reason}"
 
 
-class RuleValidationError(ValueError):
+class RuleValidationError(Invalid):
     """A rule, parameter or scenario file was refused; carries every problem found."""
 
     def __init__(self, errors: list[RuleError]) -> None:

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import huiqi
 from huiqi.core.config import Settings, get_settings
-from huiqi.core.db import configure, make_engine, session_factory
+from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
+from huiqi.core.errors import DomainError
+from huiqi.web.assets import StaticAssets
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
-from huiqi.web.deps import LoginRequired, render
-from huiqi.web.i18n import LANG_COOKIE, request_lang
+from huiqi.web.deps import LoginRequired, render, templates
+from huiqi.web.errors import domain_error_response, validation_error_response
+from huiqi.web.i18n import LANG_COOKIE
+from huiqi.web.shell import RequestShell
 from huiqi.web.transaction import CommitBeforeResponse
+from huiqi.wiring import install as install_wiring
 
 log = logging.getLogger("huiqi.web")
 STATIC_DIR = Path(__file__).parent / "static"
@@ -38,7 +46,19 @@ ERROR_TEXT = {
     422: ("提交的数据有误", "Invalid input"),
     429: ("尝试过于频繁", "Too many attempts"),
     500: ("服务器内部错误", "Internal server error"),
+    503: ("系统繁忙,请稍后重试", "Busy, please try again shortly"),
 }
+RETRY_AFTER_SECONDS = "2"
+
+
+def _is_overload(exc: Exception) -> bool:
+    """A database that is busy (pool empty, SQLite write lock taken), not broken."""
+    if isinstance(exc, DatabaseBusy | PoolTimeout):
+        return True
+    if isinstance(exc, OperationalError):
+        text_ = str(exc.orig)
+        return "database is locked" in text_ or "database is busy" in text_
+    return False
 
 
 def _routers() -> list[APIRouter]:
@@ -79,10 +99,30 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     """
     settings = settings or get_settings()
     settings.check_safe()
+    install_wiring()
     if configure_db:
-        configure(make_engine(settings.effective_database_url))
+        configure(make_engine(settings.effective_database_url, **engine_options(settings)))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        """Size the threadpool to the connection pool; record API-token use in batches."""
+        # A worker thread without a connection would only wait for one, so there are as
+        # many threads as connections; beyond that requests queue on the event loop.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = settings.db_pool_size + settings.db_max_overflow
+        flusher = None
+        if configure_db:
+            from huiqi.accounts.usage import start_flusher
+
+            flusher = start_flusher(settings.token_usage_flush_seconds)
+        yield
+        if flusher is not None:
+            thread, stop = flusher
+            stop.set()
+            await anyio.to_thread.run_sync(thread.join, 5.0)
 
     app = FastAPI(
+        lifespan=lifespan,
         title="huiqi 惠企 API",
         version=huiqi.__version__,
         description="惠企政策精准推送与免申即享平台 / SME policy matching and no-application benefits.",
@@ -91,7 +131,23 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         redoc_url=None,
     )
     app.state.settings = settings
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # first in the routing table: load balancers ask it most often
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        """Liveness and database reachability."""
+        try:
+            with read_session() as session:
+                session.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
+        except Exception as exc:  # report, don't crash, when the database is down
+            return JSONResponse(
+                {"status": "error", "database": type(exc).__name__}, status_code=503
+            )
+
+    assets = StaticAssets(STATIC_DIR)
+    app.mount("/static", assets, name="static")
+    templates.env.globals["static_url"] = assets.url
     for router in _routers():
         # The OpenAPI document describes the JSON API only; pages are for browsers.
         for route in router.routes:
@@ -99,32 +155,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
                 route.include_in_schema = False
         app.include_router(router)
 
-    @app.middleware("http")
-    async def per_request(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Give every browser a CSRF nonce, remember a language switch, set safe headers."""
-        nonce = request.cookies.get(CSRF_COOKIE)
-        fresh = nonce is None
-        request.state.csrf_nonce = nonce or secrets.token_urlsafe(24)
-        response = await call_next(request)
-        if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                request.state.csrf_nonce,
-                httponly=True,
-                secure=settings.cookie_secure,
-                samesite="lax",
-            )
-        if "lang" in request.query_params:
-            response.set_cookie(
-                LANG_COOKIE, request_lang(request), samesite="lax", max_age=365 * 86400
-            )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
     app.add_middleware(CommitBeforeResponse)
     app.add_middleware(
         CsrfAndSizeMiddleware,
@@ -163,31 +194,35 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             response.headers[key] = value
         return response
 
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return domain_error_response(request, exc, _wants_json(request), error_page)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_input(request: Request, exc: RequestValidationError) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()
-        )
-        return error_page(request, 422, problems)
+        return validation_error_response(request, exc, _wants_json(request), error_page)
+
+    def busy(request: Request, exc: Exception) -> Response:
+        log.warning("overloaded on %s: %s", request.url.path, exc)
+        # the overload page must not ask the busy database who the visitor is
+        request.state.viewer = getattr(request.state, "viewer", None)
+        response = error_page(request, 503)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    for overload in (DatabaseBusy, PoolTimeout, OperationalError):
+
+        @app.exception_handler(overload)
+        async def overloaded(request: Request, exc: Exception) -> Response:
+            if _is_overload(exc):
+                return busy(request, exc)
+            log.exception("database error on %s", request.url.path)
+            return error_page(request, 500)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return error_page(request, 500)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
-        """Liveness and database reachability."""
-        try:
-            with session_factory()() as session:
-                session.execute(text("SELECT 1"))
-            return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
-        except Exception as exc:  # report, don't crash, when the database is down
-            return JSONResponse(
-                {"status": "error", "database": type(exc).__name__}, status_code=503
-            )
 
     @app.get("/lang/{code}", include_in_schema=False)
     def switch_lang(code: str, next: str = "/") -> Response:

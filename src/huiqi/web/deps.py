@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from huiqi.accounts import service as accounts
 from huiqi.accounts.models import ROLE_LABELS, Role, User
+from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import security
-from huiqi.core.db import session_factory
+from huiqi.core.db import read_session, session_factory
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
 from huiqi.web.nav import nav_for
@@ -65,9 +66,16 @@ class LoginRequired(Exception):
     """Raised when a page or API call needs a logged-in user."""
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; CommitBeforeResponse commits it when the response succeeds."""
-    session = session_factory()()
+    """A session for one request; CommitBeforeResponse commits it when the response succeeds.
+
+    Requests that read (GET, HEAD) take no write lock on SQLite; those that write start
+    their transaction IMMEDIATE (see huiqi.core.db).
+    """
+    session = read_session() if request.method in READ_METHODS else session_factory()()
     setattr(request.state, STATE_KEY, session)
     try:
         yield session
@@ -111,7 +119,7 @@ def _resolve_user_for_page(request: Request) -> None:
     if session is not None:
         _remember(request, accounts.user_for_session(session, cookie))
         return
-    with session_factory()() as own:
+    with read_session() as own:
         _remember(request, accounts.user_for_session(own, cookie))
 
 
@@ -122,7 +130,7 @@ def current_user(user: User | None = Depends(optional_user)) -> User:
     return user
 
 
-def require_roles(*roles: str) -> Callable[..., User]:
+def require_roles(*roles: Role) -> Callable[..., User]:
     """A dependency that admits only users with one of the given roles."""
     allowed = {Role(r).value for r in roles}
 
@@ -136,10 +144,22 @@ def require_roles(*roles: str) -> Callable[..., User]:
 
 def ensure_enterprise_access(user: User, credit_code: str) -> None:
     """Object-level check: an enterprise user may only touch its own enterprise's data."""
-    if user.role == Role.enterprise and user.credit_code != credit_code:
-        raise HTTPException(status_code=404, detail="not found")
     if user.role == Role.bank:
         raise HTTPException(status_code=403, detail="your role may not open this")
+    if user.role == Role.enterprise and not can_access(scope_of(user), credit_code=credit_code):
+        raise HTTPException(status_code=404, detail="not found")
+
+
+# The session and the users of each role, for route signatures:
+# ``def page(session: SessionDep, user: OfficerUser) -> Response``.
+SessionDep = Annotated[Session, Depends(get_session)]
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+AdminUser = Annotated[User, Depends(require_roles(Role.admin))]
+# Officers' pages are open to administrators too.
+OfficerUser = Annotated[User, Depends(require_roles(Role.officer, Role.admin))]
+EnterpriseUser = Annotated[User, Depends(require_roles(Role.enterprise))]
+BankUser = Annotated[User, Depends(require_roles(Role.bank))]
 
 
 def csrf_input(request: Request) -> Markup:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
+
+from huiqi.core.db import has_writes
 from huiqi.web.csrf import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("huiqi.web")
@@ -16,7 +19,10 @@ class CommitBeforeResponse:
 
     Committing here (not after the dependency's yield, which runs once the response has
     been sent) means a failed commit becomes a 500 instead of a success the client
-    believes in.
+    believes in. The commit runs in the threadpool: a commit waits on the disk (and on
+    SQLite's write lock), which must not stall every other request on the event loop. A
+    session that only read has nothing to commit; the dependency's close ends its
+    transaction after the response, and the request skips a trip to the threadpool.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -36,15 +42,15 @@ class CommitBeforeResponse:
                 return
             if message["type"] == "http.response.start":
                 session = scope.get("state", {}).get(STATE_KEY)
-                if session is not None:
+                if session is not None and has_writes(session):
                     try:
                         if message["status"] < 400:
-                            session.commit()
+                            await run_in_threadpool(session.commit)
                         else:
-                            session.rollback()
+                            await run_in_threadpool(session.rollback)
                     except Exception:
                         log.exception("commit failed on %s", scope.get("path"))
-                        session.rollback()
+                        await run_in_threadpool(session.rollback)
                         replaced = True
                         await _send_500(send)
                         return

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.core.export import csv_bytes
+from huiqi.finance.models import Application, Need
+from huiqi.grants.models import Grant, GrantStatus
+from huiqi.matching.models import MatchResult, RuleVersion
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
@@ -47,10 +51,6 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     grants and financing applications. The last stage on a channel counts enterprises notified
     on that channel that then applied (push/apply rules: a financing application whose need
     carries the rule id) or were granted (auto_grant rules: approved or disbursed grants)."""
-    from huiqi.finance.models import Application, Need
-    from huiqi.grants.models import Grant, GrantStatus
-    from huiqi.matching.models import MatchResult, RuleVersion
-
     titles: dict[str, str] = {}
     modes: dict[str, str] = {}
     for rid, title, mode in session.execute(
@@ -89,18 +89,26 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     # Data requests go to enterprises whose fit is unknown: they are not part of this funnel,
     # which follows eligible enterprises. Every stage counts distinct enterprises, so a rule
     # re-published as a new version does not count its enterprises twice.
-    notes = session.execute(
+    notes: list[tuple[int, str, str, Any]] = []
+    for nid, single, owner, read_at, covers in session.execute(
         select(
-            Notification.id, Notification.rule_id, Notification.credit_code, Notification.read_at
+            Notification.id,
+            Notification.rule_id,
+            Notification.credit_code,
+            Notification.read_at,
+            Notification.covers,
         ).where(
-            Notification.rule_id.is_not(None),
+            Notification.rule_id.is_not(None) | Notification.covers.is_not(None),
             Notification.topic != Topic.data_request,
             Notification.credit_code.is_not(None),
         )
-    ).all()
-    by_note: dict[int, tuple[str, str]] = {
-        nid: (str(rid), str(code)) for nid, rid, code, _ in notes
-    }
+    ):
+        # a summary of many results counts for every rule it announced as a fit
+        for rule in [single] if single is not None else list(covers or []):
+            notes.append((int(nid), str(rule), str(owner), read_at))
+    by_note: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for nid, rule, code, _ in notes:
+        by_note[nid].append((rule, code))
     reads: dict[int, set[str]] = defaultdict(set)
     for nid, via in session.execute(select(ReadReceipt.notification_id, ReadReceipt.via)):
         reads[nid].add("inapp" if via == "inbox" else via)
@@ -122,14 +130,12 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
         if "inapp" in reads.get(nid, set()):
             stage_codes[(str(rule), "inapp", "read")].add(code)
     for send_note, channel, status in sends:
-        if send_note not in by_note:
-            continue
-        rid, code = by_note[send_note]
-        stage_codes[(rid, channel, "notified")].add(code)
-        if status in (OutboxStatus.sent, OutboxStatus.digested):
-            stage_codes[(rid, channel, "delivered")].add(code)
-        if channel in reads.get(send_note, set()):
-            stage_codes[(rid, channel, "read")].add(code)
+        for rid, code in by_note.get(int(send_note or 0), []):
+            stage_codes[(rid, channel, "notified")].add(code)
+            if status in (OutboxStatus.sent, OutboxStatus.digested):
+                stage_codes[(rid, channel, "delivered")].add(code)
+            if channel in reads.get(int(send_note or 0), set()):
+                stage_codes[(rid, channel, "read")].add(code)
 
     rows: dict[tuple[str, str], FunnelRow] = {}
     channels_of: dict[str, set[str]] = defaultdict(set)

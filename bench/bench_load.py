@@ -1,0 +1,358 @@
+"""Load benchmark: huiqi under wrk on SQLite (1 worker) and PostgreSQL (2 workers), beside a bare app.
+
+    .venv/bin/python -m bench load                      # 10 s per cell, 32 and 256 connections
+    .venv/bin/python -m bench load --duration 60        # the full target
+    .venv/bin/python -m bench load --backends sqlite --targets healthz,policy --connections 32
+
+One command: it prepares a database per backend with the demo data (kept under bench/out/load
+and reused; --fresh rebuilds), starts `huiqi serve` on it, logs in as every demo role, and drives
+/healthz, a policy page, the policy search API (融资担保, 专精特新, 高校毕业生 in turn),
+/matching/mine and /notify/inbox (logged in as the enterprise) with wrk (Debian package `wrk`),
+2 s client timeout. The baseline is a bare FastAPI app with one sync route on the same uvicorn with
+the same number of workers, measured in the same run. Printed per cell: req/s, p50 and p99
+latency, errors (connect, read, write, HTTP status ≥ 400), timeouts and the ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out" / "load"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_NAME = "huiqi_bench_load"
+SEARCHES = ("融资担保", "专精特新", "高校毕业生")
+TARGETS = ("healthz", "policy", "search", "mine", "inbox")
+DEMO_LOGINS = {
+    "admin": "huiqi-admin-2020",
+    "officer": "huiqi-officer-2020",
+    "enterprise": "huiqi-enterprise-2020",
+    "bank": "huiqi-bank-2020",
+}
+
+
+@dataclass
+class Cell:
+    """One wrk run's outcome."""
+
+    backend: str
+    target: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    timeouts: int
+
+
+def _wrk() -> str | None:
+    """The wrk binary; installed from Debian when missing and possible."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk is not installed; trying `apt-get install -y wrk` (Debian package)", flush=True)
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            check=False,
+            capture_output=True,
+        )
+    found = shutil.which("wrk")
+    if not found:
+        print("wrk is not available: install it with `apt-get install wrk`", file=sys.stderr)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _huiqi(*args: str, env: dict[str, str], quiet: bool = True) -> None:
+    """Run the huiqi command line with the benchmark's environment."""
+    cmd = [sys.executable, "-c", "from huiqi.cli.main import main; main()", *args]
+    out = subprocess.run(cmd, env=env, capture_output=quiet, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"huiqi {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+
+
+def _database(backend: str, size: int, fresh: bool) -> dict[str, str]:
+    """Environment for a backend's demo database, built (migrate + demo load) when needed."""
+    env = {**os.environ, "HUIQI_COOKIE_SECURE": "false", "HUIQI_ENV": "development"}
+    env.pop("HUIQI_CONFIG_FILE", None)
+    if backend == "sqlite":
+        folder = OUT / "sqlite"
+        marker = folder / f".demo-{size}"
+        if fresh and folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        env["HUIQI_DATA_DIR"] = str(folder)
+        env.pop("HUIQI_DATABASE_URL", None)
+    else:
+        from sqlalchemy import text
+
+        from huiqi.core.db import make_engine
+
+        OUT.mkdir(parents=True, exist_ok=True)
+        marker = OUT / f".pg-demo-{size}"
+        admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_NAME}
+            )
+            if fresh or not exists or not marker.exists():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{PG_NAME}"'))
+                marker.unlink(missing_ok=True)
+        admin.dispose()
+        env["HUIQI_DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_NAME}"
+        env["HUIQI_DATA_DIR"] = str(OUT / "pg-data")
+    if not marker.exists():
+        print(f"· {backend}: migrating and loading the demo data ({size} enterprises)", flush=True)
+        started = time.perf_counter()
+        _huiqi("db", "upgrade", env=env)
+        _huiqi("demo", "load", "--size", str(size), env=env)
+        marker.touch()
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+    return env
+
+
+class Server:
+    """A server process on a free port, stopped on exit."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], name: str) -> None:
+        self.port = _free_port()
+        self.name = name
+        self.log = (OUT / f"{name}.log").open("w")
+        self.proc = subprocess.Popen(
+            [*cmd, "--port", str(self.port)], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited; see {self.log.name}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"{self.name} did not become healthy; see {self.log.name}")
+
+    def stop(self) -> float:
+        """SIGTERM and wait; returns the seconds the graceful shutdown took."""
+        started = time.monotonic()
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        return time.monotonic() - started
+
+
+def _login(base: str, role: str) -> str:
+    """Log in as a demo role; returns the Cookie header of the session."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as client:
+        page = client.get("/login")
+        found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+        if found is None:
+            raise SystemExit("no CSRF token on /login")
+        answer = client.post(
+            "/login",
+            data={"username": role, "password": DEMO_LOGINS[role], "csrf_token": found.group(1)},
+        )
+        if answer.status_code != 303 or "huiqi_session" not in client.cookies:
+            raise SystemExit(f"log-in as {role} failed: HTTP {answer.status_code}")
+        return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+
+def _policy_id(base: str) -> int:
+    import httpx
+
+    items = httpx.get(base + "/api/v1/policy/policies?limit=1", timeout=10).json()["items"]
+    if not items:
+        raise SystemExit("no published policy in the demo data")
+    return int(items[0]["id"])
+
+
+def _run_wrk(
+    wrk: str, base: str, paths: list[str], cookie: str, connections: int, duration: int
+) -> dict[str, float]:
+    """One wrk run; the Lua script prints a JSON summary line."""
+    import httpx
+
+    for path in paths:  # every path must answer 200 before it is measured
+        status = httpx.get(base + path, headers={"Cookie": cookie}, timeout=10).status_code
+        if status != 200:
+            raise SystemExit(f"{path} answered HTTP {status} before the run")
+    env = {**os.environ, "BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}
+    out = subprocess.run(
+        [
+            wrk,
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "2s",
+            "-s",
+            str(HERE / "load" / "wrk.lua"),
+            base,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON "))
+    data: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
+    return data
+
+
+def _cell(backend: str, target: str, conns: int, data: dict[str, float]) -> Cell:
+    seconds = data["duration_us"] / 1e6
+    return Cell(
+        backend=backend,
+        target=target,
+        connections=conns,
+        rps=data["requests"] / seconds,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=int(data["connect"] + data["read"] + data["write"] + data["status"]),
+        timeouts=int(data["timeout"]),
+    )
+
+
+def _print(cell: Cell, baseline: Cell | None) -> None:
+    ratio = f"{cell.rps / baseline.rps:5.2f}" if baseline and baseline.rps else "    —"
+    print(
+        f"{cell.backend:<12} {cell.target:<9} {cell.connections:>5} {cell.rps:>9,.0f} "
+        f"{cell.p50_ms:>8.1f} {cell.p99_ms:>8.1f} {cell.errors:>7} {cell.timeouts:>8}  {ratio}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the load benchmark and print one line per (backend, target, connections)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench load", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per cell (target: 60)")
+    parser.add_argument("--connections", default="32,256", help="comma-separated, e.g. 32,256")
+    parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres")
+    parser.add_argument("--targets", default=",".join(TARGETS), help=",".join(TARGETS))
+    parser.add_argument("--pg-workers", type=int, default=2, help="worker processes on PostgreSQL")
+    parser.add_argument("--size", type=int, default=3000, help="demo enterprises")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the demo databases")
+    args = parser.parse_args(argv)
+    wrk = _wrk()
+    if wrk is None:
+        return 2
+    conns = [int(c) for c in args.connections.split(",") if c]
+    targets = [t for t in args.targets.split(",") if t]
+    unknown = set(targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    header = f"{'server':<12} {'target':<9} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'timeouts':>8}  ratio"
+    for backend in [b for b in args.backends.split(",") if b]:
+        workers = 1 if backend == "sqlite" else args.pg_workers
+        env = _database(backend, args.size, args.fresh)
+        print(
+            f"\n{backend}, {workers} worker{'s' if workers > 1 else ''}, {args.duration} s per cell"
+        )
+        print(header)
+        baselines: dict[int, Cell] = {}
+        bare = Server(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.load.bare_app:app",
+                "--no-access-log",
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            {**env, "PYTHONPATH": str(HERE.parent)},
+            f"bare-{backend}",
+        )
+        try:
+            bare.wait_ready()
+            for c in conns:
+                cell = _cell(
+                    f"bare ×{workers}",
+                    "healthz",
+                    c,
+                    _run_wrk(wrk, bare.base, ["/healthz"], "", c, args.duration),
+                )
+                baselines[c] = cell
+                _print(cell, None)
+        finally:
+            bare.stop()
+        server = Server(
+            [
+                sys.executable,
+                "-c",
+                "from huiqi.cli.main import main; main()",
+                "serve",
+                "--workers",
+                str(workers),
+            ],
+            env,
+            f"huiqi-{backend}",
+        )
+        try:
+            server.wait_ready()
+            cookies = {role: _login(server.base, role) for role in DEMO_LOGINS}
+            pid = _policy_id(server.base)
+            plan = {
+                "healthz": (["/healthz"], ""),
+                "policy": ([f"/policy/{pid}"], ""),
+                "search": ([f"/api/v1/policy/search?q={quote(q)}" for q in SEARCHES], ""),
+                "mine": (["/matching/mine"], cookies["enterprise"]),
+                "inbox": (["/notify/inbox"], cookies["enterprise"]),
+            }
+            for target in targets:
+                paths, cookie = plan[target]
+                for c in conns:
+                    data = _run_wrk(wrk, server.base, paths, cookie, c, args.duration)
+                    _print(
+                        _cell(f"huiqi ×{workers}", target, c, data),
+                        baselines.get(c),
+                    )
+        finally:
+            took = server.stop()
+            print(f"graceful shutdown took {took:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

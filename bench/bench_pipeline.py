@@ -1,0 +1,305 @@
+"""Matching pipeline benchmark: from a registry import to queued notifications, as an operator runs it.
+
+    .venv/bin/python -m bench pipeline --enterprises 100000 --rules 300 --backend sqlite
+    .venv/bin/python -m bench pipeline --enterprises 400000 --rules 300 --backend postgres
+
+One process, one fresh database (SQLite file, or a scratch PostgreSQL database `huiqi_bench_pipeline`
+dropped and rebuilt). Steps, each timed:
+
+1. generate the province (`huiqi demo population`'s generator) and import it as a template CSV;
+2. publish R rules in the documented YAML format: the 11 library rules and variants of its push
+   and apply rules whose numeric thresholds are scaled (×0.5 … ×2, as another department's
+   measure would set them); the library's auto_grant rule is not multiplied (a province funds
+   few no-application measures);
+3. first full run (`matching.service.match`, committing per batch as `huiqi match run` does):
+   evaluate, store changed results, grants, notifications with their outbox rows;
+4. a second run with nothing changed;
+5. a nightly feed: 5 % of the enterprises get new figures, imported as a file (the registry change
+   re-matches only them, through the EnterpriseChanged event);
+6. one rule's threshold changes: the new version is published and only that rule re-evaluated.
+
+Printed per step: seconds per phase, rows written, notifications and outbox rows queued; then peak
+memory (VmHWM) and the ratio of the first run's whole time to the engine's pure evaluation time
+(`run_batch` over the same frame and rules, measured in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ON = date(2025, 6, 30)
+FACTORS = (0.5, 0.75, 1.25, 1.5, 2.0, 0.6, 0.8, 1.2, 1.75)
+NUMBER = re.compile(r"^(\d+(?:\.\d+)?)(.*)$")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss where /proc is missing)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _fresh_database(backend: str, workdir: Path, pg_name: str) -> str:
+    from sqlalchemy import text
+
+    from huiqi.core import migrate
+    from huiqi.core.db import make_engine
+
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'pipeline.db'}"
+    else:
+        admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        admin.dispose()
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{pg_name}"
+    migrate.upgrade(url)
+    return url
+
+
+def _scaled(value: Any, factor: float) -> Any:
+    """A threshold scaled by a factor, keeping its unit (500万元 → 750万元)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return type(value)(round(value * factor))
+    if isinstance(value, str) and (m := NUMBER.match(value)):
+        number = float(m.group(1)) * factor
+        text = str(int(round(number))) if number >= 10 else f"{number:.2f}".rstrip("0").rstrip(".")
+        return f"{text}{m.group(2)}"
+    return value
+
+
+def _vary(node: Any, factor: float) -> Any:
+    """The condition tree with every numeric comparison threshold scaled."""
+    if isinstance(node, dict):
+        if "field" in node and "value" in node and node.get("op") in ("<", "<=", ">", ">="):
+            return {**node, "value": _scaled(node["value"], factor)}
+        return {k: _vary(v, factor) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_vary(v, factor) for v in node]
+    return node
+
+
+def rule_texts(count: int) -> list[str]:
+    """`count` rule files in the documented format: the library rules, then threshold variants."""
+    from huiqi.rules.library import load_library
+
+    lib = load_library()
+    base = [lib.rules[rid].source for rid in sorted(lib.rules)]
+    texts = list(base[:count])
+    # Variants are of the push and apply measures: a 免申即享 (auto_grant) measure pays out of a
+    # budget line, so a province has a handful, which the library rules already stand for.
+    base = [
+        lib.rules[rid].source
+        for rid in sorted(lib.rules)
+        if lib.rules[rid].doc.mode != "auto_grant"
+    ]
+    k = 0
+    while len(texts) < count:
+        source = base[k % len(base)]
+        doc = yaml.safe_load(source)
+        variant = k // len(base) + 1
+        factor = FACTORS[(k + variant) % len(FACTORS)]
+        doc["id"] = f"{doc['id']}-v{variant:02d}"
+        doc["title"] = {
+            "zh": f"{doc['title']['zh']}(变体{variant})",
+            "en": f"{doc['title']['en']} (variant {variant})",
+        }
+        doc["conditions"] = _vary(doc["conditions"], factor)
+        texts.append(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+        k += 1
+    return texts
+
+
+def _counts(session: Any) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from huiqi.grants.models import Grant
+    from huiqi.matching.models import MatchResult
+    from huiqi.notify.models import Notification, OutboxMessage
+
+    def n(model: Any) -> int:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+    return {
+        "results": n(MatchResult),
+        "notifications": n(Notification),
+        "outbox": n(OutboxMessage),
+        "grants": n(Grant),
+    }
+
+
+def _line(
+    name: str, seconds: float, report: Any, before: dict[str, int], after: dict[str, int]
+) -> None:
+    phases = ""
+    if report is not None:
+        phases = " · ".join(f"{k} {v:6.1f}s" for k, v in report.seconds.items())
+        phases = (
+            f"  [{phases}]  pairs {report.evaluated:,}; rows written {report.inserted:,} ins "
+            f"{report.updated:,} upd {report.deleted:,} del; changes {report.changes:,}"
+        )
+    queued = ", ".join(f"+{after[k] - before[k]:,} {k}" for k in after)
+    print(f"{name:<24s} {seconds:8.1f} s{phases}\n{'':<24s} {queued}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline steps on a fresh database and print the report."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--enterprises", type=int, default=100_000)
+    parser.add_argument("--rules", type=int, default=300)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--pg-name", default="huiqi_bench_pipeline")
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    args = parser.parse_args(argv)
+
+    from sqlalchemy.orm import sessionmaker
+
+    from huiqi.core.db import make_engine
+    from huiqi.enterprise.importer import run_import
+    from huiqi.enterprise.population import generate, write_file
+    from huiqi.enterprise.service import current_frame
+    from huiqi.matching import service as matching
+    from huiqi.rules.batch import run_batch
+    from huiqi.rules.plan import compile_plan
+    from huiqi.wiring import install
+
+    install()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        url = _fresh_database(args.backend, workdir, args.pg_name)
+        engine = make_engine(url)
+        factory = sessionmaker(bind=engine, expire_on_commit=False)
+        print(
+            f"pipeline: {args.enterprises:,} enterprises × {args.rules} rules on {args.backend}",
+            flush=True,
+        )
+
+        clock = time.perf_counter()
+        rows = generate(args.enterprises, seed=2020)
+        pop = workdir / "population.csv"
+        write_file(rows, pop)
+        generated = time.perf_counter() - clock
+        clock = time.perf_counter()
+        imported = run_import(factory, pop, batch_size=5000, today=ON)
+        print(
+            f"{'generate':<24s} {generated:8.1f} s\n{'import':<24s} "
+            f"{time.perf_counter() - clock:8.1f} s  {imported.counts()}",
+            flush=True,
+        )
+
+        clock = time.perf_counter()
+        with factory() as session:
+            lib = matching.base_library()
+            for i, text in enumerate(rule_texts(args.rules)):
+                matching.publish_rule(session, lib.parse_rule(text, f"rule-{i}.yaml"), "bench")
+            session.commit()
+            before = _counts(session)
+        print(f"{'publish rules':<24s} {time.perf_counter() - clock:8.1f} s", flush=True)
+
+        with factory() as session:
+            pairs = matching.published_rules(session)
+            frame = current_frame(session)
+            plan = compile_plan([r for _, r in pairs], ON)
+            clock = time.perf_counter()
+            run_batch(plan, frame)
+            engine_seconds = time.perf_counter() - clock
+            del frame
+        print(f"{'engine only':<24s} {engine_seconds:8.2f} s  (run_batch, all pairs)", flush=True)
+
+        def full_run(name: str) -> float:
+            nonlocal before
+            with factory() as session:
+                clock = time.perf_counter()
+                report = matching.match(
+                    session, on=ON, checkpoint=session.commit, batch_size=args.batch_size
+                )
+                session.commit()
+                took = time.perf_counter() - clock
+                after = _counts(session)
+            _line(name, took, report, before, after)
+            before = after
+            return took
+
+        first = full_run("first full run")
+        full_run("nothing changed")
+
+        changed = rows[::20]  # 5 %
+        for row in changed:
+            row["employees"] = str(int(row.get("employees") or 0) + 7)
+        feed = workdir / "feed.csv"
+        write_file(changed, feed)
+        captured: list[Any] = []
+        real = matching.match
+
+        def spy(*a: Any, **kw: Any) -> Any:
+            report = real(*a, **kw)
+            captured.append(report)
+            return report
+
+        matching.match = spy  # type: ignore[assignment]
+        clock = time.perf_counter()
+        fed = run_import(factory, feed, batch_size=5000, today=ON)
+        took = time.perf_counter() - clock
+        matching.match = real  # type: ignore[assignment]
+        with factory() as session:
+            after = _counts(session)
+        total = matching.RunReport()
+        for r in captured:
+            total.add(r)
+        _line(f"5% changed ({len(changed):,})", took, total, before, after)
+        print(f"{'':<24s} import counts {fed.counts()}", flush=True)
+        before = after
+
+        with factory() as session:
+            rule_id = "gs351-10-procurement-small-micro"
+            source = matching.latest_version(session, rule_id).source  # type: ignore[union-attr]
+            edited = source.replace("value: [small, micro]", "value: [medium, small, micro]")
+            clock = time.perf_counter()
+            matching.publish_rule(session, lib.parse_rule(edited, "edited.yaml"), "bench")
+            report = matching.match(
+                session, on=ON, rule_ids=[rule_id], checkpoint=session.commit,
+                batch_size=args.batch_size,
+            )  # fmt: skip
+            session.commit()
+            took = time.perf_counter() - clock
+            after = _counts(session)
+        _line("one rule changed", took, report, before, after)
+
+        with factory() as session:
+            final = _counts(session)
+        pairs_total = args.enterprises * args.rules
+        print(
+            f"stored result rows {final['results']:,} of {pairs_total:,} pairs "
+            f"({100 * final['results'] / pairs_total:.1f} %: eligible and unknown only)",
+            flush=True,
+        )
+        print(f"peak memory (VmHWM)      {_peak_rss_mb():8.0f} MB")
+        print(f"first run / engine only  {first / engine_seconds:8.0f} ×")
+        engine.dispose()
+        if args.backend == "sqlite":
+            size = sum(p.stat().st_size for p in workdir.glob("pipeline.db*"))
+            print(f"database size            {size / 1e6:8.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,161 @@
+"""Typed domain events and a small synchronous in-process bus.
+
+A domain publishes what happened (an enterprise changed, results changed, a grant was decided);
+other domains react through handlers that `huiqi.wiring.install()` subscribes in one place. A
+handler runs in the publisher's session and transaction, in priority order (lower first), so
+everything a change causes is committed or rolled back together at the CLI or request boundary.
+
+This module depends on nothing in huiqi, so every domain may import it without creating a cycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class ResultChange:
+    """A new or changed matching result, as matching stores it and grants and notify read it."""
+
+    credit_code: str
+    rule_id: str
+    rule_version: str
+    result: str  # eligible | ineligible | unknown
+    missing: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    rule_title: str = ""
+    enterprise_name: str = ""
+    amount_fen: int | None = None
+    mode: str = "push"  # push | auto_grant | apply
+    legal_basis: str = ""
+    previous: str | None = None  # the stored result before this change (None: first result)
+    deadline: date | None = None
+
+
+@dataclass(frozen=True)
+class EnterpriseChanged:
+    """Registry values of these enterprises (credit codes) were inserted or changed."""
+
+    codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ResultsChanged:
+    """Matching stored new or changed results, evaluated on `on`."""
+
+    changes: tuple[ResultChange, ...]
+    on: date
+    actor: str | None = None  # who caused the run (e.g. the officer who published a rule)
+
+
+@dataclass(frozen=True)
+class GrantDecided:
+    """A grant reached a decision the enterprise is told about (e.g. disbursed).
+
+    It carries the message grants composed, so the notifying domain needs nothing of grants.
+    """
+
+    grant_id: int
+    credit_code: str
+    status: str
+    rule_id: str
+    rule_version: int
+    subject: str
+    body: str
+    link: str
+
+
+E = TypeVar("E")
+Handler = Callable[[Session, Any], None]
+
+
+@dataclass
+class Bus:
+    """Handlers by event type, each with a priority (lower runs first) and a label."""
+
+    handlers: dict[type, list[tuple[int, str, Handler]]] = field(default_factory=dict)
+
+    def subscribe(
+        self,
+        event_type: type[E],
+        handler: Callable[[Session, E], None],
+        priority: int = 100,
+        label: str = "",
+    ) -> None:
+        """Call `handler(session, event)` for every published event of this type (once per handler).
+
+        `label` names what the handler does in progress reports (e.g. "grants").
+        """
+        listed = self.handlers.setdefault(event_type, [])
+        if all(fn is not handler for _, _, fn in listed):
+            listed.append((priority, label or handler.__name__, handler))
+            listed.sort(key=lambda entry: entry[0])
+
+    def unsubscribe(self, event_type: type, handler: Handler) -> None:
+        """Stop calling a handler (tests subscribe temporary ones)."""
+        listed = self.handlers.get(event_type, [])
+        listed[:] = [entry for entry in listed if entry[2] is not handler]
+
+    def publish(
+        self,
+        session: Session,
+        event: object,
+        observe: Callable[[str, float], None] | None = None,
+    ) -> None:
+        """Run the handlers of the event's type now, in the caller's session and transaction.
+
+        `observe(label, seconds)` is told how long each handler took.
+        """
+        for _, label, handler in list(self.handlers.get(type(event), [])):
+            start = time.perf_counter()
+            handler(session, event)
+            if observe is not None:
+                observe(label, time.perf_counter() - start)
+
+    def subscribed(self, event_type: type) -> list[Handler]:
+        """The handlers of an event type, in the order they run."""
+        return [fn for _, _, fn in self.handlers.get(event_type, [])]
+
+
+bus = Bus()
+
+
+def subscribe(
+    event_type: type[E], handler: Callable[[Session, E], None], priority: int = 100, label: str = ""
+) -> None:
+    """Subscribe a handler on the process bus."""
+    bus.subscribe(event_type, handler, priority, label)
+
+
+def unsubscribe(event_type: type, handler: Handler) -> None:
+    """Remove a handler from the process bus."""
+    bus.unsubscribe(event_type, handler)
+
+
+def publish(
+    session: Session, event: object, observe: Callable[[str, float], None] | None = None
+) -> None:
+    """Publish an event on the process bus within the caller's transaction."""
+    bus.publish(session, event, observe)
+
+
+def enterprise_changed(session: Session, codes: Iterable[str]) -> None:
+    """Publish EnterpriseChanged for these credit codes (nothing when there are none)."""
+    found = frozenset(codes)
+    if found:
+        publish(session, EnterpriseChanged(found))
+
+
+def results_changed(
+    session: Session, changes: Iterable[ResultChange], on: date, actor: str | None = None
+) -> None:
+    """Publish ResultsChanged for these changes (nothing when there are none)."""
+    listed = tuple(changes)
+    if listed:
+        publish(session, ResultsChanged(listed, on, actor))

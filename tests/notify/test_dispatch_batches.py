@@ -1,0 +1,118 @@
+"""The dispatcher works in batches: a constant number of transactions and SMTP sessions per batch."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from huiqi.core.codes import make_credit_code
+from huiqi.core.config import Settings
+from huiqi.notify import service
+from huiqi.notify.channels import LogSmsGateway, Outbound, SmsSender
+from huiqi.notify.dispatcher import Dispatcher, channel_rate, default_senders
+from huiqi.notify.models import OutboxMessage, Subscription
+from tests.notify.servers import SmtpServer, start_smtp
+from tests.notify.test_channels import Clock
+
+ENTERPRISES = 24
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = start_smtp()
+    yield server
+    server.controller.stop()
+
+
+def test_sms_carries_the_signature_once() -> None:
+    gateway = LogSmsGateway()
+    message = Outbound(
+        idempotency_key="k1",
+        channel="sms",
+        recipient="13912345678",
+        credit_code="",
+        subject="【惠企】您可能符合「专精特新」奖励",
+        text="",
+        link="https://huiqi.example.gov.cn/notify/open/x",
+        unsubscribe_url="https://huiqi.example.gov.cn/notify/unsubscribe/y",
+    )
+    SmsSender(gateway).send(message)
+    ((_, text, _),) = gateway.sent
+    assert text.startswith("【惠企】您可能符合「专精特新」奖励 详情:")
+    assert text.count("【惠企】") == 1
+
+
+def test_batch_uses_few_transactions_and_one_smtp_session_per_connection(
+    db_session: Session,
+    session_maker: sessionmaker[Session],
+    subscribe: Callable[..., Subscription],
+    settings: Settings,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(ENTERPRISES):
+        code = make_credit_code("9", "1", "620102", f"MB{i:06d}")
+        subscribe(code, email=f"e{i}@example.com", consent_sms=False, consent_webhook=False)
+        service.enqueue(
+            db_session,
+            credit_code=code,
+            topic="policy_match",
+            subject=f"政策匹配 {i}",
+            body="经比对,贵企业可能符合条件。",
+            link="/notify/inbox",
+            dedupe_key=f"batch-{i}",
+        )
+    db_session.commit()
+    cfg = settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "notify_smtp_connections": 2,
+            "base_url": "https://huiqi.example.gov.cn",
+        }
+    )
+    connects: list[Any] = []
+    real_connect = smtplib.SMTP.connect
+
+    def counting_connect(self: smtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        connects.append(args)
+        return real_connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", counting_connect)
+    transactions: list[str] = []
+    conn = session_maker.kw["bind"]
+
+    def count(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("SAVEPOINT"):
+            transactions.append(statement)
+
+    event.listen(conn, "before_cursor_execute", count)
+    try:
+        senders = {"email": default_senders(cfg)["email"]}
+        stats = Dispatcher(
+            cfg, senders=senders, factory=session_maker, parallel=False, clock=Clock()
+        ).run_once()
+    finally:
+        event.remove(conn, "before_cursor_execute", count)
+    assert stats.sent == {"email": ENTERPRISES}
+    assert len(smtp.messages) == ENTERPRISES
+    # digests, then claim, render, record for the one batch, and the empty claim that ends it
+    assert len(transactions) <= 5, transactions
+    assert len(connects) == 2
+    db_session.expire_all()
+    statuses = set(db_session.scalars(select(OutboxMessage.status)).all())
+    assert statuses == {"sent"}
+
+
+def test_rates_have_province_defaults_and_overrides(settings: Settings) -> None:
+    assert channel_rate(settings, "sms") >= 6000
+    custom = settings.model_copy(update={"notify_channel_rates": {"sms": 60}})
+    assert channel_rate(custom, "sms") == 60
+    assert channel_rate(custom, "email") == channel_rate(settings, "email")
+    everywhere = settings.model_copy(update={"notify_rate_per_minute": 100})
+    assert channel_rate(everywhere, "webhook") == 100
