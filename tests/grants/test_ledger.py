@@ -230,7 +230,7 @@ def test_pages_refuse_a_file_for_a_tampered_batch(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
-    matched: list[ChangedResult],
+    matched: list[ResultChange],
 ) -> None:
     a, _b = _approved(db_session, matched)
     batch = service.create_disbursement(db_session, actor="officer2")
@@ -255,7 +255,7 @@ def test_pages_refuse_a_file_for_a_tampered_batch(
 
 
 def test_an_edited_pending_amount_cannot_be_approved_into_the_ledger(
-    db_session: Session, matched: list[ChangedResult]
+    db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
     a = db_session.scalar(select(Grant).where(Grant.credit_code == A))
