@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export HUIQI_DATA_DIR ?= data
 
-.PHONY: run test lint fmt bench clean venv dev
+.PHONY: run test fuzz lint fmt bench clean venv dev screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,17 @@ lint: $(VENV)/.installed-dev
 test: lint
 	$(BIN)/pytest -n auto
 
+# Schemathesis over every API operation for every role, asserting no 5xx (tests/test_fuzz_api.py);
+# CI runs it as its own step after `make test`.
+fuzz: $(VENV)/.installed-dev
+	$(BIN)/pytest -n 2 -m fuzz tests/test_fuzz_api.py
+
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+screenshots: $(VENV)/.installed-dev
+	HUIQI_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_browser_portal.py -k screenshots
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

@@ -76,14 +76,43 @@ def live_server(data_dir: Path, setup: Callable[[Session], Any]) -> Iterator[str
         thread.join(timeout=10)
 
 
+def watch_csp(browser: Any) -> list[str]:
+    """Make every page of the browser report Content-Security-Policy violations to the list."""
+    violations: list[str] = []
+
+    def watch(page: Any) -> Any:
+        def note(message: Any) -> None:
+            if "Content Security Policy" in message.text:
+                violations.append(f"{page.url}: {message.text}")
+
+        page.on("console", note)
+        return page
+
+    plain_context, plain_page = browser.new_context, browser.new_page
+
+    def new_context(*args: Any, **kwargs: Any) -> Any:
+        context = plain_context(*args, **kwargs)
+        context.on("page", watch)
+        return context
+
+    def new_page(*args: Any, **kwargs: Any) -> Any:
+        return watch(plain_page(*args, **kwargs))
+
+    # Tests check isinstance(browser, Browser), so the real object keeps its type.
+    browser.new_context, browser.new_page = new_context, new_page
+    return violations
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Chromium browser driven by Playwright."""
+    """A headless Chromium browser driven by Playwright; a CSP violation on any page fails."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        violations = watch_csp(browser)
         try:
             yield browser
         finally:
             browser.close()
+    assert not violations, "CSP violations:\n" + "\n".join(violations)

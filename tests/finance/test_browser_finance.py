@@ -19,7 +19,7 @@ from tests import live
 from .conftest import ENT_A, profile_a, register
 
 pytestmark = pytest.mark.browser
-SECOND_BANK = ("lzbank", "huiqi-lzbank-2020", "兰州银行股份有限公司")
+SECOND_BANK = ("lzbank", "huiqi-lanzhou-bank-2020", "兰州银行股份有限公司")
 
 
 def _setup(session: Session) -> None:
@@ -150,7 +150,7 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         expect(bank.locator("#history")).to_contain_text("已放款")
 
         # 7. Lanzhou Bank declines with a reason; it cannot open Gansu Bank's application.
-        lz = _login(browser, base, "lzbank", "huiqi-lzbank-2020")
+        lz = _login(browser, base, *SECOND_BANK[:2])
         assert lz.goto(f"{base}{gs_url}").status == 404
         lz.goto(f"{base}{lz_url}")
         lz.locator("form[data-action=decline] button").click()  # empty reason: the browser refuses

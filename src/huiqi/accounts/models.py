@@ -89,7 +89,11 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(12))
+    # The token is an HMAC of this seed under the secret key, so a token log-in can hand the
+    # same token out again while the database alone reveals none.
+    seed: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -108,6 +112,8 @@ class AuditEvent(Base):
     user_id: Mapped[int | None] = mapped_column(Integer)
     actor_id: Mapped[int | None] = mapped_column(Integer)
     ip: Mapped[str | None] = mapped_column(String(64))
+    # Who tried, for log-in throttling: a known browser's device id, else the address.
+    client: Mapped[str | None] = mapped_column(String(80), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

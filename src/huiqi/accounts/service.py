@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
+from huiqi.accounts.passwords import WeakPassword, check_password
 from huiqi.core import security
 from huiqi.core.db import utcnow
 from huiqi.core.errors import DomainError, NotFound, Throttled
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
-MIN_PASSWORD = 10
 
 
 class AccountError(DomainError):
@@ -24,7 +28,21 @@ class AccountError(DomainError):
 
 
 class ThrottledError(Throttled, AccountError):
-    """Too many failed log-ins in the window."""
+    """Too many failed log-ins from this client; retry_after says for how many seconds."""
+
+    def __init__(self, message_zh: str, message_en: str, retry_after: int) -> None:
+        """Keep how long the client must wait."""
+        super().__init__(message_zh, message_en)
+        self.retry_after = retry_after
+
+
+class LoginFailed(AccountError):
+    """Wrong credentials; burst is set when this failure completed a burst on the username."""
+
+    def __init__(self, message_zh: str, message_en: str, *, burst: bool = False) -> None:
+        """Remember whether the administrators must be alerted."""
+        super().__init__(message_zh, message_en)
+        self.burst = burst
 
 
 class TokenNotFound(NotFound, AccountError):
@@ -33,10 +51,18 @@ class TokenNotFound(NotFound, AccountError):
 
 @dataclass(frozen=True)
 class Throttle:
-    """The log-in throttling policy."""
+    """The log-in throttling policy.
+
+    A client (a known browser's device id, else its address) that failed max_failures times in
+    a row on a username waits `window`, doubling with each further failure up to max_backoff.
+    When burst failures from all clients hit one username within the window, the
+    administrators are alerted and only known browsers may still try it.
+    """
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
+    burst: int = 20
+    max_backoff: timedelta = timedelta(hours=24)
 
 
 def audit(
@@ -47,11 +73,13 @@ def audit(
     username: str | None = None,
     actor: User | None = None,
     ip: str | None = None,
+    client: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
     """Append a security event to the audit log."""
     row = AuditEvent(
         event=event,
+        client=client,
         username=username or (user.username if user else None),
         user_id=user.id if user else None,
         actor_id=actor.id if actor else None,
@@ -93,16 +121,20 @@ def create_user(
     credit_code: str | None = None,
     institution: str | None = None,
     actor: User | None = None,
+    check_policy: bool = True,
 ) -> User:
-    """Create a user after checking the name, password strength and role binding."""
+    """Create a user after checking the name, password policy and role binding.
+
+    Only the demo loader passes check_policy=False: its log-ins are published in the README.
+    """
     if not USERNAME_RE.match(username):
         raise AccountError("username: 3–64 letters, digits, '.', '_' or '-'")
     try:
         role_enum = Role(role)
     except ValueError:
         raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}") from None
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"password must be at least {MIN_PASSWORD} characters")
+    if check_policy:
+        _check_password(password, username)
     _check_binding(role_enum, department, credit_code, institution)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"username {username!r} is taken")
@@ -144,8 +176,27 @@ def set_role(
     return user
 
 
+def _check_password(password: str, username: str) -> None:
+    """The password policy, as an AccountError with the Chinese message first."""
+    try:
+        check_password(password, username)
+    except WeakPassword as exc:
+        raise AccountError(exc.zh, exc.en, field="password") from None
+
+
+def change_password(
+    session: Session, user: User, new_password: str, *, actor: User | None = None
+) -> None:
+    """Set a new password under the policy; the user's other browser sessions end."""
+    _check_password(new_password, user.username)
+    user.password_hash = security.hash_password(new_password)
+    for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+        session.delete(row)
+    audit(session, "user.password_changed", user=user, actor=actor or user)
+
+
 def recent_failures(session: Session, username: str, since: datetime) -> int:
-    """Failed log-ins for a username since a moment."""
+    """Failed log-ins for a username since a moment, from every client."""
     return (
         session.scalar(
             select(func.count())
@@ -160,29 +211,92 @@ def recent_failures(session: Session, username: str, since: datetime) -> int:
     )
 
 
+def client_key(ip: str | None, device: str | None) -> str:
+    """Whom throttling counts: a known browser by its device id, anyone else by address."""
+    return f"device:{device}"[:80] if device else f"ip:{ip or 'unknown'}"[:80]
+
+
+def _backoff_until(
+    session: Session, username: str, client: str, throttle: Throttle, now: datetime
+) -> datetime | None:
+    """When this client may try the username again, if it is backed off now."""
+    since = now - throttle.max_backoff
+    last_ok = session.scalar(
+        select(func.max(AuditEvent.at)).where(
+            AuditEvent.event == "login.succeeded",
+            AuditEvent.username == username,
+            AuditEvent.client == client,
+            AuditEvent.at >= since,
+        )
+    )
+    start = max(since, _aware(last_ok)) if last_ok is not None else since
+    rows = session.execute(
+        select(func.count(), func.max(AuditEvent.at)).where(
+            AuditEvent.event == "login.failed",
+            AuditEvent.username == username,
+            AuditEvent.client == client,
+            AuditEvent.at > start,
+        )
+    ).one()
+    failures, last = int(rows[0] or 0), rows[1]
+    if failures < throttle.max_failures or last is None:
+        return None
+    doublings = min(failures - throttle.max_failures, 16)
+    wait = min(throttle.window * (2**doublings), throttle.max_backoff)
+    until = _aware(last) + wait
+    return until if until > now else None
+
+
 def authenticate(
     session: Session,
     username: str,
     password: str,
     *,
     ip: str | None = None,
+    device: str | None = None,
     throttle: Throttle = Throttle(),
 ) -> User:
-    """Check credentials with throttling; raise AccountError with one generic message on failure."""
-    since = utcnow() - throttle.window
-    if recent_failures(session, username, since) >= throttle.max_failures:
-        audit(session, "login.throttled", username=username, ip=ip)
+    """Check credentials with throttling by (username, client); refuse with one generic message.
+
+    `device` is the id of a known browser (a signed cookie from an earlier successful log-in
+    of this username): it is throttled on its own failures only, so nobody else's failures
+    lock the owner out.
+    """
+    now = utcnow()
+    client = client_key(ip, device)
+    until = _backoff_until(session, username, client, throttle, now)
+    if until is None and device is None:
+        since = now - throttle.window
+        if recent_failures(session, username, since) >= throttle.burst:
+            until = now + throttle.window
+    if until is not None:
+        audit(session, "login.throttled", username=username, ip=ip, client=client)
+        wait = max(1, int((until - now).total_seconds()))
         raise ThrottledError(
-            f"too many failed attempts; try again in {int(throttle.window.total_seconds() // 60)} minutes"
+            f"登录失败次数过多,请 {(wait + 59) // 60} 分钟后再试",
+            f"too many failed attempts; try again in {(wait + 59) // 60} minutes",
+            wait,
         )
     user = session.scalar(select(User).where(User.username == username))
     ok = security.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        audit(session, "login.failed", user=user, username=username, ip=ip)
-        raise AccountError("wrong username or password")
+        audit(session, "login.failed", user=user, username=username, ip=ip, client=client)
+        session.flush()
+        burst = recent_failures(session, username, now - throttle.window) == throttle.burst
+        if burst:
+            audit(
+                session,
+                "login.burst",
+                user=user,
+                username=username,
+                ip=ip,
+                failures=throttle.burst,
+                window_minutes=int(throttle.window.total_seconds() // 60),
+            )
+        raise LoginFailed("用户名或密码错误", "wrong username or password", burst=burst)
     if security.needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
-    audit(session, "login.succeeded", user=user, ip=ip)
+    audit(session, "login.succeeded", user=user, ip=ip, client=client)
     return user
 
 
@@ -226,22 +340,78 @@ def end_session(session: Session, token: str) -> None:
         session.delete(row)
 
 
-def create_token(session: Session, user: User, name: str, actor: User | None = None) -> str:
-    """Create an API token; the plain value is returned once and never stored."""
+@dataclass(frozen=True)
+class TokenPolicy:
+    """How long API tokens live and how many one user may hold."""
+
+    days: int = 90
+    per_user: int = 10
+
+
+def _derive_token(secret_key: str, seed: str) -> str:
+    """The token value of a seed; only who holds the secret key can compute it."""
+    mac = hmac.new(secret_key.encode(), b"api-token:" + seed.encode(), hashlib.sha256)
+    return "hq_" + base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+
+
+def active_tokens(session: Session, user: User, now: datetime | None = None) -> list[ApiToken]:
+    """The user's tokens neither revoked nor expired, newest first."""
+    now = now or utcnow()
+    rows = session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.id.desc())
+    )
+    return [r for r in rows if r.expires_at is None or _aware(r.expires_at) > now]
+
+
+def create_token(
+    session: Session,
+    user: User,
+    name: str,
+    actor: User | None = None,
+    *,
+    secret_key: str,
+    policy: TokenPolicy = TokenPolicy(),
+) -> str:
+    """Create an API token that expires; the plain value is returned and never stored."""
     name = name.strip()
     if not name or len(name) > 128:
-        raise AccountError("token name: 1–128 characters")
-    token = security.new_token("hq_")
+        raise AccountError("令牌名称须为 1–128 个字符", "token name: 1–128 characters")
+    if len(active_tokens(session, user)) >= policy.per_user:
+        raise AccountError(
+            f"每个用户最多持有 {policy.per_user} 个有效令牌,请先撤销不用的令牌",
+            f"at most {policy.per_user} active tokens per user: revoke one first",
+        )
+    seed = secrets.token_hex(32)
+    token = _derive_token(secret_key, seed)
     session.add(
         ApiToken(
             user_id=user.id,
             name=name,
             token_digest=security.token_digest(token),
             prefix=token[:10],
+            seed=seed,
+            expires_at=utcnow() + timedelta(days=policy.days),
         )
     )
     audit(session, "token.created", user=user, actor=actor or user, name=name)
     return token
+
+
+def token_for_login(
+    session: Session, user: User, name: str, *, secret_key: str, policy: TokenPolicy = TokenPolicy()
+) -> str:
+    """The token of a token log-in: the user's valid token of that name, or a new one."""
+    for row in active_tokens(session, user):
+        if row.name != name.strip() or row.seed is None:
+            continue
+        token = _derive_token(secret_key, row.seed)
+        # A token minted under an earlier secret key no longer derives from its seed.
+        if hmac.compare_digest(security.token_digest(token), row.token_digest):
+            audit(session, "token.reused", user=user, name=row.name)
+            return token
+    return create_token(session, user, name, secret_key=secret_key, policy=policy)
 
 
 def revoke_token(session: Session, user: User, token_id: int) -> None:
@@ -254,11 +424,13 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user of a bearer token, or None."""
+    """The active user of a bearer token neither revoked nor expired, or None."""
     row = session.scalar(
         select(ApiToken).where(ApiToken.token_digest == security.token_digest(token))
     )
     if row is None or row.revoked_at is not None or not row.user.is_active:
+        return None
+    if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
         return None
     from huiqi.accounts.usage import token_usage
 

@@ -82,12 +82,21 @@ def db_upgrade(
 
     settings = _settings_or_exit()
     url = settings.effective_database_url
+    before = migrate.pending_revisions(url)
     try:
         migrate.upgrade(url, revision)
     except Exception as exc:  # report any database failure as one line
         raise fail(f"migration failed on {_safe_url(url)}: {exc}") from None
+    applied = len(before - migrate.pending_revisions(url))
+    where = _safe_url(url)
+    if applied:
+        console.print(
+            f"数据库结构已更新({applied} 项变更)/ database {where}: {applied} schema change(s) applied"
+        )
+    else:
+        console.print(f"数据库结构已是最新 / database {where} is up to date")
     console.print(
-        f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
+        f"[dim]revisions: {', '.join(sorted(migrate.current_heads(url)))}[/dim]", highlight=False
     )
     if revision == "heads":
         _seal_grant_ledgers()
@@ -157,7 +166,10 @@ def user_create(
     username: str = typer.Argument(..., help="Log-in name (3–64 letters, digits, . _ -)."),
     role: str = typer.Option(..., "--role", "-r", help="admin, officer, enterprise or bank."),
     password: str | None = typer.Option(
-        None, "--password", help="Initial password (asked for when omitted; 10+ characters)."
+        None,
+        "--password",
+        help="Initial password (asked for when omitted; 10+ characters, not containing the "
+        "username, not one of the 10,000 most common passwords).",
     ),
     display_name: str = typer.Option("", "--name", help="Display name."),
     email: str | None = typer.Option(None, "--email", help="E-mail address."),
@@ -197,6 +209,35 @@ def user_create(
         raise fail(str(exc)) from None
 
 
+@user_app.command("set-password")
+def user_set_password(
+    username: str = typer.Argument(..., help="Log-in name."),
+) -> None:
+    """Set a user's password (read from standard input or asked for); the policy applies."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import service
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+
+    _settings_or_exit()
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("new password: ")
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise service.AccountError(
+                    f"没有名为 {username!r} 的用户 / no user named {username!r}"
+                )
+            service.change_password(session, user, password)
+            console.print(f"password of {username} changed; its browser sessions ended")
+    except service.AccountError as exc:
+        raise fail(str(exc)) from None
+
+
 @user_app.command("list")
 def user_list() -> None:
     """List users and their roles."""
@@ -213,6 +254,48 @@ def user_list() -> None:
                 str(user.id), user.username, user.role, user.binding or "", str(user.is_active)
             )
     console.print(table)
+
+
+@user_app.command("scope")
+def user_scope(
+    username: str = typer.Argument(..., help="The user to change."),
+    region_prefix: str | None = typer.Option(
+        None, "--region-prefix", help="Limit an officer to regions whose code starts with this."
+    ),
+    province: bool = typer.Option(
+        False, "--province", help="Remove the region limit (the whole province)."
+    ),
+    assign: list[str] = typer.Option([], "--assign", help="Assign an item, KIND:REF (repeatable)."),
+    unassign: list[str] = typer.Option([], "--unassign", help="Remove an item, KIND:REF."),
+) -> None:
+    """Set a user's scope: region prefix and assigned items (audited); prints the scope."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import scopes
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+    from huiqi.core.errors import DomainError
+
+    _settings_or_exit()
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise fail(f"no user named {username!r}")
+            if province or region_prefix is not None:
+                scopes.set_region_prefix(session, user, None if province else region_prefix)
+            for text in assign:
+                scopes.assign(session, user, scopes.parse_assignment(text))
+            for text in unassign:
+                scopes.unassign(session, user, scopes.parse_assignment(text))
+            scope = scopes.load_scope(session, user)
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+    items = ", ".join(sorted(f"{a.kind}:{a.ref}" for a in scope.assignments)) or "none"
+    console.print(
+        f"{username}: {scope.role.value}, region {scope.region_prefix or 'whole province'}, "
+        f"assigned {items}"
+    )
 
 
 @user_app.command("set-role")
@@ -335,12 +418,15 @@ def serve(
 
         start_background(settings)
         console.print("notification dispatcher running in the background")
+    # X-Forwarded-For is believed only from HUIQI_TRUSTED_PROXIES (the app applies it), never
+    # from whoever connects over loopback as uvicorn's own default would.
     uvicorn.run(
         "huiqi.web.app:create_app",
         factory=True,
         host=bind_host,
         port=bind_port,
         reload=reload,
+        proxy_headers=False,
         workers=count if count > 1 else None,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # keep-alive connections of load balancers and browsers are reused between requests

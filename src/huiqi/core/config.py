@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from enum import StrEnum
@@ -69,6 +70,14 @@ class Settings(BaseSettings):
     parse_max_paragraphs: int = Field(default=50_000, ge=100, le=100_000_000)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Failures on one username from all clients within the window that alert the administrators
+    # and hold back clients the account has never logged in from.
+    login_burst_failures: int = Field(default=20, ge=2, le=10_000)
+    api_token_days: int = Field(default=90, ge=1, le=3650)
+    api_tokens_per_user: int = Field(default=10, ge=1, le=1000)
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks);
+    # empty: the TCP peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     base_url: str = "http://127.0.0.1:8000"
     # Serving under load (huiqi serve): database connections per process and how long a request
     # waits for one, or for SQLite's write lock, before it is answered 503 with Retry-After.
@@ -106,6 +115,17 @@ class Settings(BaseSettings):
         """Accept only database URLs of the backends huiqi supports."""
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        """Accept only IP addresses and networks (a name would never match the peer address)."""
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @model_validator(mode="after")

@@ -252,6 +252,25 @@ def load_rows(
     return report
 
 
-def load_demo(session: Session, size: int = 3000, seed: int = 2020) -> ImportReport:
-    """Load the demo population into the database (idempotent; the caller commits)."""
-    return load_rows(session, generate(size, seed))
+def recent_quarter_end(today: date) -> date:
+    """The last day of the quarter before the one `today` falls in."""
+    first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return first - timedelta(days=1)
+
+
+def load_demo(
+    session: Session, size: int = 3000, seed: int = 2020, today: date | None = None
+) -> ImportReport:
+    """Load the demo population into the database (idempotent; the caller commits).
+
+    Two in three enterprises' figures were exchanged last quarter; the rest still date from
+    the annual collection, so the grant review shows both fresh and stale data.
+    """
+    from huiqi.core.clock import today as today_cn
+
+    recent = recent_quarter_end(today or today_cn()).isoformat()
+    rows = generate(size, seed)
+    for i, row in enumerate(rows):
+        if i % 3:
+            row["as_of"] = recent
+    return load_rows(session, rows)

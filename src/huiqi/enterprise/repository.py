@@ -283,6 +283,31 @@ def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> 
     return sorted(rows, key=lambda r: r.credit_code)
 
 
+def count_in_cell(
+    session: Session,
+    *,
+    region_prefix: str | None,
+    industry_prefix: str | None,
+    size_class: str | None,
+    at_most: int,
+) -> int:
+    """How many registered enterprises share a (region, industry, size) cell, counted to at_most.
+
+    Prefixes are codes (digits only); a None leaves that attribute out. Counting stops at
+    at_most, so the answer to "at least k?" reads at most k rows however large the registry.
+    """
+    t = enterprise_current
+    conds: list[Any] = []
+    if region_prefix is not None:
+        conds.append(t.c.region_code.like(f"{region_prefix}%"))
+    if industry_prefix is not None:
+        conds.append(t.c.industry_code.like(f"{industry_prefix}%"))
+    if size_class is not None:
+        conds.append(t.c.size_class == size_class)
+    few = select(t.c.id).where(*conds).limit(at_most).subquery()
+    return session.scalar(select(func.count()).select_from(few)) or 0
+
+
 def current_mapping(session: Session, credit_code: str) -> dict[str, Any] | None:
     """The enterprise_current row of one enterprise as column → value (without the id)."""
     found = current_row(session, credit_code)

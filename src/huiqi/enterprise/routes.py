@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
+from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
 from huiqi.core.codes import CodeError, industry_name, region_name, regions
 from huiqi.core.db import session_factory
 from huiqi.core.money import MoneyError, to_fen
@@ -55,7 +56,7 @@ def _classify_json(data: ClassifyIn) -> JSONResponse:
 @router.get("/api/v1/enterprise/classify")
 def api_classify_get(
     industry: str | None = None,
-    employees: int | None = None,
+    employees: Int64 | None = None,
     revenue: str | None = None,
     assets: str | None = None,
     on: date | None = None,
@@ -101,8 +102,8 @@ def api_enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000, title="每页条数 / Rows per page"),
+    offset: int = Query(0, ge=0, le=INT64_MAX, title="跳过条数 / Rows to skip"),
 ) -> JSONResponse:
     """Filtered enterprises (officers and admins)."""
     filters = _filters(region, industry, size, cert)
@@ -154,7 +155,7 @@ def enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_PAGE, title="页码 / Page"),
 ) -> Response:
     """Officers list and filter enterprises."""
     filters = _filters(region, industry, size, cert)
@@ -274,7 +275,7 @@ async def import_upload(
     return RedirectResponse(f"/enterprise/import/{job.id}", status_code=303)
 
 
-def _job(session: Session, job_id: int) -> ImportJob:
+def _job(session: Session, job_id: Int64) -> ImportJob:
     job = session.get(ImportJob, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -284,7 +285,7 @@ def _job(session: Session, job_id: int) -> ImportJob:
 @router.get("/enterprise/import/{job_id}")
 def import_job_page(
     request: Request,
-    job_id: int,
+    job_id: Int64,
     user: OfficerUser,
     session: SessionDep,
 ) -> Response:
@@ -296,7 +297,7 @@ def import_job_page(
 
 
 @router.get("/enterprise/import/{job_id}/errors.csv")
-def import_job_errors(job_id: int, user: OfficerUser, session: SessionDep) -> Response:
+def import_job_errors(job_id: Int64, user: OfficerUser, session: SessionDep) -> Response:
     """Download the error report (row, column, value, reason)."""
     job = _job(session, job_id)
     if not job.error_report or not Path(job.error_report).exists():
@@ -312,7 +313,7 @@ def enterprise_detail(
     credit_code: str,
     user: CurrentUser,
     session: SessionDep,
-    saved: int = 0,
+    saved: Int64 = 0,
 ) -> Response:
     """One enterprise: every value with its source and as-of date, and the history of changes."""
     code = credit_code.upper()
@@ -355,7 +356,7 @@ async def enterprise_self_report(
     credit_code: str,
     user: CurrentUser,
     session: SessionDep,
-    year: int = Form(..., title="年度 / Year"),
+    year: Int64 = Form(..., title="年度 / Year"),
 ) -> Response:
     """The enterprise corrects its self-reportable values (recorded with source self-reported)."""
     code = credit_code.upper()

@@ -7,12 +7,14 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from huiqi.core.bounds import Int64
+
 
 class ClassifyIn(BaseModel):
     """Inputs of a size classification (money in 万元, read as exact decimals)."""
 
     industry: str | None = None
-    employees: int | None = None
+    employees: Int64 | None = None
     revenue: Decimal | None = None
     assets: Decimal | None = None
     on: date | None = None

@@ -171,6 +171,8 @@ class Need(Base):
     """An enterprise's financing need; region, industry and size are copied when it is posted."""
 
     __tablename__ = "finance_need"
+    # One need per (enterprise, idempotency key): a repeated submission finds the first one.
+    __table_args__ = (UniqueConstraint("credit_code", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     credit_code: Mapped[str] = mapped_column(String(18), index=True)
@@ -185,6 +187,7 @@ class Need(Base):
     industry_code: Mapped[str | None] = mapped_column(String(4))
     size_class: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import MoneyError, format_fen, to_fen
 from huiqi.finance import service as svc
 from huiqi.finance.models import (
@@ -138,11 +140,11 @@ def product_out(product: Product, on: date | None = None) -> ProductOut:
     )
 
 
-def need_out(need: Need, *, anonymous: bool = False) -> NeedOut:
-    """A need; lenders get it without the enterprise's identity."""
+def need_out(need: Need, *, shown: svc.NeedCell | None = None) -> NeedOut:
+    """A need; lenders get it without the enterprise's identity, its codes generalised (shown)."""
     return NeedOut(
         id=need.id,
-        credit_code=None if anonymous else need.credit_code,
+        credit_code=None if shown is not None else need.credit_code,
         amount_fen=need.amount_fen,
         term_months=need.term_months,
         purpose=need.purpose,
@@ -150,9 +152,9 @@ def need_out(need: Need, *, anonymous: bool = False) -> NeedOut:
         deadline=need.deadline,
         first_loan=need.first_loan,
         source_rule_id=need.source_rule_id,
-        region_code=need.region_code,
-        industry_code=need.industry_code,
-        size_class=need.size_class,
+        region_code=need.region_code if shown is None else shown.region_code,
+        industry_code=need.industry_code if shown is None else shown.industry_code,
+        size_class=need.size_class if shown is None else shown.size_class,
         status=need.status,
         created_at=need.created_at,
     )
@@ -277,7 +279,7 @@ def api_publish(
 
 @router.get(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
 def api_product(
-    product_id: int, user: User = Depends(current_user), session: Session = Depends(get_session)
+    product_id: Int64, user: User = Depends(current_user), session: Session = Depends(get_session)
 ) -> ProductOut:
     """One product."""
     return product_out(svc.get_product(session, user, product_id))
@@ -285,7 +287,7 @@ def api_product(
 
 @router.put(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
 def api_revise_product(
-    product_id: int,
+    product_id: Int64,
     data: ProductIn,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
@@ -296,7 +298,7 @@ def api_revise_product(
 
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
 def api_withdraw_product(
-    product_id: int,
+    product_id: Int64,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> ProductOut:
@@ -309,9 +311,19 @@ def api_post_need(
     data: NeedIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=64,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Repeat a submission safely: the same key returns the need it created.",
+        ),
+    ] = None,
 ) -> NeedOut:
-    """Post a financing need of the caller's enterprise."""
-    return need_out(svc.post_need(session, user, data))
+    """Post a financing need of the caller's enterprise (idempotent with an Idempotency-Key)."""
+    return need_out(svc.post_need(session, user, data, idempotency_key=idempotency_key))
 
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
@@ -324,7 +336,7 @@ def api_needs(
         return [need_out(n) for n in svc.needs_of(session, user.credit_code or "")]
     if user.role == Role.bank:
         return [
-            need_out(f.need, anonymous=True)
+            need_out(f.need, shown=f.shown)
             for f in svc.needs_for_lender(session, user.institution or "")
         ]
     return [need_out(n) for n in session.scalars(select(Need).order_by(Need.id.desc()))]
@@ -332,7 +344,7 @@ def api_needs(
 
 @router.get(f"{API}/needs/{{need_id}}/matches", response_model=MatchesOut, tags=["finance"])
 def api_matches(
-    need_id: int,
+    need_id: Int64,
     user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> MatchesOut:
@@ -347,7 +359,7 @@ def api_matches(
     tags=["finance"],
 )
 def api_apply(
-    need_id: int,
+    need_id: Int64,
     data: ApplyIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -380,7 +392,7 @@ def api_applications(
 
 @router.get(f"{API}/applications/{{app_id}}", response_model=ApplicationOut, tags=["finance"])
 def api_application(
-    app_id: int,
+    app_id: Int64,
     user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> ApplicationOut:
@@ -393,7 +405,7 @@ def api_application(
     f"{API}/applications/{{app_id}}/transitions", response_model=ApplicationOut, tags=["finance"]
 )
 def api_transition(
-    app_id: int,
+    app_id: Int64,
     data: TransitionIn,
     user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
@@ -417,7 +429,7 @@ def api_transition(
     tags=["finance"],
 )
 def api_revoke(
-    app_id: int,
+    app_id: Int64,
     data: RevokeIn,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -677,7 +689,7 @@ async def product_create(
 
 @router.get("/finance/products/{product_id}/edit", include_in_schema=False)
 def product_edit(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
@@ -691,7 +703,7 @@ def product_edit(
 
 @router.post("/finance/products/{product_id}/edit", include_in_schema=False)
 async def product_revise(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
@@ -713,7 +725,7 @@ async def product_revise(
 
 @router.get("/finance/products/{product_id}", include_in_schema=False)
 def product_page(
-    product_id: int,
+    product_id: Int64,
     request: Request,
     user: User = Depends(current_user),
     session: Session = Depends(get_session),
@@ -736,7 +748,7 @@ def product_page(
 
 @router.post("/finance/products/{product_id}/withdraw", include_in_schema=False)
 def product_withdraw(
-    product_id: int,
+    product_id: Int64,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -777,7 +789,11 @@ def need_new(
     request: Request, rule: str = "", _: User = Depends(require_roles(Role.enterprise))
 ) -> Response:
     """The need form; `?rule=<id>` starts it from a pushed policy in one click."""
-    form: dict[str, Any] = {"collateral": [], "term_months": "12"}
+    form: dict[str, Any] = {
+        "collateral": [],
+        "term_months": "12",
+        "idempotency_key": secrets.token_urlsafe(24),
+    }
     if rule:
         title = _rule_titles().get(rule)
         form["source_rule_id"] = rule[:100]
@@ -812,8 +828,9 @@ async def need_create(
     except ValueError as exc:
         errors = _validation_messages(exc) if isinstance(exc, ValidationError) else [str(exc)]
         return _need_form_page(request, form, errors, 422)
+    key = str(form.get("idempotency_key", "")).strip() or None
     try:
-        need = svc.post_need(session, user, need_in)
+        need = svc.post_need(session, user, need_in, idempotency_key=key)
     except svc.FinanceError as exc:
         return _need_form_page(request, form, [exc.zh], exc.status)
     return RedirectResponse(f"/finance/needs/{need.id}", status_code=303)
@@ -852,9 +869,9 @@ def _need_page(
 
 @router.get("/finance/needs/{need_id}", include_in_schema=False)
 def need_page(
-    need_id: int,
+    need_id: Int64,
     request: Request,
-    product: int | None = None,
+    product: Int64 | None = None,
     user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -866,7 +883,7 @@ def need_page(
 
 @router.post("/finance/needs/{need_id}/apply", include_in_schema=False)
 async def need_apply(
-    need_id: int,
+    need_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -875,6 +892,8 @@ async def need_apply(
     raw = await request.form()
     try:
         product_ids = [int(str(v)) for v in raw.getlist("product_id")]
+        if any(abs(p) > INT64_MAX for p in product_ids):
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     fields = [str(v) for v in raw.getlist("field")]
@@ -901,7 +920,7 @@ async def need_apply(
 
 @router.get("/finance/applications/{app_id}", include_in_schema=False)
 def application_page(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
     session: Session = Depends(get_session),
@@ -929,7 +948,7 @@ def application_page(
 
 @router.post("/finance/applications/{app_id}/action", include_in_schema=False)
 async def application_action(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise, Role.bank)),
     session: Session = Depends(get_session),
@@ -959,7 +978,7 @@ async def application_action(
 
 
 def _action_error(
-    request: Request, session: Session, user: User, app_id: int, message: str, status: int = 422
+    request: Request, session: Session, user: User, app_id: Int64, message: str, status: int = 422
 ) -> Response:
     session.rollback()
     response = application_page(app_id, request, user, session, error=message)
@@ -969,7 +988,7 @@ def _action_error(
 
 @router.post("/finance/applications/{app_id}/revoke", include_in_schema=False)
 async def application_revoke(
-    app_id: int,
+    app_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.enterprise)),
     session: Session = Depends(get_session),
@@ -1000,7 +1019,7 @@ def lender_needs(
 
 @router.post("/finance/lender/needs/{need_id}/invite", include_in_schema=False)
 async def lender_invite(
-    need_id: int,
+    need_id: Int64,
     request: Request,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),
@@ -1009,6 +1028,8 @@ async def lender_invite(
     raw = await request.form()
     try:
         product_id = int(str(raw.get("product_id", "")))
+        if abs(product_id) > INT64_MAX:
+            raise ValueError("out of range")
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     svc.invite_need(session, user, need_id, product_id)
@@ -1019,7 +1040,7 @@ async def lender_invite(
 
 @router.post(f"{API}/needs/{{need_id}}/invite", tags=["finance"])
 def api_invite(
-    need_id: int,
+    need_id: Int64,
     data: InviteIn,
     user: User = Depends(require_roles(Role.bank)),
     session: Session = Depends(get_session),

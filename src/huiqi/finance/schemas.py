@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from huiqi.core.bounds import Int64
 from huiqi.finance.models import Collateral, ProductKind, ProviderKind
 
 SizeClass = Literal["large", "medium", "small", "micro"]
@@ -189,7 +190,7 @@ class ApplyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    product_ids: list[int] = Field(min_length=1, max_length=10)
+    product_ids: list[Int64] = Field(min_length=1, max_length=10)
     fields: list[str] = Field(default_factory=list, max_length=60)
 
 
@@ -218,7 +219,7 @@ class InviteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    product_id: int = Field(gt=0)
+    product_id: Int64 = Field(gt=0)
 
 
 class RevokeIn(BaseModel):

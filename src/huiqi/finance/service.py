@@ -391,12 +391,56 @@ def enterprise_values(session: Session, credit_code: str) -> dict[str, Any] | No
     return None if row is None else dict(row._mapping)
 
 
-def post_need(session: Session, user: User, data: NeedIn, *, on: date | None = None) -> Need:
-    """Post an enterprise's financing need; region, industry and size are taken from the registry."""
+def post_need(
+    session: Session,
+    user: User,
+    data: NeedIn,
+    *,
+    on: date | None = None,
+    idempotency_key: str | None = None,
+) -> Need:
+    """Post an enterprise's financing need; region, industry and size are taken from the registry.
+
+    With an idempotency key, a repeated submission (a double click, a client's retry, twenty
+    parallel requests) returns the need the first one created instead of posting another.
+    """
     if user.role != Role.enterprise or not user.credit_code:
         raise Forbidden(
             "只有企业用户可以发布融资需求", "only enterprise users post financing needs"
         )
+    if idempotency_key is not None:
+        key = idempotency_key.strip()
+        if not key or len(key) > 64 or not key.isascii() or not key.isprintable():
+            raise InvalidInput(
+                "幂等键须为 1–64 个可打印 ASCII 字符",
+                "the idempotency key must be 1–64 printable ASCII characters",
+            )
+        existing = _need_by_key(session, user.credit_code, key)
+        if existing is not None:
+            return existing
+        try:
+            with session.begin_nested():
+                return _insert_need(session, user, data, on, key)
+        except IntegrityError:
+            # A parallel submission with the same key won the insert; answer with its need.
+            found = _need_by_key(session, user.credit_code, key)
+            if found is None:
+                raise
+            return found
+    return _insert_need(session, user, data, on, None)
+
+
+def _need_by_key(session: Session, credit_code: str, key: str) -> Need | None:
+    return session.scalar(
+        select(Need).where(Need.credit_code == credit_code, Need.idempotency_key == key)
+    )
+
+
+def _insert_need(
+    session: Session, user: User, data: NeedIn, on: date | None, key: str | None
+) -> Need:
+    """Check and insert one need (flushed, not committed)."""
+    assert user.credit_code is not None
     on = on or today()
     if data.deadline is not None and data.deadline < on:
         raise InvalidInput(
@@ -417,6 +461,7 @@ def post_need(session: Session, user: User, data: NeedIn, *, on: date | None = N
         industry_code=values.get("industry_code"),
         size_class=values.get("size_class"),
         status="open",
+        idempotency_key=key,
         created_by=user.id,
     )
     session.add(need)
@@ -1104,6 +1149,11 @@ def transition(
     elif action == "decline":
         app.decline_reason = note
         app.decided_on = on
+        # A lender that declines has no more use for the enterprise's data: access ends.
+        now = utcnow()
+        for consent in active_consents(session, app):
+            consent.revoked_at = now
+            consent.revoked_by = user.id
     elif action == "disburse":
         approved = app.approved_amount_fen or app.amount_fen
         amount = amount_fen if amount_fen is not None else approved
@@ -1249,6 +1299,9 @@ class SharedField:
     shown: str
 
 
+CLOSED_TO_LENDER = frozenset({AppStatus.declined, AppStatus.withdrawn})
+
+
 def shared_view(
     session: Session, user: User, app: Application, *, record: bool = True
 ) -> list[SharedField]:
@@ -1259,6 +1312,9 @@ def shared_view(
     cat = ent_catalogue.catalogue()
     values = enterprise_values(session, app.credit_code) or {}
     consented = {c.field for c in active_consents(session, app)}
+    if user.role == Role.bank and app.status in CLOSED_TO_LENDER:
+        # Declined or withdrawn: the lender sees no shared value, whatever consents remain.
+        consented = set()
     out: list[SharedField] = []
     for name in IDENTITY_FIELDS:
         f = cat[name]
@@ -1328,12 +1384,72 @@ def remind(session: Session, *, on: date | None = None) -> list[Application]:
 # ------------------------------------------------------------------------------- lenders' view of needs
 
 
+# A lender sees a need's (region, industry, size class) only as a cell that at least this many
+# registered enterprises share, so the combination cannot single out who posted it.
+MIN_CELL_SIZE = 10
+
+# From most to least precise: (region code digits, industry code digits, size class shown?).
+# Region goes county (6) → city (4) → province (2), industry class (4) → division (2), and
+# whatever is still too rare is left out.
+GENERALISATIONS: tuple[tuple[int | None, int | None, bool], ...] = (
+    (6, 4, True),
+    (4, 4, True),
+    (6, 2, True),
+    (4, 2, True),
+    (4, 2, False),
+    (2, 2, True),
+    (2, 2, False),
+    (4, None, False),
+    (2, None, False),
+    (None, None, False),
+)
+
+
+@dataclass(frozen=True)
+class NeedCell:
+    """What a lender is shown of a need's enterprise: generalised codes, possibly suppressed."""
+
+    region_code: str | None
+    industry_code: str | None
+    size_class: str | None
+    registry_count: int
+
+
+def generalise_need(
+    session: Session,
+    need: Need,
+    *,
+    k: int = MIN_CELL_SIZE,
+    memo: dict[tuple[str | None, str | None, str | None], int] | None = None,
+) -> NeedCell:
+    """The most precise (region, industry, size) of a need that k registered enterprises share."""
+    memo = {} if memo is None else memo
+    region, industry, size = need.region_code or "", need.industry_code or "", need.size_class
+    for r_len, i_len, with_size in GENERALISATIONS:
+        r = region[:r_len] if r_len is not None and len(region) >= r_len else None
+        i = industry[:i_len] if i_len is not None and len(industry) >= i_len else None
+        sz = size if with_size else None
+        if (r_len is not None and r is None) or (i_len is not None and i is None):
+            continue
+        if with_size and sz is None:
+            continue
+        key = (r, i, sz)
+        if key not in memo:
+            memo[key] = ent_repo.count_in_cell(
+                session, region_prefix=r, industry_prefix=i, size_class=sz, at_most=k
+            )
+        if memo[key] >= k:
+            return NeedCell(r, i, sz, memo[key])
+    return NeedCell(None, None, None, 0)
+
+
 @dataclass
 class NeedFit:
     """An open need that fits some of a lender's products (who posted it is not shown)."""
 
     need: Need
     products: list[tuple[Product, str]]
+    shown: NeedCell = field(default_factory=lambda: NeedCell(None, None, None, 0))
 
 
 def needs_for_lender(
@@ -1362,6 +1478,7 @@ def needs_for_lender(
         select(Need).where(Need.status == "open").order_by(Need.id.desc())
     ).all()
     out = []
+    memo: dict[tuple[str | None, str | None, str | None], int] = {}
     for need in needs:
         if need.deadline is not None and need.deadline < on:
             continue
@@ -1382,7 +1499,7 @@ def needs_for_lender(
             (m.product, m.eligibility) for m in result.matches if m.eligibility != "ineligible"
         ]
         if fitting:
-            out.append(NeedFit(need, fitting))
+            out.append(NeedFit(need, fitting, generalise_need(session, need, memo=memo)))
     return out
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
+from huiqi.core.bounds import Int64
 from huiqi.notify import service
 from huiqi.notify.models import (
     CHANNEL_LABELS,
@@ -33,7 +34,7 @@ inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin
 officers = require_roles(Role.officer, Role.admin)
 
 
-def _own(session: Session, user: User, notification_id: int) -> Notification:
+def _own(session: Session, user: User, notification_id: Int64) -> Notification:
     """A notification of the user's inbox; any other id is 'not found'."""
     note = session.get(Notification, notification_id)
     if note is None or not service.can_read(user, note):
@@ -63,7 +64,7 @@ def inbox_page(
 @router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
 def notification_page(
     request: Request,
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -75,7 +76,7 @@ def notification_page(
 
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
-    notification_id: int,
+    notification_id: Int64,
     user: User = Depends(inbox_users),
     session: Session = Depends(get_session),
 ) -> Response:
@@ -255,7 +256,7 @@ def outbox_page(
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
 def retry_dead(
-    outbox_id: int, _user: User = Depends(officers), session: Session = Depends(get_session)
+    outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
     """Give a dead-lettered message another round of attempts."""
     service.requeue_dead(session, outbox_id)

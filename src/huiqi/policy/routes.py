@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
+from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
 from huiqi.policy import cache, export, repository, search, service
 from huiqi.policy.departments import default_registry
 from huiqi.policy.ingest import MAX_BYTES, IngestError, SourceText
@@ -35,7 +36,7 @@ def _is_staff(user: User | None) -> bool:
     return user is not None and user.role in (Role.officer, Role.admin)
 
 
-def _visible_policy(session: Session, policy_id: int, user: User | None) -> Policy:
+def _visible_policy(session: Session, policy_id: Int64, user: User | None) -> Policy:
     """A policy the visitor may see: drafts only for officers and administrators."""
     policy = repository.get_policy(session, policy_id)
     if policy is None or (policy.status == PolicyStatus.draft and not _is_staff(user)):
@@ -132,7 +133,7 @@ def policy_list_page(
     topic: str = "",
     status: str = "published",
     valid_on: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, title="页码 / Page")] = 1,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
@@ -268,7 +269,7 @@ def _http_date(iso: str) -> str:
     return format_datetime(moment.astimezone(dt.UTC), usegmt=True)
 
 
-def _stamp_or_404(session: Session, policy_id: int, user: User | None) -> tuple[str, str, int]:
+def _stamp_or_404(session: Session, policy_id: Int64, user: User | None) -> tuple[str, str, int]:
     """The cache stamp of a policy the visitor may see (drafts only for officers)."""
     stamp = cache.policy_stamp(session, policy_id)
     if stamp is None or (stamp[0] == PolicyStatus.draft and not _is_staff(user)):
@@ -279,7 +280,7 @@ def _stamp_or_404(session: Session, policy_id: int, user: User | None) -> tuple[
 @router.get("/policy/{policy_id}", include_in_schema=False)
 def policy_page(
     request: Request,
-    policy_id: int,
+    policy_id: Int64,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
@@ -327,7 +328,7 @@ def policy_page(
 
 @router.get("/policy/{policy_id}/tasks.{fmt}", include_in_schema=False)
 def policy_tasks_file(
-    policy_id: int,
+    policy_id: Int64,
     fmt: str,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
@@ -399,7 +400,7 @@ def _review(
 @router.get("/policy/{policy_id}/review", include_in_schema=False)
 def review_page(
     request: Request,
-    policy_id: int,
+    policy_id: Int64,
     outcome: str = "",
     session: Session = Depends(get_session),
     user: User = Depends(officer_only),
@@ -411,8 +412,8 @@ def review_page(
 @router.post("/policy/{policy_id}/articles/{article_id}", include_in_schema=False)
 def correct_article_submit(
     request: Request,
-    policy_id: int,
-    article_id: int,
+    policy_id: Int64,
+    article_id: Int64,
     title: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
     departments: Annotated[str, Form()] = "",
@@ -457,7 +458,7 @@ def correct_article_submit(
 @router.post("/policy/{policy_id}/status", include_in_schema=False)
 def status_submit(
     request: Request,
-    policy_id: int,
+    policy_id: Int64,
     status: Annotated[str, Form()],
     valid_from: Annotated[str, Form()] = "",
     valid_to: Annotated[str, Form()] = "",
@@ -498,8 +499,15 @@ def map_department_submit(
 # -- JSON API -------------------------------------------------------------------------------------
 
 
-ApiLimit = Annotated[int, Query(ge=1, le=API_MAX_LIMIT, description="Rows per response.")]
-ApiOffset = Annotated[int, Query(ge=0, description="Rows to skip.")]
+ApiLimit = Annotated[
+    int,
+    Query(
+        ge=1, le=API_MAX_LIMIT, title="每页条数 / Rows per page", description="Rows per response."
+    ),
+]
+ApiOffset = Annotated[
+    int, Query(ge=0, le=INT64_MAX, title="跳过条数 / Rows to skip", description="Rows to skip.")
+]
 
 
 @router.get("/api/v1/policy/policies", tags=["policy"])
@@ -529,7 +537,7 @@ def api_list(
 
 @router.get("/api/v1/policy/policies/{policy_id}", tags=["policy"])
 def api_detail(
-    policy_id: int,
+    policy_id: Int64,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> dict[str, Any]:
@@ -605,7 +613,7 @@ def api_search(
 
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
 def api_tasks(
-    policy_id: int,
+    policy_id: Int64,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> list[dict[str, Any]]:
@@ -613,7 +621,7 @@ def api_tasks(
     return _task_rows(session, policy_id, user)
 
 
-def _task_rows(session: Session, policy_id: int, user: User | None) -> list[dict[str, Any]]:
+def _task_rows(session: Session, policy_id: Int64, user: User | None) -> list[dict[str, Any]]:
     """The task breakdown rows of a visible policy, made once per version stamp."""
     stamp = _stamp_or_404(session, policy_id, user)
     return cache.tasks.get_or_make(

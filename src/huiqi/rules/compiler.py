@@ -15,7 +15,14 @@ from huiqi.rules.catalogue import Catalogue, FieldDef
 from huiqi.rules.formula import Formula, FormulaError, compile_formula
 from huiqi.rules.schema import DerivedDoc, LegalBasis, ParameterDoc, RuleDoc, Text
 from huiqi.rules.source import Located, Path_, RuleError, RuleValidationError, pydantic_errors
-from huiqi.rules.values import PARAM_UNITS, RelDate, ValueProblem, VType, parse_scalar
+from huiqi.rules.values import (
+    PARAM_UNITS,
+    RelDate,
+    ValueProblem,
+    VType,
+    normalise_code,
+    parse_scalar,
+)
 
 OP_ALIASES = {
     "=": "=",
@@ -427,6 +434,13 @@ class RuleCompiler:
         """Parse the literal of a condition against the operand's type."""
         vt = operand.vtype
         allowed = operand.fdef.values if operand.fdef and operand.fdef.kind == "enum" else None
+        if operand.fdef is not None and operand.fdef.kind == "code":
+            # Codes compare as ASCII text: a full-width ６２ would otherwise match nothing.
+            raw = (
+                [normalise_code(x) if isinstance(x, str) else x for x in raw]
+                if isinstance(raw, list)
+                else (normalise_code(raw) if isinstance(raw, str) else raw)
+            )
         try:
             if op == "prefix":
                 items = raw if isinstance(raw, list) else [raw]
@@ -450,6 +464,9 @@ class RuleCompiler:
     def prefix(self, code: str, operand: Operand) -> str:
         """Check a hierarchy prefix for region (digits) or industry (section letter or digits)."""
         h = operand.fdef.hierarchy if operand.fdef else None
+        code = normalise_code(code)
+        if not code.isascii():
+            raise ValueProblem(f"code prefix {code!r} must be written in ASCII digits or letters")
         if h == "region":
             if not (code.isdigit() and len(code) in (2, 4, 6)):
                 raise ValueProblem(f"region prefix {code!r} must be 2, 4 or 6 digits (GB/T 2260)")

@@ -33,6 +33,10 @@ def round_fen(x: Fraction) -> int:
     return sign * int((abs(x) + Fraction(1, 2)) // 1)
 
 
+# No measure multiplies by more than this; larger constants would overflow stored amounts.
+MAX_CONSTANT = 10**12
+
+
 def compile_formula(text: str, kinds: Mapping[str, str]) -> Formula:
     """Parse and type-check `text`; `kinds` maps each usable name to 'money' or 'num'."""
     try:
@@ -49,6 +53,10 @@ def compile_formula(text: str, kinds: Mapping[str, str]) -> Formula:
                 raise FormulaError("true/false cannot be used in an amount")
             segment = ast.get_source_segment(text.strip(), node) or repr(node.value)
             value = Fraction(Decimal(segment.replace("_", "")))
+            if abs(value) > MAX_CONSTANT:
+                raise FormulaError(
+                    f"number {segment} is out of range: formula constants are at most {MAX_CONSTANT:,}"
+                )
             return "num", lambda _env: value
         if isinstance(node, ast.Name):
             if node.id not in kinds:

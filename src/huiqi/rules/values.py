@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,6 +17,18 @@ from huiqi.core.money import FEN_PER_WAN, MoneyError, to_fen
 # Largest denominator a ratio threshold may have once reduced (0.0001 → 1/10000); it keeps
 # cross-multiplied comparisons inside 64-bit integers for amounts below 9×10^14 fen.
 MAX_RATIO_DENOMINATOR = 10_000
+
+# Whole numbers and money (fen) in rules must fit a 64-bit signed integer, the widest column
+# type the SQL engine compares with; a ratio threshold lies within ±1000%, so that
+# cross-multiplied comparisons stay inside 64 bits; relative dates reach back at most 200 years.
+INT64_MAX = 2**63 - 1
+MAX_RATIO = 10
+MAX_YEARS_BACK = 200
+_REL_LIMITS = {
+    "years_before": MAX_YEARS_BACK,
+    "months_before": MAX_YEARS_BACK * 12,
+    "days_before": MAX_YEARS_BACK * 366,
+}
 
 _MONEY_RE = re.compile(r"^\s*(-?[\d,]+(?:\.\d+)?)\s*(亿元|万元|元|分|fen|yuan|wan)\s*$")
 _MONEY_UNITS = {"亿元": "yi", "万元": "wan", "元": "yuan", "分": "fen", "fen": "fen"}
@@ -110,9 +123,12 @@ def parse_money(raw: Any) -> int:
             f"not a money amount: {raw!r} (write e.g. '300万元', '1,200元', '5000分')"
         )
     try:
-        return to_fen(m.group(1), _MONEY_UNITS[m.group(2)])
+        fen = to_fen(m.group(1), _MONEY_UNITS[m.group(2)])
     except MoneyError as exc:
         raise ValueProblem(str(exc)) from None
+    if abs(fen) > INT64_MAX:
+        raise ValueProblem(f"money amount {raw!r} is out of range (at most {INT64_MAX:,} fen)")
+    return fen
 
 
 def parse_ratio(raw: Any) -> Fraction:
@@ -133,6 +149,8 @@ def parse_ratio(raw: Any) -> Fraction:
         raise ValueProblem(f"expected a ratio such as '3%' or 0.03, got {raw!r}")
     if value.denominator > MAX_RATIO_DENOMINATOR:
         raise ValueProblem(f"ratio {raw} is finer than 0.01% (at most four decimal places)")
+    if abs(value) > MAX_RATIO:
+        raise ValueProblem(f"ratio {raw} is out of range (between -1000% and 1000%)")
     return value
 
 
@@ -158,6 +176,8 @@ def parse_date(raw: Any) -> date | RelDate:
         for k, v in raw.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueProblem(f"{k} must be a whole number ≥ 0, got {v!r}")
+            if v > _REL_LIMITS[k]:
+                raise ValueProblem(f"{k} is out of range: at most {_REL_LIMITS[k]}, got {v}")
             counts[k] = v
         return RelDate(
             counts.get("years_before", 0),
@@ -165,6 +185,11 @@ def parse_date(raw: Any) -> date | RelDate:
             counts.get("days_before", 0),
         )
     raise ValueProblem(f"not a date: {raw!r}")
+
+
+def normalise_code(raw: str) -> str:
+    """A code as ASCII: full-width digits and letters (６２０１, Ｃ) become 6201, C (NFKC)."""
+    return unicodedata.normalize("NFKC", raw).strip().upper()
 
 
 def parse_scalar(vtype: VType, raw: Any, allowed: dict[str, Any] | None = None) -> Any:
@@ -176,6 +201,10 @@ def parse_scalar(vtype: VType, raw: Any, allowed: dict[str, Any] | None = None) 
     if vtype.kind == "int":
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ValueProblem(f"expected a whole number ({vtype.unit}), got {raw!r}")
+        if abs(raw) > INT64_MAX:
+            raise ValueProblem(
+                f"whole number {raw} is out of range (at most {INT64_MAX:,} in absolute value)"
+            )
         return raw
     if vtype.kind == "date":
         return parse_date(raw)

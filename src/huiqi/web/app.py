@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,22 +12,26 @@ from pathlib import Path
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.core.errors import DomainError
 from huiqi.web.assets import StaticAssets
+from huiqi.web.content_types import ApiContentTypes
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
 from huiqi.web.deps import LoginRequired, render, templates
 from huiqi.web.errors import domain_error_response, validation_error_response
+from huiqi.web.headers import SecurityHeadersMiddleware
 from huiqi.web.i18n import LANG_COOKIE
 from huiqi.web.shell import RequestShell
 from huiqi.web.transaction import CommitBeforeResponse
@@ -92,6 +97,29 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+class HuiqiApp(FastAPI):
+    """The FastAPI application whose outermost layer adds the security headers.
+
+    It wraps even Starlette's server-error middleware, so a 500 page carries them too.
+    """
+
+    security_hsts: bool = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack inside the security-headers middleware."""
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), hsts=self.security_hsts)
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>huiqi 惠企 API 文档 / API docs</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js" defer></script>
+<script src="/static/js/api-docs.js" defer></script>
+</head><body><div id="swagger-ui" data-openapi-url="/api/v1/openapi.json"></div></body></html>
+"""
+
+
 def create_app(settings: Settings | None = None, *, configure_db: bool = True) -> FastAPI:
     """Build the web application for the given (or process-wide) settings.
 
@@ -115,21 +143,28 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             from huiqi.accounts.usage import start_flusher
 
             flusher = start_flusher(settings.token_usage_flush_seconds)
+        if settings.env != "test":
+            # The word segmenter loads its dictionary on first use; do it now, beside start-up.
+            from huiqi.policy.search import warm
+
+            threading.Thread(target=warm, name="warm-search", daemon=True).start()
         yield
         if flusher is not None:
             thread, stop = flusher
             stop.set()
             await anyio.to_thread.run_sync(thread.join, 5.0)
 
-    app = FastAPI(
+    app = HuiqiApp(
         lifespan=lifespan,
         title="huiqi 惠企 API",
         version=huiqi.__version__,
         description="惠企政策精准推送与免申即享平台 / SME policy matching and no-application benefits.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # The docs page below loads Swagger UI from the vendored copy, not from a public CDN.
+        docs_url=None,
         redoc_url=None,
     )
+    app.security_hsts = settings.cookie_secure
     app.state.settings = settings
 
     # first in the routing table: load balancers ask it most often
@@ -148,11 +183,14 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     assets = StaticAssets(STATIC_DIR)
     app.mount("/static", assets, name="static")
     templates.env.globals["static_url"] = assets.url
+    api_routes: list[APIRoute] = []
     for router in _routers():
         # The OpenAPI document describes the JSON API only; pages are for browsers.
         for route in router.routes:
             if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
                 route.include_in_schema = False
+            elif isinstance(route, APIRoute):
+                api_routes.append(route)
         app.include_router(router)
 
     app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
@@ -162,6 +200,10 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         secret_key=settings.secret_key,
         max_body=settings.max_upload_bytes,
     )
+    app.add_middleware(ApiContentTypes, routes=api_routes)
+    if settings.trusted_proxies:
+        # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
 
     def error_page(request: Request, status: int, detail: str | None = None) -> Response:
         zh, en = ERROR_TEXT.get(status, ERROR_TEXT[500])
@@ -223,6 +265,11 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return error_page(request, 500)
+
+    @app.get("/api/v1/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        """The interactive API documentation (Swagger UI, vendored)."""
+        return HTMLResponse(DOCS_PAGE)
 
     @app.get("/lang/{code}", include_in_schema=False)
     def switch_lang(code: str, next: str = "/") -> Response:
