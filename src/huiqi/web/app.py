@@ -26,6 +26,7 @@ import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.core.errors import DomainError
+from huiqi.web.admission import Admission
 from huiqi.web.assets import StaticAssets
 from huiqi.web.content_types import ApiContentTypes
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
@@ -201,6 +202,12 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         max_body=settings.max_upload_bytes,
     )
     app.add_middleware(ApiContentTypes, routes=api_routes)
+    app.add_middleware(
+        Admission,
+        limit=settings.db_pool_size + settings.db_max_overflow,
+        timeout=settings.queue_timeout_seconds,
+        retry_after=int(RETRY_AFTER_SECONDS),
+    )
     if settings.trusted_proxies:
         # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
