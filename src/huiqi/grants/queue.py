@@ -36,6 +36,7 @@ SKIP_CODES = {
     "risk flags not acknowledged": "risk_not_acknowledged",
     "no longer eligible": "no_longer_eligible",
     "not found": "not_found",
+    "to confirm: an input's source is not accepted": "to_confirm",
 }
 SKIP_LABELS: dict[str, tuple[str, str]] = {
     "no_bank_account": ("未登记银行账户", "no bank account on file"),
@@ -45,6 +46,10 @@ SKIP_LABELS: dict[str, tuple[str, str]] = {
     ),
     "no_longer_eligible": ("已不再符合条件", "no longer eligible"),
     "not_found": ("项目不存在", "not found"),
+    "to_confirm": (
+        "待核实:有输入数据的来源不被本政策认可(如企业自报)",
+        "to confirm: an input comes from a source the rule does not accept",
+    ),
     "not_pending": ("已审核过,不在待审核状态", "already decided"),
     "other": ("其他原因", "other reasons"),
 }

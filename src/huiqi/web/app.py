@@ -47,6 +47,7 @@ ERROR_TEXT = {
     403: ("无权访问", "Access denied"),
     404: ("页面不存在", "Page not found"),
     405: ("不支持的请求方式", "Method not allowed"),
+    409: ("与记录不一致,已拒绝", "Refused: does not match the record"),
     413: ("上传内容过大", "Upload too large"),
     422: ("提交的数据有误", "Invalid input"),
     429: ("尝试过于频繁", "Too many attempts"),
