@@ -300,9 +300,27 @@ def demo_hires(rows: list[dict[str, str]], seed: int = 2020) -> list[Hire]:
     return out
 
 
-def load_demo(session: Session, size: int = 3000, seed: int = 2020) -> ImportReport:
-    """Load the demo population and its graduate hire records (idempotent; the caller commits)."""
+def recent_quarter_end(today: date) -> date:
+    """The last day of the quarter before the one `today` falls in."""
+    first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return first - timedelta(days=1)
+
+
+def load_demo(
+    session: Session, size: int = 3000, seed: int = 2020, today: date | None = None
+) -> ImportReport:
+    """Load the demo population and its graduate hire records (idempotent; the caller commits).
+
+    Two in three enterprises' figures were exchanged last quarter; the rest still date from
+    the annual collection, so the grant review shows both fresh and stale data.
+    """
+    from huiqi.core.clock import today as today_cn
+
+    recent = recent_quarter_end(today or today_cn()).isoformat()
     rows = generate(size, seed)
+    for i, row in enumerate(rows):
+        if i % 3:
+            row["as_of"] = recent
     report = load_rows(session, rows)
     for part in range(0, len(hires := demo_hires(rows, seed)), 2000):
         write_hires(session, hires[part : part + 2000], recorded_by="demo")

@@ -88,7 +88,21 @@ def enterprise_policies_page(
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
-    return render(request, "matching/mine.html", code=code, mine=mine, format_fen=format_fen)
+    links: dict[str, str] = {}
+    for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
+        basis = service.published_rule(session, version.rule_id).doc.legal_basis
+        url = _article_link(session, basis[0].doc_number, basis[0].article_no) if basis else None
+        if url:
+            links[version.rule_id] = url
+    return render(
+        request,
+        "matching/mine.html",
+        code=code,
+        mine=mine,
+        format_fen=format_fen,
+        links=links,
+        own=user.role == Role.enterprise,
+    )
 
 
 @router.get("/rules")
