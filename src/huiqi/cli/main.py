@@ -256,6 +256,48 @@ def user_list() -> None:
     console.print(table)
 
 
+@user_app.command("scope")
+def user_scope(
+    username: str = typer.Argument(..., help="The user to change."),
+    region_prefix: str | None = typer.Option(
+        None, "--region-prefix", help="Limit an officer to regions whose code starts with this."
+    ),
+    province: bool = typer.Option(
+        False, "--province", help="Remove the region limit (the whole province)."
+    ),
+    assign: list[str] = typer.Option([], "--assign", help="Assign an item, KIND:REF (repeatable)."),
+    unassign: list[str] = typer.Option([], "--unassign", help="Remove an item, KIND:REF."),
+) -> None:
+    """Set a user's scope: region prefix and assigned items (audited); prints the scope."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import scopes
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+    from huiqi.core.errors import DomainError
+
+    _settings_or_exit()
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise fail(f"no user named {username!r}")
+            if province or region_prefix is not None:
+                scopes.set_region_prefix(session, user, None if province else region_prefix)
+            for text in assign:
+                scopes.assign(session, user, scopes.parse_assignment(text))
+            for text in unassign:
+                scopes.unassign(session, user, scopes.parse_assignment(text))
+            scope = scopes.load_scope(session, user)
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+    items = ", ".join(sorted(f"{a.kind}:{a.ref}" for a in scope.assignments)) or "none"
+    console.print(
+        f"{username}: {scope.role.value}, region {scope.region_prefix or 'whole province'}, "
+        f"assigned {items}"
+    )
+
+
 @user_app.command("set-role")
 def user_set_role(
     username: str = typer.Argument(..., help="The user to change."),

@@ -317,7 +317,7 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
     Returns how many enterprises were told (now or before).
     """
     from huiqi.core.money import format_fen
-    from huiqi.notify.service import enqueue
+    from huiqi.events import GrantDecided, publish
 
     told: set[str] = set()
     for gid, why in report.skipped:
@@ -326,24 +326,27 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
         grant = session.get(Grant, gid)
         if grant is None:
             continue
-        enqueue(
+        # the notifying domain tells the enterprise, once per grant (grant:<id>:need-account)
+        publish(
             session,
-            credit_code=grant.credit_code,
-            topic="grant",
-            subject=f"请登记收款账户,以便拨付「{grant.rule_title}」{format_fen(grant.amount_fen)}",
-            body="\n".join(
-                [
-                    f"{grant.enterprise_name or '贵企业'}:",
-                    f"贵企业符合「{grant.rule_title}」(政策依据:{grant.legal_basis}),"
-                    f"{grant.period} 年度金额 {format_fen(grant.amount_fen)},无需申请。",
-                    "审核时发现贵企业尚未登记收款银行账户,资金暂无法拨付。",
-                    "怎么办:登录后在“免申即享”页面填写开户银行、户名和账号,保存后即进入下一批审核。",
-                ]
+            GrantDecided(
+                grant_id=grant.id,
+                credit_code=grant.credit_code,
+                status="need-account",
+                subject=f"请登记收款账户,以便拨付「{grant.rule_title}」{format_fen(grant.amount_fen)}",
+                body="\n".join(
+                    [
+                        f"{grant.enterprise_name or '贵企业'}:",
+                        f"贵企业符合「{grant.rule_title}」(政策依据:{grant.legal_basis}),"
+                        f"{grant.period} 年度金额 {format_fen(grant.amount_fen)},无需申请。",
+                        "审核时发现贵企业尚未登记收款银行账户,资金暂无法拨付。",
+                        "怎么办:登录后在“免申即享”页面填写开户银行、户名和账号,保存后即进入下一批审核。",
+                    ]
+                ),
+                link="/grants/mine#account",
+                rule_id=grant.rule_id,
+                rule_version=grant.rule_version,
             ),
-            link="/grants/mine#account",
-            dedupe_key=f"grant:{grant.id}:need-account",
-            rule_id=grant.rule_id,
-            rule_version=str(grant.rule_version),
         )
         told.add(grant.credit_code)
     return len(told)

@@ -128,8 +128,11 @@ def run_cmd(
     ),
     on: str | None = typer.Option(None, "--on", help="Evaluation date (default today)."),
     rule: list[str] = typer.Option([], "--rule", help="Only these rule ids."),
-    batch_size: int = typer.Option(
-        20_000, "--batch-size", min=1, help="Enterprises per batch (each batch commits)."
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="Enterprises per batch, each committing (default: about 600,000 pairs' worth).",
     ),
 ) -> None:
     """Evaluate the published rules over every enterprise; store changes, grants, notifications.
