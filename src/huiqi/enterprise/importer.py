@@ -530,6 +530,10 @@ def validate_hire(
             social_insurance=values["social_insurance"],
             source=source,
             as_of=values.get("as_of", ctx.today),
+            insured_months=values.get("insured_months"),
+            pension_fen=values.get("pension_fen"),
+            medical_fen=values.get("medical_fen"),
+            unemployment_fen=values.get("unemployment_fen"),
         ),
         [],
     )

@@ -37,6 +37,7 @@ SKIP_CODES = {
     "risk flags not acknowledged": "risk_not_acknowledged",
     "no longer eligible": "no_longer_eligible",
     "not found": "not_found",
+    "to confirm: an input's source is not accepted": "to_confirm",
 }
 SKIP_LABELS: dict[str, tuple[str, str]] = {
     "no_bank_account": ("未登记银行账户", "no bank account on file"),
@@ -46,6 +47,10 @@ SKIP_LABELS: dict[str, tuple[str, str]] = {
     ),
     "no_longer_eligible": ("已不再符合条件", "no longer eligible"),
     "not_found": ("项目不存在", "not found"),
+    "to_confirm": (
+        "待核实:有输入数据的来源不被本政策认可(如企业自报)",
+        "to confirm: an input comes from a source the rule does not accept",
+    ),
     "not_pending": ("已审核过,不在待审核状态", "already decided"),
     "other": ("其他原因", "other reasons"),
 }
@@ -318,7 +323,7 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
     Returns how many enterprises were told (now or before).
     """
     from huiqi.core.money import format_fen
-    from huiqi.notify.service import enqueue
+    from huiqi.events import GrantDecided, publish
 
     told: set[str] = set()
     for gid, why in report.skipped:
@@ -327,24 +332,27 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
         grant = session.get(Grant, gid)
         if grant is None:
             continue
-        enqueue(
+        # the notifying domain tells the enterprise, once per grant (grant:<id>:need-account)
+        publish(
             session,
-            credit_code=grant.credit_code,
-            topic="grant",
-            subject=f"请登记收款账户,以便拨付「{grant.rule_title}」{format_fen(grant.amount_fen)}",
-            body="\n".join(
-                [
-                    f"{grant.enterprise_name or '贵企业'}:",
-                    f"贵企业符合「{grant.rule_title}」(政策依据:{grant.legal_basis}),"
-                    f"{grant.period} 年度金额 {format_fen(grant.amount_fen)},无需申请。",
-                    "审核时发现贵企业尚未登记收款银行账户,资金暂无法拨付。",
-                    "怎么办:登录后在“免申即享”页面填写开户银行、户名和账号,保存后即进入下一批审核。",
-                ]
+            GrantDecided(
+                grant_id=grant.id,
+                credit_code=grant.credit_code,
+                status="need-account",
+                subject=f"请登记收款账户,以便拨付「{grant.rule_title}」{format_fen(grant.amount_fen)}",
+                body="\n".join(
+                    [
+                        f"{grant.enterprise_name or '贵企业'}:",
+                        f"贵企业符合「{grant.rule_title}」(政策依据:{grant.legal_basis}),"
+                        f"{grant.period} 年度金额 {format_fen(grant.amount_fen)},无需申请。",
+                        "审核时发现贵企业尚未登记收款银行账户,资金暂无法拨付。",
+                        "怎么办:登录后在“免申即享”页面填写开户银行、户名和账号,保存后即进入下一批审核。",
+                    ]
+                ),
+                link="/grants/mine#account",
+                rule_id=grant.rule_id,
+                rule_version=grant.rule_version,
             ),
-            link="/grants/mine#account",
-            dedupe_key=f"grant:{grant.id}:need-account",
-            rule_id=grant.rule_id,
-            rule_version=str(grant.rule_version),
         )
         told.add(grant.credit_code)
     return len(told)
