@@ -181,4 +181,5 @@ def test_every_writer_goes_through_the_safe_block() -> None:
     for name in EXPORTERS:
         text = (SRC / name).read_text(encoding="utf-8")
         assert "csv.writer(" not in text and "csv.DictWriter(" not in text, name
-        assert re.search(r"\bsheet\.append\(|\bnotes\.append\(", text) is None, name
+        if "openpyxl" in text:  # worksheet rows go through append_row
+            assert re.search(r"\bsheet\.append\(|\bnotes\.append\(", text) is None, name

@@ -107,7 +107,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None and sheet["B2"].value == A and sheet["H2"].value == a.amount_fen
     csv_text = client.get(f"/grants/disbursements/{batch_id}.csv").content.decode("utf-8-sig")
-    assert "6217001234567890" in csv_text and "24000.00" in csv_text
+    assert "6217001234567890" in csv_text and "36450.00" in csv_text
     assert BeautifulSoup(client.get("/grants/ledger").text, "lxml").find(id="ledger-ok") is not None
 
     client.post("/logout", data={"csrf_token": token})
@@ -115,7 +115,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     assert public.status_code == 200
     cells = [td.get_text() for td in BeautifulSoup(public.text, "lxml").select("#notice tbody td")]
     assert cells[:2] == ["兰州甲机械有限公司", "小微企业招用高校毕业生社会保险补贴(免申即享)"]
-    assert "24,000.00 元" in cells
+    assert "36,450.00 元" in cells
     assert (
         A not in public.text and "6217001234567890" not in public.text and "7890" not in public.text
     )

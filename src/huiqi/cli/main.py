@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -18,6 +20,8 @@ from huiqi.notify import cli as notify_cli
 from huiqi.policy import cli as policy_cli
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from huiqi.core.config import Settings
 
 console = Console()
@@ -342,14 +346,38 @@ def demo_load(
     from huiqi.core.db import session_scope
 
     _settings_or_exit()
-    with session_scope() as session:
-        accounts = demo.load_all(
-            session, population=size, seed=seed, progress=lambda step: console.print(f"· {step}")
-        )
+    with _step_progress() as step, session_scope() as session:
+        accounts = demo.load_all(session, population=size, seed=seed, progress=step)
     table = Table("role", "username", "password", title="demo log-ins 演示账户")
     for acct in accounts:
         table.add_row(acct.role, acct.username, acct.password)
     console.print(table)
+
+
+@contextmanager
+def _step_progress() -> Iterator[Callable[[str], None]]:
+    """One progress line per step: a running bar while it works, then its time taken."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        current: list[TaskID] = []
+
+        def step(description: str) -> None:
+            if current:
+                progress.update(current[-1], total=1, completed=1)
+                progress.stop_task(current[-1])
+            current.append(progress.add_task(description, total=None))
+
+        yield step
+        if current:
+            progress.update(current[-1], total=1, completed=1)
+            progress.stop_task(current[-1])
 
 
 SQLITE_ONE_WORKER = (

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from huiqi.core import clock
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import graduates
@@ -60,7 +61,7 @@ SOURCE_ALIASES = {
 }
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Invalid):
     """The whole file is refused (unreadable, wrong type, headers not understood)."""
 
 
@@ -529,6 +530,10 @@ def validate_hire(
             social_insurance=values["social_insurance"],
             source=source,
             as_of=values.get("as_of", ctx.today),
+            insured_months=values.get("insured_months"),
+            pension_fen=values.get("pension_fen"),
+            medical_fen=values.get("medical_fen"),
+            unemployment_fen=values.get("unemployment_fen"),
         ),
         [],
     )

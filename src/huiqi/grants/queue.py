@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.errors import Invalid
 from huiqi.grants.models import Grant, GrantStatus
 from huiqi.grants.service import ReviewReport, Scope, _scoped
 
@@ -36,6 +37,7 @@ SKIP_CODES = {
     "risk flags not acknowledged": "risk_not_acknowledged",
     "no longer eligible": "no_longer_eligible",
     "not found": "not_found",
+    "to confirm: an input's source is not accepted": "to_confirm",
 }
 SKIP_LABELS: dict[str, tuple[str, str]] = {
     "no_bank_account": ("未登记银行账户", "no bank account on file"),
@@ -45,12 +47,16 @@ SKIP_LABELS: dict[str, tuple[str, str]] = {
     ),
     "no_longer_eligible": ("已不再符合条件", "no longer eligible"),
     "not_found": ("项目不存在", "not found"),
+    "to_confirm": (
+        "待核实:有输入数据的来源不被本政策认可(如企业自报)",
+        "to confirm: an input comes from a source the rule does not accept",
+    ),
     "not_pending": ("已审核过,不在待审核状态", "already decided"),
     "other": ("其他原因", "other reasons"),
 }
 
 
-class QueueFilterError(ValueError):
+class QueueFilterError(Invalid):
     """A filter value that cannot be used (named in Chinese and English)."""
 
 

@@ -106,10 +106,7 @@ async def review(
     form = await request.form()
     scope = _scope(session, user)
     text = {k: str(form.get(k, "")) for k in ("flag", "region", "min_yuan", "max_yuan", "q")}
-    try:
-        flt = gq.QueueFilter.parse(**text)
-    except gq.QueueFilterError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    flt = gq.QueueFilter.parse(**text)
     if form.get("scope") == "filtered":
         ids = gq.filtered_ids(session, flt, departments=scope)
     else:
@@ -220,6 +217,12 @@ def disbursement_file(
         raise HTTPException(status_code=404, detail="not found")
     if not service.batch_in_scope(session, batch_id, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
+    problems = service.batch_problems(session, batch_id)
+    if problems:
+        # a payment file is never handed out for grants the ledger does not prove
+        raise HTTPException(
+            status_code=409, detail="台账校验未通过 / ledger check failed: " + "; ".join(problems)
+        )
     rows = service.disbursement_rows(session, batch_id)
     if ext == "csv":
         body, media = service.disbursement_csv(rows), "text/csv; charset=utf-8"
@@ -323,6 +326,7 @@ def detail(
         g=grant,
         again=again,
         entries=service.ledger(session, grant.id),
+        ledger_problems=service.verify_ledger(session, [grant.id]) if officer else [],
         officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
         source_labels=KIND_LABELS,

@@ -77,14 +77,26 @@ def _rule_from(version: RuleVersion) -> Rule:
     return _PARSED[key]
 
 
+def rule_of_version(version: RuleVersion) -> Rule:
+    """The checked rule of any stored version (published, in review or retired)."""
+    return _rule_from(version)
+
+
 def publish_rule(
     session: Session, rule: Rule, created_by: str | None = None
 ) -> tuple[RuleVersion, bool]:
-    """Store a rule as the published version; returns (version, whether anything changed)."""
-    current = latest_version(session, rule.id)
-    if current is not None and current.hash == rule.hash and current.status == "published":
+    """Store a rule as the published version; returns (version, whether anything changed).
+
+    This is the trusted path of the packaged library (`huiqi rules load`, the demo); people change
+    rules through huiqi.matching.workflow, which checks departments and reviews.
+    """
+    current = session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.status == "published")
+    ).first()
+    if current is not None and current.hash == rule.hash:
         return current, False
-    number = (current.version + 1) if current else 1
+    newest = latest_version(session, rule.id)
+    number = (newest.version + 1) if newest else 1
     if current is not None:
         current.status = "retired"
     basis = rule.doc.legal_basis[0]
@@ -104,6 +116,8 @@ def publish_rule(
         valid_to=rule.doc.valid_to,
         created_at=utcnow(),
         created_by=created_by,
+        published_by=created_by,
+        published_at=utcnow(),
     )
     session.add(version)
     session.flush()

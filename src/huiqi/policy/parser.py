@@ -14,6 +14,7 @@ chrome (navigation, breadcrumbs, view counters, copyright lines) is dropped.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -279,11 +280,19 @@ class _Meta:
             self.sources[name] = where
 
 
+_MD_HEADING = re.compile(r"^#{1,6}\s*")
+_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def _clean_line(line: str) -> str:
     line = line.strip()
-    line = re.sub(r"^#{1,6}\s*", "", line)
-    line = re.sub(r"<!--.*?-->", "", line)
-    line = line.replace("**", "").strip()
+    if line.startswith("#"):
+        line = _MD_HEADING.sub("", line)
+    if "<!--" in line:
+        line = _HTML_COMMENT.sub("", line)
+    if "**" in line:
+        line = line.replace("**", "").strip()
     return line
 
 
@@ -1562,10 +1571,12 @@ def parse_responsibility(
 
 def to_simplified(text: str) -> tuple[str, bool]:
     """A text in traditional characters converted to simplified (and whether it was)."""
-    sample = text[:20_000]
+    sample = text[:5_000]
     converted = _T2S().convert(sample)
-    changed = sum(1 for a, b in zip(sample, converted, strict=False) if a != b)
-    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff") or 1
+    changed = (
+        sum(map(operator.ne, sample, converted)) if len(converted) == len(sample) else len(sample)
+    )
+    cjk = len(_CJK.findall(sample)) or 1
     if changed < 0.03 * cjk:
         return text, False
     return _T2S().convert(text), True
