@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export HUIQI_DATA_DIR ?= data
 
-.PHONY: run test fuzz lint fmt bench clean venv dev
+.PHONY: run test fuzz lint fmt bench clean venv dev screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ fuzz: $(VENV)/.installed-dev
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
+
+screenshots: $(VENV)/.installed-dev
+	HUIQI_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/web/test_browser_portal.py -k screenshots
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench

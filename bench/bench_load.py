@@ -119,10 +119,10 @@ def _database(backend: str, size: int, fresh: bool) -> dict[str, str]:
         admin.dispose()
         env["HUIQI_DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_NAME}"
         env["HUIQI_DATA_DIR"] = str(OUT / "pg-data")
+    _huiqi("db", "upgrade", env=env)  # a kept database may predate newer migrations
     if not marker.exists():
-        print(f"· {backend}: migrating and loading the demo data ({size} enterprises)", flush=True)
+        print(f"· {backend}: loading the demo data ({size} enterprises)", flush=True)
         started = time.perf_counter()
-        _huiqi("db", "upgrade", env=env)
         _huiqi("demo", "load", "--size", str(size), env=env)
         marker.touch()
         print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -207,8 +207,9 @@ def _run_wrk(
     """One wrk run; the Lua script prints a JSON summary line."""
     import httpx
 
+    time.sleep(2)  # let the previous cell's queued requests drain
     for path in paths:  # every path must answer 200 before it is measured
-        status = httpx.get(base + path, headers={"Cookie": cookie}, timeout=10).status_code
+        status = httpx.get(base + path, headers={"Cookie": cookie}, timeout=30).status_code
         if status != 200:
             raise SystemExit(f"{path} answered HTTP {status} before the run")
     env = {**os.environ, "BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}

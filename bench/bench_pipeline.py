@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", type=int, default=300)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-name", default="huiqi_bench_pipeline")
-    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=None, help="enterprises per batch")
     args = parser.parse_args(argv)
 
     from sqlalchemy.orm import sessionmaker

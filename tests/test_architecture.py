@@ -4,6 +4,8 @@ How the import graph is read: every `import` and `from … import` of `huiqi.*` 
 of `src/huiqi`, at module level and inside functions alike (a function-level import is an edge
 all the same), is an edge from the importing module's package to the imported one.
 
+Imports under `if TYPE_CHECKING:` are left out: they never run.
+
 - Domain packages: accounts, enterprise, finance, grants, matching, notify, policy, reports,
   rules, plus `core` and the leaf module `huiqi.events`. Their graph must have no cycle.
 - Entry points are no part of that graph: `huiqi.web`, `huiqi.cli`, `huiqi.wiring`, `huiqi.demo`,
@@ -30,10 +32,25 @@ ENTRY_PACKAGES = {"web", "cli", "wiring", "demo", "models", "migrations", "__mai
 ADAPTER_MODULES = {"routes", "cli"}
 
 
+def _typing_only(tree: ast.AST) -> set[int]:
+    """Import nodes under `if TYPE_CHECKING:`: never executed, so no dependency at run time."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for inner in node.body:
+                skipped.update(id(n) for n in ast.walk(inner))
+    return skipped
+
+
 def _imports(path: Path) -> set[str]:
-    """Every huiqi module a file imports, wherever the import statement stands."""
+    """Every huiqi module a file imports, wherever the import statement stands (but for imports
+    only type checkers read)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = _typing_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module == "huiqi":
                 found.update(f"huiqi.{a.name}" for a in node.names)

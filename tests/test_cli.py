@@ -44,6 +44,8 @@ def test_help_explains_commands() -> None:
 def test_upgrade_create_user_and_demo(cli_env: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
+    assert "数据库结构已更新" in result.output
+    assert "已是最新" in runner.invoke(app, ["db", "upgrade"]).output
     assert (cli_env / "huiqi.db").exists()
     assert runner.invoke(app, ["db", "current"]).exit_code == 0
     result = runner.invoke(
@@ -110,3 +112,30 @@ def test_serve_refuses_default_key_in_production(
     assert result.exit_code == 2
     assert "HUIQI_SECRET_KEY" in result.output
     get_settings.cache_clear()
+
+
+def test_user_scope_sets_region_and_assignments(cli_env: Path) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    created = runner.invoke(
+        app,
+        ["user", "create", "county", "--role", "officer", "--department", "甘肃省财政厅"]
+        + ["--password", "a-strong-password"],
+    )
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(
+        app,
+        ["user", "scope", "county", "--region-prefix", "620102", "--assign", "grant:42"]
+        + ["--assign", "rule:gs351-23-above-scale-upgrade"],
+    )
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "region 620102" in said
+    assert "grant:42, rule:gs351-23-above-scale-upgrade" in said
+    result = runner.invoke(app, ["user", "scope", "county", "--province", "--unassign", "grant:42"])
+    said = " ".join(result.output.split())
+    assert "whole province" in said and "grant:42" not in said
+    bad = runner.invoke(app, ["user", "scope", "county", "--region-prefix", "兰州"])
+    assert bad.exit_code == 2 and "2–12 digits" in " ".join(bad.output.split())
+    assert "Traceback" not in bad.output
+    odd = runner.invoke(app, ["user", "scope", "county", "--assign", "grant42"])
+    assert odd.exit_code == 2 and "KIND:REF" in " ".join(odd.output.split())

@@ -95,25 +95,40 @@ DEMO_SEED = 2020
 
 
 def pick_demo_enterprise(session: Session) -> str | None:
-    """The Lanzhou enterprise with the most eligible policies, so the demo log-in has much to show."""
+    """A Lanzhou enterprise with much to show: eligible policies, a 免申即享 grant, policies
+    waiting for its data (待确认) and near misses (差一点); else the one with most eligible."""
     from sqlalchemy import func
 
     from huiqi.enterprise.models import enterprise_current
+    from huiqi.grants.models import Grant
     from huiqi.matching.models import MatchResult
+    from huiqi.matching.service import my_policies
 
     eligible = func.count(MatchResult.id)
-    row = session.execute(
-        select(enterprise_current.c.credit_code)
-        .join(MatchResult, MatchResult.credit_code == enterprise_current.c.credit_code)
-        .where(
-            enterprise_current.c.region_code.like("6201%"),
-            MatchResult.result == "eligible",
+    candidates = [
+        str(code)
+        for (code,) in session.execute(
+            select(enterprise_current.c.credit_code)
+            .join(MatchResult, MatchResult.credit_code == enterprise_current.c.credit_code)
+            .where(
+                enterprise_current.c.region_code.like("6201%"),
+                MatchResult.result == "eligible",
+            )
+            .group_by(enterprise_current.c.credit_code)
+            .order_by(eligible.desc(), enterprise_current.c.credit_code)
+            .limit(60)
         )
-        .group_by(enterprise_current.c.credit_code)
-        .order_by(eligible.desc(), enterprise_current.c.credit_code)
-        .limit(1)
-    ).first()
-    return str(row[0]) if row else None
+    ]
+    with_grant = set(
+        session.scalars(select(Grant.credit_code).where(Grant.credit_code.in_(candidates)))
+    )
+    for code in candidates:
+        if code not in with_grant:
+            continue
+        mine = my_policies(session, code)
+        if mine.to_confirm and mine.near_misses:
+            return code
+    return candidates[0] if candidates else None
 
 
 def load_all(
@@ -124,8 +139,10 @@ def load_all(
     progress: Callable[[str], None] | None = None,
 ) -> list[DemoAccount]:
     """Load every domain's demo data, then the accounts bound to it (idempotent)."""
+    from huiqi.core.clock import today as today_cn
     from huiqi.enterprise import population as enterprises
     from huiqi.finance import demo as finance
+    from huiqi.grants import demo as grants
     from huiqi.matching import service as matching
     from huiqi.notify.service import sync_subscriptions_from_registry
     from huiqi.policy import service as policy
@@ -143,4 +160,7 @@ def load_all(
     # channels the registry's consented contacts give.
     say("推送订阅(据企业库中已同意的联系方式) / push subscriptions from consented contacts")
     sync_subscriptions_from_registry(session)
-    return load_accounts(session, pick_demo_enterprise(session))
+    demo_code = pick_demo_enterprise(session)
+    say("免申即享:收款账户与企业自报数据 / grants: bank accounts and self-reported figures")
+    grants.load_demo(session, keep_without_account=demo_code, today=today_cn())
+    return load_accounts(session, demo_code)

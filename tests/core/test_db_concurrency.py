@@ -133,3 +133,25 @@ def test_sessions_on_the_test_connection_stay_joined(session_maker: sessionmaker
     # tests bind the factory to a connection: read_session must not open another one
     with db.read_session() as session:
         assert session.get_bind() is session_maker.kw["bind"]
+
+
+def test_a_token_revoked_before_the_flush_does_not_block_the_others(
+    client: TestClient, make_user: Callable[..., object], db_session: Session
+) -> None:
+    from huiqi.accounts.models import ApiToken
+    from huiqi.accounts.usage import TokenUsage
+    from tests.conftest import TEST_PASSWORD
+
+    make_user("rita", "admin")
+    r = client.post(
+        "/api/v1/auth/token", json={"username": "rita", "password": TEST_PASSWORD, "name": "live"}
+    )
+    assert r.is_success
+    live = db_session.scalars(select(ApiToken).where(ApiToken.name == "live")).one()
+    usage = TokenUsage()
+    usage.record(live.id)
+    usage.record(live.id + 10_000)  # revoked (deleted) after its use
+    assert usage.flush(db_session) == 2
+    db_session.commit()
+    db_session.expire_all()
+    assert db_session.get(ApiToken, live.id).last_used_at is not None  # type: ignore[union-attr]

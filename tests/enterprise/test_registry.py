@@ -30,7 +30,8 @@ CONTRACT = [
     "taxable_income", "export_revenue", "tax_credit_rating", "cert_high_tech_from", "cert_high_tech_to",
     "cert_tech_sme_from", "cert_tech_sme_to", "cert_innovative_sme_from", "cert_innovative_sme_to",
     "cert_srdi_sme_from", "cert_srdi_sme_to", "cert_little_giant_from", "cert_little_giant_to",
-    "graduate_hires", "size_class", "above_scale",
+    "graduate_hires", "graduate_insurance_paid", "srdi_score", "size_class", "above_scale",
+    "revenue_prior_year", "individual_business",
 ]  # fmt: skip
 
 

@@ -111,7 +111,7 @@ def test_enterprise_corrects_self_reported_fields(
     page = _soup(client.get(f"/enterprise/{OWN}"))
     staff = page.select_one('#values tr[data-field="employees"]')
     assert staff.select_one(".value").get_text() == "130"
-    assert staff.select_one(".source").get_text() == "self-reported"
+    assert staff.select_one(".source").get_text() == "企业自报"
     assert "120" in page.select_one("#history").get_text()  # the former value stays in history
     # a field that is not self-reportable is refused
     bad = client.post(

@@ -15,6 +15,8 @@ from huiqi.matching import service as matching
 
 ON = date(2024, 6, 30)
 GRAD_RULE = "gs351-22-graduate-social-insurance"
+# employer's pension, medical and unemployment contributions for one graduate over 12 months
+PER_GRADUATE_FEN = 1_215_000
 A = make_credit_code("9", "1", "620102", "MA7GRA01")  # small Lanzhou manufacturer, 3 graduates
 B = make_credit_code("9", "1", "620102", "MA7GRA02")  # micro, 8 graduates (large amount)
 C = make_credit_code("9", "1", "620503", "MA7GRA03")  # medium: not eligible
@@ -39,6 +41,7 @@ def add(
             "revenue": revenue_wan * 1_000_000,
             "total_assets": revenue_wan * 1_000_000,
             "graduate_hires": hires,
+            "graduate_insurance_paid": hires * PER_GRADUATE_FEN,
         },
         source="税务",
         as_of=date(2024, 5, 31),

@@ -22,7 +22,7 @@ from huiqi.matching import service as matching
 from huiqi.matching.models import RuleVersion
 from huiqi.matching.service import base_library
 from huiqi.notify.models import Notification
-from tests.grants.conftest import GRAD_RULE, ON, A, B, C
+from tests.grants.conftest import GRAD_RULE, ON, PER_GRADUATE_FEN, A, B, C
 
 
 def _grant(session: Session, code: str) -> Grant:
@@ -46,21 +46,28 @@ def test_eligible_enterprises_get_exact_grants_that_recompute(
     created = service.grants_from_results(db_session, matched, today=ON)
     assert {g.credit_code for g in created} == {A, B}
     a, b = _grant(db_session, A), _grant(db_session, B)
-    assert a.amount_fen == 3 * 800_000 and b.amount_fen == 8 * 800_000
+    assert a.amount_fen == 3 * PER_GRADUATE_FEN and b.amount_fen == 8 * PER_GRADUATE_FEN
     assert a.status == "pending" and a.rule_id == GRAD_RULE and a.rule_version == 1
     assert a.period == 2023 and a.legal_basis == "甘工信发〔2020〕351号 (二十二)"
     assert a.snapshot["inputs"]["graduate_hires"] == 3
     assert a.snapshot["on"] == "2024-06-30"
     assert a.snapshot["as_of"]["graduate_hires"] == "2024-05-31"
-    assert a.snapshot["parameters"]["grad_subsidy_per_person"] == 800_000
+    assert a.snapshot["inputs"]["graduate_insurance_paid"] == 3 * PER_GRADUATE_FEN
     for grant in (a, b):
         assert service.recompute(db_session, grant) == grant.amount_fen
     # the same results again create nothing
     assert service.grants_from_results(db_session, matched, today=ON) == []
     assert len(db_session.scalars(select(Grant)).all()) == 2
     # the snapshot, not today's registry, decides the recomputation
-    registry.apply_changes(db_session, A, {"graduate_hires": 5}, source="人社", as_of=ON, year=2023)
-    assert service.recompute(db_session, a) == 2_400_000
+    registry.apply_changes(
+        db_session,
+        A,
+        {"graduate_hires": 5, "graduate_insurance_paid": 5 * PER_GRADUATE_FEN},
+        source="人社",
+        as_of=ON,
+        year=2023,
+    )
+    assert service.recompute(db_session, a) == 3 * PER_GRADUATE_FEN
     assert service.verify_ledger(db_session) == []
 
 
@@ -106,24 +113,24 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Result
     with pytest.raises(GrantFourEyes, match=f"#{a.id}"):
         service.create_disbursement(db_session, actor="officer1")
     batch = service.create_disbursement(db_session, actor="officer2")
-    assert batch.count == 1 and batch.total_fen == 2_400_000
+    assert batch.count == 1 and batch.total_fen == 3 * PER_GRADUATE_FEN
     rows = service.disbursement_rows(db_session, batch.id)
     parsed = list(csv.reader(io.StringIO(service.disbursement_csv(rows).decode("utf-8-sig"))))
     assert parsed[0][:3] == ["序号", "统一社会信用代码", "企业名称"]
     assert (
-        parsed[1][1] == A and parsed[1][5] == "6228480012345678901" and parsed[1][6] == "24000.00"
+        parsed[1][1] == A and parsed[1][5] == "6228480012345678901" and parsed[1][6] == "36450.00"
     )
     sheet = load_workbook(io.BytesIO(service.disbursement_xlsx(rows))).active
     assert sheet is not None
     assert sheet["B2"].value == A and sheet["F2"].value == "6228480012345678901"
-    assert sheet["G2"].value == "24000.00" and sheet["H2"].value == 2_400_000
+    assert sheet["G2"].value == "36450.00" and sheet["H2"].value == 3 * PER_GRADUATE_FEN
     assert _grant(db_session, A).status == "disbursed"
     with pytest.raises(GrantError):
         service.create_disbursement(db_session, actor="officer1")
 
     note = db_session.scalar(select(Notification).where(Notification.credit_code == A))
     assert note is not None and note.topic == "grant"
-    assert "24,000.00 元" in note.body and "高校毕业生" in note.body and "****" in note.body
+    assert "36,450.00 元" in note.body and "高校毕业生" in note.body and "****" in note.body
     assert "6228480012345678901" not in note.body
 
     events = [e.event for e in reversed(service.ledger(db_session, a.id))]
@@ -131,7 +138,7 @@ def test_batch_review_and_disbursement(db_session: Session, matched: list[Result
     assert service.verify_ledger(db_session) == []
     notice = service.public_notice(db_session)
     assert [(n.enterprise_name, n.amount_fen) for n in notice] == [
-        ("兰州甲机械有限公司", 2_400_000)
+        ("兰州甲机械有限公司", 3 * PER_GRADUATE_FEN)
     ]
 
 
@@ -142,14 +149,21 @@ def test_changed_inputs_after_approval_flag_never_alter(
     a = _grant(db_session, A)
     _account(db_session, A)
     service.review(db_session, [a.id], "approve", actor="officer1", ack_risk=True)
-    registry.apply_changes(db_session, A, {"graduate_hires": 6}, source="人社", as_of=ON, year=2023)
+    registry.apply_changes(
+        db_session,
+        A,
+        {"graduate_hires": 6, "graduate_insurance_paid": 6 * PER_GRADUATE_FEN},
+        source="人社",
+        as_of=ON,
+        year=2023,
+    )
     flagged = service.check_inputs(db_session)
     assert [g.id for g in flagged] == [a.id]
     # the matching hook's changed result says the same: the amount stays, a flag is raised once
     change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant", amount_fen=4_800_000)
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
-    assert a.amount_fen == 2_400_000 and a.status == "approved"
+    assert a.amount_fen == 3 * PER_GRADUATE_FEN and a.status == "approved"
     assert [f["code"] for f in a.risk_flags].count("inputs_changed") == 1
     assert a.inputs_changed_at is not None
     # held back from disbursement until an officer confirms or rejects it
@@ -164,15 +178,23 @@ def test_pending_grant_is_recomputed_in_the_open(
     db_session: Session, matched: list[ResultChange]
 ) -> None:
     service.grants_from_results(db_session, matched, today=ON)
-    registry.apply_changes(db_session, A, {"graduate_hires": 4}, source="人社", as_of=ON, year=2023)
+    registry.apply_changes(
+        db_session,
+        A,
+        {"graduate_hires": 4, "graduate_insurance_paid": 4 * PER_GRADUATE_FEN},
+        source="人社",
+        as_of=ON,
+        year=2023,
+    )
     change = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
     service.grants_from_results(db_session, [change], today=ON)
     a = _grant(db_session, A)
-    assert a.amount_fen == 3_200_000 and service.recompute(db_session, a) == 3_200_000
+    assert a.amount_fen == 4 * PER_GRADUATE_FEN
+    assert service.recompute(db_session, a) == 4 * PER_GRADUATE_FEN
     (recomputed, _created) = service.ledger(db_session, a.id)
     assert recomputed.event == "recomputed"
-    assert recomputed.detail["old"]["amount_fen"] == 2_400_000
-    assert recomputed.detail["new"]["amount_fen"] == 3_200_000
+    assert recomputed.detail["old"]["amount_fen"] == 3 * PER_GRADUATE_FEN
+    assert recomputed.detail["new"]["amount_fen"] == 4 * PER_GRADUATE_FEN
 
 
 def test_ledger_is_append_only(db_session: Session, matched: list[ResultChange]) -> None:
@@ -212,12 +234,15 @@ def test_recompute_records_who_changed_the_rule(
     events.subscribe(ResultsChanged, service.on_results_changed)
     text_v1 = db_session.scalar(select(RuleVersion.source).where(RuleVersion.rule_id == GRAD_RULE))
     assert text_v1 is not None
-    raised = text_v1.replace("grad_subsidy_per_person", "grad_subsidy_per_person * 2", 1)
+    raised = text_v1.replace(
+        "formula: graduate_insurance_paid", "formula: graduate_insurance_paid * 2", 1
+    )
+    assert raised != text_v1
     rule = base_library().parse_rule(raised, "raised.yaml")
     version, _ = matching.publish_rule(db_session, rule, created_by="officer-hr")
     matching.rematch_rule(db_session, GRAD_RULE, ON, actor="officer-hr")
     a = _grant(db_session, A)
-    assert a.rule_version == version.version and a.amount_fen == 2 * 2_400_000
+    assert a.rule_version == version.version and a.amount_fen == 2 * 3 * PER_GRADUATE_FEN
     latest = service.ledger(db_session, a.id)[0]
     assert latest.event == "recomputed" and latest.actor == "officer-hr"
     assert latest.detail["new"]["rule_version"] == version.version

@@ -4,9 +4,12 @@ verify-ledger and check, and refuses the payment file; legacy ledgers are sealed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -148,7 +151,7 @@ def test_edited_amount_or_account_refuses_the_payment_file(
     # nothing was written: both grants are still approved and not in a batch
     assert {g.status for g in service.grants(db_session)} == {"approved"}
     # set right again, the file can be made (by a second person)
-    db_session.execute(update(Grant).where(Grant.id == a.id).values(amount_fen=2_400_000))
+    db_session.execute(update(Grant).where(Grant.id == a.id).values(amount_fen=3_645_000))
     db_session.execute(
         update(Grant).where(Grant.id == b.id).values(account_no="6228480099999999999")
     )
@@ -221,3 +224,50 @@ def test_without_the_key_nothing_verifies(
     monkeypatch.setattr(ledger, "ledger_key", lambda: b"another-key-of-32-characters!!!!")
     assert "unkeyed" not in _kinds(db_session, a.id)
     assert {"content", "head_forged"} <= _kinds(db_session, a.id)
+
+
+def test_pages_refuse_a_file_for_a_tampered_batch(
+    client: TestClient,
+    login_as: Callable[..., object],
+    db_session: Session,
+    matched: list[ResultChange],
+) -> None:
+    a, _b = _approved(db_session, matched)
+    batch = service.create_disbursement(db_session, actor="officer2")
+    db_session.commit()
+    login_as("officer", department="甘肃省人力资源和社会保障厅")
+    assert client.get(f"/grants/disbursements/{batch.id}.csv").status_code == 200
+    page = BeautifulSoup(client.get(f"/grants/{a.id}").text, "lxml")
+    assert page.find(id="grant-ledger-ok") is not None
+    # the account of a paid grant is redirected in the database after the batch was made
+    db_session.execute(
+        update(Grant).where(Grant.id == a.id).values(account_no="6200000000000000666")
+    )
+    db_session.commit()
+    for ext in ("csv", "xlsx"):
+        refused = client.get(f"/grants/disbursements/{batch.id}.{ext}")
+        assert refused.status_code == 409
+        assert f"grant #{a.id}" in refused.text and "6200000000000000666" not in refused.text
+    page = BeautifulSoup(client.get(f"/grants/{a.id}").text, "lxml")
+    problems = page.find(id="grant-ledger-problems")
+    assert problems is not None and "收款账号" in problems.get_text()
+    assert service.batch_problems(db_session, batch.id)[-1].startswith(f"批次 {batch.id}")
+
+
+def test_an_edited_pending_amount_cannot_be_approved_into_the_ledger(
+    db_session: Session, matched: list[ResultChange]
+) -> None:
+    service.grants_from_results(db_session, matched, today=ON)
+    a = db_session.scalar(select(Grant).where(Grant.credit_code == A))
+    assert a is not None
+    service.set_bank_account(
+        db_session,
+        A,
+        BankAccountInput.parse("甘肃银行", "某公司", "6228480012345678901"),
+        actor="t",
+    )
+    # raised in the database before review: approving would write the raised amount as proven
+    db_session.execute(update(Grant).where(Grant.id == a.id).values(amount_fen=24_000_000))
+    db_session.expire_all()
+    with pytest.raises(LedgerMismatch, match=f"拒绝审核.*#{a.id}"):
+        service.review(db_session, [a.id], "approve", actor="officer1", ack_risk=True)

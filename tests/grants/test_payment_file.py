@@ -38,8 +38,8 @@ def test_hostile_enterprise_fields_are_neutralised(
     rows = service.disbursement_rows(db_session, batch.id)
     parsed = list(csv.reader(io.StringIO(service.disbursement_csv(rows).decode("utf-8-sig"))))
     assert parsed[1][2:5] == ["'" + NAME, "'" + BANK, "'" + HOLDER]
-    assert parsed[1][5] == "6228480012345678901" and parsed[1][7] == "2400000"
+    assert parsed[1][5] == "6228480012345678901" and parsed[1][7] == "3645000"
     sheet = load_workbook(io.BytesIO(service.disbursement_xlsx(rows))).active
     assert sheet is not None
     assert [sheet.cell(2, c).data_type for c in (3, 4, 5)] == ["s", "s", "s"]
-    assert sheet["C2"].value == "'" + NAME and sheet["H2"].value == 2_400_000
+    assert sheet["C2"].value == "'" + NAME and sheet["H2"].value == 3_645_000

@@ -24,6 +24,33 @@ from huiqi.rules.source import RuleValidationError
 from tests.grants.conftest import GRAD_RULE, ON, A
 
 CHANGE = ResultChange(A, GRAD_RULE, "1", "eligible", mode="auto_grant")
+# The packaged graduate subsidy pays the recorded employer contributions, which no enterprise
+# can report itself; these tests exercise the self-report guard with a variant paying a sourced
+# amount per self-reportable graduate count.
+PER_PERSON = """
+parameters:
+  - id: test_subsidy_per_person
+    title: {zh: 每人补贴(测试), en: per person (test)}
+    unit: money
+    values:
+      - {from: 2021-01-01, value: 8000元, source: {doc_number: 测试文件, article: 第一条}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def per_person_variant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grants evaluate the graduate rule as a per-graduate amount (see PER_PERSON)."""
+    original = service._rule
+
+    def variant(source: str, rule_id: str, version: int) -> Any:
+        if rule_id != GRAD_RULE:
+            return original(source, rule_id, version)
+        text = source.replace(
+            "formula: graduate_insurance_paid", "formula: graduate_hires * test_subsidy_per_person"
+        )
+        return load_base().parse_rule(text + PER_PERSON, f"{rule_id} v{version} per person")
+
+    monkeypatch.setattr(service, "_rule", variant)
 
 
 def _grant(session: Session) -> Grant:

@@ -17,6 +17,7 @@ from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import BankAccountInput, GrantForbidden
+from huiqi.notify.models import Notification
 from tests.conftest import csrf_from
 from tests.grants.conftest import ON, A, B
 
@@ -63,11 +64,16 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     )
     assert r.status_code == 200
     message = BeautifulSoup(r.text, "lxml").find(id="review-message")
-    assert (
-        message is not None
-        and "done 1" in message.get_text()
-        and "no bank account" in message.get_text()
-    )
+    assert message is not None
+    assert message.get_text() == "已批准 1 项;跳过 1 项:未登记银行账户 1 项 — 已通知企业补充。"
+    assert message["data-level"] == "warn"
+    # the enterprise without an account is told what to supply, once
+    asked = db_session.scalars(
+        select(Notification).where(
+            Notification.credit_code == B, Notification.link == "/grants/mine#account"
+        )
+    ).all()
+    assert len(asked) == 1 and "收款" in asked[0].subject
     r = client.post(
         "/grants/review", data={"csrf_token": token, "grant_id": str(b.id), "decision": "reject"}
     )
@@ -76,8 +82,8 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     detail = BeautifulSoup(client.get(f"/grants/{a.id}").text, "lxml")
     assert detail.find(id="recomputed")["data-fen"] == str(a.amount_fen)  # type: ignore[index]
     assert [td.get_text() for td in detail.select("#ledger tbody tr td:nth-of-type(2)")] == [
-        "approved",
-        "created",
+        "批准",
+        "生成",
     ]
 
     # four-eyes: the approver sees the grant as someone else's to pay and cannot build the file
@@ -101,7 +107,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None and sheet["B2"].value == A and sheet["H2"].value == a.amount_fen
     csv_text = client.get(f"/grants/disbursements/{batch_id}.csv").content.decode("utf-8-sig")
-    assert "6217001234567890" in csv_text and "24000.00" in csv_text
+    assert "6217001234567890" in csv_text and "36450.00" in csv_text
     assert BeautifulSoup(client.get("/grants/ledger").text, "lxml").find(id="ledger-ok") is not None
 
     client.post("/logout", data={"csrf_token": token})
@@ -109,7 +115,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     assert public.status_code == 200
     cells = [td.get_text() for td in BeautifulSoup(public.text, "lxml").select("#notice tbody td")]
     assert cells[:2] == ["兰州甲机械有限公司", "小微企业招用高校毕业生社会保险补贴(免申即享)"]
-    assert "24,000.00 元" in cells
+    assert "36,450.00 元" in cells
     assert (
         A not in public.text and "6217001234567890" not in public.text and "7890" not in public.text
     )

@@ -48,7 +48,20 @@ def populated(db_session: Session) -> Session:
         },
     )
     registry.apply_changes(
-        db_session, A, {"graduate_hires": 3}, source="人社", as_of=date(2024, 5, 31), year=2023
+        db_session,
+        A,
+        {"graduate_hires": 3, "graduate_insurance_paid": 2_400_000},
+        source="人社",
+        as_of=date(2024, 5, 31),
+        year=2023,
+    )
+    registry.apply_changes(  # below the above-scale line the year before: newly above scale
+        db_session,
+        A,
+        {"revenue": 1800 * 1_000_000},
+        source="税务",
+        as_of=date(2023, 5, 31),
+        year=2022,
     )
     add(
         db_session,

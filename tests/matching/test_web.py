@@ -35,7 +35,20 @@ def _populate(session: Session) -> None:
         year=2023,
     )
     registry.apply_changes(
-        session, CODE, {"graduate_hires": 2}, source="人社", as_of=date(2024, 5, 31), year=2023
+        session,
+        CODE,
+        {"graduate_hires": 2, "graduate_insurance_paid": 1_600_000},
+        source="人社",
+        as_of=date(2024, 5, 31),
+        year=2023,
+    )
+    registry.apply_changes(
+        session,
+        CODE,
+        {"revenue": 1500 * 1_000_000},
+        source="税务",
+        as_of=date(2023, 5, 31),
+        year=2022,
     )
     service.load_rules(session)
 
@@ -79,7 +92,7 @@ def test_rule_page_and_editor(
     client: TestClient, db_session: Session, login_as: Callable[..., object]
 ) -> None:
     _populate(db_session)
-    login_as("officer")
+    login_as("officer", department="甘肃省人力资源和社会保障厅")
     page = client.get("/rules/gs351-22-graduate-social-insurance")
     assert page.status_code == 200
     soup = BeautifulSoup(page.text, "html.parser")
@@ -112,4 +125,8 @@ def test_rule_page_and_editor(
     pub = client.post(
         "/rules/editor", data={"text": source, "csrf_token": token, "action": "publish"}
     )
-    assert pub.status_code == 200 and service.latest_version(db_session, "draft-grad") is not None
+    assert pub.status_code == 200
+    soup = BeautifulSoup(pub.text, "html.parser")
+    assert soup.select_one("#submitted") is not None  # an auto_grant rule waits for review
+    stored = service.latest_version(db_session, "draft-grad")
+    assert stored is not None and stored.status == "review"

@@ -20,6 +20,8 @@ from tests import live
 pytestmark = pytest.mark.browser
 
 RST_OFFICER = ("rst-officer", "huiqi-renshe-zhao-2020")  # 省人社厅 runs the graduate subsidy
+# Four eyes: the payment file is made by another officer than the one who approved.
+RST_PAYER = ("rst-payer", "huiqi-renshe-sun-2020")
 GRAD_RULE = "gs351-22-graduate-social-insurance"
 REJECT_REASON = "经核查,该企业高校毕业生社保缴费记录与申报不一致"
 
@@ -45,6 +47,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             password=RST_OFFICER[1],
             role="officer",
             display_name="省人社厅 赵科长",
+            department="甘肃省人力资源和社会保障厅",
+        )
+        accounts.create_user(
+            session,
+            username=RST_PAYER[0],
+            password=RST_PAYER[1],
+            role="officer",
+            display_name="省人社厅 拨付经办",
             department="甘肃省人力资源和社会保障厅",
         )
         pending = list(reversed(grants.grants(session, status="pending", rule_id=GRAD_RULE)))
@@ -206,10 +216,17 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
 
     page.get_by_role("link", name="拨付清单").click()
     expect(page.locator("#ready tbody tr[data-id]")).to_have_count(2)
-    page.get_by_role("button", name="生成拨付批次并通知企业").click()
-    batch = page.locator("#batches tbody tr").first
+    # the approver may not make the payment file of what it approved
+    expect(page.get_by_role("button", name="生成拨付批次并通知企业")).to_have_count(0)
+    payer_context = offline_context(browser, base, blocked)
+    payer = payer_context.new_page()
+    log_in(payer, base, *RST_PAYER, "officer")
+    payer.goto(f"{base}/grants/disbursements")
+    expect(payer.locator("#ready tbody tr[data-id]")).to_have_count(2)
+    payer.get_by_role("button", name="生成拨付批次并通知企业").click()
+    batch = payer.locator("#batches tbody tr").first
     expect(batch.locator("td").nth(3)).to_have_text("2")
-    with page.expect_download() as info:
+    with payer.expect_download() as info:
         batch.get_by_role("link", name="CSV").click()
     download = info.value
     saved = tmp_path / download.suggested_filename
@@ -218,9 +235,10 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
     assert rows[0][:3] == ["序号", "统一社会信用代码", "企业名称"]
     assert sorted(r[1] for r in rows[1:]) == sorted(code for _, code, _ in demo["approve"])
     assert all(r[5].startswith("621700123456780") for r in rows[1:])
-    with page.expect_download() as info:
+    with payer.expect_download() as info:
         batch.get_by_role("link", name="XLSX").click()
     assert info.value.suggested_filename.endswith(".xlsx")
+    payer_context.close()
 
     page.goto(f"{base}/grants/ledger")
     expect(page.locator("#ledger-ok")).to_be_visible()

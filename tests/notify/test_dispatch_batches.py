@@ -116,3 +116,32 @@ def test_rates_have_province_defaults_and_overrides(settings: Settings) -> None:
     assert channel_rate(custom, "email") == channel_rate(settings, "email")
     everywhere = settings.model_copy(update={"notify_rate_per_minute": 100})
     assert channel_rate(everywhere, "webhook") == 100
+
+
+def test_built_mail_reads_back_with_chinese_headers_and_long_unsubscribe_link() -> None:
+    import email
+    from email import policy
+
+    from huiqi.notify.channels import EmailSender
+
+    unsubscribe = "https://huiqi.example.gov.cn/notify/unsubscribe/" + "x" * 200
+    raw = EmailSender("127.0.0.1", 25, "惠企平台 <noreply@huiqi.example.gov.cn>").build(
+        Outbound(
+            idempotency_key="key-1",
+            channel="email",
+            recipient="finance@example.com",
+            credit_code="",
+            subject="【惠企】您可能符合「小微企业招用高校毕业生社会保险补贴」的申请条件,请尽快核对",
+            text="经比对,贵企业可能符合条件。\n. 以点开头的一行\n查看详情:https://x/y",
+            link="https://x/y",
+            unsubscribe_url=unsubscribe,
+        )
+    )
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    mail = email.message_from_bytes(raw, policy=policy.default)
+    assert str(mail["From"]) == "惠企平台 <noreply@huiqi.example.gov.cn>"
+    assert str(mail["Subject"]).endswith("请尽快核对")
+    assert mail["Message-ID"] == "<key-1@huiqi>"
+    assert mail["List-Unsubscribe"] == f"<{unsubscribe}>"
+    body = mail.get_content()
+    assert body.startswith("经比对") and "\n. 以点开头的一行\n" in body

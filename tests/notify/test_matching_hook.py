@@ -19,7 +19,7 @@ def test_results_notify_exactly_once(db_session: Session, matched: list[ResultCh
     assert len(created) == len(wanted) > 0
     grad = next(n for n in created if n.credit_code == A and n.rule_id == GRAD_RULE)
     assert grad.topic == "policy_match" and grad.rule_version == "1"
-    assert "免申即享" in grad.subject and "24,000.00 元" in grad.body
+    assert "免申即享" in grad.subject and "36,450.00 元" in grad.body
     assert "甘工信发〔2020〕351号 (二十二)" in grad.body and grad.link == f"/notify/inbox/{grad.id}"
     unknown = next(n for n in created if n.topic == "data_request")
     assert "缺少的数据" in unknown.body

@@ -70,10 +70,10 @@ def _units(doc: ParsedDocument) -> list[tuple[str, Any]]:
         for article in section.articles:
             if not article.label:
                 continue
-            apath = [*prefix, article.label]
+            apath = getattr(article, "path", None) or [*prefix, article.label]
             out.append(("/".join(apath), article))
             for item in getattr(article, "items", []) or []:
-                out.append(("/".join([*apath, item.label]), item))
+                out.append(("/".join(getattr(item, "path", None) or [*apath, item.label]), item))
     return out
 
 

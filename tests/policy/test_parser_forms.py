@@ -294,3 +294,23 @@ def test_city_numbered_measures() -> None:
     assert _names(t3.support) == ["中国人民银行兰州中心支行"]
     assert t3.implementers == ["各县区人民政府"]
     assert doc.unknown_departments == []
+
+
+def test_regulation_parts_sections_and_items_in_paths() -> None:
+    text = (
+        "某某条例\n第一编 总则\n第一章 一般规定\n第一条 为了规范，制定本条例。\n第二条 本条例适用于本省。\n"
+        "第二编 分则\n第二章 管理\n第一节 登记\n第三条 应当登记。\n第四条 登记包括：\n（一）名称；\n（二）住所。\n"
+        "第二节 监督\n第五条 加强监督。\n第三章 附则\n第六条 本条例自2024年1月1日起施行。\n"
+    )
+    doc = parse_text(text)
+    assert doc.levels == ["第X编", "第X章", "第X节", "第X条", "(一)"]
+    paths = [a.path for a in doc.articles()]
+    assert paths[0] == ["第一编", "第一章", "第一条"]
+    assert paths[2] == ["第二编", "第二章", "第一节", "第三条"]
+    assert paths[4] == ["第二编", "第二章", "第二节", "第五条"]
+    assert paths[5] == ["第二编", "第三章", "第六条"]
+    assert [i.path for i in doc.articles()[3].items] == [
+        ["第二编", "第二章", "第一节", "第四条", "(一)"],
+        ["第二编", "第二章", "第一节", "第四条", "(二)"],
+    ]
+    assert doc.effective_on == dt.date(2024, 1, 1)

@@ -18,7 +18,8 @@ def blocks() -> list[str]:
 def test_complete_example_is_valid_and_its_scenario_passes() -> None:
     example = next(b for b in blocks() if b.startswith("id: gs351-22-graduate-social-insurance"))
     rule = load_base().parse_rule(example, "docs/rules.md")
-    assert rule.doc.mode == "auto_grant" and rule.cap_param == "grad_subsidy_cap"
+    assert rule.doc.mode == "auto_grant" and rule.formula is not None
+    assert rule.formula.names == ("graduate_insurance_paid",)
     scen = next(b for b in blocks() if b.startswith("rule: gs351-22-graduate-social-insurance"))
     sfile = parse_scenarios(scen, "docs/rules.md")
     outcome = run_scenario(rule, sfile.scenarios[0], "docs/rules.md")

@@ -65,23 +65,25 @@ def test_reasons_in_chinese_and_english() -> None:
 
 
 def test_near_miss_on_a_ratio_names_the_target_and_the_money_needed() -> None:
-    rule = LIB.rules["gs351-23-high-tech-sme-support"]
+    rule = LIB.rules["gs351-24-srdi-candidate"]
     row = normalize_row(
         {
             "region_code": "620102",
             "size_class": "small",
-            "cert_high_tech_from": "2022-11-01",
-            "cert_high_tech_to": "2025-10-31",
-            "rd_expense": "84万元",
-            "revenue": "3000万元",
+            "cert_innovative_sme_from": "2023-05-01",
+            "cert_innovative_sme_to": "2026-04-30",
+            "founded_on": "2016-04-01",
+            "rd_expense": "140万元",
+            "revenue": "5000万元",
+            "srdi_score": 72,
         }
     )
     e = explain_rule(rule, row, ON)
     assert e.result == "ineligible"
     assert e.near_miss is not None and len(e.near_miss.changes) == 1
     change = e.near_miss.changes[0]
-    assert change.text_zh == "研发费用占营业收入比重 2.8% → 3.0%(研发费用需达到 90万元)"
-    assert change.edits == {"rd_expense": 90_000_000}
+    assert change.text_zh == "研发费用占营业收入比重 2.8% → 3.0%(研发费用需达到 150万元)"
+    assert change.edits == {"rd_expense": 150_000_000}
     assert e.near_miss.is_near()
     # the suggested change really makes it eligible
     assert explain_rule(rule, {**row, **change.edits}, ON).result == "eligible"
@@ -90,11 +92,18 @@ def test_near_miss_on_a_ratio_names_the_target_and_the_money_needed() -> None:
 def test_near_miss_picks_the_cheapest_branch_and_reports_benefit_at_stake() -> None:
     rule = LIB.rules["gs351-22-graduate-social-insurance"]
     e = explain_rule(
-        rule, {"region_code": "620102", "size_class": "small", "graduate_hires": 0}, ON
+        rule,
+        {
+            "region_code": "620102",
+            "size_class": "small",
+            "graduate_hires": 0,
+            "graduate_insurance_paid": 1_215_000,
+        },
+        ON,
     )
     assert e.near_miss is not None
     assert [c.text_zh for c in e.near_miss.changes] == ["吸纳高校毕业生人数 0 人 → 1 人"]
-    assert e.near_miss.amount_fen == 800_000
+    assert e.near_miss.amount_fen == 1_215_000
     rule = BASE.parse_rule(
         rule_text(
             "{any: [{field: employees, op: '>=', value: 100}, {field: employees, op: '>=', value: 12}]}"
@@ -107,7 +116,7 @@ def test_near_miss_picks_the_cheapest_branch_and_reports_benefit_at_stake() -> N
 def test_amount_is_exact_money_with_cap() -> None:
     extra = "benefit:\n  formula: graduate_hires * yuan(3333.33) / 3\n  cap: 5000元\n"
     rule = BASE.parse_rule(
-        rule_text("{all: [{field: graduate_hires, op: '>=', value: 1}]}", extra, "auto_grant")
+        rule_text("{all: [{field: graduate_hires, op: '>=', value: 1}]}", extra, "push")
     )
     assert (
         explain_rule(rule, {"graduate_hires": 1}, ON).amount_fen == 111_111

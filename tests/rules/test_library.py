@@ -44,7 +44,51 @@ def test_every_rule_has_scenarios_and_states_its_assumptions() -> None:
 def test_every_parameter_period_names_its_source() -> None:
     for p in LIB.params.values():
         for _start, _end, _value, src in p.periods:
-            assert src.doc_number and src.article
+            if src.kind == "legal":
+                assert src.doc_number and src.article, p.id
+            elif src.kind == "setting":
+                assert src.by and src.when and src.why, p.id
+            else:
+                assert src.why, p.id
+
+
+NATIONAL = {"national_tax.yaml"}
+NATIONAL_PARAMS = {
+    "procurement_price_deduction_min",
+    "procurement_price_deduction_max",
+    "procurement_works_price_deduction_min",
+    "procurement_works_price_deduction_max",
+}
+
+
+def test_national_parameters_carry_their_announcement_date() -> None:
+    from huiqi.finance.eligibility import default_params
+
+    lib_files = load_yaml_params()
+    names = {pid for pid, file in lib_files.items() if file in NATIONAL} | NATIONAL_PARAMS
+    assert names >= {"vat_small_scale_exempt_monthly_sales", "small_profit_rate_tier1"}
+    finance = default_params()
+    for pid in names:
+        for start, _end, _value, src in LIB.params[pid].periods:
+            legal = src if src.kind == "legal" else None
+            if legal is not None:
+                assert legal.issued is not None, (pid, start)
+    for pid in ("lpr_1y", "lpr_5y"):
+        for _start, _end, _value, src in finance.library.params[pid].periods:
+            assert src.kind == "legal" and src.issued is not None
+
+
+def load_yaml_params() -> dict[str, str]:
+    """Parameter id → the library file that declares it."""
+    import yaml
+
+    from huiqi.rules.library import LIBRARY_DIR
+
+    out = {}
+    for path in (LIBRARY_DIR / "parameters").glob("*.yaml"):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))["parameters"]:
+            out[item["id"]] = path.name
+    return out
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES, ids=[f"{o.rule_id}:{o.name}" for o in OUTCOMES])

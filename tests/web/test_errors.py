@@ -136,3 +136,16 @@ def test_domain_errors_keep_their_kind_and_stay_value_errors() -> None:
     assert isinstance(refused, GrantError) and refused.status == 403 and refused.code == "forbidden"
     both = errors.Invalid("金额有误", "wrong amount")
     assert str(both) == "金额有误 / wrong amount" and both.localized("en") == "wrong amount"
+
+
+def test_real_pages_name_their_parameters(client: TestClient) -> None:
+    page = BeautifulSoup(client.get("/policy?page=0&lang=zh").text, "lxml")
+    alert = page.select_one("[role=alert]")
+    assert alert is not None and "页码须不小于 1" in alert.get_text()
+    api = client.get("/api/v1/policy/policies", params={"limit": 0, "lang": "en"})
+    assert api.status_code == 422
+    assert api.json()["error"] == {
+        "code": "invalid",
+        "message": "Rows per page must be at least 1",
+        "field": "limit",
+    }

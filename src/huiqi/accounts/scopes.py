@@ -19,6 +19,7 @@ one call in its domain, not a new pattern.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User, UserAssignment
+from huiqi.accounts.service import audit
+from huiqi.core.errors import Invalid
+
+# GB/T 2260 codes: 2 digits a province, 4 a city, 6 a county (longer: township codes).
+REGION_PREFIX_RE = re.compile(r"^\d{2,12}$")
 
 
 @dataclass(frozen=True)
@@ -107,8 +113,29 @@ def can_access(
     return True
 
 
-def assign(session: Session, user: User, item: Assignment) -> None:
-    """Give a user one item (idempotent)."""
+def set_region_prefix(
+    session: Session, user: User, prefix: str | None, *, actor: User | None = None
+) -> None:
+    """Limit an officer to a region by code prefix, or give back the whole province (None)."""
+    if prefix is not None and not REGION_PREFIX_RE.match(prefix):
+        raise Invalid(
+            f"地区代码前缀须为 2–12 位数字:{prefix!r}",
+            f"the region prefix must be 2–12 digits: {prefix!r}",
+            field="region_prefix",
+        )
+    if prefix is not None and user.role != Role.officer:
+        raise Invalid(
+            "只有部门工作人员可限定地区",
+            "only officers are limited to a region",
+            field="region_prefix",
+        )
+    old = user.region_prefix
+    user.region_prefix = prefix
+    audit(session, "user.region_changed", user=user, actor=actor, old=old, new=prefix)
+
+
+def assign(session: Session, user: User, item: Assignment, *, actor: User | None = None) -> None:
+    """Give a user one item (idempotent; audited when it is new)."""
     exists = session.scalar(
         select(UserAssignment.id).where(
             UserAssignment.user_id == user.id,
@@ -119,10 +146,11 @@ def assign(session: Session, user: User, item: Assignment) -> None:
     if exists is None:
         session.add(UserAssignment(user_id=user.id, kind=item.kind, ref=item.ref))
         session.flush()
+        audit(session, "user.assigned", user=user, actor=actor, kind=item.kind, ref=item.ref)
 
 
-def unassign(session: Session, user: User, item: Assignment) -> None:
-    """Take one item away from a user."""
+def unassign(session: Session, user: User, item: Assignment, *, actor: User | None = None) -> None:
+    """Take one item away from a user (audited)."""
     session.execute(
         delete(UserAssignment).where(
             UserAssignment.user_id == user.id,
@@ -130,3 +158,16 @@ def unassign(session: Session, user: User, item: Assignment) -> None:
             UserAssignment.ref == item.ref,
         )
     )
+    audit(session, "user.unassigned", user=user, actor=actor, kind=item.kind, ref=item.ref)
+
+
+def parse_assignment(text: str) -> Assignment:
+    """An assignment written as KIND:REF (e.g. grant:42, rule:gs351-23-above-scale-upgrade)."""
+    kind, sep, ref = text.partition(":")
+    if not sep or not kind.strip() or not ref.strip() or len(kind) > 32 or len(ref) > 64:
+        raise Invalid(
+            f"分配项须写作 类别:编号(如 grant:42):{text!r}",
+            f"write an assignment as KIND:REF (e.g. grant:42): {text!r}",
+            field="assignment",
+        )
+    return Assignment(kind.strip(), ref.strip())

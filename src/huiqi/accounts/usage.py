@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import ApiToken
@@ -45,9 +46,14 @@ class TokenUsage:
             batch, self._pending = self._pending, {}
         if not batch:
             return 0
-        session.execute(
-            update(ApiToken),
-            [{"id": token_id, "last_used_at": when} for token_id, when in batch.items()],
+        # A Core executemany, not the ORM's bulk update by primary key: a token revoked since
+        # its use simply matches no row, where the ORM would fail the whole flush for good.
+        table = cast(Table, ApiToken.__table__)
+        session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("token_id"))
+            .values(last_used_at=bindparam("when")),
+            [{"token_id": token_id, "when": when} for token_id, when in batch.items()],
         )
         return len(batch)
 

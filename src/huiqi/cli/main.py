@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
@@ -18,6 +20,8 @@ from huiqi.notify import cli as notify_cli
 from huiqi.policy import cli as policy_cli
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from huiqi.core.config import Settings
 
 console = Console()
@@ -82,12 +86,21 @@ def db_upgrade(
 
     settings = _settings_or_exit()
     url = settings.effective_database_url
+    before = migrate.pending_revisions(url)
     try:
         migrate.upgrade(url, revision)
     except Exception as exc:  # report any database failure as one line
         raise fail(f"migration failed on {_safe_url(url)}: {exc}") from None
+    applied = len(before - migrate.pending_revisions(url))
+    where = _safe_url(url)
+    if applied:
+        console.print(
+            f"数据库结构已更新({applied} 项变更)/ database {where}: {applied} schema change(s) applied"
+        )
+    else:
+        console.print(f"数据库结构已是最新 / database {where} is up to date")
     console.print(
-        f"database at {_safe_url(url)} is at {', '.join(sorted(migrate.current_heads(url)))}"
+        f"[dim]revisions: {', '.join(sorted(migrate.current_heads(url)))}[/dim]", highlight=False
     )
     if revision == "heads":
         _seal_grant_ledgers()
@@ -247,6 +260,48 @@ def user_list() -> None:
     console.print(table)
 
 
+@user_app.command("scope")
+def user_scope(
+    username: str = typer.Argument(..., help="The user to change."),
+    region_prefix: str | None = typer.Option(
+        None, "--region-prefix", help="Limit an officer to regions whose code starts with this."
+    ),
+    province: bool = typer.Option(
+        False, "--province", help="Remove the region limit (the whole province)."
+    ),
+    assign: list[str] = typer.Option([], "--assign", help="Assign an item, KIND:REF (repeatable)."),
+    unassign: list[str] = typer.Option([], "--unassign", help="Remove an item, KIND:REF."),
+) -> None:
+    """Set a user's scope: region prefix and assigned items (audited); prints the scope."""
+    from sqlalchemy import select
+
+    from huiqi.accounts import scopes
+    from huiqi.accounts.models import User
+    from huiqi.core.db import session_scope
+    from huiqi.core.errors import DomainError
+
+    _settings_or_exit()
+    try:
+        with session_scope() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise fail(f"no user named {username!r}")
+            if province or region_prefix is not None:
+                scopes.set_region_prefix(session, user, None if province else region_prefix)
+            for text in assign:
+                scopes.assign(session, user, scopes.parse_assignment(text))
+            for text in unassign:
+                scopes.unassign(session, user, scopes.parse_assignment(text))
+            scope = scopes.load_scope(session, user)
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+    items = ", ".join(sorted(f"{a.kind}:{a.ref}" for a in scope.assignments)) or "none"
+    console.print(
+        f"{username}: {scope.role.value}, region {scope.region_prefix or 'whole province'}, "
+        f"assigned {items}"
+    )
+
+
 @user_app.command("set-role")
 def user_set_role(
     username: str = typer.Argument(..., help="The user to change."),
@@ -291,14 +346,38 @@ def demo_load(
     from huiqi.core.db import session_scope
 
     _settings_or_exit()
-    with session_scope() as session:
-        accounts = demo.load_all(
-            session, population=size, seed=seed, progress=lambda step: console.print(f"· {step}")
-        )
+    with _step_progress() as step, session_scope() as session:
+        accounts = demo.load_all(session, population=size, seed=seed, progress=step)
     table = Table("role", "username", "password", title="demo log-ins 演示账户")
     for acct in accounts:
         table.add_row(acct.role, acct.username, acct.password)
     console.print(table)
+
+
+@contextmanager
+def _step_progress() -> Iterator[Callable[[str], None]]:
+    """One progress line per step: a running bar while it works, then its time taken."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        current: list[TaskID] = []
+
+        def step(description: str) -> None:
+            if current:
+                progress.update(current[-1], total=1, completed=1)
+                progress.stop_task(current[-1])
+            current.append(progress.add_task(description, total=None))
+
+        yield step
+        if current:
+            progress.update(current[-1], total=1, completed=1)
+            progress.stop_task(current[-1])
 
 
 SQLITE_ONE_WORKER = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table
@@ -45,45 +45,50 @@ def insert_ignoring(
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows given as dicts (see insert_rows)."""
+    if rows:
+        names = list(rows[0])
+        insert_rows(session, table, names, [tuple(r[n] for n in names) for r in rows])
+
+
+def insert_rows(
+    session: Session, table: Table, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
     """Insert many rows at the driver's speed: COPY on PostgreSQL, executemany on SQLite.
 
     Values go through each column's own bind processing (dates and JSON as SQLAlchemy stores
     them), but not through a compiled statement per row, which costs more than the write.
     """
-    if not rows:
-        return
-    names = list(rows[0])
     columns = [table.c[name] for name in names]
     conn = session.connection()
     dialect = conn.dialect
     processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def processed(row: Sequence[Any]) -> Sequence[Any]:
+        if not active:
+            return row
+        out = list(row)
+        for i, proc in active:
+            if out[i] is not None:
+                out[i] = proc(out[i])
+        return out
+
     quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
+    target = dialect.identifier_preparer.format_table(table)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
         if dialect.name == "postgresql":
-            target = dialect.identifier_preparer.format_table(table)
             with cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(
-                        [
-                            p(row[n]) if p is not None and row[n] is not None else row[n]
-                            for n, p in zip(names, processors, strict=True)
-                        ]
-                    )
+                    copy.write_row(processed(row))
         else:
             marks = ", ".join("?" for _ in names)
-            target = dialect.identifier_preparer.format_table(table)
             cursor.executemany(
                 f"INSERT INTO {target} ({quoted}) VALUES ({marks})",  # noqa: S608
-                [
-                    tuple(
-                        p(row[n]) if p is not None and row[n] is not None else row[n]
-                        for n, p in zip(names, processors, strict=True)
-                    )
-                    for row in rows
-                ],
+                [tuple(processed(row)) for row in rows],
             )
     finally:
         cursor.close()

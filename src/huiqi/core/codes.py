@@ -221,6 +221,18 @@ def gansu_counties() -> list[Region]:
     ]
 
 
+def gansu_prefectures() -> list[Region]:
+    """Current prefecture-level rows (市州) in Gansu, in code order."""
+    return sorted(
+        (
+            r
+            for r in regions().values()
+            if r.code.startswith(GANSU) and r.level == "prefecture" and r.status == "current"
+        ),
+        key=lambda r: r.code,
+    )
+
+
 # ---------------------------------------------------------------- industries (GB/T 4754-2017)
 
 

@@ -7,6 +7,13 @@ replaces the stored one, and the qualifying count of every affected year (seed a
 hired within 2 years of leaving school, contract ≥ 1 year, social insurance paid) is recomputed
 and stored as the yearly ``graduate_hires`` value with source ``computed`` — through the registry's
 batch upsert, so its history, enterprise_current and re-matching follow as for any other value.
+
+A record may carry the employer's contributions for the graduate (财社〔2017〕164号 第七条: the
+subsidy is what the employer actually paid into basic pension, basic medical and unemployment
+insurance for at most one year, never the graduate's own share): the months covered (1–12 from the
+hire) and the three amounts. The yearly ``graduate_insurance_paid`` value is their sum over the
+year's qualifying hires; when any qualifying hire lacks contribution records the value is left
+empty (the amount is to be confirmed), never estimated.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core.db import utcnow
+from huiqi.core.money import MoneyError, to_fen
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import ValueProblem, catalogue
 from huiqi.enterprise.models import GraduateHire
@@ -28,6 +36,9 @@ from huiqi.enterprise.service import COMPUTED, Incoming, qualifies_as_graduate_h
 
 DEFAULT_SOURCE = "人社"
 MAX_CONTRACT_MONTHS = 600  # 50 years: longer is a typing error, not a contract
+# 财社〔2017〕164号 第七条(二): the graduate subsidy covers at most one year of contributions
+MAX_SUBSIDY_MONTHS = 12
+CONTRIBUTIONS = ("pension", "medical", "unemployment")
 PERSON_REF_MAX = 64
 # a 15- or 18-character resident ID number (GB 11643): personal data the registry must not hold
 ID_CARD = re.compile(r"\d{15}|\d{17}[\dXx]")
@@ -48,6 +59,15 @@ COLUMNS: tuple[tuple[str, str, str, str, str], ...] = (
     ("contract_months", "劳动合同期限（月）", "contract_months",
      f"整数 1–{MAX_CONTRACT_MONTHS} / whole months", "36"),
     ("social_insurance", "已缴纳社会保险", "social_insurance", "是/否 / yes or no", "是"),
+    ("insured_months", "补贴期缴费月数", "insured_months",
+     f"可选，入职起单位缴费的月数，整数 1–{MAX_SUBSIDY_MONTHS}（最长1年）"
+     f" / optional: months of employer contributions from the hire, 1–{MAX_SUBSIDY_MONTHS}", "12"),
+    ("pension", "单位缴纳基本养老保险费（元）", "pension_yuan",
+     "可选，上述月份单位缴纳部分，不含个人缴纳 / employer's share for those months", "8,640.00"),
+    ("medical", "单位缴纳基本医疗保险费（元）", "medical_yuan",
+     "可选，上述月份单位缴纳部分，不含个人缴纳 / employer's share for those months", "3,240.00"),
+    ("unemployment", "单位缴纳失业保险费（元）", "unemployment_yuan",
+     "可选，上述月份单位缴纳部分，不含个人缴纳 / employer's share for those months", "270.00"),
     ("source", "数据来源", "source",
      f"可选，默认{DEFAULT_SOURCE} / optional, defaults to {DEFAULT_SOURCE}", ""),
     ("as_of", "数据日期", "as_of", "可选，数据截至日期 YYYY-MM-DD / optional as-of date",
@@ -83,6 +103,10 @@ class Hire:
     social_insurance: bool
     source: str
     as_of: date
+    insured_months: int | None = None
+    pension_fen: int | None = None
+    medical_fen: int | None = None
+    unemployment_fen: int | None = None
 
     def key(self) -> tuple[str, date]:
         """The record's identity within one enterprise."""
@@ -131,7 +155,62 @@ def parse_fields(raw: dict[str, str], today: date) -> tuple[dict[str, Any], list
             )
         else:
             values[key] = value
+    _parse_contributions(raw, values, problems)
     return values, problems
+
+
+def _parse_contributions(
+    raw: dict[str, str], values: dict[str, Any], problems: list[tuple[str, str]]
+) -> None:
+    """The months and three employer amounts: all given together or none at all."""
+    keys = ("insured_months", *CONTRIBUTIONS)
+    given = [k for k in keys if raw.get(k)]
+    if not given:
+        return
+    for key in keys:
+        if not raw.get(key):
+            problems.append(
+                (key, "缴费月数与三项单位缴费须一并填写 / months and all three amounts go together")
+            )
+    text = raw.get("insured_months", "")
+    if text:
+        try:
+            months = int(text)
+        except ValueError:
+            problems.append(("insured_months", "应为整数 / must be a whole number"))
+        else:
+            if not 1 <= months <= MAX_SUBSIDY_MONTHS:
+                problems.append(
+                    (
+                        "insured_months",
+                        f"应为 1–{MAX_SUBSIDY_MONTHS} 个月（补贴最长1年）"
+                        f" / must be 1–{MAX_SUBSIDY_MONTHS} (the subsidy covers one year at most)",
+                    )
+                )
+            else:
+                values["insured_months"] = months
+    for key in CONTRIBUTIONS:
+        text = raw.get(key, "")
+        if not text:
+            continue
+        try:
+            fen = to_fen(text, "yuan")
+        except MoneyError as exc:
+            problems.append((key, str(exc)))
+            continue
+        if fen < 0:
+            problems.append((key, "不能为负数 / cannot be negative"))
+        else:
+            values[f"{key}_fen"] = fen
+
+
+def contribution_fen(
+    months: int | None, pension: int | None, medical: int | None, unemployment: int | None
+) -> int | None:
+    """The employer's recorded contributions of one hire (None when not recorded)."""
+    if months is None or pension is None or medical is None or unemployment is None:
+        return None
+    return pension + medical + unemployment
 
 
 @dataclass
@@ -145,6 +224,16 @@ class Stored:
     social_insurance: bool
     source: str
     as_of: date
+    insured_months: int | None = None
+    pension_fen: int | None = None
+    medical_fen: int | None = None
+    unemployment_fen: int | None = None
+
+    def paid_fen(self) -> int | None:
+        """The recorded employer contributions (None when missing)."""
+        return contribution_fen(
+            self.insured_months, self.pension_fen, self.medical_fen, self.unemployment_fen
+        )
 
 
 def write(
@@ -171,12 +260,14 @@ def write(
     for part in repo.chunks(sorted(set(ids.values()))):
         for r in session.execute(
             select(t.id, t.enterprise_id, t.person_ref, t.graduated_on, t.hired_on,
-                   t.contract_months, t.social_insurance, t.source, t.as_of)
+                   t.contract_months, t.social_insurance, t.source, t.as_of,
+                   t.insured_months, t.pension_fen, t.medical_fen, t.unemployment_fen)
             .where(t.enterprise_id.in_(part))
         ):  # fmt: skip
             stored[r.enterprise_id][(r.person_ref, r.hired_on)] = Stored(
                 r.id, r.graduated_on, r.hired_on, r.contract_months, r.social_insurance,
-                r.source, r.as_of,
+                r.source, r.as_of, r.insured_months, r.pension_fen, r.medical_fen,
+                r.unemployment_fen,
             )  # fmt: skip
     now = utcnow()
     outcome: dict[int, str] = {}
@@ -190,6 +281,10 @@ def write(
             "contract_months": h.contract_months,
             "social_insurance": h.social_insurance,
             "source": h.source,
+            "insured_months": h.insured_months,
+            "pension_fen": h.pension_fen,
+            "medical_fen": h.medical_fen,
+            "unemployment_fen": h.unemployment_fen,
         }
         if old is not None and all(getattr(old, k) == v for k, v in fields.items()):
             outcome[h.row] = "unchanged"
@@ -209,7 +304,8 @@ def write(
             outcome[h.row] = "updated"
         stored[eid][h.key()] = Stored(
             old.id if old else -1, h.graduated_on, h.hired_on, h.contract_months,
-            h.social_insurance, h.source, h.as_of,
+            h.social_insurance, h.source, h.as_of, h.insured_months, h.pension_fen,
+            h.medical_fen, h.unemployment_fen,
         )  # fmt: skip
         touched.add((eid, h.hired_on.year))
     if new_rows:
@@ -225,19 +321,44 @@ def _recount(
     touched: set[tuple[int, int]],
     recorded_by: str | None,
 ) -> None:
-    """Store the qualifying count of every touched (enterprise, year) through the batch upsert."""
+    """Store the qualifying count and contributions of every touched (enterprise, year).
+
+    The contributions total is withdrawn (its current value superseded) when a qualifying hire
+    of that year has no contribution record, so no earlier total stands in for the unknown one.
+    """
     if not touched:
         return
     code_of = {eid: code for code, eid in ids.items()}
     items: dict[int, Incoming] = {}
+    unknown: set[tuple[int, int]] = set()
     for eid, year in sorted(touched):
         of_year = [s for s in stored[eid].values() if s.hired_on.year == year]
-        count = sum(
-            qualifies_as_graduate_hire(
+        qualifying = [
+            s
+            for s in of_year
+            if qualifies_as_graduate_hire(
                 s.graduated_on, s.hired_on, s.contract_months, s.social_insurance
             )
-            for s in of_year
-        )
+        ]
+        as_of = max(s.as_of for s in of_year)
         item = items.setdefault(eid, Incoming(code_of[eid]))
-        item.values[("graduate_hires", year)] = (count, COMPUTED, max(s.as_of for s in of_year))
+        item.values[("graduate_hires", year)] = (len(qualifying), COMPUTED, as_of)
+        paid = [s.paid_fen() for s in qualifying]
+        if any(p is None for p in paid):
+            unknown.add((eid, year))
+        else:
+            item.values[("graduate_insurance_paid", year)] = (
+                sum(p for p in paid if p is not None),
+                COMPUTED,
+                as_of,
+            )
+    if unknown:
+        stale = [
+            vid
+            for vid, eid, fname, year, _value, _source in repo.current_values(
+                session, sorted({e for e, _y in unknown})
+            )
+            if fname == "graduate_insurance_paid" and (eid, year) in unknown
+        ]
+        repo.supersede(session, stale, utcnow())
     upsert(session, list(items.values()), recorded_by=recorded_by)

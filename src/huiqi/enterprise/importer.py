@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from huiqi.core import clock
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import graduates
@@ -60,7 +61,7 @@ SOURCE_ALIASES = {
 }
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Invalid):
     """The whole file is refused (unreadable, wrong type, headers not understood)."""
 
 
@@ -215,6 +216,33 @@ def _open_text(path: Path) -> IO[str]:
     raise ImportRefused("无法识别文件编码（应为 UTF-8 或 GBK）/ unreadable text encoding")
 
 
+XLSX_MAX_UNZIPPED_BYTES = 2 * 1024**3
+"""An XLSX whose parts unpack to more than this (2 GiB) is refused before it is read."""
+XLSX_MAX_RATIO = 200
+"""…and so is one that unpacks to more than 200 times its size beyond 100 MB (a compression bomb)."""
+
+
+def check_xlsx(path: Path) -> None:
+    """Refuse a spreadsheet that would unpack into far more than a registry export ever does.
+
+    A small XLSX can declare hundreds of megabytes of shared strings or sheet rows; openpyxl then
+    holds them in memory. The ZIP directory tells the unpacked sizes without unpacking anything.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise ImportRefused("XLSX 文件已损坏 / damaged XLSX container") from None
+    size = max(path.stat().st_size, 1)
+    if total > XLSX_MAX_UNZIPPED_BYTES or (total > 100 * 1024**2 and total > XLSX_MAX_RATIO * size):
+        raise ImportRefused(
+            f"XLSX 解压后达 {total:,} 字节（文件仅 {size:,} 字节），疑似压缩炸弹，已拒绝 / "
+            "the spreadsheet unpacks to far more than its size (a compression bomb)"
+        )
+
+
 def read_rows(path: Path) -> Iterator[list[Any]]:
     """Stream the rows of a CSV or XLSX file (header first) without loading it whole."""
     suffix = path.suffix.lower()
@@ -230,6 +258,7 @@ def read_rows(path: Path) -> Iterator[list[Any]]:
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
+        check_xlsx(path)
         try:
             book = load_workbook(path, read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged file
@@ -501,6 +530,10 @@ def validate_hire(
             social_insurance=values["social_insurance"],
             source=source,
             as_of=values.get("as_of", ctx.today),
+            insured_months=values.get("insured_months"),
+            pension_fen=values.get("pension_fen"),
+            medical_fen=values.get("medical_fen"),
+            unemployment_fen=values.get("unemployment_fen"),
         ),
         [],
     )

@@ -101,6 +101,12 @@ class GraduateHire(Base):
     source: Mapped[str] = mapped_column(String(32))
     as_of: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # employer's contributions for the graduate over `insured_months` from the hire (NULL = none
+    # recorded); the graduate's own share is never included
+    insured_months: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pension_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    medical_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    unemployment_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 # A running import commits a batch and records a heartbeat every few seconds; one silent for this

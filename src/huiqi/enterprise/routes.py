@@ -102,8 +102,8 @@ def api_enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=INT64_MAX),
+    limit: int = Query(100, ge=1, le=1000, title="每页条数 / Rows per page"),
+    offset: int = Query(0, ge=0, le=INT64_MAX, title="跳过条数 / Rows to skip"),
 ) -> JSONResponse:
     """Filtered enterprises (officers and admins)."""
     filters = _filters(region, industry, size, cert)
@@ -155,7 +155,7 @@ def enterprise_list(
     industry: str | None = None,
     size: str | None = None,
     cert: str | None = None,
-    page: int = Query(1, ge=1, le=MAX_PAGE),
+    page: int = Query(1, ge=1, le=MAX_PAGE, title="页码 / Page"),
 ) -> Response:
     """Officers list and filter enterprises."""
     filters = _filters(region, industry, size, cert)

@@ -267,6 +267,9 @@ def _contract_rows(
             text = vals.get((name, figures_year)) if figures_year else None
             row[name] = text if text is None or dec is None else dec(text)
         row["figures_year"] = figures_year
+        prior = vals.get(("revenue", figures_year - 1)) if figures_year else None
+        row["revenue_prior_year"] = int(prior) if prior is not None else None
+        row["individual_business"] = code.startswith("92")
         dicts.append(row)
     sizes = classify_rows(
         [(r["industry_code"], r["employees"], r["revenue"], r["total_assets"]) for r in dicts], on

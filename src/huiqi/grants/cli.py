@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -29,6 +31,18 @@ def _settings() -> None:
         raise _fail(str(exc)) from None
 
 
+@contextmanager
+def _database() -> Iterator[None]:
+    """Turn a database failure (unreachable, or not migrated) into one line, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise _fail(f"database: {reason} (is it migrated? run `huiqi db upgrade`)") from None
+
+
 @app.command("sync")
 def sync() -> None:
     """Create or update grants for every current eligible result of an auto_grant rule."""
@@ -40,7 +54,7 @@ def sync() -> None:
     from huiqi.matching.models import MatchResult, RuleVersion
 
     _settings()
-    with session_scope() as session:
+    with _database(), session_scope() as session:
         auto = {
             v.rule_id: v
             for v in session.scalars(
@@ -79,7 +93,7 @@ def check() -> None:
 
     _settings()
     try:
-        with session_scope() as session:
+        with _database(), session_scope() as session:
             flagged = service.check_inputs(session)
             for g in flagged:
                 console.print(f"flagged grant {g.id}: {g.enterprise_name} {g.rule_id} {g.period}")
@@ -109,7 +123,7 @@ def verify_ledger() -> None:
 
     _settings()
     try:
-        with session_scope() as session:
+        with _database(), session_scope() as session:
             problems = service.verify_ledger(session)
     except GrantError as exc:
         raise _fail(str(exc)) from None
@@ -126,7 +140,7 @@ def rekey() -> None:
 
     _settings()
     try:
-        with session_scope() as session:
+        with _database(), session_scope() as session:
             report = seal_legacy(session)
     except GrantError as exc:
         raise _fail(str(exc)) from None
@@ -152,7 +166,7 @@ def disburse(
     if not out.is_dir():
         raise _fail(f"--out {out}: not a folder")
     try:
-        with session_scope() as session:
+        with _database(), session_scope() as session:
             batch = service.create_disbursement(session, actor=actor)
             left = service.split_four_eyes(session, service.disbursable(session), actor)[1]
             rows = service.disbursement_rows(session, batch.id)

@@ -4,6 +4,7 @@ enterprise's own grants and bank account; the public notice list (公示)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,6 +14,7 @@ from huiqi.accounts import scopes
 from huiqi.accounts.models import Role, User
 from huiqi.core.bounds import INT64_MAX, Int64
 from huiqi.core.money import format_fen
+from huiqi.grants import queue as gq
 from huiqi.grants import service
 from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
 from huiqi.grants.schemas import (
@@ -41,30 +43,56 @@ def _scope(session: Session, user: User) -> service.Scope:
 def queue(
     request: Request,
     status: str = "pending",
-    message: str = "",
+    flag: str = "",
+    region: str = "",
+    min_yuan: str = "",
+    max_yuan: str = "",
+    q: str = "",
+    sort: str = "newest",
+    page: int = 1,
     user: User = Depends(officers),
     session: Session = Depends(get_session),
 ) -> Response:
-    """The review queue (pending by default) of the officer's department's rules, with risk
-    flags, and held approved grants."""
+    """The review queue (pending by default) of the officer's department's rules: filtered by
+    risk flag, region, amount and name, sorted and paged, with held approved grants."""
+    from huiqi.core.codes import gansu_prefectures
+
     scope = _scope(session, user)
-    rows = service.grants(session, status=status or None, departments=scope)
+    error = ""
+    try:
+        flt = gq.QueueFilter.parse(
+            status=status, flag=flag, region=region, min_yuan=min_yuan, max_yuan=max_yuan, q=q
+        )
+    except gq.QueueFilterError as exc:
+        error, flt = str(exc), gq.QueueFilter()
+    result = gq.queue_page(session, flt, departments=scope, sort=sort, page=page)
     held = [
         g
         for g in service.grants(session, status=GrantStatus.approved, departments=scope)
         if any(f["code"] in service.HOLD_FLAGS for f in g.risk_flags or [])
     ]
+    args = flt.query_args()
     return render(
         request,
         "grants/queue.html",
-        rows=rows,
+        status_code=422 if error else 200,
+        result=result,
+        rows=result.rows,
+        flt=flt,
+        args=args,
+        sort=sort if sort in gq.SORTS else "newest",
+        sorts=gq.SORT_LABELS,
+        page_url=lambda n: "/grants?" + urlencode({**args, "sort": sort, "page": n}),
+        flags=gq.flag_counts(session, status=flt.status or "pending", departments=scope),
+        prefectures=gansu_prefectures(),
         held=held,
-        status=status,
+        status=flt.status,
         statuses=list(GrantStatus),
         totals=service.totals_by_status(session, departments=scope),
         department=user.department if scope is not None else None,
         risk=service.risk_settings(),
-        message=message,
+        summary=gq.BatchSummary.from_query(dict(request.query_params)),
+        error=error,
         **COMMON,
     )
 
@@ -73,32 +101,39 @@ def queue(
 async def review(
     request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
 ) -> Response:
-    """Approve or reject the ticked grants."""
+    """Approve or reject the ticked grants, or every pending grant of the filtered set; tell
+    the enterprises whose grant waits for a bank account."""
     form = await request.form()
-    try:
-        ids = [int(str(v)) for v in form.getlist("grant_id")]
-        if any(abs(i) > INT64_MAX for i in ids):
-            raise ValueError("out of range")
-    except ValueError:
-        raise HTTPException(status_code=422, detail="grant_id must be numbers") from None
+    scope = _scope(session, user)
+    text = {k: str(form.get(k, "")) for k in ("flag", "region", "min_yuan", "max_yuan", "q")}
+    flt = gq.QueueFilter.parse(**text)
+    if form.get("scope") == "filtered":
+        ids = gq.filtered_ids(session, flt, departments=scope)
+    else:
+        try:
+            ids = [int(str(v)) for v in form.getlist("grant_id")]
+            if any(abs(i) > INT64_MAX for i in ids):
+                raise ValueError("out of range")
+        except ValueError:
+            raise HTTPException(status_code=422, detail="项目编号无效 / invalid grant id") from None
     if not ids:
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
         )
+    decision = str(form.get("decision", ""))
     report = service.review(
         session,
         ids,
-        str(form.get("decision", "")),
+        decision,
         actor=user.username,
         reason=str(form.get("reason", "")),
         ack_risk=form.get("ack_risk") == "on",
-        departments=_scope(session, user),
+        departments=scope,
     )
-    skipped = "; ".join(f"#{gid}: {why}" for gid, why in report.skipped)
-    message = f"done {len(report.done)}" + (f"; skipped {skipped}" if skipped else "")
-    from urllib.parse import quote
-
-    return RedirectResponse(f"/grants?message={quote(message)}", status_code=303)
+    notified = gq.ask_for_bank_accounts(session, report)
+    summary = gq.summarise(decision, report, notified)
+    back = {**flt.query_args(), **summary.query()}
+    return RedirectResponse(f"/grants?{urlencode(back)}#review-message", status_code=303)
 
 
 @router.get("/grants/ledger", include_in_schema=False)
@@ -182,6 +217,12 @@ def disbursement_file(
         raise HTTPException(status_code=404, detail="not found")
     if not service.batch_in_scope(session, batch_id, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
+    problems = service.batch_problems(session, batch_id)
+    if problems:
+        # a payment file is never handed out for grants the ledger does not prove
+        raise HTTPException(
+            status_code=409, detail="台账校验未通过 / ledger check failed: " + "; ".join(problems)
+        )
     rows = service.disbursement_rows(session, batch_id)
     if ext == "csv":
         body, media = service.disbursement_csv(rows), "text/csv; charset=utf-8"
@@ -285,6 +326,7 @@ def detail(
         g=grant,
         again=again,
         entries=service.ledger(session, grant.id),
+        ledger_problems=service.verify_ledger(session, [grant.id]) if officer else [],
         officer=officer,
         inputs={k: service.decode_value(v) for k, v in grant.snapshot.get("inputs", {}).items()},
         source_labels=KIND_LABELS,

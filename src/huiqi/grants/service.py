@@ -652,16 +652,15 @@ def review(
         raise GrantError("驳回必须填写理由 / a rejection needs a reason")
     if len(reason) > 1000:
         raise GrantError("理由最多 1000 字 / reason: at most 1000 characters")
-    foreign = [
-        g.id
-        for g in session.scalars(select(Grant).where(Grant.id.in_(list(set(grant_ids)))))
-        if not in_scope(g, departments)
-    ]
+    asked = session.scalars(select(Grant).where(Grant.id.in_(list(set(grant_ids))))).all()
+    foreign = [g.id for g in asked if not in_scope(g, departments)]
     if foreign:
         raise GrantForbidden(
             "只能审核本部门政策的项目 / only grants of your department's rules: "
             + ", ".join(f"#{gid}" for gid in sorted(foreign))
         )
+    # a decision is taken on the amount the ledger proves, never on an edited row
+    check_ledger_before_payment(session, asked, ("拒绝审核", "review refused"))
     report = ReviewReport()
     for gid in dict.fromkeys(grant_ids):
         grant = session.get(Grant, gid)
@@ -871,7 +870,11 @@ def split_four_eyes(
     return [g for g in grants if g not in mine], mine
 
 
-def check_ledger_before_payment(session: Session, grants: Sequence[Grant]) -> None:
+def check_ledger_before_payment(
+    session: Session,
+    grants: Sequence[Grant],
+    refused: tuple[str, str] = ("拒绝生成拨付文件", "batch refused"),
+) -> None:
     """Refuse (LedgerMismatch, naming each grant) when a grant differs from its ledger."""
     problems = ledger_problems(session, [g.id for g in grants])
     if not problems:
@@ -879,7 +882,7 @@ def check_ledger_before_payment(session: Session, grants: Sequence[Grant]) -> No
     names = {g.id: g.enterprise_name for g in grants}
     lines = [f"#{p.grant_id} {names.get(p.grant_id, '')}: {p.message}" for p in problems[:20]]
     raise LedgerMismatch(
-        "台账校验未通过,拒绝生成拨付文件 / the ledger does not prove these grants, batch refused: "
+        f"台账校验未通过,{refused[0]} / the ledger does not prove these grants, {refused[1]}: "
         + "; ".join(lines)
     )
 
@@ -942,6 +945,23 @@ def create_disbursement(
     ).hexdigest()
     session.flush()
     return batch
+
+
+def batch_problems(session: Session, batch_id: int) -> list[str]:
+    """Why a batch's file may not be handed out again: its grants no longer match their ledger,
+    or the file rebuilt now differs from the one recorded when the batch was made."""
+    batch = session.get(Disbursement, batch_id)
+    if batch is None:
+        return [f"batch {batch_id}: not found"]
+    ids = session.scalars(select(Grant.id).where(Grant.disbursement_id == batch_id)).all()
+    problems = [p.message for p in ledger_problems(session, ids)]
+    digest = hashlib.sha256(disbursement_csv(disbursement_rows(session, batch_id))).hexdigest()
+    if digest != batch.csv_sha256:
+        problems.append(
+            f"批次 {batch_id} 的拨付文件与生成时记录的 SHA-256 不符 / batch {batch_id}: the file "
+            "differs from the one recorded when the batch was made"
+        )
+    return problems
 
 
 def grant_message(grant: Grant) -> tuple[str, str]:

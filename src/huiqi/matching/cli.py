@@ -1,4 +1,4 @@
-"""`huiqi rules …` (validate, test, load) and `huiqi match …` (run, explain, stale, who) commands."""
+"""`huiqi rules …` (validate, test, load, sources) and `huiqi match …` (run, explain, stale, who) commands."""
 
 from __future__ import annotations
 
@@ -121,6 +121,66 @@ def load_cmd() -> None:
     )
 
 
+@rules_app.command("sources")
+def sources_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List every parameter period with its kind of source; citations of library documents are checked.
+
+    Exit 1 when a citation of a document held in the policy library does not match its article.
+    """
+    from huiqi.finance.eligibility import default_params
+    from huiqi.matching.sources import MISMATCH, parameter_checks, rule_checks
+    from huiqi.rules.library import load_library
+    from huiqi.rules.source import RuleValidationError
+
+    try:
+        lib = load_library()
+        params = default_params().library.params
+    except RuleValidationError as exc:
+        for e in exc.errors:
+            err.print(str(e), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    checks = parameter_checks(params) + rule_checks(lib)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "subject": c.subject,
+                        "from": c.start.isoformat() if c.start else None,
+                        "to": c.end.isoformat() if c.end else None,
+                        "value": c.value,
+                        "kind": c.kind,
+                        "citation": c.citation,
+                        "status": c.status,
+                        "reason": c.reason,
+                    }
+                    for c in checks
+                ],
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for c in checks:
+            span = f"{c.start or ''}–{c.end or ''}"
+            console.print(
+                f"{c.status:<10} {c.subject} {span} {c.value} [{c.kind}] {c.citation}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        for c in checks:
+            if c.status == MISMATCH:
+                err.print(f"MISMATCH {c.subject} {c.citation}\n{c.reason}", markup=False)
+        counts: dict[str, int] = {}
+        for c in checks:
+            counts[c.status] = counts.get(c.status, 0) + 1
+        console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())), markup=False)
+    if any(c.status == MISMATCH for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command("run")
 def run_cmd(
     engine: str = typer.Option(
@@ -128,8 +188,11 @@ def run_cmd(
     ),
     on: str | None = typer.Option(None, "--on", help="Evaluation date (default today)."),
     rule: list[str] = typer.Option([], "--rule", help="Only these rule ids."),
-    batch_size: int = typer.Option(
-        20_000, "--batch-size", min=1, help="Enterprises per batch (each batch commits)."
+    batch_size: int | None = typer.Option(
+        None,
+        "--batch-size",
+        min=1,
+        help="Enterprises per batch, each committing (default: about 600,000 pairs' worth).",
     ),
 ) -> None:
     """Evaluate the published rules over every enterprise; store changes, grants, notifications.

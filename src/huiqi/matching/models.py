@@ -44,7 +44,8 @@ class RuleVersion(Base):
     rule_id: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(12), default="published")  # published | retired
+    # review | published | retired | rejected | withdrawn
+    status: Mapped[str] = mapped_column(String(12), default="published")
     source: Mapped[str] = mapped_column(Text)
     title_zh: Mapped[str] = mapped_column(String(300))
     title_en: Mapped[str] = mapped_column(String(300))
@@ -56,6 +57,18 @@ class RuleVersion(Base):
     valid_to: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # the publish workflow: who submitted the version, who reviewed it (the second person of the
+    # department for auto_grant rules and moves), who made it take effect and who withdrew it
+    submitted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    moved_from: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class MatchResult(Base):

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.money import format_fen
-from huiqi.matching import service
+from huiqi.matching import review, service, workflow
+from huiqi.matching.models import RuleVersion
 from huiqi.web.deps import (
     current_user,
     ensure_enterprise_access,
@@ -87,7 +88,21 @@ def enterprise_policies_page(
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
-    return render(request, "matching/mine.html", code=code, mine=mine, format_fen=format_fen)
+    links: dict[str, str] = {}
+    for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
+        basis = service.published_rule(session, version.rule_id).doc.legal_basis
+        url = _article_link(session, basis[0].doc_number, basis[0].article_no) if basis else None
+        if url:
+            links[version.rule_id] = url
+    return render(
+        request,
+        "matching/mine.html",
+        code=code,
+        mine=mine,
+        format_fen=format_fen,
+        links=links,
+        own=user.role == Role.enterprise,
+    )
 
 
 @router.get("/rules")
@@ -126,21 +141,37 @@ def editor_submit(
     scenarios: str = Form(""),
     action: str = Form("check"),
     on: str = Form(""),
+    note: str = Form(""),
     user: User = Depends(officer),
     session: Session = Depends(get_session),
 ) -> Response:
-    """Check a draft (validation, scenarios, sandbox counts); publish when asked and valid."""
+    """Check a draft (validation, scenarios, sandbox counts); submit it when asked and valid.
+
+    A submitted version is published at once, or waits for a second officer of the department
+    (auto_grant rules, moves to another department); only the rule's department may submit.
+    """
     report = service.sandbox(session, text, _day(on), scenarios or None)
     published = None
+    submitted = None
+    status = 200
     if action == "publish" and not report.errors and report.rule is not None:
         if report.scenarios and not all(s.ok for s in report.scenarios):
             report.errors.append("scenario tests fail: fix them before publishing")
         else:
-            version, _changed = service.publish_rule(session, report.rule, created_by=user.username)
-            # the grant ledger records who published the version its recomputations follow
-            service.rematch_rule(session, version.rule_id, actor=user.username)
-            published = version
-    status = 422 if report.errors else 200
+            try:
+                outcome = workflow.submit(session, report.rule, user, note)
+            except workflow.RuleAccessError as exc:
+                report.errors.append(str(exc))
+                status = 403
+            except workflow.WorkflowError as exc:
+                report.errors.append(str(exc))
+            else:
+                if outcome.published:
+                    published = outcome.version
+                else:
+                    submitted = outcome.version
+    if report.errors and status == 200:
+        status = 422
     return render(
         request,
         "rules/editor.html",
@@ -149,8 +180,105 @@ def editor_submit(
         scenarios=scenarios,
         report=report,
         published=published,
+        submitted=submitted,
         format_fen=format_fen,
     )
+
+
+@router.get("/rules/review")
+def review_list_page(
+    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
+) -> Response:
+    """Rule versions waiting for the review of a second officer of their department."""
+    waiting = workflow.pending_reviews(session, user)
+    return render(request, "rules/review_list.html", waiting=waiting)
+
+
+def _review_context(session: Session, version: RuleVersion, user: User) -> dict[str, Any]:
+    """A rule version beside the articles it cites, its assumptions and its parameters' sources."""
+    rule = service.rule_of_version(version)
+    articles = []
+    for b in rule.doc.legal_basis:
+        held = review.article_text(session, b.doc_number, b.article)
+        articles.append((b, held))
+    params = [
+        (p, [(start, end, value, src) for start, end, value, src in p.periods])
+        for p in sorted(rule.params.values(), key=lambda p: p.id)
+    ]
+    current = workflow.published_version(session, version.rule_id)
+    return {
+        "version": version,
+        "rule": rule,
+        "articles": articles,
+        "params": params,
+        "current": current,
+        "can_decide": version.status == workflow.REVIEW
+        and workflow.may_act(session, user, version.department)
+        and user.username != version.submitted_by,
+        "can_withdraw": version.status == "published"
+        and workflow.may_act(session, user, version.department),
+        "show_value": review.show_value,
+    }
+
+
+@router.get("/rules/versions/{version_id}")
+def version_page(
+    request: Request,
+    version_id: int,
+    user: User = Depends(officer),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The review page of one rule version."""
+    version = session.get(RuleVersion, version_id)
+    if version is None:
+        raise HTTPException(status_code=404, detail="not found")
+    return render(request, "rules/review.html", **_review_context(session, version, user))
+
+
+@router.get("/rules/{rule_id}/review")
+def rule_review_page(
+    request: Request,
+    rule_id: str,
+    user: User = Depends(officer),
+    session: Session = Depends(get_session),
+) -> Response:
+    """The review page of a rule's version in force."""
+    version = workflow.published_version(session, rule_id)
+    if version is None:
+        raise HTTPException(status_code=404, detail="not found")
+    return RedirectResponse(f"/rules/versions/{version.id}", status_code=303)
+
+
+@router.post("/rules/versions/{version_id}/decide")
+def decide_version(
+    request: Request,
+    version_id: int,
+    decision: str = Form(...),
+    note: str = Form(""),
+    user: User = Depends(officer),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Approve (record the review and publish) or reject a waiting version."""
+    if decision == "approve":
+        workflow.approve(session, version_id, user, note)
+    elif decision == "reject":
+        workflow.reject(session, version_id, user, note)
+    else:
+        raise HTTPException(status_code=422, detail="decision must be approve or reject")
+    return RedirectResponse(f"/rules/versions/{version_id}", status_code=303)
+
+
+@router.post("/rules/{rule_id}/withdraw")
+def withdraw_rule(
+    request: Request,
+    rule_id: str,
+    reason: str = Form(""),
+    user: User = Depends(officer),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Withdraw a published rule (its department or an administrator, with a reason)."""
+    version = workflow.withdraw(session, rule_id, user, reason)
+    return RedirectResponse(f"/rules/versions/{version.id}", status_code=303)
 
 
 @router.get("/rules/{rule_id}")

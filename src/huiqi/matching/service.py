@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from huiqi import events
 from huiqi.core import clock
-from huiqi.core.bulk import chunks, insert_many
+from huiqi.core.bulk import chunks, insert_rows
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
 from huiqi.enterprise import repository as ent_repo
@@ -79,14 +79,26 @@ def _rule_from(version: RuleVersion) -> Rule:
     return _PARSED[key]
 
 
+def rule_of_version(version: RuleVersion) -> Rule:
+    """The checked rule of any stored version (published, in review or retired)."""
+    return _rule_from(version)
+
+
 def publish_rule(
     session: Session, rule: Rule, created_by: str | None = None
 ) -> tuple[RuleVersion, bool]:
-    """Store a rule as the published version; returns (version, whether anything changed)."""
-    current = latest_version(session, rule.id)
-    if current is not None and current.hash == rule.hash and current.status == "published":
+    """Store a rule as the published version; returns (version, whether anything changed).
+
+    This is the trusted path of the packaged library (`huiqi rules load`, the demo); people change
+    rules through huiqi.matching.workflow, which checks departments and reviews.
+    """
+    current = session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.status == "published")
+    ).first()
+    if current is not None and current.hash == rule.hash:
         return current, False
-    number = (current.version + 1) if current else 1
+    newest = latest_version(session, rule.id)
+    number = (newest.version + 1) if newest else 1
     if current is not None:
         current.status = "retired"
     basis = rule.doc.legal_basis[0]
@@ -106,6 +118,8 @@ def publish_rule(
         valid_to=rule.doc.valid_to,
         created_at=utcnow(),
         created_by=created_by,
+        published_by=created_by,
+        published_at=utcnow(),
     )
     session.add(version)
     session.flush()
@@ -225,7 +239,7 @@ def _plan_signature(plan: Plan, r: int) -> tuple[Any, ...]:
 # explanations are computed from the registry when shown.
 
 RESULT_CODES = {name: code for code, name in RESULT_NAMES.items()}
-BATCH_SIZE = 20_000  # enterprises per batch: evaluated, stored and propagated together
+BATCH_PAIRS = 600_000  # enterprise × rule pairs per batch: evaluated, stored, propagated together
 PHASES = ("evaluate", "store", "grants", "notifications")
 Progress = Callable[[str, int, int], None]  # phase, enterprises done, enterprises in all
 
@@ -408,25 +422,28 @@ def _write(session: Session, diff: _Diff, on: date, report: RunReport) -> None:
     """Apply a batch's diff with set operations: one insert, one update and one delete statement."""
     now = utcnow()
     t = MatchResult.__table__
-    inserts = [
-        {
-            "enterprise_id": r["enterprise_id"],
-            "credit_code": r["credit_code"],
-            "rule_id": r["rule_id"],
-            "rule_version": r["rule_version"],
-            "rule_hash": r["rule_hash"],
-            "result": r["result"],
-            "conditions": r["conditions"],
-            "missing": r["missing"],
-            "amount_fen": r["amount_fen"],
-            "input_hash": r["input_hash"],
-            "evaluated_on": on,
-            "updated_at": now,
-            "changed_at": now,
-        }
-        for r in diff.inserts.iter_rows(named=True)
+    names = [
+        "enterprise_id",
+        "credit_code",
+        "rule_id",
+        "rule_version",
+        "rule_hash",
+        "result",
+        "conditions",
+        "missing",
+        "amount_fen",
+        "input_hash",
     ]
-    insert_many(session, t, inserts)  # type: ignore[arg-type]
+    # tuples straight from the frame: no per-row dict or compiled statement
+    new_rows = diff.inserts.select(names).rows()
+    insert_rows(
+        session,
+        t,  # type: ignore[arg-type]
+        [*names, "evaluated_on", "updated_at", "changed_at"],
+        ((*r, on, now, now) for r in new_rows),
+    )
+    inserted = len(new_rows)
+    del new_rows
     updated = 0
     semantic = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _SEMANTIC])
     for news in (True, False):
@@ -457,7 +474,7 @@ def _write(session: Session, diff: _Diff, on: date, report: RunReport) -> None:
         updated += len(rows)
     for chunk in chunks(diff.deletes["id"].to_list()):
         session.execute(delete(MatchResult).where(MatchResult.id.in_(list(chunk))))
-    report.inserted += len(inserts)
+    report.inserted += inserted
     report.updated += updated
     report.deleted += diff.deletes.height
 
@@ -605,7 +622,7 @@ def match(
     rule_ids: Sequence[str] | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[], None] | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     collect: list[ResultChange] | None = None,
     run: MatchRun | None = None,
     actor: str | None = None,
@@ -629,6 +646,8 @@ def match(
         return report
     plan = compile_plan([r for _, r in pairs], on)
     total = len(listed)
+    # bounded by pairs, so memory stays flat however many rules there are
+    batch_size = batch_size or max(500, BATCH_PAIRS // len(pairs))
     for start in range(0, total, batch_size):
         report.add(
             _match_batch(
@@ -808,8 +827,9 @@ def stale_results(session: Session, on: date | None = None) -> list[Stale]:
     index = {pr.rule.id: i for i, pr in enumerate(plan.rules)}
     plans: dict[date, Plan] = {}
     listed = all_codes(session)
-    for start in range(0, len(listed), BATCH_SIZE):
-        frame = current_frame(session, credit_codes=listed[start : start + BATCH_SIZE])
+    size = max(500, BATCH_PAIRS // len(pairs))
+    for start in range(0, len(listed), size):
+        frame = current_frame(session, credit_codes=listed[start : start + size])
         id_of = ids_for_codes(session, frame["credit_code"].to_list())
         ids = np.asarray([id_of[c] for c in frame["credit_code"].to_list()], dtype=np.int64)
         fresh = _evaluated_rows(

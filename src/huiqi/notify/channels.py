@@ -7,6 +7,7 @@ webhook header, SMS gateway reference) so a resend after a crash can be recognis
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -20,9 +21,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from email import policy as email_policy
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.utils import formataddr, formatdate, parseaddr
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -32,8 +32,6 @@ from huiqi.core.config import Settings
 
 log = logging.getLogger("huiqi.notify")
 
-# Long ASCII headers (the List-Unsubscribe URL) must not be RFC 2047-encoded when folded.
-MAIL_POLICY = email_policy.SMTP.clone(max_line_length=998)
 SIGNATURE_HEADER = "X-Huiqi-Signature"
 TIMESTAMP_HEADER = "X-Huiqi-Timestamp"
 IDEMPOTENCY_HEADER = "X-Huiqi-Idempotency-Key"
@@ -79,9 +77,13 @@ def send_all(sender: Sender, messages: Sequence[Outbound]) -> list[DeliveryError
     many: Callable[[Sequence[Outbound]], list[DeliveryError | None]] | None = getattr(
         sender, "send_many", None
     )
-    if many is not None:
+    if many is None:
+        return [attempt(sender.send, m) for m in messages]
+    try:
         return many(messages)
-    return [attempt(sender.send, m) for m in messages]
+    except Exception as exc:  # a channel bug: the whole batch is retried, never lost
+        log.exception("sending a batch of %d failed", len(messages))
+        return [DeliveryError(f"{type(exc).__name__}: {exc}")] * len(messages)
 
 
 def attempt(send: Callable[[Outbound], None], message: Outbound) -> DeliveryError | None:
@@ -103,6 +105,21 @@ def _chunks(items: Sequence[Outbound], parts: int) -> list[Sequence[Outbound]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _text_header(value: str) -> str:
+    """A header value as it may travel: ASCII as is, anything else RFC 2047 (UTF-8, folded)."""
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode(linesep="\r\n")
+
+
+def _address_header(value: str) -> str:
+    """An address header with a non-ASCII display name encoded."""
+    name, address = parseaddr(value)
+    if not name or name.isascii():
+        return value
+    return formataddr((Header(name, "utf-8").encode(), address))
+
+
 def message_id(idempotency_key: str) -> str:
     """The e-mail Message-ID of an outbox row: its idempotency key, so resends are recognisable."""
     return f"<{idempotency_key}@huiqi>"
@@ -117,6 +134,7 @@ class EmailSender:
         """Remember the relay; a batch is sent over up to `connections` SMTP sessions."""
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
         self.connections = connections
+        self.envelope_from = parseaddr(sender)[1] or sender
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmailSender:
@@ -129,18 +147,28 @@ class EmailSender:
             settings.notify_smtp_connections,
         )
 
-    def build(self, message: Outbound) -> EmailMessage:
-        """The MIME message (plain text, UTF-8) with the idempotency key as Message-ID."""
-        mail = EmailMessage(policy=MAIL_POLICY)
-        mail["From"] = self.sender
-        mail["To"] = message.recipient
-        mail["Subject"] = message.subject
-        mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = message_id(message.idempotency_key)
-        mail[IDEMPOTENCY_HEADER] = message.idempotency_key
-        mail["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-        mail.set_content(message.text, charset="utf-8")
-        return mail
+    def build(self, message: Outbound) -> bytes:
+        """The MIME message (plain text, UTF-8, base64) with the idempotency key as Message-ID.
+
+        Written directly rather than through email.message.EmailMessage, whose header registry
+        costs milliseconds a message — the bulk of a mass push's time. Non-ASCII header text is
+        RFC 2047-encoded; the long ASCII List-Unsubscribe URL is left whole (lines may be 998).
+        """
+        lines = [
+            f"From: {_address_header(self.sender)}",
+            f"To: {_address_header(message.recipient)}",
+            f"Subject: {_text_header(message.subject)}",
+            f"Date: {formatdate(localtime=False)}",
+            f"Message-ID: {message_id(message.idempotency_key)}",
+            f"{IDEMPOTENCY_HEADER}: {message.idempotency_key}",
+            f"List-Unsubscribe: <{message.unsubscribe_url}>",
+            "MIME-Version: 1.0",
+            'Content-Type: text/plain; charset="utf-8"',
+            "Content-Transfer-Encoding: base64",
+            "",
+        ]
+        body = base64.encodebytes(message.text.encode("utf-8")).replace(b"\n", b"\r\n")
+        return "\r\n".join(lines).encode("ascii") + b"\r\n" + body
 
     def send(self, message: Outbound) -> None:
         """Hand one message to the relay; refused recipients are permanent, the rest retried."""
@@ -175,7 +203,7 @@ class EmailSender:
                     errors.extend([down] * (len(messages) - index))
                     break
                 try:
-                    smtp.send_message(self.build(message))
+                    smtp.sendmail(self.envelope_from, [message.recipient], self.build(message))
                     errors.append(None)
                 except smtplib.SMTPRecipientsRefused as exc:
                     errors.append(
@@ -193,6 +221,9 @@ class EmailSender:
                 except (smtplib.SMTPException, OSError) as exc:
                     errors.append(DeliveryError(f"SMTP {self.host}:{self.port}: {exc}"))
                     smtp = self._close(smtp)
+                except Exception as exc:  # e.g. an address smtplib cannot encode
+                    log.exception("outbox %s: unexpected error", message.idempotency_key)
+                    errors.append(DeliveryError(f"{type(exc).__name__}: {exc}"))
         finally:
             self._close(smtp)
         return errors

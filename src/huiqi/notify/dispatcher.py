@@ -428,33 +428,77 @@ class Dispatcher:
     def _record(
         self, outcomes: list[tuple[int, str, DeliveryError | None]], stats: RunStats
     ) -> None:
-        """Store the outcomes of a batch of send attempts in one transaction."""
+        """Store the outcomes of a batch of send attempts in one transaction.
+
+        The common case, a single message accepted, is written with one executemany; failures
+        and digests take the full path (backoff, quiet hours, the digest's rows).
+        """
         if not outcomes:
             return
         with self._tx() as session:
-            rows = {
+            current = {
                 r.id: r
-                for r in session.scalars(
-                    select(OutboxMessage).where(OutboxMessage.id.in_([o[0] for o in outcomes]))
+                for r in session.execute(
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.claimed_by,
+                        OutboxMessage.status,
+                        OutboxMessage.kind,
+                        OutboxMessage.attempts,
+                        OutboxMessage.channel,
+                        OutboxMessage.history,
+                    ).where(OutboxMessage.id.in_([o[0] for o in outcomes]))
                 )
             }
-            retry_codes = {
-                rows[i].credit_code
-                for i, _, e in outcomes
-                if e is not None and i in rows and rows[i].credit_code is not None
-            }
-            subs = {
-                sub.credit_code: sub
-                for sub in session.scalars(
-                    select(Subscription).where(Subscription.credit_code.in_(retry_codes))
-                )
-            }
+            now = self.clock()
+            delivered: list[dict[str, Any]] = []
+            rest: dict[int, DeliveryError | None] = {}
             for row_id, claim, error in outcomes:
-                row = rows.get(row_id)
+                row = current.get(row_id)
                 if row is None or row.claimed_by != claim or row.status != OutboxStatus.sending:
                     # our lease ran out and another worker took the row: its outcome counts
                     continue
-                self._record_one(session, row, error, subs, stats)
+                if error is not None or row.kind == "digest":
+                    rest[row_id] = error
+                    continue
+                entry = {
+                    "at": now.isoformat(),
+                    "attempt": row.attempts,
+                    "status": OutboxStatus.sent.value,
+                    "error": None,
+                }
+                delivered.append(
+                    {
+                        "id": row_id,
+                        "status": OutboxStatus.sent,
+                        "claimed_until": None,
+                        "last_error": None,
+                        "sent_at": now,
+                        "history": [*(row.history or []), entry],
+                    }
+                )
+                stats.add(stats.sent, row.channel)
+            if delivered:
+                session.execute(update(OutboxMessage), delivered)
+            if rest:
+                self._record_rest(session, rest, stats)
+
+    def _record_rest(
+        self, session: Session, outcomes: dict[int, DeliveryError | None], stats: RunStats
+    ) -> None:
+        """Failures and digests, row by row with the subscriptions they need."""
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id.in_(list(outcomes)))
+        ).all()
+        codes = {r.credit_code for r in rows if r.credit_code is not None}
+        subs = {
+            sub.credit_code: sub
+            for sub in session.scalars(
+                select(Subscription).where(Subscription.credit_code.in_(codes))
+            )
+        }
+        for row in rows:
+            self._record_one(session, row, outcomes[row.id], subs, stats)
 
     def _record_one(
         self,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from huiqi.policy.models import DepartmentAlias, Policy
@@ -59,15 +59,17 @@ tasks: Lru[Any] = Lru(256)
 searches: Lru[Any] = Lru(2048)
 
 
-def _alias_mark() -> Any:
-    return select(func.coalesce(func.max(DepartmentAlias.id), 0)).scalar_subquery()
+_ALIAS_MARK = select(func.coalesce(func.max(DepartmentAlias.id), 0)).scalar_subquery()
+# built once: the stamp is read on every page view
+_POLICY_STAMP = select(Policy.status, Policy.updated_at, _ALIAS_MARK).where(
+    Policy.id == bindparam("policy_id")
+)
+_LIBRARY_STAMP = select(func.count(Policy.id), func.max(Policy.updated_at), _ALIAS_MARK)
 
 
 def policy_stamp(session: Session, policy_id: int) -> tuple[str, str, int] | None:
     """(status, last change, newest department mapping) of a policy; None when it does not exist."""
-    row = session.execute(
-        select(Policy.status, Policy.updated_at, _alias_mark()).where(Policy.id == policy_id)
-    ).one_or_none()
+    row = session.execute(_POLICY_STAMP, {"policy_id": policy_id}).one_or_none()
     if row is None:
         return None
     return str(row[0]), _iso(row[1]), int(row[2])
@@ -75,9 +77,7 @@ def policy_stamp(session: Session, policy_id: int) -> tuple[str, str, int] | Non
 
 def library_stamp(session: Session) -> tuple[int, str, int]:
     """(policies, newest change, newest department mapping) of the whole library."""
-    row = session.execute(
-        select(func.count(Policy.id), func.max(Policy.updated_at), _alias_mark())
-    ).one()
+    row = session.execute(_LIBRARY_STAMP).one()
     return int(row[0]), _iso(row[1]), int(row[2])
 
 

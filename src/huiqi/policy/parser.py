@@ -14,6 +14,7 @@ chrome (navigation, breadcrumbs, view counters, copyright lines) is dropped.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -245,6 +246,7 @@ class _Article:
     lines: list[str] = field(default_factory=list)
     items: list[_Item] = field(default_factory=list)
     intro: list[str] = field(default_factory=list)  # lines before the first item
+    within: list[str] = field(default_factory=list)  # 第X编 / 第X节 headings above the article
 
 
 @dataclass
@@ -278,11 +280,19 @@ class _Meta:
             self.sources[name] = where
 
 
+_MD_HEADING = re.compile(r"^#{1,6}\s*")
+_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
 def _clean_line(line: str) -> str:
     line = line.strip()
-    line = re.sub(r"^#{1,6}\s*", "", line)
-    line = re.sub(r"<!--.*?-->", "", line)
-    line = line.replace("**", "").strip()
+    if line.startswith("#"):
+        line = _MD_HEADING.sub("", line)
+    if "<!--" in line:
+        line = _HTML_COMMENT.sub("", line)
+    if "**" in line:
+        line = line.replace("**", "").strip()
     return line
 
 
@@ -654,6 +664,7 @@ class _Parser:
         current_section: _Section | None = None
         current_article: _Article | None = None
         current_item: _Item | None = None
+        within: list[str] = []  # the 第X编 and 第X节 the walk is in
 
         def ensure_section() -> _Section:
             nonlocal current_section
@@ -768,14 +779,21 @@ class _Parser:
                     add_text(head)
                 else:
                     kind, num, label, rest = marker
+                    if kind == "book":
+                        within[:] = [label]
+                        break
                     if kind == "part":
+                        within[:] = [*(w for w in within if w.endswith("编")), label]
                         break
                     after = dict(state, **({"sec": num} if kind == "section" else {"art": num}))
                     head, tail = self._split_glued(style, rest, after)
                     if kind == "section":
+                        within[:] = [w for w in within if w.endswith("编")]
                         open_section(num, label, head, glued)
                     else:
                         open_article(num, label, head, glued)
+                        if current_article is not None:
+                            current_article.within = list(within)
                 pending, glued = tail, True
         return sections
 
@@ -807,8 +825,10 @@ class _Parser:
                     f"第{m.group(1)}章",
                     re.sub(r"\s+", "", m.group(2)),
                 )
-            if RE_PART.match(line) or RE_BOOK.match(line):
-                return "part", 0, "", ""
+            if m := RE_BOOK.match(line):
+                return "book", cn_number(m.group(1)), f"第{m.group(1)}编", m.group(2).strip()
+            if m := RE_PART.match(line):
+                return "part", cn_number(m.group(1)), f"第{m.group(1)}节", m.group(2).strip()
             if m := RE_REG_ARTICLE.match(line):
                 num = cn_number(m.group(1))
                 if m.group(2) or not m.group(3) or num == state["art"] + 1:
@@ -911,7 +931,9 @@ class _Parser:
             for art in section.articles:
                 text = "\n".join(line for line in art.lines if line).strip()
                 all_text.append(text)
-                apath = [*spath, art.label] if art.label else []
+                books = [w for w in art.within if w.endswith("编")]
+                parts = [w for w in art.within if w.endswith("节")]
+                apath = [*books, *spath, *parts, art.label] if art.label else []
                 intro = "\n".join(x for x in art.intro if x).strip() if art.items else text
                 own = ctx.note_of(intro)
                 if own is not None and own.same_below:
@@ -1028,6 +1050,11 @@ class _Parser:
         elif any(s.label for s in sections):
             levels.append("一、")
         articles = [a for s in sections for a in s.articles if a.label]
+        within = [w for a in articles for w in a.path[:-1] if w.endswith(("编", "节"))]
+        if any(w.endswith("编") for w in within):
+            levels.insert(0, "第X编")
+        if any(w.endswith("节") for w in within):
+            levels.append("第X节")
         if articles:
             first = articles[0].label
             levels.append(
@@ -1544,10 +1571,12 @@ def parse_responsibility(
 
 def to_simplified(text: str) -> tuple[str, bool]:
     """A text in traditional characters converted to simplified (and whether it was)."""
-    sample = text[:20_000]
+    sample = text[:5_000]
     converted = _T2S().convert(sample)
-    changed = sum(1 for a, b in zip(sample, converted, strict=False) if a != b)
-    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff") or 1
+    changed = (
+        sum(map(operator.ne, sample, converted)) if len(converted) == len(sample) else len(sample)
+    )
+    cjk = len(_CJK.findall(sample)) or 1
     if changed < 0.03 * cjk:
         return text, False
     return _T2S().convert(text), True

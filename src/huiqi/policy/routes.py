@@ -133,7 +133,7 @@ def policy_list_page(
     topic: str = "",
     status: str = "published",
     valid_on: str = "",
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, title="页码 / Page")] = 1,
     session: Session = Depends(get_session),
     user: User | None = Depends(optional_user),
 ) -> Response:
@@ -499,8 +499,15 @@ def map_department_submit(
 # -- JSON API -------------------------------------------------------------------------------------
 
 
-ApiLimit = Annotated[int, Query(ge=1, le=API_MAX_LIMIT, description="Rows per response.")]
-ApiOffset = Annotated[int, Query(ge=0, le=INT64_MAX, description="Rows to skip.")]
+ApiLimit = Annotated[
+    int,
+    Query(
+        ge=1, le=API_MAX_LIMIT, title="每页条数 / Rows per page", description="Rows per response."
+    ),
+]
+ApiOffset = Annotated[
+    int, Query(ge=0, le=INT64_MAX, title="跳过条数 / Rows to skip", description="Rows to skip.")
+]
 
 
 @router.get("/api/v1/policy/policies", tags=["policy"])

@@ -49,6 +49,11 @@ def _jieba() -> Any:
     return jieba
 
 
+def warm() -> None:
+    """Load the segmenter's dictionary now (a few seconds), so the first search is quick."""
+    _jieba().initialize()
+
+
 def tokens_for_index(*texts: str) -> str:
     """Space-delimited distinct search tokens of the texts (with a leading and trailing space)."""
     jieba = _jieba()

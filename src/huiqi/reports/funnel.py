@@ -89,7 +89,7 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     # Data requests go to enterprises whose fit is unknown: they are not part of this funnel,
     # which follows eligible enterprises. Every stage counts distinct enterprises, so a rule
     # re-published as a new version does not count its enterprises twice.
-    notes: list[tuple[int, str, str, Any]] = []
+    told: list[tuple[int, str, str, Any]] = []
     for nid, single, owner, read_at, covers in session.execute(
         select(
             Notification.id,
@@ -105,9 +105,9 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     ):
         # a summary of many results counts for every rule it announced as a fit
         for rule in [single] if single is not None else list(covers or []):
-            notes.append((int(nid), str(rule), str(owner), read_at))
+            told.append((int(nid), str(rule), str(owner), read_at))
     by_note: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for nid, rule, code, _ in notes:
+    for nid, rule, code, _ in told:
         by_note[nid].append((rule, code))
     reads: dict[int, set[str]] = defaultdict(set)
     for nid, via in session.execute(select(ReadReceipt.notification_id, ReadReceipt.via)):
@@ -119,7 +119,7 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
     ).all()
 
     stage_codes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for nid, rule, code_or_none, read_at in notes:
+    for nid, rule, code_or_none, read_at in told:
         code = str(code_or_none)
         for channel in ("all", "inapp"):
             stage_codes[(str(rule), channel, "notified")].add(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from huiqi.rules.catalogue import Catalogue, FieldDef
 from huiqi.rules.formula import Formula, FormulaError, compile_formula
-from huiqi.rules.schema import DerivedDoc, LegalBasis, ParameterDoc, RuleDoc, Text
+from huiqi.rules.schema import DerivedDoc, ParameterDoc, ParamSource, RuleDoc, Text
 from huiqi.rules.source import Located, Path_, RuleError, RuleValidationError, pydantic_errors
 from huiqi.rules.values import (
     PARAM_UNITS,
@@ -52,7 +53,7 @@ class Parameter:
     title: Text
     unit: str
     vtype: VType
-    periods: tuple[tuple[date, date | None, Any, LegalBasis], ...]
+    periods: tuple[tuple[date, date | None, Any, ParamSource], ...]
 
     def value_on(self, on: date) -> Any:
         """The value in force on `on`; None when no period covers it."""
@@ -61,11 +62,24 @@ class Parameter:
                 return value
         return None
 
-    def source_on(self, on: date) -> LegalBasis | None:
-        """The legal source of the value in force on `on`."""
+    def source_on(self, on: date) -> ParamSource | None:
+        """The source (legal, setting or estimate) of the value in force on `on`."""
         for start, end, _value, src in self.periods:
             if start <= on and (end is None or on <= end):
                 return src
+        return None
+
+    def kinds(self) -> set[str]:
+        """The kinds of source of its periods (legal, setting, estimate)."""
+        return {src.kind for _s, _e, _v, src in self.periods}
+
+    def estimated_within(self, start: date, end: date | None) -> date | None:
+        """The start of the first estimated period overlapping [start, end], or None."""
+        for p_start, p_end, _v, src in sorted(self.periods, key=lambda p: p[0]):
+            if src.kind != "estimate":
+                continue
+            if (p_end is None or p_end >= start) and (end is None or p_start <= end):
+                return max(p_start, start)
         return None
 
     def first_gap(self, start: date, end: date | None) -> date | None:
@@ -660,6 +674,74 @@ def _describe(atom: AtomNode) -> str:
     return f"{atom.operand.name} {atom.op} {v}"
 
 
+def _literal_amounts(text: str) -> list[str]:
+    """Money written as a literal in a formula (yuan(8000), wan(2) …), zero excepted."""
+    out = []
+    for node in ast.walk(ast.parse(text.strip(), mode="eval")):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("yuan", "wan", "fen")
+            and any(isinstance(a, ast.Constant) and a.value != 0 for a in node.args)
+        ):
+            out.append(ast.get_source_segment(text.strip(), node) or node.func.id)
+    return out
+
+
+def _auto_grant_problems(
+    located: Located,
+    doc: RuleDoc,
+    formula: Formula,
+    fnames: dict[str, Operand | Parameter],
+    cap: Any,
+    cap_param: str | None,
+    params: dict[str, Parameter],
+) -> list[RuleError]:
+    """Why an auto_grant amount is not computed from recorded data and sourced values only.
+
+    A payment without application must follow from the registry's records and figures whose
+    source is a legal text or a recorded operator setting: an estimate, a literal amount or a
+    formula that reads no recorded value would pay money on an assumption.
+    """
+    at = ("benefit", "formula")
+    problems = []
+    if not any(isinstance(r, Operand) for r in fnames.values()):
+        problems.append(
+            located.error(
+                at,
+                "an auto_grant benefit must be computed from recorded data: the formula reads "
+                "no enterprise field",
+            )
+        )
+    for lit in _literal_amounts(formula.text):
+        problems.append(
+            located.error(
+                at,
+                f"an auto_grant formula cannot contain the literal amount {lit}: declare a "
+                "parameter with its legal source",
+            )
+        )
+    if cap is not None:
+        problems.append(
+            located.error(
+                ("benefit", "cap"),
+                "an auto_grant cap must be a parameter with its source, not a literal amount",
+            )
+        )
+    used = [n for n, r in fnames.items() if isinstance(r, Parameter)]
+    for pname in [*used, *([cap_param] if cap_param else [])]:
+        since = params[pname].estimated_within(doc.valid_from, doc.valid_to)
+        if since is not None:
+            problems.append(
+                located.error(
+                    ("benefit",),
+                    f"parameter {pname} is an estimate from {since}: an estimate is never used "
+                    "in an auto_grant amount",
+                )
+            )
+    return problems
+
+
 def compile_rule(
     located: Located,
     catalogue: Catalogue,
@@ -735,6 +817,8 @@ def compile_rule(
                     f"parameter {pname} has no value for {gap} (inside the rule's validity window)",
                 )
             )
+    if doc.mode == "auto_grant" and formula is not None:
+        errors += _auto_grant_problems(located, doc, formula, fnames, cap, cap_param, params)
     if errors:
         raise RuleValidationError(errors)
     assert tree is not None

@@ -65,7 +65,10 @@ def run_scenario(
         out.problems.append(
             f"batch engine says {RESULT_NAMES[batch_code]}, single evaluator {exp.result}"
         )
-    if want.amount is not None:
+    if want.amount == "unknown":
+        if exp.amount_fen is not None:
+            out.problems.append(f"amount {exp.amount_fen} fen, expected unknown (to confirm)")
+    elif want.amount is not None:
         try:
             expected_fen = parse_money(want.amount)
         except ValueProblem as exc:

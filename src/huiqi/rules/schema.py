@@ -51,13 +51,73 @@ class LegalBasis(Strict):
         return f"{self.doc_number} {self.article}"
 
 
+SOURCE_KINDS = ("legal", "setting", "estimate")
+_KIND_FIELDS = {
+    "legal": ({"doc_number", "article"}, {"title", "url", "issued", "change"}),
+    "setting": ({"by", "when", "why"}, set()),
+    "estimate": ({"why"}, {"by", "when", "based_on"}),
+}
+
+
+class ParamSource(Strict):
+    """Where a parameter value comes from: exactly one of three kinds, never mixed.
+
+    ``legal``: a document number and article (``issued`` is the announcement date, ``change`` the
+    move from the previous value the announcement states, e.g. ``-10bp``);
+    ``setting``: an operator's decision — who (``by``), when (``when``) and why;
+    ``estimate``: an assumed figure with its reasoning (``why``), optionally ``based_on`` a text.
+    """
+
+    kind: Literal["legal", "setting", "estimate"] = "legal"
+    doc_number: str | None = Field(default=None, min_length=1)
+    article: str | None = Field(default=None, min_length=1)
+    title: str | None = None
+    url: str | None = None
+    issued: date | None = None
+    change: str | None = Field(default=None, pattern=r"^[+-]\d+bp$")
+    by: str | None = Field(default=None, min_length=1)
+    when: date | None = None
+    why: str | None = Field(default=None, min_length=1)
+    based_on: LegalBasis | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ParamSource:
+        required, optional = _KIND_FIELDS[self.kind]
+        given = {k for k in type(self).model_fields if k != "kind" and getattr(self, k) is not None}
+        missing = sorted(required - given)
+        if missing:
+            raise ValueError(f"a {self.kind} source needs {', '.join(missing)}")
+        stray = sorted(given - required - optional)
+        if stray:
+            raise ValueError(
+                f"a {self.kind} source cannot carry {', '.join(stray)} "
+                "(legal source, operator setting and estimate are never mixed)"
+            )
+        return self
+
+    def legal(self) -> LegalBasis | None:
+        """The legal citation of a legal source (None for settings and estimates)."""
+        if self.kind != "legal" or not self.doc_number or not self.article:
+            return None
+        return LegalBasis(doc_number=self.doc_number, article=self.article, title=self.title)
+
+    def label(self) -> str:
+        """One line: the citation, the setting (who, when) or the estimate's reasoning."""
+        if self.kind == "legal":
+            when = f"({self.issued.isoformat()})" if self.issued else ""
+            return f"{self.doc_number} {self.article}{when}"
+        if self.kind == "setting":
+            return f"运营设置 / operator setting: {self.by}, {self.when}: {self.why}"
+        return f"估算 / estimate: {self.why}"
+
+
 class ParamPeriod(Strict):
-    """One effective period of a parameter's value and the text that sets it."""
+    """One effective period of a parameter's value and the source that sets it."""
 
     from_: date = Field(alias="from")
     to: date | None = None
     value: Any
-    source: LegalBasis
+    source: ParamSource
 
     @model_validator(mode="after")
     def _ordered(self) -> ParamPeriod:
@@ -159,7 +219,7 @@ class Expect(Strict):
     """What a scenario expects."""
 
     result: Literal["eligible", "ineligible", "unknown"]
-    amount: Any = None
+    amount: Any = None  # money text, or "unknown" when the amount must stay to be confirmed
     failing: list[str] | None = None
     missing: list[str] | None = None
     near_miss: list[str] | None = None

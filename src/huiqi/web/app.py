@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.core.errors import DomainError
+from huiqi.web.admission import Admission
 from huiqi.web.assets import StaticAssets
 from huiqi.web.content_types import ApiContentTypes
 from huiqi.web.csrf import CSRF_COOKIE, CsrfAndSizeMiddleware
@@ -45,6 +47,7 @@ ERROR_TEXT = {
     403: ("无权访问", "Access denied"),
     404: ("页面不存在", "Page not found"),
     405: ("不支持的请求方式", "Method not allowed"),
+    409: ("与记录不一致,已拒绝", "Refused: does not match the record"),
     413: ("上传内容过大", "Upload too large"),
     422: ("提交的数据有误", "Invalid input"),
     429: ("尝试过于频繁", "Too many attempts"),
@@ -141,6 +144,11 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             from huiqi.accounts.usage import start_flusher
 
             flusher = start_flusher(settings.token_usage_flush_seconds)
+        if settings.env != "test":
+            # The word segmenter loads its dictionary on first use; do it now, beside start-up.
+            from huiqi.policy.search import warm
+
+            threading.Thread(target=warm, name="warm-search", daemon=True).start()
         yield
         if flusher is not None:
             thread, stop = flusher
@@ -194,6 +202,12 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         max_body=settings.max_upload_bytes,
     )
     app.add_middleware(ApiContentTypes, routes=api_routes)
+    app.add_middleware(
+        Admission,
+        limit=settings.db_pool_size + settings.db_max_overflow,
+        timeout=settings.queue_timeout_seconds,
+        retry_after=int(RETRY_AFTER_SECONDS),
+    )
     if settings.trusted_proxies:
         # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))

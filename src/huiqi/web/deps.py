@@ -18,14 +18,16 @@ from huiqi.accounts.models import ROLE_LABELS, Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import security
 from huiqi.core.db import read_session, session_factory
+from huiqi.web import display
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
-from huiqi.web.nav import nav_for
+from huiqi.web.nav import GROUPS, breadcrumbs, menus_for, nav_for
 from huiqi.web.transaction import STATE_KEY
 
 SESSION_COOKIE = "huiqi_session"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+display.install(templates.env)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,15 @@ def csrf_input(request: Request) -> Markup:
     return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">')
 
 
+def _group_of(crumbs: list[tuple[str, str, str]]) -> str:
+    """The menu the current page belongs to (its breadcrumb's group)."""
+    names = {zh: key for key, (zh, _en) in GROUPS.items()}
+    for zh, _en, _href in reversed(crumbs[1:]):
+        if zh in names:
+            return names[zh]
+    return ""
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """Render a page with the user, language, navigation and CSRF helpers in its context."""
     lang = request_lang(request)
@@ -179,12 +190,16 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         return pick(lang, zh, en)
 
     token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
+    crumbs = breadcrumbs(user.role if user else None, request.url.path)
     base = {
         "request": request,
         "user": user,
         "lang": lang,
         "t": t,
         "nav": nav_for(user.role if user else None),
+        "menus": menus_for(user.role if user else None),
+        "crumbs": crumbs,
+        "current_group": _group_of(crumbs),
         "role_label": (pick(lang, *ROLE_LABELS[user.role]) if user is not None else ""),
         "csrf_input": lambda: csrf_input(request),
         "csrf_token": token,

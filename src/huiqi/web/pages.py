@@ -1,18 +1,84 @@
-"""Site-wide pages: the home page of each role."""
+"""Site-wide pages: each role's workbench, the header search and the leaders' cockpit."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from huiqi.accounts.models import User
-from huiqi.web.deps import optional_user, render
+from huiqi.accounts.models import Role, User
+from huiqi.core.db import utcnow
+from huiqi.core.todo import todo_for
+from huiqi.web import workbench
+from huiqi.web.deps import get_session, optional_user, render, require_roles
 
 router = APIRouter(include_in_schema=False)
+staff = require_roles(Role.officer, Role.admin)
+SEARCH_LIMIT = 20
 
 
 @router.get("/")
-def home(request: Request, user: User | None = Depends(optional_user)) -> Response:
+def home(
+    request: Request,
+    user: User | None = Depends(optional_user),
+    session: Session = Depends(get_session),
+) -> Response:
     """The landing page for visitors and the workbench of each role."""
-    template = f"home/{user.role}.html" if user else "home/public.html"
-    return render(request, template)
+    if user is None:
+        return render(request, "home/public.html")
+    ctx: dict[str, Any] = {"todo": todo_for(session, user)}
+    if user.role == "enterprise":
+        ctx["home"] = workbench.enterprise_home(session, user)
+    elif user.role == "officer":
+        ctx["figures"] = workbench.officer_figures(session, user)
+    elif user.role == "bank":
+        ctx["figures"] = workbench.bank_figures(session, user)
+    elif user.role == "admin":
+        ctx["admin"] = workbench.admin_home(session)
+        ctx["figures"] = workbench.officer_figures(session, user)
+    return render(request, f"home/{user.role}.html", **ctx)
+
+
+@router.get("/search")
+def site_search(
+    request: Request,
+    q: str = "",
+    user: User | None = Depends(optional_user),
+    session: Session = Depends(get_session),
+) -> Response:
+    """Search published policies; officers also find enterprises by name or credit code."""
+    from huiqi.enterprise import repository
+    from huiqi.policy import search
+
+    query = q.strip()[:100]
+    hits: list[Any] = []
+    total = 0
+    firms: list[Any] = []
+    firm_total = 0
+    if query:
+        hits, total = search.search_page(session, query, limit=SEARCH_LIMIT)
+        if user is not None and user.role in ("officer", "admin"):
+            firm_total, firms = repository.list_current(session, query=query, limit=SEARCH_LIMIT)
+    return render(
+        request,
+        "search.html",
+        q=query,
+        hits=hits,
+        total=total,
+        firms=firms,
+        firm_total=firm_total,
+        staff=user is not None and user.role in ("officer", "admin"),
+    )
+
+
+@router.get("/cockpit")
+def cockpit_page(
+    request: Request, _user: User = Depends(staff), session: Session = Depends(get_session)
+) -> Response:
+    """驾驶舱: headline figures and bar charts by 市州 (no maps: boundaries need approval)."""
+    data = workbench.cockpit(session)
+    chart = json.dumps({"cities": data.cities, "series": data.series}, ensure_ascii=False)
+    return render(request, "cockpit.html", data=data, chart=chart, now=utcnow())

@@ -1,0 +1,45 @@
+"""Rule to-dos: rule versions of the officer's department awaiting publication; for an enterprise,
+policies that wait for its data (待确认)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huiqi.accounts.models import User
+from huiqi.core.todo import TodoItem
+from huiqi.matching.models import MatchResult, RuleVersion
+
+SETTLED = ("published", "retired")
+
+
+def todo(session: Session, user: User) -> list[TodoItem]:
+    """Rules awaiting publication (officers) or policies to confirm (enterprises)."""
+    if user.role in ("officer", "admin"):
+        waiting = (
+            session.scalar(
+                select(func.count())
+                .select_from(RuleVersion)
+                .where(RuleVersion.status.not_in(SETTLED))
+            )
+            or 0
+        )
+        return [TodoItem("待发布的政策规则", "Rules awaiting publication", waiting, "/rules")]
+    if user.role == "enterprise" and user.credit_code:
+        unknown = (
+            session.scalar(
+                select(func.count())
+                .select_from(MatchResult)
+                .where(MatchResult.credit_code == user.credit_code, MatchResult.result == "unknown")
+            )
+            or 0
+        )
+        return [
+            TodoItem(
+                "待确认的政策:补充数据即可判断",
+                "Policies to confirm: supply data to decide",
+                unknown,
+                "/matching/mine#to-confirm",
+            )
+        ]
+    return []

@@ -1,0 +1,274 @@
+"""The rule publish workflow: rules belong to departments; auto_grant versions need a second person.
+
+One path serves every change of a published rule (draft → review → published):
+
+- only an officer of the rule's department, or an administrator (recorded as such in the audit
+  log), may submit, approve, reject or withdraw it;
+- a version naming another department is a move: the owning department submits it and an officer
+  of the receiving department must approve it;
+- every version of an ``auto_grant`` rule waits in review until a second officer of the
+  department — never the submitter — records the review; only then is it published and only then
+  does it reach any grant (any change can raise what is paid: an amount, a cap or who qualifies);
+- other versions an officer of the department may publish at once.
+
+Publishing re-matches the rule with the acting officer as the actor, so the grant ledger entries it
+causes name who changed which rule version. Services never commit; the request commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from huiqi import events
+from huiqi.accounts.models import Role, User
+from huiqi.accounts.scopes import can_access, scope_of
+from huiqi.accounts.service import audit
+from huiqi.core import clock
+from huiqi.core.db import utcnow
+from huiqi.core.errors import Conflict, Forbidden
+from huiqi.events import ResultChange, ResultsChanged
+from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.service import MatchingError, latest_version, rematch_rule
+from huiqi.policy.service import registry_for
+from huiqi.rules.compiler import Rule
+
+REVIEW = "review"
+
+
+class RuleAccessError(Forbidden):
+    """The user may not change this rule (another department's, or their own submission)."""
+
+
+class WorkflowError(Conflict):
+    """The version's state does not allow the step (not in review, nothing changed, no reason)."""
+
+
+@dataclass
+class Outcome:
+    """What a workflow step did: the version and whether it now takes effect."""
+
+    version: RuleVersion
+    published: bool
+
+
+def department_key(session: Session, name: str | None) -> str | None:
+    """A department name normalised through the policy registry (省人社厅 = 甘肃省人力资源和社会保障厅)."""
+    if not name or not name.strip():
+        return None
+    resolved = registry_for(session).resolve(name)
+    return str(resolved.code or resolved.name)
+
+
+def may_act(session: Session, user: User, department: str) -> bool:
+    """Whether the user may act for rules of this department (administrators for every one)."""
+    if user.role not in (Role.officer, Role.admin):
+        return False
+    return can_access(
+        scope_of(user),
+        department=department,
+        same_department=lambda a, b: department_key(session, a) == department_key(session, b),
+    )
+
+
+def _require(session: Session, user: User, department: str) -> None:
+    if not may_act(session, user, department):
+        raise RuleAccessError(
+            f"只有{department}的工作人员可以处理该规则",
+            f"only officers of {department} may act on this rule",
+        )
+
+
+def _audit(session: Session, event: str, user: User, version: RuleVersion, **detail: Any) -> None:
+    """Record the step; an administrator acting outside a department is marked as such."""
+    as_admin = user.role == Role.admin and not (
+        user.department
+        and department_key(session, user.department) == department_key(session, version.department)
+    )
+    audit(
+        session,
+        event,
+        user=user,
+        actor=user,
+        rule_id=version.rule_id,
+        rule_version=version.version,
+        department=version.department,
+        as_admin=as_admin,
+        **detail,
+    )
+
+
+def published_version(session: Session, rule_id: str) -> RuleVersion | None:
+    """The version of a rule now in force, if any."""
+    return session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule_id, RuleVersion.status == "published")
+    ).first()
+
+
+def pending_reviews(session: Session, user: User) -> list[RuleVersion]:
+    """Versions waiting for review that this user may decide (not their own submissions)."""
+    waiting = session.scalars(
+        select(RuleVersion).where(RuleVersion.status == REVIEW).order_by(RuleVersion.submitted_at)
+    ).all()
+    return [v for v in waiting if may_act(session, user, v.department)]
+
+
+def needs_review(rule: Rule, current: RuleVersion | None, moved: bool) -> bool:
+    """An auto_grant version, or a move to another department, waits for a second person."""
+    return (
+        rule.doc.mode == "auto_grant"
+        or (current is not None and current.mode == "auto_grant")
+        or moved
+    )
+
+
+def submit(session: Session, rule: Rule, user: User, note: str = "") -> Outcome:
+    """Submit a checked rule: published at once, or stored for review when it needs a second person."""
+    current = published_version(session, rule.id)
+    owner = current.department if current is not None else rule.doc.department
+    _require(session, user, owner)
+    if current is not None and current.hash == rule.hash:
+        raise WorkflowError("与现行版本相同,无需提交", "identical to the published version")
+    moved = current is not None and department_key(session, current.department) != department_key(
+        session, rule.doc.department
+    )
+    waiting = session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule.id, RuleVersion.status == REVIEW)
+    ).all()
+    for old in waiting:  # a newer submission replaces one still waiting
+        old.status = "rejected"
+        old.review_note = f"被 {user.username} 的新提交取代 / superseded by a newer submission"
+    newest = latest_version(session, rule.id)
+    now = utcnow()
+    basis = rule.doc.legal_basis[0]
+    version = RuleVersion(
+        rule_id=rule.id,
+        version=(newest.version + 1) if newest else 1,
+        hash=rule.hash,
+        status=REVIEW,
+        source=rule.source,
+        title_zh=rule.doc.title.zh,
+        title_en=rule.doc.title.en,
+        mode=rule.doc.mode,
+        department=rule.doc.department,
+        doc_number=basis.doc_number,
+        article=basis.article,
+        valid_from=rule.doc.valid_from,
+        valid_to=rule.doc.valid_to,
+        created_at=now,
+        created_by=user.username,
+        submitted_by=user.username,
+        submitted_at=now,
+        review_note=note or None,
+        moved_from=current.department if moved and current is not None else None,
+    )
+    session.add(version)
+    session.flush()
+    _audit(session, "rule.submitted", user, version, moved_from=version.moved_from)
+    if needs_review(rule, current, moved):
+        return Outcome(version, False)
+    _publish(session, version, user)
+    return Outcome(version, True)
+
+
+def _get(session: Session, version_id: int) -> RuleVersion:
+    version = session.get(RuleVersion, version_id)
+    if version is None:
+        raise MatchingError(f"no rule version {version_id}")
+    return version
+
+
+def approve(
+    session: Session, version_id: int, user: User, note: str = "", on: date | None = None
+) -> Outcome:
+    """Record the review of a waiting version by a second person of its department and publish it."""
+    version = _get(session, version_id)
+    if version.status != REVIEW:
+        raise WorkflowError(
+            f"版本状态为 {version.status},不在审核中", f"version is {version.status}, not in review"
+        )
+    # a move is approved by the receiving department: the version names it
+    _require(session, user, version.department)
+    if user.username == version.submitted_by:
+        raise RuleAccessError(
+            "须由提交人以外的第二人审核", "a second person, not the submitter, must review it"
+        )
+    version.reviewed_by = user.username
+    version.reviewed_at = utcnow()
+    if note:
+        version.review_note = note
+    _audit(session, "rule.reviewed", user, version, submitted_by=version.submitted_by)
+    _publish(session, version, user, on)
+    return Outcome(version, True)
+
+
+def reject(session: Session, version_id: int, user: User, note: str) -> RuleVersion:
+    """Turn a waiting version down with a reason."""
+    version = _get(session, version_id)
+    if version.status != REVIEW:
+        raise WorkflowError(
+            f"版本状态为 {version.status},不在审核中", f"version is {version.status}, not in review"
+        )
+    _require(session, user, version.department)
+    if not note.strip():
+        raise WorkflowError("退回须填写理由", "a rejection needs a reason")
+    version.status = "rejected"
+    version.reviewed_by = user.username
+    version.reviewed_at = utcnow()
+    version.review_note = note
+    _audit(session, "rule.rejected", user, version)
+    return version
+
+
+def _publish(session: Session, version: RuleVersion, user: User, on: date | None = None) -> None:
+    """Make the version the one in force and re-match with the acting user as the ledger's actor."""
+    current = published_version(session, version.rule_id)
+    if current is not None and current.id != version.id:
+        current.status = "retired"
+    version.status = "published"
+    version.published_by = user.username
+    version.published_at = utcnow()
+    session.flush()
+    _audit(session, "rule.published", user, version, reviewed_by=version.reviewed_by)
+    rematch_rule(session, version.rule_id, on, actor=user.username)
+
+
+def withdraw(
+    session: Session, rule_id: str, user: User, reason: str, on: date | None = None
+) -> RuleVersion:
+    """Withdraw a published rule: its results end and its pending grants are flagged."""
+    version = published_version(session, rule_id)
+    if version is None:
+        raise MatchingError(f"no published rule {rule_id!r}")
+    _require(session, user, version.department)
+    if not reason.strip():
+        raise WorkflowError("撤回须填写理由", "a withdrawal needs a reason")
+    version.status = "withdrawn"
+    version.withdrawn_by = user.username
+    version.withdrawn_at = utcnow()
+    version.review_note = reason
+    rows = session.scalars(select(MatchResult).where(MatchResult.rule_id == rule_id)).all()
+    changed = [
+        ResultChange(
+            credit_code=m.credit_code,
+            rule_id=rule_id,
+            rule_version=str(version.version),
+            result="ineligible",
+            rule_title=version.title_zh,
+            mode=version.mode,
+            legal_basis=f"{version.doc_number} {version.article}",
+            previous=m.result,
+        )
+        for m in rows
+        if m.result != "ineligible"
+    ]
+    session.execute(delete(MatchResult).where(MatchResult.rule_id == rule_id))
+    _audit(session, "rule.withdrawn", user, version, reason=reason)
+    session.flush()
+    if changed:
+        events.publish(session, ResultsChanged(tuple(changed), on or clock.today(), user.username))
+    return version

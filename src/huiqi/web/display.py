@@ -1,0 +1,252 @@
+"""Display names for what pages print: Beijing time, code values, field names, regions, industries.
+
+Everything stored is UTC and coded; everything shown is Asia/Shanghai and named — in Chinese, or
+in English in the English view. Templates reach these through the Jinja filters installed here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from markupsafe import Markup
+
+from huiqi.core.clock import in_beijing
+
+# Code values shown to people, by kind: (Chinese, English).
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "mode": {
+        "push": ("精准推送", "Push to eligible firms"),
+        "auto_grant": ("免申即享", "Granted without application"),
+        "apply": ("申报办理", "Apply to receive"),
+    },
+    "role": {
+        "admin": ("系统管理员", "Administrator"),
+        "officer": ("部门工作人员", "Department officer"),
+        "enterprise": ("企业用户", "Enterprise user"),
+        "bank": ("金融机构用户", "Bank / guarantee user"),
+        "system": ("系统", "System"),
+    },
+    "audit": {
+        "login.succeeded": ("登录成功", "Logged in"),
+        "login.failed": ("登录失败", "Log-in failed"),
+        "login.throttled": ("登录过于频繁,已暂停", "Log-in throttled"),
+        "logout": ("退出登录", "Logged out"),
+        "user.created": ("创建用户", "User created"),
+        "user.role_changed": ("变更角色", "Role changed"),
+        "token.created": ("创建接口令牌", "API token created"),
+        "token.revoked": ("撤销接口令牌", "API token revoked"),
+    },
+    "audit_detail": {
+        "role": ("角色", "Role"),
+        "old": ("原角色", "Previous role"),
+        "new": ("新角色", "New role"),
+        "name": ("名称", "Name"),
+        "actor": ("操作人", "By"),
+        "reason": ("原因", "Reason"),
+    },
+    "ledger": {
+        "created": ("生成", "Created"),
+        "recomputed": ("重新计算", "Recomputed"),
+        "approved": ("批准", "Approved"),
+        "approve": ("批准", "Approved"),
+        "rejected": ("驳回", "Rejected"),
+        "disbursed": ("拨付", "Disbursed"),
+        "inputs_changed": ("批准后数据变化", "Data changed after approval"),
+        "no_longer_eligible": ("已不再符合条件", "No longer eligible"),
+        "change_confirmed": ("确认数据变化后仍维持", "Change confirmed"),
+        "matching": ("匹配", "Matching"),
+    },
+    "grant_status": {
+        "pending": ("待审核", "Pending review"),
+        "approved": ("已批准", "Approved"),
+        "rejected": ("已驳回", "Rejected"),
+        "disbursed": ("已拨付", "Disbursed"),
+    },
+    "result": {
+        "eligible": ("符合条件", "Eligible"),
+        "unknown": ("待确认", "To confirm"),
+        "ineligible": ("不符合", "Not eligible"),
+        "near_miss": ("差一点", "Near miss"),
+    },
+    "source": {
+        "self-reported": ("企业自报", "Self-reported"),
+        "computed": ("系统计算", "Computed"),
+        "registry": ("登记机关", "Registration authority"),
+        "import": ("批量导入", "Bulk import"),
+    },
+    "flag": {
+        "stale_data": ("数据过旧", "Stale data"),
+        "high_amount": ("金额较大", "Large amount"),
+        "no_bank_account": ("未登记银行账户", "No bank account"),
+        "shared_account": ("收款账户与他企相同", "Shared bank account"),
+        "yoy_jump": ("年度数据异常变化", "Year-on-year jump"),
+        "self_reported": ("依据企业自报数据", "Relies on self-reported data"),
+        "inputs_changed": ("批准后数据变化", "Data changed after approval"),
+        "no_longer_eligible": ("已不再符合条件", "No longer eligible"),
+        "inputs_changed_confirmed": ("数据变化已确认", "Change confirmed"),
+        "no_longer_eligible_confirmed": ("不再符合已确认", "Change confirmed"),
+    },
+}
+
+
+def label(kind: str, code: object, lang: str = "zh") -> str:
+    """The display name of a code value (the code itself when none is declared)."""
+    if code is None:
+        return ""
+    if kind == "field":
+        return field_label(str(code), lang)
+    names = LABELS.get(kind, {}).get(str(code))
+    if names is None:
+        return str(code)
+    return names[1] if lang == "en" else names[0]
+
+
+def field_label(name: str, lang: str = "zh") -> str:
+    """The display name of a registry field or rule input (as the forms label it)."""
+    from huiqi.enterprise.catalogue import catalogue
+
+    try:
+        f = catalogue()[name]
+    except KeyError:
+        return name
+    return f.en if lang == "en" else f.zh
+
+
+def field_value(name: str, value: Any) -> str:
+    """A registry value as people read it (money in 万元, enum values by name)."""
+    from huiqi.enterprise.catalogue import catalogue, display
+
+    try:
+        f = catalogue()[name]
+    except KeyError:
+        return "—" if value is None else str(value)
+    return display(f, value)
+
+
+def to_beijing(moment: datetime) -> datetime:
+    """A stored moment in Beijing time; naive values are UTC (SQLite drops the zone)."""
+    return in_beijing(moment)
+
+
+def beijing(moment: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M", zone: bool = False) -> str:
+    """Format a stored moment as Beijing time; with zone=True the zone is named (北京时间)."""
+    if moment is None:
+        return ""
+    if not isinstance(moment, datetime):
+        return moment.isoformat()
+    text = to_beijing(moment).strftime(fmt)
+    return f"{text} (北京时间)" if zone else text
+
+
+def region_markup(code: str | None, lang: str = "zh") -> Markup:
+    """A region code as its name, with the code on hover."""
+    from huiqi.core.codes import region_name
+
+    if not code:
+        return Markup("")
+    name = region_name(code) or code
+    return Markup('<abbr class="code-name" title="{}">{}</abbr>').format(code, name)
+
+
+def industry_markup(code: str | None, lang: str = "zh") -> Markup:
+    """An industry code (GB/T 4754) as its name, with the code on hover."""
+    from huiqi.core.codes import industry_name
+
+    if not code:
+        return Markup("")
+    return Markup('<abbr class="code-name" title="{}">{}</abbr>').format(code, industry_name(code))
+
+
+def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
+    """An audit or ledger detail as 'label: value' text instead of JSON."""
+    if not detail:
+        return ""
+    parts = []
+    for key, value in detail.items():
+        name = label("audit_detail", key, lang)
+        if name == key:
+            name = label("field", key, lang)
+        if key in ("role", "old", "new"):
+            value = label("role", value, lang)
+        elif key == "flags" and isinstance(value, list):
+            name = "风险提示" if lang != "en" else "Risk flags"
+            value = "、".join(label("flag", v, lang) for v in value) or "—"
+        elif isinstance(value, list):
+            value = "、".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ";".join(
+                f"{label('field', k, lang)} {field_value(k, v)}" for k, v in value.items()
+            )
+        if value in ("", None):
+            continue
+        parts.append(f"{name}:{value}")
+    return ";".join(parts)
+
+
+def name_fields(text: str, lang: str = "zh") -> str:
+    """Text with the registry field names it mentions replaced by their display names."""
+    from huiqi.enterprise.catalogue import catalogue
+
+    names = {f.name: (f.en if lang == "en" else f.zh) for f in catalogue().fields.values()}
+    pattern = re.compile(
+        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
+    )
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def one_language(text: str, lang: str = "zh") -> str:
+    """The Chinese or English half of a 'Chinese / English' text (the whole when not bilingual)."""
+    zh, sep, en = text.partition(" / ")
+    if not sep:
+        return text
+    return en.strip() if lang == "en" else zh.strip()
+
+
+def install(env: Environment) -> None:
+    """Register the display filters on a Jinja environment (language taken from the page)."""
+
+    def lang_of(ctx: Any) -> str:
+        return str(ctx.get("lang") or "zh")
+
+    @pass_context
+    def _label(ctx: Any, code: object, kind: str) -> str:
+        return label(kind, code, lang_of(ctx))
+
+    @pass_context
+    def _region(ctx: Any, code: str | None) -> Markup:
+        return region_markup(code, lang_of(ctx))
+
+    @pass_context
+    def _industry(ctx: Any, code: str | None) -> Markup:
+        return industry_markup(code, lang_of(ctx))
+
+    @pass_context
+    def _detail(ctx: Any, detail: dict[str, Any] | None) -> str:
+        return readable_detail(detail, lang_of(ctx))
+
+    @pass_context
+    def _beijing(ctx: Any, moment: Any, fmt: str = "%Y-%m-%d %H:%M", zone: bool = False) -> str:
+        text = beijing(moment, fmt)
+        if zone and text:
+            text += " (Beijing time)" if lang_of(ctx) == "en" else "(北京时间)"
+        return text
+
+    @pass_context
+    def _fieldnames(ctx: Any, text: str) -> str:
+        return name_fields(text, lang_of(ctx)) if lang_of(ctx) != "en" else text
+
+    @pass_context
+    def _bilingual(ctx: Any, text: str) -> str:
+        return one_language(text, lang_of(ctx))
+
+    env.filters["fieldnames"] = _fieldnames
+    env.filters["bilingual"] = _bilingual
+    env.filters["label"] = _label
+    env.filters["fieldvalue"] = lambda value, name: field_value(name, value)
+    env.filters["region"] = _region
+    env.filters["industry"] = _industry
+    env.filters["readable"] = _detail
+    env.filters["bj"] = _beijing
