@@ -44,6 +44,7 @@ from huiqi.finance.models import (
 )
 from huiqi.finance.schemas import NeedIn, ProductIn
 from huiqi.rules.evaluate import Explanation
+from huiqi.rules.values import normalise_code
 
 ELIGIBILITY_ORDER = {"eligible": 0, "unknown": 1, "ineligible": 2}
 IDENTITY_FIELDS = ("credit_code", "name")
@@ -233,8 +234,9 @@ def create_product(
         guarantee_fee_bp=data.guarantee_fee_bp,
         collateral=[c.value for c in dict.fromkeys(data.collateral)],
         size_classes=list(dict.fromkeys(data.size_classes)),
-        industry_prefixes=[p.strip().upper() for p in data.industry_prefixes if p.strip()],
-        region_prefixes=[p.strip() for p in data.region_prefixes if p.strip()],
+        # Full-width digits (６２) are stored as the ASCII codes they stand for.
+        industry_prefixes=[normalise_code(p) for p in data.industry_prefixes if p.strip()],
+        region_prefixes=[normalise_code(p) for p in data.region_prefixes if p.strip()],
         required_fields=list(dict.fromkeys(data.required_fields)),
         conditions_yaml=data.conditions_yaml.strip("\n"),
         legal_basis=[b.model_dump() for b in data.legal_basis],
