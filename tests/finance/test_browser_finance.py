@@ -101,8 +101,10 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         # 3. One step: apply to Gansu Bank's new product and Lanzhou Bank's tax-credit loan.
         ent.get_by_label("选择 陇原小微快贷").check()
         ent.get_by_label("选择 银税互动·税融贷").check()
-        for field in ("revenue", "tax_credit_rating", "taxable_income", "employees"):
-            ent.locator(f"#consent input[value={field}]").check()
+        # consent per lender: each chosen product's own boxes
+        for product in (quick, ent.locator("li[data-match]", has_text="银税互动·税融贷")):
+            for field in ("revenue", "tax_credit_rating", "taxable_income", "employees"):
+                product.locator(f"fieldset[data-consent] input[value={field}]").check()
         ent.get_by_role("button", name="一键提交申请").click()
         outcomes = ent.locator("#apply-outcomes li[data-outcome]")
         expect(outcomes).to_have_count(2)
@@ -135,7 +137,7 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         # 5. The enterprise revokes the revenue field mid-way.
         ent.goto(f"{base}{gs_url}")
         ent.locator("#revoke-form input[value=revenue]").check()
-        ent.get_by_role("button", name="撤回授权").click()
+        ent.get_by_role("button", name="撤回所选授权").click()
         expect(ent.locator("#revoke-form input[value=revenue]")).to_have_count(0)
         bank.goto(f"{base}{gs_url}")
         expect(bank.locator("#shared-fields tr[data-field=revenue]")).to_have_count(0)
@@ -198,7 +200,7 @@ def test_need_to_disbursement_in_the_browser(finance_server: str) -> None:
         expect(invited.locator("[data-invitation]")).to_be_visible()
         expect(invited.locator("input[name=product_id]")).to_be_checked()
         for field in ("revenue", "tax_credit_rating"):
-            ent.locator(f"#consent input[value={field}]").check()
+            invited.locator(f"fieldset[data-consent] input[value={field}]").check()
         ent.get_by_role("button", name="一键提交申请").click()
         expect(ent.locator("#apply-outcomes li[data-outcome]")).to_have_attribute(
             "data-outcome", "created"

@@ -257,3 +257,18 @@ def test_idempotency_keys_are_checked(
             on=date(2025, 9, 29),
             idempotency_key=key,
         )
+
+
+def test_full_width_region_prefixes_of_a_product_are_stored_as_ascii(
+    db_session: Session, users: dict[str, User], product_data: Callable[..., Any]
+) -> None:
+    product = svc.publish_product(
+        db_session,
+        users["gsbank"],
+        product_data(region_prefixes=["６２０１"], industry_prefixes=["ｃ"]),
+        on=DAY,
+    )
+    assert product.region_prefixes == ["6201"] and product.industry_prefixes == ["C"]
+    need = _need(db_session, users["ent_a"])
+    fits = svc.needs_for_lender(db_session, GANSU_BANK, on=DAY)
+    assert need.id in {f.need.id for f in fits}

@@ -340,3 +340,74 @@ def test_illegal_step_from_the_page_is_explained(
     login(client, "lzbank")
     assert client.get(url).status_code == 404
     assert form_post(client, f"{url}/action", {"action": "accept"}, "/finance").status_code == 404
+
+
+def test_consent_per_lender_partial_failure_and_deliberate_revocation(
+    client: TestClient, users: dict[str, User], db_session: Session
+) -> None:
+    from sqlalchemy import select
+
+    from huiqi.finance.models import Application, Consent
+
+    load_demo(db_session)
+    db_session.commit()
+    login(client, "ent_a")
+    r = form_post(
+        client,
+        "/finance/needs/new",
+        {"amount_wan": "200", "term_months": "12", "purpose": "扩大产能", "collateral": ["ip"]},
+        "/finance/needs/new",
+    )
+    need_url = r.headers["location"]
+    page = BeautifulSoup(client.get(need_url).text, "lxml")
+    # each product shows the fields it needs, as its own consent boxes
+    boxes = {
+        fs["data-consent"]: [i["value"] for i in fs.select("input")]
+        for fs in page.select("fieldset[data-consent]")
+    }
+    needy = [pid for pid, names in boxes.items() if names]
+    assert needy, "some demo product needs data"
+    first = needy[0]
+    other = next(pid for pid in boxes if pid != first)
+    # consent to the first product's fields only for the first product
+    data = {
+        "consent": "per-product",
+        "product_id": [first, other],
+        f"field-{first}": boxes[first],
+    }
+    r = form_post(client, f"{need_url}/apply", data, need_url)
+    soup = BeautifulSoup(r.text, "lxml")
+    outcome = {
+        li["data-product"]: li["data-outcome"]
+        for li in soup.select("#apply-outcomes li[data-outcome]")
+    }
+    assert outcome[first] == "created"
+    box = soup.select_one("#apply-outcomes")
+    if outcome[other] == "refused":  # the other product needed data that was not consented to
+        assert box["data-level"] == "warn" and box["role"] == "alert"
+    app = db_session.scalar(select(Application).where(Application.product_id == int(first)))
+    assert app is not None
+    shared = set(db_session.scalars(select(Consent.field).where(Consent.application_id == app.id)))
+    assert shared == set(boxes[first])
+    others = db_session.scalar(select(Application).where(Application.product_id == int(other)))
+    if others is not None:  # the other lender received nothing it was not given
+        assert not set(
+            db_session.scalars(select(Consent.field).where(Consent.application_id == others.id))
+        ) - set(boxes[other])
+    # revoking with nothing ticked revokes nothing and asks which
+    token = csrf_from(client, f"/finance/applications/{app.id}")
+    r = client.post(f"/finance/applications/{app.id}/revoke", data={"csrf_token": token})
+    assert r.status_code == 200
+    assert BeautifulSoup(r.text, "lxml").select_one("#revoke-error") is not None
+    db_session.expire_all()
+    active = db_session.scalars(
+        select(Consent).where(Consent.application_id == app.id, Consent.revoked_at.is_(None))
+    ).all()
+    assert len(active) == len(boxes[first])
+    r = client.post(
+        f"/finance/applications/{app.id}/revoke", data={"csrf_token": token, "all": "1"}
+    )
+    db_session.expire_all()
+    assert not db_session.scalars(
+        select(Consent).where(Consent.application_id == app.id, Consent.revoked_at.is_(None))
+    ).all()

@@ -132,3 +132,26 @@ def test_a_clean_batch_is_a_success_and_an_empty_one_an_error() -> None:
     assert none.text("zh") == "已批准 0 项;跳过 3 项:有风险提示、未勾选“已核实风险提示” 3 项。"
     again = gq.BatchSummary.from_query(none.query())
     assert again == none
+
+
+def test_workbenches_show_the_grant_to_dos(
+    client: TestClient,
+    login_as: Callable[..., object],
+    db_session: Session,
+    matched: list[ResultChange],
+) -> None:
+    _setup(db_session, matched)
+    login_as("officer", department=RST)
+    todo = {
+        a.get_text(): li.select_one(".count").get_text()
+        for li in BeautifulSoup(client.get("/").text, "lxml").select("#todo li")
+        if (a := li.find("a")) is not None
+    }
+    assert todo["待审核的免申即享项目"] == "2 项"
+    client.post("/logout", data={"csrf_token": csrf_from(client, "/")})
+    # B has a pending grant and no account: its home asks for one, first
+    login_as("enterprise", credit_code=B)
+    page = BeautifulSoup(client.get("/").text, "lxml")
+    first = page.select_one("#todo li")
+    assert first is not None and "登记收款账户" in first.get_text()
+    assert page.select_one("#company strong").get_text() == "兰州乙科技有限公司"

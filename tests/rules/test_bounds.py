@@ -121,3 +121,29 @@ def test_codes_in_other_scripts_are_refused_with_a_message() -> None:
             - {field: region_code, op: prefix, value: ["六二"]}
         """)
     assert "region prefix" in text or "ASCII" in text
+
+
+def test_a_stored_rule_refused_by_todays_checks_does_not_stop_a_sql_run(db_session) -> None:  # type: ignore[no-untyped-def]
+    """A version published before the bounds existed is left out; the other rules still run."""
+    from sqlalchemy import update
+
+    from huiqi.matching import service
+    from huiqi.matching.models import RuleVersion
+    from huiqi.rules.library import load_library
+
+    lib = load_library()
+    service.load_rules(db_session, lib)
+    target = "gs351-10-procurement-small-micro"
+    bad = HEAD.replace("bounds-rule", target) + textwrap.dedent("""\
+        conditions:
+          all:
+            - {field: employees, op: ">=", value: 18446744073709551616}
+        """)
+    db_session.execute(
+        update(RuleVersion)
+        .where(RuleVersion.rule_id == target, RuleVersion.status == "published")
+        .values(source=bad, hash="stored-before-the-bounds")
+    )
+    kept = {v.rule_id for v, _ in service.published_rules(db_session)}
+    assert target not in kept and len(kept) >= 3
+    service.run_matching(db_session, date(2024, 6, 30), engine="sql")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import AuditEvent
 from huiqi.core.config import Settings
+from huiqi.core.db import DatabaseBusy
 from huiqi.web.app import STATIC_DIR, create_app
 from huiqi.web.headers import CONTENT_SECURITY_POLICY
 from tests.conftest import TEST_PASSWORD, csrf_from
@@ -67,9 +68,16 @@ def test_server_errors_and_unavailable_answers_carry_the_headers(
     def boom() -> None:
         raise RuntimeError("unexpected")
 
+    @app.get("/busy")
+    def busy() -> None:
+        raise DatabaseBusy("write lock taken")
+
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as c:
         r = c.get("/boom")
         assert r.status_code == 500
+        _assert_secure(r)
+        r = c.get("/busy")
+        assert r.status_code == 503
         _assert_secure(r)
 
 

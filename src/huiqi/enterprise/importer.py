@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from huiqi.core import clock
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.db import utcnow
+from huiqi.core.errors import Invalid
 from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import graduates
@@ -60,7 +61,7 @@ SOURCE_ALIASES = {
 }
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Invalid):
     """The whole file is refused (unreadable, wrong type, headers not understood)."""
 
 

@@ -897,6 +897,8 @@ async def need_apply(
     except ValueError:
         raise HTTPException(status_code=422, detail="product_id must be a number") from None
     fields = [str(v) for v in raw.getlist("field")]
+    # consent per product: the boxes of each chosen product are named field-<product id>
+    per_product = {pid: [str(v) for v in raw.getlist(f"field-{pid}")] for pid in product_ids}
     need = svc.get_need(session, user, need_id)
     if not product_ids:
         return _need_page(
@@ -914,8 +916,19 @@ async def need_apply(
             ],
             422,
         )
-    outcomes = svc.apply(session, user, need_id, product_ids, fields)
-    return _need_page(request, session, user, need, outcomes)
+    per_form = raw.get("consent") == "per-product"
+    outcomes = svc.apply(
+        session, user, need_id, product_ids, fields, per_product=per_product if per_form else None
+    )
+    refused = any(o.outcome == "refused" for o in outcomes)
+    return _need_page(
+        request,
+        session,
+        user,
+        need,
+        outcomes,
+        422 if refused and all(o.outcome == "refused" for o in outcomes) else 200,
+    )
 
 
 @router.get("/finance/applications/{app_id}", include_in_schema=False)
@@ -996,6 +1009,11 @@ async def application_revoke(
     """Stop sharing the ticked fields (or all) with the lender."""
     raw = await request.form()
     fields = [str(v) for v in raw.getlist("field")]
+    if not fields and raw.get("all") != "1":
+        # nothing ticked is a slip, not "revoke everything": ask which ones
+        return RedirectResponse(
+            f"/finance/applications/{app_id}?error=revoke-none#revoke-form", status_code=303
+        )
     svc.revoke_consent(session, user, app_id, fields)
     return RedirectResponse(f"/finance/applications/{app_id}", status_code=303)
 

@@ -7,7 +7,7 @@ Money is integer fen, rates are integer basis points (1 bp = 0.01%).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -44,6 +44,7 @@ from huiqi.finance.models import (
 )
 from huiqi.finance.schemas import NeedIn, ProductIn
 from huiqi.rules.evaluate import Explanation
+from huiqi.rules.values import normalise_code
 
 ELIGIBILITY_ORDER = {"eligible": 0, "unknown": 1, "ineligible": 2}
 IDENTITY_FIELDS = ("credit_code", "name")
@@ -233,8 +234,9 @@ def create_product(
         guarantee_fee_bp=data.guarantee_fee_bp,
         collateral=[c.value for c in dict.fromkeys(data.collateral)],
         size_classes=list(dict.fromkeys(data.size_classes)),
-        industry_prefixes=[p.strip().upper() for p in data.industry_prefixes if p.strip()],
-        region_prefixes=[p.strip() for p in data.region_prefixes if p.strip()],
+        # Full-width digits (６２) are stored as the ASCII codes they stand for.
+        industry_prefixes=[normalise_code(p) for p in data.industry_prefixes if p.strip()],
+        region_prefixes=[normalise_code(p) for p in data.region_prefixes if p.strip()],
         required_fields=list(dict.fromkeys(data.required_fields)),
         conditions_yaml=data.conditions_yaml.strip("\n"),
         legal_basis=[b.model_dump() for b in data.legal_basis],
@@ -827,10 +829,13 @@ def apply(
     *,
     params: elig.FinanceParams | None = None,
     on: date | None = None,
+    per_product: Mapping[int, Sequence[str]] | None = None,
 ) -> list[ApplyOutcome]:
     """Send one need to several products at once, sharing the chosen fields with each lender.
 
-    Submitting again finds the existing application (one per need × product).
+    With `per_product` the enterprise consents per product: each lender receives only the
+    fields ticked for its product (products left out of it share `fields`). Submitting again
+    finds the existing application (one per need × product).
     """
     if user.role != Role.enterprise:
         raise Forbidden("只有企业用户可以提交融资申请", "only enterprise users apply")
@@ -840,7 +845,12 @@ def apply(
     if need.status != "open":
         raise InvalidInput("该融资需求已关闭", "this need is closed")
     chosen = list(dict.fromkeys(fields))
-    unknown = sorted(set(chosen) - _shareable_names())
+    consented = {pid: list(dict.fromkeys(names)) for pid, names in (per_product or {}).items()}
+    unknown = sorted(
+        set(chosen).union(*consented.values()) - _shareable_names()
+        if consented
+        else set(chosen) - _shareable_names()
+    )
     if unknown:
         raise InvalidInput(
             f"不能共享未知字段:{', '.join(unknown)}",
@@ -910,7 +920,8 @@ def apply(
         if match.blockers:
             out.append(ApplyOutcome(pid, "refused", None, list(match.blockers)))
             continue
-        missing = [f for f in product.required_fields if f not in chosen]
+        mine = consented.get(pid, chosen)
+        missing = [f for f in product.required_fields if f not in mine]
         if missing:
             names = "、".join(labels.get(f, f) for f in missing)
             out.append(
@@ -967,7 +978,7 @@ def apply(
                 )
             )
             continue
-        for name in chosen:
+        for name in mine:
             session.add(Consent(application_id=app.id, field=name, granted_by=user.id))
         _event(
             session,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.errors import Invalid
 from huiqi.grants.models import Grant, GrantStatus
 from huiqi.grants.service import ReviewReport, Scope, _scoped
 
@@ -55,7 +56,7 @@ SKIP_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-class QueueFilterError(ValueError):
+class QueueFilterError(Invalid):
     """A filter value that cannot be used (named in Chinese and English)."""
 
 

@@ -106,10 +106,7 @@ async def review(
     form = await request.form()
     scope = _scope(session, user)
     text = {k: str(form.get(k, "")) for k in ("flag", "region", "min_yuan", "max_yuan", "q")}
-    try:
-        flt = gq.QueueFilter.parse(**text)
-    except gq.QueueFilterError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
+    flt = gq.QueueFilter.parse(**text)
     if form.get("scope") == "filtered":
         ids = gq.filtered_ids(session, flt, departments=scope)
     else:

@@ -7,6 +7,7 @@ them in the same transaction.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class LoadReport:
 # ---------------------------------------------------------------------------------------- rules
 
 
+log = logging.getLogger("huiqi.matching")
 _BASE: Library | None = None
 _PARSED: dict[str, Rule] = {}
 
@@ -175,8 +177,23 @@ def published_rule(session: Session, rule_id: str) -> Rule:
 
 
 def published_rules(session: Session) -> list[tuple[RuleVersion, Rule]]:
-    """Published versions with their checked rules."""
-    return [(v, _rule_from(v)) for v in published_versions(session)]
+    """Published versions with their checked rules.
+
+    A stored version that today's checks refuse (say, a constant beyond 64 bits published
+    before they existed) is left out with a logged reason, so it never stops a matching run.
+    """
+    out = []
+    for version in published_versions(session):
+        try:
+            out.append((version, _rule_from(version)))
+        except RuleValidationError as exc:
+            log.error(
+                "rule %s v%s is refused by validation and left out of matching: %s",
+                version.rule_id,
+                version.version,
+                "; ".join(e.reason for e in exc.errors),
+            )
+    return out
 
 
 # ---------------------------------------------------------------------------------------- hashing

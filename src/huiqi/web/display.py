@@ -59,6 +59,15 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "change_confirmed": ("确认数据变化后仍维持", "Change confirmed"),
         "matching": ("匹配", "Matching"),
     },
+    "rule_status": {
+        "review": ("待审核", "Awaiting review"),
+        "in_review": ("待审核", "Awaiting review"),
+        "published": ("已发布", "Published"),
+        "retired": ("已停用", "Retired"),
+        "rejected": ("已退回", "Returned"),
+        "withdrawn": ("已撤回", "Withdrawn"),
+        "draft": ("草稿", "Draft"),
+    },
     "grant_status": {
         "pending": ("待审核", "Pending review"),
         "approved": ("已批准", "Approved"),
