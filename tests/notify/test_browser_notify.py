@@ -198,13 +198,14 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
         row.locator("input[name=grant_id]").check()
     # without acknowledging the risk flags nothing is approved
     page.get_by_role("button", name="提交").click()
-    expect(page.locator("#review-message")).to_contain_text("done 0")
-    expect(page.locator("#review-message")).to_contain_text("risk flags not acknowledged")
+    expect(page.locator("#review-message")).to_contain_text("已批准 0 项")
+    expect(page.locator("#review-message")).to_contain_text("未勾选“已核实风险提示”")
+    expect(page.locator("#review-message")).to_have_attribute("data-level", "error")
     for gid in approve_ids:
         page.locator(f"#queue tr[data-id='{gid}'] input[name=grant_id]").check()
     page.get_by_label("我已核实风险提示,仍批准有提示的项目").check()
     page.get_by_role("button", name="提交").click()
-    expect(page.locator("#review-message")).to_have_text("done 2")
+    expect(page.locator("#review-message")).to_have_text("已批准 2 项。")
     for gid in approve_ids:
         expect(page.locator(f"#queue tr[data-id='{gid}']")).to_have_count(0)
 
@@ -212,7 +213,7 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
     page.get_by_role("radio", name="驳回").check()
     page.get_by_label("理由(驳回必填)").fill(REJECT_REASON)
     page.get_by_role("button", name="提交").click()
-    expect(page.locator("#review-message")).to_have_text("done 1")
+    expect(page.locator("#review-message")).to_have_text("已驳回 1 项。")
 
     page.get_by_role("link", name="拨付清单").click()
     expect(page.locator("#ready tbody tr[data-id]")).to_have_count(2)
@@ -243,7 +244,7 @@ def test_officer_reviews_disburses_and_checks_notice_ledger_and_dashboard(
     page.goto(f"{base}/grants/ledger")
     expect(page.locator("#ledger-ok")).to_be_visible()
     events = page.locator("#ledger tbody tr td:nth-of-type(4)").all_inner_texts()
-    assert {"created", "approved", "rejected", "disbursed"} <= set(events)
+    assert {"生成", "批准", "驳回", "拨付"} <= set(events)  # ledger events by their Chinese names
     rejected = page.locator(f"#ledger tbody tr:has(a[href='/grants/{demo['reject']}'])").first
     expect(rejected.locator("td").nth(4)).to_have_text(RST_OFFICER[0])
 

@@ -40,7 +40,12 @@ def test_public_list_detail_and_search(client: TestClient, db_session: Session) 
     assert len(articles) == 39
     a18 = detail.select_one("#art-18")
     assert a18 is not None
-    assert a18.select_one("h3").get_text() == "(十八)健全中小企业融资增信支持体系"  # type: ignore[union-attr]
+    heading = a18.select_one("h3")
+    assert heading is not None
+    back = heading.select_one("a.to-top")  # a long policy links each article back to its contents
+    assert back is not None and back["href"] == "#toc"
+    back.extract()
+    assert heading.get_text().strip() == "(十八)健全中小企业融资增信支持体系"
     assert [m.get_text() for m in a18.select("p.text mark.qty")] == ["降至1.5%以下"]
     lead = a18.select_one("a.dept.lead")
     assert lead is not None and lead.get_text() == "省金融监管局"

@@ -142,7 +142,7 @@ def test_a_stored_rule_refused_by_todays_checks_does_not_stop_a_sql_run(db_sessi
     db_session.execute(
         update(RuleVersion)
         .where(RuleVersion.rule_id == target, RuleVersion.status == "published")
-        .values(source=bad, hash="stored-before-the-bounds")
+        .values(source=bad, hash="pre-bounds")
     )
     kept = {v.rule_id for v, _ in service.published_rules(db_session)}
     assert target not in kept and len(kept) >= 3
