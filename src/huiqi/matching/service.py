@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -84,6 +84,31 @@ def rule_of_version(version: RuleVersion) -> Rule:
     return _rule_from(version)
 
 
+def new_version(
+    session: Session, rule: Rule, *, status: str, created_at: datetime | None = None, **extra: Any
+) -> RuleVersion:
+    """A rule's next version row (number, text, title, department and legal basis), not yet added."""
+    newest = latest_version(session, rule.id)
+    basis = rule.doc.legal_basis[0]
+    return RuleVersion(
+        rule_id=rule.id,
+        version=(newest.version + 1) if newest else 1,
+        hash=rule.hash,
+        status=status,
+        source=rule.source,
+        title_zh=rule.doc.title.zh,
+        title_en=rule.doc.title.en,
+        mode=rule.doc.mode,
+        department=rule.doc.department,
+        doc_number=basis.doc_number,
+        article=basis.article,
+        valid_from=rule.doc.valid_from,
+        valid_to=rule.doc.valid_to,
+        created_at=created_at or utcnow(),
+        **extra,
+    )
+
+
 def publish_rule(
     session: Session, rule: Rule, created_by: str | None = None
 ) -> tuple[RuleVersion, bool]:
@@ -97,29 +122,17 @@ def publish_rule(
     ).first()
     if current is not None and current.hash == rule.hash:
         return current, False
-    newest = latest_version(session, rule.id)
-    number = (newest.version + 1) if newest else 1
     if current is not None:
         current.status = "retired"
-    basis = rule.doc.legal_basis[0]
-    version = RuleVersion(
-        rule_id=rule.id,
-        version=number,
-        hash=rule.hash,
+    now = utcnow()
+    version = new_version(
+        session,
+        rule,
         status="published",
-        source=rule.source,
-        title_zh=rule.doc.title.zh,
-        title_en=rule.doc.title.en,
-        mode=rule.doc.mode,
-        department=rule.doc.department,
-        doc_number=basis.doc_number,
-        article=basis.article,
-        valid_from=rule.doc.valid_from,
-        valid_to=rule.doc.valid_to,
-        created_at=utcnow(),
+        created_at=now,
         created_by=created_by,
         published_by=created_by,
-        published_at=utcnow(),
+        published_at=now,
     )
     session.add(version)
     session.flush()

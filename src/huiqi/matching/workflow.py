@@ -33,7 +33,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Forbidden
 from huiqi.events import ResultChange, ResultsChanged
 from huiqi.matching.models import MatchResult, RuleVersion
-from huiqi.matching.service import MatchingError, latest_version, rematch_rule
+from huiqi.matching.service import MatchingError, new_version, rematch_rule
 from huiqi.policy.service import registry_for
 from huiqi.rules.compiler import Rule
 
@@ -142,23 +142,11 @@ def submit(session: Session, rule: Rule, user: User, note: str = "") -> Outcome:
     for old in waiting:  # a newer submission replaces one still waiting
         old.status = "rejected"
         old.review_note = f"被 {user.username} 的新提交取代 / superseded by a newer submission"
-    newest = latest_version(session, rule.id)
     now = utcnow()
-    basis = rule.doc.legal_basis[0]
-    version = RuleVersion(
-        rule_id=rule.id,
-        version=(newest.version + 1) if newest else 1,
-        hash=rule.hash,
+    version = new_version(
+        session,
+        rule,
         status=REVIEW,
-        source=rule.source,
-        title_zh=rule.doc.title.zh,
-        title_en=rule.doc.title.en,
-        mode=rule.doc.mode,
-        department=rule.doc.department,
-        doc_number=basis.doc_number,
-        article=basis.article,
-        valid_from=rule.doc.valid_from,
-        valid_to=rule.doc.valid_to,
         created_at=now,
         created_by=user.username,
         submitted_by=user.username,
