@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi import events
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service as registry
 from huiqi.events import ResultChange, ResultsChanged
+from huiqi.grants import service as grants
+from huiqi.grants.models import Grant
+from huiqi.grants.schemas import BankAccountInput
 from huiqi.matching import service as matching
 
 ON = date(2024, 6, 30)
+RST = "甘肃省人力资源和社会保障厅"  # the graduate subsidy rule says 省人社厅
 GRAD_RULE = "gs351-22-graduate-social-insurance"
 # employer's pension, medical and unemployment contributions for one graduate over 12 months
 PER_GRADUATE_FEN = 1_215_000
@@ -63,3 +68,19 @@ def matched(db_session: Session, monkeypatch: pytest.MonkeyPatch) -> list[Result
     add(db_session, C, "天水丙制造有限公司", 500, 30000, 2)
     matching.load_rules(db_session)
     return matching.run_matching(db_session, ON)
+
+
+def grants_for(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
+    """Grants of A (with a receiving account) and B (without one), committed."""
+    grants.grants_from_results(session, matched, today=ON)
+    grants.set_bank_account(
+        session,
+        A,
+        BankAccountInput.parse("甘肃银行", "兰州甲机械有限公司", "6217001234567890"),
+        actor="t",
+    )
+    session.commit()
+    a = session.scalar(select(Grant).where(Grant.credit_code == A))
+    b = session.scalar(select(Grant).where(Grant.credit_code == B))
+    assert a is not None and b is not None
+    return a, b

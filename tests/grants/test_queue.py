@@ -12,14 +12,10 @@ from sqlalchemy.orm import Session
 
 from huiqi.events import ResultChange
 from huiqi.grants import queue as gq
-from huiqi.grants import service
 from huiqi.grants.models import Grant, GrantStatus
-from huiqi.grants.schemas import BankAccountInput
 from huiqi.notify.models import Notification
 from tests.conftest import csrf_from
-from tests.grants.conftest import ON, A, B
-
-RST = "甘肃省人力资源和社会保障厅"
+from tests.grants.conftest import RST, B, grants_for
 
 
 def _ids(html: str) -> set[int]:
@@ -29,28 +25,13 @@ def _ids(html: str) -> set[int]:
     }
 
 
-def _setup(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
-    service.grants_from_results(session, matched, today=ON)
-    service.set_bank_account(
-        session,
-        A,
-        BankAccountInput.parse("甘肃银行", "兰州甲机械有限公司", "6217001234567890"),
-        actor="t",
-    )
-    session.commit()
-    a = session.scalar(select(Grant).where(Grant.credit_code == A))
-    b = session.scalar(select(Grant).where(Grant.credit_code == B))
-    assert a is not None and b is not None
-    return a, b
-
-
 def test_filters_narrow_the_queue_by_flag_amount_region_and_name(
     client: TestClient,
     login_as: Callable[..., object],
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    a, b = _setup(db_session, matched)
+    a, b = grants_for(db_session, matched)
     login_as("officer", department=RST)
     assert _ids(client.get("/grants").text) == {a.id, b.id}
     assert _ids(client.get("/grants?flag=no_bank_account").text) == {b.id}
@@ -72,7 +53,7 @@ def test_filters_narrow_the_queue_by_flag_amount_region_and_name(
 
 
 def test_sorted_and_paged(db_session: Session, matched: list[ResultChange]) -> None:
-    a, b = _setup(db_session, matched)
+    a, b = grants_for(db_session, matched)
     flt = gq.QueueFilter()
     first = gq.queue_page(db_session, flt, departments=None, sort="amount_desc", per_page=1)
     assert [g.id for g in first.rows] == [b.id] and first.pages == 2 and first.total == 2
@@ -90,7 +71,7 @@ def test_select_all_on_the_filtered_set_and_a_plain_summary(
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    a, b = _setup(db_session, matched)
+    a, b = grants_for(db_session, matched)
     login_as("officer", department=RST)
     token = csrf_from(client, "/grants")
     # approve every pending grant of Lanzhou (no boxes ticked): B has no account
@@ -140,7 +121,7 @@ def test_workbenches_show_the_grant_to_dos(
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    _setup(db_session, matched)
+    grants_for(db_session, matched)
     login_as("officer", department=RST)
     todo = {
         a.get_text(): li.select_one(".count").get_text()

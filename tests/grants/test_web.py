@@ -16,27 +16,10 @@ from sqlalchemy.orm import Session
 from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
-from huiqi.grants.schemas import BankAccountInput, GrantForbidden
+from huiqi.grants.schemas import GrantForbidden
 from huiqi.notify.models import Notification
 from tests.conftest import csrf_from
-from tests.grants.conftest import ON, A, B
-
-RST = "甘肃省人力资源和社会保障厅"  # the graduate subsidy rule says 省人社厅
-
-
-def _grants(session: Session, matched: list[ResultChange]) -> tuple[Grant, Grant]:
-    service.grants_from_results(session, matched, today=ON)
-    service.set_bank_account(
-        session,
-        A,
-        BankAccountInput.parse("甘肃银行", "兰州甲机械有限公司", "6217001234567890"),
-        actor="t",
-    )
-    session.commit()
-    a = session.scalar(select(Grant).where(Grant.credit_code == A))
-    b = session.scalar(select(Grant).where(Grant.credit_code == B))
-    assert a is not None and b is not None
-    return a, b
+from tests.grants.conftest import RST, A, B, grants_for
 
 
 def test_officer_reviews_disburses_and_public_sees_notice(
@@ -45,7 +28,7 @@ def test_officer_reviews_disburses_and_public_sees_notice(
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    a, b = _grants(db_session, matched)
+    a, b = grants_for(db_session, matched)
     login_as("officer", department=RST)
     page = BeautifulSoup(client.get("/grants").text, "lxml")
     rows = {tr["data-id"]: tr for tr in page.select("#queue tbody tr")}
@@ -127,7 +110,7 @@ def test_enterprise_sees_only_its_own(
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    a, b = _grants(db_session, matched)
+    a, b = grants_for(db_session, matched)
     login_as("enterprise", credit_code=A)
     page = BeautifulSoup(client.get("/grants/mine").text, "lxml")
     assert [tr["id"] for tr in page.select("#my-grants tbody tr")] == [f"grant-{a.id}"]
@@ -155,7 +138,7 @@ def test_review_is_limited_to_the_rules_department(
     db_session: Session,
     matched: list[ResultChange],
 ) -> None:
-    a, b = _grants(db_session, matched)
+    a, b = grants_for(db_session, matched)
     assert a.department == "省人社厅"
     assert service.review_scope(db_session, role="officer", department=RST) == {"省人社厅"}
     assert service.review_scope(db_session, role="admin", department=None) is None
