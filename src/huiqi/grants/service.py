@@ -4,6 +4,7 @@ Every function takes the session first and never commits."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -158,8 +159,9 @@ def inputs_hash(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def _rule(source: str, rule_id: str, version: int) -> Any:
-    """The checked rule of a stored version."""
+    """The checked rule of a stored version (parsed once: versions never change)."""
     from huiqi.matching.service import base_library
 
     return base_library().parse_rule(source, f"{rule_id} v{version}")
@@ -350,14 +352,9 @@ def _mark_sources(
 
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.matching.models import MatchResult
+    from huiqi.matching.service import evaluated_on
 
-    on = session.scalar(
-        select(MatchResult.evaluated_on).where(
-            MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
-        )
-    )
-    return on or clock.today()
+    return evaluated_on(session, credit_code) or clock.today()
 
 
 def _set_flags(grant: Grant, flags: list[dict[str, Any]]) -> None:
