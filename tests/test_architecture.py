@@ -10,7 +10,7 @@ Imports under `if TYPE_CHECKING:` are left out: they never run.
   rules, plus `core` and the leaf module `huiqi.events`. Their graph must have no cycle.
 - Entry points are no part of that graph: `huiqi.web`, `huiqi.cli`, `huiqi.wiring`, `huiqi.demo`,
   `huiqi.models`, `huiqi.migrations`, and each domain's `routes.py` (web adapter) and `cli.py`
-  (command adapter). They may import any domain; no domain module may import an entry point,
+  (command adapter), or a further adapter named `*_routes.py` / `*_cli.py` beside them. They may import any domain; no domain module may import an entry point,
   so a domain never depends on the web layer, the command line or the wiring.
 """
 
@@ -67,7 +67,12 @@ def _module(path: Path) -> tuple[str, ...]:
 
 
 def _is_entry(parts: tuple[str, ...]) -> bool:
-    return parts[0] in ENTRY_PACKAGES or (len(parts) > 1 and parts[-1] in ADAPTER_MODULES)
+    if parts[0] in ENTRY_PACKAGES:
+        return True
+    last = parts[-1]
+    return len(parts) > 1 and (
+        last in ADAPTER_MODULES or any(last.endswith(f"_{a}") for a in ADAPTER_MODULES)
+    )
 
 
 def _package(name: str) -> str:

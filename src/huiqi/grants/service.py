@@ -966,6 +966,8 @@ def batch_problems(session: Session, batch_id: int) -> list[str]:
 
 def grant_message(grant: Grant) -> tuple[str, str]:
     """Subject and Chinese body telling an enterprise what it received and why."""
+    if grant.snapshot.get("kind") == AWARD_KIND:
+        return _award_message(grant)
     from huiqi.enterprise.catalogue import catalogue, display
 
     cat = catalogue()
@@ -987,6 +989,21 @@ def grant_message(grant: Grant) -> tuple[str, str]:
     if grant.snapshot.get("formula"):
         lines.append(f"计算方式:{grant.snapshot['formula']}")
     lines.append(f"怎么办:无需任何操作。如对金额有疑问,请联系{grant.department or '主管部门'}。")
+    return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
+
+
+def _award_message(grant: Grant) -> tuple[str, str]:
+    """What an enterprise is told when the award of its application is paid."""
+    lines = [
+        f"{grant.enterprise_name}:" if grant.enterprise_name else "贵企业:",
+        f"贵企业申报的「{grant.rule_title}」(政策依据:{grant.legal_basis})已立项并拨付。",
+        f"金额:{format_fen(grant.amount_fen)}",
+        f"收款账户:{grant.bank_name or ''} {mask_account(grant.account_no)}",
+    ]
+    lines += [f"计算方式:{line}" for line in grant.snapshot.get("explain") or []]
+    lines.append(
+        f"怎么办:请按申报通知的要求按期报送绩效情况。如有疑问,请联系{grant.department or '主管部门'}。"
+    )
     return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
 
 
@@ -1090,3 +1107,111 @@ def batch_in_scope(session: Session, batch_id: int, departments: Scope) -> bool:
         select(Grant.department).where(Grant.disbursement_id == batch_id).distinct()
     ).all()
     return all(d in departments for d in written)
+
+
+# --- awards of calls for applications (快申快享) --------------------------------------------
+
+AWARD_KIND = "award"
+
+
+def grant_for_award(
+    session: Session,
+    *,
+    ref: str,
+    credit_code: str,
+    enterprise_name: str,
+    title: str,
+    legal_basis: str,
+    department: str,
+    period: int,
+    amount_fen: int,
+    detail: dict[str, Any],
+    actor: str,
+) -> Grant:
+    """Enter an award decided on an application into the grant ledger (idempotent per ref,
+    enterprise and period): a grant approved by the awarding officer when the enterprise has a
+    receiving account (else pending with that flag), paid through the same disbursement files
+    with the same four-eyes control. `ref` names the call (e.g. ``funds-call-7``)."""
+    if amount_fen <= 0:
+        raise GrantError("立项金额须大于 0 / an award must be above 0")
+    existing = session.scalar(
+        select(Grant).where(
+            Grant.rule_id == ref, Grant.credit_code == credit_code, Grant.period == period
+        )
+    )
+    if existing is not None:
+        return existing
+    snapshot = {"kind": AWARD_KIND, "on": clock.today().isoformat(), "inputs": {}, **detail}
+    grant = Grant(
+        credit_code=credit_code,
+        enterprise_name=enterprise_name,
+        rule_id=ref,
+        rule_version=1,
+        rule_hash=hashlib.sha256(ref.encode()).hexdigest()[:16],
+        rule_title=title[:300],
+        legal_basis=legal_basis[:200],
+        department=department,
+        period=period,
+        amount_fen=amount_fen,
+        snapshot=snapshot,
+        input_hash=inputs_hash({}),
+        status=GrantStatus.pending,
+    )
+    session.add(grant)
+    session.flush()
+    _set_flags(grant, assess_risk(session, grant, clock.today()))
+    append_ledger(
+        session, grant, "awarded", actor=actor, status_from=None, detail={"ref": ref, **detail}
+    )
+    # the award was decided in review and 公示: the awarding officer's approval is the decision
+    review(
+        session,
+        [grant.id],
+        "approve",
+        actor=actor,
+        reason="立项批准 / award approved",
+        ack_risk=True,
+    )
+    return grant
+
+
+def clawbacks_fen(session: Session, grant_id: int) -> int:
+    """Money already recovered from a grant, from its ledger."""
+    from huiqi.grants.models import LedgerEntry
+
+    details = session.scalars(
+        select(LedgerEntry.detail).where(
+            LedgerEntry.grant_id == grant_id, LedgerEntry.event == "clawback"
+        )
+    )
+    return sum(int((d or {}).get("clawback_fen", 0)) for d in details)
+
+
+def record_clawback(
+    session: Session, grant_id: int, amount_fen: int, *, reason: str, actor: str
+) -> Any:
+    """Record money recovered from a paid or approved grant as a ledger entry (never more than
+    was granted, all clawbacks together); returns the entry."""
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise GrantError(f"grant {grant_id}: not found")
+    if grant.status not in (GrantStatus.approved, GrantStatus.disbursed):
+        raise GrantError("只有已批准或已拨付的项目可以追回资金 / only approved or paid grants")
+    reason = reason.strip()
+    if not reason:
+        raise GrantError("追回资金须填写理由 / a clawback needs a reason")
+    already = clawbacks_fen(session, grant_id)
+    if amount_fen <= 0 or already + amount_fen > grant.amount_fen:
+        raise GrantError(
+            f"追回金额须大于 0 且累计不超过支持金额 {format_fen(grant.amount_fen)}"
+            f"(已追回 {format_fen(already)}) / a clawback must be above 0 and, with earlier "
+            "ones, at most the amount granted"
+        )
+    return append_ledger(
+        session,
+        grant,
+        "clawback",
+        actor=actor,
+        status_from=grant.status,
+        detail={"clawback_fen": amount_fen, "reason": reason[:1000]},
+    )
