@@ -1215,3 +1215,51 @@ def record_clawback(
         status_from=grant.status,
         detail={"clawback_fen": amount_fen, "reason": reason[:1000]},
     )
+
+
+def enterprise_risk_flags(session: Session, credit_code: str) -> list[dict[str, Any]]:
+    """The grant module's risk signals about one enterprise, for reviewers of other benefits:
+    no or a shared receiving account, grants rejected before, and decided grants held because
+    their data changed or the enterprise is no longer eligible."""
+    flags: list[dict[str, Any]] = []
+    account = bank_account(session, credit_code)
+    if account is None:
+        flags.append(_flag("no_bank_account", "企业尚未登记收款账户", "no bank account on file"))
+    else:
+        others = session.scalars(
+            select(BankAccount.credit_code).where(
+                BankAccount.account_no == account.account_no,
+                BankAccount.credit_code != credit_code,
+            )
+        ).all()
+        if others:
+            flags.append(
+                _flag(
+                    "shared_account",
+                    f"收款账户与其他 {len(others)} 家企业相同",
+                    f"bank account shared with {len(others)} other enterprise(s)",
+                    others=sorted(others),
+                )
+            )
+    own = session.scalars(select(Grant).where(Grant.credit_code == credit_code)).all()
+    rejected = [g for g in own if g.status == GrantStatus.rejected]
+    if rejected:
+        flags.append(
+            _flag(
+                "grant_rejected",
+                f"曾有 {len(rejected)} 个免申即享项目被驳回",
+                f"{len(rejected)} grant(s) rejected before",
+                grants=[g.id for g in rejected],
+            )
+        )
+    held = [g for g in own if any(f["code"] in HOLD_FLAGS for f in g.risk_flags or [])]
+    if held:
+        flags.append(
+            _flag(
+                "grant_held",
+                f"{len(held)} 个已批准项目因数据变化或不再符合条件待核实",
+                f"{len(held)} decided grant(s) held: data changed or no longer eligible",
+                grants=[g.id for g in held],
+            )
+        )
+    return flags
