@@ -369,7 +369,7 @@ def objections(session: Session, call: Call) -> list[ApplicationEvent]:
     )
 
 
-def _resolutions(session: Session, call: Call) -> dict[int, dict[str, Any]]:
+def resolutions(session: Session, call: Call) -> dict[int, dict[str, Any]]:
     """Objection event id → its resolution (the events that name it)."""
     out: dict[int, dict[str, Any]] = {}
     for event in session.scalars(
@@ -388,7 +388,7 @@ def _resolutions(session: Session, call: Call) -> dict[int, dict[str, Any]]:
 
 def open_objections(session: Session, call: Call) -> list[ApplicationEvent]:
     """Objections not yet resolved."""
-    done = _resolutions(session, call)
+    done = resolutions(session, call)
     return [e for e in objections(session, call) if e.id not in done]
 
 
@@ -403,7 +403,7 @@ def resolve_objection(
     app = session.get(Application, event.application_id)
     assert app is not None
     ensure_awarder(session, user, app.call)
-    if objection_id in _resolutions(session, app.call):
+    if objection_id in resolutions(session, app.call):
         raise AwardingConflict("该异议已处理", "the objection was already decided")
     reason = (reason or "").strip()
     if not reason:

@@ -666,6 +666,7 @@ def decide(
             "decision": str(kind),
             "reasons": reasons,
             "review_id": row.id,
+            "advanced": advance,
             **({"score_x100": total} if total is not None else {}),
             **({"return_deadline": deadline.isoformat()} if deadline else {}),
         },
