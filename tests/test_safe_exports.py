@@ -161,7 +161,7 @@ def test_import_error_report(tmp_path: Path, session_maker: sessionmaker[Session
 
 # Every module that writes CSV or XLSX, and the test above that feeds it hostile values.
 EXPORTERS: dict[str, Callable[..., None]] = {
-    "grants/service.py": test_disbursement_files,
+    "grants/disbursement.py": test_disbursement_files,
     "policy/export.py": test_policy_task_breakdown,
     "reports/funnel.py": test_push_funnel,
     "enterprise/population.py": test_population_files,

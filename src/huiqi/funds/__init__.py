@@ -1,1 +1,1 @@
-"""Special funds and calls for applications (快申快享): review, award, performance."""
+"""Special funds (专项资金, 快申快享): calls for applications, applications, review and award."""
