@@ -171,10 +171,10 @@ def build(session: Session) -> World:
     """Reviewers, enterprises, a fund of 1,000 万元 with a 500 万元 line, and a call of 450 万元
     (so the three 200 万元 requests are not all covered)."""
     users = {
-        "county": user(session, "county-cg", prefix=CHENGGUAN, department="兰州市城关区工信局"),
-        "county_qz": user(session, "county-qz", prefix=QINZHOU, department="天水市秦州区工信局"),
-        "city": user(session, "city-lz", prefix="6201", department="兰州市工信局"),
-        "city_ts": user(session, "city-ts", prefix="6205", department="天水市工信局"),
+        "county": user(session, "county-cg", prefix=CHENGGUAN),
+        "county_qz": user(session, "county-qz", prefix=QINZHOU),
+        "city": user(session, "city-lz", prefix="6201"),
+        "city_ts": user(session, "city-ts", prefix="6205"),
         "province": user(session, "province"),
         "province2": user(session, "province-cashier"),
         "other_dept": user(session, "other-dept", department="甘肃省商务厅"),

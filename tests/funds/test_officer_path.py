@@ -18,7 +18,7 @@ from huiqi.funds.models import FundApplicationEvent as Event
 from huiqi.funds.review import Decision
 from huiqi.funds.schemas import ApplicationStatus, CallStatus, PerformanceStatus, ReviewDecision
 from huiqi.grants import service as grants
-from huiqi.grants.schemas import BankAccountInput
+from huiqi.grants.schemas import BankAccountInput, GrantFourEyes
 from huiqi.notify.models import Notification
 from tests.funds.officer_fixtures import A, B, C, World, build
 
@@ -126,7 +126,7 @@ def test_the_whole_officer_path(world: World) -> None:
         awarding.approve(s, u["province"], world.call.id, today=after)
     # payment: the approver may not build the payment file; a colleague does
     grant_ids = report.grant_ids
-    with pytest.raises(grants.GrantFourEyes):
+    with pytest.raises(GrantFourEyes):
         grants.create_disbursement(s, actor="province", grant_ids=grant_ids)
     grants.create_disbursement(s, actor="province-cashier", grant_ids=grant_ids)
     assert [apps[k].status for k in "AB"] == [ApplicationStatus.paid] * 2

@@ -157,20 +157,18 @@ def declaration(session: Session, app_id: int, user_id: int) -> ConflictDeclarat
     )
 
 
-def _officer_reaches(
-    session: Session, scope: scopes.Scope, app: Application, *, province_dept: bool
-) -> bool:
-    """An officer's region (and, for the province level, the fund's department) reaches it."""
+def _officer_reaches(session: Session, scope: scopes.Scope, app: Application) -> bool:
+    """An officer of the fund's department whose region (none: the province) holds the
+    enterprise reaches the application."""
     region = app.region_code or ""
-    if not scopes.can_access(scope, region=region):
-        return False
     if scope.region_prefix and not region:
         return False  # an application without a region belongs to no county or city
-    if province_dept and not scope.region_prefix and not scope.unrestricted:
-        return scopes.can_access(
-            scope, department=app.call.fund.department, same_department=_same_department(session)
-        )
-    return True
+    return scopes.can_access(
+        scope,
+        region=region,
+        department=app.call.fund.department,
+        same_department=_same_department(session),
+    )
 
 
 def can_view(session: Session, user: User, app: Application) -> bool:
@@ -184,9 +182,7 @@ def can_view(session: Session, user: User, app: Application) -> bool:
     if expert_item(app.id) in scope.assignments:
         found = declaration(session, app.id, user.id)
         return found is not None and not found.has_conflict
-    return _officer_reaches(
-        session, scope, app, province_dept=level_of(user) == StageLevel.province
-    )
+    return _officer_reaches(session, scope, app)
 
 
 def can_review(session: Session, user: User, app: Application) -> bool:
@@ -206,7 +202,7 @@ def can_review(session: Session, user: User, app: Application) -> bool:
         return found is not None and not found.has_conflict
     if level_of(user) != stage.level:
         return False
-    return _officer_reaches(session, scope, app, province_dept=stage.level == StageLevel.province)
+    return _officer_reaches(session, scope, app)
 
 
 def get_for(session: Session, user: User, app_id: int) -> Application:

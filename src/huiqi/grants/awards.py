@@ -15,15 +15,14 @@ from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.money import format_fen
+from huiqi.grants.award_text import AWARD_KIND
 from huiqi.grants.bank import bank_account
 from huiqi.grants.ledger import append_ledger
 from huiqi.grants.models import BankAccount, Grant, GrantStatus, LedgerEntry
 from huiqi.grants.review import review
 from huiqi.grants.risk import HOLD_FLAGS, assess_risk, flag, set_flags
-from huiqi.grants.schemas import GrantError, mask_account
+from huiqi.grants.schemas import GrantError
 from huiqi.grants.snapshots import inputs_hash
-
-AWARD_KIND = "award"
 
 
 def grant_for_award(
@@ -173,18 +172,3 @@ def enterprise_risk_flags(session: Session, credit_code: str) -> list[dict[str, 
             )
         )
     return flags
-
-
-def award_message(grant: Grant) -> tuple[str, str]:
-    """What an enterprise is told when the award of its application is paid."""
-    lines = [
-        f"{grant.enterprise_name}:" if grant.enterprise_name else "贵企业:",
-        f"贵企业申报的「{grant.rule_title}」(政策依据:{grant.legal_basis})已立项并拨付。",
-        f"金额:{format_fen(grant.amount_fen)}",
-        f"收款账户:{grant.bank_name or ''} {mask_account(grant.account_no)}",
-    ]
-    lines += [f"计算方式:{line}" for line in grant.snapshot.get("explain") or []]
-    lines.append(
-        f"怎么办:请按申报通知的要求按期报送绩效情况。如有疑问,请联系{grant.department or '主管部门'}。"
-    )
-    return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)

@@ -16,7 +16,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.events import GrantDecided, publish
-from huiqi.grants.awards import AWARD_KIND, award_message
+from huiqi.grants.award_text import AWARD_KIND, award_message
 from huiqi.grants.ledger import LedgerItem, append_many, ledger_problems
 from huiqi.grants.models import Disbursement, Grant, GrantStatus
 from huiqi.grants.risk import HOLD_FLAGS

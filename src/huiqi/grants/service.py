@@ -15,8 +15,8 @@ Every function takes the session first and never commits."""
 
 from __future__ import annotations
 
+from huiqi.grants.award_text import AWARD_KIND
 from huiqi.grants.awards import (
-    AWARD_KIND,
     clawbacks_fen,
     enterprise_risk_flags,
     grant_for_award,
