@@ -626,7 +626,7 @@ def charge_line(session: Session, line_id: int, amount_fen: int) -> None:
 
 def call_schedule(call: Call) -> performance.Schedule:
     """The call's reporting schedule (its ``performance`` data, or one yearly final report)."""
-    data: dict[str, Any] = dict(getattr(call, "performance", None) or {})
+    data: dict[str, Any] = dict(call.performance or {})
     return performance.Schedule(
         interval_months=int(data.get("interval_months", 12)),
         reports=int(data.get("reports", 1)),
@@ -638,8 +638,8 @@ def call_schedule(call: Call) -> performance.Schedule:
 
 def call_targets(call: Call, app: Application) -> list[dict[str, Any]]:
     """The targets an awarded project owes: the call's template with the application's values."""
-    data: dict[str, Any] = dict(getattr(call, "performance", None) or {})
-    values: dict[str, Any] = dict(getattr(app, "targets", None) or {})
+    data: dict[str, Any] = dict(call.performance or {})
+    values: dict[str, Any] = dict(app.targets or {})
     out = []
     for t in data.get("targets") or []:
         key = str(t["key"])

@@ -512,11 +512,10 @@ def tell_enterprise(
     from huiqi.notify.models import Topic
     from huiqi.notify.service import enqueue
 
-    topic = getattr(Topic, "funds", Topic.grant)
     enqueue(
         session,
         credit_code=app.credit_code,
-        topic=str(topic),
+        topic=Topic.funds,
         subject=subject,
         body=body,
         link=f"/funds/applications/{app.id}",
