@@ -117,6 +117,22 @@ def make_call(
         objection_days=5,
         return_days=7,
         status=CallStatus.in_review,
+        performance={
+            "interval_months": 12,
+            "reports": 1,
+            "grace_working_days": 10,
+            "pass_ratio": "0.8",
+            "clawback_share": "1",
+            "targets": [
+                {
+                    "key": "revenue",
+                    "name_zh": "营业收入",
+                    "name_en": "Revenue",
+                    "unit": "万元",
+                    "higher_is_better": True,
+                }
+            ],
+        },
         **kw,
     )
     session.add(call)
@@ -146,6 +162,7 @@ def submit(
         project_name=f"{name} 技改项目",
         project_code=project_code,
         requested_fen=requested_fen,
+        targets={"revenue": "3000"},
         status=ApplicationStatus.submitted,
         stage_index=0,
         stage_entered_at=T0 + timedelta(minutes=minutes),

@@ -136,10 +136,13 @@ def test_the_whole_officer_path(world: World) -> None:
         select(PerformanceTarget).where(PerformanceTarget.application_id == apps["A"].id)
     ).all()
     assert len(rows) == 1 and rows[0].due_on == date(2026, 4, 10)
+    assert rows[0].targets[0]["target"] == "3000"
+    with pytest.raises(outcomes.OutcomeError, match="营业收入"):
+        outcomes.submit_report(s, u["enterprise_a"], rows[0].id, {}, today=date(2026, 4, 10))
     outcomes.submit_report(
-        s, u["enterprise_a"], rows[0].id, {}, "项目已完工", today=date(2026, 4, 10)
+        s, u["enterprise_a"], rows[0].id, {"revenue": "2400"}, "项目已完工", today=date(2026, 4, 10)
     )
-    assert rows[0].status == PerformanceStatus.on_time
+    assert rows[0].status == PerformanceStatus.on_time  # 2400 ≥ 80% of 3000
     flagged = outcomes.flag_overdue(s, date(2026, 6, 1))
     assert [r.application_id for r in flagged] == [apps["B"].id]
     standing = outcomes.standing(s, apps["B"])
@@ -245,3 +248,22 @@ def test_checks_find_changed_data_duplicates_and_risk(world: World) -> None:
     )
     assert checks["duplicate_funding"]["application_id"] == dup.id
     assert "risk_no_bank_account" in checks
+
+
+def test_a_missed_target_fails_the_project_and_proposes_the_clawback(world: World) -> None:
+    from huiqi.funds.models import PerformanceTarget as Row
+
+    s, apps = world.session, world.apps
+    app = apps["A"]
+    app.status, app.award_fen = ApplicationStatus.paid, 2_000_000
+    s.flush()
+    awarding.schedule_reports(s, world.call, app, date(2025, 5, 6))
+    (row,) = s.scalars(select(Row).where(Row.application_id == app.id)).all()
+    outcomes.submit_report(
+        s, world.users["enterprise_a"], row.id, {"revenue": "2399"}, today=date(2026, 5, 6)
+    )
+    assert row.status == PerformanceStatus.failed and "未达标" in row.note
+    standing = outcomes.standing(s, app)
+    assert standing.failed and standing.proposed_clawback_fen == 2_000_000
+    with pytest.raises(outcomes.OutcomeError, match="已报送"):
+        outcomes.submit_report(s, world.users["enterprise_a"], row.id, {"revenue": "3000"})
