@@ -244,6 +244,7 @@ class _Item:
     label: str
     title: str
     lines: list[str] = field(default_factory=list)
+    clause: int | None = None  # the 款 of a regulation's article the item stands in
 
 
 @dataclass
@@ -255,6 +256,7 @@ class _Article:
     items: list[_Item] = field(default_factory=list)
     intro: list[str] = field(default_factory=list)  # lines before the first item
     within: list[str] = field(default_factory=list)  # 第X编 / 第X节 headings above the article
+    clauses: list[list[str]] = field(default_factory=list)  # 款 of a regulation's article
 
 
 @dataclass
@@ -526,7 +528,10 @@ class _Parser:
                 self.meta.set("doc_number", normalize_doc_number(m), "head")
                 lines[i] = ""
             elif (p := _PROMULGATION.match(line)) and parse_date(p.group("date")):
-                date = parse_date(p.group("date"))
+                # 通过 … 修订 … 修正 on one line: the text is the version of the latest date.
+                date = max(
+                    found for m in DATE_CN.finditer(line) if (found := parse_date(m.group()))
+                )
                 if p.group("verb") == "施行":
                     self.meta.set("effective_on", date, "head", override=True)
                 else:
@@ -737,6 +742,8 @@ class _Parser:
                 title, text = _split_title(rest)
             current_article = _Article(num, label, title, [text] if text else [])
             current_article.intro = list(current_article.lines)
+            if style == "regulation" and text:
+                current_article.clauses.append([text])
             section.articles.append(current_article)
             current_item = None
 
@@ -749,14 +756,28 @@ class _Parser:
             else:
                 title, text = _split_title(rest)
             current_item = _Item(num, label, title, [text] if text else [])
+            if style == "regulation":
+                # An item (项) stands in the paragraph (款) that introduces it.
+                if not current_article.clauses:
+                    current_article.clauses.append([])
+                current_article.clauses[-1].append(raw)
+                current_item.clause = len(current_article.clauses)
             current_article.items.append(current_item)
 
         def add_text(text: str) -> None:
+            nonlocal current_item
             if not text:
                 return
             if current_article is not None:
                 current_article.lines.append(text)
-                if current_item is not None:
+                if style == "regulation":
+                    # In a regulation every paragraph of an article is a 款; one after the
+                    # items ends the last item (a 项 is one paragraph).
+                    current_article.clauses.append([text])
+                    current_item = None
+                    if not current_article.items:
+                        current_article.intro.append(text)
+                elif current_item is not None:
                     current_item.lines.append(text)
                 else:
                     current_article.intro.append(text)
@@ -1065,6 +1086,7 @@ class _Parser:
             levels.append("第X节")
         if articles:
             first = articles[0].label
+            clauses = any(len(a.clauses) > 1 for a in articles)
             levels.append(
                 "第X条"
                 if first.startswith("第")
@@ -1074,6 +1096,8 @@ class _Parser:
                 if first.endswith(".")
                 else "(一)"
             )
+            if clauses:
+                levels.append("款")
         items = [i for a in articles for i in a.items]
         if items:
             first = items[0].label
@@ -1190,6 +1214,7 @@ class _Parser:
             title=art.title,
             text=text,
             path=path,
+            clauses=["\n".join(c) for c in art.clauses],
             responsibility_note=note.text if note and note.source == "note" else None,
             departments=[r.name for r in refs],
             implementers=implementers,
@@ -1210,6 +1235,7 @@ class _Parser:
             title=item.title,
             text=text,
             path=path,
+            clause=item.clause,
             responsibility_note=note.text if note and note.source == "note" else None,
             departments=[r.name for r in refs],
             implementers=list(note.implementers) if note else [],
