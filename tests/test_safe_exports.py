@@ -130,7 +130,9 @@ def test_import_templates(
 ) -> None:
     # the template's example row, with hostile examples in its first columns
     monkeypatch.setattr(
-        importer, "_EXAMPLE", {**importer._EXAMPLE, "credit_code": HOSTILE[0], "name": HOSTILE[1]}
+        importer.template,
+        "_EXAMPLE",
+        {**importer.template._EXAMPLE, "credit_code": HOSTILE[0], "name": HOSTILE[1]},
     )
     out = tmp_path / f"template{suffix}"
     importer.write_template(out, hires=hires)
@@ -165,7 +167,8 @@ EXPORTERS: dict[str, Callable[..., None]] = {
     "policy/export.py": test_policy_task_breakdown,
     "reports/funnel.py": test_push_funnel,
     "enterprise/population.py": test_population_files,
-    "enterprise/importer.py": test_import_error_report,
+    "enterprise/importer/job.py": test_import_error_report,
+    "enterprise/importer/template.py": test_import_templates,
 }
 
 
