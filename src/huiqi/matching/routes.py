@@ -88,12 +88,23 @@ def enterprise_policies_page(
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
+    from huiqi.policy import interpretation
+    from huiqi.policy.service import find_article
+
     links: dict[str, str] = {}
+    explained: dict[str, list[tuple[str, str]]] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
         basis = service.published_rule(session, version.rule_id).doc.legal_basis
-        url = _article_link(session, basis[0].doc_number, basis[0].article_no) if basis else None
-        if url:
-            links[version.rule_id] = url
+        if not basis or basis[0].article_no is None:
+            continue
+        ref = find_article(session, basis[0].doc_number, basis[0].article_no)
+        if ref is None:
+            continue
+        links[version.rule_id] = ref.url
+        explained[version.rule_id] = [
+            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
+            for i in interpretation.for_article(session, ref.policy_id, ref.number)
+        ]
     return render(
         request,
         "matching/mine.html",
@@ -101,6 +112,7 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
         mine=mine,
         format_fen=format_fen,
         links=links,
+        explained=explained,
         own=user.role == Role.enterprise,
     )
 

@@ -1373,8 +1373,8 @@ def _rule_from_hash(session: Session, rule_id: str, rule_hash: str, base: Librar
     return _rule_from(version)
 
 
-def _codes_of_rule(session: Session, rule_id: str) -> list[tuple[str, int]]:
-    """(credit code, result code) of every stored state that has this rule."""
+def codes_of_rule(session: Session, rule_id: str) -> list[tuple[str, int]]:
+    """(credit code, result code: 0 ineligible, 1 eligible, 2 unknown) of every stored state with this rule."""
     out: list[tuple[str, int]] = []
     m = MatchState
     for lid in session.scalars(select(m.layout_id).distinct()):
@@ -1395,7 +1395,7 @@ def _codes_of_rule(session: Session, rule_id: str) -> list[tuple[str, int]]:
 def codes_with_result(session: Session, rule_id: str, result: str = "eligible") -> list[str]:
     """Credit codes whose stored result of this rule is `result` (eligible or unknown)."""
     code = RESULT_CODES[result]
-    return sorted(c for c, x in _codes_of_rule(session, rule_id) if x == code)
+    return sorted(c for c, x in codes_of_rule(session, rule_id) if x == code)
 
 
 def result_counts(
@@ -1439,7 +1439,7 @@ def unknown_count(session: Session, credit_code: str) -> int:
 
 def holders(session: Session, rule_id: str) -> list[str]:
     """Credit codes with a stored eligible or unknown result of this rule."""
-    return sorted(c for c, x in _codes_of_rule(session, rule_id) if x != 0)
+    return sorted(c for c, x in codes_of_rule(session, rule_id) if x != 0)
 
 
 # ---------------------------------------------------------------------------------------- queries
