@@ -29,7 +29,7 @@ from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
 from huiqi.enterprise.service import contract_schema, current_frame
-from huiqi.events import EnterpriseChanged, ResultChange, ResultsChanged
+from huiqi.events import ChangeSet, EnterpriseChanged, ResultChange, ResultsChanged, RuleFacts
 from huiqi.matching.models import MatchLayout, MatchRun, MatchState, RuleVersion
 from huiqi.rules.batch import pack_codes, run_batch
 from huiqi.rules.compiler import Rule
@@ -639,15 +639,16 @@ def _news(
     rows: np.ndarray,
     fresh: _Fresh,
     stored: _Stored,
-) -> list[ResultChange]:
-    """What changed for people among `rows`: new, changed and ended results, as events.
+) -> ChangeSet:
+    """What changed for people among `rows`: new, changed and ended results, column-wise.
 
     A result is news when it differs from the stored one, when an eligible or unknown result
     now comes from another rule version, or when an eligible 免申即享 amount changed; an
     unknown result that stays unknown is not (its data request stands).
     """
     if rows.size == 0:
-        return []
+        empty = np.zeros(0, dtype=np.int32)
+        return ChangeSet((), (), empty, empty, empty, empty, np.zeros(0, dtype=object))
     meta = [
         (
             str(version.version),
@@ -732,31 +733,21 @@ def _news(
             for u in uniq
         ]
         missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
-    split: dict[str, tuple[str, ...]] = {"": ()}
-    out: list[ResultChange] = []
-    for i, r, code, prev, text in zip(
-        at.tolist(), rs.tolist(), got.tolist(), before.tolist(), missing.tolist(), strict=True
-    ):
-        if text not in split:
-            split[text] = tuple(m for m in text.split(",") if m)
-        number, title, mode, basis = meta[r]
-        rid = layout.rule_ids[r]
-        out.append(
-            ResultChange(
-                credit_code=codes[i],
-                rule_id=rid,
-                rule_version=number,
-                result=RESULT_NAMES[code],
-                missing=split[text],
-                rule_title=title,
-                enterprise_name=names[i],
-                amount_fen=fresh.amounts[i].get(rid),
-                mode=mode,
-                legal_basis=basis,
-                previous=None if prev == ABSENT else RESULT_NAMES[prev],
-            )
-        )
-    return out
+    amounts = {
+        n: fen
+        for n, (i, r) in enumerate(zip(at.tolist(), rs.tolist(), strict=True))
+        if got[n] == T and (fen := fresh.amounts[i].get(layout.rule_ids[r])) is not None
+    }
+    return ChangeSet(
+        tuple(RuleFacts(layout.rule_ids[r], *meta[r]) for r in range(len(layout.rule_ids))),
+        tuple(zip(codes, names, strict=True)),
+        at.astype(np.int32),
+        rs.astype(np.int32),
+        got.astype(np.int8),
+        before.astype(np.int8),
+        missing,
+        amounts,
+    )
 
 
 def _ended(
@@ -895,21 +886,26 @@ def _match_batch(
     report.inserted = int((~stored.present[rows]).sum())
     report.updated = int(rows.size - report.inserted) + len(moved)
     rows = np.flatnonzero(write)
-    changes = _news(plan, pairs, layout, session, part, rows, fresh, stored)
-    changes += _ended(session, layout, part, rows, stored)
-    report.changes = len(changes)
-    for change in changes:
-        report.by_result[change.result] = report.by_result.get(change.result, 0) + 1
+    news = _news(plan, pairs, layout, session, part, rows, fresh, stored)
+    ended = _ended(session, layout, part, rows, stored)
+    report.changes = len(news) + len(ended)
+    counted = np.bincount(news.result.astype(np.int64), minlength=3).tolist()
+    for code, n in enumerate(counted):
+        if n:
+            report.by_result[RESULT_NAMES[code]] = n
+    if ended:
+        report.by_result["ineligible"] = report.by_result.get("ineligible", 0) + len(ended)
     session.flush()
     report.seconds["store"] = time.perf_counter() - clock_
 
     def observe(label: str, seconds: float) -> None:
         report.seconds[label] = report.seconds.get(label, 0.0) + seconds
 
-    if changes:
-        events.publish(session, ResultsChanged(tuple(changes), on, actor), observe=observe)
-    if collect is not None:
-        collect += changes
+    for changes in (news, tuple(ended)):
+        if changes:
+            events.publish(session, ResultsChanged(changes, on, actor), observe=observe)
+        if collect is not None:
+            collect += changes
     return report
 
 
