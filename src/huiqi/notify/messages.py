@@ -109,6 +109,16 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
     return _summary(credit_code, name, good, wanting, keys, {c.rule_id for c in eligible})
 
 
+SUMMARY_LINES = 10  # policies a summary names per kind; 我的政策 shows them all
+
+
+def _listed(lines: list[str]) -> list[str]:
+    """The first SUMMARY_LINES lines, and how many more there are (a message stays short)."""
+    if len(lines) <= SUMMARY_LINES:
+        return lines
+    return [*lines[:SUMMARY_LINES], f"  ……等共 {len(lines)} 项,详见“我的政策”"]
+
+
 def _summary(
     credit_code: str,
     name: str,
@@ -122,10 +132,10 @@ def _summary(
     lines = [f"{name}:" if name else "贵企业:"]
     if good:
         lines.append(f"经比对,贵企业可能符合以下 {len(good)} 项政策:")
-        lines += good
+        lines += _listed(good)
     if wanting:
         lines.append(f"另有 {len(wanting)} 项政策还缺少数据,无法判断:")
-        lines += wanting
+        lines += _listed(wanting)
     lines.append(
         "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
     )
