@@ -16,6 +16,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.events import GrantDecided, publish
+from huiqi.grants.award_text import AWARD_KIND, award_message
 from huiqi.grants.ledger import LedgerItem, append_many, ledger_problems
 from huiqi.grants.models import Disbursement, Grant, GrantStatus
 from huiqi.grants.risk import HOLD_FLAGS
@@ -271,6 +272,9 @@ def readable_formula(formula: str, lang: str = "zh") -> str:
 def grant_message(grant: Grant) -> tuple[str, str]:
     """Subject and Chinese body telling an enterprise what it received and why."""
     from huiqi.enterprise.catalogue import catalogue, display
+
+    if grant.snapshot.get("kind") == AWARD_KIND:
+        return award_message(grant)
 
     cat = catalogue()
     lines = [

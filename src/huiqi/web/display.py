@@ -90,6 +90,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "inputs_changed": ("批准后数据变化", "Data changed after approval"),
         "no_longer_eligible": ("已不再符合条件", "No longer eligible"),
         "change_confirmed": ("确认数据变化后仍维持", "Change confirmed"),
+        "awarded": ("申报立项", "Awarded on application"),
+        "clawback": ("追回资金", "Clawback"),
         "matching": ("匹配", "Matching"),
     },
     "rule_status": {
