@@ -6,7 +6,6 @@ in English in the English view. Templates reach these through the Jinja filters 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
@@ -264,13 +263,9 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
 
 def name_fields(text: str, lang: str = "zh") -> str:
     """Text with the registry field names it mentions replaced by their display names."""
-    from huiqi.enterprise.catalogue import catalogue
+    from huiqi.enterprise.catalogue import name_fields as named
 
-    names = {f.name: (f.en if lang == "en" else f.zh) for f in catalogue().fields.values()}
-    pattern = re.compile(
-        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
-    )
-    return pattern.sub(lambda m: names[m.group(1)], text)
+    return named(text, lang)
 
 
 def one_language(text: str, lang: str = "zh") -> str:
@@ -312,7 +307,7 @@ def install(env: Environment) -> None:
 
     @pass_context
     def _fieldnames(ctx: Any, text: str) -> str:
-        return name_fields(text, lang_of(ctx)) if lang_of(ctx) != "en" else text
+        return name_fields(text, lang_of(ctx))
 
     @pass_context
     def _bilingual(ctx: Any, text: str) -> str:
