@@ -86,7 +86,7 @@ def test_a_change_set_is_told_as_its_changes_are() -> None:
     summary = as_set[-1]
     assert summary.dedupe_key.startswith("matchset:91620102MA72H8K4X8:")
     assert summary.covers == tuple(f"rule-{r:02d}" for r in range(12))
-    assert "……等共 12 项" in summary.body and "「政策12」缺少:revenue、employees" in summary.body
+    assert "……等共 12 项" in summary.body and "「政策12」缺少:营业收入、从业人员" in summary.body
     assert "政策13" not in summary.body  # unknown without missing data asks nothing
     assert changes[0].amount_fen == 1_000_000 and changes[2].missing == ("revenue",)
     assert [c.rule_id for c in of_mode(changes, "auto_grant")] == ["rule-00", "rule-00"]

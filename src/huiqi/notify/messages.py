@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks
 from huiqi.core.money import format_fen
+from huiqi.enterprise.catalogue import label_of, name_fields
 from huiqi.events import RESULTS, ChangeSet, GrantDecided, ResultChange, ResultsChanged
 from huiqi.notify.models import (
     Notification,
@@ -20,6 +21,11 @@ from huiqi.notify.models import (
 from huiqi.notify.outbox import NoteSpec, enqueue, queue_notes
 
 INBOX_LINK = "/notify/inbox"
+
+
+def _labels(names: Iterable[str]) -> str:
+    """Registry field names as the enterprise's forms label them (营业收入, not revenue)."""
+    return "、".join(label_of(n) for n in names)
 
 
 def result_dedupe_key(change: ResultChange) -> str:
@@ -49,9 +55,9 @@ def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
         lines.append(f"政策依据:{change.legal_basis}")
     if change.reasons:
         lines.append("符合理由:" if change.result == "eligible" else "已核对的条件:")
-        lines.extend(f"  · {reason}" for reason in change.reasons)
+        lines.extend(f"  · {name_fields(reason)}" for reason in change.reasons)
     if change.missing:
-        lines.append("缺少的数据:" + "、".join(change.missing))
+        lines.append("缺少的数据:" + _labels(change.missing))
     if change.result == "eligible" and change.mode == "auto_grant":
         if change.amount_fen is not None:
             lines.append(f"预计金额:{format_fen(change.amount_fen)}(以审核结果为准)")
@@ -104,7 +110,7 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
         mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
         basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
         good.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
-    wanting = [f"  · 「{c.rule_title or c.rule_id}」缺少:" + "、".join(c.missing) for c in unknown]
+    wanting = [f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing) for c in unknown]
     keys = [f"{c.rule_id}:{c.rule_version}:{c.result}" for c in changes]
     return _summary(credit_code, name, good, wanting, keys, {c.rule_id for c in eligible})
 
@@ -200,7 +206,7 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
                 covers.add(f.rule_id)
             else:
                 if (r, text) not in unknown_line:
-                    unknown_line[(r, text)] = f"  · 「{f.title or f.rule_id}」缺少:" + "、".join(
+                    unknown_line[(r, text)] = f"  · 「{f.title or f.rule_id}」缺少:" + _labels(
                         m for m in text.split(",") if m
                     )
                 wanting.append(unknown_line[(r, text)])
