@@ -1426,6 +1426,19 @@ def evaluated_on(session: Session, credit_code: str) -> date | None:
     )
 
 
+def evaluated_on_many(session: Session, credit_codes: Sequence[str]) -> dict[str, date]:
+    """The evaluation dates of these enterprises' stored results (those that have any)."""
+    out: dict[str, date] = {}
+    for part in chunks(list(credit_codes)):
+        rows = session.execute(
+            select(MatchState.credit_code, MatchState.evaluated_on).where(
+                MatchState.credit_code.in_(list(part))
+            )
+        )
+        out.update((str(code), on) for code, on in rows)
+    return out
+
+
 def unknown_count(session: Session, credit_code: str) -> int:
     """How many published rules wait for this enterprise's data."""
     return int(
