@@ -733,11 +733,12 @@ def _news(
             for u in uniq
         ]
         missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
-    amounts = {
-        n: fen
-        for n, (i, r) in enumerate(zip(at.tolist(), rs.tolist(), strict=True))
-        if got[n] == T and (fen := fresh.amounts[i].get(layout.rule_ids[r])) is not None
-    }
+    paying = np.asarray([rule.doc.mode == "auto_grant" for _, rule in pairs], dtype=bool)
+    amounts: dict[int, int] = {}
+    for n in np.flatnonzero(paying[rs] & (got == T)).tolist():
+        fen = fresh.amounts[int(at[n])].get(layout.rule_ids[int(rs[n])])
+        if fen is not None:
+            amounts[n] = fen
     return ChangeSet(
         tuple(RuleFacts(layout.rule_ids[r], *meta[r]) for r in range(len(layout.rule_ids))),
         tuple(zip(codes, names, strict=True)),
