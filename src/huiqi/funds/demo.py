@@ -22,6 +22,7 @@ from huiqi.funds import awarding, outcomes, review
 from huiqi.funds.models import BudgetLine, Fund, FundApplication, FundCall, FundLoan
 from huiqi.funds.review import Decision
 from huiqi.funds.schemas import ApplicationStatus, AwardKind, CallStatus, EventKind, ReviewDecision
+from huiqi.funds.timeline import record_event
 
 DEPT = "甘肃省工业和信息化厅"
 FUND_NAME = "甘肃省中小企业发展专项资金"
@@ -156,7 +157,7 @@ def _apply(
     )
     session.add(app)
     session.flush()
-    review.record_event(
+    record_event(
         session,
         app,
         EventKind.created if status == ApplicationStatus.draft else EventKind.submitted,
