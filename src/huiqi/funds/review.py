@@ -257,14 +257,16 @@ def _text(value: Any) -> str:
 
 
 def consistency_checks(session: Session, app: Application) -> list[dict[str, Any]]:
-    """Each pre-filled value at submission against the registry now; self-reported values."""
-    from huiqi.enterprise import repository as registry
+    """Each pre-filled value at submission against the registry now (read the same way), and
+    the values the enterprise self-reported."""
+    from huiqi.funds.applications import prefill_values
 
-    now = registry.current_mapping(session, app.credit_code) or {}
+    now = prefill_values(session, app.credit_code)
     out = []
-    for name, item in sorted((app.prefill or {}).items()):
+    for key, item in sorted((app.prefill or {}).items()):
         if not isinstance(item, Mapping):
             continue
+        name = str(item.get("zh") or key) + (f"({item['year']})" if item.get("year") else "")
         then = item.get("value")
         if item.get("self_reported"):
             out.append(
@@ -272,23 +274,23 @@ def consistency_checks(session: Session, app: Application) -> list[dict[str, Any
                     "self_reported",
                     False,
                     f"{name}:企业自报 {then},待核实",
-                    f"{name}: self-reported {then}, to be verified",
-                    field=name,
+                    f"{key}: self-reported {then}, to be verified",
+                    field=key,
                 )
             )
-        if name not in now:
+        current = now.get(key)
+        if current is None:
             continue
-        current = now[name]
-        if _text(then) != _text(current):
+        if _text(then) != _text(current.get("value")):
             out.append(
                 _check(
                     "data_changed",
                     False,
-                    f"{name}:提交时为 {then},企业库现为 {current}",
-                    f"{name}: {then} at submission, {current} in the registry now",
-                    field=name,
+                    f"{name}:提交时为 {then},企业库现为 {current.get('value')}",
+                    f"{key}: {then} at submission, {current.get('value')} in the registry now",
+                    field=key,
                     at_submission=_text(then),
-                    now=_text(current),
+                    now=_text(current.get("value")),
                 )
             )
     if not any(c["code"] == "data_changed" for c in out):
