@@ -55,10 +55,16 @@ def _article_link(session: Session, doc_number: str, article_no: int | None) -> 
     """Policy page URL anchored at the article, when the policy library holds the document."""
     if article_no is None:
         return None
+    from huiqi.policy import cache
     from huiqi.policy.service import find_article
 
-    ref = find_article(session, doc_number, article_no)
-    return ref.url if ref else None
+    def make() -> str | None:
+        ref = find_article(session, doc_number, article_no)
+        return ref.url if ref else None
+
+    key = (doc_number, article_no, cache.fresh_library_stamp(session))
+    url: str | None = cache.links.get_or_make(key, make)
+    return url
 
 
 @router.get("/matching/mine")
@@ -90,7 +96,7 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
     mine = service.my_policies(session, code)
     links: dict[str, str] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
-        basis = service.published_rule(session, version.rule_id).doc.legal_basis
+        basis = mine.rules[version.rule_id].doc.legal_basis
         url = _article_link(session, basis[0].doc_number, basis[0].article_no) if basis else None
         if url:
             links[version.rule_id] = url

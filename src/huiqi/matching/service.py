@@ -933,6 +933,7 @@ class MyPolicies:
     eligible: list[tuple[RuleVersion, Explanation]]
     to_confirm: list[tuple[RuleVersion, Explanation]]
     near_misses: list[tuple[RuleVersion, Explanation]]
+    rules: dict[str, Rule] = field(default_factory=dict)  # the checked rules, by rule id
 
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
@@ -941,7 +942,7 @@ def my_policies(session: Session, credit_code: str, on: date | None = None) -> M
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
     plan = compile_plan([r for _, r in pairs], on)
-    out = MyPolicies([], [], [])
+    out = MyPolicies([], [], [], {v.rule_id: r for v, r in pairs})
     for (version, _rule), exp in zip(pairs, Evaluator(plan).explain_all(row), strict=True):
         if not exp.in_force:
             continue
