@@ -130,7 +130,9 @@ def test_import_templates(
 ) -> None:
     # the template's example row, with hostile examples in its first columns
     monkeypatch.setattr(
-        importer, "_EXAMPLE", {**importer._EXAMPLE, "credit_code": HOSTILE[0], "name": HOSTILE[1]}
+        importer.template,
+        "_EXAMPLE",
+        {**importer.template._EXAMPLE, "credit_code": HOSTILE[0], "name": HOSTILE[1]},
     )
     out = tmp_path / f"template{suffix}"
     importer.write_template(out, hires=hires)
@@ -161,11 +163,12 @@ def test_import_error_report(tmp_path: Path, session_maker: sessionmaker[Session
 
 # Every module that writes CSV or XLSX, and the test above that feeds it hostile values.
 EXPORTERS: dict[str, Callable[..., None]] = {
-    "grants/service.py": test_disbursement_files,
+    "grants/disbursement.py": test_disbursement_files,
     "policy/export.py": test_policy_task_breakdown,
     "reports/funnel.py": test_push_funnel,
     "enterprise/population.py": test_population_files,
-    "enterprise/importer.py": test_import_error_report,
+    "enterprise/importer/job.py": test_import_error_report,
+    "enterprise/importer/template.py": test_import_templates,
 }
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.enterprise import service as registry
 from huiqi.events import ResultChange
-from huiqi.grants import service
+from huiqi.grants import service, snapshots
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import BankAccountInput
 from huiqi.rules.library import load_base
@@ -40,7 +40,7 @@ parameters:
 @pytest.fixture(autouse=True)
 def per_person_variant(monkeypatch: pytest.MonkeyPatch) -> None:
     """Grants evaluate the graduate rule as a per-graduate amount (see PER_PERSON)."""
-    original = service._rule
+    original = snapshots.rule_of
 
     def variant(source: str, rule_id: str, version: int) -> Any:
         if rule_id != GRAD_RULE:
@@ -50,7 +50,7 @@ def per_person_variant(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         return load_base().parse_rule(text + PER_PERSON, f"{rule_id} v{version} per person")
 
-    monkeypatch.setattr(service, "_rule", variant)
+    monkeypatch.setattr(snapshots, "rule_of", variant)
 
 
 def _grant(session: Session) -> Grant:
@@ -119,14 +119,14 @@ def test_self_reported_raise_is_flagged_and_held_to_confirm(
 def test_a_rule_that_accepts_self_reports_still_flags_them(
     db_session: Session, matched: list[ResultChange], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = service._rule
+    original = snapshots.rule_of
 
     def accepting(source: str, rule_id: str, version: int) -> Any:
         rule = original(source, rule_id, version)
         rule.doc = rule.doc.model_copy(update={"accept_sources": None})
         return rule
 
-    monkeypatch.setattr(service, "_rule", accepting)
+    monkeypatch.setattr(snapshots, "rule_of", accepting)
     grant = _two_official_then_six_self_reported(db_session, matched)
     codes = {f["code"] for f in grant.risk_flags}
     assert "self_reported" in codes and "source_not_accepted" not in codes

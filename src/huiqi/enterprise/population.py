@@ -25,7 +25,7 @@ from huiqi.core.codes import (
 from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.enterprise.graduates import Hire
 from huiqi.enterprise.graduates import write as write_hires
-from huiqi.enterprise.importer import ImportReport, RowContext, _columns, map_headers, validate_row
+from huiqi.enterprise.importer import ImportReport, RowContext, columns, map_headers, validate_row
 from huiqi.enterprise.service import upsert
 
 FIGURES_YEAR = 2024
@@ -203,7 +203,7 @@ def _trade_word(industry: str) -> str:
 
 
 def _headers() -> list[tuple[str, str]]:
-    return [(key, zh) for key, zh, _en in _columns()]
+    return [(key, zh) for key, zh, _en in columns()]
 
 
 def write_file(rows: list[dict[str, str]], out: Path) -> None:

@@ -70,4 +70,4 @@ def load_demo(session: Session, *, keep_without_account: str | None, today: date
     if keep_without_account:
         session.execute(delete(BankAccount).where(BankAccount.credit_code == keep_without_account))
     for grant in session.scalars(select(Grant).where(Grant.status == GrantStatus.pending)):
-        service._set_flags(grant, service.assess_risk(session, grant, today))
+        service.set_flags(grant, service.assess_risk(session, grant, today))

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from huiqi.core.errors import Invalid
 from huiqi.grants.models import Grant, GrantStatus
-from huiqi.grants.service import ReviewReport, Scope, _scoped
+from huiqi.grants.review import ReviewReport
+from huiqi.grants.scope import Scope, scoped
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -127,7 +128,7 @@ def _yuan(raw: str, zh: str, en: str) -> Decimal | None:
 def _filtered(flt: QueueFilter, departments: Scope) -> Any:
     from huiqi.enterprise.models import enterprise_current
 
-    q = _scoped(select(Grant), departments)
+    q = scoped(select(Grant), departments)
     if flt.status:
         q = q.where(Grant.status == flt.status)
     if flt.flag == NO_FLAG:
@@ -230,7 +231,7 @@ def filtered_ids(session: Session, flt: QueueFilter, *, departments: Scope) -> l
 
 def flag_counts(session: Session, *, status: str, departments: Scope) -> Counter[str]:
     """How many grants of a status carry each risk flag (for the filter's choices)."""
-    q = _scoped(select(Grant.risk_flags), departments).where(Grant.status == status)
+    q = scoped(select(Grant.risk_flags), departments).where(Grant.status == status)
     counts: Counter[str] = Counter()
     for flags in session.scalars(q):
         codes = {f["code"] for f in flags or []}

@@ -9,12 +9,20 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from huiqi.core.errors import Invalid
+from huiqi.core.errors import DomainError, Invalid, NotFound
 from huiqi.notify.models import Topic
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")  # mainland mobile numbers (11 digits, 13x–19x)
 HHMM_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_DAILY_CAP = 100
+
+
+class NotifyError(DomainError):
+    """A notification request was refused; the message says why."""
+
+
+class InvalidLink(NotFound, NotifyError):
+    """A signed link (unsubscribe, open) that is forged, damaged or not ours: 404."""
 
 
 class SettingsError(Invalid):

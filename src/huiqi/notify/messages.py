@@ -1,0 +1,210 @@
+"""What matching results and grant decisions tell enterprises (event handlers)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import String, cast, literal, select, update
+from sqlalchemy.orm import Session
+
+from huiqi.core.bulk import chunks
+from huiqi.core.money import format_fen
+from huiqi.events import GrantDecided, ResultChange, ResultsChanged
+from huiqi.notify.models import (
+    Notification,
+    Topic,
+)
+from huiqi.notify.outbox import NoteSpec, enqueue, queue_notes
+
+INBOX_LINK = "/notify/inbox"
+
+
+def result_dedupe_key(change: ResultChange) -> str:
+    """Dedupe key of a matching result: enterprise, rule, rule version and result."""
+    return f"match:{change.credit_code}:{change.rule_id}:{change.rule_version}:{change.result}"
+
+
+def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
+    """Topic, subject and Chinese body for a new or changed matching result."""
+    title = change.rule_title or change.rule_id
+    lines: list[str] = []
+    if change.enterprise_name:
+        lines.append(f"{change.enterprise_name}:")
+    if change.result == "eligible":
+        topic = Topic.policy_match
+        if change.mode == "auto_grant":
+            subject = f"您符合「{title}」,免申即享,无需申请"
+            lines.append(f"经比对,贵企业符合政策「{title}」的条件。")
+        else:
+            subject = f"您可能符合「{title}」"
+            lines.append(f"经比对,贵企业可能符合政策「{title}」的条件。")
+    else:
+        topic = Topic.data_request
+        subject = f"补充数据后可判断是否符合「{title}」"
+        lines.append(f"判断贵企业是否符合政策「{title}」还缺少部分数据。")
+    if change.legal_basis:
+        lines.append(f"政策依据:{change.legal_basis}")
+    if change.reasons:
+        lines.append("符合理由:" if change.result == "eligible" else "已核对的条件:")
+        lines.extend(f"  · {reason}" for reason in change.reasons)
+    if change.missing:
+        lines.append("缺少的数据:" + "、".join(change.missing))
+    if change.result == "eligible" and change.mode == "auto_grant":
+        if change.amount_fen is not None:
+            lines.append(f"预计金额:{format_fen(change.amount_fen)}(以审核结果为准)")
+        lines.append("怎么办:无需提交申请,主管部门审核通过后直接兑现,届时将另行通知。")
+    elif change.result == "eligible":
+        lines.append("怎么办:请点击链接查看申报要求和所需材料,按期向主管部门申报。")
+    else:
+        lines.append("怎么办:请点击链接补充上述数据,系统将自动重新判断。")
+    return topic, subject, "\n".join(lines)
+
+
+def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
+    """The notifications a batch of result changes calls for: eligible results, and unknown
+    results with the data that is missing; the rest (ineligible) tell nothing."""
+    specs: list[NoteSpec] = []
+    for change in changes:
+        if not (change.result == "eligible" or (change.result == "unknown" and change.missing)):
+            continue
+        topic, subject, body = compose_result_message(change)
+        specs.append(
+            NoteSpec(
+                change.credit_code,
+                topic,
+                subject,
+                body,
+                INBOX_LINK,
+                result_dedupe_key(change),
+                change.rule_id,
+                change.rule_version,
+                change.deadline,
+            )
+        )
+    return specs
+
+
+SINGLES_UP_TO = 3  # more news than this for one enterprise at once come as one summary
+
+
+def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
+    """One notification announcing many new results of an enterprise (a first run, a new rule).
+
+    Its dedupe key is derived from the results it announces, so the same batch announced again
+    (a run resumed after a crash) is skipped like a single message would be.
+    """
+    eligible = [c for c in changes if c.result == "eligible"]
+    unknown = [c for c in changes if c.result != "eligible"]
+    name = next((c.enterprise_name for c in changes if c.enterprise_name), "")
+    lines = [f"{name}:" if name else "贵企业:"]
+    if eligible:
+        lines.append(f"经比对,贵企业可能符合以下 {len(eligible)} 项政策:")
+        for c in eligible:
+            mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
+            basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
+    if unknown:
+        lines.append(f"另有 {len(unknown)} 项政策还缺少数据,无法判断:")
+        for c in unknown:
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + "、".join(c.missing))
+    lines.append(
+        "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
+    )
+    if eligible:
+        topic = Topic.policy_match
+        subject = f"您可能符合 {len(eligible)} 项惠企政策"
+        if unknown:
+            subject += f",另有 {len(unknown)} 项待补充数据"
+    else:
+        topic = Topic.data_request
+        subject = f"补充数据后可判断 {len(unknown)} 项政策"
+    facts = sorted(result_dedupe_key(c) for c in changes)
+    digest = hashlib.sha256("\n".join(facts).encode("utf-8")).hexdigest()[:40]
+    return NoteSpec(
+        credit_code,
+        topic,
+        subject,
+        "\n".join(lines),
+        "/matching/mine",
+        f"matchset:{credit_code}:{digest}",
+        covers=tuple(sorted({c.rule_id for c in eligible})),
+    )
+
+
+def grouped_result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
+    """The notifications of a batch of results: up to SINGLES_UP_TO news per enterprise as
+    single messages, more as one summary (so a first run or a new rule sends each enterprise
+    one message, under the same caps and digests as any push)."""
+    by_code: dict[str, list[ResultChange]] = {}
+    for change in changes:
+        if change.result == "eligible" or (change.result == "unknown" and change.missing):
+            by_code.setdefault(change.credit_code, []).append(change)
+    specs: list[NoteSpec] = []
+    for code, news in by_code.items():
+        if len(news) <= SINGLES_UP_TO:
+            specs += result_notes(news)
+        else:
+            specs.append(summary_note(code, news))
+    return specs
+
+
+def _link_to_inbox(session: Session, ids: Sequence[int]) -> None:
+    """Point single result messages at their own inbox page (one UPDATE per 500 ids)."""
+    for chunk in chunks(ids):
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(list(chunk)), Notification.link == INBOX_LINK)
+            .values(link=literal(INBOX_LINK + "/") + cast(Notification.id, String))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def queue_result_notes(
+    session: Session, changes: Iterable[ResultChange], now: datetime | None = None
+) -> list[int]:
+    """Queue one notification per result change in one set-based pass; returns the new ids."""
+    ids = queue_notes(session, result_notes(changes), now)
+    _link_to_inbox(session, ids)
+    return ids
+
+
+def notify_results(session: Session, changed_results: Iterable[ResultChange]) -> list[Notification]:
+    """One notification per new or changed eligible (or unknown-with-missing-data) result.
+
+    Call it in the matching run's transaction with the changed results; a rerun with the
+    same rule versions and results creates nothing (dedupe key: enterprise, rule, rule version,
+    result).
+    """
+    ids = queue_result_notes(session, changed_results)
+    notes: list[Notification] = []
+    for chunk in chunks(ids):
+        notes += session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(list(chunk)))
+            .execution_options(populate_existing=True)
+        )
+    return sorted(notes, key=lambda n: n.id)
+
+
+def on_results_changed(session: Session, event: ResultsChanged) -> None:
+    """Matching stored new or changed results: queue their notifications, grouped per
+    enterprise (handler)."""
+    ids = queue_notes(session, grouped_result_notes(event.changes))
+    _link_to_inbox(session, ids)
+
+
+def on_grant_decided(session: Session, event: GrantDecided) -> None:
+    """A grant was decided: tell the enterprise, once per grant and status (handler)."""
+    enqueue(
+        session,
+        credit_code=event.credit_code,
+        topic=Topic.grant,
+        subject=event.subject,
+        body=event.body,
+        link=event.link,
+        dedupe_key=f"grant:{event.grant_id}:{event.status}",
+        rule_id=event.rule_id,
+        rule_version=str(event.rule_version),
+    )

@@ -1,0 +1,367 @@
+"""Notifications queued exactly once per dedupe key, with an outbox row per push channel;
+the officers' delivery view of the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huiqi.accounts.models import Role, User
+from huiqi.core import clock
+from huiqi.core.bulk import chunks, insert_ignoring, insert_many
+from huiqi.core.db import utcnow
+from huiqi.notify.models import (
+    Channel,
+    Notification,
+    OutboxMessage,
+    OutboxStatus,
+)
+from huiqi.notify.schemas import (
+    NotifyError,
+)
+from huiqi.notify.subscriptions import active_channels, quiet_until, subscriptions_for
+
+MAX_SUBJECT = 200
+MAX_LINK = 500
+
+
+def new_idempotency_key() -> str:
+    """A fresh idempotency key; it stays with the outbox row across every retry."""
+    return "hq-" + uuid.uuid4().hex
+
+
+def _check_message(subject: str, link: str, dedupe_key: str) -> None:
+    """Refuse a notification without a subject, with a bad link or dedupe key."""
+    if not dedupe_key or len(dedupe_key) > 255:
+        raise NotifyError("dedupe_key: 1–255 characters")
+    if not subject.strip():
+        raise NotifyError("subject must not be empty")
+    if (
+        not (link.startswith("/") or link.startswith(("http://", "https://")))
+        or len(link) > MAX_LINK
+    ):
+        raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """One notification to queue for an enterprise (checked before anything is written)."""
+
+    credit_code: str
+    topic: str
+    subject: str
+    body: str
+    link: str
+    dedupe_key: str
+    rule_id: str | None = None
+    rule_version: str | None = None
+    deadline: date | None = None
+    covers: tuple[str, ...] | None = None
+
+
+def _sent_today_counts(
+    session: Session, codes: Sequence[str], day: date
+) -> dict[tuple[str, str], int]:
+    """Single messages already queued per (enterprise, channel) on a Beijing day (held excluded)."""
+    out: dict[tuple[str, str], int] = {}
+    for chunk in chunks(codes):
+        rows = session.execute(
+            select(OutboxMessage.credit_code, OutboxMessage.channel, func.count())
+            .where(
+                OutboxMessage.credit_code.in_(list(chunk)),
+                OutboxMessage.local_day == day,
+                OutboxMessage.kind == "single",
+                OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
+            )
+            .group_by(OutboxMessage.credit_code, OutboxMessage.channel)
+        )
+        for code, channel, n in rows:
+            out[(str(code), str(channel))] = int(n)
+    return out
+
+
+def queue_notes(
+    session: Session, specs: Sequence[NoteSpec], now: datetime | None = None
+) -> list[int]:
+    """Queue many notifications at once; returns the ids of those created (in spec order).
+
+    One INSERT … ON CONFLICT (dedupe_key) DO NOTHING stores the new ones: a key that exists,
+    from an earlier run or a concurrent transaction, is skipped, so each fact is announced
+    exactly once. Their outbox rows follow in one insert: a row per push channel with an address
+    and consent whose topic is not muted; inside quiet hours it waits until they end; beyond the
+    daily cap (counted over what is already queued today plus this batch, in order) it is held
+    for the next day's digest. Never commits.
+    """
+    if not specs:
+        return []
+    now = now or utcnow()
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        _check_message(spec.subject, spec.link, spec.dedupe_key)
+        if spec.dedupe_key in seen:
+            continue
+        seen.add(spec.dedupe_key)
+        rows.append(
+            {
+                "credit_code": spec.credit_code,
+                "topic": spec.topic,
+                "subject": spec.subject.strip()[:MAX_SUBJECT],
+                "body": spec.body,
+                "link": spec.link,
+                "dedupe_key": spec.dedupe_key,
+                "rule_id": spec.rule_id,
+                "rule_version": spec.rule_version,
+                "deadline": spec.deadline,
+                "created_at": now,
+                "covers": list(spec.covers) if spec.covers is not None else None,
+            }
+        )
+    session.flush()
+    got = insert_ignoring(
+        session,
+        Notification.__table__,  # type: ignore[arg-type]
+        rows,
+        ["dedupe_key"],
+        returning=("id", "dedupe_key"),
+    )
+    ids = {str(key): int(nid) for nid, key in got}
+    created = [(ids[r["dedupe_key"]], r) for r in rows if r["dedupe_key"] in ids]
+    if not created:
+        return []
+    codes = sorted({str(r["credit_code"]) for _, r in created})
+    subs = subscriptions_for(session, codes)
+    day = clock.beijing_day(now)
+    counts = _sent_today_counts(session, sorted(subs), day) if subs else {}
+    outbox: list[dict[str, Any]] = []
+    for nid, r in created:
+        sub = subs.get(str(r["credit_code"]))
+        if sub is None or r["topic"] in (sub.muted_topics or []):
+            continue
+        wait = quiet_until(sub, now)
+        for channel, recipient in active_channels(sub):
+            key = (sub.credit_code, channel.value)
+            over_cap = counts.get(key, 0) >= sub.daily_cap
+            if not over_cap:
+                counts[key] = counts.get(key, 0) + 1
+            outbox.append(
+                {
+                    "notification_id": nid,
+                    "credit_code": sub.credit_code,
+                    "channel": channel.value,
+                    "kind": "single",
+                    "recipient": recipient,
+                    "status": str(OutboxStatus.held if over_cap else OutboxStatus.pending),
+                    "idempotency_key": new_idempotency_key(),
+                    "local_day": day,
+                    "next_attempt_at": wait or now,
+                    "created_at": now,
+                    "attempts": 0,
+                    "history": [],
+                }
+            )
+    insert_many(session, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
+    return [nid for nid, _ in created]
+
+
+def enqueue(
+    session: Session,
+    *,
+    credit_code: str,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    rule_id: str | None = None,
+    deadline: date | None = None,
+    rule_version: str | None = None,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Create one notification per dedupe key (None if it exists) and its outbox rows.
+
+    The inbox always receives it. Push channels get one outbox row each when the enterprise
+    gave an address and consent and did not mute the topic; inside quiet hours the row waits
+    until they end; beyond the daily cap it is held for the next day's digest. Never commits.
+    """
+    spec = NoteSpec(
+        credit_code, topic, subject, body, link, dedupe_key, rule_id, rule_version, deadline
+    )
+    ids = queue_notes(session, [spec], now)
+    return session.get(Notification, ids[0]) if ids else None
+
+
+def enqueue_user(
+    session: Session,
+    *,
+    user_id: int,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    deadline: date | None = None,
+    now: datetime | None = None,
+) -> Notification | None:
+    """Create one notification for one user per dedupe key (None if it exists).
+
+    The user's inbox always receives it; an active user with an e-mail address on the account
+    also gets it by e-mail. These are work messages about the user's own cases (no enterprise
+    subscription, quiet hours or daily cap apply). Never commits.
+    """
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotifyError(f"no user {user_id}")
+    now = now or utcnow()
+    _check_message(subject, link, dedupe_key)
+    session.flush()
+    got = insert_ignoring(
+        session,
+        Notification.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "credit_code": None,
+                "recipient_user_id": user.id,
+                "topic": topic,
+                "subject": subject.strip()[:MAX_SUBJECT],
+                "body": body,
+                "link": link,
+                "dedupe_key": dedupe_key,
+                "deadline": deadline,
+                "created_at": now,
+            }
+        ],
+        ["dedupe_key"],
+        returning=("id",),
+    )
+    if not got:
+        return None
+    note = session.get(Notification, int(got[0][0]))
+    assert note is not None
+    address = (user.email or "").strip()
+    if user.is_active and address:
+        session.add(
+            OutboxMessage(
+                notification_id=note.id,
+                credit_code=None,
+                recipient_user_id=user.id,
+                channel=Channel.email,
+                kind="single",
+                recipient=address,
+                status=OutboxStatus.pending,
+                idempotency_key=new_idempotency_key(),
+                local_day=clock.beijing_day(now),
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        session.flush()
+    return note
+
+
+def institution_users(session: Session, institution: str) -> list[User]:
+    """The active bank users acting for an institution."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.role == Role.bank,
+                User.institution == institution,
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def enqueue_institution(
+    session: Session,
+    *,
+    institution: str,
+    topic: str,
+    subject: str,
+    body: str,
+    link: str,
+    dedupe_key: str,
+    deadline: date | None = None,
+    now: datetime | None = None,
+) -> list[Notification]:
+    """Tell every active user of a lender about one event, once each (key + ":user:<id>")."""
+    created = []
+    for user in institution_users(session, institution):
+        note = enqueue_user(
+            session,
+            user_id=user.id,
+            topic=topic,
+            subject=subject,
+            body=body,
+            link=link,
+            dedupe_key=f"{dedupe_key}:user:{user.id}",
+            deadline=deadline,
+            now=now,
+        )
+        if note is not None:
+            created.append(note)
+    return created
+
+
+def outbox_rows(
+    session: Session,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    credit_code: str | None = None,
+    limit: int = 200,
+) -> Sequence[OutboxMessage]:
+    """Outbox rows for the officers' delivery view, newest first."""
+    q = select(OutboxMessage)
+    if status:
+        q = q.where(OutboxMessage.status == status)
+    if channel:
+        q = q.where(OutboxMessage.channel == channel)
+    if credit_code:
+        q = q.where(OutboxMessage.credit_code == credit_code)
+    return session.scalars(q.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+
+
+def status_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Outbox rows per (channel, status)."""
+    rows = session.execute(
+        select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
+            OutboxMessage.channel, OutboxMessage.status
+        )
+    ).all()
+    return {(ch, st): int(n) for ch, st, n in rows}
+
+
+def requeue_dead(session: Session, outbox_id: int) -> OutboxMessage:
+    """Give a dead-lettered row a fresh round of attempts (same idempotency key)."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None or row.status != OutboxStatus.dead:
+        raise NotifyError("only dead-lettered messages can be retried")
+    row.status = OutboxStatus.pending
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    return row
+
+
+def describe(row: OutboxMessage) -> dict[str, Any]:
+    """A plain view of an outbox row for JSON output."""
+    return {
+        "id": row.id,
+        "notification_id": row.notification_id,
+        "credit_code": row.credit_code,
+        "channel": row.channel,
+        "kind": row.kind,
+        "status": row.status,
+        "attempts": row.attempts,
+        "idempotency_key": row.idempotency_key,
+        "last_error": row.last_error,
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+    }
