@@ -24,6 +24,7 @@ from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_rows
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
+from huiqi.core.lru import Lru
 from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
@@ -926,6 +927,9 @@ def explain(
     return Evaluator(compile_plan([rule], on)).explain(_row_for(session, credit_code), rule_id)
 
 
+_EXPLAINED: Lru[list[Explanation]] = Lru(4096)
+
+
 @dataclass
 class MyPolicies:
     """An enterprise's view: what it gets, what needs its data, what is within reach."""
@@ -941,9 +945,17 @@ def my_policies(session: Session, credit_code: str, on: date | None = None) -> M
     on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
-    plan = compile_plan([r for _, r in pairs], on)
+
+    def explain_all() -> list[Explanation]:
+        plan = compile_plan([r for _, r in pairs], on)
+        return list(Evaluator(plan).explain_all(row))
+
+    # The same rules over the same figures on the same day explain the same way: an enterprise
+    # reloading its page (or many opening theirs from one push) costs one query per input.
+    key = (tuple((v.id, v.hash) for v, _ in pairs), on, repr(sorted(row.items())))
+    explained = _EXPLAINED.get_or_make(key, explain_all)
     out = MyPolicies([], [], [], {v.rule_id: r for v, r in pairs})
-    for (version, _rule), exp in zip(pairs, Evaluator(plan).explain_all(row), strict=True):
+    for (version, _rule), exp in zip(pairs, explained, strict=True):
         if not exp.in_force:
             continue
         if exp.result == "eligible":

@@ -14,16 +14,15 @@ worker processes read the new stamp when theirs age out, without telling each ot
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.lru import Lru
 from huiqi.policy.models import (
     DepartmentAlias,
     Policy,
@@ -36,60 +35,31 @@ from huiqi.policy.models import (
 _WATCHED = (Policy, PolicyArticle, PolicySection, PolicyVersion, PolicyTask, DepartmentAlias)
 _CHANGED = "huiqi_policy_changed"
 
-V = TypeVar("V")
-
-
-class Lru(Generic[V]):
-    """A small thread-safe least-recently-used map."""
-
-    def __init__(self, size: int) -> None:
-        """Keep at most `size` entries."""
-        self.size = size
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_make(self, key: Hashable, make: Callable[[], V]) -> V:
-        """The cached value, or a new one made (outside the lock) and remembered."""
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        value = make()
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value
-
-    def peek(self, key: Hashable) -> V | None:
-        """The cached value or None, without taking the lock (readers on the event loop)."""
-        return self._data.get(key)
-
-    def put(self, key: Hashable, value: V) -> None:
-        """Remember a value."""
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._data.clear()
-
 
 class Stamps:
-    """Change stamps read from the database, trusted for `ttl` seconds (0: never)."""
+    """Change stamps read from the database, trusted for `ttl` seconds (0: never).
+
+    When a stamp ages out, the first caller is told to read it again and the others keep
+    using the old one meanwhile (for at most another `ttl`), so a busy page does not send
+    every waiting request to the database at the same moment.
+    """
 
     def __init__(self, ttl: float) -> None:
         """Remember stamps for `ttl` seconds."""
         self.ttl = ttl
-        self._data: dict[Hashable, tuple[float, Any]] = {}
+        # key → [read at, stamp, re-read asked at]
+        self._data: dict[Hashable, list[Any]] = {}
 
     def get(self, key: Hashable) -> Any | None:
-        """The remembered stamp, or None when there is none young enough."""
+        """The remembered stamp, or None when the caller should read it from the database."""
         entry = self._data.get(key)
-        if entry is None or time.monotonic() - entry[0] >= self.ttl:
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - entry[0] < self.ttl:
+            return entry[1]
+        if entry[2] is None or now - entry[2] >= self.ttl:
+            entry[2] = now  # this caller reads it again; the rest wait for its answer
             return None
         return entry[1]
 
@@ -98,7 +68,7 @@ class Stamps:
         if self.ttl > 0:
             if len(self._data) > 4096:
                 self._data = {}
-            self._data[key] = (time.monotonic(), stamp)
+            self._data[key] = [time.monotonic(), stamp, None]
 
     def clear(self) -> None:
         """Forget every stamp (something they cover changed)."""
