@@ -9,8 +9,9 @@ Imports under `if TYPE_CHECKING:` are left out: they never run.
 - Domain packages: accounts, enterprise, finance, grants, matching, notify, policy, reports,
   rules, plus `core` and the leaf module `huiqi.events`. Their graph must have no cycle.
 - Entry points are no part of that graph: `huiqi.web`, `huiqi.cli`, `huiqi.wiring`, `huiqi.demo`,
-  `huiqi.models`, `huiqi.migrations`, and each domain's `routes.py` (web adapter) and `cli.py`
-  (command adapter). They may import any domain; no domain module may import an entry point,
+  `huiqi.models`, `huiqi.migrations`, and each domain's `routes` (web adapter: a module or a
+  package) and `cli.py` (command adapter), or a further adapter named `*_routes.py` / `*_cli.py`
+  beside them. They may import any domain; no domain module may import an entry point,
   so a domain never depends on the web layer, the command line or the wiring.
 """
 
@@ -67,7 +68,16 @@ def _module(path: Path) -> tuple[str, ...]:
 
 
 def _is_entry(parts: tuple[str, ...]) -> bool:
-    return parts[0] in ENTRY_PACKAGES or (len(parts) > 1 and parts[-1] in ADAPTER_MODULES)
+    # a domain's adapter is a module (grants/routes.py), a package of them (finance/routes/) or
+    # a further adapter module beside them (funds/officer_routes.py)
+    if parts[0] in ENTRY_PACKAGES:
+        return True
+    last = parts[-1]
+    return len(parts) > 1 and (
+        last in ADAPTER_MODULES
+        or parts[1] in ADAPTER_MODULES
+        or any(last.endswith(f"_{a}") for a in ADAPTER_MODULES)
+    )
 
 
 def _package(name: str) -> str:

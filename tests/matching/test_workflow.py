@@ -198,3 +198,109 @@ def test_review_page_lists_parameters_with_their_kind_of_source(
     assert kinds["vat_small_scale_levy_rate"] == "legal"
     row = soup.select_one('tr[data-param="vat_small_scale_exempt_annual_revenue"]')
     assert row is not None and "估算" in row.text
+
+
+def changed(*edits: tuple[str, str]) -> service.Rule:
+    """The graduate rule with text replacements applied (each must apply)."""
+    text = load_library().rules[GRAD].source
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    return load_base().parse_rule(text, "change.yaml")
+
+
+def test_a_lowering_publishes_at_once_and_the_ledger_names_the_officer(
+    world: Session, make_user: Callable[..., object]
+) -> None:
+    first = officer(make_user, "rst-1", RST)
+    halved = changed(("formula: graduate_insurance_paid", "formula: graduate_insurance_paid / 2"))
+    outcome = workflow.submit(world, halved, first, on=ON)
+    assert outcome.published and outcome.version.status == "published"
+    assert outcome.version.reviewed_by is None and outcome.version.published_by == "rst-1"
+    g = grant(world)
+    assert g.amount_fen == 1_822_500 and g.rule_version == 2
+    entry = world.scalars(
+        select(LedgerEntry).where(LedgerEntry.grant_id == g.id).order_by(LedgerEntry.id.desc())
+    ).first()
+    assert entry is not None and entry.event == "recomputed" and entry.actor == "rst-1"
+    submitted = world.scalars(select(AuditEvent).where(AuditEvent.event == "rule.submitted")).one()
+    assert submitted.detail["review_reason"] is None
+    # raising it back is a raise again: it waits for the second person
+    back = workflow.submit(world, load_library().rules[GRAD], first, on=ON)
+    assert not back.published and grant(world).amount_fen == 1_822_500
+
+
+def test_unchanged_amounts_and_narrower_conditions_publish_at_once(
+    world: Session, make_user: Callable[..., object]
+) -> None:
+    first = officer(make_user, "rst-1", RST)
+    worded = changed(("最长不超过1年", "最长不超过一年"))
+    assert workflow.submit(world, worded, first, on=ON).published
+    narrower = changed(
+        ("最长不超过1年", "最长不超过一年"),
+        ('op: ">=", value: 1, id: hired_graduates', 'op: ">=", value: 2, id: hired_graduates'),
+    )
+    assert workflow.submit(world, narrower, first, on=ON).published
+    assert grant(world).amount_fen == 3_645_000 and grant(world).rule_version == 3
+    assert workflow.published_version(world, GRAD).department == "省人社厅"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("edits", "reason"),
+    [
+        (
+            (("value: [small, micro]", "value: [small, micro, medium]"),),
+            "more_qualify",
+        ),
+        (
+            (("formula: graduate_insurance_paid", "formula: graduate_insurance_paid * 11 / 10"),),
+            "amount_raised",
+        ),
+        ((("valid_from: 2021-01-01", "valid_from: 2019-01-01"),), "window_longer"),
+        (
+            (
+                (
+                    "accept_sources: [registry, officer, computed]",
+                    "accept_sources: [registry, officer, computed, self_reported]",
+                ),
+            ),
+            "more_sources",
+        ),
+    ],
+)
+def test_a_change_that_can_pay_more_waits_for_a_second_officer(
+    world: Session,
+    make_user: Callable[..., object],
+    edits: tuple[tuple[str, str], ...],
+    reason: str,
+) -> None:
+    medium = make_credit_code("9", "1", "620102", "MA7WFL02")
+    registry.apply_changes(
+        world,
+        medium,
+        {"name": "兰州中型有限公司", "region_code": "620102", "industry_code": "3311"},
+        source="市场监管",
+        as_of=date(2024, 1, 1),
+    )
+    registry.apply_changes(
+        world,
+        medium,
+        {
+            "employees": 400,
+            "revenue": 30_000 * 1_000_000,
+            "total_assets": 15_000 * 1_000_000,
+            "graduate_hires": 2,
+            "graduate_insurance_paid": 2_430_000,
+        },
+        source="人社",
+        as_of=date(2024, 5, 31),
+        year=2023,
+    )
+    first = officer(make_user, "rst-1", RST)
+    outcome = workflow.submit(world, changed(*edits), first, on=ON)
+    assert not outcome.published and outcome.version.status == "review"
+    assert (
+        workflow.raise_reason(world, changed(*edits), workflow.published_version(world, GRAD), ON)
+        == reason
+    )
+    assert grant(world).amount_fen == 3_645_000 and grant(world).rule_version == 1

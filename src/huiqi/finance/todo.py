@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import User
+from huiqi.core.clock import today
 from huiqi.core.todo import TodoItem
 from huiqi.finance.models import Application, AppStatus
-from huiqi.finance.service import today
 
 OPEN = (AppStatus.submitted, AppStatus.accepted)
 NEAR_DAYS = 3

@@ -133,6 +133,10 @@ class FundCall(Base):
     materials: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     stages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     criteria: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the performance template: {"targets": [{"key", "name_zh", "name_en", "unit",
+    # "higher_is_better"}], "interval_months", "reports", "grace_working_days", "pass_ratio",
+    # "clawback_share"}; empty when the call asks for no outcomes
+    performance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     objection_days: Mapped[int] = mapped_column(Integer, default=5)
     return_days: Mapped[int] = mapped_column(Integer, default=7)
     status: Mapped[str] = mapped_column(String(16), default=CallStatus.draft, index=True)
@@ -177,6 +181,8 @@ class FundApplication(Base):
     project_code: Mapped[str | None] = mapped_column(String(100), index=True)
     contract_no: Mapped[str | None] = mapped_column(String(100), index=True)
     requested_fen: Mapped[int | None] = mapped_column(BigInteger)
+    # the outcomes the enterprise commits to: target key (of the call's template) → value text
+    targets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=ApplicationStatus.draft, index=True)
     stage_index: Mapped[int] = mapped_column(Integer, default=0)
     stage_entered_at: Mapped[datetime | None] = mapped_column(TZ)

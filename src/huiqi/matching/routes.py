@@ -51,20 +51,32 @@ def _day(on: str | None) -> date:
         raise HTTPException(status_code=422, detail="on must be YYYY-MM-DD") from None
 
 
-def _article_link(session: Session, doc_number: str, article_no: int | None) -> str | None:
-    """Policy page URL anchored at the article, when the policy library holds the document."""
-    if article_no is None:
-        return None
-    from huiqi.policy import cache
+def _article_link(
+    session: Session, doc_number: str, article_no: int
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """The policy page URL of an article and its interpretations (title, URL), when the library
+    holds the document; kept until the library changes (an interpretation moves its stamp)."""
+    from huiqi.policy import cache, interpretation
     from huiqi.policy.service import find_article
 
-    def make() -> str | None:
+    def make() -> tuple[str, list[tuple[str, str]]] | None:
         ref = find_article(session, doc_number, article_no)
-        return ref.url if ref else None
+        if ref is None:
+            return None
+        return ref.url, [
+            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
+            for i in interpretation.for_article(session, ref.policy_id, ref.number)
+        ]
 
     key = (doc_number, article_no, cache.fresh_library_stamp(session))
-    url: str | None = cache.links.get_or_make(key, make)
-    return url
+    found: tuple[str, list[tuple[str, str]]] | None = cache.links.get_or_make(key, make)
+    return found
+
+
+def _article_url(session: Session, doc_number: str, article_no: int | None) -> str | None:
+    """Policy page URL anchored at the article, when the policy library holds the document."""
+    found = _article_link(session, doc_number, article_no) if article_no is not None else None
+    return found[0] if found else None
 
 
 @router.get("/matching/mine")
@@ -95,11 +107,15 @@ def enterprise_policies_page(
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
     links: dict[str, str] = {}
+    explained: dict[str, list[tuple[str, str]]] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
         basis = mine.rules[version.rule_id].doc.legal_basis
-        url = _article_link(session, basis[0].doc_number, basis[0].article_no) if basis else None
-        if url:
-            links[version.rule_id] = url
+        if not basis or basis[0].article_no is None:
+            continue
+        found = _article_link(session, basis[0].doc_number, basis[0].article_no)
+        if found is None:
+            continue
+        links[version.rule_id], explained[version.rule_id] = found
     return render(
         request,
         "matching/mine.html",
@@ -107,6 +123,7 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
         mine=mine,
         format_fen=format_fen,
         links=links,
+        explained=explained,
         own=user.role == Role.enterprise,
     )
 
@@ -299,7 +316,7 @@ def rule_page(
     report = service.reverse_query(session, rule_id, _day(on))
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
-    links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
+    links = [(b, _article_url(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
     return render(
         request, "rules/rule.html", version=version, rule=rule, report=report, links=links
     )

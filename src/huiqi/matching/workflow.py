@@ -6,10 +6,12 @@ One path serves every change of a published rule (draft → review → published
   log), may submit, approve, reject or withdraw it;
 - a version naming another department is a move: the owning department submits it and an officer
   of the receiving department must approve it;
-- every version of an ``auto_grant`` rule waits in review until a second officer of the
-  department — never the submitter — records the review; only then is it published and only then
-  does it reach any grant (any change can raise what is paid: an amount, a cap or who qualifies);
-- other versions an officer of the department may publish at once.
+- a version of an ``auto_grant`` rule that can pay anyone more than the version in force (a new
+  rule, a raised amount or cap, more enterprises or a longer window qualifying, more kinds of input
+  accepted) waits in review until a second officer of the department — never the submitter —
+  records the review; only then is it published and only then does it reach any grant;
+- other versions (lowering amounts or caps, narrowing who qualifies, texts) an officer of the
+  department publishes at once, still recorded in the audit log and the grant ledger.
 
 Publishing re-matches the rule with the acting officer as the actor, so the grant ledger entries it
 causes name who changed which rule version. Services never commit; the request commits.
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
+import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -31,13 +34,19 @@ from huiqi.accounts.service import audit
 from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Forbidden
+from huiqi.enterprise.service import current_frame
 from huiqi.events import ResultChange, ResultsChanged
 from huiqi.matching.models import MatchResult, RuleVersion
-from huiqi.matching.service import MatchingError, new_version, rematch_rule
+from huiqi.matching.service import MatchingError, new_version, rematch_rule, rule_of_version
 from huiqi.policy.service import registry_for
+from huiqi.rules.batch import run_batch
 from huiqi.rules.compiler import Rule
+from huiqi.rules.evaluate import amount
+from huiqi.rules.plan import compile_plan
+from huiqi.rules.schema import SourceKind
 
 REVIEW = "review"
+_ALL_SOURCES = get_args(SourceKind)
 
 
 class RuleAccessError(Forbidden):
@@ -117,16 +126,71 @@ def pending_reviews(session: Session, user: User) -> list[RuleVersion]:
     return [v for v in waiting if may_act(session, user, v.department)]
 
 
-def needs_review(rule: Rule, current: RuleVersion | None, moved: bool) -> bool:
-    """An auto_grant version, or a move to another department, waits for a second person."""
-    return (
-        rule.doc.mode == "auto_grant"
-        or (current is not None and current.mode == "auto_grant")
-        or moved
-    )
+def _cap_on(rule: Rule, on: date) -> Any:
+    """The rule's cap in fen on a date (None: no cap)."""
+    return rule.cap if rule.cap_param is None else rule.params[rule.cap_param].value_on(on)
 
 
-def submit(session: Session, rule: Rule, user: User, note: str = "") -> Outcome:
+def _registry_raise(session: Session, old: Rule, new: Rule, on: date) -> str | None:
+    """Whether, on the recorded registry, the new version pays any enterprise more or qualifies more.
+
+    Amounts are compared on every enterprise whose inputs both formulas can compute (qualifying or
+    not, so a raise waiting for a future qualification shows too); eligibility and "to confirm"
+    under the new version must already hold under the old one.
+    """
+    frame = current_frame(session)
+    if frame.height == 0:
+        return None
+    batch = run_batch(compile_plan([old, new], on), frame)
+    before, after = batch.codes(0), batch.codes(1)
+    if np.any(((after != 0) & (before == 0)) | ((after == 1) & (before == 2))):
+        return "more_qualify"
+    for row in frame.iter_rows(named=True):
+        paid_before = amount(old, row, on)[0]
+        paid_after = amount(new, row, on)[0]
+        if paid_after is not None and (paid_before is None or paid_after > paid_before):
+            return "amount_raised"
+    return None
+
+
+def raise_reason(
+    session: Session, rule: Rule, current: RuleVersion | None, on: date | None = None
+) -> str | None:
+    """Why this auto_grant version could pay more than the one in force (None: it cannot).
+
+    A new no-application rule, a removed or higher cap, a longer validity window, more kinds of
+    input accepted, more enterprises qualifying or any recorded enterprise's amount rising are raises.
+    """
+    if rule.doc.mode != "auto_grant":
+        return None
+    if current is None or current.mode != "auto_grant":
+        return "new_auto_grant"
+    on = on or clock.today()
+    old = rule_of_version(current)
+    old_cap, new_cap = _cap_on(old, on), _cap_on(rule, on)
+    if old_cap is not None and (new_cap is None or new_cap > old_cap):
+        return "cap_raised"
+    if rule.doc.valid_from < old.doc.valid_from or (
+        old.doc.valid_to is not None
+        and (rule.doc.valid_to is None or rule.doc.valid_to > old.doc.valid_to)
+    ):
+        return "window_longer"
+    accepted_before = set(old.doc.accept_sources or _ALL_SOURCES)
+    if not set(rule.doc.accept_sources or _ALL_SOURCES) <= accepted_before:
+        return "more_sources"
+    return _registry_raise(session, old, rule, on)
+
+
+def review_reason(
+    session: Session, rule: Rule, current: RuleVersion | None, moved: bool, on: date | None = None
+) -> str | None:
+    """Why the version waits for a second person: a move, or an auto_grant raise (None: it does not)."""
+    return "moved" if moved else raise_reason(session, rule, current, on)
+
+
+def submit(
+    session: Session, rule: Rule, user: User, note: str = "", on: date | None = None
+) -> Outcome:
     """Submit a checked rule: published at once, or stored for review when it needs a second person."""
     current = published_version(session, rule.id)
     owner = current.department if current is not None else rule.doc.department
@@ -156,10 +220,18 @@ def submit(session: Session, rule: Rule, user: User, note: str = "") -> Outcome:
     )
     session.add(version)
     session.flush()
-    _audit(session, "rule.submitted", user, version, moved_from=version.moved_from)
-    if needs_review(rule, current, moved):
+    reason = review_reason(session, rule, current, moved, on)
+    _audit(
+        session,
+        "rule.submitted",
+        user,
+        version,
+        moved_from=version.moved_from,
+        review_reason=reason,
+    )
+    if reason is not None:
         return Outcome(version, False)
-    _publish(session, version, user)
+    _publish(session, version, user, on)
     return Outcome(version, True)
 
 

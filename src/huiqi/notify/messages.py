@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks
 from huiqi.core.money import format_fen
+from huiqi.enterprise.catalogue import label_of, name_fields
 from huiqi.events import GrantDecided, ResultChange, ResultsChanged
 from huiqi.notify.models import (
     Notification,
@@ -19,6 +20,11 @@ from huiqi.notify.models import (
 from huiqi.notify.outbox import NoteSpec, enqueue, queue_notes
 
 INBOX_LINK = "/notify/inbox"
+
+
+def _labels(names: Iterable[str]) -> str:
+    """Registry field names as the enterprise's forms label them (营业收入, not revenue)."""
+    return "、".join(label_of(n) for n in names)
 
 
 def result_dedupe_key(change: ResultChange) -> str:
@@ -48,9 +54,9 @@ def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
         lines.append(f"政策依据:{change.legal_basis}")
     if change.reasons:
         lines.append("符合理由:" if change.result == "eligible" else "已核对的条件:")
-        lines.extend(f"  · {reason}" for reason in change.reasons)
+        lines.extend(f"  · {name_fields(reason)}" for reason in change.reasons)
     if change.missing:
-        lines.append("缺少的数据:" + "、".join(change.missing))
+        lines.append("缺少的数据:" + _labels(change.missing))
     if change.result == "eligible" and change.mode == "auto_grant":
         if change.amount_fen is not None:
             lines.append(f"预计金额:{format_fen(change.amount_fen)}(以审核结果为准)")
@@ -108,7 +114,7 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
     if unknown:
         lines.append(f"另有 {len(unknown)} 项政策还缺少数据,无法判断:")
         for c in unknown:
-            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + "、".join(c.missing))
+            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing))
     lines.append(
         "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
     )

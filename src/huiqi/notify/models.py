@@ -59,6 +59,7 @@ class Topic(StrEnum):
     data_request = "data_request"
     grant = "grant"
     financing = "financing"
+    funds = "funds"
 
 
 TOPIC_LABELS: dict[str, tuple[str, str]] = {
@@ -66,6 +67,7 @@ TOPIC_LABELS: dict[str, tuple[str, str]] = {
     Topic.data_request: ("补充数据提醒", "Missing data reminders"),
     Topic.grant: ("免申即享兑现", "No-application benefits"),
     Topic.financing: ("融资申请进度", "Financing applications"),
+    Topic.funds: ("专项资金申报", "Special fund calls and applications"),
 }
 
 

@@ -27,12 +27,21 @@ from huiqi.policy.models import (
     DepartmentAlias,
     Policy,
     PolicyArticle,
+    PolicyInterpretation,
     PolicySection,
     PolicyTask,
     PolicyVersion,
 )
 
-_WATCHED = (Policy, PolicyArticle, PolicySection, PolicyVersion, PolicyTask, DepartmentAlias)
+_WATCHED = (
+    Policy,
+    PolicyArticle,
+    PolicySection,
+    PolicyVersion,
+    PolicyTask,
+    PolicyInterpretation,
+    DepartmentAlias,
+)
 _CHANGED = "huiqi_policy_changed"
 
 

@@ -130,8 +130,11 @@ def normalize_text(text: str) -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
-def _looks_like_chinese_text(text: str) -> bool:
-    """Sanity check for a decoding: no control bytes, and the CJK characters are common ones."""
+def _looks_like_chinese_text(text: str, charset: str = "gb2312") -> bool:
+    """Sanity check for a decoding: no control bytes, and the CJK characters are common ones.
+
+    Common means in GB2312 (simplified) or, for a text in traditional characters, in Big5.
+    """
     if not text.strip() or _CONTROL.search(text):
         return False
     cjk = [ch for ch in text if "\u4e00" <= ch <= "\u9fff"]
@@ -144,7 +147,7 @@ def _looks_like_chinese_text(text: str) -> bool:
     common = 0
     for ch in cjk:
         try:
-            ch.encode("gb2312")
+            ch.encode(charset)
             common += 1
         except UnicodeEncodeError:
             pass
@@ -187,6 +190,15 @@ def decode_text(data: bytes, filename: str) -> tuple[str, str]:
             continue
         if _looks_like_chinese_text(text):
             return text, "gb18030" if encoding in {"gbk", "gb2312", "gb18030"} else encoding
+    # Traditional characters (Hong Kong, Macao, Taiwan): Big5, tried only after the GB family so
+    # that a simplified text is never read as Big5 look-alikes.
+    try:
+        text = data.decode("big5hkscs")
+    except UnicodeDecodeError:
+        pass
+    else:
+        if _looks_like_chinese_text(text, "big5hkscs"):
+            return text, "big5"
     raise IngestError(
         filename, "cannot determine the text encoding (tried UTF-8, GBK/GB18030 and detection)"
     )
@@ -483,19 +495,144 @@ def docx_to_text(data: bytes, filename: str, *, limits: Limits = DEFAULT_LIMITS)
 
 
 def pdf_to_text(data: bytes, filename: str) -> str:
-    """Extract the text layer of a PDF and re-join lines that the page width broke."""
-    from pdfminer.high_level import extract_text
+    """Extract the text layer of a PDF and re-join lines that the page width broke.
+
+    Ruled tables (a 任务分工表 printed as a grid) are read as tables, cell by cell, and kept as
+    table lines in their place; a table continued on the next page, with the same columns and
+    nothing above it, is read as one table. Pages without rulings are read as plain text.
+    """
     from pdfminer.pdfparser import PDFSyntaxError
 
     try:
-        text = extract_text(io.BytesIO(data))
+        blocks = _pdf_blocks_with_tables(data)
+        if blocks is None:
+            text = _pdf_layout_text(data)
+        else:
+            text = "\n".join(b if isinstance(b, str) else "\n".join(b) for b in blocks)
     except PDFSyntaxError as exc:
         raise IngestError(filename, "not a readable PDF file") from exc
     except Exception as exc:  # pdfminer raises many types for damaged or encrypted files
         raise IngestError(filename, f"cannot read the PDF ({type(exc).__name__})") from exc
     if not re.search(r"[\u4e00-\u9fffA-Za-z0-9]", text):
         raise IngestError(filename, "the PDF has no text layer (a scanned image?); OCR it first")
-    return reflow_pdf_lines(text)
+    if blocks is None:
+        return reflow_pdf_lines(text)
+    # Prose is re-flowed block by block; a table's lines are never joined to the text around it.
+    out = [reflow_pdf_lines(b) if isinstance(b, str) else "\n".join(b) for b in blocks]
+    return "\n".join(part for part in out if part)
+
+
+PARAGRAPH_BREAK = "\x00"
+"""A line standing between two paragraphs of PDF text (the layout showed a gap or an indent)."""
+
+
+def _pdf_layout_text(data: bytes) -> str:
+    """The PDF's text lines in reading order, with a break line where a new paragraph begins.
+
+    pdfminer's layout analysis gives each printed line with its position. A line further below
+    the one before than the document's usual line pitch, or indented past the usual left edge,
+    starts a paragraph: so a paragraph whose last line happens to fill the width is still not
+    run into the next one.
+    """
+    from pdfminer.high_level import extract_pages
+    from pdfminer.layout import LTTextContainer, LTTextLine
+
+    lines: list[tuple[int, float, float, float, str]] = []  # page, left, top, height, text
+    for number, page in enumerate(extract_pages(io.BytesIO(data))):
+        for box in page:
+            if not isinstance(box, LTTextContainer):
+                continue
+            for line in box:
+                if isinstance(line, LTTextLine) and (text := line.get_text().strip()):
+                    lines.append((number, line.x0, line.y1, line.height, text))
+    if not lines:
+        return ""
+    pitches = sorted(
+        round(a[2] - b[2], 1)
+        for a, b in zip(lines, lines[1:], strict=False)
+        if a[0] == b[0] and 0 < a[2] - b[2] < 4 * max(a[3], 1.0)
+    )
+    # The pitch inside a paragraph is the smaller of the common gaps (short paragraphs may make
+    # the wider gap between paragraphs the more frequent one).
+    pitch = pitches[len(pitches) // 5] if pitches else 0.0
+    lefts = sorted(round(x[1]) for x in lines)
+    left = lefts[len(lefts) // 2]
+    out: list[str] = []
+    previous: tuple[int, float, float, float, str] | None = None
+    for line in lines:
+        number, x0, top, height, text = line
+        if previous is not None and (
+            number != previous[0]
+            and x0 > left + 0.8 * height
+            or number == previous[0]
+            and ((pitch and previous[2] - top > 1.3 * pitch) or x0 > left + 0.8 * height)
+        ):
+            out.append(PARAGRAPH_BREAK)
+        out.append(text)
+        previous = line
+    return "\n".join(out)
+
+
+def _cell(value: str | None) -> str:
+    """A PDF table cell's text: lines the cell width broke are joined (without a space in Chinese)."""
+    if not value:
+        return ""
+    parts = [p.strip() for p in value.split("\n") if p.strip()]
+    text = ""
+    for part in parts:
+        if text and not (_CJK_END.search(text) or _CJK_START.match(part)):
+            text += " "
+        text += part
+    return text
+
+
+_CJK_END = re.compile(r"[\u3000-\u9fff\uff00-\uffef]$")
+_CJK_START = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
+def _pdf_blocks_with_tables(data: bytes) -> list[str | list[str]] | None:
+    """Prose (str) and tables (their lines) in page order, or None when no page has a table."""
+    import pdfplumber
+
+    blocks: list[str | list[str]] = []
+    found = False
+    last_table: list[list[str]] | None = None
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        for page in pdf.pages:
+            # Only a page with ruling lines can hold a ruled table: the others are not searched.
+            tables = page.find_tables() if (page.lines or page.rects) else []
+            top = 0.0
+            for table in sorted(tables, key=lambda t: t.bbox[1]):
+                x0, y0, x1, y1 = table.bbox
+                above = page.crop((0, top, page.width, y0)).extract_text() if y0 > top else ""
+                rows = [[_cell(c) for c in row] for row in table.extract()]
+                rows = [row for row in rows if any(row)]
+                if not rows:
+                    continue
+                found = True
+                if above.strip():
+                    blocks.append(above)
+                    last_table = None
+                if (
+                    last_table is not None
+                    and not above.strip()
+                    and len(rows[0]) == len(last_table[0])
+                    and isinstance(blocks[-1], list)
+                ):
+                    # The same table going on from the page before.
+                    last_table.extend(rows)
+                    blocks[-1] = table_lines(last_table)
+                else:
+                    last_table = rows
+                    blocks.append(table_lines(rows))
+                top = y1
+            rest = page.crop((0, top, page.width, page.height)).extract_text() if top else None
+            if rest is None:
+                rest = page.extract_text()
+            if rest.strip():
+                blocks.append(rest)
+                last_table = None
+    return blocks if found else None
 
 
 _STRUCT_START = re.compile(
@@ -512,16 +649,20 @@ def reflow_pdf_lines(text: str) -> str:
 
     pdfminer gives every printed line, often with blank lines between them, so a line is taken
     as wrapped when it runs (nearly) to the full text width of the document, or when it ends
-    mid-phrase (、 , ( 《) — unless the next line opens a new article or section.
+    mid-phrase (、 , ( 《) — unless the next line opens a new article or section, or a
+    :data:`PARAGRAPH_BREAK` line stands between them.
     """
     lines = [line.strip() for line in text.replace("\x0c", "\n").split("\n")]
-    widths = sorted(_display_width(line) for line in lines if line)
+    widths = sorted(_display_width(line) for line in lines if line and line != PARAGRAPH_BREAK)
     if not widths:
         return ""
     full = widths[int(len(widths) * 0.9)] if len(widths) > 10 else widths[-1]
     out: list[str] = []
     joinable = False
     for line in lines:
+        if line == PARAGRAPH_BREAK:
+            joinable = False
+            continue
         if not line:
             continue
         if out and joinable and not _STRUCT_START.match(line):

@@ -76,6 +76,13 @@ class Policy(Base):
     articles: Mapped[list[PolicyArticle]] = relationship(
         back_populates="policy", order_by="PolicyArticle.position", cascade="all, delete-orphan"
     )
+    interpretations: Mapped[list[PolicyInterpretation]] = relationship(
+        back_populates="policy", order_by="PolicyInterpretation.id", cascade="all, delete-orphan"
+    )
+
+    def interpretations_of(self, article_number: int | None) -> list[PolicyInterpretation]:
+        """The 解读 attached to one article (None: to the whole policy)."""
+        return [i for i in self.interpretations if i.article_number == article_number]
 
     @property
     def current_version(self) -> PolicyVersion | None:
@@ -204,6 +211,32 @@ class PolicyTask(Base):
     article: Mapped[PolicyArticle] = relationship(back_populates="tasks")
 
 
+class PolicyInterpretation(Base):
+    """An officer's 解读 of a policy or one of its articles: a text, a link, or both, and how to claim.
+
+    It is attached by article number, not article row: the rows are rebuilt with each new version
+    of the document, the numbering is what readers and legal-basis links cite.
+    """
+
+    __tablename__ = "policy_interpretation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(
+        ForeignKey("policy_document.id", ondelete="CASCADE"), index=True
+    )
+    article_number: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(500))
+    how_to_claim: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    policy: Mapped[Policy] = relationship(back_populates="interpretations")
+
+
 class DepartmentAlias(Base):
     """A department name an officer mapped onto the registry (for names the registry lacked)."""
 
@@ -219,11 +252,11 @@ class DepartmentAlias(Base):
 
 
 def touch_changed_policies(session: Session, _context: Any, _instances: Any) -> None:
-    """Move ``updated_at`` of every policy whose sections, articles, tasks or versions change."""
+    """Move ``updated_at`` of every policy whose sections, articles, tasks, versions or 解读 change."""
     ids: set[int] = set()
     article_ids: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, PolicyArticle | PolicySection | PolicyVersion):
+        if isinstance(obj, PolicyArticle | PolicySection | PolicyVersion | PolicyInterpretation):
             if obj.policy_id is not None:
                 ids.add(obj.policy_id)
             elif obj.policy is not None and obj.policy.id is not None:

@@ -25,6 +25,9 @@ _PATTERN = re.compile(
     rf"|(?P<num>{_NUM})\s*(?P<unit>{_UNIT}))"
     rf"(?P<post>及以上|以上|及以下|以下|以内|之内|内|左右)?"
 )
+# Every quantity has a unit holding one of these characters (or is 百分之…/万分之…): a sentence
+# without any cannot hold one, and the full pattern is not tried on it.
+_UNIT_HINT = re.compile(r"[%点元家日月年天]|分之")
 _SENTENCE = re.compile(r"[^。;!?\n]+[。;!?]?")
 _UNIT_NAMES = {"个百分点": "百分点", "个工作日": "工作日", "天": "日", "万亿元": "万亿元"}
 _KINDS = {
@@ -81,12 +84,19 @@ class Quantity:
     value_max: Decimal | None = None
 
 
+_CLAUSE_BREAK = re.compile(r"[,，、:]")
+_DECIMAL = re.compile(r"\d+(?:\.\d+)?")
+_YEAR = re.compile(r"(19|20)\d\d|[〇零一二三四五六七八九]{4}")
+_MONTH_DIGIT = re.compile(r"\d|[一二三四五六七八九十]")
+_MONTH_BEFORE = re.compile(r"月\s*$")
+
+
 def _to_decimal(raw: str) -> Decimal | None:
     raw = raw.strip()
     if not raw:
         return None
     try:
-        if re.fullmatch(r"\d+(?:\.\d+)?", raw):
+        if _DECIMAL.fullmatch(raw):
             return Decimal(raw)
         value = cn2an.cn2an(raw.replace("两", "二"), "smart")
         return Decimal(str(value))
@@ -99,21 +109,15 @@ def _is_date_part(text: str, start: int, end: int, unit: str, number: str) -> bo
     after = text[end : end + 1]
     before = text[max(0, start - 1) : start]
     if unit == "年":
-        if re.fullmatch(r"(19|20)\d\d", number) or re.fullmatch(
-            r"[〇零一二三四五六七八九]{4}", number
-        ):
+        if _YEAR.fullmatch(number):
             return True
-        if after and (
-            after == "度"
-            or re.match(r"\d|[一二三四五六七八九十]", after)
-            and "月" in text[end : end + 4]
-        ):
+        if after and (after == "度" or _MONTH_DIGIT.match(after) and "月" in text[end : end + 4]):
             return True
     if unit == "年" and after == "期":
         return True
     if unit == "日" and before == "月":
         return True
-    if unit == "日" and re.search(r"月\s*$", text[max(0, start - 3) : start]):
+    if unit == "日" and _MONTH_BEFORE.search(text[max(0, start - 3) : start]):
         return True
     return False
 
@@ -132,7 +136,7 @@ def _op(pre: str | None, post: str | None) -> str:
 
 def _clause_op(before: str) -> str:
     """Direction from a bound word earlier in the same clause: 不低于预算总额的40% → ≥."""
-    clause = re.split(r"[,，、:]", before)[-1]
+    clause = _CLAUSE_BREAK.split(before)[-1]
     words = _BOUND_WORD.findall(clause)
     return _op(words[-1], None) if words else EQ
 
@@ -140,9 +144,11 @@ def _clause_op(before: str) -> str:
 def find_quantities(text: str) -> list[Quantity]:
     """Find every quantitative commitment in ``text``, each with the sentence it stands in."""
     found: list[Quantity] = []
+    if not _UNIT_HINT.search(text):
+        return found
     for sentence_match in _SENTENCE.finditer(text):
         sentence = sentence_match.group().strip()
-        if not sentence:
+        if not sentence or not _UNIT_HINT.search(sentence):
             continue
         for m in _PATTERN.finditer(sentence):
             quantity = _quantity_from_match(m, sentence)

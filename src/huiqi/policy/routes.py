@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
+from huiqi.accounts.service import audit
 from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
-from huiqi.policy import cache, export, repository, search, service
+from huiqi.policy import cache, export, interpretation, repository, search, service
 from huiqi.policy.departments import default_registry
 from huiqi.policy.ingest import MAX_BYTES, IngestError, SourceText
 from huiqi.policy.models import STATUS_LABELS, Policy, PolicyArticle, PolicyStatus
@@ -493,6 +494,118 @@ def correct_article_submit(
     return RedirectResponse(f"/policy/{policy.id}/review#art-{article.number}", status_code=303)
 
 
+def _interpretations_page(
+    request: Request,
+    policy: Policy,
+    *,
+    status_code: int = 200,
+    error: interpretation.InterpretationError | None = None,
+    typed: dict[str, str] | None = None,
+) -> Response:
+    """The officer's page of a policy's 解读, with the form (keeping what was typed on an error)."""
+    return render(
+        request,
+        "policy/interpretations.html",
+        status_code=status_code,
+        policy=policy,
+        articles=interpretation.article_choices(policy),
+        error=error.localized(request_lang(request)) if error else None,
+        error_field=error.field if error else None,
+        typed=typed or {},
+    )
+
+
+@router.get("/policy/{policy_id}/interpretations", include_in_schema=False)
+def interpretations_page(
+    request: Request,
+    policy_id: Int64,
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """A policy's 解读: those attached, and a form to attach a text or link to it or an article."""
+    return _interpretations_page(request, _visible_policy(session, policy_id, user))
+
+
+@router.post("/policy/{policy_id}/interpretations", include_in_schema=False)
+def interpretation_submit(
+    request: Request,
+    policy_id: Int64,
+    title: Annotated[str, Form(title="标题 / Title")] = "",
+    article: Annotated[str, Form(title="条款 / Article")] = "",
+    body: Annotated[str, Form(title="解读内容 / Text")] = "",
+    url: Annotated[str, Form(title="解读原文链接 / Link")] = "",
+    how_to_claim: Annotated[str, Form(title="如何享受 / How to claim")] = "",
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Attach an interpretation; the policy page shows it at once (its cache stamp moves)."""
+    policy = _visible_policy(session, policy_id, user)
+    typed = {
+        "title": title,
+        "article": article,
+        "body": body,
+        "url": url,
+        "how_to_claim": how_to_claim,
+    }
+    try:
+        number = int(article) if article.strip() else None
+    except ValueError:
+        number = -1  # no article has it: refused below with the field named
+    try:
+        item = interpretation.add(
+            session,
+            policy,
+            article_number=number,
+            title=title,
+            body=body,
+            url=url,
+            how_to_claim=how_to_claim,
+            user_id=user.id,
+        )
+    except interpretation.InterpretationError as exc:
+        session.rollback()
+        return _interpretations_page(
+            request,
+            _visible_policy(session, policy_id, user),
+            status_code=422,
+            error=exc,
+            typed=typed,
+        )
+    audit(
+        session,
+        "policy.interpretation_added",
+        user=user,
+        actor=user,
+        policy_id=policy.id,
+        article_number=number,
+        title=item.title,
+    )
+    anchor = f"#interp-{item.id}"
+    return RedirectResponse(f"/policy/{policy.id}{anchor}", status_code=303)
+
+
+@router.post(
+    "/policy/{policy_id}/interpretations/{interpretation_id}/delete", include_in_schema=False
+)
+def interpretation_delete(
+    policy_id: Int64,
+    interpretation_id: Int64,
+    session: Session = Depends(get_session),
+    user: User = Depends(officer_only),
+) -> Response:
+    """Take an interpretation off the policy."""
+    policy = _visible_policy(session, policy_id, user)
+    interpretation.remove(session, policy, interpretation_id)
+    audit(
+        session,
+        "policy.interpretation_removed",
+        user=user,
+        actor=user,
+        policy_id=policy.id,
+    )
+    return RedirectResponse(f"/policy/{policy.id}/interpretations", status_code=303)
+
+
 @router.post("/policy/{policy_id}/status", include_in_schema=False)
 def status_submit(
     request: Request,
@@ -596,6 +709,18 @@ def api_detail(
     data["versions"] = [
         {"number": v.number, "created_at": v.created_at.isoformat(), "changes": v.changes}
         for v in policy.versions
+    ]
+    data["interpretations"] = [
+        {
+            "id": i.id,
+            "article_number": i.article_number,
+            "title": i.title,
+            "body": i.body,
+            "url": i.url,
+            "how_to_claim": i.how_to_claim,
+            "page": f"/policy/{policy.id}#interp-{i.id}",
+        }
+        for i in policy.interpretations
     ]
     return data
 

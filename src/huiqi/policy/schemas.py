@@ -51,6 +51,7 @@ class ParsedItem(BaseModel):
     title: str = ""
     text: str = ""
     path: list[str] = Field(default_factory=list)  # labels from the top: ["一、", "(三)", "1."]
+    clause: int | None = None  # in a regulation, the 款 (paragraph of the article) it stands in
     responsibility_note: str | None = None
     departments: list[str] = Field(default_factory=list)
     implementers: list[str] = Field(default_factory=list)
@@ -63,7 +64,9 @@ class ParsedArticle(BaseModel):
 
     ``text`` is the whole article, its items included; ``items`` are its numbered items, each with
     its own text and responsibility note. ``departments`` are the article's own note's, then its
-    items' (so the department pages find every article a department works on).
+    items' (so the department pages find every article a department works on). In a regulation,
+    ``clauses`` are its 款: the paragraphs of the article, the first being 第一款, each with the
+    items (项) that stand in it.
     """
 
     number: int
@@ -71,6 +74,7 @@ class ParsedArticle(BaseModel):
     title: str = ""
     text: str = ""
     path: list[str] = Field(default_factory=list)
+    clauses: list[str] = Field(default_factory=list)
     responsibility_note: str | None = None
     departments: list[str] = Field(default_factory=list)
     implementers: list[str] = Field(default_factory=list)
@@ -145,7 +149,8 @@ class ParsedDocument(BaseModel):
     )
     levels: list[str] = Field(
         default_factory=list,
-        description='numbering levels present, top first: ["一、", "(一)", "1."]',
+        description='numbering levels present, top first: ["一、", "(一)", "1."]; "款" when '
+        "a regulation's articles have more than one paragraph",
     )
     task_level: str | None = Field(
         None,

@@ -6,7 +6,6 @@ in English in the English view. Templates reach these through the Jinja filters 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
@@ -38,6 +37,20 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "user.role_changed": ("变更角色", "Role changed"),
         "token.created": ("创建接口令牌", "API token created"),
         "token.revoked": ("撤销接口令牌", "API token revoked"),
+        "token.reused": ("沿用接口令牌", "API token reused"),
+        "login.burst": ("登录失败激增", "Burst of failed log-ins"),
+        "user.assigned": ("分配事项", "Item assigned"),
+        "user.unassigned": ("取消分配", "Assignment removed"),
+        "user.password_changed": ("修改密码", "Password changed"),
+        "user.password_change_refused": ("密码修改被拒绝", "Password change refused"),
+        "user.region_changed": ("变更管辖地区", "Region changed"),
+        "rule.submitted": ("提交规则", "Rule submitted"),
+        "rule.reviewed": ("审核规则", "Rule reviewed"),
+        "rule.published": ("发布规则", "Rule published"),
+        "rule.rejected": ("退回规则", "Rule returned"),
+        "rule.withdrawn": ("撤回规则", "Rule withdrawn"),
+        "policy.interpretation_added": ("添加政策解读", "Interpretation added"),
+        "policy.interpretation_removed": ("删除政策解读", "Interpretation removed"),
     },
     "audit_detail": {
         "role": ("角色", "Role"),
@@ -46,6 +59,26 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "name": ("名称", "Name"),
         "actor": ("操作人", "By"),
         "reason": ("原因", "Reason"),
+        "rule_id": ("规则", "Rule"),
+        "rule_version": ("版本", "Version"),
+        "department": ("部门", "Department"),
+        "as_admin": ("以管理员身份", "As administrator"),
+        "moved_from": ("原部门", "Moved from"),
+        "review_reason": ("须第二人审核的原因", "Why a second person reviews"),
+        "submitted_by": ("提交人", "Submitted by"),
+        "reviewed_by": ("审核人", "Reviewed by"),
+        "policy_id": ("政策编号", "Policy"),
+        "article_number": ("条款", "Article"),
+        "title": ("标题", "Title"),
+    },
+    "review_reason": {
+        "moved": ("改由其他部门负责", "moved to another department"),
+        "new_auto_grant": ("新增免申即享规则", "a new no-application rule"),
+        "cap_raised": ("上限提高或取消", "cap raised or removed"),
+        "window_longer": ("有效期延长", "validity window longer"),
+        "more_sources": ("接受更多数据来源", "more input sources accepted"),
+        "more_qualify": ("符合条件的企业增加", "more enterprises qualify"),
+        "amount_raised": ("有企业金额提高", "an enterprise's amount rises"),
     },
     "ledger": {
         "created": ("生成", "Created"),
@@ -57,6 +90,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "inputs_changed": ("批准后数据变化", "Data changed after approval"),
         "no_longer_eligible": ("已不再符合条件", "No longer eligible"),
         "change_confirmed": ("确认数据变化后仍维持", "Change confirmed"),
+        "awarded": ("申报立项", "Awarded on application"),
+        "clawback": ("追回资金", "Clawback"),
         "matching": ("匹配", "Matching"),
     },
     "rule_status": {
@@ -180,6 +215,10 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
             name = label("field", key, lang)
         if key in ("role", "old", "new"):
             value = label("role", value, lang)
+        elif key in LABELS:
+            value = label(key, value, lang)
+        elif isinstance(value, bool):
+            value = ("yes" if value else "no") if lang == "en" else ("是" if value else "否")
         elif key == "flags" and isinstance(value, list):
             name = "风险提示" if lang != "en" else "Risk flags"
             value = "、".join(label("flag", v, lang) for v in value) or "—"
@@ -197,13 +236,9 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
 
 def name_fields(text: str, lang: str = "zh") -> str:
     """Text with the registry field names it mentions replaced by their display names."""
-    from huiqi.enterprise.catalogue import catalogue
+    from huiqi.enterprise.catalogue import name_fields as named
 
-    names = {f.name: (f.en if lang == "en" else f.zh) for f in catalogue().fields.values()}
-    pattern = re.compile(
-        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
-    )
-    return pattern.sub(lambda m: names[m.group(1)], text)
+    return named(text, lang)
 
 
 def one_language(text: str, lang: str = "zh") -> str:
@@ -245,7 +280,7 @@ def install(env: Environment) -> None:
 
     @pass_context
     def _fieldnames(ctx: Any, text: str) -> str:
-        return name_fields(text, lang_of(ctx)) if lang_of(ctx) != "en" else text
+        return name_fields(text, lang_of(ctx))
 
     @pass_context
     def _bilingual(ctx: Any, text: str) -> str:

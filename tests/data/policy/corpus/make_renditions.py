@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import csv
 import html
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "renditions"
+sys.path.insert(0, str(HERE.parents[3]))
+
+from tests.policy.renditions import write_docx, write_pdf, write_pdf_table  # noqa: E402
 
 
 def lines_of(name: str) -> list[str]:
@@ -89,7 +93,9 @@ def label_lines_page(lines: list[str], labels: list[tuple[str, str]], path: Path
     )
 
 
-def npc_page(lines: list[str], path: Path) -> None:
+def npc_page(
+    lines: list[str], path: Path, published: str = "2020-03-20", source: str = "上海人大"
+) -> None:
     """A people's congress page: the law with its promulgation line and a view counter."""
     path.write_text(
         f"""<!DOCTYPE html>
@@ -98,7 +104,7 @@ def npc_page(lines: list[str], path: Path) -> None:
 <nav>首页 | 法规规章 | 立法动态 | 代表工作</nav>
 <div class="crumbs">您现在的位置：首页 &gt;&gt; 法规规章 &gt;&gt; 地方性法规</div>
 <article><h2>{html.escape(lines[0])}</h2>
-<div class="meta">发布时间：2020-03-20 来源：上海人大 浏览量：2318</div>
+<div class="meta">发布时间：{published} 来源：{source} 浏览量：2318</div>
 {paragraphs(lines[1:])}
 </article>
 <footer>Copyright © 上海市人大常委会办公厅 沪ICP备10000000号</footer>
@@ -108,46 +114,9 @@ def npc_page(lines: list[str], path: Path) -> None:
     )
 
 
-def write_docx(lines: list[str], path: Path) -> None:
-    import docx
-
-    document = docx.Document()
-    document.add_heading(lines[0], level=1)
-    for line in lines[1:]:
-        document.add_paragraph(line)
-    document.save(str(path))
-
-
-def write_pdf(lines: list[str], path: Path) -> None:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    pdf = canvas.Canvas(str(path), pagesize=A4, invariant=1)
-    width, height = A4
-    y = height - 60
-    per_line = 36
-
-    def emit(text: str) -> None:
-        nonlocal y
-        if y < 60:
-            pdf.showPage()
-            y = height - 60
-        pdf.setFont("STSong-Light", 12)
-        pdf.drawString(50, y, text)
-        y -= 18
-
-    for line in lines:
-        for i in range(0, len(line), per_line):
-            emit(line[i : i + per_line])
-        y -= 8
-    pdf.save()
-
-
-def task_table_rows() -> list[list[str]]:
-    with (HERE / "zhejiang-ai-renwu.tsv").open(encoding="utf-8", newline="") as f:
+def task_table_rows(name: str = "zhejiang-ai-renwu.tsv") -> list[list[str]]:
+    """The rows of a task table kept as tab-separated text."""
+    with (HERE / name).open(encoding="utf-8", newline="") as f:
         return list(csv.reader(f, delimiter="\t"))
 
 
@@ -174,20 +143,6 @@ def task_table_page(rows: list[list[str]], path: Path) -> None:
 """,
         encoding="utf-8",
     )
-
-
-def task_table_docx(rows: list[list[str]], path: Path) -> None:
-    import docx
-
-    document = docx.Document()
-    document.add_heading("浙江省人工智能高质量发展重点任务分工", level=1)
-    document.add_paragraph("附件")
-    document.add_paragraph("重点任务分工表")
-    table = document.add_table(rows=len(rows), cols=len(rows[0]))
-    for r, row in enumerate(rows):
-        for c, value in enumerate(row):
-            table.cell(r, c).text = value
-    document.save(str(path))
 
 
 def main() -> None:
@@ -241,9 +196,44 @@ def main() -> None:
     write_docx(lines_of("guangdong-shuzi-2025.txt"), OUT / "guangdong-shuzi-2025.docx")
     write_pdf(lines_of("guofa-2018-43.txt"), OUT / "guofa-2018-43.pdf")
     write_pdf(lines_of("shanghai-dayiqi-gongxiang.txt"), OUT / "shanghai-dayiqi-gongxiang.pdf")
+    law = lines_of("fanbuzhengdang-jingzheng-fa.txt")
+    npc_page(law, OUT / "fanbuzhengdang-jingzheng-fa.html", "2019-04-24", "中国人大网")
+    write_docx(law, OUT / "fanbuzhengdang-jingzheng-fa.docx")
+    write_pdf(law, OUT / "fanbuzhengdang-jingzheng-fa.pdf")
+    tax = lines_of("yinhuashui-fa.txt")
+    npc_page(tax, OUT / "yinhuashui-fa.html", "2021-06-11", "中国人大网")
+    write_pdf(tax, OUT / "yinhuashui-fa.pdf")
+    ecommerce = lines_of("shanghai-dianzi-shangwu.txt")
+    label_lines_page(
+        ecommerce, [("分类", "地方性法规"), ("浏览量", "812")], OUT / "shanghai-dianzi-shangwu.html"
+    )
+    write_docx(ecommerce, OUT / "shanghai-dianzi-shangwu.docx")
+    more = task_table_rows("zhejiang-ai-renwu-2.tsv")
+    task_table_page(more, OUT / "zhejiang-ai-renwu-2.html")
+    write_docx(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        OUT / "zhejiang-ai-renwu-2.docx",
+        table=more,
+    )
+    write_pdf_table(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        more,
+        OUT / "zhejiang-ai-renwu-2.pdf",
+        widths=[30, 110, 330, 110, 150, 70],
+    )
     rows = task_table_rows()
+    write_pdf_table(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        rows,
+        OUT / "zhejiang-ai-renwu.pdf",
+        widths=[30, 110, 330, 110, 150, 70],
+    )
     task_table_page(rows, OUT / "zhejiang-ai-renwu.html")
-    task_table_docx(rows, OUT / "zhejiang-ai-renwu.docx")
+    write_docx(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        OUT / "zhejiang-ai-renwu.docx",
+        table=rows,
+    )
 
 
 if __name__ == "__main__":
