@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
 from huiqi.grants import service
 from huiqi.grants.models import BankAccount, Grant, GrantStatus
@@ -13,7 +13,7 @@ from huiqi.grants.models import BankAccount, Grant, GrantStatus
 
 def todo(session: Session, user: User) -> list[TodoItem]:
     """Pending and held grants for officers; for an enterprise, grants waiting for its account."""
-    if user.role in ("officer", "admin"):
+    if user.role in (Role.officer, Role.admin):
         scope = service.review_scope(session, role=user.role, department=user.department)
         totals = service.totals_by_status(session, departments=scope)
         held = [
@@ -36,7 +36,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
                 urgent=True,
             ),
         ]
-    if user.role == "enterprise" and user.credit_code:
+    if user.role == Role.enterprise and user.credit_code:
         pending = (
             session.scalar(
                 select(func.count())

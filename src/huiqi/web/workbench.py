@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 
 
 @dataclass
@@ -130,7 +130,7 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     paid = sum(totals.get(s, (0, 0))[1] for s in ("approved", "disbursed"))
     rules = select(RuleVersion.rule_id).where(RuleVersion.status == "published")
     matches = select(func.count()).select_from(MatchResult).where(MatchResult.result == "eligible")
-    if user.role != "admin" and user.department:
+    if user.role != Role.admin and user.department:
         from huiqi.grants.service import department_key
 
         mine = department_key(session, user.department)
@@ -147,7 +147,7 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     )
     return [
         Figure(
-            "已发布规则" if user.role == "admin" else "本部门已发布规则",
+            "已发布规则" if user.role == Role.admin else "本部门已发布规则",
             "Published rules",
             str(published),
             "/rules",
