@@ -41,7 +41,9 @@ FORBIDDEN = "只能处理本部门政策的项目 / only grants of your departme
 
 def _scope(session: Session, user: User) -> service.Scope:
     """The rule departments the user may review (None: all, for admin)."""
-    return service.review_scope(session, role=user.role, department=user.department)
+    return service.review_scope(
+        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+    )
 
 
 @router.get("/grants", include_in_schema=False)
@@ -304,7 +306,7 @@ def detail(
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
-    if officer and not service.in_scope(grant, _scope(session, user)):
+    if officer and not service.can_review(session, grant, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:
         again: int | None = service.recompute(session, grant)

@@ -77,7 +77,7 @@ def enterprise_policies_page(
     code = credit_code.upper()
     if not CODE_RE.match(code):
         raise HTTPException(status_code=404, detail="not found")
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     return _policies(request, session, user, code)
 
 
@@ -291,7 +291,7 @@ def rule_page(
     on: str | None = None,
 ) -> Response:
     """A rule: its legal basis linked to the article, conditions, and who fits it."""
-    report = service.reverse_query(session, rule_id, _day(on))
+    report = service.reverse_query(session, rule_id, _day(on), region_prefix=user.region_prefix)
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
     links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
@@ -310,7 +310,7 @@ def api_explain(
 ) -> JSONResponse:
     """result (eligible | ineligible | unknown), reasons, missing, near_miss for one enterprise × rule."""
     code = credit_code.upper()
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     exp = service.explain(session, code, rule_id, _day(on))
     return JSONResponse(exp.to_json())
 
@@ -323,7 +323,7 @@ def api_reverse(
     on: str | None = None,
 ) -> JSONResponse:
     """Eligible and unknown enterprises of a rule, with counts by region, industry and size class."""
-    r = service.reverse_query(session, rule_id, _day(on))
+    r = service.reverse_query(session, rule_id, _day(on), region_prefix=user.region_prefix)
 
     def rows(items: list[tuple[Any, str, int]]) -> list[dict[str, Any]]:
         return [{"group": g, "result": res, "count": n} for g, res, n in items]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from huiqi import events
@@ -970,9 +970,15 @@ class ReverseReport:
 
 
 def reverse_query(
-    session: Session, rule_id: str, on: date | None = None, limit: int = 200
+    session: Session,
+    rule_id: str,
+    on: date | None = None,
+    limit: int = 200,
+    *,
+    region_prefix: str | None = None,
 ) -> ReverseReport:
-    """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
+    """A rule's eligible and unknown enterprises with counts by city, industry division and size
+    class; with `region_prefix` (a city or county officer's region) only enterprises there."""
     on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
@@ -980,9 +986,10 @@ def reverse_query(
     plan = compile_plan([_rule_from(version)], on)
     t = enterprise_current
     code = code_sql(rule_expr(plan, 0, t))
+    region = t.c.region_code.like(f"{region_prefix}%") if region_prefix else true()
 
     def grouped(key: Any) -> list[tuple[str | None, str, int]]:
-        sub = select(key.label("grp"), code.label("result")).subquery()
+        sub = select(key.label("grp"), code.label("result")).where(region).subquery()
         stmt = (
             select(sub.c.grp, sub.c.result, func.count())
             .where(sub.c.result != 0)
@@ -991,7 +998,7 @@ def reverse_query(
         )
         return [(g, RESULT_NAMES[int(r)], int(n)) for g, r, n in session.execute(stmt)]
 
-    sub = select(code.label("result")).subquery()
+    sub = select(code.label("result")).where(region).subquery()
     totals = {
         RESULT_NAMES[int(r)]: int(n)
         for r, n in session.execute(select(sub.c.result, func.count()).group_by(sub.c.result))
@@ -1000,7 +1007,7 @@ def reverse_query(
         totals.setdefault(name, 0)
 
     def listing(result: int) -> list[str]:
-        sub2 = select(t.c.credit_code, code.label("result")).subquery()
+        sub2 = select(t.c.credit_code, code.label("result")).where(region).subquery()
         stmt = (
             select(sub2.c.credit_code)
             .where(sub2.c.result == result)

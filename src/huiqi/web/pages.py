@@ -64,7 +64,9 @@ def site_search(
     if query:
         hits, total = search.search_page(session, query, limit=SEARCH_LIMIT)
         if user is not None and user.role in (Role.officer, Role.admin):
-            firm_total, firms = repository.list_current(session, query=query, limit=SEARCH_LIMIT)
+            firm_total, firms = repository.list_current(
+                session, query=query, within=user.region_prefix, limit=SEARCH_LIMIT
+            )
     return render(
         request,
         "search.html",

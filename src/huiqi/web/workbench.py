@@ -125,7 +125,9 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     from huiqi.matching.models import MatchResult, RuleVersion
     from huiqi.policy.models import Policy
 
-    scope = grants.review_scope(session, role=user.role, department=user.department)
+    scope = grants.review_scope(
+        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+    )
     totals = grants.totals_by_status(session, departments=scope)
     paid = sum(totals.get(s, (0, 0))[1] for s in ("approved", "disbursed"))
     rules = select(RuleVersion.rule_id).where(RuleVersion.status == "published")
