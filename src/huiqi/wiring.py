@@ -8,13 +8,14 @@ call it; it is idempotent. Order matters where one handler relies on another:
   values first, so the notifications matching causes reach the new channels; then matching
   re-evaluates the changed enterprises.
 - ResultsChanged: grants create or flag grants, then notify queues the messages.
-- GrantDecided: notify tells the enterprise.
+- GrantDecided: notify tells the enterprise; then funds marks a paid award's application paid.
 """
 
 from __future__ import annotations
 
 from huiqi import events
 from huiqi.events import EnterpriseChanged, GrantDecided, ResultsChanged
+from huiqi.funds import awarding as funds_awarding
 from huiqi.grants import service as grants
 from huiqi.matching import service as matching
 from huiqi.notify import service as notify
@@ -27,3 +28,4 @@ def install() -> None:
     events.subscribe(ResultsChanged, grants.on_results_changed, 10, "grants")
     events.subscribe(ResultsChanged, notify.on_results_changed, 20, "notifications")
     events.subscribe(GrantDecided, notify.on_grant_decided, 10, "notifications")
+    events.subscribe(GrantDecided, funds_awarding.on_grant_decided, 20, "funds")

@@ -171,3 +171,14 @@ def parse_assignment(text: str) -> Assignment:
             field="assignment",
         )
     return Assignment(kind.strip(), ref.strip())
+
+
+def assigned_user_ids(session: Session, item: Assignment) -> list[int]:
+    """The users an item is assigned to (e.g. the experts of one application)."""
+    return list(
+        session.scalars(
+            select(UserAssignment.user_id)
+            .where(UserAssignment.kind == item.kind, UserAssignment.ref == item.ref)
+            .order_by(UserAssignment.user_id)
+        )
+    )

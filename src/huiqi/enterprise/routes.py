@@ -30,7 +30,12 @@ from huiqi.core.money import MoneyError, to_fen
 from huiqi.enterprise import graduates, service
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import catalogue, display
-from huiqi.enterprise.importer import run_job, template_bytes, template_columns
+from huiqi.enterprise.importer import (
+    run_job,
+    sheet_limits_from_settings,
+    template_bytes,
+    template_columns,
+)
 from huiqi.enterprise.models import ImportJob
 from huiqi.enterprise.schemas import ClassifyIn
 from huiqi.enterprise.service import CERT_KINDS, RegistryError
@@ -277,6 +282,7 @@ async def import_upload(
         folder / f"{job.id}-errors.csv",
         source=None,
         recorded_by=user.username,
+        sheet_limits=sheet_limits_from_settings(request.app.state.settings),
     )
     return RedirectResponse(f"/enterprise/import/{job.id}", status_code=303)
 

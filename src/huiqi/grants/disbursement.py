@@ -16,6 +16,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
 from huiqi.core.money import FEN_PER_YUAN, format_fen
 from huiqi.events import GrantDecided, publish
+from huiqi.grants.award_text import AWARD_KIND, award_message
 from huiqi.grants.ledger import LedgerItem, append_many, ledger_problems
 from huiqi.grants.models import Disbursement, Grant, GrantStatus
 from huiqi.grants.risk import HOLD_FLAGS
@@ -246,9 +247,34 @@ def batch_problems(session: Session, batch_id: int) -> list[str]:
     return problems
 
 
+def readable_formula(formula: str, lang: str = "zh") -> str:
+    """A benefit formula with registry fields, derived values and parameters named as people read them."""
+    import re
+
+    from huiqi.enterprise.catalogue import name_fields
+    from huiqi.matching.service import base_library
+
+    library = base_library()
+    titles = {k: v.title for k, v in library.params.items()}
+    titles.update({k: d.title for k, d in library.derived.items() if d.title is not None})
+
+    def named(m: re.Match[str]) -> str:
+        title = titles.get(m.group(0))
+        if title is None:
+            return m.group(0)
+        return title.en if lang == "en" else title.zh
+
+    return re.sub(
+        r"(?<![A-Za-z0-9_])[a-z][a-z0-9_]*(?![A-Za-z0-9_])", named, name_fields(formula, lang)
+    )
+
+
 def grant_message(grant: Grant) -> tuple[str, str]:
     """Subject and Chinese body telling an enterprise what it received and why."""
     from huiqi.enterprise.catalogue import catalogue, display
+
+    if grant.snapshot.get("kind") == AWARD_KIND:
+        return award_message(grant)
 
     cat = catalogue()
     lines = [
@@ -265,9 +291,9 @@ def grant_message(grant: Grant) -> tuple[str, str]:
             f = cat[name]
             lines.append(f"  · {f.zh}:{display(f, value)}")
         except KeyError:
-            lines.append(f"  · {name}:{value}")
+            lines.append(f"  · {readable_formula(name)}:{value}")
     if grant.snapshot.get("formula"):
-        lines.append(f"计算方式:{grant.snapshot['formula']}")
+        lines.append(f"计算方式:{readable_formula(grant.snapshot['formula'])}")
     lines.append(f"怎么办:无需任何操作。如对金额有疑问,请联系{grant.department or '主管部门'}。")
     return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
 

@@ -8,12 +8,20 @@
 - review: batch approval and rejection, confirming changes
 - disbursement: four-eyes payment files, telling the enterprise
 - queries: lists, totals and the public notice
+- awards: awards of calls for applications, clawbacks, risk signals for other reviewers
 - the ledger lives in huiqi.grants.ledger
 
 Every function takes the session first and never commits."""
 
 from __future__ import annotations
 
+from huiqi.grants.award_text import AWARD_KIND
+from huiqi.grants.awards import (
+    clawbacks_fen,
+    enterprise_risk_flags,
+    grant_for_award,
+    record_clawback,
+)
 from huiqi.grants.bank import bank_account, set_bank_account
 from huiqi.grants.creation import check_inputs, grants_from_results, on_results_changed
 from huiqi.grants.disbursement import (
@@ -72,6 +80,7 @@ __all__ = [
     "can_review",
     "region_of",
     "APPROVING_EVENTS",
+    "AWARD_KIND",
     "DISBURSEMENT_HEADERS",
     "HOLD_FLAGS",
     "NoticeRow",
@@ -89,6 +98,7 @@ __all__ = [
     "batches",
     "build_snapshot",
     "check_inputs",
+    "clawbacks_fen",
     "check_ledger_before_payment",
     "create_disbursement",
     "decode_value",
@@ -98,7 +108,9 @@ __all__ = [
     "disbursement_rows",
     "disbursement_xlsx",
     "encode_value",
+    "enterprise_risk_flags",
     "flag",
+    "grant_for_award",
     "grant_message",
     "grants",
     "grants_from_results",
@@ -109,6 +121,7 @@ __all__ = [
     "provenance",
     "public_notice",
     "recompute",
+    "record_clawback",
     "review",
     "review_scope",
     "risk_settings",

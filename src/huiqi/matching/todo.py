@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
-from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import unknown_count
 
 SETTLED = ("published", "retired")
 
@@ -26,14 +27,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
         )
         return [TodoItem("待发布的政策规则", "Rules awaiting publication", waiting, "/rules")]
     if user.role == Role.enterprise and user.credit_code:
-        unknown = (
-            session.scalar(
-                select(func.count())
-                .select_from(MatchResult)
-                .where(MatchResult.credit_code == user.credit_code, MatchResult.result == "unknown")
-            )
-            or 0
-        )
+        unknown = unknown_count(session, user.credit_code)
         return [
             TodoItem(
                 "待确认的政策:补充数据即可判断",

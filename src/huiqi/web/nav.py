@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "enterprise": ("企业", "Enterprises"),
     "grants": ("免申即享", "No-application benefits"),
     "finance": ("融资", "Financing"),
+    "funds": ("快申快享", "Calls for applications"),
     "messages": ("消息", "Messages"),
     "figures": ("统计", "Figures"),
     "system": ("系统", "System"),
@@ -59,6 +60,10 @@ NAV: list[NavItem] = [
     NavItem("/grants/disbursements", "拨付清单", "Disbursement", STAFF, "grants"),
     NavItem("/grants/ledger", "台账", "Ledger", STAFF, "grants"),
     NavItem("/grants/public", "兑现公示", "Benefits notice", ("public",), "grants"),
+    NavItem("/funds/review", "申报评审", "Application review", STAFF, "funds"),
+    NavItem("/funds/performance/mine", "绩效报告", "Performance reports", ("enterprise",), "funds"),
+    NavItem("/funds/dashboard", "专项资金统计", "Funds dashboard", STAFF, "funds"),
+    NavItem("/funds/publicity", "立项公示", "Awards on publicity", ("public",), "funds"),
     NavItem(
         "/finance", "融资对接", "Financing", ("enterprise", "bank", "officer", "admin"), "finance"
     ),
