@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
@@ -26,21 +26,22 @@ from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
 from huiqi.policy.worker import limits_from_settings, parse_upload
+from huiqi.web import forms
 from huiqi.web.deps import (
-    get_session,
+    OfficerUser,
+    OptionalUser,
+    SessionDep,
     is_anonymous,
     optional_user,
     public_response,
     reading_session,
     render,
     render_public,
-    require_roles,
     templates,
 )
 from huiqi.web.i18n import pick, request_lang
 
 router = APIRouter()
-officer_only = require_roles(Role.officer, Role.admin)
 ACCEPT = ".txt,.html,.htm,.docx,.pdf"
 
 
@@ -59,10 +60,7 @@ def _visible_policy(session: Session, policy_id: Int64, user: User | None) -> Po
 def _parse_day(raw: str | None) -> dt.date | None:
     if not raw:
         return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise HTTPException(status_code=422, detail=f"not a date (YYYY-MM-DD): {raw!r}") from None
+    return forms.day(raw, "date")
 
 
 def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
@@ -140,14 +138,14 @@ def _article_json(article: PolicyArticle) -> dict[str, Any]:
 @router.get("/policy", include_in_schema=False)
 def policy_list_page(
     request: Request,
+    session: SessionDep,
+    user: OptionalUser,
     q: str = "",
     department: str = "",
     topic: str = "",
     status: str = "published",
     valid_on: str = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, title="页码 / Page")] = 1,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
 ) -> Response:
     """List and search policies (public: published only), a page at a time."""
     if not _is_staff(user) or status not in {s.value for s in PolicyStatus} | {"any"}:
@@ -199,7 +197,7 @@ def policy_list_page(
 
 
 @router.get("/policy/upload", include_in_schema=False)
-def upload_page(request: Request, user: User = Depends(officer_only)) -> Response:
+def upload_page(request: Request, user: OfficerUser) -> Response:
     """The officer's upload form."""
     return render(
         request, "policy/upload.html", error=None, accept=ACCEPT, limit=_upload_limit(request)
@@ -210,8 +208,8 @@ def upload_page(request: Request, user: User = Depends(officer_only)) -> Respons
 async def upload_submit(
     request: Request,
     file: Annotated[UploadFile, File()],
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """Import an uploaded file as a draft (or a new version) and open its review page."""
     try:
@@ -236,9 +234,9 @@ async def upload_submit(
 def department_page(
     request: Request,
     name: str,
+    session: SessionDep,
     unmapped: bool = False,
     code: str | None = Query(default=None, max_length=32),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Everything a department must do across published policies.
 
@@ -369,8 +367,8 @@ def _policy_page(request: Request, policy_id: int) -> Response:
 def policy_tasks_file(
     policy_id: Int64,
     fmt: str,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> Response:
     """Download the task breakdown as XLSX, CSV or JSON (made once per version stamp)."""
     if fmt not in ("xlsx", "csv", "json"):
@@ -440,9 +438,9 @@ def _review(
 def review_page(
     request: Request,
     policy_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     outcome: str = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """The source text beside the parsed structure, with correction forms and publication controls."""
     return _review(request, session, _visible_policy(session, policy_id, user), outcome=outcome)
@@ -453,12 +451,12 @@ def correct_article_submit(
     request: Request,
     policy_id: Int64,
     article_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     title: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
     departments: Annotated[str, Form()] = "",
     implementers: Annotated[str, Form()] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Save an officer's correction of one article."""
     policy = _visible_policy(session, policy_id, user)
@@ -519,8 +517,8 @@ def _interpretations_page(
 def interpretations_page(
     request: Request,
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """A policy's 解读: those attached, and a form to attach a text or link to it or an article."""
     return _interpretations_page(request, _visible_policy(session, policy_id, user))
@@ -530,13 +528,13 @@ def interpretations_page(
 def interpretation_submit(
     request: Request,
     policy_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     title: Annotated[str, Form(title="标题 / Title")] = "",
     article: Annotated[str, Form(title="条款 / Article")] = "",
     body: Annotated[str, Form(title="解读内容 / Text")] = "",
     url: Annotated[str, Form(title="解读原文链接 / Link")] = "",
     how_to_claim: Annotated[str, Form(title="如何享受 / How to claim")] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Attach an interpretation; the policy page shows it at once (its cache stamp moves)."""
     policy = _visible_policy(session, policy_id, user)
@@ -590,8 +588,8 @@ def interpretation_submit(
 def interpretation_delete(
     policy_id: Int64,
     interpretation_id: Int64,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """Take an interpretation off the policy."""
     policy = _visible_policy(session, policy_id, user)
@@ -611,10 +609,10 @@ def status_submit(
     request: Request,
     policy_id: Int64,
     status: Annotated[str, Form()],
+    session: SessionDep,
+    user: OfficerUser,
     valid_from: Annotated[str, Form()] = "",
     valid_to: Annotated[str, Form()] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Publish, repeal or return a policy to draft, and set its validity dates."""
     policy = _visible_policy(session, policy_id, user)
@@ -637,9 +635,9 @@ def status_submit(
 def map_department_submit(
     alias: Annotated[str, Form()],
     code: Annotated[str, Form()],
+    session: SessionDep,
+    user: OfficerUser,
     back: Annotated[str, Form()] = "/policy",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Map a department name the registry lacked onto a registered department."""
     service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
@@ -663,12 +661,12 @@ ApiOffset = Annotated[
 
 @router.get("/api/v1/policy/policies", tags=["policy"])
 def api_list(
+    session: SessionDep,
+    user: OptionalUser,
     status: str = "published",
     valid_on: str | None = None,
     limit: ApiLimit = API_DEFAULT_LIMIT,
     offset: ApiOffset = 0,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
 ) -> dict[str, Any]:
     """Policies, newest first, a page at a time (drafts and repealed ones for officers only)."""
     if not _is_staff(user):
@@ -689,8 +687,8 @@ def api_list(
 @router.get("/api/v1/policy/policies/{policy_id}", tags=["policy"])
 def api_detail(
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> dict[str, Any]:
     """A policy with its sections and articles."""
     policy = _visible_policy(session, policy_id, user)
@@ -796,8 +794,8 @@ def _search(request: Request, asked: tuple[Any, ...]) -> Response:
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
 def api_tasks(
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> list[dict[str, Any]]:
     """The task breakdown of one policy (cached by the policy's stamp)."""
     return _task_rows(session, policy_id, user)
@@ -816,7 +814,7 @@ def _task_rows(session: Session, policy_id: Int64, user: User | None) -> list[di
 
 @router.get("/api/v1/policy/departments/{name}/tasks", tags=["policy"])
 def api_department_tasks(
-    name: str, unmapped: bool = False, session: Session = Depends(get_session)
+    name: str, session: SessionDep, unmapped: bool = False
 ) -> list[dict[str, Any]]:
     """Everything one department must do across published policies (see the department page)."""
     return export.to_dicts(service.department_task_rows(session, name, unmapped=unmapped))
@@ -826,7 +824,7 @@ def api_department_tasks(
 async def api_parse(
     request: Request,
     file: Annotated[UploadFile, File()],
-    user: User = Depends(officer_only),
+    user: OfficerUser,
     task_level: Annotated[
         str | None,
         Query(
@@ -846,9 +844,9 @@ async def api_parse(
 async def api_import(
     request: Request,
     file: Annotated[UploadFile, File()],
+    session: SessionDep,
+    user: OfficerUser,
     publish: Annotated[bool, Form()] = False,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Import an uploaded file: a new policy, a new version, or unchanged."""
     data, name = await _read_upload(request, file)

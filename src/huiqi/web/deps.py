@@ -20,6 +20,7 @@ from huiqi.accounts.models import ROLE_LABELS, Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import security
 from huiqi.core.db import read_session, session_factory
+from huiqi.enterprise import repository as ent_repo
 from huiqi.web import display
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
@@ -161,12 +162,17 @@ def require_roles(*roles: Role) -> Callable[..., User]:
     return check
 
 
-def ensure_enterprise_access(user: User, credit_code: str) -> None:
-    """Object-level check: an enterprise user may only touch its own enterprise's data."""
+def ensure_enterprise_access(session: Session, user: User, credit_code: str) -> None:
+    """Object-level check: an enterprise user may only touch its own enterprise's data, a city
+    or county officer only enterprises of its region (others are "not found")."""
     if user.role == Role.bank:
         raise HTTPException(status_code=403, detail="your role may not open this")
     if user.role == Role.enterprise and not can_access(scope_of(user), credit_code=credit_code):
         raise HTTPException(status_code=404, detail="not found")
+    if user.role == Role.officer and user.region_prefix:
+        region = ent_repo.region_of(session, credit_code) or ""
+        if not can_access(scope_of(user), region=region):
+            raise HTTPException(status_code=404, detail="not found")
 
 
 # The session and the users of each role, for route signatures:
