@@ -134,25 +134,22 @@ DEMO_SEED = 2020
 def pick_demo_enterprise(session: Session) -> str | None:
     """A Lanzhou enterprise with much to show: eligible policies, a 免申即享 grant, policies
     waiting for its data (待确认) and near misses (差一点); else the one with most eligible."""
-    from sqlalchemy import func
 
     from huiqi.enterprise.models import enterprise_current
     from huiqi.grants.models import Grant
-    from huiqi.matching.models import MatchResult
+    from huiqi.matching.models import MatchState
     from huiqi.matching.service import my_policies
 
-    eligible = func.count(MatchResult.id)
     candidates = [
         str(code)
         for (code,) in session.execute(
             select(enterprise_current.c.credit_code)
-            .join(MatchResult, MatchResult.credit_code == enterprise_current.c.credit_code)
+            .join(MatchState, MatchState.enterprise_id == enterprise_current.c.id)
             .where(
                 enterprise_current.c.region_code.like("6201%"),
-                MatchResult.result == "eligible",
+                MatchState.eligible > 0,
             )
-            .group_by(enterprise_current.c.credit_code)
-            .order_by(eligible.desc(), enterprise_current.c.credit_code)
+            .order_by(MatchState.eligible.desc(), enterprise_current.c.credit_code)
             .limit(60)
         )
     ]

@@ -460,6 +460,8 @@ def serve(
         host=bind_host,
         port=bind_port,
         reload=reload,
+        # templates are read once per process, so a changed template reloads the server too
+        reload_includes=["*.py", "*.html"] if reload else None,
         proxy_headers=False,
         workers=count if count > 1 else None,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
