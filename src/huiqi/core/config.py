@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     parse_max_unzipped_mb: int = Field(default=50, ge=1, le=4096)
     parse_max_elements: int = Field(default=200_000, ge=100, le=100_000_000)
     parse_max_paragraphs: int = Field(default=50_000, ge=100, le=100_000_000)
+    # Import spreadsheets are read in the same kind of bounded process (huiqi.enterprise.importer).
+    import_xlsx_timeout_seconds: float = Field(default=600, gt=0, le=86_400)
+    import_xlsx_max_cells: int = Field(default=40_000_000, ge=1_000, le=1_000_000_000)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Failures on one username from all clients within the window that alert the administrators
@@ -89,6 +92,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
     token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How long a worker trusts a cached page's change stamp before reading it from the database
+    # again; changes made through the same process show at once.
+    page_stamp_seconds: float = Field(default=2.0, ge=0, le=300)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -35,6 +35,7 @@ PROVIDERS = (
     "huiqi.finance.todo",
     "huiqi.notify.todo",
     "huiqi.funds.todo",
+    "huiqi.funds.officer_todo",
 )
 
 

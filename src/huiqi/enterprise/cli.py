@@ -112,8 +112,9 @@ def import_cmd(
     """Validate and upsert enterprises (or graduate hire records) by credit code; bad rows go to the error report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from huiqi.core.config import get_settings
     from huiqi.core.db import session_factory
-    from huiqi.enterprise.importer import ImportRefused, run_import
+    from huiqi.enterprise.importer import ImportRefused, run_import, sheet_limits_from_settings
 
     if not file.exists():
         raise _fail(f"{file}: no such file")
@@ -133,6 +134,7 @@ def import_cmd(
                 file,
                 errors_path=errors,
                 batch_size=batch_size,
+                sheet_limits=sheet_limits_from_settings(get_settings()),
                 source=source,
                 on_progress=lambda n: progress.update(task, completed=n),
             )

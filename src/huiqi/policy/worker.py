@@ -1,8 +1,8 @@
 """Read and parse uploaded policy files in a separate, bounded process.
 
 A web upload is never parsed inside the server's event loop or even its process: each file goes to
-a child process (forked from a small fork server that has the parser loaded) with a memory ceiling
-(``RLIMIT_AS``) and a CPU-time ceiling, and the request waits for it off the event loop. A child
+a child process (``huiqi.core.sandbox``, forked from a fork server that has the parser loaded) with
+a memory ceiling and a CPU-time ceiling, and the request waits for it off the event loop. A child
 that runs past the time limit is killed; one that runs out of memory dies alone. Either way the
 uploader gets a clear message and the server keeps answering other requests. The extraction
 limits (:class:`huiqi.policy.ingest.Limits`) bound element, paragraph and unpacked sizes inside it.
@@ -11,13 +11,10 @@ limits (:class:`huiqi.policy.ingest.Limits`) bound element, paragraph and unpack
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import resource
-import threading
 from dataclasses import asdict, dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any
 
+from huiqi.core.sandbox import Bounds, Overrun, run_bounded
 from huiqi.policy.ingest import DEFAULT_LIMITS, IngestError, Limits, SourceText
 from huiqi.policy.schemas import ParsedDocument
 
@@ -46,59 +43,26 @@ def limits_from_settings(settings: Any) -> ParseLimits:
     )
 
 
-_context_lock = threading.Lock()
-_context: Any = None
-_slots: dict[int, threading.BoundedSemaphore] = {}
-
-
-def _mp_context() -> Any:
-    """The fork-server context, its server preloaded with the parser (started once)."""
-    global _context
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["huiqi.policy.parser"])
-            _context = context
-        return _context
-
-
-def _slot(workers: int) -> threading.BoundedSemaphore:
-    with _context_lock:
-        return _slots.setdefault(workers, threading.BoundedSemaphore(workers))
-
-
-def _child(
-    conn: Connection,
+def _parse(
     data: bytes,
     filename: str,
     max_bytes: int,
-    limits: dict[str, Any],
+    ingest: dict[str, Any],
     aliases: dict[str, str],
-    task_level: str | None = None,
-) -> None:
-    """Worker body: apply the ceilings, read and parse, send back the result or the refusal."""
-    memory = int(limits["memory_mb"]) * 1024 * 1024
-    cpu = int(float(limits["timeout_seconds"])) + 2
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    try:
-        from huiqi.policy.departments import default_registry
-        from huiqi.policy.ingest import ingest_bytes
-        from huiqi.policy.parser import parse_source
+    task_level: str | None,
+) -> tuple[str, Any, str]:
+    """Child body: read and parse, return the result or the refusal (runs in the sandbox)."""
+    from huiqi.policy.departments import default_registry
+    from huiqi.policy.ingest import ingest_bytes
+    from huiqi.policy.parser import parse_source
 
-        ingest_limits = Limits(**limits["ingest"])
-        source = ingest_bytes(data, filename, max_bytes=max_bytes, limits=ingest_limits)
-        registry = default_registry().with_aliases(aliases) if aliases else default_registry()
-        doc = parse_source(source, registry=registry, task_level=task_level)
-        conn.send(("ok", asdict(source), doc.model_dump_json()))
+    try:
+        source = ingest_bytes(data, filename, max_bytes=max_bytes, limits=Limits(**ingest))
     except IngestError as exc:
-        conn.send(("refused", exc.reason, ""))
-    except MemoryError:
-        conn.send(("memory", "", ""))
-    except Exception as exc:  # report any other failure of the untrusted input as a refusal
-        conn.send(("failed", type(exc).__name__, ""))
-    finally:
-        conn.close()
+        return "refused", exc.reason, ""
+    registry = default_registry().with_aliases(aliases) if aliases else default_registry()
+    doc = parse_source(source, registry=registry, task_level=task_level)
+    return "ok", asdict(source), doc.model_dump_json()
 
 
 def parse_upload_blocking(
@@ -111,48 +75,31 @@ def parse_upload_blocking(
     task_level: str | None = None,
 ) -> tuple[SourceText, ParsedDocument]:
     """Read and parse one upload in a bounded child process (blocks the calling thread)."""
-    context = _mp_context()
-    payload = {
-        "timeout_seconds": limits.timeout_seconds,
-        "memory_mb": limits.memory_mb,
-        "ingest": asdict(limits.ingest),
-    }
-    with _slot(limits.workers):
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_child,
-            args=(sender, data, filename, max_bytes, payload, dict(aliases or {}), task_level),
-            daemon=True,
+    bounds = Bounds(limits.timeout_seconds, limits.memory_mb, limits.workers)
+    args = (data, filename, max_bytes, asdict(limits.ingest), dict(aliases or {}), task_level)
+    try:
+        status, first, second = run_bounded(
+            _parse, args, bounds, name="policy", preload=["huiqi.policy.parser"]
         )
-        process.start()
-        sender.close()
-        try:
-            if not receiver.poll(limits.timeout_seconds):
-                raise IngestError(
-                    filename,
-                    f"解析超时（超过 {limits.timeout_seconds:g} 秒），已终止；请检查文件是否为正常的政策文件 / "
-                    f"parsing took longer than {limits.timeout_seconds:g} s and was stopped",
-                )
-            try:
-                status, first, second = receiver.recv()
-            except EOFError:
-                status, first, second = "died", "", ""
-        finally:
-            receiver.close()
-            if process.is_alive():
-                process.kill()
-            process.join(5)
-    if status == "ok":
-        return SourceText(**first), ParsedDocument.model_validate_json(second)
+    except Overrun as exc:
+        if exc.kind == "timeout":
+            raise IngestError(
+                filename,
+                f"解析超时（超过 {limits.timeout_seconds:g} 秒），已终止；请检查文件是否为正常的政策文件 / "
+                f"parsing took longer than {limits.timeout_seconds:g} s and was stopped",
+            ) from None
+        if exc.kind == "memory":
+            raise IngestError(
+                filename,
+                f"解析所需内存超过上限（{limits.memory_mb} MB），已终止 / "
+                f"reading the file needed more than {limits.memory_mb} MB and was stopped",
+            ) from None
+        raise IngestError(
+            filename, f"无法读取该文件（{exc.detail}） / the file could not be read ({exc.detail})"
+        ) from None
     if status == "refused":
         raise IngestError(filename, first)
-    if status in ("memory", "died"):
-        raise IngestError(
-            filename,
-            f"解析所需内存超过上限（{limits.memory_mb} MB），已终止 / "
-            f"reading the file needed more than {limits.memory_mb} MB and was stopped",
-        )
-    raise IngestError(filename, f"无法读取该文件（{first}） / the file could not be read ({first})")
+    return SourceText(**first), ParsedDocument.model_validate_json(second)
 
 
 async def parse_upload(

@@ -13,7 +13,12 @@ Modules: ``headers`` (which column is which field), ``reading`` (CSV and XLSX ro
 
 from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
 from huiqi.enterprise.importer.job import run_import, run_job
-from huiqi.enterprise.importer.reading import check_xlsx, read_rows
+from huiqi.enterprise.importer.reading import (
+    SheetLimits,
+    check_xlsx,
+    read_rows,
+    sheet_limits_from_settings,
+)
 from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
 from huiqi.enterprise.importer.template import template_bytes, template_columns, write_template
 from huiqi.enterprise.importer.validation import RowContext, validate_hire, validate_row
@@ -23,6 +28,7 @@ __all__ = [
     "ImportReport",
     "Issue",
     "RowContext",
+    "SheetLimits",
     "check_xlsx",
     "columns",
     "is_graduates_header",
@@ -30,6 +36,7 @@ __all__ = [
     "read_rows",
     "run_import",
     "run_job",
+    "sheet_limits_from_settings",
     "template_bytes",
     "template_columns",
     "validate_hire",

@@ -24,7 +24,7 @@ from huiqi.core.export import SafeCsvWriter
 from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import catalogue
 from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
-from huiqi.enterprise.importer.reading import cell_text, read_rows
+from huiqi.enterprise.importer.reading import SheetLimits, cell_text, read_rows
 from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
 from huiqi.enterprise.importer.validation import RowContext, validate_hire, validate_row
 from huiqi.enterprise.models import ImportJob
@@ -117,6 +117,7 @@ def run_import(
     job_id: int | None = None,
     on_progress: Callable[[int], None] | None = None,
     today: date | None = None,
+    sheet_limits: SheetLimits | None = None,
 ) -> ImportReport:
     """Import a file: each batch of good rows in its own transaction; returns the counts.
 
@@ -126,7 +127,7 @@ def run_import(
     """
     if source is not None and source not in catalogue().sources:
         raise ImportRefused(f"未知数据来源 {source!r} / unknown source")
-    rows = read_rows(path)
+    rows = read_rows(path, sheet_limits)
     header = next(rows, None)
     if header is None:
         raise ImportRefused("文件为空 / the file is empty")
@@ -235,6 +236,7 @@ def run_job(
     *,
     source: str | None,
     recorded_by: str | None,
+    sheet_limits: SheetLimits | None = None,
 ) -> None:
     """Run an import recorded as an ImportJob (the web page's background task)."""
     try:
@@ -245,6 +247,7 @@ def run_job(
             source=source,
             recorded_by=recorded_by,
             job_id=job_id,
+            sheet_limits=sheet_limits,
         )
         status, message = "done", None
     except ImportRefused as exc:

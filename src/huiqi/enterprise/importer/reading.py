@@ -1,14 +1,22 @@
-"""Reading files: CSV (UTF-8 or GB 18030) and XLSX streamed row by row, header first."""
+"""Reading files: CSV (UTF-8 or GB 18030) and XLSX streamed row by row, header first.
+
+A spreadsheet is unpacked and read in a bounded worker process (huiqi.core.sandbox) that writes
+its cell texts to a temporary file; this process streams that file.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
+import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from huiqi.core.sandbox import Bounds, Overrun, run_bounded
 from huiqi.enterprise.importer.report import ImportRefused
 
 
@@ -69,8 +77,105 @@ def check_xlsx(path: Path) -> None:
         )
 
 
-def read_rows(path: Path) -> Iterator[list[Any]]:
-    """Stream the rows of a CSV or XLSX file (header first) without loading it whole."""
+@dataclass(frozen=True)
+class SheetLimits:
+    """Bounds of reading one spreadsheet: its worker's time and memory, and the cells it may hold."""
+
+    timeout_seconds: float = 600.0
+    memory_mb: int = 1024
+    workers: int = 2
+    max_cells: int = 40_000_000
+
+
+def sheet_limits_from_settings(settings: Any) -> SheetLimits:
+    """The spreadsheet limits configured in the settings (HUIQI_IMPORT_XLSX_*, HUIQI_PARSE_*)."""
+    return SheetLimits(
+        timeout_seconds=float(settings.import_xlsx_timeout_seconds),
+        memory_mb=int(settings.parse_memory_mb),
+        workers=int(settings.parse_workers),
+        max_cells=int(settings.import_xlsx_max_cells),
+    )
+
+
+def _too_many_cells(count: int, limit: int) -> str:
+    return (
+        f"工作表单元格过多（{count:,} 个，上限 {limit:,} 个），疑似恶意构造的文件，已拒绝；"
+        "请只保留导入模板的列并删除空白行列后重试 / "
+        f"the sheet holds more than {limit:,} cells and was refused"
+    )
+
+
+def _sheet_to_lines(source: str, target: str, max_cells: int) -> tuple[str, str]:
+    """Worker body: write the first sheet's rows as JSON lines of cell texts, within the cell cap.
+
+    The declared dimension is checked before any row is read, so a tiny file claiming a million
+    rows by sixteen thousand columns is refused at once; rows are counted as they come.
+    """
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged file
+        return "refused", f"XLSX 无法读取 / unreadable XLSX: {exc}"
+    try:
+        sheet = book.worksheets[0]
+        declared = (sheet.max_row or 0) * (sheet.max_column or 0)
+        if declared > max_cells:
+            return "refused", _too_many_cells(declared, max_cells)
+        cells = 0
+        with open(target, "w", encoding="utf-8") as out:
+            for row in sheet.iter_rows(values_only=True):
+                cells += max(len(row), 1)
+                if cells > max_cells:
+                    return "refused", _too_many_cells(cells, max_cells)
+                out.write(json.dumps([cell_text(c) for c in row], ensure_ascii=False))
+                out.write("\n")
+    finally:
+        book.close()
+    return "ok", ""
+
+
+def _read_sheet(path: Path, limits: SheetLimits) -> Iterator[list[Any]]:
+    """Rows of an XLSX read in a bounded worker process (a bomb cannot stall or swell the server)."""
+    check_xlsx(path)
+    bounds = Bounds(limits.timeout_seconds, limits.memory_mb, limits.workers)
+    with tempfile.TemporaryDirectory(prefix="huiqi-sheet-") as tmp:
+        lines = Path(tmp) / "rows.jsonl"
+        try:
+            status, reason = run_bounded(
+                _sheet_to_lines,
+                (str(path), str(lines), limits.max_cells),
+                bounds,
+                name="spreadsheet",
+                preload=["openpyxl"],
+            )
+        except Overrun as exc:
+            if exc.kind == "timeout":
+                reason = (
+                    f"读取工作表超时（超过 {limits.timeout_seconds:g} 秒），已终止；"
+                    "请检查文件是否为正常的导入表格 / "
+                    f"reading the sheet took longer than {limits.timeout_seconds:g} s"
+                )
+            elif exc.kind == "memory":
+                reason = (
+                    f"读取工作表所需内存超过上限（{limits.memory_mb} MB），已终止 / "
+                    f"reading the sheet needed more than {limits.memory_mb} MB"
+                )
+            else:
+                reason = f"XLSX 无法读取（{exc.detail}）/ unreadable XLSX ({exc.detail})"
+            raise ImportRefused(reason) from None
+        if status != "ok":
+            raise ImportRefused(reason)
+        with lines.open(encoding="utf-8") as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def read_rows(path: Path, limits: SheetLimits | None = None) -> Iterator[list[Any]]:
+    """Stream the rows of a CSV or XLSX file (header first) without loading it whole.
+
+    A spreadsheet is read in a bounded worker process (``limits``), never in this one.
+    """
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
         fh = _open_text(path)
@@ -82,18 +187,7 @@ def read_rows(path: Path) -> Iterator[list[Any]]:
             fh.close()
         return
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        check_xlsx(path)
-        try:
-            book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a damaged file
-            raise ImportRefused(f"XLSX 无法读取 / unreadable XLSX: {exc}") from None
-        try:
-            for row in book.worksheets[0].iter_rows(values_only=True):
-                yield list(row)
-        finally:
-            book.close()
+        yield from _read_sheet(path, limits or SheetLimits())
         return
     raise ImportRefused(
         f"不支持的文件类型 {suffix or '(none)'}，请用 .csv 或 .xlsx / use .csv or .xlsx"
