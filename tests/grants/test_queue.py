@@ -136,3 +136,30 @@ def test_workbenches_show_the_grant_to_dos(
     first = page.select_one("#todo li")
     assert first is not None and "登记收款账户" in first.get_text()
     assert page.select_one("#company strong").get_text() == "兰州乙科技有限公司"
+
+
+def test_the_flag_filter_reads_the_json_on_sqlite_and_postgresql(
+    db_session: Session, matched: list[ResultChange]
+) -> None:
+    a, b = grants_for(db_session, matched)
+    # a flag whose detail mentions another flag's code must not pass for that flag
+    a.risk_flags = [
+        {"code": "stale_data", "detail": {"code": "no_bank_account"}, "message": '"code": "x"'}
+    ]
+    b.risk_flags = [{"code": "no_bank_account"}, {"code": "high_amount"}]
+    db_session.flush()
+
+    def ids(flag: str) -> set[int]:
+        page = gq.queue_page(db_session, gq.QueueFilter(flag=flag), departments=None)
+        return {g.id for g in page.rows}
+
+    assert ids("no_bank_account") == {b.id}
+    assert ids("high_amount") == {b.id}
+    assert ids("stale_data") == {a.id}
+    assert ids("x") == set()
+    assert ids("no_bank%") == set()  # nothing is a pattern
+    assert ids(gq.NO_FLAG) == set()
+    a.risk_flags = []
+    db_session.flush()
+    assert ids(gq.NO_FLAG) == {a.id}
+    assert ids("stale_data") == set()

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from huiqi.enterprise import cli as enterprise_cli
 from huiqi.finance import cli as finance_cli
+from huiqi.funds import officer_cli as funds_officer_cli
 from huiqi.grants import cli as grants_cli
 from huiqi.matching import cli as matching_cli
 from huiqi.notify import cli as notify_cli
@@ -57,6 +58,11 @@ app.add_typer(matching_cli.app, name="match")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(grants_cli.app, name="grants")
 app.add_typer(finance_cli.app, name="finance")
+funds_app = typer.Typer(
+    help="Special funds (专项资金, 快申快享): calls, review, award.", no_args_is_help=True
+)
+funds_officer_cli.register(funds_app)
+app.add_typer(funds_app, name="funds")
 demo_app.command("population")(enterprise_cli.population)
 
 
@@ -454,6 +460,8 @@ def serve(
         host=bind_host,
         port=bind_port,
         reload=reload,
+        # templates are read once per process, so a changed template reloads the server too
+        reload_includes=["*.py", "*.html"] if reload else None,
         proxy_headers=False,
         workers=count if count > 1 else None,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -220,3 +221,24 @@ def catalogue() -> Catalogue:
     """The packaged catalogue."""
     text = resources.files("huiqi.enterprise").joinpath("catalogue.yaml").read_text("utf-8")
     return load_catalogue(text)
+
+
+def label_of(name: str, lang: str = "zh") -> str:
+    """The display name of a field as forms label it (the name itself when none is declared)."""
+    f = catalogue().fields.get(name)
+    if f is None:
+        return name
+    return f.en if lang == "en" else f.zh
+
+
+@cache
+def _field_pattern() -> re.Pattern[str]:
+    names = sorted(catalogue().fields, key=len, reverse=True)
+    return re.compile(
+        r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])"
+    )
+
+
+def name_fields(text: str, lang: str = "zh") -> str:
+    """Text with the field names it mentions (in a formula, a list) replaced by their display names."""
+    return _field_pattern().sub(lambda m: label_of(m.group(1), lang), text)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
@@ -238,14 +238,17 @@ def list_current(
     certification: str | None = None,
     on: date | None = None,
     query: str | None = None,
+    within: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[Any]]:
-    """Filtered page of enterprise_current rows and the total count."""
+    """Filtered page of enterprise_current rows and the total count; `within` is the region
+    prefix a city or county officer is limited to, on top of any region asked for."""
     t = enterprise_current
     conds: list[Any] = []
-    if region_prefix:
-        conds.append(t.c.region_code.like(f"{region_prefix}%"))
+    for prefix in (region_prefix, within):
+        if prefix:
+            conds.append(t.c.region_code.like(f"{prefix}%"))
     if industry_prefix:
         conds.append(t.c.industry_code.like(f"{industry_prefix}%"))
     if size_class == "unknown":
@@ -264,6 +267,19 @@ def list_current(
         select(t).where(*conds).order_by(t.c.credit_code).limit(limit).offset(offset)
     ).all()
     return total, list(rows)
+
+
+def region_of(session: Session, credit_code: str) -> str | None:
+    """The GB/T 2260 region code of one enterprise (None if unknown)."""
+    t = enterprise_current
+    code: str | None = session.scalar(select(t.c.region_code).where(t.c.credit_code == credit_code))
+    return code
+
+
+def codes_in_region(prefix: str) -> Select[tuple[str]]:
+    """A subquery of the credit codes whose region code starts with the prefix."""
+    t = enterprise_current
+    return select(t.c.credit_code).where(t.c.region_code.like(f"{prefix}%"))
 
 
 def current_row(session: Session, credit_code: str) -> Any:

@@ -672,9 +672,9 @@ def decide(
         user=user,
         ip=ip,
         application_id=app.id,
-        stage=stage.key,
+        stage=stage.name_zh,
         reasons=reasons,
-        checks_failed=[c["code"] for c in checks if not c["ok"]],
+        checks_failed=[c["zh"] for c in checks if not c["ok"]],
     )
     subject, body = _message(app, stage, kind, reasons, deadline, advanced=advance)
     tell_enterprise(session, app, event, subject, body)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.core.db import utcnow
@@ -247,6 +247,28 @@ def batch_problems(session: Session, batch_id: int) -> list[str]:
     return problems
 
 
+def readable_formula(formula: str, lang: str = "zh") -> str:
+    """A benefit formula with registry fields, derived values and parameters named as people read them."""
+    import re
+
+    from huiqi.enterprise.catalogue import name_fields
+    from huiqi.matching.service import base_library
+
+    library = base_library()
+    titles = {k: v.title for k, v in library.params.items()}
+    titles.update({k: d.title for k, d in library.derived.items() if d.title is not None})
+
+    def named(m: re.Match[str]) -> str:
+        title = titles.get(m.group(0))
+        if title is None:
+            return m.group(0)
+        return title.en if lang == "en" else title.zh
+
+    return re.sub(
+        r"(?<![A-Za-z0-9_])[a-z][a-z0-9_]*(?![A-Za-z0-9_])", named, name_fields(formula, lang)
+    )
+
+
 def grant_message(grant: Grant) -> tuple[str, str]:
     """Subject and Chinese body telling an enterprise what it received and why."""
     from huiqi.enterprise.catalogue import catalogue, display
@@ -269,9 +291,9 @@ def grant_message(grant: Grant) -> tuple[str, str]:
             f = cat[name]
             lines.append(f"  · {f.zh}:{display(f, value)}")
         except KeyError:
-            lines.append(f"  · {name}:{value}")
+            lines.append(f"  · {readable_formula(name)}:{value}")
     if grant.snapshot.get("formula"):
-        lines.append(f"计算方式:{grant.snapshot['formula']}")
+        lines.append(f"计算方式:{readable_formula(grant.snapshot['formula'])}")
     lines.append(f"怎么办:无需任何操作。如对金额有疑问,请联系{grant.department or '主管部门'}。")
     return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
 
@@ -309,10 +331,8 @@ def batches(session: Session, *, departments: Scope = None) -> Sequence[Disburse
 
 
 def batch_in_scope(session: Session, batch_id: int, departments: Scope) -> bool:
-    """Whether every grant of a batch belongs to the departments (None: any)."""
+    """Whether every grant of a batch is within the scope (None: any)."""
     if departments is None:
         return True
-    written = session.scalars(
-        select(Grant.department).where(Grant.disbursement_id == batch_id).distinct()
-    ).all()
-    return all(d in departments for d in written)
+    of_batch = select(func.count()).select_from(Grant).where(Grant.disbursement_id == batch_id)
+    return session.scalar(of_batch) == session.scalar(scoped(of_batch, departments))

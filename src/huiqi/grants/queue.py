@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Boolean, Integer, String, bindparam, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from huiqi.core.errors import Invalid
 from huiqi.grants.models import Grant, GrantStatus
@@ -125,6 +127,56 @@ def _yuan(raw: str, zh: str, en: str) -> Decimal | None:
     return value
 
 
+class HasFlag(FunctionElement[bool]):
+    """Whether a JSON list of risk flags holds one with this code, read with the database's JSON
+    functions (a text match on the JSON would depend on how it was serialised, and would match
+    a "code" key inside a flag's detail)."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "has_flag"
+
+
+class FlagCount(FunctionElement[int]):
+    """How many risk flags a JSON list holds (0 for SQL NULL or JSON null)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "flag_count"
+
+
+@compiles(HasFlag, "sqlite")
+def _has_flag_sqlite(element: HasFlag, compiler: Any, **kw: Any) -> str:
+    # both parts are compiled SQL: the column and a bound parameter
+    flags, code = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({flags}) AS f "  # noqa: S608
+        f"WHERE f.type = 'object' AND json_extract(f.value, '$.code') = {code})"
+    )
+
+
+@compiles(HasFlag, "postgresql")
+def _has_flag_postgresql(element: HasFlag, compiler: Any, **kw: Any) -> str:
+    flags, code = (compiler.process(c, **kw) for c in element.clauses)
+    return (
+        "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof("  # noqa: S608
+        f"{flags}) = 'array' THEN {flags} ELSE '[]'::json END) AS f(v) "
+        f"WHERE json_typeof(f.v) = 'object' AND f.v ->> 'code' = {code})"
+    )
+
+
+@compiles(FlagCount, "sqlite")
+def _flag_count_sqlite(element: FlagCount, compiler: Any, **kw: Any) -> str:
+    (flags,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"coalesce(json_array_length({flags}), 0)"
+
+
+@compiles(FlagCount, "postgresql")
+def _flag_count_postgresql(element: FlagCount, compiler: Any, **kw: Any) -> str:
+    (flags,) = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CASE WHEN json_typeof({flags}) = 'array' THEN json_array_length({flags}) ELSE 0 END)"
+
+
 def _filtered(flt: QueueFilter, departments: Scope) -> Any:
     from huiqi.enterprise.models import enterprise_current
 
@@ -132,11 +184,9 @@ def _filtered(flt: QueueFilter, departments: Scope) -> Any:
     if flt.status:
         q = q.where(Grant.status == flt.status)
     if flt.flag == NO_FLAG:
-        q = q.where(cast(Grant.risk_flags, String).in_(["[]", "null"]))
+        q = q.where(FlagCount(Grant.risk_flags) == 0)
     elif flt.flag:
-        # Flags are stored as JSON objects; their code is the first key of each one.
-        pattern = f'%"code": "{_escape_like(flt.flag)}"%'
-        q = q.where(cast(Grant.risk_flags, String).like(pattern, escape="\\"))
+        q = q.where(HasFlag(Grant.risk_flags, bindparam("flag_code", flt.flag, type_=String)))
     if flt.region:
         q = q.where(
             Grant.credit_code.in_(

@@ -6,7 +6,6 @@ in English in the English view. Templates reach these through the Jinja filters 
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
@@ -38,6 +37,17 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "user.role_changed": ("变更角色", "Role changed"),
         "token.created": ("创建接口令牌", "API token created"),
         "token.revoked": ("撤销接口令牌", "API token revoked"),
+        "funds.review.pass": ("专项资金申报审核通过", "Application passed a stage"),
+        "funds.review.score": ("专项资金申报评分", "Application scored"),
+        "funds.review.return": ("专项资金申报退回修改", "Application returned"),
+        "funds.review.reject": ("专项资金申报不予通过", "Application rejected"),
+        "funds.conflict_declared": ("评审专家利益冲突声明", "Conflict of interest declared"),
+        "funds.publicity": ("拟支持名单公示", "Awards put on publicity"),
+        "funds.objection": ("公示异议", "Objection"),
+        "funds.objection_resolved": ("公示异议处理", "Objection decided"),
+        "funds.approved": ("批准立项", "Awards approved"),
+        "funds.performance_reported": ("报送绩效", "Performance reported"),
+        "funds.clawback": ("追回专项资金", "Clawback"),
         "token.reused": ("沿用接口令牌", "API token reused"),
         "login.burst": ("登录失败激增", "Burst of failed log-ins"),
         "user.assigned": ("分配事项", "Item assigned"),
@@ -54,6 +64,22 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "policy.interpretation_removed": ("删除政策解读", "Interpretation removed"),
     },
     "audit_detail": {
+        "call_id": ("申报通知", "Call"),
+        "application_id": ("申报", "Application"),
+        "awarded": ("拟支持", "Awarded"),
+        "cut": ("未入选", "Cut"),
+        "total_fen": ("合计(分)", "Total (fen)"),
+        "budget_left_fen": ("可用预算(分)", "Budget left (fen)"),
+        "amount_fen": ("金额(分)", "Amount (fen)"),
+        "stage": ("环节", "Stage"),
+        "reasons": ("理由", "Reasons"),
+        "checks_failed": ("须注意的核查", "Checks to look at"),
+        "has_conflict": ("存在利益冲突", "Conflict of interest"),
+        "statement": ("说明", "Statement"),
+        "objection_id": ("异议", "Objection"),
+        "upheld": ("异议成立", "Upheld"),
+        "text": ("内容", "Text"),
+        "status": ("结果", "Outcome"),
         "role": ("角色", "Role"),
         "old": ("原角色", "Previous role"),
         "new": ("新角色", "New role"),
@@ -237,13 +263,9 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
 
 def name_fields(text: str, lang: str = "zh") -> str:
     """Text with the registry field names it mentions replaced by their display names."""
-    from huiqi.enterprise.catalogue import catalogue
+    from huiqi.enterprise.catalogue import name_fields as named
 
-    names = {f.name: (f.en if lang == "en" else f.zh) for f in catalogue().fields.values()}
-    pattern = re.compile(
-        r"\b(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b"
-    )
-    return pattern.sub(lambda m: names[m.group(1)], text)
+    return named(text, lang)
 
 
 def one_language(text: str, lang: str = "zh") -> str:
@@ -285,7 +307,7 @@ def install(env: Environment) -> None:
 
     @pass_context
     def _fieldnames(ctx: Any, text: str) -> str:
-        return name_fields(text, lang_of(ctx)) if lang_of(ctx) != "en" else text
+        return name_fields(text, lang_of(ctx))
 
     @pass_context
     def _bilingual(ctx: Any, text: str) -> str:
