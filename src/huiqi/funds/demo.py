@@ -19,9 +19,11 @@ from huiqi.accounts.models import User
 from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.funds import awarding, outcomes, review
+from huiqi.funds.applications import prefill_values
 from huiqi.funds.models import BudgetLine, Fund, FundApplication, FundCall, FundLoan
 from huiqi.funds.review import Decision
 from huiqi.funds.schemas import ApplicationStatus, AwardKind, CallStatus, EventKind, ReviewDecision
+from huiqi.funds.timeline import record_event
 
 DEPT = "甘肃省工业和信息化厅"
 FUND_NAME = "甘肃省中小企业发展专项资金"
@@ -100,25 +102,6 @@ def _enterprises(session: Session, prefix: str, count: int, skip: set[str]) -> l
     return [r for r in rows if r.credit_code not in skip and r.name][:count]
 
 
-def _prefill(session: Session, code: str) -> dict[str, Any]:
-    from huiqi.enterprise import repository
-
-    wanted = ["name", "region_code", "industry_code", "employees", "revenue", "total_assets"]
-    current = repository.current_mapping(session, code) or {}
-    year = current.get("figures_year")
-    out: dict[str, Any] = {}
-    for _c, field, y, _value, as_of, source in repository.live_values(session, [code], wanted):
-        if y not in (0, year):
-            continue
-        out[field] = {
-            "value": current.get(field),
-            "source": source,
-            "as_of": as_of.isoformat(),
-            "self_reported": False,
-        }
-    return out
-
-
 def _apply(
     session: Session,
     call: FundCall,
@@ -145,7 +128,7 @@ def _apply(
         status=status,
         stage_index=0,
         stage_entered_at=at if status != ApplicationStatus.draft else None,
-        prefill=_prefill(session, row.credit_code),
+        prefill=prefill_values(session, row.credit_code),
         eligibility=eligibility,
         eligibility_reasons=[],
         declared_by="企业经办人" if status != ApplicationStatus.draft else None,
@@ -156,7 +139,7 @@ def _apply(
     )
     session.add(app)
     session.flush()
-    review.record_event(
+    record_event(
         session,
         app,
         EventKind.created if status == ApplicationStatus.draft else EventKind.submitted,
