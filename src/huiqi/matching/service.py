@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from huiqi import events
@@ -25,6 +25,7 @@ from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_rows
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
+from huiqi.core.lru import Lru
 from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
@@ -1474,6 +1475,9 @@ def explain(
     return Evaluator(compile_plan([rule], on)).explain(_row_for(session, credit_code), rule_id)
 
 
+_EXPLAINED: Lru[list[Explanation]] = Lru(4096)
+
+
 @dataclass
 class MyPolicies:
     """An enterprise's view: what it gets, what needs its data, what is within reach."""
@@ -1481,6 +1485,7 @@ class MyPolicies:
     eligible: list[tuple[RuleVersion, Explanation]]
     to_confirm: list[tuple[RuleVersion, Explanation]]
     near_misses: list[tuple[RuleVersion, Explanation]]
+    rules: dict[str, Rule] = field(default_factory=dict)  # the checked rules, by rule id
 
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
@@ -1488,9 +1493,17 @@ def my_policies(session: Session, credit_code: str, on: date | None = None) -> M
     on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
-    plan = compile_plan([r for _, r in pairs], on)
-    out = MyPolicies([], [], [])
-    for (version, _rule), exp in zip(pairs, Evaluator(plan).explain_all(row), strict=True):
+
+    def explain_all() -> list[Explanation]:
+        plan = compile_plan([r for _, r in pairs], on)
+        return list(Evaluator(plan).explain_all(row))
+
+    # The same rules over the same figures on the same day explain the same way: an enterprise
+    # reloading its page (or many opening theirs from one push) costs one query per input.
+    key = (tuple((v.id, v.hash) for v, _ in pairs), on, repr(sorted(row.items())))
+    explained = _EXPLAINED.get_or_make(key, explain_all)
+    out = MyPolicies([], [], [], {v.rule_id: r for v, r in pairs})
+    for (version, _rule), exp in zip(pairs, explained, strict=True):
         if not exp.in_force:
             continue
         if exp.result == "eligible":
@@ -1518,9 +1531,15 @@ class ReverseReport:
 
 
 def reverse_query(
-    session: Session, rule_id: str, on: date | None = None, limit: int = 200
+    session: Session,
+    rule_id: str,
+    on: date | None = None,
+    limit: int = 200,
+    *,
+    region_prefix: str | None = None,
 ) -> ReverseReport:
-    """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
+    """A rule's eligible and unknown enterprises with counts by city, industry division and size
+    class; with `region_prefix` (a city or county officer's region) only enterprises there."""
     on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
@@ -1528,9 +1547,10 @@ def reverse_query(
     plan = compile_plan([_rule_from(version)], on)
     t = enterprise_current
     code = code_sql(rule_expr(plan, 0, t))
+    region = t.c.region_code.like(f"{region_prefix}%") if region_prefix else true()
 
     def grouped(key: Any) -> list[tuple[str | None, str, int]]:
-        sub = select(key.label("grp"), code.label("result")).subquery()
+        sub = select(key.label("grp"), code.label("result")).where(region).subquery()
         stmt = (
             select(sub.c.grp, sub.c.result, func.count())
             .where(sub.c.result != 0)
@@ -1539,7 +1559,7 @@ def reverse_query(
         )
         return [(g, RESULT_NAMES[int(r)], int(n)) for g, r, n in session.execute(stmt)]
 
-    sub = select(code.label("result")).subquery()
+    sub = select(code.label("result")).where(region).subquery()
     totals = {
         RESULT_NAMES[int(r)]: int(n)
         for r, n in session.execute(select(sub.c.result, func.count()).group_by(sub.c.result))
@@ -1548,7 +1568,7 @@ def reverse_query(
         totals.setdefault(name, 0)
 
     def listing(result: int) -> list[str]:
-        sub2 = select(t.c.credit_code, code.label("result")).subquery()
+        sub2 = select(t.c.credit_code, code.label("result")).where(region).subquery()
         stmt = (
             select(sub2.c.credit_code)
             .where(sub2.c.result == result)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
 from huiqi.matching.models import RuleVersion
 from huiqi.matching.service import unknown_count
@@ -16,7 +16,7 @@ SETTLED = ("published", "retired")
 
 def todo(session: Session, user: User) -> list[TodoItem]:
     """Rules awaiting publication (officers) or policies to confirm (enterprises)."""
-    if user.role in ("officer", "admin"):
+    if user.role in (Role.officer, Role.admin):
         waiting = (
             session.scalar(
                 select(func.count())
@@ -26,7 +26,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
             or 0
         )
         return [TodoItem("待发布的政策规则", "Rules awaiting publication", waiting, "/rules")]
-    if user.role == "enterprise" and user.credit_code:
+    if user.role == Role.enterprise and user.credit_code:
         unknown = unknown_count(session, user.credit_code)
         return [
             TodoItem(

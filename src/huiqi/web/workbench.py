@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 
 
 @dataclass
@@ -126,11 +126,13 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     from huiqi.matching.service import result_counts
     from huiqi.policy.models import Policy
 
-    scope = grants.review_scope(session, role=user.role, department=user.department)
+    scope = grants.review_scope(
+        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+    )
     totals = grants.totals_by_status(session, departments=scope)
     paid = sum(totals.get(s, (0, 0))[1] for s in ("approved", "disbursed"))
     rules = select(RuleVersion.rule_id).where(RuleVersion.status == "published")
-    if user.role != "admin" and user.department:
+    if user.role != Role.admin and user.department:
         from huiqi.grants.service import department_key
 
         mine = department_key(session, user.department)
@@ -148,7 +150,7 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     )
     return [
         Figure(
-            "已发布规则" if user.role == "admin" else "本部门已发布规则",
+            "已发布规则" if user.role == Role.admin else "本部门已发布规则",
             "Published rules",
             str(published),
             "/rules",
