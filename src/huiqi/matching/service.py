@@ -256,7 +256,6 @@ class RunReport:
     skipped: int = 0  # enterprises whose inputs and rules were unchanged
     inserted: int = 0
     updated: int = 0
-    deleted: int = 0
     changes: int = 0
     batches: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -270,7 +269,6 @@ class RunReport:
             "skipped",
             "inserted",
             "updated",
-            "deleted",
             "changes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -1043,7 +1041,7 @@ def _record(run: MatchRun, report: RunReport, done: int, total: int) -> None:
     """Copy a run's progress onto its match_run row (committed with the batch)."""
     run.done, run.total, run.phase = done, total, PHASES[-1] if done < total else "done"
     run.evaluated = report.evaluated
-    run.written = report.inserted + report.updated + report.deleted
+    run.written = report.inserted + report.updated
     run.changes = report.changes
     run.seconds = {k: round(v, 3) for k, v in report.seconds.items()}
     run.heartbeat_at = utcnow()
