@@ -551,26 +551,35 @@ class Dispatcher:
 
     # -- passes ---------------------------------------------------------------------------
 
+    def _claims(self, channel: str, stop: threading.Event | None) -> Iterator[list[int]]:
+        """Claimed batches of a channel within its rate limit, until none is due."""
+        limiter = self.limits[channel]
+        while stop is None or not stop.is_set():
+            granted = limiter.take(self.batch)
+            if granted == 0:
+                time.sleep(min(limiter.wait(), 1.0))
+                continue
+            ids = self.claim(channel, granted)
+            if not ids:
+                return
+            yield ids
+
     def run_channel(self, channel: str, stats: RunStats, stop: threading.Event | None) -> None:
         """Send every due row of one channel in batches, respecting its rate limit.
 
-        While one batch is on the wire the next is claimed and rendered, so the sends' waits
-        on the network and the database work overlap. Only the batch being sent is in flight
-        in the crash-safety sense: the next one is claimed but not yet sent, and a crash
-        leaves it to be sent once, after its lease.
+        In parallel mode the next batch is claimed and rendered while one is on the wire, so
+        the sends' waits on the network and the database work overlap. Only the batch being
+        sent is in flight in the crash-safety sense: the next one is claimed but not yet sent,
+        and a crash leaves it to be sent once, after its lease.
         """
-        limiter = self.limits[channel]
+        if not self.parallel:  # one thread does everything, a batch at a time
+            for ids in self._claims(channel, stop):
+                self.deliver_batch(ids, stats)
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"send-{channel}") as sender:
             sending: Future[None] | None = None
             try:
-                while stop is None or not stop.is_set():
-                    granted = limiter.take(self.batch)
-                    if granted == 0:
-                        time.sleep(min(limiter.wait(), 1.0))
-                        continue
-                    ids = self.claim(channel, granted)
-                    if not ids:
-                        return
+                for ids in self._claims(channel, stop):
                     prepared = self._prepare(ids, stats)
                     if sending is not None:
                         sending.result()
