@@ -165,14 +165,31 @@ def pick_demo_enterprise(session: Session) -> str | None:
     return candidates[0] if candidates else None
 
 
+# Each domain's demo has a time budget (seconds, default population, 2 cores) so that `make run`
+# serves a healthy /healthz within 90 s of its install step: about 7 s for the migrations and
+# 10 s for the server to start leave 73 s for the demo; `huiqi demo load` flags a step over it.
+STEP_BUDGETS: dict[str, float] = {
+    "policy": 5,
+    "enterprise": 8,
+    "finance": 3,
+    "matching": 30,
+    "notify": 3,
+    "grants": 15,
+    "funds": 9,
+}
+
+
 def load_all(
     session: Session,
     *,
     population: int = DEMO_POPULATION,
     seed: int = DEMO_SEED,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, float], None] | None = None,
 ) -> list[DemoAccount]:
-    """Load every domain's demo data, then the accounts bound to it (idempotent)."""
+    """Load every domain's demo data, then the accounts bound to it (idempotent).
+
+    ``progress`` is told each step as it starts, with the step's time budget in seconds.
+    """
     from huiqi.core.clock import today as today_cn
     from huiqi.enterprise import population as enterprises
     from huiqi.finance import demo as finance
@@ -182,23 +199,42 @@ def load_all(
     from huiqi.notify.service import sync_subscriptions_from_registry
     from huiqi.policy import service as policy
 
-    say = progress or (lambda _step: None)
-    say("政策库:导入种子文件 甘工信发〔2020〕351号 / policy library: the seed document")
+    say = progress or (lambda _step, _budget: None)
+    budget = STEP_BUDGETS
+    say(
+        "政策库:导入种子文件 甘工信发〔2020〕351号 / policy library: the seed document",
+        budget["policy"],
+    )
     policy.load_demo(session)
-    say(f"企业库:生成 {population} 家甘肃企业 / enterprise registry: {population} enterprises")
+    say(
+        f"企业库:生成 {population} 家甘肃企业 / enterprise registry: {population} enterprises",
+        budget["enterprise"],
+    )
     enterprises.load_demo(session, size=population, seed=seed)
-    say("融资产品 / financing products")
+    say("融资产品 / financing products", budget["finance"])
     finance.load_demo(session)
-    say("规则与匹配(含免申即享资助与推送) / rules, matching, grants and notifications")
+    say(
+        "规则与匹配(含免申即享资助与推送) / rules, matching, grants and notifications",
+        budget["matching"],
+    )
     matching.load_demo(session)
     # After matching: the first wave stays in the inboxes; later changes also go out by the
     # channels the registry's consented contacts give.
-    say("推送订阅(据企业库中已同意的联系方式) / push subscriptions from consented contacts")
+    say(
+        "推送订阅(据企业库中已同意的联系方式) / push subscriptions from consented contacts",
+        budget["notify"],
+    )
     sync_subscriptions_from_registry(session)
     demo_code = pick_demo_enterprise(session)
-    say("免申即享:收款账户与企业自报数据 / grants: bank accounts and self-reported figures")
+    say(
+        "免申即享:收款账户与企业自报数据 / grants: bank accounts and self-reported figures",
+        budget["grants"],
+    )
     grants.load_demo(session, keep_without_account=demo_code, today=today_cn())
     demo_accounts = load_accounts(session, demo_code)
-    say("专项资金:资金、申报通知、各环节的申报与立项拨付 / special funds: calls, review, awards")
+    say(
+        "专项资金:资金、申报通知、各环节的申报与立项拨付 / special funds: calls, review, awards",
+        budget["funds"],
+    )
     funds.load_demo(session, today=today_cn())
     return demo_accounts

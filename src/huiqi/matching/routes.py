@@ -48,14 +48,32 @@ def _day(on: str | None) -> date:
     return forms.day(on, "on")
 
 
-def _article_link(session: Session, doc_number: str, article_no: int | None) -> str | None:
-    """Policy page URL anchored at the article, when the policy library holds the document."""
-    if article_no is None:
-        return None
+def _article_link(
+    session: Session, doc_number: str, article_no: int
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """The policy page URL of an article and its interpretations (title, URL), when the library
+    holds the document; kept until the library changes (an interpretation moves its stamp)."""
+    from huiqi.policy import cache, interpretation
     from huiqi.policy.service import find_article
 
-    ref = find_article(session, doc_number, article_no)
-    return ref.url if ref else None
+    def make() -> tuple[str, list[tuple[str, str]]] | None:
+        ref = find_article(session, doc_number, article_no)
+        if ref is None:
+            return None
+        return ref.url, [
+            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
+            for i in interpretation.for_article(session, ref.policy_id, ref.number)
+        ]
+
+    key = (doc_number, article_no, cache.fresh_library_stamp(session))
+    found: tuple[str, list[tuple[str, str]]] | None = cache.links.get_or_make(key, make)
+    return found
+
+
+def _article_url(session: Session, doc_number: str, article_no: int | None) -> str | None:
+    """Policy page URL anchored at the article, when the policy library holds the document."""
+    found = _article_link(session, doc_number, article_no) if article_no is not None else None
+    return found[0] if found else None
 
 
 @router.get("/matching/mine")
@@ -83,23 +101,20 @@ def enterprise_policies_page(
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
-    from huiqi.policy import interpretation
-    from huiqi.policy.service import find_article
-
     links: dict[str, str] = {}
     explained: dict[str, list[tuple[str, str]]] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
-        basis = service.published_rule(session, version.rule_id).doc.legal_basis
+        basis = mine.rules[version.rule_id].doc.legal_basis
         if not basis or basis[0].article_no is None:
             continue
-        ref = find_article(session, basis[0].doc_number, basis[0].article_no)
-        if ref is None:
+        found = _article_link(session, basis[0].doc_number, basis[0].article_no)
+        if found is None:
             continue
-        links[version.rule_id] = ref.url
-        explained[version.rule_id] = [
-            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
-            for i in interpretation.for_article(session, ref.policy_id, ref.number)
-        ]
+        links[version.rule_id], explained[version.rule_id] = found
+    from huiqi.funds.service import open_calls_by_rule
+    from huiqi.funds.timeline import beijing_text
+
+    calls = open_calls_by_rule(session, [v.rule_id for v, _exp in mine.eligible + mine.to_confirm])
     return render(
         request,
         "matching/mine.html",
@@ -108,6 +123,8 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
         format_fen=format_fen,
         links=links,
         explained=explained,
+        calls=calls,
+        bj=beijing_text,
         own=user.role == Role.enterprise,
     )
 
@@ -294,7 +311,7 @@ def rule_page(
     report = service.reverse_query(session, rule_id, _day(on), region_prefix=user.region_prefix)
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
-    links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
+    links = [(b, _article_url(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
     return render(
         request, "rules/rule.html", version=version, rule=rule, report=report, links=links
     )

@@ -25,6 +25,7 @@ from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_rows
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
+from huiqi.core.lru import Lru
 from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
@@ -733,11 +734,12 @@ def _news(
             for u in uniq
         ]
         missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
-    amounts = {
-        n: fen
-        for n, (i, r) in enumerate(zip(at.tolist(), rs.tolist(), strict=True))
-        if got[n] == T and (fen := fresh.amounts[i].get(layout.rule_ids[r])) is not None
-    }
+    paying = np.asarray([rule.doc.mode == "auto_grant" for _, rule in pairs], dtype=bool)
+    amounts: dict[int, int] = {}
+    for n in np.flatnonzero(paying[rs] & (got == T)).tolist():
+        fen = fresh.amounts[int(at[n])].get(layout.rule_ids[int(rs[n])])
+        if fen is not None:
+            amounts[n] = fen
     return ChangeSet(
         tuple(RuleFacts(layout.rule_ids[r], *meta[r]) for r in range(len(layout.rule_ids))),
         tuple(zip(codes, names, strict=True)),
@@ -1426,6 +1428,19 @@ def evaluated_on(session: Session, credit_code: str) -> date | None:
     )
 
 
+def evaluated_on_many(session: Session, credit_codes: Sequence[str]) -> dict[str, date]:
+    """The evaluation dates of these enterprises' stored results (those that have any)."""
+    out: dict[str, date] = {}
+    for part in chunks(list(credit_codes)):
+        rows = session.execute(
+            select(MatchState.credit_code, MatchState.evaluated_on).where(
+                MatchState.credit_code.in_(list(part))
+            )
+        )
+        out.update((str(code), on) for code, on in rows)
+    return out
+
+
 def unknown_count(session: Session, credit_code: str) -> int:
     """How many published rules wait for this enterprise's data."""
     return int(
@@ -1460,6 +1475,9 @@ def explain(
     return Evaluator(compile_plan([rule], on)).explain(_row_for(session, credit_code), rule_id)
 
 
+_EXPLAINED: Lru[list[Explanation]] = Lru(4096)
+
+
 @dataclass
 class MyPolicies:
     """An enterprise's view: what it gets, what needs its data, what is within reach."""
@@ -1467,6 +1485,7 @@ class MyPolicies:
     eligible: list[tuple[RuleVersion, Explanation]]
     to_confirm: list[tuple[RuleVersion, Explanation]]
     near_misses: list[tuple[RuleVersion, Explanation]]
+    rules: dict[str, Rule] = field(default_factory=dict)  # the checked rules, by rule id
 
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
@@ -1474,9 +1493,17 @@ def my_policies(session: Session, credit_code: str, on: date | None = None) -> M
     on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
-    plan = compile_plan([r for _, r in pairs], on)
-    out = MyPolicies([], [], [])
-    for (version, _rule), exp in zip(pairs, Evaluator(plan).explain_all(row), strict=True):
+
+    def explain_all() -> list[Explanation]:
+        plan = compile_plan([r for _, r in pairs], on)
+        return list(Evaluator(plan).explain_all(row))
+
+    # The same rules over the same figures on the same day explain the same way: an enterprise
+    # reloading its page (or many opening theirs from one push) costs one query per input.
+    key = (tuple((v.id, v.hash) for v, _ in pairs), on, repr(sorted(row.items())))
+    explained = _EXPLAINED.get_or_make(key, explain_all)
+    out = MyPolicies([], [], [], {v.rule_id: r for v, r in pairs})
+    for (version, _rule), exp in zip(pairs, explained, strict=True):
         if not exp.in_force:
             continue
         if exp.result == "eligible":

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.responses import JSONResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
@@ -30,7 +31,12 @@ from huiqi.web.deps import (
     OfficerUser,
     OptionalUser,
     SessionDep,
+    is_anonymous,
+    optional_user,
+    public_response,
+    reading_session,
     render,
+    render_public,
     templates,
 )
 from huiqi.web.i18n import pick, request_lang
@@ -282,21 +288,64 @@ def _stamp_or_404(session: Session, policy_id: Int64, user: User | None) -> tupl
 
 
 @router.get("/policy/{policy_id}", include_in_schema=False)
-def policy_page(
-    request: Request,
-    policy_id: Int64,
-    session: SessionDep,
-    user: OptionalUser,
-) -> Response:
+async def policy_page(request: Request, policy_id: Int64) -> Response:
     """A policy with its sections, articles, departments and highlighted numbers.
 
     The article part is rendered once per version stamp and language (huiqi.policy.cache);
     the page around it (navigation, CSRF token) belongs to the visitor, so the ETag covers
-    both and a browser revalidating its own copy gets a 304.
+    both and a browser revalidating its own copy gets a 304. Visitors who are not logged in
+    all see the same page: while its stamp is fresh it is answered from memory, on the event
+    loop, without a query or a template.
     """
-    stamp = _stamp_or_404(session, policy_id, user)
-    lang = request_lang(request)
-    staff = _is_staff(user)
+    if is_anonymous(request):
+        stamp = cache.stamps.get(("policy", policy_id))
+        lang = request_lang(request)
+        kept = cache.public_pages.peek(("policy", policy_id, stamp, lang)) if stamp else None
+        if stamp is not None and kept is not None:
+            return _public_policy(request, policy_id, stamp, lang, kept)
+    return await run_in_threadpool(_policy_page, request, policy_id)
+
+
+def _public_policy(
+    request: Request, policy_id: int, stamp: tuple[str, str, int], lang: str, html: str
+) -> Response:
+    """The kept anonymous page of a policy, or 304 when the visitor's copy is current."""
+    tag = cache.etag("policy", policy_id, stamp, lang, False, None, request.state.csrf_nonce)
+    unchanged = _not_modified(request, tag, stamp[1])
+    if unchanged is not None:
+        return unchanged
+    return public_response(request, html, _validators(tag, stamp[1]))
+
+
+def _policy_page(request: Request, policy_id: int) -> Response:
+    """The policy page read from the database (a visitor's first view, or a logged-in user)."""
+    with reading_session() as session:
+        user = optional_user(request, session)
+        stamp = _stamp_or_404(session, policy_id, user)
+        lang = request_lang(request)
+        staff = _is_staff(user)
+
+        def make() -> tuple[str, Markup]:
+            policy = _visible_policy(session, policy_id, user)
+            body = Markup(
+                templates.get_template("policy/detail_body.html").render(
+                    policy=policy,
+                    mark=mark_quantities,
+                    topics=topic_labels(),
+                    status_labels=STATUS_LABELS,
+                    staff=staff,
+                    t=lambda zh, en: pick(lang, zh, en),
+                )
+            )
+            return policy.title, body
+
+        title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
+    if user is None and stamp[0] != PolicyStatus.draft:
+        html = cache.public_pages.get_or_make(
+            ("policy", policy_id, stamp, lang),
+            lambda: render_public(request, "policy/detail.html", title=title, body=body),
+        )
+        return _public_policy(request, policy_id, stamp, lang, html)
     tag = cache.etag(
         "policy",
         policy_id,
@@ -309,22 +358,6 @@ def policy_page(
     unchanged = _not_modified(request, tag, stamp[1])
     if unchanged is not None:
         return unchanged
-
-    def make() -> tuple[str, Markup]:
-        policy = _visible_policy(session, policy_id, user)
-        body = Markup(
-            templates.get_template("policy/detail_body.html").render(
-                policy=policy,
-                mark=mark_quantities,
-                topics=topic_labels(),
-                status_labels=STATUS_LABELS,
-                staff=staff,
-                t=lambda zh, en: pick(lang, zh, en),
-            )
-        )
-        return policy.title, body
-
-    title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
     response = render(request, "policy/detail.html", title=title, body=body)
     response.headers.update(_validators(tag, stamp[1]))
     return response
@@ -691,10 +724,9 @@ def api_detail(
 
 
 @router.get("/api/v1/policy/search", tags=["policy"])
-def api_search(
+async def api_search(
     request: Request,
     q: str,
-    session: SessionDep,
     department: str | None = None,
     topic: str | None = None,
     valid_on: str | None = None,
@@ -703,40 +735,60 @@ def api_search(
 ) -> Response:
     """Search published policies, a page at a time; snippets carry <mark> around the query words.
 
-    Answers are cached until the library changes (huiqi.policy.cache) and carry an ETag.
+    Answers are cached until the library changes (huiqi.policy.cache) and carry an ETag; while
+    the library's stamp is fresh a repeated search is answered from memory on the event loop.
     """
     day = _parse_day(valid_on)
-    key = ("search", q, department, topic, day, limit, offset, cache.library_stamp(session))
+    asked = ("search", q, department, topic, day, limit, offset)
+    stamp = cache.stamps.get("library")
+    kept = cache.searches.peek((*asked, stamp)) if stamp else None
+    if kept is not None:
+        return _search_answer(request, (*asked, stamp), kept)
+    return await run_in_threadpool(_search, request, asked)
+
+
+def _search_answer(request: Request, key: tuple[Any, ...], body: bytes) -> Response:
     tag = cache.etag(*key)
     unchanged = _not_modified(request, tag)
     if unchanged is not None:
         return unchanged
+    return Response(body, media_type="application/json", headers=_validators(tag, None))
 
-    def make() -> bytes:
-        hits, total = search.search_page(
-            session, q, department=department, topic=topic, valid_on=day, limit=limit, offset=offset
-        )
-        items = [
-            {
-                "policy_id": h.policy_id,
-                "policy_title": h.policy_title,
-                "doc_number": h.doc_number,
-                "article_number": h.article_number,
-                "article_label": h.article_label,
-                "article_title": h.article_title,
-                "snippet_html": str(h.snippet_html),
-                "url": h.url,
-            }
-            for h in hits
-        ]
-        answer = {"total": total, "limit": limit, "offset": offset, "items": items}
-        return bytes(JSONResponse(answer).body)
 
-    return Response(
-        cache.searches.get_or_make(key, make),
-        media_type="application/json",
-        headers=_validators(tag, None),
-    )
+def _search(request: Request, asked: tuple[Any, ...]) -> Response:
+    """Run a search (or find its answer for the library's current stamp) in the database."""
+    _kind, q, department, topic, day, limit, offset = asked
+    with reading_session() as session:
+        key = (*asked, cache.library_stamp(session))
+
+        def make() -> bytes:
+            hits, total = search.search_page(
+                session,
+                q,
+                department=department,
+                topic=topic,
+                valid_on=day,
+                limit=limit,
+                offset=offset,
+            )
+            items = [
+                {
+                    "policy_id": h.policy_id,
+                    "policy_title": h.policy_title,
+                    "doc_number": h.doc_number,
+                    "article_number": h.article_number,
+                    "article_label": h.article_label,
+                    "article_title": h.article_title,
+                    "snippet_html": str(h.snippet_html),
+                    "url": h.url,
+                }
+                for h in hits
+            ]
+            answer = {"total": total, "limit": limit, "offset": offset, "items": items}
+            return bytes(JSONResponse(answer).body)
+
+        body = cache.searches.get_or_make(key, make)
+    return _search_answer(request, key, body)
 
 
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
