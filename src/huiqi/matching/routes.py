@@ -48,7 +48,10 @@ def _day(on: str | None) -> date:
     try:
         return date.fromisoformat(on)
     except ValueError:
-        raise HTTPException(status_code=422, detail="on must be YYYY-MM-DD") from None
+        raise HTTPException(
+            status_code=422,
+            detail="评估日期格式应为 年-月-日(如 2024-06-30) / on must be YYYY-MM-DD",
+        ) from None
 
 
 def _article_link(session: Session, doc_number: str, article_no: int | None) -> str | None:

@@ -27,6 +27,7 @@ from huiqi.notify.models import (
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
 from huiqi.reports import funnel as stats
 from huiqi.web.deps import get_session, optional_user, render, require_roles
+from huiqi.web.i18n import request_lang
 
 router = APIRouter()
 enterprise_only = require_roles(Role.enterprise)
@@ -159,7 +160,12 @@ async def save_settings(
         )
     except SettingsError as exc:
         return _settings_page(
-            request, session, str(user.credit_code), error=str(exc), form=dict(form), status=422
+            request,
+            session,
+            str(user.credit_code),
+            error=exc.localized(request_lang(request)),
+            form=dict(form),
+            status=422,
         )
     service.save_settings(session, str(user.credit_code), data, actor=user.username)
     return RedirectResponse("/notify/settings?saved=1", status_code=303)

@@ -51,7 +51,10 @@ def _parse_day(raw: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw)
     except ValueError:
-        raise HTTPException(status_code=422, detail=f"not a date (YYYY-MM-DD): {raw!r}") from None
+        raise service.PolicyError(
+            f"日期格式应为 年-月-日(如 2024-06-30),不是 {raw!r}",
+            f"not a date (YYYY-MM-DD): {raw!r}",
+        ) from None
 
 
 def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
@@ -212,7 +215,7 @@ async def upload_submit(
             request,
             "policy/upload.html",
             status_code=400,
-            error=str(exc),
+            error=exc.localized(request_lang(request)),
             accept=ACCEPT,
             limit=_upload_limit(request),
         )
@@ -450,7 +453,7 @@ def correct_article_submit(
             session,
             _visible_policy(session, policy_id, user),
             status_code=422,
-            article_errors={article_id: str(exc)},
+            article_errors={article_id: exc.localized(request_lang(request))},
             drafts={article_id: typed},
         )
     return RedirectResponse(f"/policy/{policy.id}/review#art-{article.number}", status_code=303)
@@ -590,7 +593,7 @@ def status_submit(
             session,
             _visible_policy(session, policy_id, user),
             status_code=422,
-            status_error=str(exc),
+            status_error=exc.localized(request_lang(request)),
         )
     return RedirectResponse(f"/policy/{policy.id}", status_code=303)
 
