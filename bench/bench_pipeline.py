@@ -131,14 +131,14 @@ def _counts(session: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
     from huiqi.grants.models import Grant
-    from huiqi.matching.models import MatchResult
+    from huiqi.matching.models import MatchState
     from huiqi.notify.models import Notification, OutboxMessage
 
     def n(model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
     return {
-        "results": n(MatchResult),
+        "results": n(MatchState),
         "notifications": n(Notification),
         "outbox": n(OutboxMessage),
         "grants": n(Grant),
@@ -152,8 +152,9 @@ def _line(
     if report is not None:
         phases = " · ".join(f"{k} {v:6.1f}s" for k, v in report.seconds.items())
         phases = (
-            f"  [{phases}]  pairs {report.evaluated:,}; rows written {report.inserted:,} ins "
-            f"{report.updated:,} upd {report.deleted:,} del; changes {report.changes:,}"
+            f"  [{phases}]  pairs {report.evaluated:,}; skipped {report.skipped:,} enterprises; "
+            f"rows written {report.inserted:,} ins {report.updated:,} upd; "
+            f"changes {report.changes:,}"
         )
     queued = ", ".join(f"+{after[k] - before[k]:,} {k}" for k in after)
     print(f"{name:<24s} {seconds:8.1f} s{phases}\n{'':<24s} {queued}", flush=True)
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="enterprises per batch")
     args = parser.parse_args(argv)
 
+    from sqlalchemy import func, select
     from sqlalchemy.orm import sessionmaker
 
     from huiqi.core.db import make_engine
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     from huiqi.enterprise.population import generate, write_file
     from huiqi.enterprise.service import current_frame
     from huiqi.matching import service as matching
+    from huiqi.matching.models import MatchState
     from huiqi.rules.batch import run_batch
     from huiqi.rules.plan import compile_plan
     from huiqi.wiring import install
@@ -286,10 +289,14 @@ def main(argv: list[str] | None = None) -> int:
 
         with factory() as session:
             final = _counts(session)
-        pairs_total = args.enterprises * args.rules
+            packed = session.scalar(
+                select(
+                    func.sum(func.length(MatchState.results) + func.length(MatchState.conditions))
+                )
+            )
         print(
-            f"stored result rows {final['results']:,} of {pairs_total:,} pairs "
-            f"({100 * final['results'] / pairs_total:.1f} %: eligible and unknown only)",
+            f"stored state rows {final['results']:,} (one per enterprise) for "
+            f"{args.enterprises * args.rules:,} pairs; packed codes {int(packed or 0) / 1e6:.1f} MB",
             flush=True,
         )
         print(f"peak memory (VmHWM)      {_peak_rss_mb():8.0f} MB")

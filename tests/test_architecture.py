@@ -182,10 +182,8 @@ def test_command_line_import_matches_and_queues_notifications(
         assert result.exit_code == 0, (args, result.output)
     engine = create_engine(f"sqlite:///{cli_env / 'huiqi.db'}")
     with engine.connect() as conn:
-        results = conn.scalar(text("SELECT count(*) FROM match_result"))
-        eligible = conn.scalar(
-            text("SELECT count(DISTINCT credit_code) FROM match_result WHERE result='eligible'")
-        )
+        results = conn.scalar(text("SELECT count(*) FROM match_state"))
+        eligible = conn.scalar(text("SELECT count(*) FROM match_state WHERE eligible > 0"))
         notes = conn.scalar(
             text(
                 "SELECT count(DISTINCT credit_code) FROM notify_notification"

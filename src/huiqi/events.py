@@ -11,11 +11,12 @@ This module depends on nothing in huiqi, so every domain may import it without c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 
@@ -38,6 +39,91 @@ class ResultChange:
     deadline: date | None = None
 
 
+RESULTS = ("ineligible", "eligible", "unknown")  # by result code, as matching packs them
+NO_PREVIOUS = 3  # previous-result code of a pair that had no stored result
+
+
+@dataclass(frozen=True)
+class RuleFacts:
+    """What a change says about its rule (the same for every enterprise)."""
+
+    rule_id: str
+    rule_version: str
+    title: str
+    mode: str
+    legal_basis: str
+
+
+@dataclass(frozen=True, eq=False)
+class ChangeSet(Sequence[ResultChange]):
+    """Many result changes kept column-wise, sorted by enterprise; a ResultChange is made only
+    when one is read, so a first run's millions of news cost arrays, not objects.
+
+    `enterprise` and `rule` index `enterprises` (credit code, name) and `rules`; `result` and
+    `previous` are result codes (RESULTS; NO_PREVIOUS for none); `missing` is the comma-joined
+    missing fields of unknown results; `amounts` maps a change's position to its amount.
+    """
+
+    rules: tuple[RuleFacts, ...]
+    enterprises: tuple[tuple[str, str], ...]
+    enterprise: np.ndarray
+    rule: np.ndarray
+    result: np.ndarray
+    previous: np.ndarray
+    missing: np.ndarray
+    amounts: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.enterprise.size)
+
+    @overload
+    def __getitem__(self, i: int) -> ResultChange: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[ResultChange]: ...
+
+    def __getitem__(self, i: int | slice) -> ResultChange | list[ResultChange]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        code, name = self.enterprises[int(self.enterprise[i])]
+        facts = self.rules[int(self.rule[i])]
+        previous = int(self.previous[i])
+        text = str(self.missing[i] or "")
+        return ResultChange(
+            credit_code=code,
+            rule_id=facts.rule_id,
+            rule_version=facts.rule_version,
+            result=RESULTS[int(self.result[i])],
+            missing=tuple(m for m in text.split(",") if m),
+            rule_title=facts.title,
+            enterprise_name=name,
+            amount_fen=self.amounts.get(i),
+            mode=facts.mode,
+            legal_basis=facts.legal_basis,
+            previous=None if previous == NO_PREVIOUS else RESULTS[previous],
+        )
+
+    def __iter__(self) -> Iterator[ResultChange]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def of_mode(self, mode: str) -> list[ResultChange]:
+        """The changes of rules with this mode (e.g. auto_grant), made into objects."""
+        wanted = np.asarray([f.mode == mode for f in self.rules], dtype=bool)
+        if not wanted.any():
+            return []
+        return [self[i] for i in np.flatnonzero(wanted[self.rule]).tolist()]
+
+
+def of_mode(changes: Sequence[ResultChange], mode: str) -> list[ResultChange]:
+    """The changes of rules with this mode, without making objects of a ChangeSet's others."""
+    if isinstance(changes, ChangeSet):
+        return changes.of_mode(mode)
+    return [c for c in changes if c.mode == mode]
+
+
 @dataclass(frozen=True)
 class EnterpriseChanged:
     """Registry values of these enterprises (credit codes) were inserted or changed."""
@@ -49,7 +135,7 @@ class EnterpriseChanged:
 class ResultsChanged:
     """Matching stored new or changed results, evaluated on `on`."""
 
-    changes: tuple[ResultChange, ...]
+    changes: Sequence[ResultChange]  # a tuple, or a ChangeSet for many
     on: date
     actor: str | None = None  # who caused the run (e.g. the officer who published a rule)
 

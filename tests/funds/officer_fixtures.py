@@ -13,6 +13,7 @@ from huiqi.accounts import service as accounts
 from huiqi.accounts.models import User
 from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service as registry
+from huiqi.funds.applications import prefill_values
 from huiqi.funds.models import BudgetLine, Fund
 from huiqi.funds.models import FundApplication as Application
 from huiqi.funds.models import FundCall as Call
@@ -166,14 +167,7 @@ def submit(
         status=ApplicationStatus.submitted,
         stage_index=0,
         stage_entered_at=T0 + timedelta(minutes=minutes),
-        prefill={
-            "revenue": {
-                "value": revenue_wan * 1_000_000,
-                "source": "税务",
-                "as_of": "2024-05-31",
-                "self_reported": False,
-            }
-        },
+        prefill=prefill_values(session, code),
         eligibility="eligible",
         declared_by="enterprise",
         declared_at=T0 + timedelta(minutes=minutes),

@@ -242,10 +242,9 @@ def test_checks_find_changed_data_duplicates_and_risk(world: World) -> None:
         s, other_call, A, "兰州甲机械有限公司", requested_fen=1, project_code="GX-2025-001"
     )
     checks = {c["code"]: c for c in review.run_checks(s, apps["A"]) if not c["ok"]}
-    assert (
-        checks["data_changed"]["at_submission"] == "2500000000"
-        and checks["data_changed"]["now"] == "1800000000"
-    )
+    changed = checks["data_changed"]
+    assert changed["field"] == "revenue@2024" and "企业库现为" in changed["zh"]
+    assert changed["at_submission"] == "2500 万元" and changed["now"] == "1800 万元"
     assert checks["duplicate_funding"]["application_id"] == dup.id
     assert "risk_no_bank_account" in checks
 

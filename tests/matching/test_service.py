@@ -13,7 +13,7 @@ from huiqi.core.codes import make_credit_code
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.models import enterprise_current
 from huiqi.matching import service
-from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.models import MatchState, RuleVersion
 from huiqi.rules.library import load_library
 
 ON = date(2024, 6, 30)
@@ -78,10 +78,9 @@ def populated(db_session: Session) -> Session:
     return db_session
 
 
-def results(session: Session) -> dict[tuple[str, str], MatchResult]:
-    # the run writes with set-based statements: read the rows as stored, not as cached
-    stmt = select(MatchResult).execution_options(populate_existing=True)
-    return {(m.credit_code, m.rule_id): m for m in session.scalars(stmt)}
+def results(session: Session) -> dict[tuple[str, str], service.StoredResult]:
+    # the eligible and unknown results, decoded from the packed rows as stored
+    return {(m.credit_code, m.rule_id): m for m in service.stored_results(session)}
 
 
 def test_loading_rules_is_idempotent_and_versions_changes(db_session: Session) -> None:
@@ -124,13 +123,12 @@ def test_full_run_stores_eligible_and_unknown_pairs_and_engines_agree(populated:
     unknown = stored[(B, "gs351-08-small-profit-income-tax")]
     assert unknown.result == "unknown" and "total_assets" in unknown.missing.split(",")
     snapshot = {
-        k: (m.result, m.conditions, m.missing, m.amount_fen, m.input_hash)
-        for k, m in stored.items()
+        k: (m.result, m.conditions, m.missing, m.amount_fen, m.rule_hash) for k, m in stored.items()
     }
     # the SQL engine computes the same results and condition codes: nothing changes
     assert service.run_matching(populated, ON, engine="sql") == []
     assert {
-        k: (m.result, m.conditions, m.missing, m.amount_fen, m.input_hash)
+        k: (m.result, m.conditions, m.missing, m.amount_fen, m.rule_hash)
         for k, m in results(populated).items()
     } == snapshot
     # changed rows carry what notify needs
@@ -234,7 +232,7 @@ def test_sandbox_counts_and_exposure_without_storing(populated: Session) -> None
         and "draft.yaml:" in bad.errors[0]
         and "unknown field 'graduate_hire'" in bad.errors[0]
     )
-    assert populated.scalar(select(MatchResult.id).limit(1)) is None
+    assert populated.scalar(select(MatchState.enterprise_id).limit(1)) is None
 
 
 def test_explain_and_my_policies(populated: Session) -> None:
@@ -254,11 +252,11 @@ def test_rematch_in_small_batches_agrees_with_a_full_run(populated: Session) -> 
         k: (m.result, m.conditions, m.missing, m.amount_fen) for k, m in results(populated).items()
     }
     report = service.match(populated, [A, B, C], on=ON, batch_size=1)
-    assert (
-        report.batches == 3
-        and report.changes == 0
-        and report.evaluated == 3 * len(service.published_versions(populated))
-    )
+    # inputs and rules unchanged: each enterprise is skipped after comparing its input hash
+    assert (report.batches, report.changes, report.evaluated, report.skipped) == (3, 0, 0, 3)
+    report = service.match(populated, [A, B, C], on=ON, batch_size=1, engine="sql")
+    assert report.evaluated == 3 * len(service.published_versions(populated))
+    assert (report.changes, report.inserted, report.updated) == (0, 0, 0)
     assert {
         k: (m.result, m.conditions, m.missing, m.amount_fen) for k, m in results(populated).items()
     } == snapshot

@@ -3,10 +3,11 @@ version, result); a rerun creates none."""
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.events import ResultChange
+from huiqi.events import NO_PREVIOUS, ChangeSet, ResultChange, RuleFacts, of_mode
 from huiqi.matching import service as matching
 from huiqi.notify import service
 from huiqi.notify.models import Notification
@@ -57,3 +58,35 @@ def test_matching_run_creates_notifications_and_grants_in_its_transaction(
     # Matching again changes nothing, so nothing new is created.
     assert matching.run_matching(db_session, ON) == []
     assert db_session.scalar(select(func.count()).select_from(Notification)) == notes
+
+
+def test_a_change_set_is_told_as_its_changes_are() -> None:
+    """Column-wise news (a matching run's) give the very messages, keys and covers the same
+    news as objects give: singles for few, one summary for many, capped in length."""
+    rules = tuple(
+        RuleFacts(f"rule-{r:02d}", "2", f"政策{r}", "auto_grant" if r == 0 else "push", "依据")
+        for r in range(14)
+    )
+    few = [(0, r, 1, "") for r in (0, 3)] + [(0, 5, 2, "revenue")]
+    many = [(1, r, 1, "") for r in range(12)] + [(1, 12, 2, "revenue,employees"), (1, 13, 2, "")]
+    rows = few + many
+    changes = ChangeSet(
+        rules,
+        (("91620102MA72H8K3X0", "甲公司"), ("91620102MA72H8K4X8", "")),
+        np.asarray([e for e, _, _, _ in rows], dtype=np.int32),
+        np.asarray([r for _, r, _, _ in rows], dtype=np.int32),
+        np.asarray([x for _, _, x, _ in rows], dtype=np.int8),
+        np.full(len(rows), NO_PREVIOUS, dtype=np.int8),
+        np.asarray([m for _, _, _, m in rows], dtype=object),
+        {0: 1_000_000},
+    )
+    as_set = service.grouped_result_notes(changes)
+    as_objects = service.grouped_result_notes(list(changes))
+    assert as_set == as_objects and len(as_set) == 4  # three singles and one summary
+    summary = as_set[-1]
+    assert summary.dedupe_key.startswith("matchset:91620102MA72H8K4X8:")
+    assert summary.covers == tuple(f"rule-{r:02d}" for r in range(12))
+    assert "……等共 12 项" in summary.body and "「政策12」缺少:营业收入、从业人员" in summary.body
+    assert "政策13" not in summary.body  # unknown without missing data asks nothing
+    assert changes[0].amount_fen == 1_000_000 and changes[2].missing == ("revenue",)
+    assert [c.rule_id for c in of_mode(changes, "auto_grant")] == ["rule-00", "rule-00"]

@@ -90,3 +90,14 @@ def test_corpus_in_sample_is_exact_and_held_out_meets_the_targets() -> None:
         assert sum(held_out.structure) >= 0.98 * len(held_out.structure), held_out.failures
     if held_out.departments:
         assert sum(held_out.departments) >= 0.95 * len(held_out.departments), held_out.failures
+
+
+def test_regulation_with_more_items_than_articles_is_still_a_regulation() -> None:
+    items = "".join(f"（{n}）第{n}项。\n" for n in "一二三四五")
+    doc = parse_text(
+        f"某某规定\n第一条 为了规范，制定本规定。\n第二条 支持下列项目：\n{items}"
+        f"第三条 做好下列工作：\n{items}第四条 本规定自2024年1月1日起施行。\n"
+    )
+    assert doc.style == "regulation"
+    assert [a.label for a in doc.articles()] == ["第一条", "第二条", "第三条", "第四条"]
+    assert [len(a.items) for a in doc.articles()] == [0, 5, 5, 0]

@@ -41,6 +41,8 @@ DEMO = {
     "admin": "huiqi-admin-2020",
     "officer": "huiqi-officer-2020",
     "officer-hr": "huiqi-officer-2020",
+    "reviewer-county": "huiqi-officer-2020",
+    "expert": "huiqi-officer-2020",
     "enterprise": "huiqi-enterprise-2020",
     "bank": "huiqi-bank-2020",
 }

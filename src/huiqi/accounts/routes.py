@@ -6,7 +6,7 @@ import secrets
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -21,10 +21,10 @@ from huiqi.core.bounds import Int64
 from huiqi.core.db import session_factory, utcnow
 from huiqi.web.deps import (
     SESSION_COOKIE,
-    current_user,
-    get_session,
+    AdminUser,
+    CurrentUser,
+    SessionDep,
     render,
-    require_roles,
 )
 from huiqi.web.i18n import pick, request_lang
 
@@ -198,7 +198,7 @@ def login_submit(
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, session: Session = Depends(get_session)) -> Response:
+def logout(request: Request, session: SessionDep) -> Response:
     """End the browser session."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -211,8 +211,8 @@ def logout(request: Request, session: Session = Depends(get_session)) -> Respons
 @router.get("/account", include_in_schema=False)
 def account_page(
     request: Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """The user's own account: binding and API tokens."""
     return _account_page(request, session, user)
@@ -248,8 +248,8 @@ def account_change_password(
     request: Request,
     current_password: Annotated[str, Form()],
     new_password: Annotated[str, Form()],
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """Change one's own password: the current one is checked, the new one meets the policy."""
     lang = request_lang(request)
@@ -286,8 +286,8 @@ def account_change_password(
 def account_new_token(
     request: Request,
     name: Annotated[str, Form()],
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """Create an API token and show it once."""
     token = service.create_token(
@@ -304,8 +304,8 @@ def account_new_token(
 @router.post("/account/tokens/{token_id}/revoke", include_in_schema=False)
 def account_revoke_token(
     token_id: Int64,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """Revoke one of the user's own tokens."""
     service.revoke_token(session, user, token_id)
@@ -315,8 +315,8 @@ def account_revoke_token(
 @router.get("/admin/users", include_in_schema=False)
 def admin_users(
     request: Request,
-    _: User = Depends(require_roles(Role.admin)),
-    session: Session = Depends(get_session),
+    _: AdminUser,
+    session: SessionDep,
 ) -> Response:
     """Administrators list and create users."""
     users = session.scalars(select(User).order_by(User.id)).all()
@@ -329,10 +329,10 @@ def admin_create_user(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     role: Annotated[str, Form()],
+    actor: AdminUser,
+    session: SessionDep,
     binding: Annotated[str, Form()] = "",
     display_name: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles(Role.admin)),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Create a user from the administration page."""
     binding = binding.strip()
@@ -365,36 +365,33 @@ def admin_create_user(
 @router.post("/admin/users/{user_id}/role", include_in_schema=False)
 def admin_set_role(
     user_id: Int64,
-    role: Annotated[str, Form()],
+    role: Annotated[Role, Form()],
+    actor: AdminUser,
+    session: SessionDep,
     binding: Annotated[str, Form()] = "",
-    actor: User = Depends(require_roles(Role.admin)),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Change a user's role and binding."""
     target = session.get(User, user_id)
     if target is None:
         raise HTTPException(status_code=404, detail="no such user")
     bound = binding.strip() or None
-    try:
-        service.set_role(
-            session,
-            target,
-            role,
-            department=bound if role == Role.officer else None,
-            credit_code=bound if role == Role.enterprise else None,
-            institution=bound if role == Role.bank else None,
-            actor=actor,
-        )
-    except (service.AccountError, ValueError) as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from None
+    service.set_role(
+        session,
+        target,
+        role,
+        department=bound if role == Role.officer else None,
+        credit_code=bound if role == Role.enterprise else None,
+        institution=bound if role == Role.bank else None,
+        actor=actor,
+    )
     return RedirectResponse("/admin/users", status_code=303)
 
 
 @router.get("/admin/audit", include_in_schema=False)
 def admin_audit(
     request: Request,
-    _: User = Depends(require_roles(Role.admin)),
-    session: Session = Depends(get_session),
+    _: AdminUser,
+    session: SessionDep,
 ) -> Response:
     """The latest security events."""
     events = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all()
@@ -445,15 +442,13 @@ def api_token(request: Request, body: TokenRequest) -> TokenOut:
 
 
 @router.get("/api/v1/me", response_model=UserOut, tags=["auth"])
-def api_me(user: User = Depends(current_user)) -> User:
+def api_me(user: CurrentUser) -> User:
     """The authenticated user."""
     return user
 
 
 @router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"])
-def api_users(
-    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
-) -> list[User]:
+def api_users(_: AdminUser, session: SessionDep) -> list[User]:
     """All users (administrators only)."""
     return list(session.scalars(select(User).order_by(User.id)).all())
 
@@ -461,16 +456,14 @@ def api_users(
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"])
 def api_create_user(
     body: UserIn,
-    actor: User = Depends(require_roles(Role.admin)),
-    session: Session = Depends(get_session),
+    actor: AdminUser,
+    session: SessionDep,
 ) -> User:
     """Create a user (administrators only)."""
     return service.create_user(session, actor=actor, **body.model_dump())
 
 
 @router.get("/api/v1/audit", response_model=list[AuditOut], tags=["admin"])
-def api_audit(
-    _: User = Depends(require_roles(Role.admin)), session: Session = Depends(get_session)
-) -> list[AuditEvent]:
+def api_audit(_: AdminUser, session: SessionDep) -> list[AuditEvent]:
     """The latest security events (administrators only)."""
     return list(session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(200)).all())

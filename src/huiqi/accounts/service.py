@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.accounts.passwords import WeakPassword, check_password
@@ -327,7 +327,9 @@ def _aware(moment: datetime) -> datetime:
 def user_for_session(session: Session, token: str) -> User | None:
     """The active user of a browser session cookie, or None if unknown or expired."""
     row = session.scalar(
-        select(WebSession).where(WebSession.token_digest == security.token_digest(token))
+        select(WebSession)
+        .options(joinedload(WebSession.user))  # one query per page view, not two
+        .where(WebSession.token_digest == security.token_digest(token))
     )
     if row is None or _aware(row.expires_at) < utcnow() or not row.user.is_active:
         return None

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from huiqi.enterprise import cli as enterprise_cli
 from huiqi.finance import cli as finance_cli
+from huiqi.funds import officer_cli as funds_officer_cli
 from huiqi.grants import cli as grants_cli
 from huiqi.matching import cli as matching_cli
 from huiqi.notify import cli as notify_cli
@@ -57,6 +58,11 @@ app.add_typer(matching_cli.app, name="match")
 app.add_typer(notify_cli.app, name="notify")
 app.add_typer(grants_cli.app, name="grants")
 app.add_typer(finance_cli.app, name="finance")
+funds_app = typer.Typer(
+    help="Special funds (专项资金, 快申快享): calls, review, award.", no_args_is_help=True
+)
+funds_officer_cli.register(funds_app)
+app.add_typer(funds_app, name="funds")
 demo_app.command("population")(enterprise_cli.population)
 
 
@@ -355,10 +361,18 @@ def demo_load(
 
 
 @contextmanager
-def _step_progress() -> Iterator[Callable[[str], None]]:
-    """One progress line per step: a running bar while it works, then its time taken."""
+def _step_progress(
+    clock: Callable[[], float] | None = None,
+) -> Iterator[Callable[[str, float | None], None]]:
+    """One progress line per step: a running bar while it works, then its time taken.
+
+    A step given a time budget says so when it took longer (``clock`` measures, in seconds).
+    """
+    import time
+
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    tick = clock or time.monotonic
     with Progress(
         SpinnerColumn(finished_text="✓"),
         TextColumn("{task.description}"),
@@ -366,18 +380,28 @@ def _step_progress() -> Iterator[Callable[[str], None]]:
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        current: list[TaskID] = []
+        current: list[tuple[TaskID, str, float | None, float]] = []
 
-        def step(description: str) -> None:
-            if current:
-                progress.update(current[-1], total=1, completed=1)
-                progress.stop_task(current[-1])
-            current.append(progress.add_task(description, total=None))
+        def finish() -> None:
+            if not current:
+                return
+            task, description, budget, started = current[-1]
+            took = tick() - started
+            if budget is not None and took > budget:
+                description += (
+                    f" [yellow]超出时间预算 {budget:g} 秒(用时 {took:.0f} 秒)"
+                    f" / over its {budget:g} s budget[/yellow]"
+                )
+            progress.update(task, total=1, completed=1, description=description)
+            progress.stop_task(task)
+
+        def step(description: str, budget: float | None = None) -> None:
+            finish()
+            task = progress.add_task(description, total=None)
+            current.append((task, description, budget, tick()))
 
         yield step
-        if current:
-            progress.update(current[-1], total=1, completed=1)
-            progress.stop_task(current[-1])
+        finish()
 
 
 SQLITE_ONE_WORKER = (
@@ -454,6 +478,8 @@ def serve(
         host=bind_host,
         port=bind_port,
         reload=reload,
+        # templates are read once per process, so a changed template reloads the server too
+        reload_includes=["*.py", "*.html"] if reload else None,
         proxy_headers=False,
         workers=count if count > 1 else None,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,

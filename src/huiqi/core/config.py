@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
     token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How long a worker trusts a cached page's change stamp before reading it from the database
+    # again; changes made through the same process show at once.
+    page_stamp_seconds: float = Field(default=2.0, ge=0, le=300)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, update
+import polars as pl
+from sqlalchemy import Select, Table, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
@@ -237,14 +238,17 @@ def list_current(
     certification: str | None = None,
     on: date | None = None,
     query: str | None = None,
+    within: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[int, list[Any]]:
-    """Filtered page of enterprise_current rows and the total count."""
+    """Filtered page of enterprise_current rows and the total count; `within` is the region
+    prefix a city or county officer is limited to, on top of any region asked for."""
     t = enterprise_current
     conds: list[Any] = []
-    if region_prefix:
-        conds.append(t.c.region_code.like(f"{region_prefix}%"))
+    for prefix in (region_prefix, within):
+        if prefix:
+            conds.append(t.c.region_code.like(f"{prefix}%"))
     if industry_prefix:
         conds.append(t.c.industry_code.like(f"{industry_prefix}%"))
     if size_class == "unknown":
@@ -263,6 +267,19 @@ def list_current(
         select(t).where(*conds).order_by(t.c.credit_code).limit(limit).offset(offset)
     ).all()
     return total, list(rows)
+
+
+def region_of(session: Session, credit_code: str) -> str | None:
+    """The GB/T 2260 region code of one enterprise (None if unknown)."""
+    t = enterprise_current
+    code: str | None = session.scalar(select(t.c.region_code).where(t.c.credit_code == credit_code))
+    return code
+
+
+def codes_in_region(prefix: str) -> Select[tuple[str]]:
+    """A subquery of the credit codes whose region code starts with the prefix."""
+    t = enterprise_current
+    return select(t.c.credit_code).where(t.c.region_code.like(f"{prefix}%"))
 
 
 def current_row(session: Session, credit_code: str) -> Any:
@@ -389,3 +406,86 @@ def latest_value_not_from(
         .limit(1)
     ).first()
     return None if found is None else (found[0], found[1])
+
+
+def add_value_frame(session: Session, frame: pl.DataFrame) -> None:
+    """Insert value rows given as a frame of VALUE_COLUMNS (COPY … CSV on PostgreSQL).
+
+    Dates and timestamps are written as the text the ORM would bind, converted by Polars rather
+    than row by row.
+    """
+    if not frame.height:
+        return
+    table: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    _insert_frame(session, table, VALUE_COLUMNS, frame)
+
+
+def upsert_current_frame(session: Session, frame: pl.DataFrame) -> None:
+    """Insert or replace enterprise_current rows given as a frame of CURRENT_COLUMNS.
+
+    PostgreSQL copies them into a temporary table and upserts from it in one statement.
+    """
+    if not frame.height:
+        return
+    if session.connection().dialect.name != "postgresql":
+        upsert_current(session, frame.rows())
+        return
+    conn = session.connection()
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS enterprise_current_stage "
+        "(LIKE enterprise_current) ON COMMIT DELETE ROWS"
+    )
+    _insert_frame(
+        session, enterprise_current, CURRENT_COLUMNS, frame, into="enterprise_current_stage"
+    )
+    columns = ", ".join(CURRENT_COLUMNS)
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS if c != "id")
+    conn.exec_driver_sql(
+        f"INSERT INTO enterprise_current ({columns}) SELECT {columns} "  # noqa: S608
+        f"FROM enterprise_current_stage ON CONFLICT (id) DO UPDATE SET {assignments}"
+    )
+    conn.exec_driver_sql("DELETE FROM enterprise_current_stage")
+
+
+def _insert_frame(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    frame: pl.DataFrame,
+    *,
+    into: str | None = None,
+) -> None:
+    """Insert a frame's rows: COPY FROM STDIN (CSV) on PostgreSQL, executemany on SQLite.
+
+    ``into`` names another table of the same columns (a staging table) to write to instead.
+
+    Dates and timestamps become the text the sqlite3 adapters (SQLite) or ISO input (PostgreSQL)
+    take; timestamps repeat within a batch, so each distinct one is converted once.
+    """
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    sep = "T" if postgres else " "
+    out: list[pl.Expr] = []
+    for c in columns:
+        kind = getattr(table.c[c].type, "python_type", None)
+        if kind is datetime:
+            moments = {v: v.isoformat(sep) for v in frame[c].drop_nulls().unique().to_list()}
+            out.append(pl.col(c).replace_strict(moments, default=None, return_dtype=pl.Utf8))
+        elif kind is date:
+            out.append(pl.col(c).dt.to_string("%Y-%m-%d"))
+        else:
+            out.append(pl.col(c))
+    converted = frame.select(out)
+    if postgres:
+        raw: Any = conn.connection.dbapi_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(
+                f"COPY {into or table.name} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"  # noqa: S608
+            ) as copy,
+        ):
+            copy.write(converted.write_csv(include_header=False, null_value="").encode())
+        return
+    marks = ", ".join(["?"] * len(columns))
+    sql = f"INSERT INTO {into or table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    conn.exec_driver_sql(sql, converted.rows())

@@ -92,7 +92,7 @@ def _row_json(row: Any) -> dict[str, Any]:
 def api_enterprise(credit_code: str, user: CurrentUser, session: SessionDep) -> JSONResponse:
     """The field-contract row of one enterprise (officers, or the enterprise itself)."""
     code = credit_code.upper()
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     row = repo.current_row(session, code)
     if row is None:
         raise HTTPException(status_code=404, detail="not found")
@@ -112,7 +112,9 @@ def api_enterprise_list(
 ) -> JSONResponse:
     """Filtered enterprises (officers and admins)."""
     filters = _filters(region, industry, size, cert)
-    total, rows = repo.list_current(session, limit=limit, offset=offset, **filters)
+    total, rows = repo.list_current(
+        session, limit=limit, offset=offset, within=user.region_prefix, **filters
+    )
     return JSONResponse({"total": total, "items": [_row_json(r) for r in rows]})
 
 
@@ -170,7 +172,11 @@ def enterprise_list(
     filters = _filters(region, industry, size, cert)
     per_page = 50
     total, rows = repo.list_current(
-        session, limit=per_page, offset=(page - 1) * per_page, **filters
+        session,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        within=user.region_prefix,
+        **filters,
     )
     return render(
         request,
@@ -329,7 +335,7 @@ def enterprise_detail(
     code = credit_code.upper()
     if not CODE_RE.match(code):
         raise HTTPException(status_code=404, detail="not found")
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     return _detail(request, session, user, code, saved=bool(saved))
 
 

@@ -409,3 +409,71 @@ def add_graduate_hires(
             session, credit_code, {"graduate_hires": count}, source=COMPUTED, as_of=as_of, year=year
         )
     return changed
+
+
+def contract_frame(enterprises: pl.DataFrame, state: pl.DataFrame, on: date) -> pl.DataFrame:
+    """enterprise_current rows (CURRENT_COLUMNS) from current values in long form, set-based.
+
+    ``enterprises`` has eid and code; ``state`` one row per current value of them: eid, field,
+    year, value (encoded text). The
+    answers are those of ``_contract_rows``: the figures year, the profile and that year's
+    figures, the year before's revenue, and the size class under the standard in force on ``on``.
+    """
+    cat = catalogue()
+    yearly_names = [f.name for f in cat.of_kind("yearly")]
+    profile = [f for f in cat.contract if f.kind == "profile"]
+    yearly = [f for f in cat.contract if f.kind == "yearly"]
+    years = (
+        state.filter((pl.col("year") > 0) & pl.col("field").is_in(yearly_names))
+        .group_by("eid")
+        .agg(
+            pl.col("year").max().alias("any_year"),
+            pl.col("year").filter(pl.col("field").is_in(list(SIZE_FIGURES))).max().alias("core"),
+        )
+        .select("eid", pl.coalesce("core", "any_year").alias("figures_year"))
+    )
+    base = enterprises.join(years, on="eid", how="left")
+    with_year = state.join(years, on="eid", how="left")
+    parts = [
+        state.filter((pl.col("year") == 0) & pl.col("field").is_in([f.name for f in profile])),
+        with_year.filter(
+            (pl.col("year") == pl.col("figures_year"))
+            & pl.col("field").is_in([f.name for f in yearly])
+        ).drop("figures_year"),
+    ]
+    prior = with_year.filter(
+        (pl.col("field") == "revenue") & (pl.col("year") == pl.col("figures_year") - 1)
+    ).select("eid", pl.col("value").cast(pl.Int64).alias("revenue_prior_year"))
+    wide = base
+    picked = pl.concat(parts).select("eid", "field", "value")
+    if picked.height:
+        wide = wide.join(
+            picked.pivot(on="field", index="eid", values="value"), on="eid", how="left"
+        )
+    wide = wide.join(prior, on="eid", how="left")
+    columns = []
+    for f in profile + yearly:
+        col = pl.col(f.name) if f.name in wide.columns else pl.lit(None, pl.Utf8)
+        if f.type in ("int", "money"):
+            col = col.cast(pl.Int64)
+        elif f.type == "date":
+            col = col.str.to_date("%Y-%m-%d")
+        elif f.type == "bool":
+            col = col == "1"
+        columns.append(col.alias(f.name))
+    wide = wide.select(
+        pl.col("eid").alias("id"),
+        pl.col("code").alias("credit_code"),
+        "figures_year",
+        "revenue_prior_year",
+        pl.col("code").str.starts_with("92").alias("individual_business"),
+        *columns,
+    )
+    sizes = classify_rows(
+        list(wide.select("industry_code", "employees", "revenue", "total_assets").iter_rows()), on
+    )
+    wide = wide.with_columns(
+        pl.Series("size_class", [s for s, _ in sizes], pl.Utf8),
+        pl.Series("above_scale", [a for _, a in sizes], pl.Boolean),
+    )
+    return wide.select(repo.CURRENT_COLUMNS)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.clock import today
 from huiqi.core.todo import TodoItem
 from huiqi.finance.models import Application, AppStatus
@@ -25,7 +25,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
     """Applications to act on, per role."""
     now = today()
     near = Application.due_on <= now + timedelta(days=NEAR_DAYS)
-    if user.role == "bank":
+    if user.role == Role.bank:
         mine = Application.institution == user.institution
         return [
             TodoItem(
@@ -42,7 +42,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
                 "/finance#applications",
             ),
         ]
-    if user.role in ("officer", "admin"):
+    if user.role in (Role.officer, Role.admin):
         return [
             TodoItem(
                 "超过办理时限的融资申请(督办)",
@@ -52,7 +52,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
                 urgent=True,
             )
         ]
-    if user.role == "enterprise" and user.credit_code:
+    if user.role == Role.enterprise and user.credit_code:
         return [
             TodoItem(
                 "办理中的融资申请",

@@ -37,7 +37,7 @@ from huiqi.funds.models import BudgetLine, Fund, PerformanceTarget
 from huiqi.funds.models import FundApplication as Application
 from huiqi.funds.models import FundApplicationEvent as ApplicationEvent
 from huiqi.funds.models import FundCall as Call
-from huiqi.funds.review import ReviewForbidden, level_of, record_event, tell_enterprise
+from huiqi.funds.review import ReviewForbidden, level_of
 from huiqi.funds.schemas import (
     ApplicationStatus,
     AwardKind,
@@ -45,6 +45,7 @@ from huiqi.funds.schemas import (
     EventKind,
     StageLevel,
 )
+from huiqi.funds.timeline import record_event, tell_enterprise
 
 LEGAL_BASIS = "甘工信发〔2020〕351号 (七)"
 # Application states that hold money of the call (awarded and beyond).
@@ -75,7 +76,7 @@ def grant_ref(call: Call) -> str:
 def ensure_awarder(session: Session, user: User, call: Call) -> None:
     """Only provincial officers of the fund's department (or admins) rank, publish and approve."""
     from huiqi.accounts import scopes
-    from huiqi.funds.review import _same_department
+    from huiqi.funds.calls import same_department
 
     if user.role == Role.admin:
         return
@@ -85,7 +86,7 @@ def ensure_awarder(session: Session, user: User, call: Call) -> None:
         and scopes.can_access(
             scopes.scope_of(user),
             department=call.fund.department,
-            same_department=_same_department(session),
+            same_department=same_department(session),
         )
     )
     if not ok:

@@ -34,8 +34,14 @@ from huiqi.funds.schemas import (
     StageLevel,
 )
 from huiqi.web.deps import CurrentUser, EnterpriseUser, OfficerUser, SessionDep, render
+from huiqi.web.i18n import request_lang
 
 router = APIRouter()
+ELIGIBILITY_LABELS = {
+    "eligible": ("符合条件", "Eligible"),
+    "unknown": ("待确认(企业已补充数据)", "To confirm (data supplied)"),
+    "ineligible": ("不符合条件", "Not eligible"),
+}
 COMMON: dict[str, Any] = {
     "fmt": format_fen,
     "app_labels": APPLICATION_STATUS_LABELS,
@@ -132,6 +138,11 @@ def review_page(
         expert_stage=stage is not None and stage.level == StageLevel.expert,
         can_assign=user.role == Role.admin or review.level_of(user) == StageLevel.province,
         subsidy=subsidy,
+        stage_names={
+            s.key: (s.name_zh if request_lang(request) == "zh" else s.name_en)
+            for s in review.stages(app.call)
+        },
+        eligibility_labels=ELIGIBILITY_LABELS,
         **COMMON,
     )
 

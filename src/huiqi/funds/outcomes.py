@@ -30,8 +30,8 @@ from huiqi.funds import performance
 from huiqi.funds.awarding import call_schedule, ensure_awarder
 from huiqi.funds.models import Clawback, PerformanceReport, PerformanceTarget
 from huiqi.funds.models import FundApplication as Application
-from huiqi.funds.review import record_event, tell_enterprise
 from huiqi.funds.schemas import ApplicationStatus, EventKind, PerformanceStatus
+from huiqi.funds.timeline import record_event, tell_enterprise
 
 AWARDED = (ApplicationStatus.awarded, ApplicationStatus.paid)
 

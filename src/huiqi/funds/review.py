@@ -22,7 +22,7 @@ session first and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -38,9 +38,9 @@ from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from huiqi.funds.calls import same_department
 from huiqi.funds.models import ConflictDeclaration
 from huiqi.funds.models import FundApplication as Application
-from huiqi.funds.models import FundApplicationEvent as ApplicationEvent
 from huiqi.funds.models import FundCall as Call
 from huiqi.funds.models import FundLoan as Loan
 from huiqi.funds.models import FundReview as ReviewRow
@@ -52,6 +52,7 @@ from huiqi.funds.schemas import (
     ReviewDecision,
     StageLevel,
 )
+from huiqi.funds.timeline import record_event, tell_enterprise
 
 LEGAL_BASIS = "甘工信发〔2020〕351号 (七)、(二十四)、(四十)"
 REVIEWABLE = (ApplicationStatus.submitted, ApplicationStatus.in_review)
@@ -119,20 +120,6 @@ def current_stage(app: Application) -> Stage | None:
     return all_[app.stage_index] if 0 <= app.stage_index < len(all_) else None
 
 
-def _same_department(session: Session) -> Callable[[str, str], bool]:
-    """Department names compared through the policy registry (省工信厅 = its full name)."""
-    from huiqi.grants.service import department_key
-    from huiqi.policy.service import registry_for
-
-    registry = registry_for(session)
-
-    def same(mine: str, theirs: str) -> bool:
-        key = department_key(session, mine, registry)
-        return key is not None and key == department_key(session, theirs, registry)
-
-    return same
-
-
 def level_of(user: User) -> StageLevel | None:
     """The officer level a user reviews at, from its region prefix (None: not an officer)."""
     if user.role != Role.officer:
@@ -167,7 +154,7 @@ def _officer_reaches(session: Session, scope: scopes.Scope, app: Application) ->
         scope,
         region=region,
         department=app.call.fund.department,
-        same_department=_same_department(session),
+        same_department=same_department(session),
     )
 
 
@@ -270,14 +257,16 @@ def _text(value: Any) -> str:
 
 
 def consistency_checks(session: Session, app: Application) -> list[dict[str, Any]]:
-    """Each pre-filled value at submission against the registry now; self-reported values."""
-    from huiqi.enterprise import repository as registry
+    """Each pre-filled value at submission against the registry now (read the same way), and
+    the values the enterprise self-reported."""
+    from huiqi.funds.applications import prefill_values
 
-    now = registry.current_mapping(session, app.credit_code) or {}
+    now = prefill_values(session, app.credit_code)
     out = []
-    for name, item in sorted((app.prefill or {}).items()):
+    for key, item in sorted((app.prefill or {}).items()):
         if not isinstance(item, Mapping):
             continue
+        name = str(item.get("zh") or key) + (f"({item['year']})" if item.get("year") else "")
         then = item.get("value")
         if item.get("self_reported"):
             out.append(
@@ -285,23 +274,23 @@ def consistency_checks(session: Session, app: Application) -> list[dict[str, Any
                     "self_reported",
                     False,
                     f"{name}:企业自报 {then},待核实",
-                    f"{name}: self-reported {then}, to be verified",
-                    field=name,
+                    f"{key}: self-reported {then}, to be verified",
+                    field=key,
                 )
             )
-        if name not in now:
+        current = now.get(key)
+        if current is None:
             continue
-        current = now[name]
-        if _text(then) != _text(current):
+        if _text(then) != _text(current.get("value")):
             out.append(
                 _check(
                     "data_changed",
                     False,
-                    f"{name}:提交时为 {then},企业库现为 {current}",
-                    f"{name}: {then} at submission, {current} in the registry now",
-                    field=name,
+                    f"{name}:提交时为 {then},企业库现为 {current.get('value')}",
+                    f"{key}: {then} at submission, {current.get('value')} in the registry now",
+                    field=key,
                     at_submission=_text(then),
-                    now=_text(current),
+                    now=_text(current.get("value")),
                 )
             )
     if not any(c["code"] == "data_changed" for c in out):
@@ -479,51 +468,6 @@ def experts_of(session: Session, app: Application) -> list[int]:
 # --- decisions -------------------------------------------------------------------------------
 
 
-def record_event(
-    session: Session,
-    app: Application,
-    kind: str,
-    *,
-    actor: User | None,
-    status_from: str | None,
-    detail: dict[str, Any] | None = None,
-) -> ApplicationEvent:
-    """Append a step to the application's timeline."""
-    row = ApplicationEvent(
-        application_id=app.id,
-        kind=kind,
-        status_from=status_from,
-        status_to=app.status,
-        stage_index=app.stage_index,
-        actor=actor.username if actor else "system",
-        actor_id=actor.id if actor else None,
-        at=utcnow(),
-        detail=detail or {},
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def tell_enterprise(
-    session: Session, app: Application, event: ApplicationEvent, subject: str, body: str
-) -> None:
-    """Send a step of the application to the enterprise through its push channels."""
-    from huiqi.notify.models import Topic
-    from huiqi.notify.service import enqueue
-
-    enqueue(
-        session,
-        credit_code=app.credit_code,
-        topic=Topic.funds,
-        subject=subject,
-        body=body,
-        link=f"/funds/applications/{app.id}",
-        dedupe_key=f"funds-app:{app.id}:{event.id}",
-        deadline=app.return_deadline if app.status == ApplicationStatus.returned else None,
-    )
-
-
 @dataclass(frozen=True)
 class Decision:
     """What a reviewer decided, as the form or the API gives it."""
@@ -672,9 +616,9 @@ def decide(
         user=user,
         ip=ip,
         application_id=app.id,
-        stage=stage.key,
+        stage=stage.name_zh,
         reasons=reasons,
-        checks_failed=[c["code"] for c in checks if not c["ok"]],
+        checks_failed=[c["zh"] for c in checks if not c["ok"]],
     )
     subject, body = _message(app, stage, kind, reasons, deadline, advanced=advance)
     tell_enterprise(session, app, event, subject, body)

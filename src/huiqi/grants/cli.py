@@ -51,7 +51,8 @@ def sync() -> None:
     from huiqi.core.db import session_scope
     from huiqi.events import ResultChange
     from huiqi.grants import service
-    from huiqi.matching.models import MatchResult, RuleVersion
+    from huiqi.matching.models import RuleVersion
+    from huiqi.matching.service import codes_with_result
 
     _settings()
     with _database(), session_scope() as session:
@@ -65,17 +66,14 @@ def sync() -> None:
         }
         results = [
             ResultChange(
-                credit_code=m.credit_code,
-                rule_id=m.rule_id,
-                rule_version=str(m.rule_version),
-                result=m.result,
+                credit_code=code,
+                rule_id=rule_id,
+                rule_version=str(version.version),
+                result="eligible",
                 mode="auto_grant",
             )
-            for m in session.scalars(
-                select(MatchResult).where(
-                    MatchResult.rule_id.in_(list(auto)), MatchResult.result == "eligible"
-                )
-            )
+            for rule_id, version in auto.items()
+            for code in codes_with_result(session, rule_id)
         ]
         touched = service.grants_from_results(session, results)
         console.print(

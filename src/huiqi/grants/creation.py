@@ -13,7 +13,7 @@ from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
-from huiqi.events import ResultChange, ResultsChanged
+from huiqi.events import ResultChange, ResultsChanged, of_mode
 from huiqi.grants import snapshots
 from huiqi.grants.ledger import append_ledger
 from huiqi.grants.models import Grant, GrantStatus
@@ -54,14 +54,9 @@ def _mark_sources(
 
 
 def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.matching.models import MatchResult
+    from huiqi.matching.service import evaluated_on
 
-    on = session.scalar(
-        select(MatchResult.evaluated_on).where(
-            MatchResult.credit_code == credit_code, MatchResult.rule_id == rule_id
-        )
-    )
-    return on or clock.today()
+    return evaluated_on(session, credit_code) or clock.today()
 
 
 def _hold(
@@ -281,5 +276,6 @@ def check_inputs(session: Session) -> list[Grant]:
 
 def on_results_changed(session: Session, event: ResultsChanged) -> None:
     """Matching stored new or changed results: create or flag the grants of auto_grant rules."""
-    if any(change.mode == "auto_grant" for change in event.changes):
-        grants_from_results(session, event.changes, today=event.on, actor=event.actor)
+    auto = of_mode(event.changes, "auto_grant")
+    if auto:
+        grants_from_results(session, auto, today=event.on, actor=event.actor)

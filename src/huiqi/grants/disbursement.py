@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.core.db import utcnow
@@ -331,10 +331,8 @@ def batches(session: Session, *, departments: Scope = None) -> Sequence[Disburse
 
 
 def batch_in_scope(session: Session, batch_id: int, departments: Scope) -> bool:
-    """Whether every grant of a batch belongs to the departments (None: any)."""
+    """Whether every grant of a batch is within the scope (None: any)."""
     if departments is None:
         return True
-    written = session.scalars(
-        select(Grant.department).where(Grant.disbursement_id == batch_id).distinct()
-    ).all()
-    return all(d in departments for d in written)
+    of_batch = select(func.count()).select_from(Grant).where(Grant.disbursement_id == batch_id)
+    return session.scalar(of_batch) == session.scalar(scoped(of_batch, departments))

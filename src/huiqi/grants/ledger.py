@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +30,11 @@ from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.grants.models import Grant, GrantStatus, LedgerEntry, LedgerHead
 from huiqi.grants.schemas import GrantError
+from huiqi.grants.scope import Scope, scoped
 
 GENESIS = "0" * 64
 KEYED = "hmac-sha256"
 LEGACY = "sha256"
-
-# The departments (as written on grants) a user may act for; None means every department.
-Scope = Collection[str] | None
 
 
 def ledger_key() -> bytes:
@@ -402,7 +400,5 @@ def ledger(
     if grant_id is not None:
         q = q.where(LedgerEntry.grant_id == grant_id)
     if departments is not None:
-        q = q.join(Grant, Grant.id == LedgerEntry.grant_id).where(
-            Grant.department.in_(sorted(departments))
-        )
+        q = q.where(LedgerEntry.grant_id.in_(scoped(select(Grant.id), departments)))
     return session.scalars(q.order_by(LedgerEntry.id.desc()).limit(limit)).all()

@@ -18,7 +18,7 @@ from huiqi.grants.schemas import (
     GrantError,
     GrantForbidden,
 )
-from huiqi.grants.scope import Scope, in_scope
+from huiqi.grants.scope import Scope, can_review
 from huiqi.grants.sources import CONFIRM_FLAGS
 
 
@@ -55,7 +55,7 @@ def review(
     if len(reason) > 1000:
         raise GrantError("理由最多 1000 字 / reason: at most 1000 characters")
     asked = session.scalars(select(Grant).where(Grant.id.in_(list(set(grant_ids))))).all()
-    foreign = [g.id for g in asked if not in_scope(g, departments)]
+    foreign = [g.id for g in asked if not can_review(session, g, departments)]
     if foreign:
         raise GrantForbidden(
             "只能审核本部门政策的项目 / only grants of your department's rules: "
@@ -121,7 +121,7 @@ def acknowledge_change(
 ) -> Grant:
     """Keep an approved grant whose inputs changed: the officer confirms it with a reason."""
     grant = session.get(Grant, grant_id)
-    if grant is not None and not in_scope(grant, departments):
+    if grant is not None and not can_review(session, grant, departments):
         raise GrantForbidden("只能处理本部门政策的项目 / only grants of your department's rules")
     if grant is None or grant.status != GrantStatus.approved:
         raise GrantError("only approved grants can be confirmed")

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from huiqi.accounts import scopes
 from huiqi.accounts.models import Role, User
-from huiqi.core.bounds import INT64_MAX, Int64
+from huiqi.core.bounds import Int64
 from huiqi.core.money import format_fen
 from huiqi.grants import queue as gq
 from huiqi.grants import service
@@ -25,23 +25,32 @@ from huiqi.grants.schemas import (
     mask_account,
 )
 from huiqi.grants.sources import KIND_LABELS
-from huiqi.web.deps import get_session, optional_user, render, require_roles
+from huiqi.web import forms
+from huiqi.web.deps import (
+    EnterpriseUser,
+    OfficerUser,
+    OptionalUser,
+    SessionDep,
+    render,
+)
 
 router = APIRouter()
-officers = require_roles(Role.officer, Role.admin)
-enterprise_only = require_roles(Role.enterprise)
 COMMON: dict[str, Any] = {"fmt": format_fen, "labels": STATUS_LABELS, "mask": mask_account}
 FORBIDDEN = "只能处理本部门政策的项目 / only grants of your department's rules"
 
 
 def _scope(session: Session, user: User) -> service.Scope:
     """The rule departments the user may review (None: all, for admin)."""
-    return service.review_scope(session, role=user.role, department=user.department)
+    return service.review_scope(
+        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+    )
 
 
 @router.get("/grants", include_in_schema=False)
 def queue(
     request: Request,
+    user: OfficerUser,
+    session: SessionDep,
     status: str = "pending",
     flag: str = "",
     region: str = "",
@@ -50,8 +59,6 @@ def queue(
     q: str = "",
     sort: str = "newest",
     page: int = 1,
-    user: User = Depends(officers),
-    session: Session = Depends(get_session),
 ) -> Response:
     """The review queue (pending by default) of the officer's department's rules: filtered by
     risk flag, region, amount and name, sorted and paged, with held approved grants."""
@@ -98,9 +105,7 @@ def queue(
 
 
 @router.post("/grants/review", include_in_schema=False)
-async def review(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+async def review(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Approve or reject the ticked grants, or every pending grant of the filtered set; tell
     the enterprises whose grant waits for a bank account."""
     form = await request.form()
@@ -110,12 +115,7 @@ async def review(
     if form.get("scope") == "filtered":
         ids = gq.filtered_ids(session, flt, departments=scope)
     else:
-        try:
-            ids = [int(str(v)) for v in form.getlist("grant_id")]
-            if any(abs(i) > INT64_MAX for i in ids):
-                raise ValueError("out of range")
-        except ValueError:
-            raise HTTPException(status_code=422, detail="项目编号无效 / invalid grant id") from None
+        ids = forms.ids(form.getlist("grant_id"), "grant_id")
     if not ids:
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"
@@ -137,9 +137,7 @@ async def review(
 
 
 @router.get("/grants/ledger", include_in_schema=False)
-def ledger_page(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+def ledger_page(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Every state change, newest first, and whether the hash chains verify."""
     return render(
         request,
@@ -175,17 +173,13 @@ def _disbursements_page(
 
 
 @router.get("/grants/disbursements", include_in_schema=False)
-def disbursements(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+def disbursements(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Disbursement batches and the approved grants ready for the next one (own department)."""
     return _disbursements_page(request, user, session)
 
 
 @router.post("/grants/disbursements", include_in_schema=False)
-def create_disbursement(
-    request: Request, user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+def create_disbursement(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Put every ready approved grant that the user did not approve into a new batch (four-eyes;
     the ledger is verified first; enterprises are told)."""
     try:
@@ -209,8 +203,8 @@ def create_disbursement(
 def disbursement_file(
     batch_id: Int64,
     ext: str,
-    user: User = Depends(officers),
-    session: Session = Depends(get_session),
+    user: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """The disbursement file of a batch, as CSV or XLSX."""
     if session.get(Disbursement, batch_id) is None or ext not in ("csv", "xlsx"):
@@ -239,8 +233,8 @@ def disbursement_file(
 @router.get("/grants/public", include_in_schema=False)
 def public_page(
     request: Request,
-    session: Session = Depends(get_session),
-    _viewer: User | None = Depends(optional_user),
+    session: SessionDep,
+    _viewer: OptionalUser,
 ) -> Response:
     """公示: approved no-application grants — enterprise name, policy and amount only."""
     # The visitor is resolved through this request's session: resolving it in a second
@@ -251,8 +245,8 @@ def public_page(
 @router.get("/grants/mine", include_in_schema=False)
 def mine(
     request: Request,
-    user: User = Depends(enterprise_only),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
     error: str = "",
 ) -> Response:
     """The enterprise's own grants and its receiving account."""
@@ -268,9 +262,7 @@ def mine(
 
 
 @router.post("/grants/mine/account", include_in_schema=False)
-async def set_account(
-    request: Request, user: User = Depends(enterprise_only), session: Session = Depends(get_session)
-) -> Response:
+async def set_account(request: Request, user: EnterpriseUser, session: SessionDep) -> Response:
     """Record the enterprise's receiving account."""
     form = await request.form()
     try:
@@ -298,8 +290,8 @@ async def set_account(
 def detail(
     request: Request,
     grant_id: Int64,
-    user: User | None = Depends(optional_user),
-    session: Session = Depends(get_session),
+    user: OptionalUser,
+    session: SessionDep,
 ) -> Response:
     """A grant with its snapshot, recomputation check and ledger (officers, or its enterprise)."""
     if user is None:
@@ -314,7 +306,7 @@ def detail(
     )
     if grant is None or not allowed:
         raise HTTPException(status_code=404, detail="not found")
-    if officer and not service.in_scope(grant, _scope(session, user)):
+    if officer and not service.can_review(session, grant, _scope(session, user)):
         raise HTTPException(status_code=403, detail=FORBIDDEN)
     try:
         again: int | None = service.recompute(session, grant)
@@ -338,8 +330,8 @@ def detail(
 async def confirm(
     request: Request,
     grant_id: Int64,
-    user: User = Depends(officers),
-    session: Session = Depends(get_session),
+    user: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """Keep an approved grant whose inputs changed (with a reason)."""
     form = await request.form()
@@ -371,18 +363,16 @@ def _json(g: Grant) -> dict[str, Any]:
 
 
 @router.get("/api/v1/grants/mine")
-def api_mine(
-    user: User = Depends(enterprise_only), session: Session = Depends(get_session)
-) -> list[dict[str, Any]]:
+def api_mine(user: EnterpriseUser, session: SessionDep) -> list[dict[str, Any]]:
     """The enterprise's own grants."""
     return [_json(g) for g in service.grants(session, credit_code=str(user.credit_code))]
 
 
 @router.get("/api/v1/grants")
 def api_grants(
+    user: OfficerUser,
+    session: SessionDep,
     status: str | None = None,
-    user: User = Depends(officers),
-    session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
     """Grants of the officer's department's rules (all for admin), filtered by status."""
     return [
@@ -391,7 +381,7 @@ def api_grants(
 
 
 @router.get("/api/v1/grants/public")
-def api_public(session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+def api_public(session: SessionDep) -> list[dict[str, Any]]:
     """The public notice list: enterprise name, policy, amount, year and approval date."""
     return [
         {

@@ -56,7 +56,16 @@ from huiqi.grants.risk import (
     set_flags,
     used_fields,
 )
-from huiqi.grants.scope import Scope, department_key, in_scope, review_scope, scoped
+from huiqi.grants.scope import (
+    Departments,
+    Scope,
+    can_review,
+    department_key,
+    in_scope,
+    region_of,
+    review_scope,
+    scoped,
+)
 from huiqi.grants.snapshots import (
     build_snapshot,
     decode_value,
@@ -67,6 +76,9 @@ from huiqi.grants.snapshots import (
 )
 
 __all__ = [
+    "Departments",
+    "can_review",
+    "region_of",
     "APPROVING_EVENTS",
     "AWARD_KIND",
     "DISBURSEMENT_HEADERS",

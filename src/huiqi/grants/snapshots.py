@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import date
@@ -45,8 +46,9 @@ def inputs_hash(inputs: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def rule_of(source: str, rule_id: str, version: int) -> Any:
-    """The checked rule of a stored version."""
+    """The checked rule of a stored version (parsed once: a version never changes)."""
     from huiqi.matching.service import base_library
 
     return base_library().parse_rule(source, f"{rule_id} v{version}")

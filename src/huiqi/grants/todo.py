@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
 from huiqi.grants import service
 from huiqi.grants.models import BankAccount, Grant, GrantStatus
@@ -13,8 +13,10 @@ from huiqi.grants.models import BankAccount, Grant, GrantStatus
 
 def todo(session: Session, user: User) -> list[TodoItem]:
     """Pending and held grants for officers; for an enterprise, grants waiting for its account."""
-    if user.role in ("officer", "admin"):
-        scope = service.review_scope(session, role=user.role, department=user.department)
+    if user.role in (Role.officer, Role.admin):
+        scope = service.review_scope(
+            session, role=user.role, department=user.department, region_prefix=user.region_prefix
+        )
         totals = service.totals_by_status(session, departments=scope)
         held = [
             g
@@ -36,7 +38,7 @@ def todo(session: Session, user: User) -> list[TodoItem]:
                 urgent=True,
             ),
         ]
-    if user.role == "enterprise" and user.credit_code:
+    if user.role == Role.enterprise and user.credit_code:
         pending = (
             session.scalar(
                 select(func.count())

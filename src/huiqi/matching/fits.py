@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.matching.models import MatchResult
+from huiqi.matching.service import RESULT_CODES, RESULT_NAMES, codes_of_rule
 
 FITTING = ("eligible", "unknown")
 
 
 def fitting_enterprises(session: Session, rule_id: str) -> list[tuple[str, str]]:
     """(credit code, result) of every enterprise a rule fits: eligible, or unknown for want of data."""
-    rows = session.execute(
-        select(MatchResult.credit_code, MatchResult.result)
-        .where(MatchResult.rule_id == rule_id, MatchResult.result.in_(FITTING))
-        .order_by(MatchResult.credit_code)
+    wanted = {RESULT_CODES[r] for r in FITTING}
+    return sorted(
+        (code, RESULT_NAMES[x]) for code, x in codes_of_rule(session, rule_id) if x in wanted
     )
-    return [(str(code), str(result)) for code, result in rows]

@@ -2,11 +2,11 @@
 
 - ``rule_version``: every published (or draft) version of a rule: its YAML source, content hash,
   legal basis and status. Loading the library again adds a version only when the content changed.
-- ``match_result``: one row per enterprise × rule: the result, the rule version and hash it came
-  from, the missing fields, the per-condition outcomes packed two bits per condition, the benefit
-  amount and a hash of the input values used. A row whose input hash, rule hash or evaluation
-  date no longer matches is stale; the service re-evaluates instead of serving it. Only
-  eligible and unknown pairs have a row: a pair without one is ineligible.
+- ``match_layout``: the rule versions (in order, with their condition counts) a stored state
+  encodes; a new layout appears when a rule is published, edited or withdrawn.
+- ``match_state``: one row per enterprise: every rule's result and every condition's outcome
+  packed two bits each, the amounts of eligible 免申即享 rules and a hash of the input values
+  used. Words (reasons, missing data) are rendered from the codes only when shown.
 - ``match_run``: progress of a long matching run (phase, enterprises done, rows written),
   committed batch by batch.
 """
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,8 +22,8 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -71,33 +72,48 @@ class RuleVersion(Base):
     moved_from: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
-class MatchResult(Base):
-    """The current result of one rule for one enterprise."""
+class MatchLayout(Base):
+    """Which rule versions, in which order and with how many conditions, a stored state encodes.
 
-    __tablename__ = "match_result"
-    __table_args__ = (
-        UniqueConstraint("enterprise_id", "rule_id", name="uq_match_result_enterprise_id_rule_id"),
-        Index("ix_match_result_rule_id_result", "rule_id", "result"),
-    )
+    `rules` lists [rule_id, version, hash, conditions] per position; `key` is a hash of that list
+    and of each rule's resolved tests on the evaluation date, so a rule edit, a new or withdrawn
+    rule, or a date that reads a rule differently each give a new layout (and a re-evaluation).
+    """
+
+    __tablename__ = "match_layout"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    rules: Mapped[list[list[Any]]] = mapped_column(JSON)
+    on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MatchState(Base):
+    """Every rule's current result for one enterprise, packed.
+
+    `results` holds two bits per rule of the layout (position i at bits 2i, 2i+1 of byte i // 4:
+    0 ineligible, 1 eligible, 2 unknown); `conditions` two bits per condition of every rule in
+    layout order (0 false, 1 true, 2 unknown), as the batch engine computes them. `amounts` are
+    the computed benefits of eligible 免申即享 rules. `input_hash` hashes the values the layout's
+    rules read: a run skips an enterprise whose hash and layout are unchanged.
+    """
+
+    __tablename__ = "match_state"
+
     enterprise_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("enterprise.id", ondelete="CASCADE")
+        Integer, ForeignKey("enterprise.id", ondelete="CASCADE"), primary_key=True
     )
-    credit_code: Mapped[str] = mapped_column(String(18), index=True)
-    rule_id: Mapped[str] = mapped_column(String(100))
-    rule_version: Mapped[int] = mapped_column(Integer)
-    rule_hash: Mapped[str] = mapped_column(String(16))
-    result: Mapped[str] = mapped_column(String(12))  # eligible | ineligible | unknown
-    conditions: Mapped[int] = mapped_column(
-        BigInteger
-    )  # two bits per condition, condition j at bits 2j, 2j+1
-    missing: Mapped[str] = mapped_column(Text, default="")  # comma-separated field names
-    amount_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    input_hash: Mapped[str] = mapped_column(String(32))
+    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    layout_id: Mapped[int] = mapped_column(Integer, ForeignKey("match_layout.id"), index=True)
+    input_hash: Mapped[int] = mapped_column(BigInteger)
     evaluated_on: Mapped[date] = mapped_column(Date)
+    results: Mapped[bytes] = mapped_column(LargeBinary)
+    conditions: Mapped[bytes] = mapped_column(LargeBinary)
+    amounts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    eligible: Mapped[int] = mapped_column(Integer, default=0)  # rules with an eligible result
+    unknown: Mapped[int] = mapped_column(Integer, default=0)  # rules waiting for data
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class MatchRun(Base):

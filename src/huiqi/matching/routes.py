@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -15,16 +15,16 @@ from huiqi.core import clock
 from huiqi.core.money import format_fen
 from huiqi.matching import review, service, workflow
 from huiqi.matching.models import RuleVersion
+from huiqi.web import forms
 from huiqi.web.deps import (
-    current_user,
+    CurrentUser,
+    OfficerUser,
+    SessionDep,
     ensure_enterprise_access,
-    get_session,
     render,
-    require_roles,
 )
 
 router = APIRouter()
-officer = require_roles(Role.officer, Role.admin)
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
 NEW_RULE = """\
 id: draft-rule
@@ -45,29 +45,39 @@ conditions:
 def _day(on: str | None) -> date:
     if not on:
         return clock.today()
-    try:
-        return date.fromisoformat(on)
-    except ValueError:
-        raise HTTPException(
-            status_code=422,
-            detail="评估日期格式应为 年-月-日(如 2024-06-30) / on must be YYYY-MM-DD",
-        ) from None
+    return forms.day(on, "on")
 
 
-def _article_link(session: Session, doc_number: str, article_no: int | None) -> str | None:
-    """Policy page URL anchored at the article, when the policy library holds the document."""
-    if article_no is None:
-        return None
+def _article_link(
+    session: Session, doc_number: str, article_no: int
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """The policy page URL of an article and its interpretations (title, URL), when the library
+    holds the document; kept until the library changes (an interpretation moves its stamp)."""
+    from huiqi.policy import cache, interpretation
     from huiqi.policy.service import find_article
 
-    ref = find_article(session, doc_number, article_no)
-    return ref.url if ref else None
+    def make() -> tuple[str, list[tuple[str, str]]] | None:
+        ref = find_article(session, doc_number, article_no)
+        if ref is None:
+            return None
+        return ref.url, [
+            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
+            for i in interpretation.for_article(session, ref.policy_id, ref.number)
+        ]
+
+    key = (doc_number, article_no, cache.fresh_library_stamp(session))
+    found: tuple[str, list[tuple[str, str]]] | None = cache.links.get_or_make(key, make)
+    return found
+
+
+def _article_url(session: Session, doc_number: str, article_no: int | None) -> str | None:
+    """Policy page URL anchored at the article, when the policy library holds the document."""
+    found = _article_link(session, doc_number, article_no) if article_no is not None else None
+    return found[0] if found else None
 
 
 @router.get("/matching/mine")
-def my_policies_page(
-    request: Request, user: User = Depends(current_user), session: Session = Depends(get_session)
-) -> Response:
+def my_policies_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     """我的政策: what the enterprise gets, what needs its data, and what is within reach."""
     if user.role != Role.enterprise or not user.credit_code:
         raise HTTPException(status_code=404, detail="not found")
@@ -78,36 +88,29 @@ def my_policies_page(
 def enterprise_policies_page(
     request: Request,
     credit_code: str,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """The 我的政策 view of one enterprise (the enterprise itself, officers)."""
     code = credit_code.upper()
     if not CODE_RE.match(code):
         raise HTTPException(status_code=404, detail="not found")
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     return _policies(request, session, user, code)
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
     mine = service.my_policies(session, code)
-    from huiqi.policy import interpretation
-    from huiqi.policy.service import find_article
-
     links: dict[str, str] = {}
     explained: dict[str, list[tuple[str, str]]] = {}
     for version, _exp in mine.eligible + mine.to_confirm + mine.near_misses:
-        basis = service.published_rule(session, version.rule_id).doc.legal_basis
+        basis = mine.rules[version.rule_id].doc.legal_basis
         if not basis or basis[0].article_no is None:
             continue
-        ref = find_article(session, basis[0].doc_number, basis[0].article_no)
-        if ref is None:
+        found = _article_link(session, basis[0].doc_number, basis[0].article_no)
+        if found is None:
             continue
-        links[version.rule_id] = ref.url
-        explained[version.rule_id] = [
-            (i.title, f"/policy/{ref.policy_id}#interp-{i.id}")
-            for i in interpretation.for_article(session, ref.policy_id, ref.number)
-        ]
+        links[version.rule_id], explained[version.rule_id] = found
     return render(
         request,
         "matching/mine.html",
@@ -121,9 +124,7 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
 
 
 @router.get("/rules")
-def rules_page(
-    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
-) -> Response:
+def rules_page(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Published rules with their legal basis, and the latest matching run's progress."""
     return render(
         request,
@@ -134,15 +135,13 @@ def rules_page(
 
 
 @router.get("/rules/run-status")
-def run_status_fragment(
-    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
-) -> Response:
+def run_status_fragment(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """The latest matching run's progress (an htmx fragment polled while the run goes on)."""
     return render(request, "rules/_run_status.html", run=service.latest_run(session))
 
 
 @router.get("/rules/editor")
-def editor_page(request: Request, user: User = Depends(officer)) -> Response:
+def editor_page(request: Request, user: OfficerUser) -> Response:
     """Rule editor: YAML, validation, scenario run and sandbox counts before publishing."""
     return render(
         request, "rules/editor.html", text=NEW_RULE, scenarios="", report=None, published=None
@@ -152,13 +151,13 @@ def editor_page(request: Request, user: User = Depends(officer)) -> Response:
 @router.post("/rules/editor")
 def editor_submit(
     request: Request,
+    user: OfficerUser,
+    session: SessionDep,
     text: str = Form(...),
     scenarios: str = Form(""),
     action: str = Form("check"),
     on: str = Form(""),
     note: str = Form(""),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Check a draft (validation, scenarios, sandbox counts); submit it when asked and valid.
 
@@ -201,9 +200,7 @@ def editor_submit(
 
 
 @router.get("/rules/review")
-def review_list_page(
-    request: Request, user: User = Depends(officer), session: Session = Depends(get_session)
-) -> Response:
+def review_list_page(request: Request, user: OfficerUser, session: SessionDep) -> Response:
     """Rule versions waiting for the review of a second officer of their department."""
     waiting = workflow.pending_reviews(session, user)
     return render(request, "rules/review_list.html", waiting=waiting)
@@ -240,8 +237,8 @@ def _review_context(session: Session, version: RuleVersion, user: User) -> dict[
 def version_page(
     request: Request,
     version_id: int,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
+    user: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """The review page of one rule version."""
     version = session.get(RuleVersion, version_id)
@@ -254,8 +251,8 @@ def version_page(
 def rule_review_page(
     request: Request,
     rule_id: str,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
+    user: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """The review page of a rule's version in force."""
     version = workflow.published_version(session, rule_id)
@@ -268,10 +265,10 @@ def rule_review_page(
 def decide_version(
     request: Request,
     version_id: int,
+    user: OfficerUser,
+    session: SessionDep,
     decision: str = Form(...),
     note: str = Form(""),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Approve (record the review and publish) or reject a waiting version."""
     if decision == "approve":
@@ -287,9 +284,9 @@ def decide_version(
 def withdraw_rule(
     request: Request,
     rule_id: str,
+    user: OfficerUser,
+    session: SessionDep,
     reason: str = Form(""),
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Withdraw a published rule (its department or an administrator, with a reason)."""
     version = workflow.withdraw(session, rule_id, user, reason)
@@ -300,15 +297,15 @@ def withdraw_rule(
 def rule_page(
     request: Request,
     rule_id: str,
+    user: OfficerUser,
+    session: SessionDep,
     on: str | None = None,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> Response:
     """A rule: its legal basis linked to the article, conditions, and who fits it."""
-    report = service.reverse_query(session, rule_id, _day(on))
+    report = service.reverse_query(session, rule_id, _day(on), region_prefix=user.region_prefix)
     version = next(v for v in service.published_versions(session) if v.rule_id == rule_id)
     rule = service.published_rule(session, rule_id)
-    links = [(b, _article_link(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
+    links = [(b, _article_url(session, b.doc_number, b.article_no)) for b in rule.doc.legal_basis]
     return render(
         request, "rules/rule.html", version=version, rule=rule, report=report, links=links
     )
@@ -318,13 +315,13 @@ def rule_page(
 def api_explain(
     credit_code: str,
     rule_id: str,
+    user: CurrentUser,
+    session: SessionDep,
     on: str | None = None,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
 ) -> JSONResponse:
     """result (eligible | ineligible | unknown), reasons, missing, near_miss for one enterprise × rule."""
     code = credit_code.upper()
-    ensure_enterprise_access(user, code)
+    ensure_enterprise_access(session, user, code)
     exp = service.explain(session, code, rule_id, _day(on))
     return JSONResponse(exp.to_json())
 
@@ -332,12 +329,12 @@ def api_explain(
 @router.get("/api/v1/rules/{rule_id}/enterprises")
 def api_reverse(
     rule_id: str,
+    user: OfficerUser,
+    session: SessionDep,
     on: str | None = None,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Eligible and unknown enterprises of a rule, with counts by region, industry and size class."""
-    r = service.reverse_query(session, rule_id, _day(on))
+    r = service.reverse_query(session, rule_id, _day(on), region_prefix=user.region_prefix)
 
     def rows(items: list[tuple[Any, str, int]]) -> list[dict[str, Any]]:
         return [{"group": g, "result": res, "count": n} for g, res, n in items]
@@ -359,9 +356,9 @@ def api_reverse(
 @router.post("/api/v1/rules/sandbox")
 async def api_sandbox(
     request: Request,
+    user: OfficerUser,
+    session: SessionDep,
     on: str | None = None,
-    user: User = Depends(officer),
-    session: Session = Depends(get_session),
 ) -> JSONResponse:
     """Draft rule YAML in the body: validation errors, or counts and benefit exposure."""
     text = (await request.body()).decode("utf-8", errors="replace")
@@ -378,7 +375,7 @@ async def api_sandbox(
 
 
 @router.get("/matching")
-def matching_home(user: User = Depends(current_user)) -> Response:
+def matching_home(user: CurrentUser) -> Response:
     """Send each role to its matching page."""
     target = "/matching/mine" if user.role == Role.enterprise else "/rules"
     return RedirectResponse(target, status_code=303)

@@ -7,6 +7,7 @@ them in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.orm import Session
 
 from huiqi import events
@@ -24,13 +25,14 @@ from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_rows
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
+from huiqi.core.lru import Lru
 from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.repository import ids_for_codes
 from huiqi.enterprise.service import contract_schema, current_frame
-from huiqi.events import EnterpriseChanged, ResultChange, ResultsChanged
-from huiqi.matching.models import MatchResult, MatchRun, RuleVersion
-from huiqi.rules.batch import pack_codes, run_batch, unpack_codes
+from huiqi.events import ChangeSet, EnterpriseChanged, ResultChange, ResultsChanged, RuleFacts
+from huiqi.matching.models import MatchLayout, MatchRun, MatchState, RuleVersion
+from huiqi.rules.batch import pack_codes, run_batch
 from huiqi.rules.compiler import Rule
 from huiqi.rules.evaluate import Evaluator, Explanation, amount, deciding_missing
 from huiqi.rules.library import Library, load_base, load_library
@@ -212,47 +214,35 @@ def published_rules(session: Session) -> list[tuple[RuleVersion, Rule]]:
 # ---------------------------------------------------------------------------------------- hashing
 
 
-def input_hash(rule: Rule, row: dict[str, Any]) -> str:
-    """Hash of the values this rule reads for one enterprise (as stored by a run)."""
-    frame = pl.DataFrame([{c: row.get(c) for c in rule.columns()}], schema=_schema(rule))
-    return str(_input_hashes(rule, frame)[0])
-
-
-def _schema(rule: Rule) -> dict[str, Any]:
-    schema = contract_schema()
-    return {c: schema[c] for c in rule.columns()}
-
-
-def _input_hashes(rule: Rule, frame: pl.DataFrame) -> pl.Series:
-    """Per row, a hash of the values the rule reads (missing shown as such, never as zero).
-
-    Polars hashes are stable within one polars version; after an upgrade stored hashes differ
-    and the next run rewrites them silently (a hash change alone never notifies anyone).
-    """
-    cols = rule.columns()
-    if not cols:
-        return pl.Series("h", ["0"] * frame.height)
-    text = pl.concat_str(
-        [pl.col(c).cast(pl.Utf8).fill_null("\u2205") for c in cols], separator="\u241f"
-    )
-    return frame.select(text.hash(seed=7).cast(pl.Utf8).alias("h"))["h"]
-
-
 def _plan_signature(plan: Plan, r: int) -> tuple[Any, ...]:
     """What a rule's evaluation depends on besides the inputs: its resolved tests on the plan's date."""
     pr = plan.rules[r]
     return (pr.in_force, tuple(plan.prims[i] for i in pr.atom_prims), tuple(map(repr, pr.resolved)))
 
 
+def _input_hashes(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Per row, a 64-bit hash of the values the rules read (missing shown as such, never as zero).
+
+    Polars hashes are stable within one polars version; after an upgrade stored hashes differ
+    and the next run re-evaluates every enterprise once (finding nothing new, it notifies nobody).
+    """
+    if not columns or frame.height == 0:
+        return np.zeros(frame.height, dtype=np.int64)
+    hashed = frame.select(list(columns)).hash_rows(seed=7)
+    return hashed.to_numpy().view(np.int64)
+
+
 # ---------------------------------------------------------------------------------------- storing
 #
-# Only eligible and unknown results are stored: an enterprise × rule pair without a row is
-# ineligible. Pages and pushes need only those (ineligible pairs are the vast majority: at
-# 100,000 × 300 generated rules about 4% of pairs are stored, see bench/README.md), and
-# explanations are computed from the registry when shown.
+# One row per enterprise (match_state): every rule's result and every condition's outcome packed
+# two bits each, in the order of a match_layout. A run compares the packed codes of a batch with
+# the stored ones as arrays and writes only the enterprises whose codes changed; an enterprise
+# whose input hash and layout are unchanged is not even evaluated. Words (reasons, missing data,
+# near misses) are rendered from the registry and the codes when shown.
 
 RESULT_CODES = {name: code for code, name in RESULT_NAMES.items()}
-BATCH_PAIRS = 600_000  # enterprise × rule pairs per batch: evaluated, stored, propagated together
+ABSENT = 3  # result code of a rule a stored layout does not have
+BATCH_PAIRS = 3_000_000  # enterprise × rule pairs per batch: evaluated, stored, propagated together
 PHASES = ("evaluate", "store", "grants", "notifications")
 Progress = Callable[[str, int, int], None]  # phase, enterprises done, enterprises in all
 
@@ -263,6 +253,7 @@ class RunReport:
 
     enterprises: int = 0
     evaluated: int = 0
+    skipped: int = 0  # enterprises whose inputs and rules were unchanged
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -273,7 +264,15 @@ class RunReport:
 
     def add(self, other: RunReport) -> None:
         """Fold a batch's report into this one."""
-        for name in ("enterprises", "evaluated", "inserted", "updated", "deleted", "changes"):
+        for name in (
+            "enterprises",
+            "evaluated",
+            "skipped",
+            "inserted",
+            "updated",
+            "deleted",
+            "changes",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.batches += 1
         for phase, sec in other.seconds.items():
@@ -282,327 +281,632 @@ class RunReport:
             self.by_result[result] = self.by_result.get(result, 0) + n
 
 
-def _missing_text(plan: Plan, r: int, conds: int, nulls: frozenset[str]) -> str:
+@dataclass(frozen=True)
+class Layout:
+    """A stored layout: rule ids, versions, hashes and condition counts by position."""
+
+    id: int
+    rule_ids: tuple[str, ...]
+    versions: tuple[int, ...]
+    hashes: tuple[str, ...]
+    widths: tuple[int, ...]
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Position of each rule id."""
+        return {rid: i for i, rid in enumerate(self.rule_ids)}
+
+    @property
+    def offsets(self) -> list[int]:
+        """Position of each rule's first condition in the packed conditions."""
+        out, at = [], 0
+        for w in self.widths:
+            out.append(at)
+            at += w
+        return out
+
+
+_LAYOUTS: dict[int, Layout] = {}
+
+
+def _layout_of(row: MatchLayout) -> Layout:
+    return Layout(
+        row.id,
+        tuple(str(r[0]) for r in row.rules),
+        tuple(int(r[1]) for r in row.rules),
+        tuple(str(r[2]) for r in row.rules),
+        tuple(int(r[3]) for r in row.rules),
+    )
+
+
+def _layout(session: Session, layout_id: int) -> Layout:
+    """A stored layout by id (layouts never change once written)."""
+    if layout_id not in _LAYOUTS:
+        row = session.get(MatchLayout, layout_id)
+        if row is None:
+            raise MatchingError(f"no match layout {layout_id}")
+        _LAYOUTS[layout_id] = _layout_of(row)
+    return _LAYOUTS[layout_id]
+
+
+def _layout_key(
+    pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan
+) -> tuple[list[list[Any]], str]:
+    """A layout's rule list and its key (which also covers each rule's tests on the plan's date)."""
+    rules: list[list[Any]] = [
+        [v.rule_id, v.version, v.hash, len(plan.rules[r].atom_prims)]
+        for r, (v, _rule) in enumerate(pairs)
+    ]
+    signature = repr([(rules[r], _plan_signature(plan, r)) for r in range(len(rules))])
+    return rules, hashlib.sha256(signature.encode("utf-8")).hexdigest()[:32]
+
+
+def _current_layout(
+    session: Session, pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan, on: date
+) -> Layout:
+    """The layout of the published rules as evaluated on `on` (stored when new)."""
+    rules, key = _layout_key(pairs, plan)
+    row = session.scalars(select(MatchLayout).where(MatchLayout.key == key)).first()
+    if row is None:
+        row = MatchLayout(key=key, rules=rules, on=on, created_at=utcnow())
+        session.add(row)
+        session.flush()
+    layout = _layout_of(row)
+    _LAYOUTS[layout.id] = layout
+    return layout
+
+
+def pack2(codes: np.ndarray) -> np.ndarray:
+    """(n, c) two-bit codes → (n, ceil(c / 4)) bytes, code j at bits 2(j % 4) of byte j // 4."""
+    n, c = codes.shape
+    pad = (-c) % 4
+    if pad:
+        codes = np.concatenate([codes, np.zeros((n, pad), dtype=np.uint8)], axis=1)
+    q = codes.astype(np.uint8).reshape(n, -1, 4)
+    return q[:, :, 0] | (q[:, :, 1] << 2) | (q[:, :, 2] << 4) | (q[:, :, 3] << 6)
+
+
+def unpack2(packed: np.ndarray, c: int) -> np.ndarray:
+    """Inverse of pack2 for c codes per row."""
+    n = packed.shape[0]
+    parts = np.stack([(packed >> s) & 3 for s in (0, 2, 4, 6)], axis=2)
+    return parts.reshape(n, -1)[:, :c].astype(np.uint8)
+
+
+def _blobs(packed: np.ndarray) -> list[bytes]:
+    """One bytes value per row of a packed matrix."""
+    width = packed.shape[1]
+    data = np.ascontiguousarray(packed).tobytes()
+    return [data[i * width : (i + 1) * width] for i in range(packed.shape[0])]
+
+
+def _matrix(blobs: Sequence[bytes], width: int) -> np.ndarray:
+    """Rows of equal-length bytes → (n, width) uint8 matrix."""
+    if not blobs:
+        return np.zeros((0, width), dtype=np.uint8)
+    return np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
+
+
+@dataclass
+class _Fresh:
+    """A batch evaluated: result codes (n, rules) and condition codes (n, conditions)."""
+
+    results: np.ndarray
+    conditions: np.ndarray
+    amounts: list[dict[str, int]]
+
+
+def _codes(session: Session, plan: Plan, frame: pl.DataFrame, engine: str) -> _Fresh:
+    """Result and condition codes of every rule for the frame's rows."""
+    n = frame.height
+    atoms = [i for pr in plan.rules for i in pr.atom_prims]
+    if engine == "batch":
+        batch = run_batch(plan, frame)
+
+        def codes(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+            tb = np.unpackbits(t.view(np.uint8), axis=1, count=n, bitorder="little")
+            fb = np.unpackbits(f.view(np.uint8), axis=1, count=n, bitorder="little")
+            return (tb + 2 * (1 - tb - fb)).astype(np.uint8)
+
+        results = codes(batch.rule_t, batch.rule_f).T
+        prims = codes(batch.prim_t, batch.prim_f)
+        conditions = prims[atoms].T if atoms else np.zeros((n, 0), dtype=np.uint8)
+    else:
+        ids = frame["id"].to_list()
+        cols_r, cols_c = [], []
+        for r, pr in enumerate(plan.rules):
+            codes_r, conds_r = _sql_codes(session, plan, r, ids)
+            cols_r.append(codes_r.astype(np.uint8))
+            for j in range(len(pr.atom_prims)):
+                cols_c.append(((conds_r >> (2 * j)) & 3).astype(np.uint8))
+        results = np.stack(cols_r, axis=1) if cols_r else np.zeros((n, 0), dtype=np.uint8)
+        conditions = np.stack(cols_c, axis=1) if cols_c else np.zeros((n, 0), dtype=np.uint8)
+    return _Fresh(np.ascontiguousarray(results), np.ascontiguousarray(conditions), [])
+
+
+def _amounts(
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    frame: pl.DataFrame,
+    results: np.ndarray,
+    on: date,
+) -> list[dict[str, int]]:
+    """Benefit amounts of eligible 免申即享 results per row (the grant is paid from them).
+
+    Other rules' estimates are computed when shown (我的政策), not stored.
+    """
+    out: list[dict[str, int]] = [{} for _ in range(frame.height)]
+    for r, (_version, rule) in enumerate(pairs):
+        if rule.formula is None or rule.doc.mode != "auto_grant":
+            continue
+        rows = np.flatnonzero(results[:, r] == T)
+        if rows.size == 0:
+            continue
+        for i, row in zip(rows.tolist(), frame[rows.tolist()].to_dicts(), strict=True):
+            fen = amount(rule, row, on)[0]
+            if fen is not None:
+                out[i][rule.id] = fen
+    return out
+
+
+def _missing_text(plan: Plan, r: int, conds: Sequence[int], nulls: frozenset[str]) -> str:
     """The missing fields that keep an unknown result unknown, from condition codes and nulls."""
     pr = plan.rules[r]
-    outcomes = unpack_codes(conds, len(pr.atom_prims))
     atom_missing = []
     for i in pr.atom_prims:
         prim = plan.prims[i]
         atom_missing.append([] if prim.op == "never" else [c for c in prim.cols if c in nulls])
-    return ",".join(deciding_missing(pr.tree, outcomes, atom_missing))
+    return ",".join(deciding_missing(pr.tree, list(conds), atom_missing))
 
 
-def _evaluated_rows(
-    plan: Plan,
-    pairs: Sequence[tuple[RuleVersion, Rule]],
-    frame: pl.DataFrame,
-    ids: np.ndarray,
-    per_rule: Sequence[tuple[np.ndarray, np.ndarray]],
-    on: date,
-) -> pl.DataFrame:
-    """The eligible and unknown results of a batch as rows to store (vectorised per rule)."""
-    nulls = {c: frame[c].is_null().to_numpy() for c in frame.columns}
-    parts: list[pl.DataFrame] = []
-    for r, ((version, rule), (codes, conds)) in enumerate(zip(pairs, per_rule, strict=True)):
-        keep = np.flatnonzero(codes != 0)
-        if keep.size == 0:
-            continue
-        kept_codes = codes[keep]
-        kept_conds = conds[keep].astype(np.int64)
-        missing = np.full(keep.size, "", dtype=object)
-        unknown = np.flatnonzero(kept_codes == U)
-        if unknown.size:
-            cols = sorted({c for i in plan.rules[r].atom_prims for c in plan.prims[i].cols})
-            mask = np.zeros(keep.size, dtype=np.int64)
-            for k, c in enumerate(cols):
-                mask |= nulls[c][keep].astype(np.int64) << k
-            keys = np.stack([kept_conds[unknown], mask[unknown]], axis=1)
-            uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-            texts = [
-                _missing_text(
-                    plan, r, int(cc), frozenset(c for k, c in enumerate(cols) if int(m) >> k & 1)
-                )
-                for cc, m in uniq
-            ]
-            missing[unknown] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
-        fen: list[int | None] = [None] * keep.size
-        if rule.formula is not None:
-            eligible = np.flatnonzero(kept_codes == T)
-            rows = frame[keep[eligible].tolist()].to_dicts() if eligible.size else []
-            for j, row in zip(eligible.tolist(), rows, strict=True):
-                fen[j] = amount(rule, row, on)[0]
-        sub = frame[keep.tolist()]
-        parts.append(
-            pl.DataFrame(
-                {
-                    "enterprise_id": ids[keep],
-                    "credit_code": sub["credit_code"],
-                    "name": sub["name"].fill_null(""),
-                    "rule_id": [rule.id] * keep.size,
-                    "r": np.full(keep.size, r, dtype=np.int32),
-                    "result": [RESULT_NAMES[int(c)] for c in kept_codes],
-                    "conditions": kept_conds,
-                    "missing": missing.tolist(),
-                    "amount_fen": pl.Series(fen, dtype=pl.Int64),
-                    "input_hash": _input_hashes(rule, sub),
-                    "rule_version": np.full(keep.size, version.version, dtype=np.int64),
-                    "rule_hash": [version.hash] * keep.size,
-                }
-            )
-        )
-    if not parts:
-        return pl.DataFrame(schema=_NEW_SCHEMA)
-    return pl.concat(parts, how="vertical_relaxed")
-
-
-_NEW_SCHEMA: dict[str, Any] = {
-    "enterprise_id": pl.Int64,
-    "credit_code": pl.Utf8,
-    "name": pl.Utf8,
-    "rule_id": pl.Utf8,
-    "r": pl.Int32,
-    "result": pl.Utf8,
-    "conditions": pl.Int64,
-    "missing": pl.Utf8,
-    "amount_fen": pl.Int64,
-    "input_hash": pl.Utf8,
-    "rule_version": pl.Int64,
-    "rule_hash": pl.Utf8,
-}
-_OLD_SCHEMA: dict[str, Any] = {
-    "id": pl.Int64,
-    "enterprise_id": pl.Int64,
-    "rule_id": pl.Utf8,
-    "result": pl.Utf8,
-    "conditions": pl.Int64,
-    "missing": pl.Utf8,
-    "amount_fen": pl.Int64,
-    "input_hash": pl.Utf8,
-    "rule_hash": pl.Utf8,
-    "evaluated_on": pl.Date,
-}
-_SEMANTIC = ("result", "amount_fen", "missing", "rule_hash")
-
-
-def _stored_rows(session: Session, rule_ids: Sequence[str], ids: Sequence[int]) -> pl.DataFrame:
-    """The stored results of these rules for these enterprises."""
-    m = MatchResult
-    cols = [getattr(m, name) for name in _OLD_SCHEMA]
-    data: list[Any] = []
-    for chunk in chunks(list(ids)):
-        data += session.execute(
-            select(*cols).where(m.enterprise_id.in_(list(chunk)), m.rule_id.in_(list(rule_ids)))
-        ).all()
-    return pl.DataFrame(data, schema=_OLD_SCHEMA, orient="row")
+_STATE_COLS = (
+    "enterprise_id",
+    "credit_code",
+    "layout_id",
+    "input_hash",
+    "evaluated_on",
+    "results",
+    "conditions",
+    "amounts",
+    "eligible",
+    "unknown",
+    "updated_at",
+)
 
 
 @dataclass
-class _Diff:
-    """How a batch's fresh results differ from the stored ones."""
+class _Stored:
+    """The stored states of a batch's rows (aligned with the frame; missing rows have no layout)."""
 
-    inserts: pl.DataFrame
-    updates: pl.DataFrame  # stored id with the fresh values
-    deletes: pl.DataFrame  # stored rows that are now ineligible
-    changed: pl.DataFrame  # rows (fresh values and previous result) that are news
+    present: np.ndarray  # bool
+    layout_ids: np.ndarray  # int64, -1 where absent
+    hashes: np.ndarray  # int64
+    results: list[bytes | None]
+    conditions: list[bytes | None]
+    amounts: list[dict[str, int]]
+    evaluated_on: list[date | None]
 
 
-def _diff(fresh: pl.DataFrame, stored: pl.DataFrame) -> _Diff:
-    """Compare fresh and stored results by (enterprise, rule) with joins, not row by row."""
-    key = ["enterprise_id", "rule_id"]
-    both = fresh.join(stored, on=key, how="inner", suffix="_old")
-    inserts = fresh.join(stored, on=key, how="anti")
-    deletes = stored.join(fresh, on=key, how="anti")
-    semantic = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _SEMANTIC])
-    silent = pl.any_horizontal(
-        [pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in ("conditions", "input_hash")]
+def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
+    """Stored states of these enterprise ids, in the given order."""
+    m = MatchState
+    cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
+    if full:
+        cols += [m.results, m.conditions, m.amounts, m.evaluated_on]
+    got: dict[int, Any] = {}
+    for chunk in chunks(list(ids), 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        for row in session.execute(select(*cols).where(m.enterprise_id.in_(list(chunk)))):
+            got[row[0]] = row
+    n = len(ids)
+    out = _Stored(
+        np.zeros(n, dtype=bool),
+        np.full(n, -1, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        [None] * n,
+        [None] * n,
+        [{} for _ in range(n)],
+        [None] * n,
     )
-    news = both.filter(semantic)
-    updates = both.filter(semantic | silent)
-    changed = pl.concat(
-        [
-            inserts.with_columns(pl.lit(None, pl.Utf8).alias("previous")),
-            news.with_columns(pl.col("result_old").alias("previous")).select(
-                [*fresh.columns, "previous"]
-            ),
-        ],
-        how="vertical_relaxed",
-    )
-    return _Diff(inserts, updates, deletes, changed)
+    for i, eid in enumerate(ids):
+        if eid not in got:
+            continue
+        row = got[eid]
+        out.present[i] = True
+        out.layout_ids[i] = row[1]
+        out.hashes[i] = row[2]
+        if full:
+            out.results[i], out.conditions[i] = bytes(row[3]), bytes(row[4])
+            out.amounts[i], out.evaluated_on[i] = dict(row[5] or {}), row[6]
+    return out
 
 
-def _write(session: Session, diff: _Diff, on: date, report: RunReport) -> None:
-    """Apply a batch's diff with set operations: one insert, one update and one delete statement."""
+def _old_results(session: Session, stored: _Stored, layout: Layout) -> np.ndarray:
+    """Stored result codes mapped onto `layout`'s positions (ABSENT where there is none)."""
+    n, width = len(stored.results), len(layout.rule_ids)
+    out = np.full((n, width), ABSENT, dtype=np.uint8)
+    for lid in np.unique(stored.layout_ids[stored.present]).tolist():
+        rows = np.flatnonzero(stored.layout_ids == lid)
+        old = _layout(session, int(lid))
+        blobs = [stored.results[i] or b"" for i in rows.tolist()]
+        codes = unpack2(_matrix(blobs, (len(old.rule_ids) + 3) // 4), len(old.rule_ids))
+        where = layout.index
+        src = [j for j, rid in enumerate(old.rule_ids) if rid in where]
+        dst = [where[old.rule_ids[j]] for j in src]
+        block = out[rows]
+        block[:, dst] = codes[:, src]
+        out[rows] = block
+    return out
+
+
+def _old_dropped(session: Session, stored: _Stored, layout: Layout) -> list[tuple[int, str, int]]:
+    """(row, rule id, code) of stored eligible or unknown results of rules `layout` no longer has."""
+    out: list[tuple[int, str, int]] = []
+    keep = set(layout.rule_ids)
+    for lid in np.unique(stored.layout_ids[stored.present]).tolist():
+        old = _layout(session, int(lid))
+        gone = [j for j, rid in enumerate(old.rule_ids) if rid not in keep]
+        if not gone:
+            continue
+        rows = np.flatnonzero(stored.layout_ids == lid)
+        blobs = [stored.results[i] or b"" for i in rows.tolist()]
+        codes = unpack2(_matrix(blobs, (len(old.rule_ids) + 3) // 4), len(old.rule_ids))
+        for j in gone:
+            for k in np.flatnonzero(codes[:, j] != 0).tolist():
+                out.append((int(rows[k]), old.rule_ids[j], int(codes[k, j])))
+    return out
+
+
+def _frame(
+    session: Session, ids: Sequence[int] | None = None, codes: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The field-contract frame (with the enterprise id) of these enterprises, read column-wise."""
+    t = enterprise_current
+    schema = {"id": pl.Int64, **contract_schema()}
+    names = list(schema)
+    stmt = select(*(t.c[n] for n in names))
+    rows: list[Any] = []
+    if ids is not None and ids and max(ids) - min(ids) < 2 * len(ids):
+        # a dense run of ids (a full run's batch): one range scan instead of IN lists
+        rows = list(session.execute(stmt.where(t.c.id >= min(ids), t.c.id <= max(ids))))
+    elif ids is not None:
+        for part in chunks(list(ids)):
+            rows += session.execute(stmt.where(t.c.id.in_(list(part))))
+    elif codes is not None:
+        for names_part in chunks(list(codes)):
+            rows += session.execute(stmt.where(t.c.credit_code.in_(list(names_part))))
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    if ids is not None:
+        frame = frame.filter(pl.col("id").is_in(list(ids)))
+    return frame.sort("id")
+
+
+def _write_states(
+    session: Session,
+    layout: Layout,
+    frame: pl.DataFrame,
+    rows: np.ndarray,
+    fresh: _Fresh,
+    hashes: np.ndarray,
+    replace: np.ndarray,
+    on: date,
+) -> None:
+    """Store the states of `rows` (positions in the batch): delete the old ones, insert anew."""
+    if rows.size == 0:
+        return
+    t = MatchState.__table__
+    ids = frame["id"].to_numpy()[rows]
+    old = ids[replace[rows]].tolist()
+    for chunk in chunks(old, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        session.execute(
+            delete(MatchState)
+            .where(MatchState.enterprise_id.in_(list(chunk)))
+            .execution_options(synchronize_session=False)
+        )
+    res = fresh.results[rows]
+    blobs_r = _blobs(pack2(res))
+    blobs_c = _blobs(pack2(fresh.conditions[rows]))
+    eligible = (res == T).sum(axis=1).tolist()
+    unknown = (res == U).sum(axis=1).tolist()
+    codes = frame["credit_code"].to_list()
     now = utcnow()
-    t = MatchResult.__table__
-    names = [
-        "enterprise_id",
-        "credit_code",
-        "rule_id",
-        "rule_version",
-        "rule_hash",
-        "result",
-        "conditions",
-        "missing",
-        "amount_fen",
-        "input_hash",
-    ]
-    # tuples straight from the frame: no per-row dict or compiled statement
-    new_rows = diff.inserts.select(names).rows()
     insert_rows(
         session,
         t,  # type: ignore[arg-type]
-        [*names, "evaluated_on", "updated_at", "changed_at"],
-        ((*r, on, now, now) for r in new_rows),
-    )
-    inserted = len(new_rows)
-    del new_rows
-    updated = 0
-    semantic = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in _SEMANTIC])
-    for news in (True, False):
-        part = diff.updates.filter(semantic if news else ~semantic)
-        rows = [
-            {
-                "_id": r["id"],
-                "rule_version": r["rule_version"],
-                "rule_hash": r["rule_hash"],
-                "result": r["result"],
-                "conditions": r["conditions"],
-                "missing": r["missing"],
-                "amount_fen": r["amount_fen"],
-                "input_hash": r["input_hash"],
-                "evaluated_on": on,
-                "updated_at": now,
-                **({"changed_at": now} if news else {}),
-            }
-            for r in part.iter_rows(named=True)
-        ]
-        if rows:
-            stmt = (
-                update(MatchResult.__table__)  # type: ignore[arg-type]
-                .where(t.c.id == bindparam("_id"))
-                .values({name: bindparam(name) for name in rows[0] if name != "_id"})
+        _STATE_COLS,
+        (
+            (
+                int(ids[k]),
+                codes[i],
+                layout.id,
+                int(hashes[i]),
+                on,
+                blobs_r[k],
+                blobs_c[k],
+                fresh.amounts[i],
+                eligible[k],
+                unknown[k],
+                now,
             )
-            session.connection().execute(stmt, rows)
-        updated += len(rows)
-    for chunk in chunks(diff.deletes["id"].to_list()):
-        session.execute(delete(MatchResult).where(MatchResult.id.in_(list(chunk))))
-    report.inserted += inserted
-    report.updated += updated
-    report.deleted += diff.deletes.height
+            for k, i in enumerate(rows.tolist())
+        ),
+    )
 
 
-def _changes(
-    diff: _Diff, pairs: Sequence[tuple[RuleVersion, Rule]], names: dict[int, tuple[str, str]]
-) -> list[ResultChange]:
-    """The news of a batch as ResultChange events (new, changed and no longer eligible)."""
-    meta = {
-        rule.id: (
+def _news(
+    plan: Plan,
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    layout: Layout,
+    session: Session,
+    frame: pl.DataFrame,
+    rows: np.ndarray,
+    fresh: _Fresh,
+    stored: _Stored,
+) -> ChangeSet:
+    """What changed for people among `rows`: new, changed and ended results, column-wise.
+
+    A result is news when it differs from the stored one, when an eligible or unknown result
+    now comes from another rule version, or when an eligible 免申即享 amount changed; an
+    unknown result that stays unknown is not (its data request stands).
+    """
+    if rows.size == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return ChangeSet((), (), empty, empty, empty, empty, np.zeros(0, dtype=object))
+    meta = [
+        (
             str(version.version),
             rule.doc.title.zh,
             rule.doc.mode,
             rule.doc.legal_basis[0].label(),
         )
         for version, rule in pairs
-    }
-    out: list[ResultChange] = []
-    for r in diff.changed.iter_rows(named=True):
-        number, title, mode, basis = meta[r["rule_id"]]
-        out.append(
-            ResultChange(
-                credit_code=r["credit_code"],
-                rule_id=r["rule_id"],
-                rule_version=number,
-                result=r["result"],
-                missing=tuple(m for m in r["missing"].split(",") if m),
-                rule_title=title,
-                enterprise_name=r["name"] or "",
-                amount_fen=r["amount_fen"],
-                mode=mode,
-                legal_basis=basis,
-                previous=r["previous"],
+    ]
+    sub = _Stored(
+        stored.present[rows],
+        stored.layout_ids[rows],
+        stored.hashes[rows],
+        [stored.results[i] for i in rows.tolist()],
+        [stored.conditions[i] for i in rows.tolist()],
+        [stored.amounts[i] for i in rows.tolist()],
+        [stored.evaluated_on[i] for i in rows.tolist()],
+    )
+    new = fresh.results[rows]
+    old = _old_results(session, sub, layout)
+    # a stored result of another rule version counts as news when it is not ineligible
+    version_changed = np.zeros_like(new, dtype=bool)
+    for lid in np.unique(sub.layout_ids[sub.present]).tolist():
+        other = _layout(session, int(lid))
+        if other.id == layout.id:
+            continue
+        where = other.index
+        differs = [
+            r
+            for r, rid in enumerate(layout.rule_ids)
+            if rid in where and other.hashes[where[rid]] != layout.hashes[r]
+        ]
+        if differs:
+            at = np.flatnonzero(sub.layout_ids == lid)
+            version_changed[np.ix_(at, np.asarray(differs, dtype=np.int64))] = True
+    previous = np.where(old == ABSENT, 0, old)
+    news = (new != previous) & ~((old == ABSENT) & (new == 0))
+    news |= version_changed & (new != 0)
+    news &= ~((previous == U) & (new == U) & ~version_changed)
+    amount_rows = [
+        k
+        for k, i in enumerate(rows.tolist())
+        if fresh.amounts[i] != sub.amounts[k] and (fresh.amounts[i] or sub.amounts[k])
+    ]
+    for k in amount_rows:
+        i = int(rows[k])
+        for rid in set(fresh.amounts[i]) | set(sub.amounts[k]):
+            if rid in layout.index and fresh.amounts[i].get(rid) != sub.amounts[k].get(rid):
+                r = layout.index[rid]
+                if new[k, r] == T:
+                    news[k, r] = True
+    codes = frame["credit_code"].to_list()
+    names = frame["name"].fill_null("").to_list()
+    offsets = layout.offsets
+    ks, rs = np.nonzero(news)
+    at = rows[ks]
+    got = new[ks, rs]
+    before = old[ks, rs]
+    missing = np.full(ks.size, "", dtype=object)
+    unknown = np.flatnonzero(got == U)
+    # the missing data of unknown results: rendered once per distinct (codes, nulls) of a rule
+    for r in np.unique(rs[unknown]).tolist():
+        sel = unknown[rs[unknown] == r]
+        w, o = layout.widths[r], offsets[r]
+        cols = sorted({c for a in plan.rules[r].atom_prims for c in plan.prims[a].cols})
+        parts = [fresh.conditions[at[sel], o : o + w]]
+        parts += [
+            frame[c].is_null().to_numpy()[at[sel]].astype(np.uint8)[:, None]
+            for c in cols
+            if c in frame.columns
+        ]
+        present = [c for c in cols if c in frame.columns]
+        keys = np.concatenate(parts, axis=1)
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        texts = [
+            _missing_text(
+                plan,
+                r,
+                u[:w].tolist(),
+                frozenset(c for c, b in zip(present, u[w:].tolist(), strict=True) if b),
             )
+            for u in uniq
+        ]
+        missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
+    amounts = {
+        n: fen
+        for n, (i, r) in enumerate(zip(at.tolist(), rs.tolist(), strict=True))
+        if got[n] == T and (fen := fresh.amounts[i].get(layout.rule_ids[r])) is not None
+    }
+    return ChangeSet(
+        tuple(RuleFacts(layout.rule_ids[r], *meta[r]) for r in range(len(layout.rule_ids))),
+        tuple(zip(codes, names, strict=True)),
+        at.astype(np.int32),
+        rs.astype(np.int32),
+        got.astype(np.int8),
+        before.astype(np.int8),
+        missing,
+        amounts,
+    )
+
+
+def _ended(
+    session: Session, layout: Layout, frame: pl.DataFrame, rows: np.ndarray, stored: _Stored
+) -> list[ResultChange]:
+    """Eligible or unknown results of rules no longer published, ended (as ineligible)."""
+    sub = _Stored(
+        stored.present[rows],
+        stored.layout_ids[rows],
+        stored.hashes[rows],
+        [stored.results[i] for i in rows.tolist()],
+        [],
+        [],
+        [],
+    )
+    dropped = _old_dropped(session, sub, layout)
+    if not dropped:
+        return []
+    versions = {
+        v.rule_id: v
+        for v in session.scalars(
+            select(RuleVersion).where(RuleVersion.rule_id.in_({rid for _, rid, _ in dropped}))
         )
-    for r in diff.deletes.iter_rows(named=True):
-        number, title, mode, basis = meta[r["rule_id"]]
-        code, name = names[r["enterprise_id"]]
+        if v.status in ("withdrawn", "retired")
+    }
+    codes = frame["credit_code"].to_list()
+    names = frame["name"].fill_null("").to_list()
+    out = []
+    for k, rid, code in dropped:
+        i = int(rows[k])
+        v = versions.get(rid)
         out.append(
             ResultChange(
-                credit_code=code,
-                rule_id=r["rule_id"],
-                rule_version=number,
+                credit_code=codes[i],
+                rule_id=rid,
+                rule_version=str(v.version) if v else "",
                 result="ineligible",
-                rule_title=title,
-                enterprise_name=name,
-                mode=mode,
-                legal_basis=basis,
-                previous=r["result"],
+                rule_title=v.title_zh if v else rid,
+                enterprise_name=names[i],
+                mode=v.mode if v else "push",
+                legal_basis=f"{v.doc_number} {v.article}" if v else "",
+                previous=RESULT_NAMES[code],
             )
         )
     return out
-
-
-def _codes_for(
-    session: Session,
-    plan: Plan,
-    frame: pl.DataFrame,
-    ids: np.ndarray,
-    engine: str,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Result and packed condition codes per rule for the frame's rows."""
-    if engine == "batch":
-        batch = run_batch(plan, frame)
-        return [
-            (batch.codes(r), batch.condition_codes(r).astype(np.int64))
-            for r in range(len(plan.rules))
-        ]
-    return [_sql_codes(session, plan, r, ids.tolist()) for r in range(len(plan.rules))]
 
 
 def _match_batch(
     session: Session,
     pairs: Sequence[tuple[RuleVersion, Rule]],
     plan: Plan,
-    codes: Sequence[str],
+    layout: Layout,
+    columns: Sequence[str],
+    frame: pl.DataFrame,
     on: date,
     engine: str,
     collect: list[ResultChange] | None,
     actor: str | None = None,
+    force: bool = False,
 ) -> RunReport:
-    """Evaluate, store and propagate one batch of enterprises; never commits."""
-    report = RunReport()
-    clock = time.perf_counter()
-    frame = current_frame(session, credit_codes=codes)
-    id_of = ids_for_codes(session, frame["credit_code"].to_list())
-    ids = np.asarray([id_of[c] for c in frame["credit_code"].to_list()], dtype=np.int64)
-    per_rule = _codes_for(session, plan, frame, ids, engine)
-    fresh = _evaluated_rows(plan, pairs, frame, ids, per_rule, on)
-    report.enterprises = frame.height
-    report.evaluated = frame.height * len(pairs)
-    report.seconds["evaluate"] = time.perf_counter() - clock
+    """Evaluate, store and propagate one batch of enterprises; never commits.
 
-    clock = time.perf_counter()
-    stored = _stored_rows(session, [v.rule_id for v, _ in pairs], ids.tolist())
-    diff = _diff(fresh, stored)
-    _write(session, diff, on, report)
-    names = {
-        int(i): (c, n or "")
-        for i, c, n in zip(ids.tolist(), frame["credit_code"], frame["name"], strict=True)
+    Enterprises whose stored layout and input hash are unchanged are skipped (unless `force`);
+    the others are evaluated, compared with what is stored, and only those whose codes or
+    amounts changed are written.
+    """
+    report = RunReport()
+    clock_ = time.perf_counter()
+    ids = frame["id"].to_list()
+    hashes = _input_hashes(frame, columns)
+    head = _stored(session, ids, full=False)
+    dirty = ~head.present | (head.layout_ids != layout.id) | (head.hashes != hashes)
+    if force:
+        dirty[:] = True
+    report.enterprises = frame.height
+    report.skipped = int((~dirty).sum())
+    todo = np.flatnonzero(dirty)
+    if todo.size == 0:
+        report.seconds["evaluate"] = time.perf_counter() - clock_
+        return report
+    part = frame[todo.tolist()] if todo.size < frame.height else frame
+    fresh = _codes(session, plan, part, engine)
+    fresh.amounts = _amounts(pairs, part, fresh.results, on)
+    report.evaluated = part.height * len(pairs)
+    report.seconds["evaluate"] = time.perf_counter() - clock_
+
+    clock_ = time.perf_counter()
+    part_ids = part["id"].to_list()
+    stored = _stored(session, part_ids)
+    part_hashes = hashes[todo]
+    blobs_r = _blobs(pack2(fresh.results))
+    blobs_c = _blobs(pack2(fresh.conditions))
+    write = np.asarray(
+        [
+            not stored.present[i]
+            or stored.layout_ids[i] != layout.id
+            or stored.hashes[i] != part_hashes[i]
+            or stored.results[i] != blobs_r[i]
+            or stored.conditions[i] != blobs_c[i]
+            or stored.amounts[i] != fresh.amounts[i]
+            for i in range(part.height)
+        ],
+        dtype=bool,
+    )
+    # codes equal under a layout of the same rules and widths (another version or date): only
+    # the layout reference moves, in one UPDATE per chunk instead of a rewrite
+    same = {
+        lid
+        for lid in np.unique(stored.layout_ids[stored.present]).tolist()
+        if lid != layout.id
+        and _layout(session, int(lid)).rule_ids == layout.rule_ids
+        and _layout(session, int(lid)).widths == layout.widths
     }
-    changes = _changes(diff, pairs, names)
-    report.changes = len(changes)
-    for change in changes:
-        report.by_result[change.result] = report.by_result.get(change.result, 0) + 1
+    relabel = np.asarray(
+        [
+            bool(write[i])
+            and int(stored.layout_ids[i]) in same
+            and stored.hashes[i] == part_hashes[i]
+            and stored.results[i] == blobs_r[i]
+            and stored.conditions[i] == blobs_c[i]
+            and stored.amounts[i] == fresh.amounts[i]
+            for i in range(part.height)
+        ],
+        dtype=bool,
+    )
+    moved = part["id"].to_numpy()[relabel].tolist()
+    for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        session.execute(
+            update(MatchState)
+            .where(MatchState.enterprise_id.in_(list(ids_part)))
+            .values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    rows = np.flatnonzero(write & ~relabel)
+    _write_states(session, layout, part, rows, fresh, part_hashes, stored.present, on)
+    report.inserted = int((~stored.present[rows]).sum())
+    report.updated = int(rows.size - report.inserted) + len(moved)
+    rows = np.flatnonzero(write)
+    news = _news(plan, pairs, layout, session, part, rows, fresh, stored)
+    ended = _ended(session, layout, part, rows, stored)
+    report.changes = len(news) + len(ended)
+    counted = np.bincount(news.result.astype(np.int64), minlength=3).tolist()
+    for code, n in enumerate(counted):
+        if n:
+            report.by_result[RESULT_NAMES[code]] = n
+    if ended:
+        report.by_result["ineligible"] = report.by_result.get("ineligible", 0) + len(ended)
     session.flush()
-    report.seconds["store"] = time.perf_counter() - clock
+    report.seconds["store"] = time.perf_counter() - clock_
 
     def observe(label: str, seconds: float) -> None:
         report.seconds[label] = report.seconds.get(label, 0.0) + seconds
 
-    if changes:
-        events.publish(session, ResultsChanged(tuple(changes), on, actor), observe=observe)
-    if collect is not None:
-        collect += changes
+    for changes in (news, tuple(ended)):
+        if changes:
+            events.publish(session, ResultsChanged(changes, on, actor), observe=observe)
+        if collect is not None:
+            collect += changes
     return report
 
 
@@ -610,9 +914,7 @@ def _match_batch(
 
 
 def _pairs(session: Session, rule_ids: Sequence[str] | None) -> list[tuple[RuleVersion, Rule]]:
-    pairs = [
-        (v, r) for v, r in published_rules(session) if rule_ids is None or v.rule_id in rule_ids
-    ]
+    pairs = published_rules(session)
     if rule_ids is not None:
         unknown = set(rule_ids) - {v.rule_id for v, _ in pairs}
         if unknown:
@@ -624,6 +926,11 @@ def all_codes(session: Session) -> list[str]:
     """Every enterprise's credit code, in order."""
     t = enterprise_current
     return list(session.scalars(select(t.c.credit_code).order_by(t.c.credit_code)))
+
+
+def _columns(pairs: Sequence[tuple[RuleVersion, Rule]]) -> list[str]:
+    """Every registry column the rules read (conditions and amounts)."""
+    return sorted({c for _, rule in pairs for c in rule.columns()} & set(contract_schema()))
 
 
 def match(
@@ -640,10 +947,13 @@ def match(
     run: MatchRun | None = None,
     actor: str | None = None,
 ) -> RunReport:
-    """Evaluate published rules (all, or `rule_ids`) for enterprises (all, or `codes`) in batches.
+    """Bring the stored results of enterprises (all, or `codes`) up to date, in batches.
 
-    Each batch is evaluated by the vectorised engine, compared with the stored results in set
-    operations, and only the differences are written; its changes are published as one
+    Every published rule is evaluated for an enterprise whose values or rules changed (a
+    different input hash or layout; `rule_ids` only checks that those rules exist, since the
+    engine evaluates all of a row's rules at once); an enterprise with neither is skipped after
+    one comparison of hashes. Codes are compared with the stored ones as arrays and only the
+    enterprises whose codes changed are written; the news of a batch is published as one
     ResultsChanged event (grants and notifications follow in the same transaction). After each
     batch `checkpoint` is called: the CLI commits there, so a long run never holds the write
     lock for long, and a run killed mid-way and started again ends in the same state (finished
@@ -653,25 +963,39 @@ def match(
     if engine not in ("batch", "sql"):
         raise MatchingError(f"unknown engine {engine!r} (batch or sql)")
     pairs = _pairs(session, rule_ids)
-    listed = all_codes(session) if codes is None else sorted(set(codes))
     report = RunReport()
-    if not pairs or not listed:
+    t = enterprise_current
+    if codes is None:
+        ids = list(session.scalars(select(t.c.id).order_by(t.c.id)))
+    else:
+        ids = sorted(ids_for_codes(session, sorted(set(codes))).values())
+    if not pairs:
+        _clear(session, ids, on, collect, actor)
+        return report
+    if not ids:
         return report
     plan = compile_plan([r for _, r in pairs], on)
-    total = len(listed)
+    layout = _current_layout(session, pairs, plan, on)
+    columns = _columns(pairs)
+    total = len(ids)
     # bounded by pairs, so memory stays flat however many rules there are
     batch_size = batch_size or max(500, BATCH_PAIRS // len(pairs))
     for start in range(0, total, batch_size):
+        part = ids[start : start + batch_size]
+        frame = _frame(session, ids=part)
         report.add(
             _match_batch(
                 session,
                 pairs,
                 plan,
-                listed[start : start + batch_size],
+                layout,
+                columns,
+                frame,
                 on,
                 engine,
                 collect,
                 actor,
+                force=engine == "sql",
             )
         )
         done = min(start + batch_size, total)
@@ -683,6 +1007,35 @@ def match(
         if checkpoint:
             checkpoint()
     return report
+
+
+def _clear(
+    session: Session,
+    ids: Sequence[int],
+    on: date,
+    collect: list[ResultChange] | None,
+    actor: str | None,
+) -> None:
+    """No rule is published: stored results end (as ineligible) and their rows go."""
+    if not ids or session.scalar(select(func.count()).select_from(MatchState)) == 0:
+        return
+    layout = Layout(0, (), (), (), ())
+    for start in range(0, len(ids), 5000):
+        part = ids[start : start + 5000]
+        frame = _frame(session, ids=part)
+        stored = _stored(session, frame["id"].to_list())
+        rows = np.flatnonzero(stored.present)
+        changes = _ended(session, layout, frame, rows, stored)
+        for chunk in chunks(frame["id"].to_numpy()[rows].tolist()):
+            session.execute(
+                delete(MatchState)
+                .where(MatchState.enterprise_id.in_(list(chunk)))
+                .execution_options(synchronize_session=False)
+            )
+        if changes:
+            events.publish(session, ResultsChanged(tuple(changes), on, actor))
+        if collect is not None:
+            collect += changes
 
 
 def _record(run: MatchRun, report: RunReport, done: int, total: int) -> None:
@@ -823,78 +1176,89 @@ class Stale:
     why: str
 
 
+def _transient_layout(
+    session: Session, pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan, on: date
+) -> Layout:
+    """The layout of the published rules on `on`, without storing it (read-only checks)."""
+    rules, key = _layout_key(pairs, plan)
+    row = session.scalars(select(MatchLayout).where(MatchLayout.key == key)).first()
+    if row is not None:
+        return _layout_of(row)
+    return Layout(
+        -1,
+        tuple(v.rule_id for v, _ in pairs),
+        tuple(v.version for v, _ in pairs),
+        tuple(v.hash for v, _ in pairs),
+        tuple(len(pr.atom_prims) for pr in plan.rules),
+    )
+
+
 def stale_results(session: Session, on: date | None = None) -> list[Stale]:
     """Results whose stored state differs from a fresh evaluation (rule, data or date changed).
 
     The whole registry is evaluated (the engine is fast) and compared with what is stored, so
-    a pair stored as eligible or unknown that is now otherwise, or an unstored (ineligible)
-    pair that now fits, are both found. Nothing is written.
+    a pair stored as eligible or unknown that is now otherwise, or a pair stored as ineligible
+    (or not at all) that now fits, are both found. Nothing is written.
     """
     on = on or clock.today()
     pairs = published_rules(session)
     out: list[Stale] = []
     if not pairs:
         return out
-    versions = {v.rule_id: v for v, _ in pairs}
     plan = compile_plan([r for _, r in pairs], on)
-    index = {pr.rule.id: i for i, pr in enumerate(plan.rules)}
+    layout = _transient_layout(session, pairs, plan, on)
     plans: dict[date, Plan] = {}
-    listed = all_codes(session)
+    t = enterprise_current
+    ids = list(session.scalars(select(t.c.id).order_by(t.c.id)))
     size = max(500, BATCH_PAIRS // len(pairs))
-    for start in range(0, len(listed), size):
-        frame = current_frame(session, credit_codes=listed[start : start + size])
-        id_of = ids_for_codes(session, frame["credit_code"].to_list())
-        ids = np.asarray([id_of[c] for c in frame["credit_code"].to_list()], dtype=np.int64)
-        fresh = _evaluated_rows(
-            plan, pairs, frame, ids, _codes_for(session, plan, frame, ids, "batch"), on
-        )
-        stored = _stored_rows(session, list(versions), ids.tolist())
-        diff = _diff(fresh, stored)
-        code_of = dict(zip(ids.tolist(), frame["credit_code"].to_list(), strict=True))
-        touched = pl.concat(
-            [
-                diff.updates.select(["enterprise_id", "rule_id", "rule_hash_old", "evaluated_on"]),
-                diff.deletes.select(
-                    [
-                        "enterprise_id",
-                        "rule_id",
-                        pl.col("rule_hash").alias("rule_hash_old"),
-                        "evaluated_on",
-                    ]
-                ),
-                diff.inserts.select(
-                    [
-                        "enterprise_id",
-                        "rule_id",
-                        pl.lit(None, pl.Utf8).alias("rule_hash_old"),
-                        pl.lit(None, pl.Date).alias("evaluated_on"),
-                    ]
-                ),
-            ],
-            how="vertical_relaxed",
-        )
-        for eid, rule_id, old_hash, evaluated_on in touched.iter_rows():
-            version = versions[rule_id]
-            code = code_of[eid]
-            if old_hash is not None and old_hash != version.hash:
-                stored_v = session.scalar(
-                    select(RuleVersion.version).where(
-                        RuleVersion.rule_id == rule_id, RuleVersion.hash == old_hash
+    offsets = layout.offsets
+    for start in range(0, len(ids), size):
+        frame = _frame(session, ids=ids[start : start + size])
+        fresh = _codes(session, plan, frame, "batch")
+        fresh.amounts = _amounts(pairs, frame, fresh.results, on)
+        stored = _stored(session, frame["id"].to_list())
+        old = _old_results(session, stored, layout)
+        codes = frame["credit_code"].to_list()
+        for i in range(frame.height):
+            other = _layout(session, int(stored.layout_ids[i])) if stored.present[i] else None
+            old_conds = (
+                unpack2(
+                    _matrix([stored.conditions[i] or b""], (sum(other.widths) + 3) // 4),
+                    sum(other.widths),
+                )[0]
+                if other is not None
+                else None
+            )
+            for r, rid in enumerate(layout.rule_ids):
+                new_code, old_code = int(fresh.results[i, r]), int(old[i, r])
+                previous = 0 if old_code == ABSENT else old_code
+                if new_code == 0 and previous == 0:
+                    continue
+                j = other.index.get(rid) if other is not None else None
+                same_rule = (
+                    other is not None and j is not None and other.hashes[j] == layout.hashes[r]
+                )
+                if new_code == previous and same_rule:
+                    assert other is not None and j is not None and old_conds is not None
+                    o = other.offsets[j]
+                    same_conds = other.widths[j] == layout.widths[r] and np.array_equal(
+                        old_conds[o : o + other.widths[j]],
+                        fresh.conditions[i, offsets[r] : offsets[r] + layout.widths[r]],
                     )
-                )
-                why = f"rule changed (stored v{stored_v}, now v{version.version})"
-            elif evaluated_on is not None and evaluated_on != on:
-                then = plans.setdefault(
-                    evaluated_on, compile_plan([r for _, r in pairs], evaluated_on)
-                )
-                i = index[rule_id]
-                if _plan_signature(then, i) != _plan_signature(plan, i):
-                    why = f"evaluated on {evaluated_on}; the rule reads differently on {on}"
+                    same_amount = stored.amounts[i].get(rid) == fresh.amounts[i].get(rid)
+                    if same_conds and same_amount:
+                        continue
+                if other is not None and j is not None and not same_rule:
+                    why = f"rule changed (stored v{other.versions[j]}, now v{layout.versions[r]})"
+                elif (then := stored.evaluated_on[i]) is not None and then != on:
+                    earlier = plans.setdefault(then, compile_plan([x for _, x in pairs], then))
+                    if _plan_signature(earlier, r) != _plan_signature(plan, r):
+                        why = f"evaluated on {then}; the rule reads differently on {on}"
+                    else:
+                        why = "enterprise data changed"
                 else:
                     why = "enterprise data changed"
-            else:
-                why = "enterprise data changed"
-            out.append(Stale(code, rule_id, why))
+                out.append(Stale(codes[i], rid, why))
     return out
 
 
@@ -902,6 +1266,177 @@ def refresh_stale(session: Session, on: date | None = None) -> list[ResultChange
     """Re-evaluate exactly the enterprises whose stored results are stale."""
     stale = stale_results(session, on)
     return rematch_enterprises(session, {s.credit_code for s in stale}, on) if stale else []
+
+
+# ---------------------------------------------------------------------------------------- stored
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One enterprise × rule result as stored, with its words rendered from the codes."""
+
+    credit_code: str
+    rule_id: str
+    rule_version: int
+    rule_hash: str
+    result: str
+    conditions: tuple[int, ...]
+    missing: str
+    amount_fen: int | None
+    evaluated_on: date
+    updated_at: datetime
+
+
+def stored_results(
+    session: Session,
+    credit_codes: Sequence[str] | None = None,
+    rule_ids: Sequence[str] | None = None,
+    results: Sequence[str] = ("eligible", "unknown"),
+) -> list[StoredResult]:
+    """Stored results decoded (by default the eligible and unknown ones), in code and rule order.
+
+    Missing data is rendered from the condition codes and the registry's current values (the
+    state is current when its input hash matches, which every run keeps so).
+    """
+    m = MatchState
+    stmt = select(m).order_by(m.credit_code)
+    states: list[MatchState] = []
+    if credit_codes is None:
+        states = list(session.scalars(stmt.execution_options(populate_existing=True)))
+    else:
+        for chunk in chunks(sorted(set(credit_codes))):
+            states += session.scalars(
+                stmt.where(m.credit_code.in_(list(chunk))).execution_options(populate_existing=True)
+            )
+    wanted = {RESULT_CODES[r] for r in results}
+    base = base_library()
+    out: list[StoredResult] = []
+    plans: dict[tuple[int, date], Plan] = {}
+    for state in states:
+        layout = _layout(session, state.layout_id)
+        codes = unpack2(
+            _matrix([state.results], (len(layout.rule_ids) + 3) // 4), len(layout.rule_ids)
+        )[0]
+        conds = unpack2(
+            _matrix([state.conditions], (sum(layout.widths) + 3) // 4), sum(layout.widths)
+        )[0]
+        offsets = layout.offsets
+        row: dict[str, Any] | None = None
+        for r, rid in enumerate(layout.rule_ids):
+            if rule_ids is not None and rid not in rule_ids:
+                continue
+            code = int(codes[r])
+            if code not in wanted:
+                continue
+            mine = tuple(int(c) for c in conds[offsets[r] : offsets[r] + layout.widths[r]])
+            missing = ""
+            if code == U:
+                plan = plans.get((layout.id, state.evaluated_on))
+                if plan is None:
+                    rules = [
+                        _rule_from_hash(session, x, h, base)
+                        for x, h in zip(layout.rule_ids, layout.hashes, strict=True)
+                    ]
+                    plan = plans[(layout.id, state.evaluated_on)] = compile_plan(
+                        rules, state.evaluated_on
+                    )
+                row = row or ent_repo.current_mapping(session, state.credit_code) or {}
+                nulls = frozenset(k for k, v in row.items() if v is None)
+                missing = _missing_text(plan, r, mine, nulls)
+            out.append(
+                StoredResult(
+                    state.credit_code,
+                    rid,
+                    layout.versions[r],
+                    layout.hashes[r],
+                    RESULT_NAMES[code],
+                    mine,
+                    missing,
+                    (state.amounts or {}).get(rid),
+                    state.evaluated_on,
+                    state.updated_at,
+                )
+            )
+    return out
+
+
+def _rule_from_hash(session: Session, rule_id: str, rule_hash: str, base: Library) -> Rule:
+    """The checked rule of the stored version with this hash."""
+    version = session.scalars(
+        select(RuleVersion).where(RuleVersion.rule_id == rule_id, RuleVersion.hash == rule_hash)
+    ).first()
+    if version is None:
+        raise MatchingError(f"no stored version of {rule_id!r} with hash {rule_hash}")
+    return _rule_from(version)
+
+
+def codes_of_rule(session: Session, rule_id: str) -> list[tuple[str, int]]:
+    """(credit code, result code: 0 ineligible, 1 eligible, 2 unknown) of every stored state with this rule."""
+    out: list[tuple[str, int]] = []
+    m = MatchState
+    for lid in session.scalars(select(m.layout_id).distinct()):
+        layout = _layout(session, lid)
+        r = layout.index.get(rule_id)
+        if r is None:
+            continue
+        rows = session.execute(select(m.credit_code, m.results).where(m.layout_id == lid)).all()
+        if not rows:
+            continue
+        width = (len(layout.rule_ids) + 3) // 4
+        packed = _matrix([bytes(b) for _, b in rows], width)[:, r // 4]
+        codes = (packed >> (2 * (r % 4))) & 3
+        out += [(c, int(x)) for (c, _), x in zip(rows, codes.tolist(), strict=True)]
+    return out
+
+
+def codes_with_result(session: Session, rule_id: str, result: str = "eligible") -> list[str]:
+    """Credit codes whose stored result of this rule is `result` (eligible or unknown)."""
+    code = RESULT_CODES[result]
+    return sorted(c for c, x in codes_of_rule(session, rule_id) if x == code)
+
+
+def result_counts(
+    session: Session, rule_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """Stored eligible and unknown counts per published rule (decoded in arrays, per layout)."""
+    wanted = None if rule_ids is None else set(rule_ids)
+    published = [v.rule_id for v in published_versions(session)]
+    out = {
+        rid: {"eligible": 0, "unknown": 0} for rid in published if wanted is None or rid in wanted
+    }
+    m = MatchState
+    for lid in session.scalars(select(m.layout_id).distinct()):
+        layout = _layout(session, lid)
+        blobs = [bytes(b) for b in session.scalars(select(m.results).where(m.layout_id == lid))]
+        if not blobs:
+            continue
+        codes = unpack2(_matrix(blobs, (len(layout.rule_ids) + 3) // 4), len(layout.rule_ids))
+        eligible = (codes == T).sum(axis=0).tolist()
+        unknown = (codes == U).sum(axis=0).tolist()
+        for r, rid in enumerate(layout.rule_ids):
+            if rid in out:
+                out[rid]["eligible"] += int(eligible[r])
+                out[rid]["unknown"] += int(unknown[r])
+    return out
+
+
+def evaluated_on(session: Session, credit_code: str) -> date | None:
+    """The date an enterprise's stored results were evaluated for."""
+    return session.scalar(
+        select(MatchState.evaluated_on).where(MatchState.credit_code == credit_code)
+    )
+
+
+def unknown_count(session: Session, credit_code: str) -> int:
+    """How many published rules wait for this enterprise's data."""
+    return int(
+        session.scalar(select(MatchState.unknown).where(MatchState.credit_code == credit_code)) or 0
+    )
+
+
+def holders(session: Session, rule_id: str) -> list[str]:
+    """Credit codes with a stored eligible or unknown result of this rule."""
+    return sorted(c for c, x in codes_of_rule(session, rule_id) if x != 0)
 
 
 # ---------------------------------------------------------------------------------------- queries
@@ -926,6 +1461,9 @@ def explain(
     return Evaluator(compile_plan([rule], on)).explain(_row_for(session, credit_code), rule_id)
 
 
+_EXPLAINED: Lru[list[Explanation]] = Lru(4096)
+
+
 @dataclass
 class MyPolicies:
     """An enterprise's view: what it gets, what needs its data, what is within reach."""
@@ -933,6 +1471,7 @@ class MyPolicies:
     eligible: list[tuple[RuleVersion, Explanation]]
     to_confirm: list[tuple[RuleVersion, Explanation]]
     near_misses: list[tuple[RuleVersion, Explanation]]
+    rules: dict[str, Rule] = field(default_factory=dict)  # the checked rules, by rule id
 
 
 def my_policies(session: Session, credit_code: str, on: date | None = None) -> MyPolicies:
@@ -940,9 +1479,17 @@ def my_policies(session: Session, credit_code: str, on: date | None = None) -> M
     on = on or clock.today()
     pairs = published_rules(session)
     row = _row_for(session, credit_code)
-    plan = compile_plan([r for _, r in pairs], on)
-    out = MyPolicies([], [], [])
-    for (version, _rule), exp in zip(pairs, Evaluator(plan).explain_all(row), strict=True):
+
+    def explain_all() -> list[Explanation]:
+        plan = compile_plan([r for _, r in pairs], on)
+        return list(Evaluator(plan).explain_all(row))
+
+    # The same rules over the same figures on the same day explain the same way: an enterprise
+    # reloading its page (or many opening theirs from one push) costs one query per input.
+    key = (tuple((v.id, v.hash) for v, _ in pairs), on, repr(sorted(row.items())))
+    explained = _EXPLAINED.get_or_make(key, explain_all)
+    out = MyPolicies([], [], [], {v.rule_id: r for v, r in pairs})
+    for (version, _rule), exp in zip(pairs, explained, strict=True):
         if not exp.in_force:
             continue
         if exp.result == "eligible":
@@ -970,9 +1517,15 @@ class ReverseReport:
 
 
 def reverse_query(
-    session: Session, rule_id: str, on: date | None = None, limit: int = 200
+    session: Session,
+    rule_id: str,
+    on: date | None = None,
+    limit: int = 200,
+    *,
+    region_prefix: str | None = None,
 ) -> ReverseReport:
-    """A rule's eligible and unknown enterprises with counts by city, industry division and size class."""
+    """A rule's eligible and unknown enterprises with counts by city, industry division and size
+    class; with `region_prefix` (a city or county officer's region) only enterprises there."""
     on = on or clock.today()
     version = next((v for v in published_versions(session) if v.rule_id == rule_id), None)
     if version is None:
@@ -980,9 +1533,10 @@ def reverse_query(
     plan = compile_plan([_rule_from(version)], on)
     t = enterprise_current
     code = code_sql(rule_expr(plan, 0, t))
+    region = t.c.region_code.like(f"{region_prefix}%") if region_prefix else true()
 
     def grouped(key: Any) -> list[tuple[str | None, str, int]]:
-        sub = select(key.label("grp"), code.label("result")).subquery()
+        sub = select(key.label("grp"), code.label("result")).where(region).subquery()
         stmt = (
             select(sub.c.grp, sub.c.result, func.count())
             .where(sub.c.result != 0)
@@ -991,7 +1545,7 @@ def reverse_query(
         )
         return [(g, RESULT_NAMES[int(r)], int(n)) for g, r, n in session.execute(stmt)]
 
-    sub = select(code.label("result")).subquery()
+    sub = select(code.label("result")).where(region).subquery()
     totals = {
         RESULT_NAMES[int(r)]: int(n)
         for r, n in session.execute(select(sub.c.result, func.count()).group_by(sub.c.result))
@@ -1000,7 +1554,7 @@ def reverse_query(
         totals.setdefault(name, 0)
 
     def listing(result: int) -> list[str]:
-        sub2 = select(t.c.credit_code, code.label("result")).subquery()
+        sub2 = select(t.c.credit_code, code.label("result")).where(region).subquery()
         stmt = (
             select(sub2.c.credit_code)
             .where(sub2.c.result == result)

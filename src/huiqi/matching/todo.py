@@ -6,16 +6,17 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
-from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import unknown_count
 
 SETTLED = ("published", "retired")
 
 
 def todo(session: Session, user: User) -> list[TodoItem]:
     """Rules awaiting publication (officers) or policies to confirm (enterprises)."""
-    if user.role in ("officer", "admin"):
+    if user.role in (Role.officer, Role.admin):
         waiting = (
             session.scalar(
                 select(func.count())
@@ -25,15 +26,8 @@ def todo(session: Session, user: User) -> list[TodoItem]:
             or 0
         )
         return [TodoItem("待发布的政策规则", "Rules awaiting publication", waiting, "/rules")]
-    if user.role == "enterprise" and user.credit_code:
-        unknown = (
-            session.scalar(
-                select(func.count())
-                .select_from(MatchResult)
-                .where(MatchResult.credit_code == user.credit_code, MatchResult.result == "unknown")
-            )
-            or 0
-        )
+    if user.role == Role.enterprise and user.credit_code:
+        unknown = unknown_count(session, user.credit_code)
         return [
             TodoItem(
                 "待确认的政策:补充数据即可判断",

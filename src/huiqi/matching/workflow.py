@@ -24,10 +24,9 @@ from datetime import date
 from typing import Any, get_args
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi import events
 from huiqi.accounts.models import Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.accounts.service import audit
@@ -35,9 +34,15 @@ from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Forbidden
 from huiqi.enterprise.service import current_frame
-from huiqi.events import ResultChange, ResultsChanged
-from huiqi.matching.models import MatchResult, RuleVersion
-from huiqi.matching.service import MatchingError, new_version, rematch_rule, rule_of_version
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import (
+    MatchingError,
+    holders,
+    match,
+    new_version,
+    rematch_rule,
+    rule_of_version,
+)
 from huiqi.policy.service import registry_for
 from huiqi.rules.batch import run_batch
 from huiqi.rules.compiler import Rule
@@ -311,24 +316,10 @@ def withdraw(
     version.withdrawn_by = user.username
     version.withdrawn_at = utcnow()
     version.review_note = reason
-    rows = session.scalars(select(MatchResult).where(MatchResult.rule_id == rule_id)).all()
-    changed = [
-        ResultChange(
-            credit_code=m.credit_code,
-            rule_id=rule_id,
-            rule_version=str(version.version),
-            result="ineligible",
-            rule_title=version.title_zh,
-            mode=version.mode,
-            legal_basis=f"{version.doc_number} {version.article}",
-            previous=m.result,
-        )
-        for m in rows
-        if m.result != "ineligible"
-    ]
-    session.execute(delete(MatchResult).where(MatchResult.rule_id == rule_id))
+    affected = holders(session, rule_id)
     _audit(session, "rule.withdrawn", user, version, reason=reason)
     session.flush()
-    if changed:
-        events.publish(session, ResultsChanged(tuple(changed), on or clock.today(), user.username))
+    if affected:
+        # re-laid out without the rule, their results of it end (published as ineligible)
+        match(session, affected, on=on or clock.today(), actor=user.username)
     return version

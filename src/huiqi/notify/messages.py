@@ -6,13 +6,14 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks
 from huiqi.core.money import format_fen
 from huiqi.enterprise.catalogue import label_of, name_fields
-from huiqi.events import GrantDecided, ResultChange, ResultsChanged
+from huiqi.events import RESULTS, ChangeSet, GrantDecided, ResultChange, ResultsChanged
 from huiqi.notify.models import (
     Notification,
     Topic,
@@ -104,30 +105,58 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
     eligible = [c for c in changes if c.result == "eligible"]
     unknown = [c for c in changes if c.result != "eligible"]
     name = next((c.enterprise_name for c in changes if c.enterprise_name), "")
+    good = []
+    for c in eligible:
+        mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
+        basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
+        good.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
+    wanting = [f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing) for c in unknown]
+    keys = [f"{c.rule_id}:{c.rule_version}:{c.result}" for c in changes]
+    return _summary(credit_code, name, good, wanting, keys, {c.rule_id for c in eligible})
+
+
+SUMMARY_LINES = 10  # policies a summary names per kind; 我的政策 shows them all
+
+
+def _listed(lines: list[str]) -> list[str]:
+    """The first SUMMARY_LINES lines, and how many more there are (a message stays short)."""
+    if len(lines) <= SUMMARY_LINES:
+        return lines
+    return [*lines[:SUMMARY_LINES], f"  ……等共 {len(lines)} 项,详见“我的政策”"]
+
+
+def _summary(
+    credit_code: str,
+    name: str,
+    good: list[str],
+    wanting: list[str],
+    keys: list[str],
+    covers: set[str],
+) -> NoteSpec:
+    """A summary message from its lines; `keys` are the announced results' dedupe keys without
+    their common `match:<credit code>:` prefix."""
     lines = [f"{name}:" if name else "贵企业:"]
-    if eligible:
-        lines.append(f"经比对,贵企业可能符合以下 {len(eligible)} 项政策:")
-        for c in eligible:
-            mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
-            basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
-            lines.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
-    if unknown:
-        lines.append(f"另有 {len(unknown)} 项政策还缺少数据,无法判断:")
-        for c in unknown:
-            lines.append(f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing))
+    if good:
+        lines.append(f"经比对,贵企业可能符合以下 {len(good)} 项政策:")
+        lines += _listed(good)
+    if wanting:
+        lines.append(f"另有 {len(wanting)} 项政策还缺少数据,无法判断:")
+        lines += _listed(wanting)
     lines.append(
         "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
     )
-    if eligible:
+    if good:
         topic = Topic.policy_match
-        subject = f"您可能符合 {len(eligible)} 项惠企政策"
-        if unknown:
-            subject += f",另有 {len(unknown)} 项待补充数据"
+        subject = f"您可能符合 {len(good)} 项惠企政策"
+        if wanting:
+            subject += f",另有 {len(wanting)} 项待补充数据"
     else:
         topic = Topic.data_request
-        subject = f"补充数据后可判断 {len(unknown)} 项政策"
-    facts = sorted(result_dedupe_key(c) for c in changes)
-    digest = hashlib.sha256("\n".join(facts).encode("utf-8")).hexdigest()[:40]
+        subject = f"补充数据后可判断 {len(wanting)} 项政策"
+    # the same text as joining the sorted full keys (result_dedupe_key), built without them
+    prefix = f"match:{credit_code}:"
+    facts = prefix + ("\n" + prefix).join(sorted(keys))
+    digest = hashlib.sha256(facts.encode("utf-8")).hexdigest()[:40]
     return NoteSpec(
         credit_code,
         topic,
@@ -135,14 +164,62 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
         "\n".join(lines),
         "/matching/mine",
         f"matchset:{credit_code}:{digest}",
-        covers=tuple(sorted({c.rule_id for c in eligible})),
+        covers=tuple(sorted(covers)),
     )
+
+
+def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
+    """grouped_result_notes of a column-wise ChangeSet: the enterprises with few news get single
+    messages as usual; a summary is assembled from per-rule lines made once, not per change."""
+    told = (changes.result == 1) | ((changes.result == 2) & (changes.missing != ""))
+    picked = np.flatnonzero(told)
+    if picked.size == 0:
+        return []
+    who = changes.enterprise[picked]
+    starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+    ends = np.r_[starts[1:], who.size]
+    eligible_line: dict[int, str] = {}
+    unknown_line: dict[tuple[int, str], str] = {}
+    fact: dict[tuple[int, int], str] = {}
+    specs: list[NoteSpec] = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        group = picked[start:end]
+        if group.size <= SINGLES_UP_TO:
+            specs += result_notes([changes[i] for i in group.tolist()])
+            continue
+        code, name = changes.enterprises[int(changes.enterprise[group[0]])]
+        rules = changes.rule[group].tolist()
+        results = changes.result[group].tolist()
+        missing = changes.missing[group].tolist()
+        good, wanting, keys, covers = [], [], [], set()
+        for r, res, text in zip(rules, results, missing, strict=True):
+            f = changes.rules[r]
+            if (r, res) not in fact:
+                fact[(r, res)] = f"{f.rule_id}:{f.rule_version}:{RESULTS[res]}"
+            keys.append(fact[(r, res)])
+            if res == 1:
+                if r not in eligible_line:
+                    mark = "(免申即享,无需申请)" if f.mode == "auto_grant" else ""
+                    basis = f"(依据:{f.legal_basis})" if f.legal_basis else ""
+                    eligible_line[r] = f"  · 「{f.title or f.rule_id}」{mark}{basis}"
+                good.append(eligible_line[r])
+                covers.add(f.rule_id)
+            else:
+                if (r, text) not in unknown_line:
+                    unknown_line[(r, text)] = f"  · 「{f.title or f.rule_id}」缺少:" + _labels(
+                        m for m in text.split(",") if m
+                    )
+                wanting.append(unknown_line[(r, text)])
+        specs.append(_summary(code, name, good, wanting, keys, covers))
+    return specs
 
 
 def grouped_result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
     """The notifications of a batch of results: up to SINGLES_UP_TO news per enterprise as
     single messages, more as one summary (so a first run or a new rule sends each enterprise
     one message, under the same caps and digests as any push)."""
+    if isinstance(changes, ChangeSet):
+        return _set_notes(changes)
     by_code: dict[str, list[ResultChange]] = {}
     for change in changes:
         if change.result == "eligible" or (change.result == "unknown" and change.missing):

@@ -5,7 +5,7 @@ push dashboard."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -26,13 +26,21 @@ from huiqi.notify.models import (
 )
 from huiqi.notify.schemas import SettingsError, SettingsInput, fmt_hhmm
 from huiqi.reports import funnel as stats
-from huiqi.web.deps import get_session, optional_user, render, require_roles
+from huiqi.web.deps import (
+    EnterpriseUser,
+    OfficerUser,
+    OptionalUser,
+    SessionDep,
+    render,
+    require_roles,
+)
 from huiqi.web.i18n import request_lang
 
 router = APIRouter()
-enterprise_only = require_roles(Role.enterprise)
-inbox_users = require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)
-officers = require_roles(Role.officer, Role.admin)
+# Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
+InboxUser = Annotated[
+    User, Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin))
+]
 
 
 def _own(session: Session, user: User, notification_id: Int64) -> Notification:
@@ -46,9 +54,9 @@ def _own(session: Session, user: User, notification_id: Int64) -> Notification:
 @router.get("/notify/inbox", include_in_schema=False)
 def inbox_page(
     request: Request,
+    user: InboxUser,
+    session: SessionDep,
     unread: bool = False,
-    user: User = Depends(inbox_users),
-    session: Session = Depends(get_session),
 ) -> Response:
     """The inbox: an enterprise's messages, or a bank user's or officer's own."""
     return render(
@@ -66,8 +74,8 @@ def inbox_page(
 def notification_page(
     request: Request,
     notification_id: Int64,
-    user: User = Depends(inbox_users),
-    session: Session = Depends(get_session),
+    user: InboxUser,
+    session: SessionDep,
 ) -> Response:
     """One notification; opening it records a read receipt."""
     note = _own(session, user, notification_id)
@@ -78,8 +86,8 @@ def notification_page(
 @router.post("/notify/inbox/{notification_id:int}/unread", include_in_schema=False)
 def mark_unread(
     notification_id: Int64,
-    user: User = Depends(inbox_users),
-    session: Session = Depends(get_session),
+    user: InboxUser,
+    session: SessionDep,
 ) -> Response:
     """Show a notification as unread again."""
     service.mark_unread(session, _own(session, user, notification_id))
@@ -128,8 +136,8 @@ def _settings_page(
 @router.get("/notify/settings", include_in_schema=False)
 def settings_page(
     request: Request,
-    user: User = Depends(enterprise_only),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> Response:
     """Channels, consent, topics, quiet hours and the daily cap."""
     return _settings_page(
@@ -140,8 +148,8 @@ def settings_page(
 @router.post("/notify/settings", include_in_schema=False)
 async def save_settings(
     request: Request,
-    user: User = Depends(enterprise_only),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> Response:
     """Store the settings; a bad address is refused with the field named."""
     form = await request.form()
@@ -172,9 +180,7 @@ async def save_settings(
 
 
 @router.post("/notify/settings/rotate-secret", include_in_schema=False)
-def rotate_secret(
-    user: User = Depends(enterprise_only), session: Session = Depends(get_session)
-) -> Response:
+def rotate_secret(user: EnterpriseUser, session: SessionDep) -> Response:
     """Issue a new webhook signing secret."""
     service.rotate_webhook_secret(session, str(user.credit_code))
     return RedirectResponse("/notify/settings?saved=1", status_code=303)
@@ -203,8 +209,8 @@ def unsubscribe_page(request: Request, token: str) -> Response:
 def unsubscribe(
     request: Request,
     token: str,
-    session: Session = Depends(get_session),
-    _viewer: User | None = Depends(optional_user),
+    session: SessionDep,
+    _viewer: OptionalUser,
 ) -> Response:
     """Withdraw consent for the channel in the signed link; works without logging in."""
     # The visitor (if logged in) is resolved through this request's session: a second session
@@ -223,7 +229,7 @@ def unsubscribe(
 
 
 @router.get("/notify/open/{token}", include_in_schema=False)
-def open_link(request: Request, token: str, session: Session = Depends(get_session)) -> Response:
+def open_link(request: Request, token: str, session: SessionDep) -> Response:
     """The link in a pushed message: record that it was read, then show it."""
     nid, channel = service.read_open_token(request.app.state.settings.secret_key, token)
     note = session.get(Notification, nid)
@@ -236,11 +242,11 @@ def open_link(request: Request, token: str, session: Session = Depends(get_sessi
 @router.get("/notify/outbox", include_in_schema=False)
 def outbox_page(
     request: Request,
+    _user: OfficerUser,
+    session: SessionDep,
     status: str = "",
     channel: str = "",
     credit_code: str = "",
-    _user: User = Depends(officers),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Delivery status of every pushed message, for officers."""
     return render(
@@ -261,9 +267,7 @@ def outbox_page(
 
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
-def retry_dead(
-    outbox_id: Int64, _user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+def retry_dead(outbox_id: Int64, _user: OfficerUser, session: SessionDep) -> Response:
     """Give a dead-lettered message another round of attempts."""
     service.requeue_dead(session, outbox_id)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
@@ -272,9 +276,9 @@ def retry_dead(
 @router.get("/notify/dashboard", include_in_schema=False)
 def dashboard(
     request: Request,
+    _user: OfficerUser,
+    session: SessionDep,
     rule: str = "",
-    _user: User = Depends(officers),
-    session: Session = Depends(get_session),
 ) -> Response:
     """The push funnel per policy and channel, charted with ECharts."""
     rows = stats.funnel(session)
@@ -309,9 +313,7 @@ def dashboard(
 
 
 @router.get("/notify/dashboard.csv", include_in_schema=False)
-def dashboard_csv(
-    _user: User = Depends(officers), session: Session = Depends(get_session)
-) -> Response:
+def dashboard_csv(_user: OfficerUser, session: SessionDep) -> Response:
     """The funnel as CSV."""
     return Response(
         stats.funnel_csv(stats.funnel(session)),
@@ -322,9 +324,9 @@ def dashboard_csv(
 
 @router.get("/api/v1/notify/inbox")
 def api_inbox(
+    user: InboxUser,
+    session: SessionDep,
     unread: bool = False,
-    user: User = Depends(inbox_users),
-    session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
     """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own."""
     return [
@@ -346,10 +348,10 @@ def api_inbox(
 
 @router.get("/api/v1/notify/outbox")
 def api_outbox(
+    _user: OfficerUser,
+    session: SessionDep,
     status: str | None = None,
     channel: str | None = None,
-    _user: User = Depends(officers),
-    session: Session = Depends(get_session),
 ) -> list[dict[str, Any]]:
     """Delivery status of pushed messages (officers)."""
     return [
@@ -358,8 +360,6 @@ def api_outbox(
 
 
 @router.get("/api/v1/notify/funnel")
-def api_funnel(
-    _user: User = Depends(officers), session: Session = Depends(get_session)
-) -> list[dict[str, Any]]:
+def api_funnel(_user: OfficerUser, session: SessionDep) -> list[dict[str, Any]]:
     """Push funnel per policy and channel."""
     return [r.__dict__ for r in stats.funnel(session)]

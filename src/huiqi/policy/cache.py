@@ -5,58 +5,93 @@ correction of an article, a department mapped onto the registry, the status). Ev
 moves the policy's ``updated_at`` (see ``huiqi.policy.models.touch_changed_policies``), so a cache entry is keyed by a
 stamp that one small query reads: the policy's status and ``updated_at`` and the newest
 department mapping. Entries of an old stamp are never served again and age out of the LRU.
-The stamp is read from the database on every request, so several worker processes stay correct
-without telling each other anything.
+A worker remembers each stamp it read for HUIQI_PAGE_STAMP_SECONDS, so an anonymous page view or
+search that hits the cache costs neither a query nor a template; any flush in the same process
+that writes a policy or a department mapping forgets the remembered stamps at once, and the other
+worker processes read the new stamp when theirs age out, without telling each other anything.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import Hashable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
-from huiqi.policy.models import DepartmentAlias, Policy
+from huiqi.core.lru import Lru
+from huiqi.policy.models import (
+    DepartmentAlias,
+    Policy,
+    PolicyArticle,
+    PolicyInterpretation,
+    PolicySection,
+    PolicyTask,
+    PolicyVersion,
+)
 
-V = TypeVar("V")
+_WATCHED = (
+    Policy,
+    PolicyArticle,
+    PolicySection,
+    PolicyVersion,
+    PolicyTask,
+    PolicyInterpretation,
+    DepartmentAlias,
+)
+_CHANGED = "huiqi_policy_changed"
 
 
-class Lru(Generic[V]):
-    """A small thread-safe least-recently-used map."""
+class Stamps:
+    """Change stamps read from the database, trusted for `ttl` seconds (0: never).
 
-    def __init__(self, size: int) -> None:
-        """Keep at most `size` entries."""
-        self.size = size
-        self._data: OrderedDict[Hashable, V] = OrderedDict()
-        self._lock = threading.Lock()
+    When a stamp ages out, the first caller is told to read it again and the others keep
+    using the old one meanwhile (for at most another `ttl`), so a busy page does not send
+    every waiting request to the database at the same moment.
+    """
 
-    def get_or_make(self, key: Hashable, make: Callable[[], V]) -> V:
-        """The cached value, or a new one made (outside the lock) and remembered."""
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        value = make()
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value
+    def __init__(self, ttl: float) -> None:
+        """Remember stamps for `ttl` seconds."""
+        self.ttl = ttl
+        # key → [read at, stamp, re-read asked at]
+        self._data: dict[Hashable, list[Any]] = {}
+
+    def get(self, key: Hashable) -> Any | None:
+        """The remembered stamp, or None when the caller should read it from the database."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - entry[0] < self.ttl:
+            return entry[1]
+        if entry[2] is None or now - entry[2] >= self.ttl:
+            entry[2] = now  # this caller reads it again; the rest wait for its answer
+            return None
+        return entry[1]
+
+    def put(self, key: Hashable, stamp: Any) -> None:
+        """Remember a stamp just read (a dict assignment: safe across threads)."""
+        if self.ttl > 0:
+            if len(self._data) > 4096:
+                self._data = {}
+            self._data[key] = [time.monotonic(), stamp, None]
 
     def clear(self) -> None:
-        """Forget everything."""
-        with self._lock:
-            self._data.clear()
+        """Forget every stamp (something they cover changed)."""
+        self._data = {}
 
 
+stamps = Stamps(2.0)
+# rendered pages for visitors who are not logged in, by (kind, key, stamp, language)
+public_pages: Lru[Any] = Lru(512)
 pages: Lru[Any] = Lru(512)
 tasks: Lru[Any] = Lru(256)
 searches: Lru[Any] = Lru(2048)
+# legal-basis links (document number, article) → URL, by library stamp
+links: Lru[Any] = Lru(1024)
 
 
 _ALIAS_MARK = select(func.coalesce(func.max(DepartmentAlias.id), 0)).scalar_subquery()
@@ -72,13 +107,43 @@ def policy_stamp(session: Session, policy_id: int) -> tuple[str, str, int] | Non
     row = session.execute(_POLICY_STAMP, {"policy_id": policy_id}).one_or_none()
     if row is None:
         return None
-    return str(row[0]), _iso(row[1]), int(row[2])
+    stamp = str(row[0]), _iso(row[1]), int(row[2])
+    stamps.put(("policy", policy_id), stamp)
+    return stamp
 
 
 def library_stamp(session: Session) -> tuple[int, str, int]:
     """(policies, newest change, newest department mapping) of the whole library."""
     row = session.execute(_LIBRARY_STAMP).one()
-    return int(row[0]), _iso(row[1]), int(row[2])
+    stamp = int(row[0]), _iso(row[1]), int(row[2])
+    stamps.put("library", stamp)
+    return stamp
+
+
+def fresh_library_stamp(session: Session) -> tuple[int, str, int]:
+    """The library's stamp as remembered, or read again when it is not fresh."""
+    remembered: tuple[int, str, int] | None = stamps.get("library")
+    return remembered if remembered is not None else library_stamp(session)
+
+
+def _forget_on_change(session: Session, _context: Any, _instances: Any) -> None:
+    """A flush that writes the library or department mappings makes every remembered stamp old."""
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, _WATCHED):
+            stamps.clear()
+            session.info[_CHANGED] = True
+            return
+
+
+def _forget_after_commit(session: Session) -> None:
+    """Forget again once the change is committed: a reader may have re-read the old stamp since."""
+    if session.info.pop(_CHANGED, False):
+        stamps.clear()
+
+
+# before_flush: the objects are still listed as new/dirty/deleted there
+event.listen(Session, "before_flush", _forget_on_change)
+event.listen(Session, "after_commit", _forget_after_commit)
 
 
 def _iso(value: datetime | None) -> str:

@@ -642,7 +642,9 @@ class _Parser:
         art = sum(1 for line in body if RE_ARTICLE.match(line))
         sec = sum(1 for line in body if RE_SECTION.match(line))
         num = sum(1 for line in body if RE_ITEM.match(line))
-        if reg >= 2 and reg >= art:
+        # Items (一) inside a regulation's articles may outnumber the articles; an opinion's (一)
+        # stand under 一、 sections. Without sections, two 第X条 markers make a regulation.
+        if reg >= 2 and (reg >= art or sec < 2):
             return "regulation"
         if art >= 2:
             return "opinion"

@@ -6,10 +6,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from markupsafe import Markup
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from huiqi.accounts.models import Role, User
@@ -25,11 +26,22 @@ from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
 from huiqi.policy.worker import limits_from_settings, parse_upload
-from huiqi.web.deps import get_session, optional_user, render, require_roles, templates
+from huiqi.web import forms
+from huiqi.web.deps import (
+    OfficerUser,
+    OptionalUser,
+    SessionDep,
+    is_anonymous,
+    optional_user,
+    public_response,
+    reading_session,
+    render,
+    render_public,
+    templates,
+)
 from huiqi.web.i18n import pick, request_lang
 
 router = APIRouter()
-officer_only = require_roles(Role.officer, Role.admin)
 ACCEPT = ".txt,.html,.htm,.docx,.pdf"
 
 
@@ -48,13 +60,7 @@ def _visible_policy(session: Session, policy_id: Int64, user: User | None) -> Po
 def _parse_day(raw: str | None) -> dt.date | None:
     if not raw:
         return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise service.PolicyError(
-            f"日期格式应为 年-月-日(如 2024-06-30),不是 {raw!r}",
-            f"not a date (YYYY-MM-DD): {raw!r}",
-        ) from None
+    return forms.day(raw, "date")
 
 
 def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:
@@ -132,14 +138,14 @@ def _article_json(article: PolicyArticle) -> dict[str, Any]:
 @router.get("/policy", include_in_schema=False)
 def policy_list_page(
     request: Request,
+    session: SessionDep,
+    user: OptionalUser,
     q: str = "",
     department: str = "",
     topic: str = "",
     status: str = "published",
     valid_on: str = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, title="页码 / Page")] = 1,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
 ) -> Response:
     """List and search policies (public: published only), a page at a time."""
     if not _is_staff(user) or status not in {s.value for s in PolicyStatus} | {"any"}:
@@ -191,7 +197,7 @@ def policy_list_page(
 
 
 @router.get("/policy/upload", include_in_schema=False)
-def upload_page(request: Request, user: User = Depends(officer_only)) -> Response:
+def upload_page(request: Request, user: OfficerUser) -> Response:
     """The officer's upload form."""
     return render(
         request, "policy/upload.html", error=None, accept=ACCEPT, limit=_upload_limit(request)
@@ -202,8 +208,8 @@ def upload_page(request: Request, user: User = Depends(officer_only)) -> Respons
 async def upload_submit(
     request: Request,
     file: Annotated[UploadFile, File()],
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """Import an uploaded file as a draft (or a new version) and open its review page."""
     try:
@@ -228,9 +234,9 @@ async def upload_submit(
 def department_page(
     request: Request,
     name: str,
+    session: SessionDep,
     unmapped: bool = False,
     code: str | None = Query(default=None, max_length=32),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Everything a department must do across published policies.
 
@@ -282,21 +288,64 @@ def _stamp_or_404(session: Session, policy_id: Int64, user: User | None) -> tupl
 
 
 @router.get("/policy/{policy_id}", include_in_schema=False)
-def policy_page(
-    request: Request,
-    policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
-) -> Response:
+async def policy_page(request: Request, policy_id: Int64) -> Response:
     """A policy with its sections, articles, departments and highlighted numbers.
 
     The article part is rendered once per version stamp and language (huiqi.policy.cache);
     the page around it (navigation, CSRF token) belongs to the visitor, so the ETag covers
-    both and a browser revalidating its own copy gets a 304.
+    both and a browser revalidating its own copy gets a 304. Visitors who are not logged in
+    all see the same page: while its stamp is fresh it is answered from memory, on the event
+    loop, without a query or a template.
     """
-    stamp = _stamp_or_404(session, policy_id, user)
-    lang = request_lang(request)
-    staff = _is_staff(user)
+    if is_anonymous(request):
+        stamp = cache.stamps.get(("policy", policy_id))
+        lang = request_lang(request)
+        kept = cache.public_pages.peek(("policy", policy_id, stamp, lang)) if stamp else None
+        if stamp is not None and kept is not None:
+            return _public_policy(request, policy_id, stamp, lang, kept)
+    return await run_in_threadpool(_policy_page, request, policy_id)
+
+
+def _public_policy(
+    request: Request, policy_id: int, stamp: tuple[str, str, int], lang: str, html: str
+) -> Response:
+    """The kept anonymous page of a policy, or 304 when the visitor's copy is current."""
+    tag = cache.etag("policy", policy_id, stamp, lang, False, None, request.state.csrf_nonce)
+    unchanged = _not_modified(request, tag, stamp[1])
+    if unchanged is not None:
+        return unchanged
+    return public_response(request, html, _validators(tag, stamp[1]))
+
+
+def _policy_page(request: Request, policy_id: int) -> Response:
+    """The policy page read from the database (a visitor's first view, or a logged-in user)."""
+    with reading_session() as session:
+        user = optional_user(request, session)
+        stamp = _stamp_or_404(session, policy_id, user)
+        lang = request_lang(request)
+        staff = _is_staff(user)
+
+        def make() -> tuple[str, Markup]:
+            policy = _visible_policy(session, policy_id, user)
+            body = Markup(
+                templates.get_template("policy/detail_body.html").render(
+                    policy=policy,
+                    mark=mark_quantities,
+                    topics=topic_labels(),
+                    status_labels=STATUS_LABELS,
+                    staff=staff,
+                    t=lambda zh, en: pick(lang, zh, en),
+                )
+            )
+            return policy.title, body
+
+        title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
+    if user is None and stamp[0] != PolicyStatus.draft:
+        html = cache.public_pages.get_or_make(
+            ("policy", policy_id, stamp, lang),
+            lambda: render_public(request, "policy/detail.html", title=title, body=body),
+        )
+        return _public_policy(request, policy_id, stamp, lang, html)
     tag = cache.etag(
         "policy",
         policy_id,
@@ -309,22 +358,6 @@ def policy_page(
     unchanged = _not_modified(request, tag, stamp[1])
     if unchanged is not None:
         return unchanged
-
-    def make() -> tuple[str, Markup]:
-        policy = _visible_policy(session, policy_id, user)
-        body = Markup(
-            templates.get_template("policy/detail_body.html").render(
-                policy=policy,
-                mark=mark_quantities,
-                topics=topic_labels(),
-                status_labels=STATUS_LABELS,
-                staff=staff,
-                t=lambda zh, en: pick(lang, zh, en),
-            )
-        )
-        return policy.title, body
-
-    title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
     response = render(request, "policy/detail.html", title=title, body=body)
     response.headers.update(_validators(tag, stamp[1]))
     return response
@@ -334,8 +367,8 @@ def policy_page(
 def policy_tasks_file(
     policy_id: Int64,
     fmt: str,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> Response:
     """Download the task breakdown as XLSX, CSV or JSON (made once per version stamp)."""
     if fmt not in ("xlsx", "csv", "json"):
@@ -405,9 +438,9 @@ def _review(
 def review_page(
     request: Request,
     policy_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     outcome: str = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """The source text beside the parsed structure, with correction forms and publication controls."""
     return _review(request, session, _visible_policy(session, policy_id, user), outcome=outcome)
@@ -418,12 +451,12 @@ def correct_article_submit(
     request: Request,
     policy_id: Int64,
     article_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     title: Annotated[str, Form()] = "",
     text: Annotated[str, Form()] = "",
     departments: Annotated[str, Form()] = "",
     implementers: Annotated[str, Form()] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Save an officer's correction of one article."""
     policy = _visible_policy(session, policy_id, user)
@@ -484,8 +517,8 @@ def _interpretations_page(
 def interpretations_page(
     request: Request,
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """A policy's 解读: those attached, and a form to attach a text or link to it or an article."""
     return _interpretations_page(request, _visible_policy(session, policy_id, user))
@@ -495,13 +528,13 @@ def interpretations_page(
 def interpretation_submit(
     request: Request,
     policy_id: Int64,
+    session: SessionDep,
+    user: OfficerUser,
     title: Annotated[str, Form(title="标题 / Title")] = "",
     article: Annotated[str, Form(title="条款 / Article")] = "",
     body: Annotated[str, Form(title="解读内容 / Text")] = "",
     url: Annotated[str, Form(title="解读原文链接 / Link")] = "",
     how_to_claim: Annotated[str, Form(title="如何享受 / How to claim")] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Attach an interpretation; the policy page shows it at once (its cache stamp moves)."""
     policy = _visible_policy(session, policy_id, user)
@@ -555,8 +588,8 @@ def interpretation_submit(
 def interpretation_delete(
     policy_id: Int64,
     interpretation_id: Int64,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
+    session: SessionDep,
+    user: OfficerUser,
 ) -> Response:
     """Take an interpretation off the policy."""
     policy = _visible_policy(session, policy_id, user)
@@ -576,10 +609,10 @@ def status_submit(
     request: Request,
     policy_id: Int64,
     status: Annotated[str, Form()],
+    session: SessionDep,
+    user: OfficerUser,
     valid_from: Annotated[str, Form()] = "",
     valid_to: Annotated[str, Form()] = "",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Publish, repeal or return a policy to draft, and set its validity dates."""
     policy = _visible_policy(session, policy_id, user)
@@ -602,9 +635,9 @@ def status_submit(
 def map_department_submit(
     alias: Annotated[str, Form()],
     code: Annotated[str, Form()],
+    session: SessionDep,
+    user: OfficerUser,
     back: Annotated[str, Form()] = "/policy",
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Map a department name the registry lacked onto a registered department."""
     service.map_department(session, alias.strip(), code.strip(), user_id=user.id)
@@ -628,12 +661,12 @@ ApiOffset = Annotated[
 
 @router.get("/api/v1/policy/policies", tags=["policy"])
 def api_list(
+    session: SessionDep,
+    user: OptionalUser,
     status: str = "published",
     valid_on: str | None = None,
     limit: ApiLimit = API_DEFAULT_LIMIT,
     offset: ApiOffset = 0,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
 ) -> dict[str, Any]:
     """Policies, newest first, a page at a time (drafts and repealed ones for officers only)."""
     if not _is_staff(user):
@@ -654,8 +687,8 @@ def api_list(
 @router.get("/api/v1/policy/policies/{policy_id}", tags=["policy"])
 def api_detail(
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> dict[str, Any]:
     """A policy with its sections and articles."""
     policy = _visible_policy(session, policy_id, user)
@@ -691,7 +724,7 @@ def api_detail(
 
 
 @router.get("/api/v1/policy/search", tags=["policy"])
-def api_search(
+async def api_search(
     request: Request,
     q: str,
     department: str | None = None,
@@ -699,51 +732,70 @@ def api_search(
     valid_on: str | None = None,
     limit: ApiLimit = API_DEFAULT_LIMIT,
     offset: ApiOffset = 0,
-    session: Session = Depends(get_session),
 ) -> Response:
     """Search published policies, a page at a time; snippets carry <mark> around the query words.
 
-    Answers are cached until the library changes (huiqi.policy.cache) and carry an ETag.
+    Answers are cached until the library changes (huiqi.policy.cache) and carry an ETag; while
+    the library's stamp is fresh a repeated search is answered from memory on the event loop.
     """
     day = _parse_day(valid_on)
-    key = ("search", q, department, topic, day, limit, offset, cache.library_stamp(session))
+    asked = ("search", q, department, topic, day, limit, offset)
+    stamp = cache.stamps.get("library")
+    kept = cache.searches.peek((*asked, stamp)) if stamp else None
+    if kept is not None:
+        return _search_answer(request, (*asked, stamp), kept)
+    return await run_in_threadpool(_search, request, asked)
+
+
+def _search_answer(request: Request, key: tuple[Any, ...], body: bytes) -> Response:
     tag = cache.etag(*key)
     unchanged = _not_modified(request, tag)
     if unchanged is not None:
         return unchanged
+    return Response(body, media_type="application/json", headers=_validators(tag, None))
 
-    def make() -> bytes:
-        hits, total = search.search_page(
-            session, q, department=department, topic=topic, valid_on=day, limit=limit, offset=offset
-        )
-        items = [
-            {
-                "policy_id": h.policy_id,
-                "policy_title": h.policy_title,
-                "doc_number": h.doc_number,
-                "article_number": h.article_number,
-                "article_label": h.article_label,
-                "article_title": h.article_title,
-                "snippet_html": str(h.snippet_html),
-                "url": h.url,
-            }
-            for h in hits
-        ]
-        answer = {"total": total, "limit": limit, "offset": offset, "items": items}
-        return bytes(JSONResponse(answer).body)
 
-    return Response(
-        cache.searches.get_or_make(key, make),
-        media_type="application/json",
-        headers=_validators(tag, None),
-    )
+def _search(request: Request, asked: tuple[Any, ...]) -> Response:
+    """Run a search (or find its answer for the library's current stamp) in the database."""
+    _kind, q, department, topic, day, limit, offset = asked
+    with reading_session() as session:
+        key = (*asked, cache.library_stamp(session))
+
+        def make() -> bytes:
+            hits, total = search.search_page(
+                session,
+                q,
+                department=department,
+                topic=topic,
+                valid_on=day,
+                limit=limit,
+                offset=offset,
+            )
+            items = [
+                {
+                    "policy_id": h.policy_id,
+                    "policy_title": h.policy_title,
+                    "doc_number": h.doc_number,
+                    "article_number": h.article_number,
+                    "article_label": h.article_label,
+                    "article_title": h.article_title,
+                    "snippet_html": str(h.snippet_html),
+                    "url": h.url,
+                }
+                for h in hits
+            ]
+            answer = {"total": total, "limit": limit, "offset": offset, "items": items}
+            return bytes(JSONResponse(answer).body)
+
+        body = cache.searches.get_or_make(key, make)
+    return _search_answer(request, key, body)
 
 
 @router.get("/api/v1/policy/policies/{policy_id}/tasks", tags=["policy"])
 def api_tasks(
     policy_id: Int64,
-    session: Session = Depends(get_session),
-    user: User | None = Depends(optional_user),
+    session: SessionDep,
+    user: OptionalUser,
 ) -> list[dict[str, Any]]:
     """The task breakdown of one policy (cached by the policy's stamp)."""
     return _task_rows(session, policy_id, user)
@@ -762,7 +814,7 @@ def _task_rows(session: Session, policy_id: Int64, user: User | None) -> list[di
 
 @router.get("/api/v1/policy/departments/{name}/tasks", tags=["policy"])
 def api_department_tasks(
-    name: str, unmapped: bool = False, session: Session = Depends(get_session)
+    name: str, session: SessionDep, unmapped: bool = False
 ) -> list[dict[str, Any]]:
     """Everything one department must do across published policies (see the department page)."""
     return export.to_dicts(service.department_task_rows(session, name, unmapped=unmapped))
@@ -772,7 +824,7 @@ def api_department_tasks(
 async def api_parse(
     request: Request,
     file: Annotated[UploadFile, File()],
-    user: User = Depends(officer_only),
+    user: OfficerUser,
     task_level: Annotated[
         str | None,
         Query(
@@ -792,9 +844,9 @@ async def api_parse(
 async def api_import(
     request: Request,
     file: Annotated[UploadFile, File()],
+    session: SessionDep,
+    user: OfficerUser,
     publish: Annotated[bool, Form()] = False,
-    session: Session = Depends(get_session),
-    user: User = Depends(officer_only),
 ) -> Response:
     """Import an uploaded file: a new policy, a new version, or unchanged."""
     data, name = await _read_upload(request, file)

@@ -8,13 +8,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core.export import csv_bytes
 from huiqi.finance.models import Application, Need
 from huiqi.grants.models import Grant, GrantStatus
-from huiqi.matching.models import MatchResult, RuleVersion
+from huiqi.matching.models import RuleVersion
+from huiqi.matching.service import result_counts
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
@@ -59,14 +60,7 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
         .order_by(RuleVersion.version)
     ):
         titles[rid], modes[rid] = title, mode
-    eligible = {
-        rid: int(n)
-        for rid, n in session.execute(
-            select(MatchResult.rule_id, func.count())
-            .where(MatchResult.result == "eligible")
-            .group_by(MatchResult.rule_id)
-        )
-    }
+    eligible = {rid: n["eligible"] for rid, n in result_counts(session).items()}
     granted_codes: dict[str, set[str]] = defaultdict(set)
     for rid, code in session.execute(
         select(Grant.rule_id, Grant.credit_code).where(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,6 +67,37 @@ def _is_overload(exc: Exception) -> bool:
         text_ = str(exc.orig)
         return "database is locked" in text_ or "database is busy" in text_
     return False
+
+
+class HealthProbe:
+    """Whether the database answers, asked at most once every `interval` seconds.
+
+    Load balancers ask /healthz often and from several places; one `SELECT 1` per interval
+    tells them as much as one per call, without taking a connection from the pages each time.
+    """
+
+    def __init__(self, interval: float) -> None:
+        """Ask the database again once an answer is `interval` seconds old (0: every time)."""
+        self.interval = interval
+        self._asked = -math.inf
+        self._error: str | None = None
+
+    async def database_error(self) -> str | None:
+        """None when the database answered, else the name of the error it gave."""
+        now = time.monotonic()
+        if now - self._asked >= self.interval:
+            self._asked = now  # callers meanwhile use the previous answer
+            self._error = await anyio.to_thread.run_sync(self._ask)
+        return self._error
+
+    @staticmethod
+    def _ask() -> str | None:
+        try:
+            with read_session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as exc:  # report, don't crash, when the database is down
+            return type(exc).__name__
+        return None
 
 
 def _routers() -> list[APIRouter]:
@@ -169,19 +202,20 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     )
     app.security_hsts = settings.cookie_secure
     app.state.settings = settings
+    from huiqi.policy import cache as policy_cache
+
+    policy_cache.stamps.ttl = settings.page_stamp_seconds
+
+    probe = HealthProbe(settings.page_stamp_seconds)
 
     # first in the routing table: load balancers ask it most often
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> JSONResponse:
-        """Liveness and database reachability."""
-        try:
-            with read_session() as session:
-                session.execute(text("SELECT 1"))
+    async def healthz() -> JSONResponse:
+        """Liveness and database reachability (the database is asked at most once per interval)."""
+        error = await probe.database_error()
+        if error is None:
             return JSONResponse({"status": "ok", "database": "ok", "version": huiqi.__version__})
-        except Exception as exc:  # report, don't crash, when the database is down
-            return JSONResponse(
-                {"status": "error", "database": type(exc).__name__}, status_code=503
-            )
+        return JSONResponse({"status": "error", "database": error}, status_code=503)
 
     assets = StaticAssets(STATIC_DIR)
     app.mount("/static", assets, name="static")
@@ -196,20 +230,22 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
                 api_routes.append(route)
         app.include_router(router)
 
+    # The last added runs first. Bodies are read (and checked) before a request queues for a
+    # working slot, so a client that sends its body slowly holds only its own connection.
     app.add_middleware(RequestShell, cookie_secure=settings.cookie_secure)
     app.add_middleware(CommitBeforeResponse)
-    app.add_middleware(
-        CsrfAndSizeMiddleware,
-        secret_key=settings.secret_key,
-        max_body=settings.max_upload_bytes,
-    )
-    app.add_middleware(ApiContentTypes, routes=api_routes)
     app.add_middleware(
         Admission,
         limit=settings.db_pool_size + settings.db_max_overflow,
         timeout=settings.queue_timeout_seconds,
         retry_after=int(RETRY_AFTER_SECONDS),
     )
+    app.add_middleware(
+        CsrfAndSizeMiddleware,
+        secret_key=settings.secret_key,
+        max_body=settings.max_upload_bytes,
+    )
+    app.add_middleware(ApiContentTypes, routes=api_routes)
     if settings.trusted_proxies:
         # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))

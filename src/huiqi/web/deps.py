@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,13 +13,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 
 from huiqi.accounts import service as accounts
 from huiqi.accounts.models import ROLE_LABELS, Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import security
 from huiqi.core.db import read_session, session_factory
+from huiqi.enterprise import repository as ent_repo
 from huiqi.web import display
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
@@ -27,7 +30,12 @@ from huiqi.web.transaction import STATE_KEY
 SESSION_COOKIE = "huiqi_session"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+# Templates change only with the code, which restarts the server (`--reload` watches them too):
+# checking every template file's mtime on every render costs a busy server a stat() per page.
+templates.env.auto_reload = False
 display.install(templates.env)
+# Stands in for the visitor's CSRF token in pages rendered once for every anonymous visitor.
+CSRF_STAND_IN = "csrf-" + secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,16 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def reading_session() -> Iterator[Session]:
+    """A session for a route that runs its reads off the event loop by itself; it never commits."""
+    session = read_session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 def optional_user(request: Request, session: Session = Depends(get_session)) -> User | None:
     """The user behind a bearer token or session cookie, if any."""
     if hasattr(request.state, "user"):
@@ -144,12 +162,17 @@ def require_roles(*roles: Role) -> Callable[..., User]:
     return check
 
 
-def ensure_enterprise_access(user: User, credit_code: str) -> None:
-    """Object-level check: an enterprise user may only touch its own enterprise's data."""
+def ensure_enterprise_access(session: Session, user: User, credit_code: str) -> None:
+    """Object-level check: an enterprise user may only touch its own enterprise's data, a city
+    or county officer only enterprises of its region (others are "not found")."""
     if user.role == Role.bank:
         raise HTTPException(status_code=403, detail="your role may not open this")
     if user.role == Role.enterprise and not can_access(scope_of(user), credit_code=credit_code):
         raise HTTPException(status_code=404, detail="not found")
+    if user.role == Role.officer and user.region_prefix:
+        region = ent_repo.region_of(session, credit_code) or ""
+        if not can_access(scope_of(user), region=region):
+            raise HTTPException(status_code=404, detail="not found")
 
 
 # The session and the users of each role, for route signatures:
@@ -179,17 +202,50 @@ def _group_of(crumbs: list[tuple[str, str, str]]) -> str:
     return ""
 
 
+def is_anonymous(request: Request) -> bool:
+    """Whether the request carries no log-in at all (no session cookie, no bearer token)."""
+    return SESSION_COOKIE not in request.cookies and "authorization" not in request.headers
+
+
+def render_public(request: Request, name: str, **context: Any) -> str:
+    """A page as every anonymous visitor sees it, with a stand-in for the CSRF token.
+
+    Such a page can be kept and served to the next anonymous visitor of the same path and
+    language through `public_response`, which puts that visitor's own token in.
+    """
+    request.state.viewer = None
+    base = _page_context(request, None, CSRF_STAND_IN, context)
+    base["csrf_input"] = lambda: Markup(
+        f'<input type="hidden" name="{CSRF_FIELD}" value="{CSRF_STAND_IN}">'
+    )
+    return templates.get_template(name).render(base)
+
+
+def public_response(request: Request, html: str, headers: dict[str, str]) -> Response:
+    """A kept anonymous page (see `render_public`) with this visitor's CSRF token."""
+    token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
+    return HTMLResponse(html.replace(CSRF_STAND_IN, token), headers=headers)
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """Render a page with the user, language, navigation and CSRF helpers in its context."""
-    lang = request_lang(request)
     if not hasattr(request.state, "viewer"):
         _resolve_user_for_page(request)
     user: Viewer | None = request.state.viewer
+    token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
+    base = _page_context(request, user, token, context)
+    return templates.TemplateResponse(request, name, base, status_code=status_code)
+
+
+def _page_context(
+    request: Request, user: Viewer | None, token: str, context: dict[str, Any]
+) -> dict[str, Any]:
+    """What every page template sees: user, language, navigation, CSRF helpers, then `context`."""
+    lang = request_lang(request)
 
     def t(zh: str, en: str) -> str:
         return pick(lang, zh, en)
 
-    token = security.csrf_token_for(request.app.state.settings.secret_key, request.state.csrf_nonce)
     crumbs = breadcrumbs(user.role if user else None, request.url.path)
     base = {
         "request": request,
@@ -205,4 +261,4 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "csrf_token": token,
     }
     base.update(context)
-    return templates.TemplateResponse(request, name, base, status_code=status_code)
+    return base

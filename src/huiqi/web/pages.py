@@ -5,38 +5,41 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from huiqi.accounts.models import Role, User
+from huiqi.accounts.models import Role
 from huiqi.core.db import utcnow
 from huiqi.core.todo import todo_for
 from huiqi.web import workbench
-from huiqi.web.deps import get_session, optional_user, render, require_roles
+from huiqi.web.deps import (
+    OfficerUser,
+    OptionalUser,
+    SessionDep,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
-staff = require_roles(Role.officer, Role.admin)
 SEARCH_LIMIT = 20
 
 
 @router.get("/")
 def home(
     request: Request,
-    user: User | None = Depends(optional_user),
-    session: Session = Depends(get_session),
+    user: OptionalUser,
+    session: SessionDep,
 ) -> Response:
     """The landing page for visitors and the workbench of each role."""
     if user is None:
         return render(request, "home/public.html")
     ctx: dict[str, Any] = {"todo": todo_for(session, user)}
-    if user.role == "enterprise":
+    if user.role == Role.enterprise:
         ctx["home"] = workbench.enterprise_home(session, user)
-    elif user.role == "officer":
+    elif user.role == Role.officer:
         ctx["figures"] = workbench.officer_figures(session, user)
-    elif user.role == "bank":
+    elif user.role == Role.bank:
         ctx["figures"] = workbench.bank_figures(session, user)
-    elif user.role == "admin":
+    elif user.role == Role.admin:
         ctx["admin"] = workbench.admin_home(session)
         ctx["figures"] = workbench.officer_figures(session, user)
     return render(request, f"home/{user.role}.html", **ctx)
@@ -45,9 +48,9 @@ def home(
 @router.get("/search")
 def site_search(
     request: Request,
+    user: OptionalUser,
+    session: SessionDep,
     q: str = "",
-    user: User | None = Depends(optional_user),
-    session: Session = Depends(get_session),
 ) -> Response:
     """Search published policies; officers also find enterprises by name or credit code."""
     from huiqi.enterprise import repository
@@ -60,8 +63,10 @@ def site_search(
     firm_total = 0
     if query:
         hits, total = search.search_page(session, query, limit=SEARCH_LIMIT)
-        if user is not None and user.role in ("officer", "admin"):
-            firm_total, firms = repository.list_current(session, query=query, limit=SEARCH_LIMIT)
+        if user is not None and user.role in (Role.officer, Role.admin):
+            firm_total, firms = repository.list_current(
+                session, query=query, within=user.region_prefix, limit=SEARCH_LIMIT
+            )
     return render(
         request,
         "search.html",
@@ -70,14 +75,12 @@ def site_search(
         total=total,
         firms=firms,
         firm_total=firm_total,
-        staff=user is not None and user.role in ("officer", "admin"),
+        staff=user is not None and user.role in (Role.officer, Role.admin),
     )
 
 
 @router.get("/cockpit")
-def cockpit_page(
-    request: Request, _user: User = Depends(staff), session: Session = Depends(get_session)
-) -> Response:
+def cockpit_page(request: Request, _user: OfficerUser, session: SessionDep) -> Response:
     """驾驶舱: headline figures and bar charts by 市州 (no maps: boundaries need approval)."""
     data = workbench.cockpit(session)
     chart = json.dumps({"cities": data.cities, "series": data.series}, ensure_ascii=False)

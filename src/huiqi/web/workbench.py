@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 
 
 @dataclass
@@ -122,15 +122,17 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     """Key figures for the officer's department (all departments for the administrator)."""
     from huiqi.core.money import format_fen
     from huiqi.grants import service as grants
-    from huiqi.matching.models import MatchResult, RuleVersion
+    from huiqi.matching.models import RuleVersion
+    from huiqi.matching.service import result_counts
     from huiqi.policy.models import Policy
 
-    scope = grants.review_scope(session, role=user.role, department=user.department)
+    scope = grants.review_scope(
+        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+    )
     totals = grants.totals_by_status(session, departments=scope)
     paid = sum(totals.get(s, (0, 0))[1] for s in ("approved", "disbursed"))
     rules = select(RuleVersion.rule_id).where(RuleVersion.status == "published")
-    matches = select(func.count()).select_from(MatchResult).where(MatchResult.result == "eligible")
-    if user.role != "admin" and user.department:
+    if user.role != Role.admin and user.department:
         from huiqi.grants.service import department_key
 
         mine = department_key(session, user.department)
@@ -140,14 +142,15 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
             if department_key(session, d) == mine
         ]
         rules = rules.where(RuleVersion.department.in_(departments))
-        matches = matches.where(MatchResult.rule_id.in_(rules))
-    published = len(set(session.scalars(rules)))
+    mine_rules = set(session.scalars(rules))
+    published = len(mine_rules)
+    matched = sum(n["eligible"] for n in result_counts(session, mine_rules).values())
     policies = session.scalar(
         select(func.count()).select_from(Policy).where(Policy.status == "published")
     )
     return [
         Figure(
-            "已发布规则" if user.role == "admin" else "本部门已发布规则",
+            "已发布规则" if user.role == Role.admin else "本部门已发布规则",
             "Published rules",
             str(published),
             "/rules",
@@ -155,7 +158,7 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
         Figure(
             "符合条件的企业·政策",
             "Eligible enterprise–policy pairs",
-            str(session.scalar(matches) or 0),
+            str(matched),
             "/rules",
         ),
         Figure(
@@ -257,7 +260,7 @@ def cockpit(session: Session) -> Cockpit:
     from huiqi.enterprise.models import enterprise_current
     from huiqi.finance.models import Application
     from huiqi.grants.models import Grant
-    from huiqi.matching.models import MatchResult
+    from huiqi.matching.models import MatchState
     from huiqi.policy.models import Policy
 
     t = enterprise_current
@@ -265,9 +268,9 @@ def cockpit(session: Session) -> Cockpit:
     firms: dict[str, int] = dict(session.execute(select(pref, func.count()).group_by(pref)).all())
     matched: dict[str, int] = dict(
         session.execute(
-            select(pref, func.count(func.distinct(MatchResult.credit_code)))
-            .join(MatchResult, MatchResult.credit_code == t.c.credit_code)
-            .where(MatchResult.result == "eligible")
+            select(pref, func.count())
+            .join(MatchState, MatchState.enterprise_id == t.c.id)
+            .where(MatchState.eligible > 0)
             .group_by(pref)
         ).all()
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,12 +23,13 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import SafeCsvWriter
 from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import catalogue
+from huiqi.enterprise.importer.columnar import validate_batch
 from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
-from huiqi.enterprise.importer.reading import SheetLimits, cell_text, read_rows
+from huiqi.enterprise.importer.reading import SheetLimits, read_rows
 from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
-from huiqi.enterprise.importer.validation import RowContext, validate_hire, validate_row
+from huiqi.enterprise.importer.staging import stage
+from huiqi.enterprise.importer.validation import RowContext, validate_hire
 from huiqi.enterprise.models import ImportJob
-from huiqi.enterprise.service import upsert
 
 # A web job records a heartbeat at least this often while it reads, so a job whose heartbeat is
 # much older (ImportJob.STALE_AFTER) belongs to a process that no longer runs.
@@ -39,7 +40,7 @@ HEARTBEAT_SECONDS = 10.0
 class _Batch:
     """Good rows to write in one transaction, with the file's counts when it was cut."""
 
-    items: list[Any]
+    items: Any  # hire records, or the enterprise rows checked column-wise (BatchResult)
     rows_seen: int
 
 
@@ -145,9 +146,6 @@ def run_import(
     else:
         for key, zh, _en in columns():
             ctx.header_text.setdefault(key, zh)
-    validate: Callable[[RowContext, int, list[Any]], tuple[Any, list[Issue]]] = (
-        validate_hire if hires else validate_row
-    )
     report = ImportReport()
     lock = threading.Lock()  # the writer thread reports rejected rows too
     err_fh: IO[str] | None = None
@@ -169,16 +167,20 @@ def run_import(
 
     def write(batch: _Batch) -> None:
         with factory() as session:
+            results: Iterable[str]
             if hires:
                 outcome, refused = graduates.write(session, batch.items, recorded_by=recorded_by)
                 by_row = {h.row: h for h in batch.items}
                 for row, key, reason in refused:
                     issue = Issue(row, ctx.header_text[key], by_row[row].credit_code, reason)
                     reject([issue])
+                results = outcome.values()
             else:
-                outcome = upsert(session, batch.items, recorded_by=recorded_by)  # type: ignore[assignment]
+                results = stage(
+                    session, batch.items.codes, batch.items.values, recorded_by=recorded_by
+                ).values()
             with lock:
-                for result in outcome.values():
+                for result in results:
                     setattr(report, result, getattr(report, result) + 1)
                 if job_id is not None:
                     _save_progress(session, job_id, report, batch.rows_seen)
@@ -193,22 +195,35 @@ def run_import(
     pipeline = _Writer(write, threaded=threaded)
     batch: list[Any] = []
     beat = time.monotonic()
+
+    def cut() -> Any:
+        """The batch to write: hire records as they are, enterprise rows checked column-wise."""
+        if hires:
+            return batch
+        result = validate_batch(ctx, batch)
+        for issues in result.rejected:
+            reject(issues)
+        return result
+
     try:
         for number, cells in enumerate(rows, start=2):
-            if not any(cell_text(c) for c in cells):
+            if not "".join(cells).strip():
                 continue  # blank lines are not rows
             report.rows += 1
-            item, issues = validate(ctx, number, cells)
-            if issues:
-                reject(issues)
-            elif item is not None:
-                batch.append(item)
+            if hires:
+                item, issues = validate_hire(ctx, number, cells)
+                if issues:
+                    reject(issues)
+                elif item is not None:
+                    batch.append(item)
+            else:
+                batch.append((number, cells))
             if len(batch) >= batch_size or (
                 job_id is not None and time.monotonic() - beat > HEARTBEAT_SECONDS
             ):
-                pipeline.submit(_Batch(batch, report.rows))
+                pipeline.submit(_Batch(cut(), report.rows))
                 batch, beat = [], time.monotonic()
-        pipeline.submit(_Batch(batch, report.rows))
+        pipeline.submit(_Batch(cut(), report.rows))
         pipeline.finish()
     except BaseException:
         pipeline.cancel()

@@ -83,7 +83,7 @@ def _meta_value(key: str, text: str, today: date) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def _field_value(ctx: RowContext, f: Field, text: str) -> tuple[Any, str | None]:
+def field_value(ctx: RowContext, f: Field, text: str) -> tuple[Any, str | None]:
     """Parsed and checked value of one cell, or the reason it is rejected (memoised when cheap)."""
     memoise = f.type in _MEMO_TYPES or f.name in _MEMO_FIELDS
     if memoise:
@@ -100,7 +100,8 @@ def _field_value(ctx: RowContext, f: Field, text: str) -> tuple[Any, str | None]
     return result
 
 
-def _meta(ctx: RowContext, key: str, text: str) -> tuple[Any, str | None]:
+def meta(ctx: RowContext, key: str, text: str) -> tuple[Any, str | None]:
+    """Parsed source / as-of date / figures year of a cell, or why it is rejected (memoised)."""
     hit = ctx.memo.get((key, text))
     if hit is None:
         hit = _meta_value(key, text, ctx.today)
@@ -151,7 +152,7 @@ def validate_row(
         text = raw.get(key)
         if not text:
             continue
-        value, problem = _meta(ctx, key, text)
+        value, problem = meta(ctx, key, text)
         if problem:
             bad(key, problem)
         elif key == "source":
@@ -166,7 +167,7 @@ def validate_row(
     for key, text in raw.items():
         if not text or key in _META_KEYS:
             continue
-        value, problem = _field_value(ctx, kinds[key][0], text)
+        value, problem = field_value(ctx, kinds[key][0], text)
         if problem:
             bad(key, problem)
         else:
@@ -180,7 +181,7 @@ def validate_row(
             "营业收入与从业人员不相称（人均超过 5 亿元），疑似以元填入万元列"
             " / implausible revenue per employee: 元 in the 万元 column?",
         )
-    for start, end in _validity_pairs():
+    for start, end in validity_pairs():
         if start in values and end in values and values[end] < values[start]:
             bad(end, "有效期止早于起始日期 / validity ends before it starts")
     has_yearly = any(kinds[k][1] for k in values)
@@ -209,10 +210,17 @@ def validate_row(
 
 
 @cache
-def _validity_pairs() -> tuple[tuple[str, str], ...]:
+def validity_pairs() -> tuple[tuple[str, str], ...]:
+    """(start, end) field pairs of validity periods (``…_from`` / ``…_to``)."""
     return tuple(
         (f.name, f.name[:-5] + "_to") for f in catalogue().stored if f.name.endswith("_from")
     )
+
+
+# The text fields _check_value looks at; every other text field is stored as written.
+CHECKED_TEXT = frozenset(
+    {"region_code", "industry_code", "contact_email", "contact_webhook", "contact_phone"}
+)
 
 
 def _check_value(f: Field, value: Any, today: date) -> str | None:
@@ -262,7 +270,7 @@ def validate_hire(
         bad(key, reason)
     source = ctx.default_source or graduates.DEFAULT_SOURCE
     if raw.get("source"):
-        value, problem = _meta(ctx, "source", raw["source"])
+        value, problem = meta(ctx, "source", raw["source"])
         if problem:
             bad("source", problem)
         else:

@@ -5,16 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Header
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from huiqi.accounts.models import Role, User
+from huiqi.accounts.models import Role
 from huiqi.core.bounds import Int64
 from huiqi.finance import service as svc
 from huiqi.finance.models import Need
 from huiqi.finance.routes.common import (
     API,
+    FinanceUser,
+    NeedReader,
+    PartyUser,
     application_out,
     matches_out,
     need_out,
@@ -35,15 +37,19 @@ from huiqi.finance.schemas import (
     TransitionIn,
 )
 from huiqi.finance.stats import finance_stats
-from huiqi.web.deps import current_user, get_session, require_roles
+from huiqi.web.deps import (
+    BankUser,
+    CurrentUser,
+    EnterpriseUser,
+    OfficerUser,
+    SessionDep,
+)
 
 router = APIRouter()
 
 
 @router.get(f"{API}/products", response_model=list[ProductOut], tags=["finance"])
-def api_products(
-    user: User = Depends(current_user), session: Session = Depends(get_session)
-) -> list[ProductOut]:
+def api_products(user: CurrentUser, session: SessionDep) -> list[ProductOut]:
     """Published products in force (a lender also sees its own withdrawn ones)."""
     return [product_out(p) for p in svc.visible_products(session, user)]
 
@@ -51,17 +57,15 @@ def api_products(
 @router.post(f"{API}/products", response_model=ProductOut, status_code=201, tags=["finance"])
 def api_publish(
     data: ProductIn,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> ProductOut:
     """Publish a product for the caller's institution."""
     return product_out(svc.publish_product(session, user, data))
 
 
 @router.get(f"{API}/products/{{product_id}}", response_model=ProductOut, tags=["finance"])
-def api_product(
-    product_id: Int64, user: User = Depends(current_user), session: Session = Depends(get_session)
-) -> ProductOut:
+def api_product(product_id: Int64, user: CurrentUser, session: SessionDep) -> ProductOut:
     """One product."""
     return product_out(svc.get_product(session, user, product_id))
 
@@ -70,8 +74,8 @@ def api_product(
 def api_revise_product(
     product_id: Int64,
     data: ProductIn,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> ProductOut:
     """Publish new terms for one of the caller's products as its next version."""
     return product_out(svc.revise_product(session, user, product_id, data))
@@ -80,8 +84,8 @@ def api_revise_product(
 @router.post(f"{API}/products/{{product_id}}/withdraw", response_model=ProductOut, tags=["finance"])
 def api_withdraw_product(
     product_id: Int64,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> ProductOut:
     """Take one of the caller's products off the shelf."""
     return product_out(svc.withdraw_product(session, user, product_id))
@@ -90,8 +94,8 @@ def api_withdraw_product(
 @router.post(f"{API}/needs", response_model=NeedOut, status_code=201, tags=["finance"])
 def api_post_need(
     data: NeedIn,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -109,8 +113,8 @@ def api_post_need(
 
 @router.get(f"{API}/needs", response_model=list[NeedOut], tags=["finance"])
 def api_needs(
-    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: FinanceUser,
 ) -> list[NeedOut]:
     """The caller's needs; for a lender, open needs fitting its products (without identity)."""
     if user.role == Role.enterprise:
@@ -126,8 +130,8 @@ def api_needs(
 @router.get(f"{API}/needs/{{need_id}}/matches", response_model=MatchesOut, tags=["finance"])
 def api_matches(
     need_id: Int64,
-    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    user: NeedReader,
+    session: SessionDep,
 ) -> MatchesOut:
     """Products ranked for a need, each with eligibility and fit reasons."""
     need = svc.get_need(session, user, need_id)
@@ -142,8 +146,8 @@ def api_matches(
 def api_apply(
     need_id: Int64,
     data: ApplyIn,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> list[ApplyOutcomeOut]:
     """Apply to one or several products in one step; a repeat finds the existing applications."""
     outcomes = svc.apply(session, user, need_id, data.product_ids, data.fields)
@@ -160,8 +164,8 @@ def api_apply(
 
 @router.get(f"{API}/applications", response_model=list[ApplicationOut], tags=["finance"])
 def api_applications(
-    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: FinanceUser,
 ) -> list[ApplicationOut]:
     """Applications the caller may see (a lender: only those addressed to it)."""
     # The list gives lenders the terms only; shared fields are on the detail, where viewing is recorded.
@@ -174,8 +178,8 @@ def api_applications(
 @router.get(f"{API}/applications/{{app_id}}", response_model=ApplicationOut, tags=["finance"])
 def api_application(
     app_id: Int64,
-    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: FinanceUser,
 ) -> ApplicationOut:
     """One application; the addressed lender sees only the consented fields."""
     app = svc.get_application(session, user, app_id)
@@ -188,8 +192,8 @@ def api_application(
 def api_transition(
     app_id: Int64,
     data: TransitionIn,
-    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
-    session: Session = Depends(get_session),
+    user: PartyUser,
+    session: SessionDep,
 ) -> ApplicationOut:
     """Accept, approve, decline (with reason), disburse, or withdraw an application."""
     app = svc.transition(
@@ -212,8 +216,8 @@ def api_transition(
 def api_revoke(
     app_id: Int64,
     data: RevokeIn,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> ApplicationOut:
     """Stop sharing some (or, with an empty list, all) fields with the application's lender."""
     svc.revoke_consent(session, user, app_id, data.fields)
@@ -222,8 +226,8 @@ def api_revoke(
 
 @router.get(f"{API}/stats", tags=["finance"])
 def api_stats(
-    _: User = Depends(require_roles(Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    _: OfficerUser,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Demand and supply by region and industry, approvals, rates, first loans, guarantee fees."""
     st = finance_stats(session)
@@ -268,8 +272,8 @@ def _dec(value: Decimal | None) -> str | None:
 def api_invite(
     need_id: Int64,
     data: InviteIn,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> dict[str, Any]:
     """Invite a need's enterprise to a product; the answer says only whether it was sent now."""
     sent = svc.invite_need(session, user, need_id, data.product_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -10,8 +10,8 @@ from starlette.responses import Response
 from huiqi.accounts.models import Role, User
 from huiqi.core.bounds import Int64
 from huiqi.finance import service as svc
-from huiqi.finance.routes.common import form_bp, form_fen, page
-from huiqi.web.deps import get_session, require_roles
+from huiqi.finance.routes.common import FinanceUser, PartyUser, form_bp, form_fen, page
+from huiqi.web.deps import EnterpriseUser, SessionDep
 
 router = APIRouter()
 
@@ -20,8 +20,8 @@ router = APIRouter()
 def application_page(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: FinanceUser,
     error: str = "",
 ) -> Response:
     """An application: terms, deadline, history; the lender's shared fields and actions;
@@ -48,8 +48,8 @@ def application_page(
 async def application_action(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise, Role.bank)),
-    session: Session = Depends(get_session),
+    user: PartyUser,
+    session: SessionDep,
 ) -> Response:
     """Take one step on an application from its page."""
     raw = await request.form()
@@ -79,7 +79,7 @@ def _action_error(
     request: Request, session: Session, user: User, app_id: Int64, message: str, status: int = 422
 ) -> Response:
     session.rollback()
-    response = application_page(app_id, request, user, session, error=message)
+    response = application_page(app_id, request, session, user, error=message)
     response.status_code = status
     return response
 
@@ -88,8 +88,8 @@ def _action_error(
 async def application_revoke(
     app_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> Response:
     """Stop sharing the ticked fields (or all) with the lender."""
     raw = await request.form()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -35,7 +35,14 @@ from huiqi.finance.schemas import (
     SharedFieldOut,
     UnevaluableOut,
 )
-from huiqi.web.deps import render
+from huiqi.web.deps import render, require_roles
+
+# Who may open the finance pages and calls besides the single-role ones of huiqi.web.deps.
+FinanceUser = Annotated[
+    User, Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin))
+]
+PartyUser = Annotated[User, Depends(require_roles(Role.enterprise, Role.bank))]
+NeedReader = Annotated[User, Depends(require_roles(Role.enterprise, Role.officer, Role.admin))]
 
 SIZE_LABELS = {
     "large": ("大型", "large"),

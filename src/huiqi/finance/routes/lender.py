@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from huiqi.accounts.models import Role, User
-from huiqi.core.bounds import INT64_MAX, Int64
+from huiqi.core.bounds import Int64
 from huiqi.finance import service as svc
 from huiqi.finance.routes.common import page
 from huiqi.finance.stats import finance_stats
-from huiqi.web.deps import get_session, require_roles
+from huiqi.web import forms
+from huiqi.web.deps import BankUser, OfficerUser, SessionDep
 
 router = APIRouter()
 
@@ -20,8 +19,8 @@ router = APIRouter()
 @router.get("/finance/lender/needs", include_in_schema=False)
 def lender_needs(
     request: Request,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """Open needs in the lender's regions that fit its products (who posted them stays hidden)."""
     fits = svc.needs_for_lender(session, user.institution or "")
@@ -38,17 +37,12 @@ def lender_needs(
 async def lender_invite(
     need_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """Invite a need's enterprise to one of the lender's products; its identity stays hidden."""
     raw = await request.form()
-    try:
-        product_id = int(str(raw.get("product_id", "")))
-        if abs(product_id) > INT64_MAX:
-            raise ValueError("out of range")
-    except ValueError:
-        raise HTTPException(status_code=422, detail="product_id must be a number") from None
+    (product_id,) = forms.ids([raw.get("product_id", "")], "product_id")
     svc.invite_need(session, user, need_id, product_id)
     return RedirectResponse(
         f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303
@@ -58,8 +52,8 @@ async def lender_invite(
 @router.get("/finance/stats", include_in_schema=False)
 def stats_page(
     request: Request,
-    _: User = Depends(require_roles(Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    _: OfficerUser,
+    session: SessionDep,
 ) -> Response:
     """Financing statistics for officers."""
     return page(request, "finance/stats.html", st=finance_stats(session))

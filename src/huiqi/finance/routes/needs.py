@@ -6,19 +6,20 @@ import secrets
 from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from huiqi.accounts.models import Role, User
-from huiqi.core.bounds import INT64_MAX, Int64
+from huiqi.accounts.models import User
+from huiqi.core.bounds import Int64
 from huiqi.finance import service as svc
 from huiqi.finance.models import Collateral, Need
-from huiqi.finance.routes.common import form_fen, form_int, page, validation_messages
+from huiqi.finance.routes.common import NeedReader, form_fen, form_int, page, validation_messages
 from huiqi.finance.schemas import NeedIn
-from huiqi.web.deps import get_session, require_roles
+from huiqi.web import forms
+from huiqi.web.deps import EnterpriseUser, SessionDep
 
 router = APIRouter()
 
@@ -51,9 +52,7 @@ def _need_form_page(
 
 
 @router.get("/finance/needs/new", include_in_schema=False)
-def need_new(
-    request: Request, rule: str = "", _: User = Depends(require_roles(Role.enterprise))
-) -> Response:
+def need_new(request: Request, _: EnterpriseUser, rule: str = "") -> Response:
     """The need form; `?rule=<id>` starts it from a pushed policy in one click."""
     form: dict[str, Any] = {
         "collateral": [],
@@ -71,8 +70,8 @@ def need_new(
 @router.post("/finance/needs/new", include_in_schema=False)
 async def need_create(
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> Response:
     """Post a need from the form and show its matches."""
     raw = await request.form()
@@ -137,9 +136,9 @@ def _need_page(
 def need_page(
     need_id: Int64,
     request: Request,
+    user: NeedReader,
+    session: SessionDep,
     product: Int64 | None = None,
-    user: User = Depends(require_roles(Role.enterprise, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
 ) -> Response:
     """A need with its ranked products, reasons and the one-step application form;
     `?product=<id>` (a lender's invitation) marks and pre-selects that product."""
@@ -151,17 +150,12 @@ def need_page(
 async def need_apply(
     need_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise)),
-    session: Session = Depends(get_session),
+    user: EnterpriseUser,
+    session: SessionDep,
 ) -> Response:
     """Apply to the ticked products in one step, sharing the ticked fields."""
     raw = await request.form()
-    try:
-        product_ids = [int(str(v)) for v in raw.getlist("product_id")]
-        if any(abs(p) > INT64_MAX for p in product_ids):
-            raise ValueError("out of range")
-    except ValueError:
-        raise HTTPException(status_code=422, detail="product_id must be a number") from None
+    product_ids = forms.ids(raw.getlist("product_id"), "product_id")
     fields = [str(v) for v in raw.getlist("field")]
     # consent per product: the boxes of each chosen product are named field-<product id>
     per_product = {pid: [str(v) for v in raw.getlist(f"field-{pid}")] for pid in product_ids}

@@ -5,19 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from huiqi.accounts.models import Role, User
+from huiqi.accounts.models import Role
 from huiqi.core.bounds import Int64
 from huiqi.core.clock import today
 from huiqi.finance import eligibility as elig
 from huiqi.finance import service as svc
 from huiqi.finance.models import Collateral, Product, ProductKind
 from huiqi.finance.routes.common import (
+    FinanceUser,
     form_bp,
     form_fen,
     form_int,
@@ -27,7 +27,11 @@ from huiqi.finance.routes.common import (
     validation_messages,
 )
 from huiqi.finance.schemas import ProductIn
-from huiqi.web.deps import current_user, get_session, require_roles
+from huiqi.web.deps import (
+    BankUser,
+    CurrentUser,
+    SessionDep,
+)
 
 router = APIRouter()
 
@@ -35,8 +39,8 @@ router = APIRouter()
 @router.get("/finance", include_in_schema=False)
 def finance_home(
     request: Request,
-    user: User = Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin)),
-    session: Session = Depends(get_session),
+    session: SessionDep,
+    user: FinanceUser,
 ) -> Response:
     """The financing workbench of each role."""
     ctx: dict[str, Any] = {"applications": svc.applications_for(session, user)}
@@ -53,9 +57,7 @@ def finance_home(
 
 
 @router.get("/finance/products", include_in_schema=False)
-def products_page(
-    request: Request, user: User = Depends(current_user), session: Session = Depends(get_session)
-) -> Response:
+def products_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
     """All published products with today's rates."""
     products = svc.visible_products(session, user)
     return page(
@@ -133,7 +135,7 @@ def _form_of(product: Product) -> dict[str, Any]:
 
 
 @router.get("/finance/products/new", include_in_schema=False)
-def product_new(request: Request, _: User = Depends(require_roles(Role.bank))) -> Response:
+def product_new(request: Request, _: BankUser) -> Response:
     """The form a lender publishes a product with."""
     return _product_form_page(request, _form_defaults(), [])
 
@@ -177,8 +179,8 @@ async def _product_input(request: Request) -> tuple[dict[str, Any], ProductIn | 
 @router.post("/finance/products/new", include_in_schema=False)
 async def product_create(
     request: Request,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """Publish a product from the form; problems are shown on the form."""
     form, parsed = await _product_input(request)
@@ -196,8 +198,8 @@ async def product_create(
 def product_edit(
     product_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """The product form filled with the current version's terms."""
     product = svc.get_product(session, user, product_id)
@@ -210,8 +212,8 @@ def product_edit(
 async def product_revise(
     product_id: Int64,
     request: Request,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """Publish the edited terms as the product's next version."""
     current = svc.get_product(session, user, product_id)
@@ -232,8 +234,8 @@ async def product_revise(
 def product_page(
     product_id: Int64,
     request: Request,
-    user: User = Depends(current_user),
-    session: Session = Depends(get_session),
+    user: CurrentUser,
+    session: SessionDep,
 ) -> Response:
     """A product: terms, today's rate, the eligibility rule and the article (十八) check."""
     product = svc.get_product(session, user, product_id)
@@ -254,8 +256,8 @@ def product_page(
 @router.post("/finance/products/{product_id}/withdraw", include_in_schema=False)
 def product_withdraw(
     product_id: Int64,
-    user: User = Depends(require_roles(Role.bank)),
-    session: Session = Depends(get_session),
+    user: BankUser,
+    session: SessionDep,
 ) -> Response:
     """Take a product off the shelf."""
     svc.withdraw_product(session, user, product_id)

@@ -114,8 +114,9 @@ def npc_page(
     )
 
 
-def task_table_rows() -> list[list[str]]:
-    with (HERE / "zhejiang-ai-renwu.tsv").open(encoding="utf-8", newline="") as f:
+def task_table_rows(name: str = "zhejiang-ai-renwu.tsv") -> list[list[str]]:
+    """The rows of a task table kept as tab-separated text."""
+    with (HERE / name).open(encoding="utf-8", newline="") as f:
         return list(csv.reader(f, delimiter="\t"))
 
 
@@ -199,6 +200,27 @@ def main() -> None:
     npc_page(law, OUT / "fanbuzhengdang-jingzheng-fa.html", "2019-04-24", "中国人大网")
     write_docx(law, OUT / "fanbuzhengdang-jingzheng-fa.docx")
     write_pdf(law, OUT / "fanbuzhengdang-jingzheng-fa.pdf")
+    tax = lines_of("yinhuashui-fa.txt")
+    npc_page(tax, OUT / "yinhuashui-fa.html", "2021-06-11", "中国人大网")
+    write_pdf(tax, OUT / "yinhuashui-fa.pdf")
+    ecommerce = lines_of("shanghai-dianzi-shangwu.txt")
+    label_lines_page(
+        ecommerce, [("分类", "地方性法规"), ("浏览量", "812")], OUT / "shanghai-dianzi-shangwu.html"
+    )
+    write_docx(ecommerce, OUT / "shanghai-dianzi-shangwu.docx")
+    more = task_table_rows("zhejiang-ai-renwu-2.tsv")
+    task_table_page(more, OUT / "zhejiang-ai-renwu-2.html")
+    write_docx(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        OUT / "zhejiang-ai-renwu-2.docx",
+        table=more,
+    )
+    write_pdf_table(
+        ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
+        more,
+        OUT / "zhejiang-ai-renwu-2.pdf",
+        widths=[30, 110, 330, 110, 150, 70],
+    )
     rows = task_table_rows()
     write_pdf_table(
         ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"],
