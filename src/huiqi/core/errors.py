@@ -27,13 +27,8 @@ class DomainError(ValueError):
         field: str | None = None,
         problems: Sequence[str] = (),
     ) -> None:
-        if message_en is None:
-            # Older services wrote one message: "中文 / English" is split into its languages; any
-            # other serves both.
-            zh, sep, en = message_zh.partition(" / ")
-            if sep and zh.strip() and en.strip():
-                message_zh, message_en = zh, en
         self.message_zh = message_zh
+        # Older services wrote one bilingual or English message; it serves both languages.
         self.message_en = message_zh if message_en is None else message_en
         self.field = field
         self.problems = list(problems)
