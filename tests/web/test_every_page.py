@@ -16,6 +16,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from huiqi.enterprise.catalogue import catalogue
+from tests import live
 from tests.conftest import csrf_from
 
 MAX_PAGES = 200
@@ -81,18 +82,17 @@ def _use(world: tuple[object, object]) -> object:
 
 
 def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
-    from huiqi import demo
+    """The platform on a copy of the demo (a small population) in its own SQLite file."""
     from huiqi.core import db, migrate
     from huiqi.core.config import Settings
     from huiqi.web.app import create_app
 
     data_dir: Path = tmp_path_factory.mktemp("every-page")
     settings = Settings(env="test", data_dir=data_dir, secret_key="every-page-secret-0123456789")
+    live.copy_demo(data_dir, 200)
     migrate.upgrade(settings.effective_database_url)
     engine = db.make_engine(settings.effective_database_url)
     db.configure(engine)
-    with db.session_scope() as session:
-        demo.load_all(session, population=200)
     return create_app(settings, configure_db=False), engine
 
 

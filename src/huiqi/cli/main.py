@@ -14,6 +14,7 @@ from rich.table import Table
 
 from huiqi.enterprise import cli as enterprise_cli
 from huiqi.finance import cli as finance_cli
+from huiqi.funds import cli as funds_cli
 from huiqi.funds import officer_cli as funds_officer_cli
 from huiqi.grants import cli as grants_cli
 from huiqi.matching import cli as matching_cli
@@ -61,6 +62,7 @@ app.add_typer(finance_cli.app, name="finance")
 funds_app = typer.Typer(
     help="Special funds (专项资金, 快申快享): calls, review, award.", no_args_is_help=True
 )
+funds_cli.register(funds_app)
 funds_officer_cli.register(funds_app)
 app.add_typer(funds_app, name="funds")
 demo_app.command("population")(enterprise_cli.population)

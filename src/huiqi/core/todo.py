@@ -34,6 +34,7 @@ PROVIDERS = (
     "huiqi.matching.todo",
     "huiqi.finance.todo",
     "huiqi.notify.todo",
+    "huiqi.funds.todo",
     "huiqi.funds.officer_todo",
 )
 

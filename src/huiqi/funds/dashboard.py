@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.codes import CodeError, industry_section, region_name, region_prefecture
+from huiqi.core.codes import (
+    CodeError,
+    industry_name,
+    industry_section,
+    region_name,
+    region_prefecture,
+)
 from huiqi.funds.models import BudgetLine, Fund
 from huiqi.funds.models import FundApplication as Application
 from huiqi.funds.models import FundApplicationEvent as ApplicationEvent
@@ -214,7 +220,8 @@ def build(session: Session, *, department_calls: Iterable[int] | None = None) ->
         sizes[size][0] += 1
         sizes[size][1] += int(app.award_fen)
         try:
-            section = industry_section(app.industry_code or "")
+            code = industry_section(app.industry_code or "")
+            section = f"{code} {industry_name(code)}"
         except CodeError:
             section = "—"
         sections[section][0] += 1

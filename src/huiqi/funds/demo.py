@@ -10,7 +10,7 @@ import secrets
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.accounts import scopes
@@ -20,7 +20,15 @@ from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.funds import awarding, outcomes, review
 from huiqi.funds.applications import prefill_values
-from huiqi.funds.models import BudgetLine, Fund, FundApplication, FundCall, FundLoan
+from huiqi.funds.models import (
+    BudgetLine,
+    Fund,
+    FundApplication,
+    FundApplicationEvent,
+    FundCall,
+    FundLoan,
+    FundReview,
+)
 from huiqi.funds.review import Decision
 from huiqi.funds.schemas import ApplicationStatus, AwardKind, CallStatus, EventKind, ReviewDecision
 from huiqi.funds.timeline import record_event
@@ -152,6 +160,37 @@ def _apply(
 
 def _moment(day: date, hour: int = 10) -> datetime:
     return datetime.combine(day, time(hour), clock.BEIJING).astimezone(clock.UTC)
+
+
+class _Backdate:
+    """Date the timeline rows and decisions a demo step writes on the day it plays on, so the
+    dashboard's time at each stage reads like a real review (the demo is written in one go)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.events = self._last(FundApplicationEvent.id)
+        self.reviews = self._last(FundReview.id)
+
+    def _last(self, column: Any) -> int:
+        return int(self.session.scalar(select(func.coalesce(func.max(column), 0))) or 0)
+
+    def to(self, day: date, hour: int = 10) -> None:
+        """Everything written since the last call happened on this day."""
+        at = _moment(day, hour)
+        self.session.execute(
+            update(FundApplicationEvent)
+            .where(FundApplicationEvent.id > self.events)
+            .values(at=at)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.execute(
+            update(FundReview)
+            .where(FundReview.id > self.reviews)
+            .values(created_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        self.events = self._last(FundApplicationEvent.id)
+        self.reviews = self._last(FundReview.id)
 
 
 def _score(
@@ -323,6 +362,7 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
             rows += more
         return rows
 
+    bd = _Backdate(session)
     chengguan = pick(COUNTY, 9)
     lanzhou = pick("620103", 2) + pick("620105", 1)  # 七里河区, 安宁区
     tianshui = pick("6205", 2)
@@ -338,6 +378,7 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
             project="专精特新能力提升项目",
             eligibility="unknown" if i == 2 else "eligible",
         )
+        bd.to(today - timedelta(days=3 - i))
     # --- the call in review: one application at every stage -------------------------------------
     day = today - timedelta(days=20)
     r_apps = [
@@ -350,6 +391,7 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
         )
         for i, row in enumerate(chengguan[3:9] + lanzhou + tianshui)
     ]
+    bd.to(day - timedelta(days=10))
     n_cg = len(chengguan[3:9])
     cg, ql, ts = r_apps[:n_cg], r_apps[n_cg : n_cg + len(lanzhou)], r_apps[n_cg + len(lanzhou) :]
     expert = users["expert"]
@@ -375,6 +417,7 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
     )
     for app in (cg[4], cg[5], *ql, *ts):
         review.decide(session, reviewer_of(app.region_code or ""), app.id, ok, today=day)
+    bd.to(day)
     # 兰州市: cg[4] waits at the city; the others pass to the experts
     for app in (cg[5], *ql, *ts):
         review.decide(
@@ -388,14 +431,17 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
     # are scored by the expert and reach the province; ts[1] also passes the province
     for app in (cg[5], *ql, *ts):
         review.assign_expert(session, province, app.id, expert)
+    bd.to(day + timedelta(days=3), 15)
     scored = list(
         zip((*ql[1:], *ts), ((34, 25, 24), (28, 20, 18), (36, 26, 25), (25, 18, 20)), strict=False)
     )
     for app, pts in scored:
         review.declare(session, expert, app.id, has_conflict=False, statement="")
         _score(session, expert, app, pts, day + timedelta(days=8))
+    bd.to(day + timedelta(days=8))
     if ts:
         _score(session, province, ts[0], (35, 27, 25), day + timedelta(days=12))
+    bd.to(day + timedelta(days=12))
     # --- the paid call: interest subsidies, 公示, approval, payment, performance ----------------
     paid_day = today - timedelta(days=220)
     p_apps = [
@@ -422,13 +468,18 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
             )
         )
     session.flush()
+    bd.to(today - timedelta(days=280))
+    for app in p_apps:
+        review.decide(session, reviewer_of(app.region_code or ""), app.id, ok, today=paid_day)
+    bd.to(paid_day)
     for app, pts in zip(
         p_apps, ((36, 26, 25), (33, 24, 22), (30, 20, 20), (20, 15, 15)), strict=True
     ):
-        review.decide(session, reviewer_of(app.region_code or ""), app.id, ok, today=paid_day)
         _score(session, province, app, pts, paid_day + timedelta(days=5))
+    bd.to(paid_day + timedelta(days=5))
     pub_day = paid_day + timedelta(days=10)
     awarding.start_publicity(session, province, paid_call.id, today=pub_day)
+    bd.to(pub_day)
     objection = awarding.object_to(
         session,
         users["officer-gx2"],
@@ -443,6 +494,7 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
         upheld=False,
         reason="经核实,市级贴息为另一笔贷款,不构成重复",
     )
+    bd.to(pub_day + timedelta(days=2))
     for app in p_apps:
         if grants.bank_account(session, app.credit_code) is None:
             grants.set_bank_account(
@@ -457,9 +509,11 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
             )
     approve_day = add_working_days(paid_call.publicity_to or pub_day, 1)
     report = awarding.approve(session, province, paid_call.id, today=approve_day)
+    bd.to(approve_day)
     grants.create_disbursement(
         session, actor=users["officer-gx2"].username, grant_ids=report.grant_ids
     )
+    bd.to(approve_day + timedelta(days=3))
     # performance: the first project reported on time; the others' first report is overdue
     from huiqi.funds.models import PerformanceTarget
 
@@ -479,4 +533,5 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
             "贷款资金用于专利产业化,营收增长明显",
             today=first.due_on,
         )
+        bd.to(first.due_on)
     outcomes.flag_overdue(session, today)

@@ -530,6 +530,11 @@ def decide(
     )
     if kind == ReviewDecision.passed and app.call.criteria and stage.level == StageLevel.expert:
         raise ReviewError("专家评审须按评分标准打分", "experts score by the criteria")
+    if kind == ReviewDecision.scored and stage.level in (StageLevel.county, StageLevel.city):
+        raise ReviewError(
+            "县、市级环节审核通过或退回,评分在专家评审或省级审定环节进行",
+            "county and city stages pass or return; scoring is for experts and the province",
+        )
     checks = run_checks(session, app)
     scores: dict[str, str] = {}
     total: int | None = None

@@ -111,6 +111,10 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
         if found is None:
             continue
         links[version.rule_id], explained[version.rule_id] = found
+    from huiqi.funds.service import open_calls_by_rule
+    from huiqi.funds.timeline import beijing_text
+
+    calls = open_calls_by_rule(session, [v.rule_id for v, _exp in mine.eligible + mine.to_confirm])
     return render(
         request,
         "matching/mine.html",
@@ -119,6 +123,8 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
         format_fen=format_fen,
         links=links,
         explained=explained,
+        calls=calls,
+        bj=beijing_text,
         own=user.role == Role.enterprise,
     )
 

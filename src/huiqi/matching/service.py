@@ -734,11 +734,12 @@ def _news(
             for u in uniq
         ]
         missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
-    amounts = {
-        n: fen
-        for n, (i, r) in enumerate(zip(at.tolist(), rs.tolist(), strict=True))
-        if got[n] == T and (fen := fresh.amounts[i].get(layout.rule_ids[r])) is not None
-    }
+    paying = np.asarray([rule.doc.mode == "auto_grant" for _, rule in pairs], dtype=bool)
+    amounts: dict[int, int] = {}
+    for n in np.flatnonzero(paying[rs] & (got == T)).tolist():
+        fen = fresh.amounts[int(at[n])].get(layout.rule_ids[int(rs[n])])
+        if fen is not None:
+            amounts[n] = fen
     return ChangeSet(
         tuple(RuleFacts(layout.rule_ids[r], *meta[r]) for r in range(len(layout.rule_ids))),
         tuple(zip(codes, names, strict=True)),
@@ -1425,6 +1426,19 @@ def evaluated_on(session: Session, credit_code: str) -> date | None:
     return session.scalar(
         select(MatchState.evaluated_on).where(MatchState.credit_code == credit_code)
     )
+
+
+def evaluated_on_many(session: Session, credit_codes: Sequence[str]) -> dict[str, date]:
+    """The evaluation dates of these enterprises' stored results (those that have any)."""
+    out: dict[str, date] = {}
+    for part in chunks(list(credit_codes)):
+        rows = session.execute(
+            select(MatchState.credit_code, MatchState.evaluated_on).where(
+                MatchState.credit_code.in_(list(part))
+            )
+        )
+        out.update((str(code), on) for code, on in rows)
+    return out
 
 
 def unknown_count(session: Session, credit_code: str) -> int:

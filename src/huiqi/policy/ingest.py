@@ -573,10 +573,10 @@ def pdf_to_text(data: bytes, filename: str) -> str:
     from pdfminer.pdfparser import PDFSyntaxError
 
     try:
-        blocks = _pdf_blocks_with_tables(data)
-        if blocks is None:
-            text = _pdf_layout_text(data)
-        else:
+        text, ruled = _pdf_layout_text(data)
+        # Only a PDF with ruling lines can hold a ruled table: the others are read once.
+        blocks = _pdf_blocks_with_tables(data) if ruled else None
+        if blocks is not None:
             text = "\n".join(b if isinstance(b, str) else "\n".join(b) for b in blocks)
     except PDFSyntaxError as exc:
         raise IngestError(filename, "not a readable PDF file") from exc
@@ -595,27 +595,32 @@ PARAGRAPH_BREAK = "\x00"
 """A line standing between two paragraphs of PDF text (the layout showed a gap or an indent)."""
 
 
-def _pdf_layout_text(data: bytes) -> str:
+def _pdf_layout_text(data: bytes) -> tuple[str, bool]:
     """The PDF's text lines in reading order, with a break line where a new paragraph begins.
 
     pdfminer's layout analysis gives each printed line with its position. A line further below
     the one before than the document's usual line pitch, or indented past the usual left edge,
     starts a paragraph: so a paragraph whose last line happens to fill the width is still not
-    run into the next one.
+    run into the next one. Also says whether a page has ruling lines (a ruled table).
     """
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LTTextContainer, LTTextLine
+    from pdfminer.layout import LTCurve, LTTextContainer, LTTextLine
 
     lines: list[tuple[int, float, float, float, str]] = []  # page, left, top, height, text
+    ruled = False
     for number, page in enumerate(extract_pages(io.BytesIO(data))):
+        rulings = 0
         for box in page:
+            if isinstance(box, LTCurve):  # lines and rectangles are curves to pdfminer
+                rulings += 1
             if not isinstance(box, LTTextContainer):
                 continue
             for line in box:
                 if isinstance(line, LTTextLine) and (text := line.get_text().strip()):
                     lines.append((number, line.x0, line.y1, line.height, text))
+        ruled = ruled or rulings >= 4
     if not lines:
-        return ""
+        return "", ruled
     pitches = sorted(
         round(a[2] - b[2], 1)
         for a, b in zip(lines, lines[1:], strict=False)
@@ -639,7 +644,7 @@ def _pdf_layout_text(data: bytes) -> str:
             out.append(PARAGRAPH_BREAK)
         out.append(text)
         previous = line
-    return "\n".join(out)
+    return "\n".join(out), ruled
 
 
 def _cell(value: str | None) -> str:

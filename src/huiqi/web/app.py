@@ -106,6 +106,7 @@ def _routers() -> list[APIRouter]:
     from huiqi.enterprise.routes import router as enterprise_router
     from huiqi.finance.routes import router as finance_router
     from huiqi.funds.officer_routes import router as funds_officer_router
+    from huiqi.funds.routes import router as funds_router
     from huiqi.grants.routes import router as grants_router
     from huiqi.matching.routes import router as matching_router
     from huiqi.notify.routes import router as notify_router
@@ -121,6 +122,7 @@ def _routers() -> list[APIRouter]:
         notify_router,
         grants_router,
         finance_router,
+        funds_router,
         funds_officer_router,
     ]
 

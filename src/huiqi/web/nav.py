@@ -60,6 +60,8 @@ NAV: list[NavItem] = [
     NavItem("/grants/disbursements", "拨付清单", "Disbursement", STAFF, "grants"),
     NavItem("/grants/ledger", "台账", "Ledger", STAFF, "grants"),
     NavItem("/grants/public", "兑现公示", "Benefits notice", ("public",), "grants"),
+    NavItem("/funds/calls", "申报通知", "Calls for applications", ("public",), "funds"),
+    NavItem("/funds/mine", "我的申报", "My applications", ("enterprise",), "funds"),
     NavItem("/funds/review", "申报评审", "Application review", STAFF, "funds"),
     NavItem("/funds/performance/mine", "绩效报告", "Performance reports", ("enterprise",), "funds"),
     NavItem("/funds/dashboard", "专项资金统计", "Funds dashboard", STAFF, "funds"),
