@@ -105,6 +105,63 @@ def call_page(
     )
 
 
+def _call_form(
+    request: Request,
+    session: SessionDep,
+    user: User,
+    form: dict[str, str],
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    from huiqi.matching.service import published_versions
+
+    return render(
+        request,
+        "funds/call_form.html",
+        status_code=status_code,
+        funds=funds.funds_of(session, user),
+        rules=published_versions(session),
+        form=form,
+        error=error,
+        **COMMON,
+    )
+
+
+@router.get("/funds/calls/new", include_in_schema=False)
+def new_call_page(request: Request, session: SessionDep, user: OfficerUser) -> Response:
+    """The form for a new draft call of a fund the officer's department manages."""
+    from huiqi.funds import call_form
+
+    form = {
+        "materials": call_form.EXAMPLE_MATERIALS,
+        "stages": call_form.EXAMPLE_STAGES,
+        "criteria": call_form.EXAMPLE_CRITERIA,
+        "objection_days": "5",
+    }
+    return _call_form(request, session, user, form)
+
+
+@router.post("/funds/calls/new", include_in_schema=False)
+async def new_call_submit(request: Request, session: SessionDep, user: OfficerUser) -> Response:
+    """Create the draft call and open it (publishing is a separate step)."""
+    from huiqi.funds import call_form
+
+    form = {str(k): str(v)[:5000] for k, v in (await request.form()).items() if k != "csrf_token"}
+    try:
+        call = funds.create_call(session, user, call_form.terms(form))
+    except FundsError as exc:
+        session.rollback()
+        return _call_form(
+            request,
+            session,
+            user,
+            form,
+            error=exc.localized(_lang(request)),
+            status_code=exc.status,
+        )
+    return RedirectResponse(f"/funds/calls/{call.id}", status_code=303)
+
+
 @router.post("/funds/calls/{call_id:int}/publish", include_in_schema=False)
 def publish_form(call_id: Int64, session: SessionDep, user: OfficerUser) -> Response:
     """Publish a draft call (library document and push) and show it."""
