@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
                      "--workdir", tmp, "--pg-name", args.pg_name],
-                    check=False, capture_output=True, text=True,
+                    check=True, capture_output=True, text=True,
                 )  # fmt: skip
                 result = json.loads(out.stdout.strip().splitlines()[-1])
                 result["file_mb"] = mb

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,51 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Demo databases already built in this test process, by population (see demo_database).
+_DEMO_DATABASES: dict[int, Path] = {}
+
+
+def demo_database(near: Path, population: int) -> Path:
+    """A migrated SQLite file with the demo loaded, built once per test process (xdist worker)
+    and population beside `near`; the modules that serve the demo each work on a copy."""
+    built = _DEMO_DATABASES.get(population)
+    if built is not None:
+        return built
+    from huiqi import demo
+    from huiqi.core import db, migrate
+
+    built = near.parent / f"demo-{population}" / "huiqi.db"
+    url = f"sqlite:///{built}"
+    migrate.upgrade(url)
+    engine = db.make_engine(url)
+    db.configure(engine)
+    with db.session_scope() as session:
+        demo.load_all(session, population=population)
+    engine.dispose()
+    _DEMO_DATABASES[population] = built
+    return built
+
+
+def copy_demo(data_dir: Path, population: int) -> None:
+    """Give `data_dir` its own copy of the demo database (SQLite's online backup, so it is whole)."""
+    source = demo_database(data_dir, population)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        closing(sqlite3.connect(source)) as src,
+        closing(sqlite3.connect(data_dir / "huiqi.db")) as dst,
+    ):
+        src.backup(dst)
+
+
 @contextmanager
-def live_server(data_dir: Path, setup: Callable[[Session], Any]) -> Iterator[str]:
-    """Migrate a fresh SQLite file, run `setup` in one transaction, serve it; yield the base URL."""
+def live_server(
+    data_dir: Path,
+    setup: Callable[[Session], Any] | None = None,
+    *,
+    demo_population: int | None = None,
+) -> Iterator[str]:
+    """Migrate a fresh SQLite file (or start from a copy of the demo with that population), run
+    `setup` in one transaction, serve it; yield the base URL."""
     require_chromium()
     import uvicorn
 
@@ -55,10 +98,13 @@ def live_server(data_dir: Path, setup: Callable[[Session], Any]) -> Iterator[str
     from huiqi.web.app import create_app
 
     settings = Settings(env="test", data_dir=data_dir, secret_key="browser-test-secret-0123456789")
+    if demo_population is not None:
+        copy_demo(data_dir, demo_population)
     migrate.upgrade(settings.effective_database_url)
     db.configure(db.make_engine(settings.effective_database_url))
-    with db.session_scope() as session:
-        setup(session)
+    if setup is not None:
+        with db.session_scope() as session:
+            setup(session)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

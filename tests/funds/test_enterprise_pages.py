@@ -236,3 +236,32 @@ def test_officer_sees_the_drafts_of_its_department(
     assert "发布并推送" in client.get(f"/funds/calls/{call_id}").text
     client.cookies.clear()
     assert client.get(f"/funds/calls/{call_id}").status_code == 404
+
+
+def test_an_officer_sets_up_a_call_in_the_browser(client: TestClient, world: World) -> None:
+    token = login(client, "funds-officer")
+    page = client.get("/funds/calls/new").text
+    line = f"{world.fund.id}:{world.fund.lines[0].id}"
+    assert f'value="{line}"' in page and "gs351-23-above-scale-upgrade" in page
+    form = {
+        "csrf_token": token,
+        "fund_line": line,
+        "title": "第二批规下转规上奖励申报",
+        "legal_basis": "甘工信发〔2020〕351号 第(二十三)条",
+        "rule_id": "gs351-23-above-scale-upgrade",
+        "opens_at": "2025-03-03T09:00",
+        "closes_at": "2025-03-31T17:00",
+        "budget_yuan": "5000",
+        "materials": "plan|项目实施方案|pdf,exe|10|必需",
+        "stages": "county|5\nprovince|10",
+        "criteria": "growth|成长性|100",
+    }
+    r = client.post("/funds/calls/new", data=form)
+    assert r.status_code == 422 and "文件类型" in r.text and "第二批" in r.text
+    form["materials"] = "plan|项目实施方案|pdf,docx|10|必需"
+    r = client.post("/funds/calls/new", data=form, follow_redirects=False)
+    assert r.status_code == 303
+    page = client.get(r.headers["location"]).text
+    assert "第二批规下转规上奖励申报" in page and 'id="publish-form"' in page
+    # 17:00 in Beijing is stored as 09:00 UTC and shown again as Beijing time
+    assert "2025-03-31 17:00" in page

@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session
 from huiqi.core import clock
 from huiqi.funds import service as funds
 from huiqi.funds.errors import FundsConflict, FundsError, FundsForbidden, FundsNotFound
-from huiqi.funds.models import FundApplicationEvent
+from huiqi.funds.models import FundApplication, FundApplicationEvent
 from huiqi.funds.schemas import ApplicationStatus, CallStatus
+from huiqi.funds.todo import todo
 from huiqi.notify.models import Notification
 from huiqi.policy.models import Policy
 from tests.funds.enterprise_world import (
     ELIGIBLE,
     NOW,
+    ON,
     OUTSIDER,
     PDF,
     PNG,
@@ -258,3 +260,57 @@ def test_withdrawn_draft_frees_the_call_for_a_new_one(world: World) -> None:
     first = funds.start(s, world.eligible, world.call.id)
     funds.withdraw(s, world.eligible, first.id)
     assert funds.start(s, world.eligible, world.call.id).id != first.id
+
+
+def _return_for_correction(world: World, app_id: int, days: int = 5) -> None:
+    """What a county reviewer's return leaves behind (the review module's job)."""
+    app = world.session.get(FundApplication, app_id)
+    assert app is not None
+    app.status = ApplicationStatus.returned
+    app.decision_reason = "请补充现场照片"
+    app.return_deadline = clock.today() + timedelta(days=days)
+
+
+def test_a_returned_application_is_corrected_and_resubmitted_at_its_stage(world: World) -> None:
+    s = world.session
+    funds.publish_call(s, world.officer, world.call.id)
+    app_id = ready(world, world.eligible)
+    app = funds.own_application(s, world.eligible, app_id)
+    app.status, app.stage_index = ApplicationStatus.in_review, 1
+    _return_for_correction(world, app_id)
+    assert [i.zh for i in todo(s, world.eligible) if i.count] == ["被退回、需修改后重新提交的申报"]
+    funds.add_material(s, world.eligible, app_id, "photo", "p.png", PNG, data_dir=world.data_dir)
+    funds.submit(s, world.eligible, app_id, declared=True, idempotency_key="again")
+    assert (app.status, app.stage_index, app.return_deadline) == (
+        ApplicationStatus.in_review,
+        1,
+        None,
+    )
+    assert [e.kind for e in funds.events_of(s, app_id)][-1] == "resubmitted"
+
+
+def test_a_correction_after_its_deadline_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = world.session
+    funds.publish_call(s, world.officer, world.call.id)
+    app_id = ready(world, world.eligible)
+    _return_for_correction(world, app_id, days=2)
+    monkeypatch.setattr(clock, "today", lambda: ON + timedelta(days=3))
+    monkeypatch.setattr(clock, "now", lambda: NOW + timedelta(days=3))
+    with pytest.raises(FundsConflict) as err:
+        funds.submit(s, world.eligible, app_id, declared=True, idempotency_key="late")
+    assert "修改期限" in err.value.message_zh
+
+
+def test_drafts_near_the_deadline_are_a_to_do(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = world.session
+    funds.publish_call(s, world.officer, world.call.id)
+    funds.start(s, world.eligible, world.call.id)
+    assert not any(i.count for i in todo(s, world.eligible))  # 14 days left
+    monkeypatch.setattr(clock, "now", lambda: world.call.closes_at - timedelta(days=2))
+    items = [i for i in todo(s, world.eligible) if i.count]
+    assert [(i.count, i.href, i.urgent) for i in items] == [(1, "/funds/mine", True)]
+    assert todo(s, world.officer) == []

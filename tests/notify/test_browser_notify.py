@@ -33,13 +33,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     facts: dict[str, Any] = {}
 
     def setup(session: Session) -> None:
-        from huiqi import demo as demo_data
         from huiqi.accounts import service as accounts
         from huiqi.grants import service as grants
         from huiqi.grants.schemas import BankAccountInput
         from huiqi.notify.service import sync_subscriptions_from_registry
 
-        demo_data.load_all(session, population=300)
         sync_subscriptions_from_registry(session)
         accounts.create_user(
             session,
@@ -72,7 +70,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         facts["reject"] = reject.id
         facts["flagged"] = all(g.risk_flags for g in approve)
 
-    with live.live_server(tmp_path_factory.mktemp("notify-live"), setup) as url:
+    with live.live_server(
+        tmp_path_factory.mktemp("notify-live"), setup, demo_population=300
+    ) as url:
         facts["url"] = url
         yield facts
 

@@ -273,3 +273,41 @@ def test_digest_goes_out_as_one_message(
     db_session.expire_all()
     statuses = sorted(r.status for r in db_session.scalars(select(OutboxMessage)))
     assert statuses == ["digested", "digested", "digested", "sent", "sent"]
+
+
+def test_smtp_down_then_back_resumes_without_loss_or_duplicates(
+    db_session: Session,
+    session_maker: sessionmaker[Session],
+    subscribe: Callable[..., Subscription],
+    settings: Settings,
+    smtp: SmtpServer,
+    clock: Clock,
+) -> None:
+    """A relay that is down holds the mail back with backoff; once it is back, each goes once."""
+    from aiosmtpd.controller import Controller
+
+    subscribe(ENT_A, consent_sms=False, consent_webhook=False)
+    _note(db_session, "k-back-1")
+    _note(db_session, "k-back-2")
+    cfg = _settings(settings, smtp.port)
+    smtp.controller.stop()  # the relay goes down
+    assert _dispatcher(cfg, session_maker, clock).run_once().retried == {"email": 2}
+    rows = [r for r in _all_rows(db_session) if r.channel == "email"]
+    assert {r.status for r in rows} == {"pending"} and smtp.messages == []
+
+    smtp.controller = Controller(smtp.handler, hostname="127.0.0.1", port=smtp.port)
+    smtp.controller.start()  # and comes back before the retry is due
+    assert _dispatcher(cfg, session_maker, clock).run_once().total == 0  # backoff is kept
+    clock.now += timedelta(seconds=60)
+    assert _dispatcher(cfg, session_maker, clock).run_once().sent == {"email": 2}
+    rows = [r for r in _all_rows(db_session) if r.channel == "email"]
+    assert {r.status for r in rows} == {"sent"}
+    received = sorted(str(m["X-Huiqi-Idempotency-Key"]) for m in smtp.messages)
+    assert received == sorted(r.idempotency_key for r in rows)
+    assert _dispatcher(cfg, session_maker, clock).run_once().total == 0
+    assert len(smtp.messages) == 2
+
+
+def _all_rows(session: Session) -> list[OutboxMessage]:
+    session.expire_all()
+    return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))

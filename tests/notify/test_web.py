@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from huiqi.core.config import Settings
 from huiqi.notify import service
 from huiqi.notify.models import Notification, ReadReceipt, Subscription
+from huiqi.notify.schemas import SETTING_LABELS
 from tests.conftest import csrf_from
 from tests.notify.conftest import ENT_A, ENT_B
 
@@ -74,7 +75,8 @@ def test_settings_refuse_bad_addresses_and_save_good_ones(
         r = client.post("/notify/settings", data={"csrf_token": token, "daily_cap": "5", **fields})
         assert r.status_code == 422, fields
         error = BeautifulSoup(r.text, "lxml").find(id="settings-error")
-        assert error is not None and error.get_text().startswith(name), (fields, error)
+        label = SETTING_LABELS[name][0]  # the field as the form labels it
+        assert error is not None and error.get_text().startswith(label), (fields, error)
     assert service.get_subscription(db_session, ENT_A) is None
     r = client.post(
         "/notify/settings",

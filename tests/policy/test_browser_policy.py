@@ -164,7 +164,7 @@ def test_empty_and_unsupported_uploads_show_the_reason_and_store_nothing(
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     page.get_by_label("文件").set_input_files(str(image))
     page.get_by_role("button", name="上传并解析").click()
-    expect(error).to_contain_text("scan.png: unsupported format: a PNG image")
+    expect(error).to_contain_text("scan.png:不支持的格式:这是PNG 图片")
     expect(error).to_contain_text("未能导入")
     expect(page).to_have_url(f"{live_server}/policy/upload")
     expect(page.get_by_role("button", name="上传并解析")).to_be_enabled()
@@ -172,7 +172,7 @@ def test_empty_and_unsupported_uploads_show_the_reason_and_store_nothing(
     # A plain form post (as without JavaScript): the server refuses the empty file by itself.
     page.get_by_label("文件").set_input_files(str(empty))
     page.evaluate("document.getElementById('policy-upload').submit()")
-    expect(page.locator("#upload-error")).to_contain_text("空白.txt: the file is empty")
+    expect(page.locator("#upload-error")).to_contain_text("空白.txt:文件为空")
     assert policy_count() == before
     context.close()
 

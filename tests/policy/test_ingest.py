@@ -127,8 +127,12 @@ def _xlsx() -> bytes:
 def test_bad_input_names_file_and_reason(data: bytes, name: str, reason: str) -> None:
     with pytest.raises(IngestError) as caught:
         ingest_bytes(data, name)
-    assert str(caught.value).startswith(f"{name}: ")
-    assert reason in str(caught.value)
+    assert caught.value.message_en.startswith(f"{name}: ")
+    assert reason in caught.value.message_en
+    # the Chinese view names the file and gives the reason in Chinese
+    zh = caught.value.message_zh
+    assert zh.startswith(f"{name}:") and re.search(r"[\u4e00-\u9fff]", zh)
+    assert not re.search(r"[a-z]{4,} [a-z]{2,} [a-z]{2,}", zh), zh
 
 
 def test_oversized_file_is_refused(tmp_path: Path) -> None:

@@ -216,7 +216,7 @@ def test_refused_corrections_keep_the_input_and_explain(
     art1 = page.select_one("#art-1")
     assert art1 is not None and "has-error" in art1["class"]
     assert art1.select_one("details.correct[open]") is not None
-    assert "may not be empty" in art1.select_one("[role=alert]").get_text()  # type: ignore[union-attr]
+    assert "正文不能为空" in art1.select_one("[role=alert]").get_text()  # type: ignore[union-attr]
     assert art1.select_one("input[name=title]")["value"] == "新标题"  # type: ignore[index]
     db_session.expire_all()
     assert policy.articles[0].title == "设立纾困专项资金"

@@ -175,9 +175,9 @@ def test_upload_rejects_bad_files_and_stores_nothing(
     login_as("officer")
     token = csrf_from(client, "/policy/upload")
     for name, data, reason in [
-        ("empty.txt", b"", "the file is empty"),
-        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG image"),
-        ("table.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "legacy Word"),
+        ("empty.txt", b"", "文件为空"),
+        ("image.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "PNG 图片"),
+        ("table.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "旧版 Word"),
     ]:
         response = client.post(
             "/policy/upload",

@@ -18,11 +18,7 @@ SHOTS = os.environ.get("HUIQI_FUNDS_SHOTS")  # a folder to keep screenshots in, 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from huiqi import demo
-
-    with live.live_server(
-        tmp_path_factory.mktemp("live-funds"), lambda s: demo.load_all(s, population=300)
-    ) as url:
+    with live.live_server(tmp_path_factory.mktemp("live-funds"), demo_population=300) as url:
         yield url
 
 

@@ -49,11 +49,7 @@ SHOTS = [
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The platform with the demo loaded (a small population), served by uvicorn in a thread."""
-    from huiqi import demo
-
-    with live.live_server(
-        tmp_path_factory.mktemp("portal"), lambda s: demo.load_all(s, population=300)
-    ) as url:
+    with live.live_server(tmp_path_factory.mktemp("portal"), demo_population=300) as url:
         yield url
 
 

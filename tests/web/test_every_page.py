@@ -1,11 +1,13 @@
 """Every page each demo role can reach, rendered in the Chinese view: none fails, and none shows
-English validator phrases, internal field names, code values or JSON to the reader."""
+English validator phrases, internal field names, code values or JSON to the reader; every form on
+those pages, submitted empty and with bad values, answers with a Chinese message of the same kind."""
 
 from __future__ import annotations
 
 import re
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -14,9 +16,11 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from huiqi.enterprise.catalogue import catalogue
+from tests import live
 from tests.conftest import csrf_from
 
-MAX_PAGES = 70
+MAX_PAGES = 200
+PER_KIND = 2
 SKIP = re.compile(
     r"^/(logout|lang/|static/|api/|healthz)|\.(csv|xlsx|json|pdf|docx)$|/unsubscribe/|/open/"
 )
@@ -46,20 +50,50 @@ DEMO = {
 
 
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     """The platform with the demo loaded (a small population) on its own SQLite file."""
-    from huiqi import demo
+    return _demo(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def form_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """Another demo platform for provoking forms: what a form changes stays out of the page test."""
+    return _demo(tmp_path_factory)
+
+
+@pytest.fixture
+def demo_app(demo_world: tuple[object, object]) -> object:
+    """The demo platform, its database the one in use."""
+    return _use(demo_world)
+
+
+@pytest.fixture
+def form_app(form_world: tuple[object, object]) -> object:
+    """The platform forms are provoked on, its database the one in use."""
+    return _use(form_world)
+
+
+def _use(world: tuple[object, object]) -> object:
+    from huiqi.core import db
+
+    app, engine = world
+    db.configure(engine)  # type: ignore[arg-type]
+    return app
+
+
+def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
+    """The platform on a copy of the demo (a small population) in its own SQLite file."""
     from huiqi.core import db, migrate
     from huiqi.core.config import Settings
     from huiqi.web.app import create_app
 
     data_dir: Path = tmp_path_factory.mktemp("every-page")
     settings = Settings(env="test", data_dir=data_dir, secret_key="every-page-secret-0123456789")
+    live.copy_demo(data_dir, 200)
     migrate.upgrade(settings.effective_database_url)
-    db.configure(db.make_engine(settings.effective_database_url))
-    with db.session_scope() as session:
-        demo.load_all(session, population=200)
-    yield create_app(settings, configure_db=False)
+    engine = db.make_engine(settings.effective_database_url)
+    db.configure(engine)
+    return create_app(settings, configure_db=False), engine
 
 
 def visible_text(html: str) -> str:
@@ -71,15 +105,25 @@ def visible_text(html: str) -> str:
     return main.get_text(" ", strip=True) if main else ""
 
 
+def page_kind(path: str) -> str:
+    """Pages of one kind share a template: path segments holding ids, codes or names become N."""
+    parts = urlsplit(path).path.split("/")
+    return "/".join("N" if re.search(r"\d|%", p) else p for p in parts)
+
+
 def crawl(client: TestClient) -> Iterator[tuple[str, int, str]]:
-    """Breadth-first over same-site links from the home page: (path, status, html)."""
+    """Breadth-first over same-site links from the home page: (path, status, html); at most
+    PER_KIND pages of each kind, so every kind of page is reached within MAX_PAGES."""
     seen: set[str] = set()
+    kinds: dict[str, int] = {}
     queue = deque(["/"])
     while queue and len(seen) < MAX_PAGES:
         path = queue.popleft()
-        if path in seen:
+        kind = page_kind(path)
+        if path in seen or kinds.get(kind, 0) >= PER_KIND:
             continue
         seen.add(path)
+        kinds[kind] = kinds.get(kind, 0) + 1
         r = client.get(path)
         yield path, r.status_code, r.text
         if "text/html" not in r.headers.get("content-type", ""):
@@ -94,37 +138,169 @@ def crawl(client: TestClient) -> Iterator[tuple[str, int, str]]:
                 queue.append(target)
 
 
+ENGLISH_WORDS = re.compile(r"[A-Za-z][a-z']*(?:[ ,:;()-]+[A-Za-z][a-z']*){3,}")
+MESSAGES = "[role=alert], .alert, .error, .errors, #errors, .flash"
+
+
+def message_problems(where: str, html: str) -> list[str]:
+    """Error and status messages in the Chinese view that are written in English."""
+    soup = BeautifulSoup(html, "lxml")
+    for tag in soup.select("[lang=en], [hidden], code, pre"):
+        tag.decompose()
+    out = []
+    for box in soup.select(MESSAGES):
+        text = box.get_text(" ", strip=True)
+        found = ENGLISH_WORDS.search(text)
+        if found:
+            out.append(f"{where}: English message {found.group(0)!r} in {text[:120]!r}")
+    return out
+
+
+def reading_problems(where: str, html: str) -> list[str]:
+    """What a Chinese reader should not see on a page: validator English, codes, JSON, field
+    names, messages in English."""
+    text = visible_text(html)
+    problems = message_problems(where, html)
+    for name, pattern in (
+        ("validator phrase", PHRASES),
+        ("code value", CODES),
+        ("JSON", JSON_BLOB),
+        ("field name", FIELDS),
+    ):
+        found = pattern.search(text)
+        if found:
+            start = max(0, found.start() - 30)
+            problems.append(
+                f"{where}: {name} {found.group(0)!r} in …{text[start : found.end() + 30]}…"
+            )
+    return problems
+
+
+def _login(client: TestClient, username: str) -> None:
+    token = csrf_from(client)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": DEMO[username], "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+
+
 @pytest.mark.parametrize("username", sorted(DEMO))
 def test_every_page_reads_in_chinese(demo_app: object, username: str) -> None:
     problems: list[str] = []
     with TestClient(
         demo_app, base_url="https://testserver", raise_server_exceptions=False
     ) as client:  # type: ignore[arg-type]
-        token = csrf_from(client)
-        r = client.post(
-            "/login",
-            data={"username": username, "password": DEMO[username], "csrf_token": token},
-            follow_redirects=False,
-        )
-        assert r.status_code == 303
+        _login(client, username)
         pages = 0
         for path, status, html in crawl(client):
             pages += 1
             if status >= 500:
                 problems.append(f"{path}: HTTP {status}")
                 continue
-            text = visible_text(html)
-            for name, pattern in (
-                ("validator phrase", PHRASES),
-                ("code value", CODES),
-                ("JSON", JSON_BLOB),
-                ("field name", FIELDS),
-            ):
-                found = pattern.search(text)
-                if found:
-                    start = max(0, found.start() - 30)
-                    problems.append(
-                        f"{path}: {name} {found.group(0)!r} in …{text[start : found.end() + 30]}…"
-                    )
+            problems += reading_problems(path, html)
         assert pages > 5
+    assert not problems, "\n".join(problems)
+
+
+# Forms not to provoke: they end the session or switch the language of the rest of the crawl.
+FORM_SKIP = re.compile(r"^/(logout|lang/|login)")
+BAD_VALUES = {
+    "number": "x",
+    "date": "2024-13-45",
+    "email": "not-an-e-mail",
+    "url": "javascript:alert(1)",
+    "tel": "phone",
+    "month": "2024-99",
+}
+
+
+@dataclass
+class Form:
+    """A form found on a page: where it goes and its fields as (name, type, value)."""
+
+    page: str
+    method: str
+    action: str
+    fields: list[tuple[str, str, str]]
+
+    def key(self) -> tuple[str, str, tuple[str, ...]]:
+        """Forms of the same kind (same action shape and fields) are provoked once."""
+        shape = re.sub(r"/\d+", "/N", self.action)
+        return self.method, shape, tuple(sorted(n for n, _t, _v in self.fields))
+
+    def variant(self, bad: bool) -> tuple[dict[str, str], dict[str, tuple[str, bytes, str]]]:
+        """Data and files of one submission: every field emptied, or given a wrong value."""
+        data: dict[str, str] = {}
+        files: dict[str, tuple[str, bytes, str]] = {}
+        for name, kind, value in self.fields:
+            if kind == "hidden":
+                data[name] = value
+            elif kind == "file":
+                files[name] = ("bad.txt", b"\x00\x01 not a document" if bad else b"", "text/plain")
+            elif kind in ("checkbox", "radio", "submit"):
+                if kind == "submit" and value:
+                    data.setdefault(name, value)
+            elif bad:
+                data[name] = BAD_VALUES.get(kind, "x" * 3 if kind != "select" else "no-such-choice")
+            else:
+                data[name] = ""
+        return data, files
+
+
+def forms_of(path: str, html: str) -> list[Form]:
+    """The forms of a page that can be provoked."""
+    out = []
+    for form in BeautifulSoup(html, "lxml").find_all("form"):
+        action = urljoin(path, str(form.get("action") or path))
+        parts = urlsplit(action)
+        if parts.netloc or FORM_SKIP.search(parts.path) or SKIP.search(parts.path):
+            continue
+        fields: list[tuple[str, str, str]] = []
+        for el in form.find_all(["input", "select", "textarea", "button"]):
+            name = el.get("name")
+            if not name:
+                continue
+            if el.name == "input":
+                kind = str(el.get("type") or "text").lower()
+            elif el.name == "button":
+                kind = "submit"
+            else:
+                kind = el.name
+            fields.append((str(name), kind, str(el.get("value") or "")))
+        method = str(form.get("method") or "get").lower()
+        out.append(
+            Form(path, method, parts.path + (f"?{parts.query}" if parts.query else ""), fields)
+        )
+    return out
+
+
+@pytest.mark.parametrize("username", sorted(DEMO))
+def test_every_form_refuses_bad_input_in_chinese(form_app: object, username: str) -> None:
+    problems: list[str] = []
+    with TestClient(
+        form_app, base_url="https://testserver", raise_server_exceptions=False
+    ) as client:  # type: ignore[arg-type]
+        _login(client, username)
+        forms: dict[tuple[str, str, tuple[str, ...]], Form] = {}
+        for path, status, html in crawl(client):
+            if status < 400 and "<form" in html:
+                for form in forms_of(path, html):
+                    forms.setdefault(form.key(), form)
+        assert forms
+        for form in forms.values():
+            for bad in (False, True):
+                data, files = form.variant(bad)
+                where = f"{form.method.upper()} {form.action} from {form.page} ({'bad' if bad else 'empty'})"
+                if form.method == "get":
+                    r = client.get(form.action.split("?")[0], params=data)
+                else:
+                    r = client.post(
+                        form.action, data=data, files=files or None, follow_redirects=True
+                    )
+                if r.status_code >= 500:
+                    problems.append(f"{where}: HTTP {r.status_code}")
+                elif "text/html" in r.headers.get("content-type", ""):
+                    problems += reading_problems(where, r.text)
     assert not problems, "\n".join(problems)

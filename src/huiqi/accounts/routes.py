@@ -357,7 +357,7 @@ def admin_create_user(
             status_code=400,
             users=users,
             roles=list(Role),
-            error=str(exc),
+            error=exc.localized(request_lang(request)),
         )
     return RedirectResponse("/admin/users", status_code=303)
 

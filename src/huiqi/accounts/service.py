@@ -132,7 +132,11 @@ def create_user(
     try:
         role_enum = Role(role)
     except ValueError:
-        raise AccountError(f"role must be one of {', '.join(r.value for r in Role)}") from None
+        raise AccountError(
+            "角色须为管理员、工作人员、企业或金融机构之一",
+            f"role must be one of {', '.join(r.value for r in Role)}",
+            field="role",
+        ) from None
     if check_policy:
         _check_password(password, username)
     _check_binding(role_enum, department, credit_code, institution)

@@ -32,7 +32,7 @@ class DomainError(ValueError):
         self.message_en = message_zh if message_en is None else message_en
         self.field = field
         self.problems = list(problems)
-        super().__init__(message_zh if message_en is None else f"{message_zh} / {message_en}")
+        super().__init__(message_zh if message_en is None else f"{message_zh} / {self.message_en}")
 
     def localized(self, lang: str) -> str:
         """The message in a language ("zh" or "en")."""

@@ -124,7 +124,11 @@ def _filters(
     region = (region or "").strip()
     industry = (industry or "").strip().upper()
     if region and not region.isdigit():
-        raise HTTPException(status_code=422, detail="region must be digits (a GB/T 2260 prefix)")
+        raise RegistryError(
+            "地区须为行政区划代码(GB/T 2260)的数字前缀,如 6201",
+            "region must be digits (a GB/T 2260 prefix)",
+            field="region",
+        )
     if industry and not re.fullmatch(r"[0-9]{1,4}", industry):
         raise HTTPException(status_code=422, detail="industry must be a GB/T 4754 code prefix")
     if size and size not in SIZE_LABELS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -385,8 +385,9 @@ def create_call(session: Session, actor: User, terms: CallTerms) -> FundCall:
         policy_id=terms.policy_id,
         article_ref=terms.article_ref,
         rule_id=terms.rule_id,
-        opens_at=clock.aware(terms.opens_at),
-        closes_at=clock.aware(terms.closes_at),
+        # stored in UTC: SQLite keeps the wall-clock digits and drops the offset
+        opens_at=clock.aware(terms.opens_at).astimezone(UTC),
+        closes_at=clock.aware(terms.closes_at).astimezone(UTC),
         quota=terms.quota,
         budget_fen=terms.budget_fen,
         award_cap_fen=terms.award_cap_fen,

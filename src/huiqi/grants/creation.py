@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.bulk import chunks
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import ResultChange, ResultsChanged, of_mode
 from huiqi.grants import snapshots
-from huiqi.grants.ledger import append_ledger
+from huiqi.grants.ledger import LedgerItem, append_ledger, append_many
 from huiqi.grants.models import Grant, GrantStatus
 from huiqi.grants.risk import assess_risk, flag, provenance, set_flags, used_fields
 from huiqi.grants.snapshots import build_snapshot, encode_value, inputs_hash
@@ -51,12 +52,6 @@ def _mark_sources(
         amount_fen=fen,
         sources=sources,
     )
-
-
-def _evaluated_on(session: Session, credit_code: str, rule_id: str) -> date:
-    from huiqi.matching.service import evaluated_on
-
-    return evaluated_on(session, credit_code) or clock.today()
 
 
 def _hold(
@@ -97,21 +92,40 @@ def grants_from_results(
     """
     by = actor or "matching"
     from huiqi.matching.models import RuleVersion
+    from huiqi.matching.service import evaluated_on_many
     from huiqi.rules.evaluate import amount
 
     today = today or clock.today()
     touched: list[Grant] = []
-    for change in changed_results:
-        if change.mode != "auto_grant":
-            continue
+    listed = [c for c in changed_results if c.mode == "auto_grant"]
+    if not listed:
+        return touched
+    # the batch's grants, rule versions and evaluation dates, each read in one pass
+    codes = sorted({c.credit_code for c in listed})
+    existing: dict[tuple[str, str], list[Grant]] = {}
+    for part in chunks(codes):
+        for found in session.scalars(
+            select(Grant)
+            .where(
+                Grant.credit_code.in_(list(part)),
+                Grant.rule_id.in_(sorted({c.rule_id for c in listed})),
+            )
+            .order_by(Grant.id)
+        ):
+            existing.setdefault((found.rule_id, found.credit_code), []).append(found)
+    versions: dict[tuple[str, int], RuleVersion | None] = {}
+    dates = evaluated_on_many(session, codes)
+    items: list[LedgerItem] = []
+
+    def write_ledger() -> None:
+        append_many(session, items)
+        items.clear()
+
+    for change in listed:
         if change.result != "eligible":
-            for decided in session.scalars(
-                select(Grant).where(
-                    Grant.rule_id == change.rule_id,
-                    Grant.credit_code == change.credit_code,
-                    Grant.status != GrantStatus.rejected,
-                )
-            ):
+            for decided in existing.get((change.rule_id, change.credit_code), []):
+                if decided.status == GrantStatus.rejected:
+                    continue
                 if decided.status == GrantStatus.pending:
                     if not any(f["code"] == "no_longer_eligible" for f in decided.risk_flags):
                         decided.risk_flags = [
@@ -123,15 +137,17 @@ def grants_from_results(
                                 result=change.result,
                             ),
                         ]
-                    append_ledger(
-                        session,
-                        decided,
-                        "no_longer_eligible",
-                        actor=by,
-                        status_from=decided.status,
-                        detail={"result": change.result},
+                    items.append(
+                        LedgerItem(
+                            decided,
+                            "no_longer_eligible",
+                            by,
+                            decided.status,
+                            {"result": change.result},
+                        )
                     )
                 else:
+                    write_ledger()
                     _hold(
                         session,
                         decided,
@@ -143,17 +159,19 @@ def grants_from_results(
                     )
                 touched.append(decided)
             continue
-        version = session.scalar(
-            select(RuleVersion).where(
-                RuleVersion.rule_id == change.rule_id,
-                RuleVersion.version == int(change.rule_version),
+        vkey = (change.rule_id, int(change.rule_version))
+        if vkey not in versions:
+            versions[vkey] = session.scalar(
+                select(RuleVersion).where(
+                    RuleVersion.rule_id == change.rule_id, RuleVersion.version == vkey[1]
+                )
             )
-        )
+        version = versions[vkey]
         row = ent_repo.current_mapping(session, change.credit_code)
         if version is None or row is None:
             continue
         rule = snapshots.rule_of(version.source, version.rule_id, version.version)
-        on = _evaluated_on(session, change.credit_code, change.rule_id)
+        on = dates.get(change.credit_code) or clock.today()
         fen = amount(rule, row, on)[0]
         if fen is None:
             continue
@@ -163,12 +181,13 @@ def grants_from_results(
         )
         _mark_sources(session, snap, rule, row, on, change.credit_code, period, fen)
         ihash = inputs_hash(snap["inputs"])
-        grant = session.scalar(
-            select(Grant).where(
-                Grant.rule_id == change.rule_id,
-                Grant.credit_code == change.credit_code,
-                Grant.period == period,
-            )
+        grant = next(
+            (
+                g
+                for g in existing.get((change.rule_id, change.credit_code), [])
+                if g.period == period
+            ),
+            None,
         )
         if grant is None:
             grant = Grant(
@@ -189,14 +208,16 @@ def grants_from_results(
             )
             session.add(grant)
             session.flush()
+            existing.setdefault((change.rule_id, change.credit_code), []).append(grant)
             set_flags(grant, assess_risk(session, grant, today))
-            append_ledger(
-                session,
-                grant,
-                "created",
-                actor=by,
-                status_from=None,
-                detail={"input_hash": ihash, "rule_version": version.version},
+            items.append(
+                LedgerItem(
+                    grant,
+                    "created",
+                    by,
+                    None,
+                    {"input_hash": ihash, "rule_version": version.version},
+                )
             )
             touched.append(grant)
             continue
@@ -215,22 +236,24 @@ def grants_from_results(
             grant.updated_at = utcnow()
             grant.risk_flags = [f for f in grant.risk_flags if f["code"] != "no_longer_eligible"]
             set_flags(grant, assess_risk(session, grant, today))
-            append_ledger(
-                session,
-                grant,
-                "recomputed",
-                actor=by,
-                status_from=grant.status,
-                detail={
-                    "old": old,
-                    "new": {
-                        "amount_fen": fen,
-                        "input_hash": ihash,
-                        "rule_version": version.version,
+            items.append(
+                LedgerItem(
+                    grant,
+                    "recomputed",
+                    by,
+                    grant.status,
+                    {
+                        "old": old,
+                        "new": {
+                            "amount_fen": fen,
+                            "input_hash": ihash,
+                            "rule_version": version.version,
+                        },
                     },
-                },
+                )
             )
         else:
+            write_ledger()
             _hold(
                 session,
                 grant,
@@ -245,6 +268,7 @@ def grants_from_results(
                 actor=by,
             )
         touched.append(grant)
+    write_ledger()
     session.flush()
     return touched
 

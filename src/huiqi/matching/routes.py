@@ -114,9 +114,7 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
     from huiqi.funds.service import open_calls_by_rule
     from huiqi.funds.timeline import beijing_text
 
-    calls = open_calls_by_rule(
-        session, [v.rule_id for v, _exp in mine.eligible + mine.to_confirm if v.mode == "apply"]
-    )
+    calls = open_calls_by_rule(session, [v.rule_id for v, _exp in mine.eligible + mine.to_confirm])
     return render(
         request,
         "matching/mine.html",

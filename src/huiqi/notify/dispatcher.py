@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,9 +110,12 @@ class RunStats:
     cancelled: dict[str, int] = field(default_factory=dict)
     digests: int = 0
 
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def add(self, bucket: dict[str, int], channel: str) -> None:
-        """Count one outcome."""
-        bucket[channel] = bucket.get(channel, 0) + 1
+        """Count one outcome (a channel's sending and rendering threads both count)."""
+        with self._lock:
+            bucket[channel] = bucket.get(channel, 0) + 1
 
     @property
     def total(self) -> int:
@@ -536,7 +539,10 @@ class Dispatcher:
         Three short transactions whatever the batch size: the claim (already committed), the
         rendering, the outcomes. The sends in between run concurrently (see send_all).
         """
-        prepared = self._prepare(ids, stats)
+        self.send_and_record(self._prepare(ids, stats), stats)
+
+    def send_and_record(self, prepared: list[tuple[int, str, Outbound]], stats: RunStats) -> None:
+        """Send rendered rows of one channel, then record every outcome in one transaction."""
         if not prepared:
             return
         channel = prepared[0][2].channel
@@ -545,8 +551,8 @@ class Dispatcher:
 
     # -- passes ---------------------------------------------------------------------------
 
-    def run_channel(self, channel: str, stats: RunStats, stop: threading.Event | None) -> None:
-        """Send every due row of one channel in batches, respecting its rate limit."""
+    def _claims(self, channel: str, stop: threading.Event | None) -> Iterator[list[int]]:
+        """Claimed batches of a channel within its rate limit, until none is due."""
         limiter = self.limits[channel]
         while stop is None or not stop.is_set():
             granted = limiter.take(self.batch)
@@ -556,7 +562,31 @@ class Dispatcher:
             ids = self.claim(channel, granted)
             if not ids:
                 return
-            self.deliver_batch(ids, stats)
+            yield ids
+
+    def run_channel(self, channel: str, stats: RunStats, stop: threading.Event | None) -> None:
+        """Send every due row of one channel in batches, respecting its rate limit.
+
+        In parallel mode the next batch is claimed and rendered while one is on the wire, so
+        the sends' waits on the network and the database work overlap. Only the batch being
+        sent is in flight in the crash-safety sense: the next one is claimed but not yet sent,
+        and a crash leaves it to be sent once, after its lease.
+        """
+        if not self.parallel:  # one thread does everything, a batch at a time
+            for ids in self._claims(channel, stop):
+                self.deliver_batch(ids, stats)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"send-{channel}") as sender:
+            sending: Future[None] | None = None
+            try:
+                for ids in self._claims(channel, stop):
+                    prepared = self._prepare(ids, stats)
+                    if sending is not None:
+                        sending.result()
+                    sending = sender.submit(self.send_and_record, prepared, stats)
+            finally:
+                if sending is not None:
+                    sending.result()
 
     def run_once(self, stop: threading.Event | None = None) -> RunStats:
         """One pass: bundle due digests, then send everything due on every channel."""

@@ -176,41 +176,64 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
     if picked.size == 0:
         return []
     who = changes.enterprise[picked]
+    rule = changes.rule[picked]
+    result = changes.result[picked]
+    eligible = result == 1
+    # within each enterprise (changes come sorted by it) eligible news first, order kept
+    order = np.lexsort((~eligible, who))
+    picked, who, rule, result = picked[order], who[order], rule[order], result[order]
+    eligible = eligible[order]
     starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
     ends = np.r_[starts[1:], who.size]
-    eligible_line: dict[int, str] = {}
-    unknown_line: dict[tuple[int, str], str] = {}
-    fact: dict[tuple[int, int], str] = {}
+    n_good = np.add.reduceat(eligible.astype(np.int64), starts)
+    facts = changes.rules
+    fact = np.asarray(
+        [f"{f.rule_id}:{f.rule_version}:{RESULTS[x]}" for f in facts for x in range(3)],
+        dtype=object,
+    )
+    keys = fact[rule.astype(np.int64) * 3 + result].tolist()
+    rule_ids = np.asarray([f.rule_id for f in facts], dtype=object)[rule].tolist()
+    good_line = np.asarray(
+        [
+            f"  · 「{f.title or f.rule_id}」"
+            + ("(免申即享,无需申请)" if f.mode == "auto_grant" else "")
+            + (f"(依据:{f.legal_basis})" if f.legal_basis else "")
+            for f in facts
+        ],
+        dtype=object,
+    )
+    lines = good_line[rule]
+    wanting_at = np.flatnonzero(~eligible)
+    made: dict[tuple[int, str], str] = {}
+    for k, r, text in zip(
+        wanting_at.tolist(),
+        rule[wanting_at].tolist(),
+        changes.missing[picked[wanting_at]].tolist(),
+        strict=True,
+    ):
+        if (r, text) not in made:
+            made[(r, text)] = f"  · 「{facts[r].title or facts[r].rule_id}」缺少:" + _labels(
+                m for m in text.split(",") if m
+            )
+        lines[k] = made[(r, text)]
+    listed = lines.tolist()
     specs: list[NoteSpec] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        group = picked[start:end]
-        if group.size <= SINGLES_UP_TO:
-            specs += result_notes([changes[i] for i in group.tolist()])
+    for start, end, good in zip(starts.tolist(), ends.tolist(), n_good.tolist(), strict=True):
+        if end - start <= SINGLES_UP_TO:
+            specs += result_notes([changes[i] for i in np.sort(picked[start:end]).tolist()])
             continue
-        code, name = changes.enterprises[int(changes.enterprise[group[0]])]
-        rules = changes.rule[group].tolist()
-        results = changes.result[group].tolist()
-        missing = changes.missing[group].tolist()
-        good, wanting, keys, covers = [], [], [], set()
-        for r, res, text in zip(rules, results, missing, strict=True):
-            f = changes.rules[r]
-            if (r, res) not in fact:
-                fact[(r, res)] = f"{f.rule_id}:{f.rule_version}:{RESULTS[res]}"
-            keys.append(fact[(r, res)])
-            if res == 1:
-                if r not in eligible_line:
-                    mark = "(免申即享,无需申请)" if f.mode == "auto_grant" else ""
-                    basis = f"(依据:{f.legal_basis})" if f.legal_basis else ""
-                    eligible_line[r] = f"  · 「{f.title or f.rule_id}」{mark}{basis}"
-                good.append(eligible_line[r])
-                covers.add(f.rule_id)
-            else:
-                if (r, text) not in unknown_line:
-                    unknown_line[(r, text)] = f"  · 「{f.title or f.rule_id}」缺少:" + _labels(
-                        m for m in text.split(",") if m
-                    )
-                wanting.append(unknown_line[(r, text)])
-        specs.append(_summary(code, name, good, wanting, keys, covers))
+        code, name = changes.enterprises[int(who[start])]
+        middle = start + good
+        specs.append(
+            _summary(
+                code,
+                name,
+                listed[start:middle],
+                listed[middle:end],
+                keys[start:end],
+                set(rule_ids[start:middle]),
+            )
+        )
     return specs
 
 

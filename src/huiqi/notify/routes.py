@@ -34,6 +34,7 @@ from huiqi.web.deps import (
     render,
     require_roles,
 )
+from huiqi.web.i18n import request_lang
 
 router = APIRouter()
 # Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
@@ -167,7 +168,12 @@ async def save_settings(
         )
     except SettingsError as exc:
         return _settings_page(
-            request, session, str(user.credit_code), error=str(exc), form=dict(form), status=422
+            request,
+            session,
+            str(user.credit_code),
+            error=exc.localized(request_lang(request)),
+            form=dict(form),
+            status=422,
         )
     service.save_settings(session, str(user.credit_code), data, actor=user.username)
     return RedirectResponse("/notify/settings?saved=1", status_code=303)

@@ -29,8 +29,25 @@ class SettingsError(Invalid):
     """A notification setting was refused; `field` names it and the message says why."""
 
     def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}", field=field_name)
+        zh, _sep, en = message.partition(" / ")
+        label_zh, label_en = SETTING_LABELS.get(field_name, (field_name, field_name))
+        super().__init__(f"{label_zh}:{zh}", f"{label_en}: {en or zh}", field=field_name)
         self.message = message
+
+
+# The settings as the form labels them, for messages that name a field.
+SETTING_LABELS = {
+    "email": ("邮箱地址", "E-mail address"),
+    "phone": ("手机号", "Mobile"),
+    "webhook_url": ("Webhook 接收地址", "Webhook URL"),
+    "consent_email": ("邮件推送", "E-mail consent"),
+    "consent_sms": ("短信推送", "SMS consent"),
+    "consent_webhook": ("Webhook 推送", "Webhook consent"),
+    "muted_topics": ("不接收的主题", "Muted topics"),
+    "quiet_start": ("免打扰开始", "Quiet from"),
+    "quiet_end": ("免打扰结束", "Quiet until"),
+    "daily_cap": ("每日最多推送条数", "Messages per day"),
+}
 
 
 def check_email(raw: str) -> str:

@@ -16,7 +16,7 @@ import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +91,78 @@ class IngestError(DomainError):
     """A file that cannot be read as a policy document; the message names the file and the reason."""
 
     def __init__(self, filename: str, reason: str) -> None:
-        super().__init__(f"{filename}: {reason}")
+        zh, sep, en = reason.partition(" / ")
+        if not sep:
+            zh, en = _reason_zh(reason), reason
+        super().__init__(f"{filename}:{zh}", f"{filename}: {en}")
         self.filename = filename
         self.reason = reason
+
+
+# The Chinese of the reasons written in English below (a reason given as "中文 / English" needs none).
+_KIND_ZH = {
+    "a PNG image": "PNG 图片",
+    "a JPEG image": "JPEG 图片",
+    "a GIF image": "GIF 图片",
+    "a gzip archive": "gzip 压缩包",
+    "a RAR archive": "RAR 压缩包",
+    "a 7z archive": "7z 压缩包",
+    "an executable": "可执行程序",
+}
+_REASONS_ZH: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"the file is empty"), "文件为空"),
+    (re.compile(r"binary content, not a text document"), "文件是二进制内容,不是文本文件"),
+    (
+        re.compile(r"the file is too large \(([\d,]+) bytes; the limit is ([\d,]+)\)"),
+        r"文件过大(\1 字节,上限 \2 字节)",
+    ),
+    (re.compile(r"the file is too large \(more than ([\d,]+) bytes\)"), r"文件过大(超过 \1 字节)"),
+    (
+        re.compile(r"cannot determine the text encoding.*"),
+        "无法识别文本编码(已尝试 UTF-8、GBK/GB18030 与自动识别)",
+    ),
+    (
+        re.compile(r"starts with a UTF-(8|16) mark but is not UTF-\1.*"),
+        r"文件以 UTF-\1 标记开头,但内容不是 UTF-\1 编码",
+    ),
+    (re.compile(r"damaged ZIP/DOCX container"), "ZIP/DOCX 文件已损坏"),
+    (re.compile(r"not a readable DOCX file.*"), "不是可读取的 DOCX 文件"),
+    (re.compile(r"not a readable PDF file"), "不是可读取的 PDF 文件"),
+    (re.compile(r"cannot read the PDF.*"), "无法读取该 PDF 文件"),
+    (
+        re.compile(r"the PDF has no text layer.*"),
+        "PDF 没有文字层(可能是扫描图片),请先进行文字识别(OCR)",
+    ),
+    (
+        re.compile(r"unsupported format: a spreadsheet.*"),
+        "不支持的格式:这是电子表格(XLSX),不是公文",
+    ),
+    (re.compile(r"unsupported format: a ZIP archive.*"), "不支持的格式:这是 ZIP 压缩包,不是公文"),
+    (
+        re.compile(r"unsupported format: legacy Word/Excel.*"),
+        "不支持旧版 Word/Excel 格式(.doc/.xls),请另存为 .docx",
+    ),
+    (
+        re.compile(r"unsupported format: (.*), not a text document"),
+        lambda m: f"不支持的格式:这是{_KIND_ZH.get(m.group(1), m.group(1))},不是文本文件",
+    ),
+    (re.compile(r"the content is not a (\w+) file"), r"文件内容不是 \1 格式"),
+    (
+        re.compile(r"unsupported file type .*"),
+        "不支持的文件类型,请上传 .txt、.html、.docx 或 .pdf 文件",
+    ),
+    (re.compile(r"no Chinese text found.*"), "未找到中文内容,不像政策文件"),
+    (re.compile(r"cannot read the file.*"), "无法读取该文件"),
+    (re.compile(r"is a directory, not a file"), "这是文件夹,不是文件"),
+]
+
+
+def _reason_zh(reason: str) -> str:
+    """The Chinese of an English refusal reason (a plain Chinese sentence when none is listed)."""
+    for pattern, zh in _REASONS_ZH:
+        if pattern.fullmatch(reason):
+            return pattern.sub(zh, reason)
+    return "无法作为政策文件读取"
 
 
 @dataclass(frozen=True)
@@ -504,10 +573,10 @@ def pdf_to_text(data: bytes, filename: str) -> str:
     from pdfminer.pdfparser import PDFSyntaxError
 
     try:
-        blocks = _pdf_blocks_with_tables(data)
-        if blocks is None:
-            text = _pdf_layout_text(data)
-        else:
+        text, ruled = _pdf_layout_text(data)
+        # Only a PDF with ruling lines can hold a ruled table: the others are read once.
+        blocks = _pdf_blocks_with_tables(data) if ruled else None
+        if blocks is not None:
             text = "\n".join(b if isinstance(b, str) else "\n".join(b) for b in blocks)
     except PDFSyntaxError as exc:
         raise IngestError(filename, "not a readable PDF file") from exc
@@ -526,27 +595,32 @@ PARAGRAPH_BREAK = "\x00"
 """A line standing between two paragraphs of PDF text (the layout showed a gap or an indent)."""
 
 
-def _pdf_layout_text(data: bytes) -> str:
+def _pdf_layout_text(data: bytes) -> tuple[str, bool]:
     """The PDF's text lines in reading order, with a break line where a new paragraph begins.
 
     pdfminer's layout analysis gives each printed line with its position. A line further below
     the one before than the document's usual line pitch, or indented past the usual left edge,
     starts a paragraph: so a paragraph whose last line happens to fill the width is still not
-    run into the next one.
+    run into the next one. Also says whether a page has ruling lines (a ruled table).
     """
     from pdfminer.high_level import extract_pages
-    from pdfminer.layout import LTTextContainer, LTTextLine
+    from pdfminer.layout import LTCurve, LTTextContainer, LTTextLine
 
     lines: list[tuple[int, float, float, float, str]] = []  # page, left, top, height, text
+    ruled = False
     for number, page in enumerate(extract_pages(io.BytesIO(data))):
+        rulings = 0
         for box in page:
+            if isinstance(box, LTCurve):  # lines and rectangles are curves to pdfminer
+                rulings += 1
             if not isinstance(box, LTTextContainer):
                 continue
             for line in box:
                 if isinstance(line, LTTextLine) and (text := line.get_text().strip()):
                     lines.append((number, line.x0, line.y1, line.height, text))
+        ruled = ruled or rulings >= 4
     if not lines:
-        return ""
+        return "", ruled
     pitches = sorted(
         round(a[2] - b[2], 1)
         for a, b in zip(lines, lines[1:], strict=False)
@@ -570,7 +644,7 @@ def _pdf_layout_text(data: bytes) -> str:
             out.append(PARAGRAPH_BREAK)
         out.append(text)
         previous = line
-    return "\n".join(out)
+    return "\n".join(out), ruled
 
 
 def _cell(value: str | None) -> str:

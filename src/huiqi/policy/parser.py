@@ -1661,7 +1661,13 @@ def parse_text(
     "第X条" …); by default the level carrying the most responsibility notes. A text in traditional
     characters is read in simplified ones (with a warning saying so).
     """
-    simplified, converted = to_simplified(normalize_text(text))
+    return _parse_normalized(normalize_text(text), registry, task_level)
+
+
+def _parse_normalized(
+    text: str, registry: Registry | None, task_level: str | None
+) -> ParsedDocument:
+    simplified, converted = to_simplified(text)
     with _without_cycle_collection():
         doc = _Parser(simplified, registry or default_registry(), task_level).build()
     if converted:
@@ -1676,7 +1682,8 @@ def parse_source(
     source: SourceText, *, registry: Registry | None = None, task_level: str | None = None
 ) -> ParsedDocument:
     """Parse an ingested file (its decoding notes become warnings)."""
-    doc = parse_text(source.text, registry=registry, task_level=task_level)
+    # Ingesting normalised the text already: a long page is not normalised twice.
+    doc = _parse_normalized(source.text, registry, task_level)
     if source.notes:
         doc.warnings = [*source.notes, *doc.warnings]
     return doc

@@ -18,8 +18,20 @@ _NUM = rf"(?:\d+(?:\.\d+)?|[{_CN_DIGITS}]+)"
 _UNIT = r"(?:%|个百分点|万亿元|亿元|万元|元|家|个工作日|工作日|个月|年|日|天)"
 _DASH = r"\s*(?:—{1,2}|–|-|~|至|到)\s*"
 
-_PATTERN = re.compile(
-    rf"(?P<pre>不低于|不少于|不高于|不超过|不得超过|不得低于|最长不得超过|最高|最多|最低|至少|高于|低于|超过|达到|降至|提升至|提高至|控制在|每日利率)?"
+# Bound words before a number; found by looking back from the number (longest first), so that the
+# number pattern alone is run over the text.
+_PRE_WORDS = tuple(
+    sorted(
+        (
+            "不低于", "不少于", "不高于", "不超过", "不得超过", "不得低于", "最长不得超过", "最高",
+            "最多", "最低", "至少", "高于", "低于", "超过", "达到", "降至", "提升至", "提高至",
+            "控制在", "每日利率",
+        ),
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+_CORE = re.compile(
     rf"(?:百分之(?P<pct_cn>[{_CN_DIGITS}点]+)|万分之(?P<bp_cn>[{_CN_DIGITS}]+)"
     rf"|(?P<lo>{_NUM}){_DASH}(?P<hi>{_NUM})\s*(?P<rng_unit>{_UNIT})"
     rf"|(?P<num>{_NUM})\s*(?P<unit>{_UNIT}))"
@@ -28,7 +40,8 @@ _PATTERN = re.compile(
 # Every quantity has a unit holding one of these characters (or is 百分之…/万分之…): a sentence
 # without any cannot hold one, and the full pattern is not tried on it.
 _UNIT_HINT = re.compile(r"[%点元家日月年天]|分之")
-_SENTENCE = re.compile(r"[^。;!?\n]+[。;!?]?")
+_SENTENCE_MARKS = "。;!?\n"
+_SENTENCE_END = re.compile(r"[。;!?]|(?=\n)")
 _UNIT_NAMES = {"个百分点": "百分点", "个工作日": "工作日", "天": "日", "万亿元": "万亿元"}
 _KINDS = {
     "%": "percent",
@@ -144,22 +157,31 @@ def _clause_op(before: str) -> str:
 def find_quantities(text: str) -> list[Quantity]:
     """Find every quantitative commitment in ``text``, each with the sentence it stands in."""
     found: list[Quantity] = []
-    if not _UNIT_HINT.search(text):
-        return found
-    for sentence_match in _SENTENCE.finditer(text):
-        sentence = sentence_match.group().strip()
-        if not sentence or not _UNIT_HINT.search(sentence):
+    done = -1  # end of the last sentence read
+    for hint in _UNIT_HINT.finditer(text):
+        if hint.start() < done:
             continue
-        for m in _PATTERN.finditer(sentence):
-            quantity = _quantity_from_match(m, sentence)
+        # Only the sentences holding a unit are read: the one around each hint (a sentence runs
+        # to its closing mark, which belongs to it, a line break ends it too).
+        begin = max(text.rfind(mark, 0, hint.start()) for mark in _SENTENCE_MARKS) + 1
+        close = _SENTENCE_END.search(text, hint.start())
+        done = close.end() if close else len(text)
+        sentence = text[begin:done].strip()
+        if not sentence:
+            continue
+        last_end = 0
+        for m in _CORE.finditer(sentence):
+            pre = next((w for w in _PRE_WORDS if sentence.endswith(w, last_end, m.start())), None)
+            last_end = m.end()
+            quantity = _quantity_from_match(m, pre, sentence)
             if quantity is not None:
                 found.append(quantity)
     return found
 
 
-def _quantity_from_match(m: re.Match[str], sentence: str) -> Quantity | None:
-    pre, post = m.group("pre"), m.group("post")
-    start = m.start("pre") if pre else m.start()
+def _quantity_from_match(m: re.Match[str], pre: str | None, sentence: str) -> Quantity | None:
+    post = m.group("post")
+    start = m.start() - len(pre) if pre else m.start()
     before = sentence[max(0, start - 1) : start]
     if m.group("pct_cn") is not None:
         value = _to_decimal(m.group("pct_cn").replace("点", "."))
@@ -191,9 +213,9 @@ def _quantity_from_match(m: re.Match[str], sentence: str) -> Quantity | None:
         return None
     op = RANGE if value_max is not None else _op(pre, post)
     if op == EQ and not pre and not post:
-        op = _clause_op(sentence[: m.start()])
+        op = _clause_op(sentence[:start])
     return Quantity(
-        text=m.group().strip(),
+        text=sentence[start : m.end()].strip(),
         value=value,
         unit=unit,
         op=op,

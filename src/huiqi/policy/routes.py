@@ -221,7 +221,7 @@ async def upload_submit(
             request,
             "policy/upload.html",
             status_code=400,
-            error=str(exc),
+            error=exc.localized(request_lang(request)),
             accept=ACCEPT,
             limit=_upload_limit(request),
         )
@@ -486,7 +486,7 @@ def correct_article_submit(
             session,
             _visible_policy(session, policy_id, user),
             status_code=422,
-            article_errors={article_id: str(exc)},
+            article_errors={article_id: exc.localized(request_lang(request))},
             drafts={article_id: typed},
         )
     return RedirectResponse(f"/policy/{policy.id}/review#art-{article.number}", status_code=303)
@@ -626,7 +626,7 @@ def status_submit(
             session,
             _visible_policy(session, policy_id, user),
             status_code=422,
-            status_error=str(exc),
+            status_error=exc.localized(request_lang(request)),
         )
     return RedirectResponse(f"/policy/{policy.id}", status_code=303)
 

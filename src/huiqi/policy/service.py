@@ -342,7 +342,10 @@ def correct_article(
     """Apply an officer's correction to an article; quantities, topics and search follow the text."""
     text = text.replace("\r\n", "\n").strip()
     if not text:
-        raise PolicyError(f"article {article.label}: the text may not be empty")
+        raise PolicyError(
+            f"条款{article.label}:正文不能为空",
+            f"article {article.label}: the text may not be empty",
+        )
     registry = registry_for(session)
     policy = article.policy
     article.title = title.strip()
@@ -376,7 +379,9 @@ def map_department(session: Session, alias: str, code: str, *, user_id: int | No
     """Map a department name the registry lacked onto a registered department; returns tasks updated."""
     dept = default_registry().by_code(code)
     if dept is None:
-        raise PolicyError(f"no registered department with code {code!r}")
+        raise PolicyError(
+            f"部门名录中没有代码为 {code!r} 的部门", f"no registered department with code {code!r}"
+        )
     existing = session.scalar(select(DepartmentAlias).where(DepartmentAlias.alias == alias))
     if existing is None:
         session.add(DepartmentAlias(alias=alias, department_code=code, created_by=user_id))

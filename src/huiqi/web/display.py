@@ -97,6 +97,11 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "policy_id": ("政策编号", "Policy"),
         "article_number": ("条款", "Article"),
         "title": ("标题", "Title"),
+        "account_no": ("收款账号", "Account number"),
+        "disbursement_id": ("拨付批次", "Payment batch"),
+        "input_hash": ("输入摘要", "Input digest"),
+        "clawback_fen": ("追回金额(分)", "Clawback (fen)"),
+        "ref": ("关联编号", "Reference"),
     },
     "review_reason": {
         "moved": ("改由其他部门负责", "moved to another department"),
@@ -246,6 +251,8 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
             value = label(key, value, lang)
         elif isinstance(value, bool):
             value = ("yes" if value else "no") if lang == "en" else ("是" if value else "否")
+        elif isinstance(value, str):
+            value = one_language(value, lang)
         elif key == "flags" and isinstance(value, list):
             name = "风险提示" if lang != "en" else "Risk flags"
             value = "、".join(label("flag", v, lang) for v in value) or "—"
@@ -269,10 +276,11 @@ def name_fields(text: str, lang: str = "zh") -> str:
 
 
 def one_language(text: str, lang: str = "zh") -> str:
-    """The Chinese or English half of a 'Chinese / English' text (the whole when not bilingual)."""
-    zh, sep, en = text.partition(" / ")
-    if not sep:
+    """The Chinese or English half of a 'Chinese / English' text (the whole when not bilingual, or
+    when it joins several such texts, where a split would lose what follows)."""
+    if text.count(" / ") != 1:
         return text
+    zh, _sep, en = text.partition(" / ")
     return en.strip() if lang == "en" else zh.strip()
 
 

@@ -267,10 +267,13 @@ def form_bp(raw: str, label: str) -> int | None:
 
 def form_fen(raw: str, label: str) -> int:
     """An amount typed in 万元 as fen; ValueError naming the field."""
+    text = raw.strip()
+    if not text:
+        raise ValueError(f"{label}:请填写金额(万元)")
     try:
-        return to_fen(raw.strip() or "x", "wan")
-    except MoneyError as exc:
-        raise ValueError(f"{label}:{exc}") from None
+        return to_fen(text, "wan")
+    except MoneyError:
+        raise ValueError(f"{label}:须为以万元计的数字(如 50 或 12.5),不是 {text!r}") from None
 
 
 def form_int(raw: str, label: str) -> int | None:

@@ -200,6 +200,11 @@ def main() -> None:
     npc_page(law, OUT / "fanbuzhengdang-jingzheng-fa.html", "2019-04-24", "中国人大网")
     write_docx(law, OUT / "fanbuzhengdang-jingzheng-fa.docx")
     write_pdf(law, OUT / "fanbuzhengdang-jingzheng-fa.pdf")
+    label_lines_page(
+        lines_of("guangdong-shuzi-2025-2.txt"),
+        [("发布日期", "2025-04-18"), ("分类", "综合政务"), ("浏览量", "2957")],
+        OUT / "guangdong-shuzi-2025-2.html",
+    )
     tax = lines_of("yinhuashui-fa.txt")
     npc_page(tax, OUT / "yinhuashui-fa.html", "2021-06-11", "中国人大网")
     write_pdf(tax, OUT / "yinhuashui-fa.pdf")
