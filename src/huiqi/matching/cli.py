@@ -243,9 +243,9 @@ def run_cmd(
         raise _fail(str(exc)) from None
     seconds = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(
-        f"{report.enterprises} enterprises × rules = {report.evaluated} pairs evaluated; "
-        f"rows written: {report.inserted} inserted, {report.updated} updated, "
-        f"{report.deleted} deleted; {report.changes} new or changed results "
+        f"{report.enterprises} enterprises ({report.skipped} unchanged, skipped) × rules = "
+        f"{report.evaluated} pairs evaluated; enterprise rows written: {report.inserted} "
+        f"inserted, {report.updated} updated; {report.changes} new or changed results "
         + json.dumps(report.by_result, ensure_ascii=False)
     )
     console.print(seconds, highlight=False)

@@ -256,7 +256,6 @@ class RunReport:
     skipped: int = 0  # enterprises whose inputs and rules were unchanged
     inserted: int = 0
     updated: int = 0
-    deleted: int = 0
     changes: int = 0
     batches: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -270,7 +269,6 @@ class RunReport:
             "skipped",
             "inserted",
             "updated",
-            "deleted",
             "changes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -711,27 +709,47 @@ def _news(
     missing = np.full(ks.size, "", dtype=object)
     unknown = np.flatnonzero(got == U)
     # the missing data of unknown results: rendered once per distinct (codes, nulls) of a rule
-    for r in np.unique(rs[unknown]).tolist():
-        sel = unknown[rs[unknown] == r]
+    nulls: dict[str, np.ndarray] = {}
+    by_rule = unknown[np.argsort(rs[unknown], kind="stable")]
+    bounds = (
+        np.flatnonzero(np.r_[True, rs[by_rule][1:] != rs[by_rule][:-1], True])
+        if by_rule.size
+        else np.zeros(1, dtype=np.int64)
+    )
+    for first, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        sel = by_rule[first:stop]
+        r = int(rs[sel[0]])
         w, o = layout.widths[r], offsets[r]
         cols = sorted({c for a in plan.rules[r].atom_prims for c in plan.prims[a].cols})
-        parts = [fresh.conditions[at[sel], o : o + w]]
-        parts += [
-            frame[c].is_null().to_numpy()[at[sel]].astype(np.uint8)[:, None]
-            for c in cols
-            if c in frame.columns
-        ]
         present = [c for c in cols if c in frame.columns]
-        keys = np.concatenate(parts, axis=1)
-        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        for c in present:
+            if c not in nulls:
+                nulls[c] = frame[c].is_null().to_numpy()
+        rows_at = at[sel]
+        conds = fresh.conditions[rows_at, o : o + w].astype(np.int64)
+        if 2 * w + len(present) <= 62:
+            # one integer per (codes, nulls) key: a 1-D unique is far cheaper than a row-wise one
+            keys = np.zeros(sel.size, dtype=np.int64)
+            for j in range(w):
+                keys |= conds[:, j] << (2 * j)
+            for k, c in enumerate(present):
+                keys |= nulls[c][rows_at].astype(np.int64) << (2 * w + k)
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            decoded = [
+                ([(int(u) >> (2 * j)) & 3 for j in range(w)], int(u) >> (2 * w)) for u in uniq
+            ]
+        else:
+            parts = [conds] + [nulls[c][rows_at].astype(np.int64)[:, None] for c in present]
+            rows_u, inverse = np.unique(np.concatenate(parts, axis=1), axis=0, return_inverse=True)
+            decoded = [
+                (u[:w].tolist(), sum(int(b) << k for k, b in enumerate(u[w:].tolist())))
+                for u in rows_u
+            ]
         texts = [
             _missing_text(
-                plan,
-                r,
-                u[:w].tolist(),
-                frozenset(c for c, b in zip(present, u[w:].tolist(), strict=True) if b),
+                plan, r, codes_u, frozenset(c for k, c in enumerate(present) if bits >> k & 1)
             )
-            for u in uniq
+            for codes_u, bits in decoded
         ]
         missing[sel] = np.asarray(texts, dtype=object)[inverse.reshape(-1)]
     paying = np.asarray([rule.doc.mode == "auto_grant" for _, rule in pairs], dtype=bool)
@@ -1043,7 +1061,7 @@ def _record(run: MatchRun, report: RunReport, done: int, total: int) -> None:
     """Copy a run's progress onto its match_run row (committed with the batch)."""
     run.done, run.total, run.phase = done, total, PHASES[-1] if done < total else "done"
     run.evaluated = report.evaluated
-    run.written = report.inserted + report.updated + report.deleted
+    run.written = report.inserted + report.updated
     run.changes = report.changes
     run.seconds = {k: round(v, 3) for k, v in report.seconds.items()}
     run.heartbeat_at = utcnow()
