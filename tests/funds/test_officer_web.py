@@ -125,3 +125,36 @@ def test_other_department_and_enterprise_are_kept_out(client: TestClient, world:
     login(client, "other-dept")
     assert client.get(f"/funds/award/{world.call.id}").status_code == 403
     assert client.get(f"/funds/review/{world.apps['A'].id}").status_code == 404
+
+
+def test_json_api_decides_at_the_stage_and_refuses_other_regions(
+    client: TestClient, world: World
+) -> None:
+    token = login(client, "county-cg")
+    headers = {"x-csrf-token": token}
+    app_id = world.apps["A"].id
+    r = client.post(
+        f"/api/v1/funds/applications/{app_id}/reviews",
+        json={"decision": "return", "reasons": "请补充材料", "return_days": 3},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["application"]["status"] == "returned"
+    got = client.get(f"/api/v1/funds/applications/{app_id}/reviews").json()
+    assert [x["decision"] for x in got["reviews"]] == ["return"]
+    assert got["reviews"][0]["return_deadline"] is not None
+    # a rejection without a reason is a clear 422 naming the field
+    r = client.post(
+        f"/api/v1/funds/applications/{world.apps['B'].id}/reviews",
+        json={"decision": "reject", "reasons": ""},
+        headers=headers,
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "reasons"
+    # another county's application is not found; the award API is the province's
+    r = client.post(
+        f"/api/v1/funds/applications/{world.apps['C'].id}/reviews",
+        json={"decision": "pass"},
+        headers=headers,
+    )
+    assert r.status_code == 404
+    assert client.get(f"/api/v1/funds/calls/{world.call.id}/award").status_code == 403

@@ -150,7 +150,7 @@ def test_enterprise_reads_its_inbox_and_sets_up_notifications(
     email.fill("caiwu@localhost")
     page.get_by_label("同意接收邮件推送").check()
     page.get_by_role("button", name="保存", exact=True).click()
-    expect(page.locator("#settings-error")).to_contain_text("email")
+    expect(page.locator("#settings-error")).to_contain_text("邮箱地址")
     with db.session_scope() as session:
         assert session.scalar(select(Subscription).where(Subscription.credit_code == code)) is None
 

@@ -105,6 +105,7 @@ def _routers() -> list[APIRouter]:
     from huiqi.accounts.routes import router as accounts_router
     from huiqi.enterprise.routes import router as enterprise_router
     from huiqi.finance.routes import router as finance_router
+    from huiqi.funds.api_routes import router as funds_api_router
     from huiqi.funds.officer_routes import router as funds_officer_router
     from huiqi.funds.routes import router as funds_router
     from huiqi.grants.routes import router as grants_router
@@ -123,6 +124,7 @@ def _routers() -> list[APIRouter]:
         grants_router,
         finance_router,
         funds_router,
+        funds_api_router,
         funds_officer_router,
     ]
 
