@@ -101,6 +101,10 @@ def _hidden_reviewer(session: Session, name: str, prefix: str | None) -> User:
     return user
 
 
+# enterprises the demo path moves through its stages (the picks below: 9 + 3 + 2 + 4)
+APPLICANTS = 18
+
+
 def _enterprises(session: Session, prefix: str, count: int, skip: set[str]) -> list[Any]:
     from huiqi.enterprise import repository
 
@@ -216,6 +220,9 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
 
     today = today or clock.today()
     if session.scalar(select(Fund.id).where(Fund.name == FUND_NAME)) is not None:
+        return
+    # the path needs its applicants: a registry loaded without a population has too few
+    if len(_enterprises(session, "62", APPLICANTS, set())) < APPLICANTS:
         return
     users = {
         u.username: u for u in session.scalars(select(User).where(User.username.in_(REVIEWERS)))
