@@ -115,7 +115,7 @@ async def review(request: Request, user: OfficerUser, session: SessionDep) -> Re
     if form.get("scope") == "filtered":
         ids = gq.filtered_ids(session, flt, departments=scope)
     else:
-        ids = forms.ids(form.getlist("grant_id"), "grant_id")
+        ids = forms.ids(form.getlist("grant_id"), "grant_id", ("补贴", "grant"))
     if not ids:
         raise HTTPException(
             status_code=422, detail="请先勾选要审核的项目 / tick at least one grant"

@@ -45,7 +45,7 @@ conditions:
 def _day(on: str | None) -> date:
     if not on:
         return clock.today()
-    return forms.day(on, "on")
+    return forms.day(on, "on", ("评估日期", "evaluation date"))
 
 
 def _article_link(

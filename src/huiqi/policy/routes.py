@@ -60,7 +60,7 @@ def _visible_policy(session: Session, policy_id: Int64, user: User | None) -> Po
 def _parse_day(raw: str | None) -> dt.date | None:
     if not raw:
         return None
-    return forms.day(raw, "date")
+    return forms.day(raw, "date", ("日期", "date"))
 
 
 def mark_quantities(text: str, quantities: list[dict[str, Any]]) -> Markup:

@@ -10,26 +10,28 @@ from huiqi.core.bounds import INT64_MAX
 from huiqi.core.errors import Invalid
 
 
-def day(raw: str, field: str) -> date:
-    """A date written YYYY-MM-DD."""
+def day(raw: str, field: str, label: tuple[str, str] = ("日期", "date")) -> date:
+    """A date written YYYY-MM-DD; the message names the field by its label, not its name."""
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
         raise Invalid(
-            f"{field}:日期格式应为 YYYY-MM-DD:{raw!r}",
-            f"{field}: not a date (YYYY-MM-DD): {raw!r}",
+            f"{label[0]}格式应为 年-月-日(如 2026-01-31),收到 {raw.strip()!r}",
+            f"{label[1]} must be written YYYY-MM-DD (e.g. 2026-01-31), got {raw.strip()!r}",
             field=field,
         ) from None
 
 
-def ids(values: Iterable[object], field: str) -> list[int]:
+def ids(values: Iterable[object], field: str, label: tuple[str, str] = ("编号", "id")) -> list[int]:
     """Object ids sent as form values (each a whole number within 64 bits)."""
     out = []
     for value in values:
         text = str(value).strip()
         if not text.lstrip("-").isdigit() or abs(int(text)) > INT64_MAX:
             raise Invalid(
-                f"{field}:编号无效 {text!r}", f"{field}: not a valid id {text!r}", field=field
+                f"{label[0]}无效:{text!r} 不是有效的编号",
+                f"{label[1]}: {text!r} is not a valid id",
+                field=field,
             )
         out.append(int(text))
     return out

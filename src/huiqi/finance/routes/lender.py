@@ -42,7 +42,7 @@ async def lender_invite(
 ) -> Response:
     """Invite a need's enterprise to one of the lender's products; its identity stays hidden."""
     raw = await request.form()
-    (product_id,) = forms.ids([raw.get("product_id", "")], "product_id")
+    (product_id,) = forms.ids([raw.get("product_id", "")], "product_id", ("金融产品", "product"))
     svc.invite_need(session, user, need_id, product_id)
     return RedirectResponse(
         f"/finance/lender/needs?invited={need_id}#need-{need_id}", status_code=303

@@ -155,7 +155,7 @@ async def need_apply(
 ) -> Response:
     """Apply to the ticked products in one step, sharing the ticked fields."""
     raw = await request.form()
-    product_ids = forms.ids(raw.getlist("product_id"), "product_id")
+    product_ids = forms.ids(raw.getlist("product_id"), "product_id", ("金融产品", "product"))
     fields = [str(v) for v in raw.getlist("field")]
     # consent per product: the boxes of each chosen product are named field-<product id>
     per_product = {pid: [str(v) for v in raw.getlist(f"field-{pid}")] for pid in product_ids}
