@@ -39,7 +39,7 @@ def test_enterprise_applies_to_the_open_call(
     page.get_by_label("密码").fill("huiqi-enterprise-2020")
     page.get_by_label("密码").press("Enter")
     page.goto(f"{live_server}/funds/calls")
-    page.locator("#calls tr[data-status=open] a").first.click()
+    page.locator("#calls tr[data-status=open] a", has_text="专精特新").first.click()
     expect(page.locator("#window")).to_contain_text("—")
     page.locator("#apply-button, #open-application").first.click()
     expect(page.locator("#prefill-table tr[data-field=name]")).to_be_visible()
@@ -60,4 +60,26 @@ def test_enterprise_applies_to_the_open_call(
     page.goto(f"{live_server}/funds/mine")
     expect(page.locator("ol.timeline").first).to_be_visible()
     assert errors == []
+    page.close()
+
+
+def test_demo_enterprise_finds_the_published_call_on_its_policies_and_in_its_inbox(
+    browser: object, live_server: str
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page(locale="zh-CN")
+    page.goto(f"{live_server}/login")
+    page.get_by_label("用户名").fill("enterprise")
+    page.get_by_label("密码").fill("huiqi-enterprise-2020")
+    page.get_by_label("密码").press("Enter")
+    # to confirm for the demo enterprise (certificate dates missing): supply data, then apply
+    page.goto(f"{live_server}/matching/mine")
+    link = page.locator("a.apply-call", has_text="科技经费支持遴选").first
+    expect(link).to_be_visible()
+    link.click()
+    expect(page.locator("h1")).to_contain_text("科技经费支持遴选")
+    page.goto(f"{live_server}/notify/inbox")
+    expect(page.locator("table.inbox", has_text="申报通知").first).to_be_visible()
     page.close()

@@ -1,4 +1,4 @@
-"""Demo data of the special funds for `make run`: two funds of 省工信厅, three calls — one open,
+"""Demo data of the special funds for `make run`: two funds of 省工信厅, four calls — two open,
 one in review, one awarded and paid (an interest subsidy) — with applications at every stage,
 and the reviewers who move them (a county and a city reviewer, an expert). Every step goes
 through the review and award services, so the timeline, the ledger and the messages are the
@@ -542,3 +542,40 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
         )
         bd.to(first.due_on)
     outcomes.flag_overdue(session, today)
+    _publish_selection_call(session, province, fund.id, common, today)
+
+
+def _publish_selection_call(
+    session: Session, officer: User, fund_id: int, common: dict[str, Any], today: date
+) -> None:
+    """A call published the way an officer publishes one: filed in the policy library and
+    pushed to the enterprises its rule fits, so the demo enterprise (to confirm: its
+    high-tech certificate dates are missing) finds it on 我的政策 and in its inbox."""
+    from huiqi.funds.publish import publish_call
+
+    line = BudgetLine(fund_id=fund_id, name="科技“小巨人”培育", budget_fen=1_000_000_000)
+    session.add(line)
+    session.flush()
+    call = FundCall(
+        fund_id=fund_id,
+        budget_line_id=line.id,
+        title=f"{today.year}年度成长型高新技术中小微企业科技经费支持遴选",
+        doc_number=f"甘工信函〔{today.year}〕15号",
+        legal_basis="甘工信发〔2020〕351号 第(二十三)条",
+        article_ref="二十三",
+        rule_id="gs351-23-high-tech-sme-support",
+        opens_at=_moment(today - timedelta(days=1)),
+        closes_at=_moment(today + timedelta(days=30), 18),
+        quota=50,
+        budget_fen=1_000_000_000,
+        award_cap_fen=30_000_000,
+        stages=[
+            {"key": "county", "level": "county", "days": 5},
+            {"key": "province", "level": "province", "days": 15},
+        ],
+        status=CallStatus.draft,
+        **common,
+    )
+    session.add(call)
+    session.flush()
+    publish_call(session, officer, call.id)
