@@ -235,7 +235,7 @@ def api_publish(call_id: Int64, session: SessionDep, user: OfficerUser) -> JSONR
 
 @router.get("/api/v1/funds/applications")
 def api_applications(
-    session: SessionDep, user: CurrentUser, call_id: int | None = None
+    session: SessionDep, user: CurrentUser, call_id: Int64 | None = None
 ) -> JSONResponse:
     """An enterprise's own applications; an officer's, those its scope opens (not drafts)."""
     if user.role == Role.enterprise:

@@ -83,7 +83,7 @@ def _awardable_calls(session: SessionDep, user: User) -> list[Call]:
 
 @router.get("/funds/review", include_in_schema=False)
 def queue_page(
-    request: Request, session: SessionDep, user: OfficerUser, call: int | None = None
+    request: Request, session: SessionDep, user: OfficerUser, call: Int64 | None = None
 ) -> Response:
     """Applications waiting at the stages the officer reviews, per call and stage."""
     rows = review.queue(session, user, call_id=call)
@@ -402,7 +402,7 @@ def _app_json(app: Application) -> dict[str, Any]:
 
 @router.get("/api/v1/funds/reviews/queue")
 def api_queue(
-    session: SessionDep, user: OfficerUser, call: int | None = None
+    session: SessionDep, user: OfficerUser, call: Int64 | None = None
 ) -> list[dict[str, Any]]:
     """Applications waiting at a stage the caller reviews (region-scoped)."""
     return [_app_json(a) for a in review.queue(session, user, call_id=call)]
