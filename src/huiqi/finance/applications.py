@@ -55,6 +55,10 @@ class ApplyOutcome:
     reasons: list[Reason]
 
 
+# an application of the same need × product exists (earlier, or won by a concurrent submission)
+ALREADY_SUBMITTED = Reason("已提交过,未重复创建", "already submitted; no duplicate created", None)
+
+
 def _due(params: elig.FinanceParams, product: Product, status: str, on: date) -> date | None:
     """Deadline of the next step, counted in working days on the official calendar."""
     if status == AppStatus.submitted:
@@ -182,11 +186,7 @@ def apply(
                     pid,
                     "existing",
                     existing,
-                    [
-                        Reason(
-                            "已提交过,未重复创建", "already submitted; no duplicate created", None
-                        )
-                    ],
+                    [ALREADY_SUBMITTED],
                 )
             )
             continue
@@ -281,11 +281,7 @@ def apply(
                     pid,
                     "existing",
                     existing,
-                    [
-                        Reason(
-                            "已提交过,未重复创建", "already submitted; no duplicate created", None
-                        )
-                    ],
+                    [ALREADY_SUBMITTED],
                 )
             )
             continue

@@ -542,11 +542,13 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
         )
         bd.to(first.due_on)
     outcomes.flag_overdue(session, today)
-    _publish_selection_call(session, province, fund.id, common, today)
+    _publish_selection_call(
+        session, province, fund.id, {**common, "stages": [stages_full[0], stages_full[3]]}, today
+    )
 
 
 def _publish_selection_call(
-    session: Session, officer: User, fund_id: int, common: dict[str, Any], today: date
+    session: Session, officer: User, fund_id: int, terms: dict[str, Any], today: date
 ) -> None:
     """A call published the way an officer publishes one: filed in the policy library and
     pushed to the enterprises its rule fits, so the demo enterprise (to confirm: its
@@ -569,12 +571,8 @@ def _publish_selection_call(
         quota=50,
         budget_fen=1_000_000_000,
         award_cap_fen=30_000_000,
-        stages=[
-            {"key": "county", "level": "county", "days": 5},
-            {"key": "province", "level": "province", "days": 15},
-        ],
         status=CallStatus.draft,
-        **common,
+        **terms,
     )
     session.add(call)
     session.flush()
