@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.population import generate, load_rows
 from huiqi.grants.models import Grant
+from huiqi.matching import run as matching_run
 from huiqi.matching import service
 from huiqi.matching.models import MatchRun, MatchState
 from huiqi.notify import service as notify
@@ -193,7 +194,8 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[service.RunReport]:
         reports.append(report)
         return report
 
-    monkeypatch.setattr(service, "match", spy)
+    # every re-match (registry change, rule change, parameter change) goes through matching_run.match
+    monkeypatch.setattr(matching_run, "match", spy)
     return reports
 
 

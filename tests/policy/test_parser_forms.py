@@ -314,3 +314,25 @@ def test_regulation_parts_sections_and_items_in_paths() -> None:
         ["第二编", "第二章", "第一节", "第四条", "(二)"],
     ]
     assert doc.effective_on == dt.date(2024, 1, 1)
+
+
+def test_article_numbers_in_the_thousands_and_the_national_congress_as_issuer() -> None:
+    # The Civil Code numbers its articles past one thousand (第一千零四十条) and was adopted by
+    # the National People's Congress itself, not its standing committee.
+    text = (
+        "中华人民共和国民法典\n（2020年5月28日第十三届全国人民代表大会第三次会议通过）\n"
+        "第五编　婚姻家庭\n第三章　家庭关系\n第一节　夫妻关系\n"
+        "第一千零五十五条　夫妻在婚姻家庭中地位平等。\n"
+        "第一千零六十三条　下列财产为夫妻一方的个人财产：\n（一）一方的婚前财产；\n（二）其他财产。\n"
+        "第二节　父母子女关系和其他近亲属关系\n第一千一百条　无子女的收养人可以收养两名子女。\n"
+    )
+    doc = parse_text(text)
+    assert doc.style == "regulation"
+    assert [a.path for a in doc.articles()] == [
+        ["第五编", "第三章", "第一节", "第一千零五十五条"],
+        ["第五编", "第三章", "第一节", "第一千零六十三条"],
+        ["第五编", "第三章", "第二节", "第一千一百条"],
+    ]
+    assert [a.number for a in doc.articles()] == [1055, 1063, 1100]
+    assert doc.issuers == ["全国人民代表大会"]
+    assert doc.issued_on == dt.date(2020, 5, 28)

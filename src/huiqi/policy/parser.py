@@ -46,7 +46,7 @@ from huiqi.policy.schemas import (
 )
 from huiqi.policy.topics import tag_topics
 
-CN_NUM = "零〇一二三四五六七八九十百两"
+CN_NUM = "零〇一二三四五六七八九十百千两"
 _CN = f"[{CN_NUM}]+"
 
 # Line-start markers.
@@ -378,9 +378,10 @@ def _issuer_names(line: str) -> list[str] | None:
 
 
 def _congress_issuer(what: str) -> str | None:
-    """上海市第十五届人民代表大会常务委员会第十八次会议 → 上海市人民代表大会常务委员会."""
+    """上海市第十五届人民代表大会常务委员会第十八次会议 → 上海市人民代表大会常务委员会;
+    第十三届全国人民代表大会第三次会议 → 全国人民代表大会."""
     m = re.search(
-        r"(.{0,12}?)(?:第[一二三四五六七八九十]+届)?(全国人民代表大会常务委员会|人民代表大会常务委员会|人民代表大会)",
+        r"(.{0,12}?)(?:第[一二三四五六七八九十]+届)?(全国人民代表大会常务委员会|全国人民代表大会|人民代表大会常务委员会|人民代表大会)",
         what,
     )
     if not m:
