@@ -699,8 +699,15 @@ def _pdf_blocks_with_tables(data: bytes) -> list[str | list[str]] | None:
                     and len(rows[0]) == len(last_table[0])
                     and isinstance(blocks[-1], list)
                 ):
-                    # The same table going on from the page before.
-                    last_table.extend(rows)
+                    # The same table going on from the page before. Word and WPS print a long
+                    # table's header rows again at the top of each page: they are not rows.
+                    repeated = 0
+                    while (
+                        repeated < min(3, len(rows) - 1, len(last_table))
+                        and rows[repeated] == last_table[repeated]
+                    ):
+                        repeated += 1
+                    last_table.extend(rows[repeated:])
                     blocks[-1] = table_lines(last_table)
                 else:
                     last_table = rows

@@ -1180,6 +1180,8 @@ class _Parser:
             header_at, cols = columns
             by_label = {t.label.rstrip(".、"): t for t in tasks}
             for row in rows[header_at + 1 :]:
+                if row == rows[header_at]:
+                    continue  # the header printed again (a table across pages, a pasted copy)
                 cell = {k: (row[i].strip() if i < len(row) else "") for k, i in cols.items()}
                 label = cell.get("number", "") or str(len(tasks) + 1)
                 lead = ctx.refs(cell.get("lead", ""), "lead")
