@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -68,12 +69,22 @@ def _who(page: Any) -> str:
 
 
 def test_a_logged_out_session_is_refused_at_once(
-    client: TestClient, login_as: Callable[..., Any]
+    client: TestClient, login_as: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     login_as("enterprise")
     cookie = str(client.cookies[SESSION_COOKIE])
+    lookups: list[str] = []
+    original = accounts.live_session
+
+    def counted(session: Session, token: str) -> Any:
+        lookups.append(token)
+        return original(session, token)
+
+    monkeypatch.setattr(accounts, "live_session", counted)
     assert _inbox(client).status_code == 200
-    assert _inbox(client).status_code == 200  # the user is now kept
+    assert client.get("/account").status_code == 200
+    assert _inbox(client).status_code == 200
+    assert lookups == [cookie]  # read once, then kept
     client.post("/logout", data={"csrf_token": csrf_from(client, "/notify/inbox")})
     stale = client.get(
         "/notify/inbox", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, follow_redirects=False

@@ -53,20 +53,20 @@ class SessionUsers:
             # no query: the kept copy's loaded state is copied into this session
             return session.merge(entry[1], load=False)
         generation = self.generation
-        user = accounts.user_for_session(session, token)
-        if user is not None and generation == self.generation:
-            self._keep(token, user, session)
-        return user
+        row = accounts.live_session(session, token)
+        if row is None:
+            return None
+        if generation == self.generation:
+            self._keep(token, row)
+        return row.user
 
-    def _keep(self, token: str, user: User, session: Session) -> None:
-        """Remember a copy of the user, no longer than its session lasts."""
-        ends = _session_end(session, token)
-        if ends is None:
-            return
+    def _keep(self, token: str, row: WebSession) -> None:
+        """Remember a copy of the session's user, no longer than the session lasts."""
+        ends = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
         left = min(self.ttl, (ends - datetime.now(UTC)).total_seconds())
         if left <= 0:
             return
-        copy = User(**{key: getattr(user, key) for key in _COLUMNS})
+        copy = User(**{key: getattr(row.user, key) for key in _COLUMNS})
         make_transient_to_detached(copy)  # as if loaded: clean, with its identity
         if len(self._data) >= MAX_ENTRIES:
             self._data = {}
@@ -76,18 +76,6 @@ class SessionUsers:
         """Forget every kept user (a user or a session changed)."""
         self.generation += 1
         self._data = {}
-
-
-def _session_end(session: Session, token: str) -> datetime | None:
-    """When the browser session of the cookie expires (already in the identity map: no query)."""
-    from huiqi.core import security
-
-    digest = security.token_digest(token)
-    for obj in session.identity_map.values():
-        if isinstance(obj, WebSession) and obj.token_digest == digest:
-            ends = obj.expires_at
-            return ends if ends.tzinfo else ends.replace(tzinfo=UTC)
-    return None
 
 
 users = SessionUsers(2.0)
