@@ -336,17 +336,20 @@ def dashboard_csv(_user: OfficerUser, session: SessionDep) -> Response:
 
 @router.get("/api/v1/notify/inbox")
 def api_inbox(
+    request: Request,
     user: InboxUser,
     session: SessionDep,
     unread: bool = False,
 ) -> list[dict[str, Any]]:
-    """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own."""
+    """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own;
+    subject and body in the request's language (English falls back to Chinese on older rows)."""
+    lang = request_lang(request)
     return [
         {
             "id": n.id,
             "topic": n.topic,
-            "subject": n.subject,
-            "body": n.body,
+            "subject": n.subject_in(lang),
+            "body": n.body_in(lang),
             "link": n.link,
             "rule_id": n.rule_id,
             "rule_version": n.rule_version,
