@@ -237,9 +237,7 @@ def test_each_kind_of_change_evaluates_only_what_it_touches(
     # only enterprises whose result changed hear of it; the new version alone is no news
     after = dict(service.codes_of_rule(session, edited.id))
     moved = {c for c in after if after[c] != before.get(c, 0)}
-    told = set(
-        session.scalars(select(Notification.credit_code).where(Notification.id > last_note))
-    )
+    told = set(session.scalars(select(Notification.credit_code).where(Notification.id > last_note)))
     kept = {c for c in after if after[c] == before.get(c, 0) and after[c] != 0}
     assert moved and kept and told and told <= moved and report.changes == len(moved)
     assert {c.rule_id for c in service.stale_results(session, ON)} == set()
