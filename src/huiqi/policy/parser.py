@@ -1111,7 +1111,9 @@ class _Parser:
             if m := _EFFECTIVE.search(text or ""):
                 raw = m.group("date")
                 if raw.endswith("之日"):
-                    self.meta.set("effective_on", self.meta.issued_on, "body:印发之日")
+                    # An enclosed plan takes effect when the notice issuing it is dated.
+                    issued = self.meta.issued_on or self.context.issued_on
+                    self.meta.set("effective_on", issued, "body:印发之日")
                 else:
                     self.meta.set("effective_on", parse_date(raw), "body")
                 return
