@@ -220,6 +220,24 @@ def test_task_table_becomes_the_breakdown_and_no_section() -> None:
     assert not any("no recognisable structure" in w for w in doc.warnings)
 
 
+def test_task_table_header_repeated_inside_the_table_is_not_a_task() -> None:
+    # A table copied from a Word file whose header row repeats on every printed page.
+    header = (
+        "<tr><th>序号</th><th>重点任务</th><th>牵头单位</th><th>配合单位</th><th>完成时限</th></tr>"
+    )
+    page = (
+        f"<html><body><h1>浙江省某某行动重点任务分工</h1><table>{header}"
+        "<tr><td>1</td><td>建设算力平台</td><td>省发展改革委</td><td>省经信厅</td><td>2026年6月</td></tr>"
+        f"{header}"
+        "<tr><td>2</td><td>培育数据企业</td><td>省数据局</td><td>无</td><td>持续推进</td></tr>"
+        "</table></body></html>"
+    )
+    doc = parse_source(ingest_bytes(page.encode(), "table.html"))
+    assert [t.label for t in doc.tasks] == ["1", "2"]
+    assert _names(doc.tasks[1].lead) == ["浙江省数据局"]
+    assert doc.unknown_departments == []
+
+
 def test_other_tables_stay_tables_in_the_article_text() -> None:
     page = (
         "<html><body><h1>关于公布补助标准的通知</h1><p>一、补助标准如下。</p><table>"

@@ -15,7 +15,6 @@ from huiqi.matching.state import (
     ABSENT,
     Layout,
     _Fresh,
-    _layout,
     _missing_text,
     _old_dropped,
     _old_results,
@@ -37,9 +36,9 @@ def batch_news(
 ) -> ChangeSet:
     """What changed for people among `rows`: new, changed and ended results, column-wise.
 
-    A result is news when it differs from the stored one, when an eligible or unknown result
-    now comes from another rule version, or when an eligible 免申即享 amount changed; an
-    unknown result that stays unknown is not (its data request stands).
+    A result is news when it differs from the stored one or when an eligible 免申即享 amount
+    changed; the same result under a new rule version is not, nor is an unknown result that
+    stays unknown (its data request stands).
     """
     if rows.size == 0:
         empty = np.zeros(0, dtype=np.int32)
@@ -64,25 +63,10 @@ def batch_news(
     )
     new = fresh.results[rows]
     old = _old_results(session, sub, layout)
-    # a stored result of another rule version counts as news when it is not ineligible
-    version_changed = np.zeros_like(new, dtype=bool)
-    for lid in np.unique(sub.layout_ids[sub.present]).tolist():
-        other = _layout(session, int(lid))
-        if other.id == layout.id:
-            continue
-        where = other.index
-        differs = [
-            r
-            for r, rid in enumerate(layout.rule_ids)
-            if rid in where and other.hashes[where[rid]] != layout.hashes[r]
-        ]
-        if differs:
-            at = np.flatnonzero(sub.layout_ids == lid)
-            version_changed[np.ix_(at, np.asarray(differs, dtype=np.int64))] = True
+    # a new rule version alone is no news: the enterprise hears of a rule when its result or
+    # its 免申即享 amount changes (the stored row still moves to the new version's layout)
     previous = np.where(old == ABSENT, 0, old)
-    news = (new != previous) & ~((old == ABSENT) & (new == 0))
-    news |= version_changed & (new != 0)
-    news &= ~((previous == U) & (new == U) & ~version_changed)
+    news = new != previous
     amount_rows = [
         k
         for k, i in enumerate(rows.tolist())
