@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -133,7 +134,12 @@ def _mine_stamp(session: Session, code: str) -> tuple[Any, ...] | None:
     row = ent_repo.current_mapping(session, code)
     if row is None:
         return None
-    versions = service.published_versions(session)
+    # the columns service.published_versions orders by, without loading each rule's source
+    versions = session.execute(
+        select(RuleVersion.rule_id, RuleVersion.id, RuleVersion.hash)
+        .where(RuleVersion.status == "published")
+        .order_by(RuleVersion.rule_id)
+    ).all()
     calls = open_calls_by_rule(session, [v.rule_id for v in versions])
     return (
         tuple((v.id, v.hash) for v in versions),
