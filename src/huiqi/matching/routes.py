@@ -249,11 +249,10 @@ def editor_submit(
         else:
             try:
                 outcome = workflow.submit(session, report.rule, user, note)
-            except workflow.RuleAccessError as exc:
+            except (workflow.RuleAccessError, workflow.WorkflowError) as exc:
+                # the editor is shown again with the refusal and its own status (403 or 409)
                 report.errors.append(str(exc))
-                status = 403
-            except workflow.WorkflowError as exc:
-                report.errors.append(str(exc))
+                status = exc.status
             else:
                 if outcome.published:
                     published = outcome.version

@@ -88,12 +88,14 @@ def _match_batch(
     collect: list[ResultChange] | None,
     actor: str | None = None,
     force: bool = False,
+    span: tuple[int, int] | None = None,
 ) -> RunReport:
     """Evaluate, store and propagate one batch of enterprises; never commits.
 
     Enterprises whose stored layout and input hash are unchanged are skipped (unless `force`);
     the others are evaluated, compared with what is stored, and only those whose codes or
-    amounts changed are written.
+    amounts changed are written. `span` (first and last id) says that the batch holds every
+    enterprise with an id in it, as a full run's batches do.
     """
     report = RunReport()
     clock_ = time.perf_counter()
@@ -155,13 +157,19 @@ def _match_batch(
         dtype=bool,
     )
     moved = part["id"].to_numpy()[relabel].tolist()
-    for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+    move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
+    move = move.execution_options(synchronize_session=False)
+    if span is not None and moved:
+        # every enterprise of the span is in this batch: one UPDATE moves the rows of the
+        # relabelled layouts (rows about to be rewritten move too, and are then replaced)
         session.execute(
-            update(MatchState)
-            .where(MatchState.enterprise_id.in_(list(ids_part)))
-            .values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+            move.where(
+                MatchState.enterprise_id.between(*span), MatchState.layout_id.in_(sorted(same))
+            )
         )
+    else:
+        for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+            session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
     rows = np.flatnonzero(write & ~relabel)
     _write_states(session, layout, part, rows, fresh, part_hashes, stored.present, on)
     report.inserted = int((~stored.present[rows]).sum())
@@ -273,6 +281,7 @@ def match(
                 collect,
                 actor,
                 force=engine == "sql",
+                span=(part[0], part[-1]) if codes is None else None,
             )
         )
         done = min(start + batch_size, total)
