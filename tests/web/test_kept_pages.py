@@ -241,3 +241,28 @@ def test_my_policies_follow_the_enterprises_figures(
     )
     db_session.commit()
     assert rule in eligible()
+
+
+def test_a_reload_within_the_interval_asks_the_database_nothing(
+    client: TestClient,
+    login_as: Callable[..., Any],
+    db_session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login_as("enterprise")
+    _note(db_session, CODE, "第一条")
+    stamps: list[int] = []
+    original = notify.inbox_stamp
+
+    def counted(session: Session, user: User) -> Any:
+        stamps.append(user.id)
+        return original(session, user)
+
+    monkeypatch.setattr(notify, "inbox_stamp", counted)
+    first = _inbox(client)
+    again = _inbox(client)
+    assert len(stamps) == 1  # the second view came from memory
+    assert again.headers["etag"] == first.headers["etag"]
+    assert _subjects(again) == ["第一条"]
+    _note(db_session, CODE, "第二条")  # a write in this process forgets the stamp at once
+    assert _subjects(_inbox(client)) == ["第二条", "第一条"] and len(stamps) == 2
