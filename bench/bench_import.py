@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -107,13 +108,11 @@ def child(args: argparse.Namespace) -> None:
     baseline = _baseline(url, Path(args.csv))
     engine = make_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
+    start, cpu = time.perf_counter(), time.process_time()
+    report = run_import(factory, Path(args.csv), errors_path=workdir / "errors.csv")
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     start = time.perf_counter()
-    report = run_import(
-        factory, Path(args.csv), errors_path=workdir / "errors.csv", batch_size=2000
-    )
-    elapsed = time.perf_counter() - start
-    start = time.perf_counter()
-    again = run_import(factory, Path(args.csv), batch_size=2000)
+    again = run_import(factory, Path(args.csv))
     again_elapsed = time.perf_counter() - start
     engine.dispose()
     print(
@@ -123,6 +122,7 @@ def child(args: argparse.Namespace) -> None:
                 "rows": report.rows,
                 "seconds": elapsed,
                 "rows_per_s": report.rows / elapsed,
+                "cpu_s": cpu,
                 "baseline_rows_per_s": baseline,
                 "peak_rss_mb": _peak_rss_mb(),
                 "counts": report.counts(),
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
                 results.append(result)
                 print(
                     f"{backend:9s} {size:>9,} rows ({mb:6.1f} MB): {result['rows_per_s']:>9,.0f} rows/s "
-                    f"in {result['seconds']:7.1f} s; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
+                    f"in {result['seconds']:7.1f} s (import process CPU {result['cpu_s']:.1f} s); "
+                    f"load average {os.getloadavg()[0]:.1f}; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
                     f"ratio {result['rows_per_s'] / result['baseline_rows_per_s']:.3f}; "
                     f"peak RSS {result['peak_rss_mb']:.0f} MB; {result['counts']}; "
                     f"re-import (all unchanged) {result['reimport_rows_per_s']:>9,.0f} rows/s "
