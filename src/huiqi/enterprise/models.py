@@ -92,8 +92,8 @@ class EnterpriseValue(Base):
 class EnterpriseValuePack(Base):
     """An enterprise's first recorded values, packed: all current, recorded together.
 
-    ``entries`` is a JSON list in recording order of ``[field, year, value]`` — the value's source
-    and as-of are the pack's — or ``[field, year, value, source, as_of]`` where they differ.
+    ``entries`` is a JSON list in recording order of texts ``[field, year, value]`` — the value's
+    source and as-of are the pack's — or ``[field, year, value, source, as_of]`` where they differ.
     """
 
     __tablename__ = "enterprise_value_pack"

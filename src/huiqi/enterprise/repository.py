@@ -600,10 +600,63 @@ def _packed(
                     v_as_of = days.get(day) or days.setdefault(day, date.fromisoformat(day))
                 out.append(
                     PackedValue(
-                        eid, code, field, year, value, v_source, v_as_of, recorded_at, recorded_by
+                        eid, code, field, int(year), value, v_source, v_as_of, recorded_at,
+                        recorded_by,
                     )
-                )
+                )  # fmt: skip
     return out
+
+
+def current_value_frame(session: Session, ids: Sequence[int]) -> pl.DataFrame:
+    """``current_values`` as a frame (vid, eid, field, year, old_value, old_source); packs are
+    decoded by Polars, as a re-import reads every value of every batch."""
+    schema = {
+        "vid": pl.Int64, "eid": pl.Int64, "field": pl.Utf8, "year": pl.Int64,
+        "old_value": pl.Utf8, "old_source": pl.Utf8,
+    }  # fmt: skip
+    t: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    conn = session.connection()
+    rows: list[tuple[Any, ...]] = []
+    packs: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        rows.extend(
+            conn.execute(
+                select(t.c.id, t.c.enterprise_id, t.c.field, t.c.year, t.c.value, t.c.source).where(
+                    t.c.enterprise_id.in_(part), t.c.superseded_at.is_(None)
+                )
+            )
+        )
+        packs.extend(
+            conn.execute(
+                select(p.c.enterprise_id, p.c.source, p.c.entries).where(
+                    p.c.enterprise_id.in_(part)
+                )
+            )
+        )
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    if not packs:
+        return frame
+    entry = pl.col("entry")
+    unpacked = (
+        pl.DataFrame(
+            packs, schema={"eid": pl.Int64, "source": pl.Utf8, "entries": pl.Utf8}, orient="row"
+        )
+        .with_columns(entry=pl.col("entries").str.json_decode(pl.List(pl.List(pl.Utf8))))
+        .explode("entry")
+        .select(
+            pl.lit(None, pl.Int64).alias("vid"),
+            "eid",
+            entry.list.get(0).alias("field"),
+            entry.list.get(1).cast(pl.Int64).alias("year"),
+            entry.list.get(2).alias("old_value"),
+            pl.when(entry.list.len() > 3)
+            .then(entry.list.get(3, null_on_oob=True))
+            .otherwise(pl.col("source"))
+            .alias("old_source"),
+        )
+    )
+    return pl.concat([frame, unpacked])
 
 
 def _decode(entries: str) -> list[list[Any]]:
@@ -671,8 +724,8 @@ def add_packs(
         pl.col("as_of").dt.to_string("%Y-%m-%d"), pl.lit('"'),
     )  # fmt: skip
     entry = pl.concat_str(
-        pl.lit("["), _json_text(pl.col("field")), pl.lit(","), pl.col("year").cast(pl.Utf8),
-        pl.lit(","), _json_text(pl.col("value")),
+        pl.lit("["), _json_text(pl.col("field")), pl.lit(',"'), pl.col("year").cast(pl.Utf8),
+        pl.lit('",'), _json_text(pl.col("value")),
         pl.when((pl.col("source") == source) & (pl.col("as_of") == as_of))
         .then(pl.lit("")).otherwise(own),
         pl.lit("]"),

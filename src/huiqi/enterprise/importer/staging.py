@@ -21,15 +21,6 @@ from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.service import contract_frame, enterprise_changed
 
-_CURRENT_SCHEMA = {
-    "vid": pl.Int64,
-    "eid": pl.Int64,
-    "field": pl.Utf8,
-    "year": pl.Int64,
-    "old_value": pl.Utf8,
-    "old_source": pl.Utf8,
-}
-
 
 def stage(
     session: Session,
@@ -49,9 +40,7 @@ def stage(
         {"eid": [ids[c] for c in codes], "code": codes}, schema={"eid": pl.Int64, "code": pl.Utf8}
     )
     existing = [ids[c] for c in codes if c not in new_set]
-    current = pl.DataFrame(
-        repo.current_values(session, existing), schema=_CURRENT_SCHEMA, orient="row"
-    )
+    current = repo.current_value_frame(session, existing)
     incoming = values.join(enterprises, on="code").join(
         current, on=["eid", "field", "year"], how="left"
     )

@@ -52,7 +52,7 @@ def downgrade() -> None:
                 {
                     "enterprise_id": eid,
                     "field": entry[0],
-                    "year": entry[1],
+                    "year": int(entry[1]),
                     "value": entry[2],
                     "source": entry[3] if own else source,
                     "as_of": date.fromisoformat(entry[4]) if own else as_of,
