@@ -30,7 +30,8 @@ from urllib.parse import quote
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "load"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_NAME = "huiqi_bench_load"
+# BENCH_LOAD_PG_DB names another database, e.g. for two checkouts on one server
+PG_NAME = os.environ.get("BENCH_LOAD_PG_DB", "huiqi_bench_load")
 SEARCHES = ("融资担保", "专精特新", "高校毕业生")
 TARGETS = ("healthz", "policy", "search", "mine", "inbox")
 DEMO_LOGINS = {

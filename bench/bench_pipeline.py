@@ -21,16 +21,26 @@ dropped and rebuilt). Steps, each timed:
 Printed per step: seconds per phase, rows written, notifications and outbox rows queued; then peak
 memory (VmHWM) and the ratio of the first run's whole time to the engine's pure evaluation time
 (`run_batch` over the same frame and rules, measured in the same run).
+
+`--lock FILE` holds an flock on FILE during each timed matching step only (so generating and
+importing a large province never hold a shared machine's benchmark lock). `--probe` starts
+`huiqi serve` on the same database and drives `/healthz` and `/policy/{id}` with wrk (Debian
+package) during the first full run, then prints their p99 latency.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import os
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -127,6 +137,79 @@ def rule_texts(count: int) -> list[str]:
     return texts
 
 
+@contextlib.contextmanager
+def _held(lock: str | None) -> Iterator[None]:
+    """An exclusive flock on `lock` for the block (nothing when None)."""
+    if lock is None:
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class _Probe:
+    """`huiqi serve` on the bench database with wrk on /healthz and a policy page meanwhile."""
+
+    def __init__(self, url: str, workdir: Path, policy_id: int) -> None:
+        from bench.bench_load import HERE, OUT, Server, _wrk
+
+        OUT.mkdir(parents=True, exist_ok=True)
+
+        env = {**os.environ, "HUIQI_DATABASE_URL": url, "HUIQI_DATA_DIR": str(workdir / "data")}
+        env.update(HUIQI_COOKIE_SECURE="false", HUIQI_ENV="development")
+        env.pop("HUIQI_CONFIG_FILE", None)
+        cli = [sys.executable, "-c", "from huiqi.cli.main import main; main()", "serve"]
+        self.server = Server(cli, env, "pipeline-probe")
+        self.server.wait_ready()
+        wrk = _wrk()
+        if wrk is None:
+            raise SystemExit("--probe needs wrk (apt-get install wrk)")
+        self.paths = ["/healthz", f"/policy/{policy_id}"]
+        self.procs = [
+            subprocess.Popen(
+                [
+                    wrk,
+                    "-t1",
+                    "-c4",
+                    "-d600s",
+                    "--timeout",
+                    "5s",
+                    "-s",
+                    str(HERE / "load" / "wrk.lua"),
+                    self.server.base,
+                ],
+                env={**os.environ, "BENCH_PATHS": path},
+                stdout=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            for path in self.paths
+        ]
+
+    def stop(self) -> list[str]:
+        """Stop wrk and the server; one line per path with requests and p50/p99 latency."""
+        import json
+        import signal
+
+        out = []
+        for path, proc in zip(self.paths, self.procs, strict=True):
+            proc.send_signal(signal.SIGINT)  # wrk stops and prints its summary
+            stdout, _ = proc.communicate(timeout=60)
+            line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_JSON ")), "")
+            data = json.loads(line.removeprefix("BENCH_JSON ")) if line else {}
+            errors = sum(int(data.get(k, 0)) for k in ("connect", "read", "write", "status"))
+            out.append(
+                f"{path:<20s} {int(data.get('requests', 0)):7d} requests  "
+                f"p50 {data.get('p50_us', 0) / 1000:7.1f} ms  p99 {data.get('p99_us', 0) / 1000:7.1f} ms"
+                f"  errors {errors}  timeouts {int(data.get('timeout', 0))}"
+            )
+        self.server.stop()
+        return out
+
+
 def _counts(session: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
@@ -170,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--pg-name", default="huiqi_bench_pipeline")
     parser.add_argument("--batch-size", type=int, default=None, help="enterprises per batch")
+    parser.add_argument("--lock", default=None, help="flock this file during each timed step")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="wrk on /healthz and a policy page during the first run",
+    )
     args = parser.parse_args(argv)
 
     from sqlalchemy import func, select
@@ -179,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     from huiqi.enterprise.importer import run_import
     from huiqi.enterprise.population import generate, write_file
     from huiqi.enterprise.service import current_frame
+    from huiqi.matching import run as matching_run
     from huiqi.matching import service as matching
     from huiqi.matching.models import MatchState
+    from huiqi.policy.models import Policy
+    from huiqi.policy.service import load_demo as load_policy
     from huiqi.rules.batch import run_batch
     from huiqi.rules.plan import compile_plan
     from huiqi.wiring import install
@@ -214,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
             lib = matching.base_library()
             for i, text in enumerate(rule_texts(args.rules)):
                 matching.publish_rule(session, lib.parse_rule(text, f"rule-{i}.yaml"), "bench")
+            load_policy(session)  # the policy page the probe reads
             session.commit()
+            policy_id = int(session.scalar(select(func.min(Policy.id))) or 1)
             before = _counts(session)
         print(f"{'publish rules':<24s} {time.perf_counter() - clock:8.1f} s", flush=True)
 
@@ -228,21 +322,27 @@ def main(argv: list[str] | None = None) -> int:
             del frame
         print(f"{'engine only':<24s} {engine_seconds:8.2f} s  (run_batch, all pairs)", flush=True)
 
-        def full_run(name: str) -> float:
+        def full_run(name: str, probe: bool = False) -> float:
             nonlocal before
-            with factory() as session:
+            with _held(args.lock), factory() as session:
+                load = os.getloadavg()[0]
+                watch = _Probe(url, workdir, policy_id) if probe else None
                 clock = time.perf_counter()
                 report = matching.match(
                     session, on=ON, checkpoint=session.commit, batch_size=args.batch_size
                 )
                 session.commit()
                 took = time.perf_counter() - clock
+                probed = watch.stop() if watch is not None else []
                 after = _counts(session)
-            _line(name, took, report, before, after)
+            _line(f"{name}", took, report, before, after)
+            print(f"{'':<24s} load average {load:.1f} at the start", flush=True)
+            for line in probed:
+                print(f"{'':<24s} probe {line}", flush=True)
             before = after
             return took
 
-        first = full_run("first full run")
+        first = full_run("first full run", probe=args.probe)
         full_run("nothing changed")
 
         changed = rows[::20]  # 5 %
@@ -251,28 +351,31 @@ def main(argv: list[str] | None = None) -> int:
         feed = workdir / "feed.csv"
         write_file(changed, feed)
         captured: list[Any] = []
-        real = matching.match
+        real = matching_run.match  # the EnterpriseChanged handler calls run.match
 
         def spy(*a: Any, **kw: Any) -> Any:
             report = real(*a, **kw)
             captured.append(report)
             return report
 
-        matching.match = spy  # type: ignore[assignment]
-        clock = time.perf_counter()
-        fed = run_import(factory, feed, batch_size=5000, today=ON)
-        took = time.perf_counter() - clock
-        matching.match = real  # type: ignore[assignment]
+        matching_run.match = spy  # type: ignore[assignment]
+        with _held(args.lock):
+            load = os.getloadavg()[0]
+            clock = time.perf_counter()
+            fed = run_import(factory, feed, batch_size=5000, today=ON)
+            took = time.perf_counter() - clock
+        matching_run.match = real  # type: ignore[assignment]
         with factory() as session:
             after = _counts(session)
         total = matching.RunReport()
         for r in captured:
             total.add(r)
         _line(f"5% changed ({len(changed):,})", took, total, before, after)
-        print(f"{'':<24s} import counts {fed.counts()}", flush=True)
+        print(f"{'':<24s} import counts {fed.counts()}; load average {load:.1f}", flush=True)
         before = after
 
-        with factory() as session:
+        with _held(args.lock), factory() as session:
+            load = os.getloadavg()[0]
             rule_id = "gs351-10-procurement-small-micro"
             source = matching.latest_version(session, rule_id).source  # type: ignore[union-attr]
             edited = source.replace("value: [small, micro]", "value: [medium, small, micro]")
@@ -286,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             took = time.perf_counter() - clock
             after = _counts(session)
         _line("one rule changed", took, report, before, after)
+        print(f"{'':<24s} load average {load:.1f} at the start", flush=True)
 
         with factory() as session:
             final = _counts(session)

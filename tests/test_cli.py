@@ -139,3 +139,33 @@ def test_user_scope_sets_region_and_assignments(cli_env: Path) -> None:
     assert "Traceback" not in bad.output
     odd = runner.invoke(app, ["user", "scope", "county", "--assign", "grant42"])
     assert odd.exit_code == 2 and "KIND:REF" in " ".join(odd.output.split())
+
+
+def test_demo_load_reports_a_failing_step_in_one_line(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huiqi.core.errors import Invalid
+    from huiqi.finance import demo as finance_demo
+
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+
+    def broken(session: object) -> None:
+        raise Invalid("融资产品「惠企贷」的期限无效", "product 惠企贷: the term is not valid")
+
+    monkeypatch.setattr(finance_demo, "load_demo", broken)
+    result = runner.invoke(app, ["demo", "load", "--size", "20"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if "error:" in line]
+    assert len(lines) == 1
+    assert "融资产品 / financing products" in lines[0]
+    assert "融资产品「惠企贷」的期限无效" in lines[0] and "the term is not valid" in lines[0]
+    # the steps before it were rolled back with it
+    assert _enterprise_count(cli_env) == 0
+
+
+def test_demo_load_on_an_unmigrated_database_says_what_to_run(cli_env: Path) -> None:
+    result = runner.invoke(app, ["demo", "load", "--size", "20"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "huiqi db upgrade" in result.output

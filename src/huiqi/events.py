@@ -155,6 +155,9 @@ class GrantDecided:
     subject: str
     body: str
     link: str
+    # the same message in English
+    subject_en: str = ""
+    body_en: str = ""
 
 
 E = TypeVar("E")

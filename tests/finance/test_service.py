@@ -362,6 +362,13 @@ def test_whole_path_and_illegal_transitions(
     subjects = [n.subject for n in s.scalars(select(Notification).order_by(Notification.id))]
     assert any(x.startswith("贷款已发放") for x in subjects)
     assert any(x.startswith("融资申请未获批准") for x in subjects)
+    # each message, to the enterprise or to a lender's users, is also written in English
+    english = [
+        (n.subject_en, n.body_en) for n in s.scalars(select(Notification).order_by(Notification.id))
+    ]
+    assert len(english) == len(subjects) and all(a and b for a, b in english)
+    assert any((a or "").startswith("Loan paid out") for a, _ in english)
+    assert any((a or "").startswith("New financing application #") for a, _ in english)
 
 
 def test_consent_limits_what_the_lender_sees_and_revoking_stops_sharing(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.population import generate, load_rows
 from huiqi.grants.models import Grant
+from huiqi.matching import run as matching_run
 from huiqi.matching import service
 from huiqi.matching.models import MatchRun, MatchState
 from huiqi.notify import service as notify
@@ -193,7 +194,8 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[service.RunReport]:
         reports.append(report)
         return report
 
-    monkeypatch.setattr(service, "match", spy)
+    # every re-match (registry change, rule change, parameter change) goes through matching_run.match
+    monkeypatch.setattr(matching_run, "match", spy)
     return reports
 
 
@@ -225,11 +227,19 @@ def test_each_kind_of_change_evaluates_only_what_it_touches(
     lib = load_library()
     source = lib.rules["gs351-10-procurement-small-micro"].source
     edited = lib.parse_rule(source.replace("[small, micro]", "[medium, small, micro]"), "x")
+    before = dict(service.codes_of_rule(session, edited.id))
+    last_note = session.scalar(select(func.max(Notification.id))) or 0
     service.publish_rule(session, edited)
     service.rematch_rule(session, edited.id, ON)
     (report,) = reports
     assert report.evaluated == 120 * rules and report.inserted == 0
     assert 0 < report.changes and report.updated == 120
+    # only enterprises whose result changed hear of it; the new version alone is no news
+    after = dict(service.codes_of_rule(session, edited.id))
+    moved = {c for c in after if after[c] != before.get(c, 0)}
+    told = set(session.scalars(select(Notification.credit_code).where(Notification.id > last_note)))
+    kept = {c for c in after if after[c] == before.get(c, 0) and after[c] != 0}
+    assert moved and kept and told and told <= moved and report.changes == len(moved)
     assert {c.rule_id for c in service.stale_results(session, ON)} == set()
 
     # a parameter change re-evaluates (a parameter the rules read changes their layout)

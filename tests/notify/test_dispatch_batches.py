@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable, Iterator
+from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
@@ -145,3 +146,42 @@ def test_built_mail_reads_back_with_chinese_headers_and_long_unsubscribe_link() 
     assert mail["List-Unsubscribe"] == f"<{unsubscribe}>"
     body = mail.get_content()
     assert body.startswith("经比对") and "\n. 以点开头的一行\n" in body
+
+
+def test_pushed_sms_and_mail_carry_the_signature_once(
+    db_session: Session,
+    session_maker: sessionmaker[Session],
+    subscribe: Callable[..., Subscription],
+    settings: Settings,
+    smtp: SmtpServer,
+) -> None:
+    """Subjects written with the signature already (as matching's are) are not signed twice."""
+    subjects = ["【惠企】您可能符合「专精特新中小企业奖励」", " 【惠企】 政策匹配", "政策匹配"]
+    for i, subject in enumerate(subjects):
+        code = make_credit_code("9", "1", "620102", f"MP{i:06d}")
+        subscribe(code, email=f"e{i}@example.com", phone=f"1391234567{i}", consent_webhook=False)
+        service.enqueue(
+            db_session,
+            credit_code=code,
+            topic="policy_match",
+            subject=subject,
+            body="经比对,贵企业可能符合条件。",
+            link="/notify/inbox",
+            dedupe_key=f"prefix-{i}",
+        )
+    db_session.commit()
+    cfg = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port})
+    gateway = LogSmsGateway()
+    senders = {"sms": SmsSender(gateway), "email": default_senders(cfg)["email"]}
+    dispatcher = Dispatcher(
+        cfg, senders=senders, factory=session_maker, parallel=False, clock=Clock()
+    )
+    stats = dispatcher.run_once()
+    assert stats.sent == {"sms": 3, "email": 3}
+    texts = sorted(text for _, text, _ in gateway.sent)
+    assert [t.count("惠企") for t in texts] == [1, 1, 1]
+    assert all(t.startswith("【惠企】") and "【惠企】 " not in t for t in texts)
+    mail_subjects = sorted(str(make_header(decode_header(m["Subject"]))) for m in smtp.messages)
+    assert mail_subjects == sorted(
+        ["【惠企】您可能符合「专精特新中小企业奖励」", "【惠企】政策匹配", "【惠企】政策匹配"]
+    )

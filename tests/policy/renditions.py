@@ -61,8 +61,18 @@ def write_pdf(lines: list[str], path: Path) -> None:
     pdf.save()
 
 
-def write_pdf_table(lines: list[str], rows: list[list[str]], path: Path, widths: list[int]) -> None:
-    """A PDF of heading lines and a ruled table (cells wrapped, long tables across pages)."""
+def write_pdf_table(
+    lines: list[str],
+    rows: list[list[str]],
+    path: Path,
+    widths: list[int],
+    repeat_rows: int = 0,
+) -> None:
+    """A PDF of heading lines and a ruled table (cells wrapped, long tables across pages).
+
+    ``repeat_rows`` header rows are printed again at the top of every page the table runs onto,
+    as Word and WPS do for a table whose header row is marked to repeat.
+    """
     from reportlab import rl_config
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -77,7 +87,7 @@ def write_pdf_table(lines: list[str], rows: list[list[str]], path: Path, widths:
     grid = Table(
         [[Paragraph(value, cell) for value in row] for row in rows],
         colWidths=widths,
-        repeatRows=0,
+        repeatRows=repeat_rows,
     )
     grid.setStyle(
         TableStyle(

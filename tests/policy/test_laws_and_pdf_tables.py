@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from huiqi.policy.ingest import PARAGRAPH_BREAK, ingest_bytes, ingest_file, reflow_pdf_lines
 from huiqi.policy.parser import parse_source, parse_text
 from tests.policy.corpus import run_corpus
+from tests.policy.renditions import write_pdf_table
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "policy" / "corpus"
 LAW = CORPUS / "fanbuzhengdang-jingzheng-fa.txt"
@@ -59,6 +61,26 @@ def test_pdf_task_table_becomes_the_task_breakdown() -> None:
     assert [r.full_name for r in task.lead] == ["浙江省经济和信息化厅", "浙江省科学技术厅"]
     assert [r.full_name for r in task.support] == ["浙江省发展和改革委员会"]
     assert task.deadline == "持续推进"
+
+
+def test_pdf_table_header_repeated_on_the_next_page_is_not_a_task(tmp_path: Path) -> None:
+    # Word and WPS print a long table's header row again at the top of every page; the rows of
+    # the 浙江 task list, printed so, run over three pages.
+    with (CORPUS / "zhejiang-ai-renwu.tsv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    path = tmp_path / "repeated-header.pdf"
+    heading = ["浙江省人工智能高质量发展重点任务分工", "附件", "重点任务分工表"]
+    write_pdf_table(heading, rows, path, [30, 110, 330, 110, 150, 70], repeat_rows=1)
+    doc = parse_source(ingest_file(path))
+    assert doc.task_level == "table"
+    assert [t.label for t in doc.tasks] == [str(n) for n in range(1, 21)]
+    header = rows[0]
+    assert all(t.title != header[1] and t.label != header[0] for t in doc.tasks)
+    (table,) = [t for t in doc.tables if t.task_table]
+    assert [row[0] for row in table.rows] == [header[0], *(str(n) for n in range(1, 21))]
+    # The same tasks, departments and deadlines as the same table printed with one header.
+    once = parse_source(ingest_file(CORPUS / "renditions" / "zhejiang-ai-renwu.pdf"))
+    assert [t.model_dump() for t in doc.tasks] == [t.model_dump() for t in once.tasks]
 
 
 def test_big5_file_in_traditional_characters_parses() -> None:

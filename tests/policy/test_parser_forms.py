@@ -220,6 +220,24 @@ def test_task_table_becomes_the_breakdown_and_no_section() -> None:
     assert not any("no recognisable structure" in w for w in doc.warnings)
 
 
+def test_task_table_header_repeated_inside_the_table_is_not_a_task() -> None:
+    # A table copied from a Word file whose header row repeats on every printed page.
+    header = (
+        "<tr><th>序号</th><th>重点任务</th><th>牵头单位</th><th>配合单位</th><th>完成时限</th></tr>"
+    )
+    page = (
+        f"<html><body><h1>浙江省某某行动重点任务分工</h1><table>{header}"
+        "<tr><td>1</td><td>建设算力平台</td><td>省发展改革委</td><td>省经信厅</td><td>2026年6月</td></tr>"
+        f"{header}"
+        "<tr><td>2</td><td>培育数据企业</td><td>省数据局</td><td>无</td><td>持续推进</td></tr>"
+        "</table></body></html>"
+    )
+    doc = parse_source(ingest_bytes(page.encode(), "table.html"))
+    assert [t.label for t in doc.tasks] == ["1", "2"]
+    assert _names(doc.tasks[1].lead) == ["浙江省数据局"]
+    assert doc.unknown_departments == []
+
+
 def test_other_tables_stay_tables_in_the_article_text() -> None:
     page = (
         "<html><body><h1>关于公布补助标准的通知</h1><p>一、补助标准如下。</p><table>"
@@ -314,3 +332,25 @@ def test_regulation_parts_sections_and_items_in_paths() -> None:
         ["第二编", "第二章", "第一节", "第四条", "(二)"],
     ]
     assert doc.effective_on == dt.date(2024, 1, 1)
+
+
+def test_article_numbers_in_the_thousands_and_the_national_congress_as_issuer() -> None:
+    # The Civil Code numbers its articles past one thousand (第一千零四十条) and was adopted by
+    # the National People's Congress itself, not its standing committee.
+    text = (
+        "中华人民共和国民法典\n（2020年5月28日第十三届全国人民代表大会第三次会议通过）\n"
+        "第五编　婚姻家庭\n第三章　家庭关系\n第一节　夫妻关系\n"
+        "第一千零五十五条　夫妻在婚姻家庭中地位平等。\n"
+        "第一千零六十三条　下列财产为夫妻一方的个人财产：\n（一）一方的婚前财产；\n（二）其他财产。\n"
+        "第二节　父母子女关系和其他近亲属关系\n第一千一百条　无子女的收养人可以收养两名子女。\n"
+    )
+    doc = parse_text(text)
+    assert doc.style == "regulation"
+    assert [a.path for a in doc.articles()] == [
+        ["第五编", "第三章", "第一节", "第一千零五十五条"],
+        ["第五编", "第三章", "第一节", "第一千零六十三条"],
+        ["第五编", "第三章", "第二节", "第一千一百条"],
+    ]
+    assert [a.number for a in doc.articles()] == [1055, 1063, 1100]
+    assert doc.issuers == ["全国人民代表大会"]
+    assert doc.issued_on == dt.date(2020, 5, 28)

@@ -104,8 +104,12 @@ def _alert_admins(session: Session, username: str) -> None:
             body=(
                 f"账户 {username} 在 {now:%Y-%m-%d %H:%M} UTC 前的一段时间内登录失败次数达到告警阈值,"
                 "来自未登录过该账户的浏览器的尝试已暂停;请在审计日志中核查来源地址。"
-                f" / Account {username} had a burst of failed log-ins; tries from browsers that"
-                " never logged in to it are held back. See the audit log."
+            ),
+            subject_en=f"Repeated failed log-ins to account {username}",
+            body_en=(
+                f"Account {username} had a burst of failed log-ins before {now:%Y-%m-%d %H:%M}"
+                " UTC; tries from browsers that never logged in to it are held back. See the"
+                " audit log for where they came from."
             ),
             link="/admin/audit",
             dedupe_key=f"security:login-burst:{username}:{now:%Y%m%d%H%M}",

@@ -326,6 +326,12 @@ def _aware(moment: datetime) -> datetime:
 
 def user_for_session(session: Session, token: str) -> User | None:
     """The active user of a browser session cookie, or None if unknown or expired."""
+    row = live_session(session, token)
+    return None if row is None else row.user
+
+
+def live_session(session: Session, token: str) -> WebSession | None:
+    """The unexpired browser session of a cookie, its active user loaded; None otherwise."""
     row = session.scalar(
         select(WebSession)
         .options(joinedload(WebSession.user))  # one query per page view, not two
@@ -333,7 +339,7 @@ def user_for_session(session: Session, token: str) -> User | None:
     )
     if row is None or _aware(row.expires_at) < utcnow() or not row.user.is_active:
         return None
-    return row.user
+    return row
 
 
 def end_session(session: Session, token: str) -> None:

@@ -70,7 +70,7 @@ demo_app.command("population")(enterprise_cli.population)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error without a traceback and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -350,12 +350,37 @@ def demo_load(
     seed: int = typer.Option(2020, "--seed", help="Random seed of the demo population."),
 ) -> None:
     """Load the demo data (accounts, seed policy, enterprises, products, rules, matching); safe to run again."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from huiqi import demo
     from huiqi.core.db import session_scope
+    from huiqi.core.errors import DomainError
 
     _settings_or_exit()
-    with _step_progress() as step, session_scope() as session:
-        accounts = demo.load_all(session, population=size, seed=seed, progress=step)
+    steps: list[str] = []
+
+    def step(description: str, budget: float | None = None) -> None:
+        steps.append(description)
+        show(description, budget)
+
+    try:
+        with _step_progress() as show, session_scope() as session:
+            accounts = demo.load_all(session, population=size, seed=seed, progress=step)
+    except DomainError as exc:
+        # the step's transaction was rolled back: nothing of this run was kept
+        where = steps[-1] if steps else "准备 / preparing"
+        raise fail(
+            f"演示数据未加载(未写入任何数据),步骤「{where}」出错:{exc.message_zh}"
+            f" / demo data not loaded (nothing written), step failed: {exc.message_en}",
+            1,
+        ) from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise fail(
+            "演示数据未加载:数据库表缺失或不可用,请先运行 `huiqi db upgrade`"
+            " / demo data not loaded: the database is missing tables or unreachable; run"
+            f" `huiqi db upgrade` first ({type(exc.orig).__name__})",
+            1,
+        ) from None
     table = Table("role", "username", "password", title="demo log-ins 演示账户")
     for acct in accounts:
         table.add_row(acct.role, acct.username, acct.password)

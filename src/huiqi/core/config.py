@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # How long a worker trusts a cached page's change stamp before reading it from the database
     # again; changes made through the same process show at once.
     page_stamp_seconds: float = Field(default=2.0, ge=0, le=300)
+    # How long a worker trusts the user it found behind a session cookie; a log-out or a user
+    # change in the same process is seen at once, in other processes within this time.
+    session_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     # Outbound notification channels (huiqi.notify); e-mail goes through this SMTP relay.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)

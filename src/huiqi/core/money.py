@@ -49,3 +49,11 @@ def format_fen(fen: int | None, unit: str = "yuan") -> str:
         return f"{text} 万元"
     value = (Decimal(fen) / FEN_PER_YUAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return f"{value:,} 元"
+
+
+def format_fen_en(fen: int | None) -> str:
+    """English display of an amount in yuan: CNY 12,345.67; None shows as a dash."""
+    if fen is None:
+        return "—"
+    value = (Decimal(fen) / FEN_PER_YUAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"CNY {value:,}"

@@ -23,7 +23,7 @@ from huiqi.core.codes import (
     regions,
 )
 from huiqi.core.export import SafeCsvWriter, append_row
-from huiqi.enterprise.graduates import Hire
+from huiqi.enterprise.graduates import Hire, contribution_fen
 from huiqi.enterprise.graduates import write as write_hires
 from huiqi.enterprise.importer import ImportReport, RowContext, columns, map_headers, validate_row
 from huiqi.enterprise.service import upsert
@@ -188,7 +188,30 @@ def generate(size: int, seed: int = 2020) -> list[dict[str, str]]:
             row["contact_webhook"] = f"https://hooks.example.cn/{code}"
             row["consent_webhook"] = "是"
         rows.append(row)
+    _add_contributions(rows, seed)
     return rows
+
+
+def _add_contributions(rows: list[dict[str, str]], seed: int) -> None:
+    """The employer's recorded contributions for each enterprise's graduate hires, in yuan.
+
+    The 人社 feed reports them with the head counts: the same totals the hire records of
+    `demo_hires` add up to, left empty where those records have no contributions yet.
+    """
+    paid: dict[str, int] = {}
+    unrecorded: set[str] = set()
+    for hire in demo_hires(rows, seed):
+        fen = contribution_fen(
+            hire.insured_months, hire.pension_fen, hire.medical_fen, hire.unemployment_fen
+        )
+        if fen is None:
+            unrecorded.add(hire.credit_code)
+        else:
+            paid[hire.credit_code] = paid.get(hire.credit_code, 0) + fen
+    for row in rows:
+        code = row["credit_code"]
+        if code in paid and code not in unrecorded:
+            row["graduate_insurance_paid"] = f"{paid[code] // 100}.{paid[code] % 100:02d}"
 
 
 def _trade_word(industry: str) -> str:

@@ -17,6 +17,8 @@ from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core.clock import today
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
+from huiqi.core.money import format_fen_en
+from huiqi.enterprise.catalogue import label_of
 from huiqi.finance import eligibility as elig
 from huiqi.finance.base import (
     Forbidden,
@@ -99,8 +101,11 @@ def _event(
     return event
 
 
-def _notify(session: Session, app: Application, key: str, subject: str, body: str) -> None:
-    """Tell the enterprise through the push channels (inbox, e-mail, webhook, SMS)."""
+def _notify(
+    session: Session, app: Application, key: str, subject: str, body: str, en: tuple[str, str]
+) -> None:
+    """Tell the enterprise through the push channels (inbox, e-mail, webhook, SMS); `en` is the
+    English subject and body."""
     from huiqi.notify.service import enqueue
 
     enqueue(
@@ -112,11 +117,16 @@ def _notify(session: Session, app: Application, key: str, subject: str, body: st
         link=f"/finance/applications/{app.id}",
         dedupe_key=f"finance:application:{app.id}:{key}",
         deadline=app.due_on,
+        subject_en=en[0],
+        body_en=en[1],
     )
 
 
-def _notify_lender(session: Session, app: Application, key: str, subject: str, body: str) -> None:
-    """Tell every user of the application's lender (inbox, and e-mail when the account has one).
+def _notify_lender(
+    session: Session, app: Application, key: str, subject: str, body: str, en: tuple[str, str]
+) -> None:
+    """Tell every user of the application's lender (inbox, and e-mail when the account has one);
+    `en` is the English subject and body.
 
     The enterprise's identity is left out of the message: it travels by e-mail, and the
     application page shows the lender what it may see.
@@ -132,6 +142,8 @@ def _notify_lender(session: Session, app: Application, key: str, subject: str, b
         link=f"/finance/applications/{app.id}",
         dedupe_key=f"finance:lender:{app.id}:{key}",
         deadline=app.due_on,
+        subject_en=en[0],
+        body_en=en[1],
     )
 
 
@@ -303,6 +315,13 @@ def apply(
             f"融资申请已提交:{product.name}",
             f"您的融资申请({wan(app.amount_fen)},{app.term_months} 个月)已提交至{product.institution},"
             f"受理时限 {app.due_on}。共享字段:{'、'.join(labels.get(f, f) for f in chosen) or '无'}。",
+            (
+                f"Financing application submitted: {product.name}",
+                f"Your application ({format_fen_en(app.amount_fen)}, {app.term_months} months)"
+                f" went to {product.institution}, to be accepted by {app.due_on}. Data shared: "
+                + (", ".join(label_of(f, "en") for f in chosen) or "none")
+                + ".",
+            ),
         )
         _notify_lender(
             session,
@@ -312,6 +331,13 @@ def apply(
             f"贵机构的产品「{product.name}」(第 {product.version} 版)收到新的融资申请 #{app.id}:"
             f"{wan(app.amount_fen)},{app.term_months} 个月。请于 {app.due_on} 前受理"
             f"(工作日计算)。企业授权共享 {len(chosen)} 项数据,请在申请页查看。",
+            (
+                f"New financing application #{app.id}: {product.name}",
+                f"Your product “{product.name}” (version {product.version}) received application"
+                f" #{app.id}: {format_fen_en(app.amount_fen)}, {app.term_months} months. Accept"
+                f" it by {app.due_on} (working days). The enterprise shares {len(chosen)} data"
+                " items; see the application page.",
+            ),
         )
         out.append(
             ApplyOutcome(
@@ -511,6 +537,12 @@ def transition(
             f"融资申请 #{app.id} 已被企业撤回:{product.name}",
             f"申请 #{app.id}({wan(app.amount_fen)},{app.term_months} 个月)已由企业于 {on} 撤回,"
             "贵机构对其共享数据的查看权限同时终止,无需继续办理。",
+            (
+                f"Financing application #{app.id} withdrawn by the enterprise: {product.name}",
+                f"Application #{app.id} ({format_fen_en(app.amount_fen)}, {app.term_months}"
+                f" months) was withdrawn on {on}; your access to its shared data ends with it."
+                " Nothing more to do.",
+            ),
         )
     return app
 
@@ -523,27 +555,50 @@ def _notify_step(session: Session, app: Application, action: str) -> None:
             f"融资申请已受理:{name}",
             f"{app.institution}已受理您的申请,审批时限 {app.due_on}。",
         )
+        en = (
+            f"Financing application accepted: {name}",
+            f"{app.institution} accepted your application; it decides by {app.due_on}.",
+        )
     elif action == "approve":
         text = (
             f"融资申请已批准:{name}",
             f"{app.institution}批准 {wan(app.approved_amount_fen or 0)},年利率 {pct(app.approved_rate_bp)},放款时限 {app.due_on}。",
+        )
+        en = (
+            f"Financing application approved: {name}",
+            f"{app.institution} approved {format_fen_en(app.approved_amount_fen or 0)} at"
+            f" {pct(app.approved_rate_bp)} a year, to be paid out by {app.due_on}.",
         )
     elif action == "decline":
         text = (
             f"融资申请未获批准:{name}",
             f"{app.institution}未批准您的申请。理由:{app.decline_reason}",
         )
+        en = (
+            f"Financing application declined: {name}",
+            f"{app.institution} declined your application. Reason given: {app.decline_reason}",
+        )
     elif action == "disburse":
         text = (
             f"贷款已发放:{name}",
             f"{app.institution}已于 {app.disbursed_on} 发放 {wan(app.disbursed_amount_fen or 0)}。",
+        )
+        en = (
+            f"Loan paid out: {name}",
+            f"{app.institution} paid out {format_fen_en(app.disbursed_amount_fen or 0)}"
+            f" on {app.disbursed_on}.",
         )
     else:
         text = (
             f"融资申请已撤回:{name}",
             f"您已撤回向{app.institution}提交的申请,对方不再能查看您的共享数据。",
         )
-    _notify(session, app, action, *text)
+        en = (
+            f"Financing application withdrawn: {name}",
+            f"You withdrew your application to {app.institution}; it can no longer see your"
+            " shared data.",
+        )
+    _notify(session, app, action, *text, en)
 
 
 def revoke_consent(
@@ -587,6 +642,12 @@ def revoke_consent(
             f"融资申请 #{app.id} 的数据授权已部分撤回",
             f"企业于 {on} 撤回了申请 #{app.id}({app.product.name})以下数据的共享授权:"
             f"{'、'.join(labels.get(f, f) for f in revoked)}。这些数据自即刻起不再向贵机构显示。",
+            (
+                f"Consent partly revoked on financing application #{app.id}",
+                f"On {on} the enterprise stopped sharing these data of application #{app.id}"
+                f" ({app.product.name}): {', '.join(label_of(f, 'en') for f in revoked)}."
+                " They are no longer shown to you.",
+            ),
         )
     return revoked
 
@@ -620,6 +681,9 @@ def remind(session: Session, *, on: date | None = None) -> list[Application]:
             continue
         app.reminded_for = app.due_on
         step = {"submitted": "受理", "accepted": "审批", "approved": "放款"}[app.status]
+        step_en = {"submitted": "accept", "accepted": "decide on", "approved": "pay out"}[
+            app.status
+        ]
         _event(session, app, on, kind="reminder", actor=None, note=f"overdue since {app.due_on}")
         _notify(
             session,
@@ -627,6 +691,11 @@ def remind(session: Session, *, on: date | None = None) -> list[Application]:
             f"overdue:{app.status}:{app.due_on}",
             f"融资申请超期提醒:{app.product.name}",
             f"{app.institution}应于 {app.due_on} 前完成{step},现已超期;该申请已在机构工作台标注为超期。",
+            (
+                f"Financing application overdue: {app.product.name}",
+                f"{app.institution} was to {step_en} your application by {app.due_on} and is"
+                " late; the application is marked overdue on the lender's workbench.",
+            ),
         )
         _notify_lender(
             session,
@@ -634,6 +703,11 @@ def remind(session: Session, *, on: date | None = None) -> list[Application]:
             f"overdue:{app.status}:{app.due_on}",
             f"融资申请 #{app.id} 已超期:{app.product.name}",
             f"申请 #{app.id} 应于 {app.due_on} 前完成{step}(按工作日计算),现已超期,请尽快办理。",
+            (
+                f"Financing application #{app.id} overdue: {app.product.name}",
+                f"Application #{app.id} was to be handled ({step_en}) by {app.due_on} (working"
+                " days) and is late; please act on it soon.",
+            ),
         )
         out.append(app)
     return out

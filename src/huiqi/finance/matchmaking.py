@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core.clock import today
+from huiqi.core.money import format_fen_en
 from huiqi.enterprise import repository as ent_repo
 from huiqi.finance import eligibility as elig
 from huiqi.finance.base import (
@@ -449,6 +450,14 @@ def invite_need(
         link=f"/finance/needs/{fit.need.id}?product={product.id}#product-{product.id}",
         dedupe_key=invite_key(fit.need.id, product),
         deadline=fit.need.deadline,
+        subject_en=f"{product.name} of {product.institution} may suit your financing need",
+        body_en=(
+            f"{product.institution} thinks its product “{product.name}” may suit the financing"
+            f" need you posted ({format_fen_en(fit.need.amount_fen)}, {fit.need.term_months}"
+            " months). It does not know who you are: it sees your data only once you apply and"
+            " consent. Follow the link to see how the product fits your need and apply in one"
+            " step."
+        ),
     )
     return note is not None
 

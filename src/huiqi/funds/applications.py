@@ -562,6 +562,12 @@ def submit(
         event,
         subject,
         f"您的申报(编号 {app.id})已于 {beijing_text(now)} 提交,进入审核。可在“我的申报”查看进度和预计时间。",
+        (
+            f"Application {'resubmitted' if resubmission else 'submitted'}: {call.title}",
+            f"Your application (no. {app.id}) was submitted at {beijing_text(now)} (Beijing"
+            " time) and is under review. “My applications” shows its progress and expected"
+            " dates.",
+        ),
     )
     return app
 

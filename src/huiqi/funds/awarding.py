@@ -30,6 +30,7 @@ from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Invalid
+from huiqi.core.money import format_fen_en
 from huiqi.events import GrantDecided
 from huiqi.funds import interest, performance
 from huiqi.funds.award import AwardTerms, Candidate, RankedList, rank
@@ -305,6 +306,12 @@ def start_publicity(
             f"「{call.title}」拟支持名单公示",
             f"贵企业的申报(#{app.id})列入拟支持名单(第 {line.rank} 名,拟支持 "
             f"{_yuan(line.award_fen)}),公示至 {call.publicity_to},公示期满无异议后批准立项。",
+            (
+                f"“{call.title}”: proposed award list published",
+                f"Your application (#{app.id}) is on the proposed award list (rank {line.rank},"
+                f" proposed {format_fen_en(line.award_fen)}). The list is public until"
+                f" {call.publicity_to}; without objections the award is then approved.",
+            ),
         )
     audit(
         session,
@@ -430,6 +437,11 @@ def resolve_objection(
             done,
             f"「{app.call.title}」公示异议成立",
             f"贵企业的申报(#{app.id})在公示期间收到异议,经核实异议成立,不予支持。\n原因:{reason}",
+            (
+                f"“{app.call.title}”: objection upheld",
+                f"An objection to your application (#{app.id}) was raised during the public"
+                f" notice and upheld after checking; it is not supported.\nReason: {reason}",
+            ),
         )
     audit(
         session,
@@ -549,6 +561,17 @@ def approve(
             "将通过财政拨付到贵企业登记的收款账户"
             + ("。" if grant.account_no else ";贵企业尚未登记收款账户,请尽快登记。")
             + "请按申报通知的要求按期报送绩效情况。",
+            (
+                f"“{call.title}”: award approved",
+                f"Your application (#{app.id}) was approved with"
+                f" {format_fen_en(int(app.award_fen or 0))}, paid to your registered bank account"
+                + (
+                    "."
+                    if grant.account_no
+                    else "; no bank account is registered yet, please register one soon."
+                )
+                + " Report on performance as the call requires.",
+            ),
         )
         report.awarded.append(app.id)
         report.grant_ids.append(grant.id)
@@ -579,6 +602,17 @@ def approve(
             event,
             f"「{call.title}」评审结果",
             f"贵企业的申报(#{app.id}){app.decision_reason}。感谢参与,可关注后续批次。",
+            (
+                f"“{call.title}”: review result",
+                f"Your application (#{app.id})"
+                + (
+                    f" ranked {app.rank}, below the budget line, and is not supported in this"
+                    " round."
+                    if app.rank
+                    else " is not supported in this round."
+                )
+                + " Thank you for taking part; watch for later rounds.",
+            ),
         )
         report.cut.append(app.id)
     audit(

@@ -25,7 +25,7 @@ from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
 from huiqi.core.errors import Invalid, NotFound
-from huiqi.core.money import format_fen
+from huiqi.core.money import format_fen, format_fen_en
 from huiqi.funds import performance
 from huiqi.funds.awarding import call_schedule, ensure_awarder
 from huiqi.funds.models import Clawback, PerformanceReport, PerformanceTarget
@@ -159,6 +159,11 @@ def submit_report(
         f"「{app.call.title}」绩效报告已收到",
         f"贵企业的绩效报告(应报日期 {row.due_on})已收到,结果:{_status_zh(row.status)}。\n"
         + "\n".join(c.reason_zh for c in checks),
+        (
+            f"“{app.call.title}”: performance report received",
+            f"Your performance report (due {row.due_on}) was received; result:"
+            f" {_status_en(row.status)}. Each target's check is on the application page.",
+        ),
     )
     return report
 
@@ -167,6 +172,13 @@ def _status_zh(status: str) -> str:
     from huiqi.funds.schemas import PERFORMANCE_STATUS_LABELS
 
     return PERFORMANCE_STATUS_LABELS.get(status, (status, status))[0]
+
+
+def _status_en(status: str) -> str:
+    """A performance status in English."""
+    from huiqi.funds.schemas import PERFORMANCE_STATUS_LABELS
+
+    return PERFORMANCE_STATUS_LABELS.get(status, (status, status))[1]
 
 
 def flag_overdue(session: Session, today: date | None = None) -> list[PerformanceTarget]:
@@ -291,6 +303,12 @@ def clawback(session: Session, user: User, app_id: int, amount_fen: int, reason:
         f"「{app.call.title}」资金追回通知",
         f"贵企业的项目(#{app.id})经绩效评价须追回资金 {format_fen(amount_fen)}。\n原因:{reason.strip()}\n"
         "请按主管部门的通知退回资金;如有异议,请联系主管部门。",
+        (
+            f"“{app.call.title}”: funds to be returned",
+            f"After the performance evaluation, {format_fen_en(amount_fen)} of your project"
+            f" (#{app.id}) must be returned.\nReason: {reason.strip()}\nReturn the funds as the"
+            " department instructs; to dispute it, contact the department.",
+        ),
     )
     return row
 

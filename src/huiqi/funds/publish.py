@@ -121,8 +121,13 @@ def push_call(session: Session, call: FundCall) -> tuple[int, int]:
         counts[result] += 1
         if result == "eligible":
             fit = "根据登记数据,贵企业符合申报条件。"
+            fit_en = "By its registered data, your enterprise meets the call's conditions."
         else:
             fit = "贵企业可能符合申报条件,申报时请补充所缺数据。"
+            fit_en = (
+                "Your enterprise may meet the call's conditions; supply the missing data when"
+                " applying."
+            )
         specs.append(
             NoteSpec(
                 credit_code=code,
@@ -136,6 +141,12 @@ def push_call(session: Session, call: FundCall) -> tuple[int, int]:
                 dedupe_key=f"funds-call:{call.id}:{code}",
                 rule_id=call.rule_id,
                 deadline=deadline,
+                subject_en=f"Call for applications: {call.title} (closes {deadline.isoformat()})",
+                body_en=(
+                    f"{fit_en} Applications close at {beijing_text(call.closes_at)} (Beijing"
+                    " time). The form is filled in from your registered data; apply online in"
+                    " one click."
+                ),
             )
         )
     queue_notes(session, specs)

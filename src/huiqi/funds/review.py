@@ -626,7 +626,8 @@ def decide(
         checks_failed=[c["zh"] for c in checks if not c["ok"]],
     )
     subject, body = _message(app, stage, kind, reasons, deadline, advanced=advance)
-    tell_enterprise(session, app, event, subject, body)
+    english = _message_en(app, stage, kind, reasons, deadline, advanced=advance)
+    tell_enterprise(session, app, event, subject, body, english)
     return row
 
 
@@ -685,6 +686,50 @@ def _message(
     return (
         f"「{title}」申报正在{stage.name_zh}",
         f"{head}\n贵企业的申报(#{app.id})已有评审意见,正在「{stage.name_zh}」环节。",
+    )
+
+
+def _message_en(
+    app: Application,
+    stage: Stage,
+    kind: ReviewDecision,
+    reasons: str,
+    deadline: date | None,
+    *,
+    advanced: bool,
+) -> tuple[str, str]:
+    """The same message in English (reasons stay as the reviewer wrote them)."""
+    title = app.call.title
+    head = f"{app.enterprise_name}:" if app.enterprise_name else "Dear enterprise:"
+    own = f"Your application (#{app.id})"
+    if kind == ReviewDecision.returned:
+        return (
+            f"“{title}”: application returned for changes",
+            f"{head}\n{own} was returned for changes at the “{stage.name_en}” stage.\n"
+            f"Reason: {reasons}\nChange and resubmit it by {deadline}; later it counts as"
+            " withdrawn.",
+        )
+    if kind == ReviewDecision.rejected:
+        return (
+            f"“{title}”: application not approved",
+            f"{head}\n{own} did not pass the “{stage.name_en}” stage.\nReason: {reasons}\n"
+            "To dispute it, contact the department in charge.",
+        )
+    if app.status == ApplicationStatus.scored:
+        return (
+            f"“{title}”: review complete",
+            f"{head}\n{own} passed every review stage; the proposed award list is drawn up by"
+            " score and published.",
+        )
+    nxt = current_stage(app)
+    if advanced and nxt is not None:
+        return (
+            f"“{title}”: passed {stage.name_en}",
+            f"{head}\n{own} passed “{stage.name_en}” and moved on to “{nxt.name_en}”.",
+        )
+    return (
+        f"“{title}”: at {stage.name_en}",
+        f"{head}\n{own} has review comments and is at the “{stage.name_en}” stage.",
     )
 
 

@@ -49,9 +49,15 @@ def record_event(
 
 
 def tell_enterprise(
-    session: Session, app: FundApplication, event: FundApplicationEvent, subject: str, body: str
+    session: Session,
+    app: FundApplication,
+    event: FundApplicationEvent,
+    subject: str,
+    body: str,
+    en: tuple[str, str],
 ) -> None:
-    """Send a step of the application to the enterprise (inbox and its push channels), once."""
+    """Send a step of the application to the enterprise (inbox and its push channels), once;
+    `en` is the English subject and body."""
     from huiqi.notify.models import Topic
     from huiqi.notify.service import enqueue
 
@@ -64,6 +70,8 @@ def tell_enterprise(
         link=APPLICATION_LINK.format(id=app.id),
         dedupe_key=f"funds-app:{app.id}:{event.id}",
         deadline=app.return_deadline if app.status == ApplicationStatus.returned else None,
+        subject_en=en[0],
+        body_en=en[1],
     )
 
 

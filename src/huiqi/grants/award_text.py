@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from huiqi.core.money import format_fen
+from huiqi.core.money import format_fen, format_fen_en
 from huiqi.grants.models import Grant
 from huiqi.grants.schemas import mask_account
 
@@ -23,3 +23,17 @@ def award_message(grant: Grant) -> tuple[str, str]:
         f"怎么办:请按申报通知的要求按期报送绩效情况。如有疑问,请联系{grant.department or '主管部门'}。"
     )
     return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
+
+
+def award_message_en(grant: Grant) -> tuple[str, str]:
+    """The same message in English (the computation is explained on the grant page)."""
+    lines = [
+        f"{grant.enterprise_name}:" if grant.enterprise_name else "Dear enterprise:",
+        f"Your application for “{grant.rule_title}” (legal basis: {grant.legal_basis})"
+        " was approved and paid.",
+        f"Amount: {format_fen_en(grant.amount_fen)}",
+        f"Paid to: {grant.bank_name or ''} {mask_account(grant.account_no)}",
+        "What to do: report on the project's performance as the call requires. With questions,"
+        f" contact {grant.department or 'the department in charge'}.",
+    ]
+    return f"“{grant.rule_title}”: {format_fen_en(grant.amount_fen)} paid", "\n".join(lines)

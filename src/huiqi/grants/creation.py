@@ -18,8 +18,16 @@ from huiqi.events import ResultChange, ResultsChanged, of_mode
 from huiqi.grants import snapshots
 from huiqi.grants.ledger import LedgerItem, append_ledger, append_many
 from huiqi.grants.models import Grant, GrantStatus
-from huiqi.grants.risk import assess_risk, flag, provenance, set_flags, used_fields
+from huiqi.grants.risk import (
+    assess_risk,
+    flag,
+    provenance,
+    risk_facts,
+    set_flags,
+    used_fields,
+)
 from huiqi.grants.snapshots import build_snapshot, encode_value, inputs_hash
+from huiqi.grants.sources import input_sources_many
 
 
 def _kinds(snapshot: dict[str, Any]) -> dict[str, str]:
@@ -35,12 +43,12 @@ def _mark_sources(
     credit_code: str,
     period: int,
     fen: int,
+    sources: dict[str, dict[str, Any]],
 ) -> None:
     """Record each input's source kind in the snapshot, with the flags self-reported values
     and sources the rule does not accept raise."""
-    from huiqi.grants.sources import input_sources, source_flags
+    from huiqi.grants.sources import source_flags
 
-    sources = input_sources(session, credit_code, used_fields(rule.columns()), period)
     snap["sources"] = sources
     snap["source_flags"] = source_flags(
         session,
@@ -115,6 +123,11 @@ def grants_from_results(
             existing.setdefault((found.rule_id, found.credit_code), []).append(found)
     versions: dict[tuple[str, int], RuleVersion | None] = {}
     dates = evaluated_on_many(session, codes)
+    rows = {
+        found.credit_code: {k: v for k, v in found._mapping.items() if k != "id"}
+        for found in ent_repo.all_current(session, codes)
+    }
+    paying: list[tuple[ResultChange, RuleVersion, Any, dict[str, Any], date, int, int]] = []
     items: list[LedgerItem] = []
 
     def write_ledger() -> None:
@@ -167,7 +180,7 @@ def grants_from_results(
                 )
             )
         version = versions[vkey]
-        row = ent_repo.current_mapping(session, change.credit_code)
+        row = rows.get(change.credit_code)
         if version is None or row is None:
             continue
         rule = snapshots.rule_of(version.source, version.rule_id, version.version)
@@ -176,10 +189,23 @@ def grants_from_results(
         if fen is None:
             continue
         period = int(row.get("figures_year") or on.year)
+        paying.append((change, version, rule, row, on, fen, period))
+    # the values, accounts and sources of every grant to write, read once for the batch
+    facts = risk_facts(session, [item[0].credit_code for item in paying])
+    sources = input_sources_many(
+        session,
+        [
+            (change.credit_code, used_fields(rule.columns()), period)
+            for change, _v, rule, _r, _on, _f, period in paying
+        ],
+    )
+    for (change, version, rule, row, on, fen, period), mine in zip(paying, sources, strict=True):
         snap = build_snapshot(
-            rule, row, on, provenance(session, change.credit_code, rule.columns(), period)
+            rule, row, on, provenance(session, change.credit_code, rule.columns(), period, facts)
         )
-        _mark_sources(session, snap, rule, row, on, change.credit_code, period, fen)
+        _mark_sources(
+            session, snap, rule, row, on, change.credit_code, period, fen, mine
+        )  # fmt: skip
         ihash = inputs_hash(snap["inputs"])
         grant = next(
             (
@@ -207,9 +233,8 @@ def grants_from_results(
                 risk_flags=[],
             )
             session.add(grant)
-            session.flush()
             existing.setdefault((change.rule_id, change.credit_code), []).append(grant)
-            set_flags(grant, assess_risk(session, grant, today))
+            set_flags(grant, assess_risk(session, grant, today, facts))
             items.append(
                 LedgerItem(
                     grant,
@@ -235,7 +260,7 @@ def grants_from_results(
             grant.rule_version, grant.rule_hash = version.version, version.hash
             grant.updated_at = utcnow()
             grant.risk_flags = [f for f in grant.risk_flags if f["code"] != "no_longer_eligible"]
-            set_flags(grant, assess_risk(session, grant, today))
+            set_flags(grant, assess_risk(session, grant, today, facts))
             items.append(
                 LedgerItem(
                     grant,

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from huiqi.core.db import utcnow
 from huiqi.core.export import append_row, csv_bytes
-from huiqi.core.money import FEN_PER_YUAN, format_fen
+from huiqi.core.money import FEN_PER_YUAN, format_fen, format_fen_en
 from huiqi.events import GrantDecided, publish
-from huiqi.grants.award_text import AWARD_KIND, award_message
+from huiqi.grants.award_text import AWARD_KIND, award_message, award_message_en
 from huiqi.grants.ledger import LedgerItem, append_many, ledger_problems
 from huiqi.grants.models import Disbursement, Grant, GrantStatus
 from huiqi.grants.risk import HOLD_FLAGS
@@ -298,9 +298,43 @@ def grant_message(grant: Grant) -> tuple[str, str]:
     return f"「{grant.rule_title}」{format_fen(grant.amount_fen)} 已拨付", "\n".join(lines)
 
 
+def grant_message_en(grant: Grant) -> tuple[str, str]:
+    """The same message in English, with the data it rests on under their English labels."""
+    from huiqi.enterprise.catalogue import catalogue, display
+
+    if grant.snapshot.get("kind") == AWARD_KIND:
+        return award_message_en(grant)
+    cat = catalogue()
+    lines = [
+        f"{grant.enterprise_name}:" if grant.enterprise_name else "Dear enterprise:",
+        f"Under “{grant.rule_title}” (legal basis: {grant.legal_basis}), your enterprise's"
+        f" benefit for {grant.period} was approved and paid, with no application needed.",
+        f"Amount: {format_fen_en(grant.amount_fen)}",
+        f"Paid to: {grant.bank_name or ''} {mask_account(grant.account_no)}",
+        "Data it rests on:",
+    ]
+    for name, raw in sorted(grant.snapshot.get("inputs", {}).items()):
+        value = decode_value(raw)
+        f = cat.fields.get(name)
+        if f is None:
+            lines.append(f"  · {name}: {value}")
+        elif f.type == "money" and value is not None:
+            lines.append(f"  · {f.en}: {format_fen_en(int(value))}")
+        elif f.type == "bool":
+            lines.append(f"  · {f.en}: {'yes' if value else 'no'}")
+        else:
+            lines.append(f"  · {f.en}: {display(f, value)}")
+    lines.append(
+        "What to do: nothing. With questions about the amount, contact"
+        f" {grant.department or 'the department in charge'}."
+    )
+    return f"“{grant.rule_title}”: {format_fen_en(grant.amount_fen)} paid", "\n".join(lines)
+
+
 def _tell_enterprise(session: Session, grant: Grant) -> None:
     """Announce the disbursement; the notifying domain tells the enterprise."""
     subject, body = grant_message(grant)
+    subject_en, body_en = grant_message_en(grant)
     publish(
         session,
         GrantDecided(
@@ -312,6 +346,8 @@ def _tell_enterprise(session: Session, grant: Grant) -> None:
             subject=subject,
             body=body,
             link=f"/grants/mine#grant-{grant.id}",
+            subject_en=subject_en,
+            body_en=body_en,
         ),
     )
 

@@ -373,7 +373,7 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
     One message per grant (deduplicated): approving the batch again does not repeat it.
     Returns how many enterprises were told (now or before).
     """
-    from huiqi.core.money import format_fen
+    from huiqi.core.money import format_fen, format_fen_en
     from huiqi.events import GrantDecided, publish
 
     told: set[str] = set()
@@ -403,6 +403,23 @@ def ask_for_bank_accounts(session: Session, report: ReviewReport) -> int:
                 link="/grants/mine#account",
                 rule_id=grant.rule_id,
                 rule_version=grant.rule_version,
+                subject_en=(
+                    f"Register a bank account to receive “{grant.rule_title}”"
+                    f" ({format_fen_en(grant.amount_fen)})"
+                ),
+                body_en="\n".join(
+                    [
+                        f"{grant.enterprise_name or 'Dear enterprise'}:",
+                        f"Your enterprise qualifies for “{grant.rule_title}” (legal basis:"
+                        f" {grant.legal_basis}): {format_fen_en(grant.amount_fen)} for"
+                        f" {grant.period}, with no application needed.",
+                        "The review found no bank account registered for your enterprise, so"
+                        " the money cannot be paid yet.",
+                        "What to do: log in and enter the bank, account name and number on the"
+                        " “No-application benefits” page; once saved, the grant joins the next"
+                        " review batch.",
+                    ]
+                ),
             ),
         )
         told.add(grant.credit_code)

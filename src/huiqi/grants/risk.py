@@ -3,7 +3,7 @@ figures) and the provenance of the values a grant relies on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.core.bulk import chunks
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
 from huiqi.grants.models import BankAccount, Grant
@@ -52,9 +53,38 @@ def risk_settings() -> RiskSettings:
 # --- provenance and risk -------------------------------------------------------------------
 
 
-def _value_rows(session: Session, credit_code: str) -> list[tuple[str, int, str, date]]:
-    """Current registry values (field, year, value, as_of) of one enterprise."""
-    return [(f, y, v, a) for _c, f, y, v, a, _s in ent_repo.live_values(session, [credit_code])]
+@dataclass(frozen=True)
+class RiskFacts:
+    """What provenance and risk checks read about some enterprises, read once for all of them."""
+
+    values: dict[str, list[tuple[str, int, str, date]]]  # code → (field, year, value, as_of)
+    accounts: dict[str, str]  # code → receiving account number
+    holders: dict[str, set[str]]  # account number → codes registered with it
+
+
+def risk_facts(session: Session, credit_codes: Sequence[str]) -> RiskFacts:
+    """Current registry values and receiving accounts of these enterprises, in a few queries."""
+    codes = sorted(set(credit_codes))
+    values: dict[str, list[tuple[str, int, str, date]]] = {c: [] for c in codes}
+    for code, fname, year, value, as_of, _source in ent_repo.live_values(session, codes):
+        values[code].append((fname, year, value, as_of))
+    accounts: dict[str, str] = {}
+    for part in chunks(codes):
+        for code, number in session.execute(
+            select(BankAccount.credit_code, BankAccount.account_no)
+            .where(BankAccount.credit_code.in_(list(part)))
+            .order_by(BankAccount.id.desc())
+        ):
+            accounts[code] = number
+    holders: dict[str, set[str]] = {}
+    for part in chunks(sorted(set(accounts.values()))):
+        for number, code in session.execute(
+            select(BankAccount.account_no, BankAccount.credit_code).where(
+                BankAccount.account_no.in_(list(part))
+            )
+        ):
+            holders.setdefault(number, set()).add(code)
+    return RiskFacts(values, accounts, holders)
 
 
 def used_fields(columns: Iterable[str]) -> set[str]:
@@ -66,12 +96,17 @@ def used_fields(columns: Iterable[str]) -> set[str]:
 
 
 def provenance(
-    session: Session, credit_code: str, columns: Iterable[str], figures_year: int | None
+    session: Session,
+    credit_code: str,
+    columns: Iterable[str],
+    figures_year: int | None,
+    facts: RiskFacts | None = None,
 ) -> dict[str, str]:
-    """As-of date of each stored value the grant relies on."""
+    """As-of date of each stored value the grant relies on (`facts`: read beforehand)."""
+    facts = facts or risk_facts(session, [credit_code])
     out: dict[str, str] = {}
     used = used_fields(columns)
-    for fname, year, _value, as_of in _value_rows(session, credit_code):
+    for fname, year, _value, as_of in facts.values.get(credit_code, []):
         if fname in used and year in (0, figures_year or -1):
             out[fname] = as_of.isoformat()
     return out
@@ -82,8 +117,13 @@ def flag(code: str, zh: str, en: str, **detail: Any) -> dict[str, Any]:
     return {"code": code, "zh": zh, "en": en, **detail}
 
 
-def assess_risk(session: Session, grant: Grant, today: date) -> list[dict[str, Any]]:
-    """Risk flags for officer review: stale data, large amount, shared account, jumping figures."""
+def assess_risk(
+    session: Session, grant: Grant, today: date, facts: RiskFacts | None = None
+) -> list[dict[str, Any]]:
+    """Risk flags for officer review: stale data, large amount, shared account, jumping figures.
+
+    `facts` are the enterprises' values and accounts read beforehand for a batch of grants."""
+    facts = facts or risk_facts(session, [grant.credit_code])
     cfg = risk_settings()
     flags: list[dict[str, Any]] = []
     as_of = grant.snapshot.get("as_of") or {}
@@ -105,34 +145,27 @@ def assess_risk(session: Session, grant: Grant, today: date) -> list[dict[str, A
                 f"amount above the review threshold {format_fen(cfg.amount_threshold_fen)}",
             )
         )
-    account = session.scalar(
-        select(BankAccount).where(BankAccount.credit_code == grant.credit_code)
-    )
+    account = facts.accounts.get(grant.credit_code)
     if account is None:
         flags.append(flag("no_bank_account", "企业尚未登记收款账户", "no bank account on file"))
     else:
-        others = session.scalars(
-            select(BankAccount.credit_code).where(
-                BankAccount.account_no == account.account_no,
-                BankAccount.credit_code != grant.credit_code,
-            )
-        ).all()
+        others = sorted(facts.holders.get(account, set()) - {grant.credit_code})
         if others:
             flags.append(
                 flag(
                     "shared_account",
                     f"收款账户与其他 {len(others)} 家企业相同",
                     f"bank account shared with {len(others)} other enterprise(s)",
-                    others=sorted(others),
+                    others=others,
                 )
             )
-    flags += _yoy_flags(session, grant, cfg.yoy_factor)
+    flags += _yoy_flags(facts, grant, cfg.yoy_factor)
     # computed with the amount from the inputs' sources (huiqi.grants.sources)
     flags += list(grant.snapshot.get("source_flags") or [])
     return flags
 
 
-def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, Any]]:
+def _yoy_flags(facts: RiskFacts, grant: Grant, factor: int) -> list[dict[str, Any]]:
     """Yearly figures the grant relies on that grew or shrank by `factor` or more in a year."""
     from huiqi.enterprise.catalogue import catalogue
 
@@ -141,7 +174,7 @@ def _yoy_flags(session: Session, grant: Grant, factor: int) -> list[dict[str, An
     yearly = {f.name for f in cat.of_kind("yearly")}
     used = used_fields(grant.snapshot.get("inputs", {})) & yearly
     values: dict[tuple[str, int], int] = {}
-    for fname, y, value, _as_of in _value_rows(session, grant.credit_code):
+    for fname, y, value, _as_of in facts.values.get(grant.credit_code, []):
         if fname in used and y in (year, year - 1) and cat[fname].type in ("int", "money"):
             values[(fname, y)] = int(value)
     flags = []

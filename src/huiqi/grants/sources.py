@@ -17,7 +17,7 @@ approved or paid until the value comes from an accepted source.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -68,17 +68,28 @@ def input_sources(
     session: Session, credit_code: str, fields: Iterable[str], figures_year: int | None
 ) -> dict[str, dict[str, Any]]:
     """For each stored field the grant relies on: source, kind, recorder and as-of date."""
-    rows = ent_repo.value_sources(session, credit_code, fields)
-    officers = _officers(session, (recorded_by for _f, _y, _s, recorded_by, _a in rows))
-    out: dict[str, dict[str, Any]] = {}
-    for fname, year, source, recorded_by, as_of in rows:
-        if year in (0, figures_year or -1):
-            out[fname] = {
-                "source": source,
-                "kind": source_kind(source, recorded_by, officers),
-                "by": recorded_by,
-                "as_of": as_of.isoformat(),
-            }
+    return input_sources_many(session, [(credit_code, set(fields), figures_year)])[0]
+
+
+def input_sources_many(
+    session: Session, asks: Sequence[tuple[str, set[str], int | None]]
+) -> list[dict[str, dict[str, Any]]]:
+    """`input_sources` of several grants (credit code, fields, figures year), in their order,
+    with the recorders' roles looked up once for all of them."""
+    found = [(ent_repo.value_sources(session, code, fields), year) for code, fields, year in asks]
+    officers = _officers(session, (by for rows, _y in found for _f, _yr, _s, by, _a in rows))
+    out: list[dict[str, dict[str, Any]]] = []
+    for rows, figures_year in found:
+        mine: dict[str, dict[str, Any]] = {}
+        for fname, year, source, recorded_by, as_of in rows:
+            if year in (0, figures_year or -1):
+                mine[fname] = {
+                    "source": source,
+                    "kind": source_kind(source, recorded_by, officers),
+                    "by": recorded_by,
+                    "as_of": as_of.isoformat(),
+                }
+        out.append(mine)
     return out
 
 

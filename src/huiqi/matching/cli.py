@@ -106,7 +106,7 @@ def test_cmd(
 def load_cmd() -> None:
     """Publish the library's rules into the database (idempotent; changed rules get a new version)."""
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import load_rules
+    from huiqi.matching.versions import load_rules
     from huiqi.rules.source import RuleValidationError
 
     try:
@@ -201,7 +201,8 @@ def run_cmd(
     same state. Progress is also recorded for the officers' rules page.
     """
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import PHASES, MatchingError, finish_run, match, start_run
+    from huiqi.matching.run import PHASES, finish_run, match, start_run
+    from huiqi.matching.versions import MatchingError
 
     if engine not in ("batch", "sql"):
         raise _fail(f"--engine must be batch or sql, not {engine!r}")
@@ -262,7 +263,8 @@ def explain_cmd(
 ) -> None:
     """Why one enterprise does or does not fit one rule, and what it would take."""
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import MatchingError, explain
+    from huiqi.matching.queries import explain
+    from huiqi.matching.versions import MatchingError
 
     try:
         with session_scope() as session:
@@ -296,7 +298,7 @@ def stale_cmd(
 ) -> None:
     """List stored results that no longer match their inputs, rule version or date (exit 1 when any)."""
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import refresh_stale, stale_results
+    from huiqi.matching.staleness import refresh_stale, stale_results
 
     with session_scope() as session:
         stale = stale_results(session, _day(on))
@@ -317,7 +319,8 @@ def who_cmd(
 ) -> None:
     """Which enterprises fit a rule (and whose fit is unknown), counted inside the database."""
     from huiqi.core.db import session_scope
-    from huiqi.matching.service import MatchingError, reverse_query
+    from huiqi.matching.queries import reverse_query
+    from huiqi.matching.versions import MatchingError
 
     try:
         with session_scope() as session:

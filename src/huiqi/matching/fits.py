@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from huiqi.matching.service import RESULT_CODES, RESULT_NAMES, codes_of_rule
+from huiqi.matching.state import RESULT_CODES
+from huiqi.matching.stored import codes_of_rule
+from huiqi.rules.plan import RESULT_NAMES
 
 FITTING = ("eligible", "unknown")
 

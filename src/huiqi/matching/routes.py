@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
@@ -21,8 +22,11 @@ from huiqi.web.deps import (
     OfficerUser,
     SessionDep,
     ensure_enterprise_access,
+    page_user,
+    reading_session,
     render,
 )
+from huiqi.web.kept import kept_page
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
@@ -77,11 +81,58 @@ def _article_url(session: Session, doc_number: str, article_no: int | None) -> s
 
 
 @router.get("/matching/mine")
-def my_policies_page(request: Request, user: CurrentUser, session: SessionDep) -> Response:
-    """我的政策: what the enterprise gets, what needs its data, and what is within reach."""
-    if user.role != Role.enterprise or not user.credit_code:
-        raise HTTPException(status_code=404, detail="not found")
-    return _policies(request, session, user, user.credit_code)
+async def my_policies_page(request: Request) -> Response:
+    """我的政策: what the enterprise gets, what needs its data, and what is within reach.
+
+    The page is kept per user and stamp (huiqi.web.kept): a reload reads the user (kept for a
+    few seconds) and what the stamp is made of, in one trip to a worker thread, and renders
+    nothing when none of it changed.
+    """
+    return await run_in_threadpool(_my_policies_page, request)
+
+
+def _my_policies_page(request: Request) -> Response:
+    with reading_session() as session:
+        user = page_user(request, session)
+        if user.role != Role.enterprise or not user.credit_code:
+            raise HTTPException(status_code=404, detail="not found")
+        code = user.credit_code
+        stamp = _mine_stamp(session, code)
+        if stamp is None:  # no such enterprise: the usual answer, nothing kept
+            return _policies(request, session, user, code)
+        return kept_page(
+            request,
+            "matching/mine.html",
+            stamp,
+            lambda: _policies_context(session, user, code),
+            options=code,
+        )
+
+
+def _mine_stamp(session: Session, code: str) -> tuple[Any, ...] | None:
+    """Everything the 我的政策 page of an enterprise is made from, or None without the enterprise.
+
+    The published rule versions, the day they are evaluated on and the enterprise's figures
+    decide the explanations; the library stamp decides the legal-basis links; the open calls
+    (of every published rule: each rule's call does not depend on which rules are shown) decide
+    the apply links.
+    """
+    from huiqi.enterprise import repository as ent_repo
+    from huiqi.funds.service import open_calls_by_rule
+    from huiqi.policy import cache
+
+    row = ent_repo.current_mapping(session, code)
+    if row is None:
+        return None
+    versions = service.published_versions(session)
+    calls = open_calls_by_rule(session, [v.rule_id for v in versions])
+    return (
+        tuple((v.id, v.hash) for v in versions),
+        clock.today(),
+        repr(sorted(row.items())),
+        cache.fresh_library_stamp(session),
+        tuple(sorted((rule, c.id, c.title, repr(c.closes_at)) for rule, c in calls.items())),
+    )
 
 
 @router.get("/matching/enterprise/{credit_code}")
@@ -100,6 +151,11 @@ def enterprise_policies_page(
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
+    return render(request, "matching/mine.html", **_policies_context(session, user, code))
+
+
+def _policies_context(session: Session, user: User, code: str) -> dict[str, Any]:
+    """What the 我的政策 template shows of an enterprise."""
     mine = service.my_policies(session, code)
     links: dict[str, str] = {}
     explained: dict[str, list[tuple[str, str]]] = {}
@@ -115,18 +171,16 @@ def _policies(request: Request, session: Session, user: User, code: str) -> Resp
     from huiqi.funds.timeline import beijing_text
 
     calls = open_calls_by_rule(session, [v.rule_id for v, _exp in mine.eligible + mine.to_confirm])
-    return render(
-        request,
-        "matching/mine.html",
-        code=code,
-        mine=mine,
-        format_fen=format_fen,
-        links=links,
-        explained=explained,
-        calls=calls,
-        bj=beijing_text,
-        own=user.role == Role.enterprise,
-    )
+    return {
+        "code": code,
+        "mine": mine,
+        "format_fen": format_fen,
+        "links": links,
+        "explained": explained,
+        "calls": calls,
+        "bj": beijing_text,
+        "own": user.role == Role.enterprise,
+    }
 
 
 @router.get("/rules")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core.todo import TodoItem
 from huiqi.matching.models import RuleVersion
-from huiqi.matching.service import unknown_count
+from huiqi.matching.stored import unknown_count
 
 SETTLED = ("published", "retired")
 

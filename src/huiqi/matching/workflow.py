@@ -35,14 +35,9 @@ from huiqi.core.db import utcnow
 from huiqi.core.errors import Conflict, Forbidden
 from huiqi.enterprise.service import current_frame
 from huiqi.matching.models import RuleVersion
-from huiqi.matching.service import (
-    MatchingError,
-    holders,
-    match,
-    new_version,
-    rematch_rule,
-    rule_of_version,
-)
+from huiqi.matching.run import match, rematch_rule
+from huiqi.matching.stored import holders
+from huiqi.matching.versions import MatchingError, new_version, rule_of_version
 from huiqi.policy.service import registry_for
 from huiqi.rules.batch import run_batch
 from huiqi.rules.compiler import Rule

@@ -21,17 +21,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import User
 from huiqi.core import clock
 from huiqi.core.config import Settings
 from huiqi.core.db import utcnow
-from huiqi.notify import service
+from huiqi.notify import links, service
 from huiqi.notify.channels import (
+    SMS_SIGNATURE,
     DeliveryError,
     EmailSender,
     LogSmsGateway,
@@ -57,6 +58,63 @@ MAX_BACKOFF = timedelta(hours=6)
 # province-wide push of 400,000 SMS still goes out in well under an hour (at 300/s: 22 min).
 DEFAULT_CHANNEL_RATES = {"sms": 18_000, "email": 12_000, "webhook": 12_000}
 FALLBACK_RATE = 600
+
+# What rendering a batch reads: the outbox row and its notification, as plain Core rows.
+BATCH_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.claimed_by,
+    OutboxMessage.status,
+    OutboxMessage.kind,
+    OutboxMessage.attempts,
+    OutboxMessage.channel,
+    OutboxMessage.credit_code,
+    OutboxMessage.recipient_user_id,
+    OutboxMessage.recipient,
+    OutboxMessage.idempotency_key,
+    OutboxMessage.notification_id,
+    OutboxMessage.history,
+    Notification.credit_code.label("note_credit_code"),
+    Notification.topic,
+    Notification.subject,
+    Notification.body,
+    Notification.deadline,
+    Notification.rule_id,
+    Notification.rule_version,
+    Notification.created_at.label("note_created_at"),
+)
+# The subscription columns consent is decided on (see subscriptions.active_channels).
+CONSENT_COLUMNS = (
+    Subscription.credit_code,
+    Subscription.email,
+    Subscription.phone,
+    Subscription.webhook_url,
+    Subscription.webhook_secret,
+    Subscription.email_consent_at,
+    Subscription.sms_consent_at,
+    Subscription.webhook_consent_at,
+)
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+_outbox = OUTBOX.c
+# One row's outcome, executed many times per batch; only a row still claimed by us is changed.
+STORE_OUTCOME = (
+    update(OUTBOX)
+    .where(
+        _outbox.id == bindparam("b_id"),
+        _outbox.claimed_by == bindparam("b_claim"),
+        _outbox.status == OutboxStatus.sending.value,
+    )
+    .values(
+        status=bindparam("b_status"),
+        claimed_until=None,
+        last_error=bindparam("b_error"),
+        sent_at=bindparam("b_sent_at", type_=_outbox.sent_at.type),
+        next_attempt_at=func.coalesce(
+            bindparam("b_retry_at", type_=_outbox.next_attempt_at.type), _outbox.next_attempt_at
+        ),
+        history=bindparam("b_history", type_=_outbox.history.type),
+    )
+)
+DIGEST_FINAL = (OutboxStatus.sent, OutboxStatus.dead, OutboxStatus.cancelled)
 
 
 def channel_rate(settings: Settings, channel: str) -> int:
@@ -123,6 +181,13 @@ class RunStats:
         return sum(sum(b.values()) for b in (self.sent, self.retried, self.dead, self.cancelled))
 
 
+class Prepared(NamedTuple):
+    """A claimed row (a Core row of BATCH_COLUMNS) and its rendered message."""
+
+    row: Any
+    message: Outbound
+
+
 def default_senders(settings: Settings) -> dict[str, Sender]:
     """E-mail, webhook and the log-only SMS gateway configured from the settings."""
     return {
@@ -137,55 +202,86 @@ def _absolute(base_url: str, link: str) -> str:
     return link if link.startswith(("http://", "https://")) else base_url.rstrip("/") + link
 
 
+@dataclass(frozen=True)
+class Templates:
+    """The fixed parts of pushed messages, built once per dispatcher rather than per message."""
+
+    open_prefix: str
+    unsubscribe_prefix: str
+    inbox_url: str
+    account_url: str
+    staff_footer: str
+    unsubscribe_line: str = "不想再收到此类消息?退订:"
+    signature: str = "—— 惠企政策服务平台(本邮件由系统自动发送)"
+
+    @classmethod
+    def for_site(cls, base_url: str) -> Templates:
+        """The fixed text of messages from the site at `base_url` (Chinese, the push language)."""
+        # A work message to a staff account stops once the account's address is removed, which
+        # the platform's administrator does (the account page names who to ask).
+        account = _absolute(base_url, "/account")
+        return cls(
+            open_prefix=_absolute(base_url, "/notify/open/"),
+            unsubscribe_prefix=_absolute(base_url, "/notify/unsubscribe/"),
+            inbox_url=_absolute(base_url, "/notify/inbox"),
+            account_url=account,
+            staff_footer=(
+                "此邮件发送至您平台账户登记的邮箱;"
+                f"如不再接收,请联系平台管理员删除账户邮箱:{account}"
+            ),
+        )
+
+
+def push_subject(subject: str) -> str:
+    """A pushed message's subject: led by the signature 【惠企】 exactly once."""
+    return SMS_SIGNATURE + subject.strip().removeprefix(SMS_SIGNATURE).lstrip()
+
+
 def render_single(
-    note: Notification, row: OutboxMessage, settings: Settings
+    row: Any, settings: Settings, templates: Templates | None = None
 ) -> tuple[str, str, str, str, dict[str, Any]]:
-    """Subject, text, link, unsubscribe URL and webhook payload of one notification."""
-    base = settings.base_url
-    link = _absolute(
-        base, f"/notify/open/{service.open_token(settings.secret_key, note.id, row.channel)}"
-    )
-    lines = [note.body.strip(), ""]
-    if note.deadline is not None:
-        lines.append(f"截止日期:{note.deadline:%Y年%m月%d日}")
-    lines.append(f"查看详情:{link}")
-    lines.append("")
+    """Subject, text, link, unsubscribe URL and webhook payload of one notification.
+
+    `row` is a batch row (see BATCH_COLUMNS): the outbox row's columns and its notification's.
+    """
+    tpl = templates or Templates.for_site(settings.base_url)
+    secret = settings.secret_key
+    link = tpl.open_prefix + links.open_token(secret, row.notification_id, row.channel)
+    lines = [row.body.strip(), ""]
+    if row.deadline is not None:
+        lines.append(f"截止日期:{row.deadline:%Y年%m月%d日}")
+    lines += [f"查看详情:{link}", ""]
     if row.credit_code is None:
-        # A work message to a staff account: it stops once the account's address is removed,
-        # which the platform's administrator does (the account page names who to ask).
-        unsub = _absolute(base, "/account")
-        lines.append(
-            f"此邮件发送至您平台账户登记的邮箱;如不再接收,请联系平台管理员删除账户邮箱:{unsub}"
-        )
+        unsub = tpl.account_url
+        lines.append(tpl.staff_footer)
     else:
-        unsub = _absolute(
-            base,
-            f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, row.credit_code, row.channel)}",
+        unsub = tpl.unsubscribe_prefix + links.unsubscribe_token(
+            secret, row.credit_code, row.channel
         )
-        lines.append(f"不想再收到此类消息?退订:{unsub}")
-    lines.append("—— 惠企政策服务平台(本邮件由系统自动发送)")
+        lines.append(tpl.unsubscribe_line + unsub)
+    lines.append(tpl.signature)
     payload = {
         "event": "notification",
         "idempotency_key": row.idempotency_key,
-        "notification_id": note.id,
-        "credit_code": note.credit_code,
-        "topic": note.topic,
-        "subject": note.subject,
-        "body": note.body,
-        "deadline": note.deadline.isoformat() if note.deadline else None,
-        "rule_id": note.rule_id,
-        "rule_version": note.rule_version,
+        "notification_id": row.notification_id,
+        "credit_code": row.note_credit_code,
+        "topic": row.topic,
+        "subject": row.subject,
+        "body": row.body,
+        "deadline": row.deadline.isoformat() if row.deadline else None,
+        "rule_id": row.rule_id,
+        "rule_version": row.rule_version,
         "link": link,
-        "created_at": clock.aware(note.created_at).isoformat(),
+        "created_at": clock.aware(row.note_created_at).isoformat(),
         "unsubscribe_url": unsub,
     }
-    return f"【惠企】{note.subject}", "\n".join(lines), link, unsub, payload
+    return push_subject(row.subject), "\n".join(lines), link, unsub, payload
 
 
 def render_digest(
-    session: Session, row: OutboxMessage, settings: Settings
+    session: Session, row: Any, settings: Settings
 ) -> tuple[str, str, str, str, dict[str, Any]]:
-    """One message listing every notification held for this digest."""
+    """One message listing every notification held for this digest (`row`: a batch row)."""
     notes = session.scalars(
         select(Notification)
         .join(OutboxMessage, OutboxMessage.notification_id == Notification.id)
@@ -197,7 +293,7 @@ def render_digest(
     code = str(row.credit_code)
     unsub = _absolute(
         settings.base_url,
-        f"/notify/unsubscribe/{service.unsubscribe_token(settings.secret_key, code, row.channel)}",
+        f"/notify/unsubscribe/{links.unsubscribe_token(settings.secret_key, code, row.channel)}",
     )
     lines = [f"您有 {len(notes)} 条政策消息因超过每日推送上限而汇总发送:", ""]
     for i, note in enumerate(notes, 1):
@@ -221,7 +317,7 @@ def render_digest(
         "link": link,
         "unsubscribe_url": unsub,
     }
-    return f"【惠企】政策消息汇总({len(notes)} 条)", "\n".join(lines), link, unsub, payload
+    return push_subject(f"政策消息汇总({len(notes)} 条)"), "\n".join(lines), link, unsub, payload
 
 
 class Dispatcher:
@@ -246,6 +342,7 @@ class Dispatcher:
         self.parallel = parallel
         self.batch = batch or settings.notify_batch_size
         self.clock = clock
+        self.templates = Templates.for_site(settings.base_url)
         self.worker = f"w-{uuid.uuid4().hex[:10]}"
         # SQLite refuses to turn a read transaction into a write one when another connection
         # wrote meanwhile (SQLITE_BUSY_SNAPSHOT); the channel threads therefore take turns for
@@ -317,75 +414,87 @@ class Dispatcher:
 
     # -- one batch ------------------------------------------------------------------------
 
-    def _prepare(self, ids: list[int], stats: RunStats) -> list[tuple[int, str, Outbound]]:
+    def _prepare(self, ids: list[int], stats: RunStats) -> list[Prepared]:
         """Render a batch of claimed rows in one transaction; cancel those whose consent went.
 
-        Subscriptions, users and notifications of the batch are read with one query each.
+        Read with plain Core queries (no ORM objects on this path): the outbox rows joined to
+        their notifications, the enterprises' consent, and staff addresses when any row has one.
         """
         with self._tx() as session:
-            rows = session.scalars(
-                select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
+            rows = session.execute(
+                select(*BATCH_COLUMNS)
+                .select_from(
+                    OUTBOX.outerjoin(
+                        Notification.__table__, OutboxMessage.notification_id == Notification.id
+                    )
+                )
+                .where(OutboxMessage.id.in_(ids))
+                .order_by(OutboxMessage.id)
             ).all()
             codes = {r.credit_code for r in rows if r.credit_code is not None}
             subs = {
-                sub.credit_code: sub
-                for sub in session.scalars(
-                    select(Subscription).where(Subscription.credit_code.in_(codes))
+                s.credit_code: s
+                for s in session.execute(
+                    select(*CONSENT_COLUMNS).where(Subscription.credit_code.in_(codes))
                 )
             }
             user_ids = {r.recipient_user_id for r in rows if r.credit_code is None}
-            users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))}
-            note_ids = {r.notification_id for r in rows if r.kind != "digest"}
-            notes = {
-                n.id: n
-                for n in session.scalars(select(Notification).where(Notification.id.in_(note_ids)))
-            }
-            ready: list[tuple[int, str, Outbound]] = []
+            users = (
+                {
+                    u.id: u
+                    for u in session.execute(
+                        select(User.id, User.is_active, User.email).where(User.id.in_(user_ids))
+                    )
+                }
+                if user_ids
+                else {}
+            )
+            ready: list[Prepared] = []
+            finished: list[dict[str, Any]] = []
+            now = self.clock()
             for row in rows:
-                message = self._render(session, row, subs, users, notes, stats)
-                if message is not None:
-                    ready.append((row.id, str(row.claimed_by), message))
+                if row.status != OutboxStatus.sending or row.claimed_by is None:
+                    continue
+                reason = self._refusal(row, subs, users)
+                if reason is not None:
+                    status, error = reason
+                    finished.append(self._outcome(row, status, error, now))
+                    stats.add(
+                        stats.dead if status == OutboxStatus.dead else stats.cancelled, row.channel
+                    )
+                    continue
+                ready.append(Prepared(row, self._message(session, row, subs.get(row.credit_code))))
+            self._store(session, finished, now)
             return ready
 
-    def _render(
-        self,
-        session: Session,
-        row: OutboxMessage,
-        subs: dict[str, Subscription],
-        users: dict[int, User],
-        notes: dict[int, Notification],
-        stats: RunStats,
-    ) -> Outbound | None:
-        """The message of one claimed row, or None when the row was finished instead."""
-        if row.status != OutboxStatus.sending or row.claimed_by is None:
-            return None
-        sub = None if row.credit_code is None else subs.get(row.credit_code)
+    def _refusal(
+        self, row: Any, subs: dict[str, Any], users: dict[int, Any]
+    ) -> tuple[str, str] | None:
+        """Why a claimed row must not be sent (its final status and reason), or None."""
         if row.credit_code is None:
             # addressed to a user: it goes only to the address still on an active account
             user = users.get(row.recipient_user_id) if row.recipient_user_id else None
             if user is None or not user.is_active or (user.email or "").strip() != row.recipient:
-                self._finish(session, row, OutboxStatus.cancelled, "recipient address removed")
-                stats.add(stats.cancelled, row.channel)
-                return None
-        elif not service.channel_consented(sub, row.channel) or (
-            row.channel == "webhook" and sub is not None and sub.webhook_url != row.recipient
-        ):
-            self._finish(session, row, OutboxStatus.cancelled, "consent withdrawn")
-            stats.add(stats.cancelled, row.channel)
-            return None
+                return OutboxStatus.cancelled, "recipient address removed"
+        else:
+            sub = subs.get(row.credit_code)
+            # a Core row of the subscription's consent columns stands in for the ORM object
+            if not service.channel_consented(cast(Subscription | None, sub), row.channel) or (
+                row.channel == "webhook" and sub is not None and sub.webhook_url != row.recipient
+            ):
+                return OutboxStatus.cancelled, "consent withdrawn"
         if row.attempts > self.settings.notify_max_attempts:
-            self._finish(session, row, OutboxStatus.dead, "attempts exhausted (lease expiries)")
-            stats.add(stats.dead, row.channel)
-            return None
+            return OutboxStatus.dead, "attempts exhausted (lease expiries)"
+        if row.kind != "digest" and row.subject is None:
+            return OutboxStatus.cancelled, "notification removed"
+        return None
+
+    def _message(self, session: Session, row: Any, sub: Any) -> Outbound:
+        """The message of one claimed row that may be sent."""
         if row.kind == "digest":
             subject, text, link, unsub, payload = render_digest(session, row, self.settings)
         else:
-            note = notes.get(row.notification_id) if row.notification_id else None
-            if note is None:
-                self._finish(session, row, OutboxStatus.cancelled, "notification removed")
-                stats.add(stats.cancelled, row.channel)
-                return None
-            subject, text, link, unsub, payload = render_single(note, row, self.settings)
+            subject, text, link, unsub, payload = render_single(row, self.settings, self.templates)
         return Outbound(
             idempotency_key=row.idempotency_key,
             channel=row.channel,
@@ -399,139 +508,107 @@ class Dispatcher:
             webhook_secret=sub.webhook_secret if sub is not None else None,
         )
 
-    def _finish(self, session: Session, row: OutboxMessage, status: str, error: str | None) -> None:
-        """Record the final or next state of a row (and of the rows inside a digest)."""
-        now = self.clock()
-        row.status = status
-        row.claimed_until = None
-        row.last_error = error
-        row.history = [
-            *(row.history or []),
-            {"at": now.isoformat(), "attempt": row.attempts, "status": status, "error": error},
-        ]
-        if status == OutboxStatus.sent:
-            row.sent_at = now
-        if row.kind == "digest" and status in (
-            OutboxStatus.sent,
-            OutboxStatus.dead,
-            OutboxStatus.cancelled,
-        ):
-            child_status = OutboxStatus.digested if status == OutboxStatus.sent else status
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.digest_id == row.id)
-                .values(
-                    status=child_status,
-                    sent_at=now if status == OutboxStatus.sent else None,
-                    last_error=error,
+    @staticmethod
+    def _outcome(
+        row: Any, status: str, error: str | None, now: datetime, retry_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The parameters of one row's UPDATE in _store (its history gains the attempt)."""
+        entry = {"at": now.isoformat(), "attempt": row.attempts, "status": status, "error": error}
+        return {
+            "b_id": row.id,
+            "b_claim": row.claimed_by,
+            "b_status": status,
+            "b_error": error,
+            "b_sent_at": now if status == OutboxStatus.sent else None,
+            "b_retry_at": retry_at,
+            "b_history": [*(row.history or []), entry],
+            "kind": row.kind,
+        }
+
+    def _store(self, session: Session, outcomes: list[dict[str, Any]], now: datetime) -> int:
+        """Write outcomes with one executemany; returns how many rows were still ours.
+
+        Each UPDATE is conditional on the claim: a row whose lease ran out and that another
+        worker took meanwhile is left to that worker (its outcome counts, not ours).
+        """
+        if not outcomes:
+            return 0
+        table = OUTBOX
+        result = session.connection().execute(STORE_OUTCOME, outcomes)
+        for outcome in outcomes:
+            if outcome["kind"] == "digest" and outcome["b_status"] in DIGEST_FINAL:
+                sent = outcome["b_status"] == OutboxStatus.sent
+                session.execute(
+                    update(table)
+                    .where(table.c.digest_id == outcome["b_id"])
+                    .values(
+                        status=OutboxStatus.digested if sent else outcome["b_status"],
+                        sent_at=now if sent else None,
+                        last_error=outcome["b_error"],
+                    )
                 )
-                .execution_options(synchronize_session=False)
-            )
+        return int(result.rowcount)
 
     def _record(
-        self, outcomes: list[tuple[int, str, DeliveryError | None]], stats: RunStats
+        self, prepared: list[Prepared], errors: list[DeliveryError | None], stats: RunStats
     ) -> None:
         """Store the outcomes of a batch of send attempts in one transaction.
 
-        The common case, a single message accepted, is written with one executemany; failures
-        and digests take the full path (backoff, quiet hours, the digest's rows).
+        The rows' history comes from the rendering read: a row still claimed by us has not
+        changed since. Failures read the enterprises' quiet hours for the retry time.
         """
-        if not outcomes:
+        if not prepared:
             return
+        now = self.clock()
         with self._tx() as session:
-            current = {
-                r.id: r
+            mine = {
+                r.id
                 for r in session.execute(
-                    select(
-                        OutboxMessage.id,
-                        OutboxMessage.claimed_by,
-                        OutboxMessage.status,
-                        OutboxMessage.kind,
-                        OutboxMessage.attempts,
-                        OutboxMessage.channel,
-                        OutboxMessage.history,
-                    ).where(OutboxMessage.id.in_([o[0] for o in outcomes]))
+                    select(OutboxMessage.id).where(
+                        OutboxMessage.id.in_([p.row.id for p in prepared]),
+                        OutboxMessage.status == OutboxStatus.sending,
+                        OutboxMessage.claimed_by.in_({p.row.claimed_by for p in prepared}),
+                    )
                 )
             }
-            now = self.clock()
-            delivered: list[dict[str, Any]] = []
-            rest: dict[int, DeliveryError | None] = {}
-            for row_id, claim, error in outcomes:
-                row = current.get(row_id)
-                if row is None or row.claimed_by != claim or row.status != OutboxStatus.sending:
+            failed = [p.row.credit_code for p, e in zip(prepared, errors, strict=True) if e]
+            quiet = (
+                {
+                    s.credit_code: s
+                    for s in session.scalars(
+                        select(Subscription).where(Subscription.credit_code.in_(set(failed)))
+                    )
+                }
+                if failed
+                else {}
+            )
+            outcomes: list[dict[str, Any]] = []
+            for item, error in zip(prepared, errors, strict=True):
+                row = item.row
+                if row.id not in mine:
                     # our lease ran out and another worker took the row: its outcome counts
                     continue
-                if error is not None or row.kind == "digest":
-                    rest[row_id] = error
-                    continue
-                entry = {
-                    "at": now.isoformat(),
-                    "attempt": row.attempts,
-                    "status": OutboxStatus.sent.value,
-                    "error": None,
-                }
-                delivered.append(
-                    {
-                        "id": row_id,
-                        "status": OutboxStatus.sent,
-                        "claimed_until": None,
-                        "last_error": None,
-                        "sent_at": now,
-                        "history": [*(row.history or []), entry],
-                    }
-                )
-                stats.add(stats.sent, row.channel)
-            if delivered:
-                session.execute(update(OutboxMessage), delivered)
-            if rest:
-                self._record_rest(session, rest, stats)
-
-    def _record_rest(
-        self, session: Session, outcomes: dict[int, DeliveryError | None], stats: RunStats
-    ) -> None:
-        """Failures and digests, row by row with the subscriptions they need."""
-        rows = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_(list(outcomes)))
-        ).all()
-        codes = {r.credit_code for r in rows if r.credit_code is not None}
-        subs = {
-            sub.credit_code: sub
-            for sub in session.scalars(
-                select(Subscription).where(Subscription.credit_code.in_(codes))
-            )
-        }
-        for row in rows:
-            self._record_one(session, row, outcomes[row.id], subs, stats)
-
-    def _record_one(
-        self,
-        session: Session,
-        row: OutboxMessage,
-        error: DeliveryError | None,
-        subs: dict[str, Subscription],
-        stats: RunStats,
-    ) -> None:
-        """The next state of one row after a send attempt."""
-        if error is None:
-            self._finish(session, row, OutboxStatus.sent, None)
-            stats.add(stats.sent, row.channel)
-            return
-        if error.permanent or row.attempts >= self.settings.notify_max_attempts:
-            self._finish(session, row, OutboxStatus.dead, str(error))
-            stats.add(stats.dead, row.channel)
-            log.warning("outbox %s dead-lettered: %s", row.id, error)
-            return
-        delay = min(
-            timedelta(seconds=self.settings.notify_backoff_seconds * 2 ** (row.attempts - 1)),
-            MAX_BACKOFF,
-        )
-        retry_at = self.clock() + delay
-        if row.credit_code is not None:
-            sub = subs.get(row.credit_code)
-            retry_at = service.quiet_until(sub, retry_at) or retry_at
-        self._finish(session, row, OutboxStatus.pending, str(error))
-        row.next_attempt_at = retry_at
-        stats.add(stats.retried, row.channel)
+                if error is None:
+                    outcomes.append(self._outcome(row, OutboxStatus.sent, None, now))
+                    stats.add(stats.sent, row.channel)
+                elif error.permanent or row.attempts >= self.settings.notify_max_attempts:
+                    outcomes.append(self._outcome(row, OutboxStatus.dead, str(error), now))
+                    stats.add(stats.dead, row.channel)
+                    log.warning("outbox %s dead-lettered: %s", row.id, error)
+                else:
+                    delay = min(
+                        timedelta(
+                            seconds=self.settings.notify_backoff_seconds * 2 ** (row.attempts - 1)
+                        ),
+                        MAX_BACKOFF,
+                    )
+                    retry_at = now + delay
+                    retry_at = service.quiet_until(quiet.get(row.credit_code), retry_at) or retry_at
+                    outcomes.append(
+                        self._outcome(row, OutboxStatus.pending, str(error), now, retry_at)
+                    )
+                    stats.add(stats.retried, row.channel)
+            self._store(session, outcomes, now)
 
     def deliver_batch(self, ids: list[int], stats: RunStats) -> None:
         """Send a batch of claimed rows of one channel and record what happened.
@@ -541,13 +618,13 @@ class Dispatcher:
         """
         self.send_and_record(self._prepare(ids, stats), stats)
 
-    def send_and_record(self, prepared: list[tuple[int, str, Outbound]], stats: RunStats) -> None:
+    def send_and_record(self, prepared: list[Prepared], stats: RunStats) -> None:
         """Send rendered rows of one channel, then record every outcome in one transaction."""
         if not prepared:
             return
-        channel = prepared[0][2].channel
-        errors = send_all(self.senders[channel], [m for _, _, m in prepared])
-        self._record([(i, c, e) for (i, c, _), e in zip(prepared, errors, strict=True)], stats)
+        channel = prepared[0].message.channel
+        errors = send_all(self.senders[channel], [p.message for p in prepared])
+        self._record(prepared, errors, stats)
 
     # -- passes ---------------------------------------------------------------------------
 

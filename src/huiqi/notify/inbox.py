@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
@@ -39,6 +39,37 @@ def inbox_for(
     if unread_only:
         q = q.where(Notification.read_at.is_(None))
     return session.scalars(q.order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def _stamp_of(addressed: Any) -> Any:
+    """The inbox stamp query for one way of addressing messages (built once: it runs per view)."""
+    unread = Notification.read_at.is_(None)
+    return select(
+        func.count(),
+        func.max(Notification.id),
+        func.sum(case((unread, 1), else_=0)),
+        func.sum(case((unread, Notification.id), else_=0)),
+        func.max(Notification.read_at),
+    ).where(addressed == bindparam("who"))
+
+
+_ENTERPRISE_STAMP = _stamp_of(Notification.credit_code)
+_USER_STAMP = _stamp_of(Notification.recipient_user_id)
+
+
+def inbox_stamp(session: Session, user: User) -> tuple[Any, ...]:
+    """What the user's inbox page shows, in one small row: it changes when the page would.
+
+    Messages are only ever added (the newest id and the count move) and read or made unread
+    again (the unread count and the sum of unread ids move, and a read moves the newest read
+    time), so a kept page of an older stamp is not shown for a newer inbox. Addressed as in
+    `_addressed_to`.
+    """
+    if user.role == Role.enterprise:
+        row = session.execute(_ENTERPRISE_STAMP, {"who": user.credit_code or ""}).one()
+    else:
+        row = session.execute(_USER_STAMP, {"who": user.id}).one()
+    return tuple(str(v) if v is not None else None for v in row)
 
 
 def unread_count_for(session: Session, user: User) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks
-from huiqi.core.money import format_fen
+from huiqi.core.money import format_fen, format_fen_en
 from huiqi.enterprise.catalogue import label_of, name_fields
 from huiqi.events import RESULTS, ChangeSet, GrantDecided, ResultChange, ResultsChanged
 from huiqi.notify.models import (
@@ -26,6 +26,11 @@ INBOX_LINK = "/notify/inbox"
 def _labels(names: Iterable[str]) -> str:
     """Registry field names as the enterprise's forms label them (营业收入, not revenue)."""
     return "、".join(label_of(n) for n in names)
+
+
+def _labels_en(names: Iterable[str]) -> str:
+    """Registry field names as the English forms label them."""
+    return ", ".join(label_of(n, "en") for n in names)
 
 
 def result_dedupe_key(change: ResultChange) -> str:
@@ -69,6 +74,46 @@ def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
     return topic, subject, "\n".join(lines)
 
 
+def compose_result_message_en(change: ResultChange) -> tuple[str, str]:
+    """English subject and body of the same matching result (policy titles stay as published)."""
+    title = change.rule_title or change.rule_id
+    lines: list[str] = []
+    if change.enterprise_name:
+        lines.append(f"{change.enterprise_name}:")
+    if change.result == "eligible":
+        if change.mode == "auto_grant":
+            subject = f"You qualify for “{title}”: granted without applying"
+            lines.append(f"Your enterprise meets the conditions of the policy “{title}”.")
+        else:
+            subject = f"You may qualify for “{title}”"
+            lines.append(f"Your enterprise may meet the conditions of the policy “{title}”.")
+    else:
+        subject = f"Supply data to find out whether you qualify for “{title}”"
+        lines.append(f"Some data is missing to decide whether you qualify for “{title}”.")
+    if change.legal_basis:
+        lines.append(f"Legal basis: {change.legal_basis}")
+    if change.reasons:
+        lines.append("Why you qualify:" if change.result == "eligible" else "Conditions checked:")
+        lines.extend(f"  · {name_fields(reason, 'en')}" for reason in change.reasons)
+    if change.missing:
+        lines.append("Missing data: " + _labels_en(change.missing))
+    if change.result == "eligible" and change.mode == "auto_grant":
+        if change.amount_fen is not None:
+            lines.append(f"Expected amount: {format_fen_en(change.amount_fen)} (subject to review)")
+        lines.append(
+            "What to do: nothing to submit; the benefit is paid once the department approves it,"
+            " and you will be told."
+        )
+    elif change.result == "eligible":
+        lines.append(
+            "What to do: follow the link for the requirements and documents, and apply to the"
+            " department in time."
+        )
+    else:
+        lines.append("What to do: follow the link to supply the data; the check then runs again.")
+    return subject, "\n".join(lines)
+
+
 def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
     """The notifications a batch of result changes calls for: eligible results, and unknown
     results with the data that is missing; the rest (ineligible) tell nothing."""
@@ -77,6 +122,7 @@ def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
         if not (change.result == "eligible" or (change.result == "unknown" and change.missing)):
             continue
         topic, subject, body = compose_result_message(change)
+        subject_en, body_en = compose_result_message_en(change)
         specs.append(
             NoteSpec(
                 change.credit_code,
@@ -88,6 +134,8 @@ def result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
                 change.rule_id,
                 change.rule_version,
                 change.deadline,
+                subject_en=subject_en,
+                body_en=body_en,
             )
         )
     return specs
@@ -106,23 +154,52 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
     unknown = [c for c in changes if c.result != "eligible"]
     name = next((c.enterprise_name for c in changes if c.enterprise_name), "")
     good = []
+    good_en = []
     for c in eligible:
+        title = c.rule_title or c.rule_id
         mark = "(免申即享,无需申请)" if c.mode == "auto_grant" else ""
         basis = f"(依据:{c.legal_basis})" if c.legal_basis else ""
-        good.append(f"  · 「{c.rule_title or c.rule_id}」{mark}{basis}")
+        good.append(f"  · 「{title}」{mark}{basis}")
+        good_en.append(_good_line_en(title, c.mode, c.legal_basis))
     wanting = [f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing) for c in unknown]
+    wanting_en = [_wanting_line_en(c.rule_title or c.rule_id, c.missing) for c in unknown]
     keys = [f"{c.rule_id}:{c.rule_version}:{c.result}" for c in changes]
-    return _summary(credit_code, name, good, wanting, keys, {c.rule_id for c in eligible})
+    return _summary(
+        credit_code,
+        name,
+        good,
+        wanting,
+        keys,
+        {c.rule_id for c in eligible},
+        (good_en, wanting_en),
+    )
+
+
+def _good_line_en(title: str, mode: str, legal_basis: str) -> str:
+    """A summary's English line for a policy the enterprise may qualify for."""
+    mark = " (granted without applying)" if mode == "auto_grant" else ""
+    basis = f" (basis: {legal_basis})" if legal_basis else ""
+    return f"  · “{title}”{mark}{basis}"
+
+
+def _wanting_line_en(title: str, missing: Iterable[str]) -> str:
+    """A summary's English line for a policy that needs more data."""
+    return f"  · “{title}” needs: " + _labels_en(missing)
 
 
 SUMMARY_LINES = 10  # policies a summary names per kind; 我的政策 shows them all
 
 
-def _listed(lines: list[str]) -> list[str]:
+def _listed(lines: list[str], en: bool = False) -> list[str]:
     """The first SUMMARY_LINES lines, and how many more there are (a message stays short)."""
     if len(lines) <= SUMMARY_LINES:
         return lines
-    return [*lines[:SUMMARY_LINES], f"  ……等共 {len(lines)} 项,详见“我的政策”"]
+    more = (
+        f"  … {len(lines)} in all, see “My policies”"
+        if en
+        else f"  ……等共 {len(lines)} 项,详见“我的政策”"
+    )
+    return [*lines[:SUMMARY_LINES], more]
 
 
 def _summary(
@@ -132,9 +209,10 @@ def _summary(
     wanting: list[str],
     keys: list[str],
     covers: set[str],
+    english: tuple[list[str], list[str]],
 ) -> NoteSpec:
-    """A summary message from its lines; `keys` are the announced results' dedupe keys without
-    their common `match:<credit code>:` prefix."""
+    """A summary message from its lines (Chinese, and `english` good and wanting lines); `keys`
+    are the announced results' dedupe keys without their common `match:<credit code>:` prefix."""
     lines = [f"{name}:" if name else "贵企业:"]
     if good:
         lines.append(f"经比对,贵企业可能符合以下 {len(good)} 项政策:")
@@ -153,6 +231,7 @@ def _summary(
     else:
         topic = Topic.data_request
         subject = f"补充数据后可判断 {len(wanting)} 项政策"
+    subject_en, body_en = _summary_en(name, *english)
     # the same text as joining the sorted full keys (result_dedupe_key), built without them
     prefix = f"match:{credit_code}:"
     facts = prefix + ("\n" + prefix).join(sorted(keys))
@@ -165,7 +244,31 @@ def _summary(
         "/matching/mine",
         f"matchset:{credit_code}:{digest}",
         covers=tuple(sorted(covers)),
+        subject_en=subject_en,
+        body_en=body_en,
     )
+
+
+def _summary_en(name: str, good: list[str], wanting: list[str]) -> tuple[str, str]:
+    """English subject and body of a summary message from its English lines."""
+    lines = [f"{name}:" if name else "Dear enterprise:"]
+    if good:
+        lines.append(f"Your enterprise may qualify for these {len(good)} policies:")
+        lines += _listed(good, en=True)
+    if wanting:
+        lines.append(f"{len(wanting)} more policies need data before they can be decided:")
+        lines += _listed(wanting, en=True)
+    lines.append(
+        "What to do: open “My policies” for each policy's conditions, reasons and documents;"
+        " once you supply data the check runs again."
+    )
+    if good:
+        subject = f"You may qualify for {len(good)} policies for enterprises"
+        if wanting:
+            subject += f"; {len(wanting)} more need data"
+    else:
+        subject = f"Supply data to decide {len(wanting)} policies"
+    return subject, "\n".join(lines)
 
 
 def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
@@ -202,9 +305,13 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
         ],
         dtype=object,
     )
+    good_line_en = np.asarray(
+        [_good_line_en(f.title or f.rule_id, f.mode, f.legal_basis) for f in facts], dtype=object
+    )
     lines = good_line[rule]
+    lines_en = good_line_en[rule]
     wanting_at = np.flatnonzero(~eligible)
-    made: dict[tuple[int, str], str] = {}
+    made: dict[tuple[int, str], tuple[str, str]] = {}
     for k, r, text in zip(
         wanting_at.tolist(),
         rule[wanting_at].tolist(),
@@ -212,11 +319,15 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
         strict=True,
     ):
         if (r, text) not in made:
-            made[(r, text)] = f"  · 「{facts[r].title or facts[r].rule_id}」缺少:" + _labels(
-                m for m in text.split(",") if m
+            names = [m for m in text.split(",") if m]
+            title = facts[r].title or facts[r].rule_id
+            made[(r, text)] = (
+                f"  · 「{title}」缺少:" + _labels(names),
+                _wanting_line_en(title, names),
             )
-        lines[k] = made[(r, text)]
+        lines[k], lines_en[k] = made[(r, text)]
     listed = lines.tolist()
+    listed_en = lines_en.tolist()
     specs: list[NoteSpec] = []
     for start, end, good in zip(starts.tolist(), ends.tolist(), n_good.tolist(), strict=True):
         if end - start <= SINGLES_UP_TO:
@@ -232,6 +343,7 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
                 listed[middle:end],
                 keys[start:end],
                 set(rule_ids[start:middle]),
+                (listed_en[start:middle], listed_en[middle:end]),
             )
         )
     return specs
@@ -309,6 +421,8 @@ def on_grant_decided(session: Session, event: GrantDecided) -> None:
         topic=Topic.grant,
         subject=event.subject,
         body=event.body,
+        subject_en=event.subject_en or None,
+        body_en=event.body_en or None,
         link=event.link,
         dedupe_key=f"grant:{event.grant_id}:{event.status}",
         rule_id=event.rule_id,

@@ -152,6 +152,9 @@ class Notification(Base):
     topic: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # the same message in English, composed from the same data; empty on rows from before
+    subject_en: Mapped[str | None] = mapped_column(String(200))
+    body_en: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str] = mapped_column(String(500))
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
     rule_id: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -166,6 +169,14 @@ class Notification(Base):
     outbox: Mapped[list[OutboxMessage]] = relationship(
         back_populates="notification", foreign_keys="OutboxMessage.notification_id"
     )
+
+    def subject_in(self, lang: str) -> str:
+        """The subject in a display language (English falls back to Chinese on older rows)."""
+        return (self.subject_en or self.subject) if lang == "en" else self.subject
+
+    def body_in(self, lang: str) -> str:
+        """The body in a display language (English falls back to Chinese on older rows)."""
+        return (self.body_en or self.body) if lang == "en" else self.body
 
 
 class OutboxMessage(Base):

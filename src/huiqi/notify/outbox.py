@@ -49,6 +49,11 @@ def _check_message(subject: str, link: str, dedupe_key: str) -> None:
         raise NotifyError("link: a site path (/…) or an http(s) URL of at most 500 characters")
 
 
+def _en_subject(subject_en: str | None) -> str | None:
+    """An English subject trimmed like the Chinese one; none when not given."""
+    return subject_en.strip()[:MAX_SUBJECT] if subject_en and subject_en.strip() else None
+
+
 @dataclass(frozen=True)
 class NoteSpec:
     """One notification to queue for an enterprise (checked before anything is written)."""
@@ -63,6 +68,9 @@ class NoteSpec:
     rule_version: str | None = None
     deadline: date | None = None
     covers: tuple[str, ...] | None = None
+    # the same message in English (the English view of the inbox shows it)
+    subject_en: str | None = None
+    body_en: str | None = None
 
 
 def _sent_today_counts(
@@ -121,6 +129,8 @@ def queue_notes(
                 "deadline": spec.deadline,
                 "created_at": now,
                 "covers": list(spec.covers) if spec.covers is not None else None,
+                "subject_en": _en_subject(spec.subject_en),
+                "body_en": spec.body_en,
             }
         )
     session.flush()
@@ -183,6 +193,8 @@ def enqueue(
     deadline: date | None = None,
     rule_version: str | None = None,
     now: datetime | None = None,
+    subject_en: str | None = None,
+    body_en: str | None = None,
 ) -> Notification | None:
     """Create one notification per dedupe key (None if it exists) and its outbox rows.
 
@@ -191,7 +203,17 @@ def enqueue(
     until they end; beyond the daily cap it is held for the next day's digest. Never commits.
     """
     spec = NoteSpec(
-        credit_code, topic, subject, body, link, dedupe_key, rule_id, rule_version, deadline
+        credit_code,
+        topic,
+        subject,
+        body,
+        link,
+        dedupe_key,
+        rule_id,
+        rule_version,
+        deadline,
+        subject_en=subject_en,
+        body_en=body_en,
     )
     ids = queue_notes(session, [spec], now)
     return session.get(Notification, ids[0]) if ids else None
@@ -208,6 +230,8 @@ def enqueue_user(
     dedupe_key: str,
     deadline: date | None = None,
     now: datetime | None = None,
+    subject_en: str | None = None,
+    body_en: str | None = None,
 ) -> Notification | None:
     """Create one notification for one user per dedupe key (None if it exists).
 
@@ -235,6 +259,8 @@ def enqueue_user(
                 "dedupe_key": dedupe_key,
                 "deadline": deadline,
                 "created_at": now,
+                "subject_en": _en_subject(subject_en),
+                "body_en": body_en,
             }
         ],
         ["dedupe_key"],
@@ -291,6 +317,8 @@ def enqueue_institution(
     dedupe_key: str,
     deadline: date | None = None,
     now: datetime | None = None,
+    subject_en: str | None = None,
+    body_en: str | None = None,
 ) -> list[Notification]:
     """Tell every active user of a lender about one event, once each (key + ":user:<id>")."""
     created = []
@@ -305,6 +333,8 @@ def enqueue_institution(
             dedupe_key=f"{dedupe_key}:user:{user.id}",
             deadline=deadline,
             now=now,
+            subject_en=subject_en,
+            body_en=body_en,
         )
         if note is not None:
             created.append(note)

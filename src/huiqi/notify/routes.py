@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
@@ -31,16 +32,18 @@ from huiqi.web.deps import (
     OfficerUser,
     OptionalUser,
     SessionDep,
+    page_user,
+    reading_session,
     render,
     require_roles,
 )
 from huiqi.web.i18n import request_lang
+from huiqi.web.kept import kept_page
 
 router = APIRouter()
 # Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
-InboxUser = Annotated[
-    User, Depends(require_roles(Role.enterprise, Role.bank, Role.officer, Role.admin))
-]
+INBOX_ROLES = (Role.enterprise, Role.bank, Role.officer, Role.admin)
+InboxUser = Annotated[User, Depends(require_roles(*INBOX_ROLES))]
 
 
 def _own(session: Session, user: User, notification_id: Int64) -> Notification:
@@ -52,22 +55,31 @@ def _own(session: Session, user: User, notification_id: Int64) -> Notification:
 
 
 @router.get("/notify/inbox", include_in_schema=False)
-def inbox_page(
-    request: Request,
-    user: InboxUser,
-    session: SessionDep,
-    unread: bool = False,
-) -> Response:
-    """The inbox: an enterprise's messages, or a bank user's or officer's own."""
-    return render(
-        request,
-        "notify/inbox.html",
-        notes=service.inbox_for(session, user, unread_only=unread),
-        unread=service.unread_count_for(session, user),
-        only_unread=unread,
-        topics=TOPIC_LABELS,
-        is_enterprise=user.role == Role.enterprise,
-    )
+async def inbox_page(request: Request, unread: bool = False) -> Response:
+    """The inbox: an enterprise's messages, or a bank user's or officer's own.
+
+    The page is kept per user and inbox stamp (huiqi.web.kept): a reload reads the user (kept
+    for a few seconds) and one small row, in one trip to a worker thread.
+    """
+    return await run_in_threadpool(_inbox_page, request, unread)
+
+
+def _inbox_page(request: Request, unread: bool) -> Response:
+    with reading_session() as session:
+        user = page_user(request, session, *INBOX_ROLES)
+        return kept_page(
+            request,
+            "notify/inbox.html",
+            service.inbox_stamp(session, user),
+            lambda: {
+                "notes": service.inbox_for(session, user, unread_only=unread),
+                "unread": service.unread_count_for(session, user),
+                "only_unread": unread,
+                "topics": TOPIC_LABELS,
+                "is_enterprise": user.role == Role.enterprise,
+            },
+            options=unread,
+        )
 
 
 @router.get("/notify/inbox/{notification_id:int}", include_in_schema=False)
@@ -324,17 +336,20 @@ def dashboard_csv(_user: OfficerUser, session: SessionDep) -> Response:
 
 @router.get("/api/v1/notify/inbox")
 def api_inbox(
+    request: Request,
     user: InboxUser,
     session: SessionDep,
     unread: bool = False,
 ) -> list[dict[str, Any]]:
-    """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own."""
+    """The user's inbox (newest first): its enterprise's, or a bank user's or officer's own;
+    subject and body in the request's language (English falls back to Chinese on older rows)."""
+    lang = request_lang(request)
     return [
         {
             "id": n.id,
             "topic": n.topic,
-            "subject": n.subject,
-            "body": n.body,
+            "subject": n.subject_in(lang),
+            "body": n.body_in(lang),
             "link": n.link,
             "rule_id": n.rule_id,
             "rule_version": n.rule_version,

@@ -31,6 +31,9 @@ _PRE_WORDS = tuple(
         reverse=True,
     )
 )  # fmt: skip
+# The bound word ending right before a number: the leftmost match is the longest word.
+_PRE_BEFORE = re.compile("(?:" + "|".join(_PRE_WORDS) + r")\Z")
+_PRE_LONGEST = max(map(len, _PRE_WORDS))
 _CORE = re.compile(
     rf"(?:百分之(?P<pct_cn>[{_CN_DIGITS}点]+)|万分之(?P<bp_cn>[{_CN_DIGITS}]+)"
     rf"|(?P<lo>{_NUM}){_DASH}(?P<hi>{_NUM})\s*(?P<rng_unit>{_UNIT})"
@@ -40,8 +43,8 @@ _CORE = re.compile(
 # Every quantity has a unit holding one of these characters (or is 百分之…/万分之…): a sentence
 # without any cannot hold one, and the full pattern is not tried on it.
 _UNIT_HINT = re.compile(r"[%点元家日月年天]|分之")
-_SENTENCE_MARKS = "。;!?\n"
-_SENTENCE_END = re.compile(r"[。;!?]|(?=\n)")
+# A closing mark ends a sentence and belongs to it; a line break ends it too but does not.
+_SENTENCE_END = re.compile(r"[。;!?\n]")
 _UNIT_NAMES = {"个百分点": "百分点", "个工作日": "工作日", "天": "日", "万亿元": "万亿元"}
 _KINDS = {
     "%": "percent",
@@ -157,23 +160,32 @@ def _clause_op(before: str) -> str:
 def find_quantities(text: str) -> list[Quantity]:
     """Find every quantitative commitment in ``text``, each with the sentence it stands in."""
     found: list[Quantity] = []
-    done = -1  # end of the last sentence read
+    done = 0  # end of the last sentence read
+    rfind = text.rfind
     for hint in _UNIT_HINT.finditer(text):
-        if hint.start() < done:
+        at = hint.start()
+        if at < done:
             continue
         # Only the sentences holding a unit are read: the one around each hint (a sentence runs
-        # to its closing mark, which belongs to it, a line break ends it too).
-        begin = max(text.rfind(mark, 0, hint.start()) for mark in _SENTENCE_MARKS) + 1
-        close = _SENTENCE_END.search(text, hint.start())
-        done = close.end() if close else len(text)
+        # to its closing mark, which belongs to it, a line break ends it too). Its start is
+        # looked for after the last sentence read only, so a text is scanned once.
+        begin = 1 + max(
+            rfind("。", done, at), rfind(";", done, at), rfind("!", done, at),
+            rfind("?", done, at), rfind("\n", done, at), done - 1,
+        )  # fmt: skip
+        close = _SENTENCE_END.search(text, at)
+        done = (
+            len(text) if close is None else close.start() if close.group() == "\n" else close.end()
+        )
         sentence = text[begin:done].strip()
         if not sentence:
             continue
         last_end = 0
         for m in _CORE.finditer(sentence):
-            pre = next((w for w in _PRE_WORDS if sentence.endswith(w, last_end, m.start())), None)
+            start = m.start()
+            bound = _PRE_BEFORE.search(sentence, max(last_end, start - _PRE_LONGEST), start)
             last_end = m.end()
-            quantity = _quantity_from_match(m, pre, sentence)
+            quantity = _quantity_from_match(m, bound.group() if bound else None, sentence)
             if quantity is not None:
                 found.append(quantity)
     return found

@@ -36,6 +36,8 @@ from huiqi.web.deps import LoginRequired, render, templates
 from huiqi.web.errors import domain_error_response, validation_error_response
 from huiqi.web.headers import SecurityHeadersMiddleware
 from huiqi.web.i18n import LANG_COOKIE
+from huiqi.web.routing import RouteTable, flat_routes
+from huiqi.web.sessions import users as session_users
 from huiqi.web.shell import RequestShell
 from huiqi.web.transaction import CommitBeforeResponse
 from huiqi.wiring import install as install_wiring
@@ -209,6 +211,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     from huiqi.policy import cache as policy_cache
 
     policy_cache.stamps.ttl = settings.page_stamp_seconds
+    session_users.ttl = settings.session_cache_seconds
 
     probe = HealthProbe(settings.page_stamp_seconds)
 
@@ -225,7 +228,8 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
     app.mount("/static", assets, name="static")
     templates.env.globals["static_url"] = assets.url
     api_routes: list[APIRoute] = []
-    for router in _routers():
+    routers = _routers()
+    for router in routers:
         # The OpenAPI document describes the JSON API only; pages are for browsers.
         for route in router.routes:
             if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
@@ -233,6 +237,9 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             elif isinstance(route, APIRoute):
                 api_routes.append(route)
         app.include_router(router)
+    # In front of the included routers: the same routes, found by their first path segment.
+    first = next(i for i, r in enumerate(app.router.routes) if getattr(r, "original_router", None))
+    app.router.routes.insert(first, RouteTable(flat_routes(routers)))
 
     # The last added runs first. Bodies are read (and checked) before a request queues for a
     # working slot, so a client that sends its body slowly holds only its own connection.

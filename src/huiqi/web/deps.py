@@ -25,6 +25,7 @@ from huiqi.web import display
 from huiqi.web.csrf import CSRF_FIELD
 from huiqi.web.i18n import pick, request_lang
 from huiqi.web.nav import GROUPS, breadcrumbs, menus_for, nav_for
+from huiqi.web.sessions import users as session_users
 from huiqi.web.transaction import STATE_KEY
 
 SESSION_COOKIE = "huiqi_session"
@@ -120,7 +121,7 @@ def optional_user(request: Request, session: Session = Depends(get_session)) -> 
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            user = accounts.user_for_session(session, cookie)
+            user = session_users.user(session, cookie)
     _remember(request, user)
     return user
 
@@ -137,29 +138,51 @@ def _resolve_user_for_page(request: Request) -> None:
         return
     session: Session | None = getattr(request.state, STATE_KEY, None)
     if session is not None:
-        _remember(request, accounts.user_for_session(session, cookie))
+        _remember(request, session_users.user(session, cookie))
         return
     with read_session() as own:
-        _remember(request, accounts.user_for_session(own, cookie))
+        _remember(request, session_users.user(own, cookie))
 
 
-def current_user(user: User | None = Depends(optional_user)) -> User:
+# The two checks below only look at the user already found: as coroutines they run on the event
+# loop, where a plain function would cost each request a trip to a worker thread.
+async def current_user(user: User | None = Depends(optional_user)) -> User:
     """The logged-in user; anonymous visitors are sent to the log-in page (401 for the API)."""
-    if user is None:
-        raise LoginRequired()
-    return user
+    return _logged_in(user)
 
 
-def require_roles(*roles: Role) -> Callable[..., User]:
+def require_roles(*roles: Role) -> Callable[..., Any]:
     """A dependency that admits only users with one of the given roles."""
     allowed = {Role(r).value for r in roles}
 
-    def check(user: User = Depends(current_user)) -> User:
-        if user.role not in allowed:
-            raise HTTPException(status_code=403, detail="your role may not open this")
-        return user
+    async def check(user: User = Depends(current_user)) -> User:
+        return _admitted(user, allowed)
 
     return check
+
+
+def _admitted(user: User, allowed: set[str]) -> User:
+    """The user when their role is allowed; 403 otherwise."""
+    if user.role not in allowed:
+        raise HTTPException(status_code=403, detail="your role may not open this")
+    return user
+
+
+def page_user(request: Request, session: Session, *roles: Role) -> User:
+    """The logged-in user of a route that does its work in one trip to a worker thread.
+
+    The same checks as `CurrentUser` / `require_roles`, for handlers that are coroutines and
+    run their reads with `reading_session()`: a plain route pays a thread trip per dependency.
+    """
+    user = _logged_in(optional_user(request, session))
+    return _admitted(user, {Role(r).value for r in roles}) if roles else user
+
+
+def _logged_in(user: User | None) -> User:
+    """The user, or LoginRequired for an anonymous visitor."""
+    if user is None:
+        raise LoginRequired()
+    return user
 
 
 def ensure_enterprise_access(session: Session, user: User, credit_code: str) -> None:
@@ -215,6 +238,15 @@ def render_public(request: Request, name: str, **context: Any) -> str:
     """
     request.state.viewer = None
     base = _page_context(request, None, CSRF_STAND_IN, context)
+    base["csrf_input"] = lambda: Markup(
+        f'<input type="hidden" name="{CSRF_FIELD}" value="{CSRF_STAND_IN}">'
+    )
+    return templates.get_template(name).render(base)
+
+
+def render_kept(request: Request, name: str, **context: Any) -> str:
+    """A logged-in user's page with a stand-in for the CSRF token, to be kept (`web.kept`)."""
+    base = _page_context(request, request.state.viewer, CSRF_STAND_IN, context)
     base["csrf_input"] = lambda: Markup(
         f'<input type="hidden" name="{CSRF_FIELD}" value="{CSRF_STAND_IN}">'
     )

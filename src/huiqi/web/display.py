@@ -13,6 +13,7 @@ from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
 from huiqi.core.clock import in_beijing
+from huiqi.grants.schemas import mask_account
 
 # Code values shown to people, by kind: (Chinese, English).
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
@@ -245,7 +246,11 @@ def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
         name = label("audit_detail", key, lang)
         if name == key:
             name = label("field", key, lang)
-        if key in ("role", "old", "new"):
+        if key == "account_no":
+            # officers see a receiving account by its last digits; only the four-eyes payment
+            # file carries the whole number
+            value = mask_account(str(value)) if value else ""
+        elif key in ("role", "old", "new"):
             value = label("role", value, lang)
         elif key in LABELS:
             value = label(key, value, lang)

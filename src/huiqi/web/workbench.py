@@ -31,7 +31,8 @@ class EnterpriseHome:
     region_code: str | None
     industry_code: str | None
     figures: list[Figure] = field(default_factory=list)
-    deadlines: list[tuple[date, str, str]] = field(default_factory=list)
+    # (date, Chinese text, English text, link)
+    deadlines: list[tuple[date, str, str, str]] = field(default_factory=list)
 
 
 def enterprise_home(session: Session, user: User) -> EnterpriseHome:
@@ -96,14 +97,18 @@ def enterprise_home(session: Session, user: User) -> EnterpriseHome:
         ),
         Figure("办理中的融资申请", "Financing in progress", str(open_apps or 0), "/finance"),
     ]
-    for due, text, link in session.execute(
-        select(Notification.deadline, Notification.subject, Notification.link)
+    for due, text, text_en, link in session.execute(
+        select(
+            Notification.deadline, Notification.subject, Notification.subject_en, Notification.link
+        )
         .where(Notification.credit_code == code, Notification.deadline.is_not(None))
         .order_by(Notification.deadline)
         .limit(5)
     ):
         if due is not None:
-            home.deadlines.append((due, str(text), str(link or "/notify/inbox")))
+            home.deadlines.append(
+                (due, str(text), str(text_en or text), str(link or "/notify/inbox"))
+            )
     for due, app_id in session.execute(
         select(Application.due_on, Application.id).where(
             Application.credit_code == code,
@@ -113,7 +118,9 @@ def enterprise_home(session: Session, user: User) -> EnterpriseHome:
     ):
         if due is not None:
             link = f"/finance/applications/{app_id}"
-            home.deadlines.append((due, f"融资申请 #{app_id} 办理时限", link))
+            home.deadlines.append(
+                (due, f"融资申请 #{app_id} 办理时限", f"Financing application #{app_id} due", link)
+            )
     home.deadlines.sort(key=lambda d: d[0])
     return home
 

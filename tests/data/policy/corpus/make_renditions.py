@@ -205,6 +205,10 @@ def main() -> None:
         [("发布日期", "2025-04-18"), ("分类", "综合政务"), ("浏览量", "2957")],
         OUT / "guangdong-shuzi-2025-2.html",
     )
+    code = lines_of("minfadian-hunyin-jiating.txt")
+    npc_page(code, OUT / "minfadian-hunyin-jiating.html", "2020-06-01", "中国人大网")
+    write_docx(code, OUT / "minfadian-hunyin-jiating.docx")
+    write_pdf(code, OUT / "minfadian-hunyin-jiating.pdf")
     tax = lines_of("yinhuashui-fa.txt")
     npc_page(tax, OUT / "yinhuashui-fa.html", "2021-06-11", "中国人大网")
     write_pdf(tax, OUT / "yinhuashui-fa.pdf")

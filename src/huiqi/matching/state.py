@@ -1,0 +1,436 @@
+"""Stored match state: layouts, packed codes, evaluation of a batch and writing its rows.
+
+One row per enterprise (match_state): every rule's result and every condition's outcome packed
+two bits each, in the order of a match_layout. A run compares the packed codes of a batch with
+the stored ones as arrays and writes only the enterprises whose codes changed; an enterprise
+whose input hash and layout are unchanged is not even evaluated. Words (reasons, missing data,
+near misses) are rendered from the registry and the codes when shown.
+
+Names with a leading underscore are this package's own (used by its other modules only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from huiqi.core.bulk import chunks, insert_rows
+from huiqi.core.db import utcnow
+from huiqi.enterprise.models import enterprise_current
+from huiqi.enterprise.service import contract_schema
+from huiqi.matching.models import MatchLayout, MatchState, RuleVersion
+from huiqi.matching.versions import MatchingError
+from huiqi.rules.batch import pack_codes, run_batch
+from huiqi.rules.compiler import Rule
+from huiqi.rules.evaluate import amount, deciding_missing
+from huiqi.rules.plan import RESULT_NAMES, Plan, T, U
+from huiqi.rules.sql import code_sql, prim_sql, rule_expr
+
+# ---------------------------------------------------------------------------------------- hashing
+
+
+def _plan_signature(plan: Plan, r: int) -> tuple[Any, ...]:
+    """What a rule's evaluation depends on besides the inputs: its resolved tests on the plan's date."""
+    pr = plan.rules[r]
+    return (pr.in_force, tuple(plan.prims[i] for i in pr.atom_prims), tuple(map(repr, pr.resolved)))
+
+
+def _input_hashes(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Per row, a 64-bit hash of the values the rules read (missing shown as such, never as zero).
+
+    Polars hashes are stable within one polars version; after an upgrade stored hashes differ
+    and the next run re-evaluates every enterprise once (finding nothing new, it notifies nobody).
+    """
+    if not columns or frame.height == 0:
+        return np.zeros(frame.height, dtype=np.int64)
+    hashed = frame.select(list(columns)).hash_rows(seed=7)
+    return hashed.to_numpy().view(np.int64)
+
+
+RESULT_CODES = {name: code for code, name in RESULT_NAMES.items()}
+ABSENT = 3  # result code of a rule a stored layout does not have
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A stored layout: rule ids, versions, hashes and condition counts by position."""
+
+    id: int
+    rule_ids: tuple[str, ...]
+    versions: tuple[int, ...]
+    hashes: tuple[str, ...]
+    widths: tuple[int, ...]
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Position of each rule id."""
+        return {rid: i for i, rid in enumerate(self.rule_ids)}
+
+    @property
+    def offsets(self) -> list[int]:
+        """Position of each rule's first condition in the packed conditions."""
+        out, at = [], 0
+        for w in self.widths:
+            out.append(at)
+            at += w
+        return out
+
+
+_LAYOUTS: dict[int, Layout] = {}
+
+
+def _layout_of(row: MatchLayout) -> Layout:
+    return Layout(
+        row.id,
+        tuple(str(r[0]) for r in row.rules),
+        tuple(int(r[1]) for r in row.rules),
+        tuple(str(r[2]) for r in row.rules),
+        tuple(int(r[3]) for r in row.rules),
+    )
+
+
+def _layout(session: Session, layout_id: int) -> Layout:
+    """A stored layout by id (layouts never change once written)."""
+    if layout_id not in _LAYOUTS:
+        row = session.get(MatchLayout, layout_id)
+        if row is None:
+            raise MatchingError(f"no match layout {layout_id}")
+        _LAYOUTS[layout_id] = _layout_of(row)
+    return _LAYOUTS[layout_id]
+
+
+def _layout_key(
+    pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan
+) -> tuple[list[list[Any]], str]:
+    """A layout's rule list and its key (which also covers each rule's tests on the plan's date)."""
+    rules: list[list[Any]] = [
+        [v.rule_id, v.version, v.hash, len(plan.rules[r].atom_prims)]
+        for r, (v, _rule) in enumerate(pairs)
+    ]
+    signature = repr([(rules[r], _plan_signature(plan, r)) for r in range(len(rules))])
+    return rules, hashlib.sha256(signature.encode("utf-8")).hexdigest()[:32]
+
+
+def _current_layout(
+    session: Session, pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan, on: date
+) -> Layout:
+    """The layout of the published rules as evaluated on `on` (stored when new)."""
+    rules, key = _layout_key(pairs, plan)
+    row = session.scalars(select(MatchLayout).where(MatchLayout.key == key)).first()
+    if row is None:
+        row = MatchLayout(key=key, rules=rules, on=on, created_at=utcnow())
+        session.add(row)
+        session.flush()
+    layout = _layout_of(row)
+    _LAYOUTS[layout.id] = layout
+    return layout
+
+
+def pack2(codes: np.ndarray) -> np.ndarray:
+    """(n, c) two-bit codes → (n, ceil(c / 4)) bytes, code j at bits 2(j % 4) of byte j // 4."""
+    n, c = codes.shape
+    pad = (-c) % 4
+    if pad:
+        codes = np.concatenate([codes, np.zeros((n, pad), dtype=np.uint8)], axis=1)
+    q = codes.astype(np.uint8).reshape(n, -1, 4)
+    return q[:, :, 0] | (q[:, :, 1] << 2) | (q[:, :, 2] << 4) | (q[:, :, 3] << 6)
+
+
+def unpack2(packed: np.ndarray, c: int) -> np.ndarray:
+    """Inverse of pack2 for c codes per row."""
+    n = packed.shape[0]
+    parts = np.stack([(packed >> s) & 3 for s in (0, 2, 4, 6)], axis=2)
+    return parts.reshape(n, -1)[:, :c].astype(np.uint8)
+
+
+def _blobs(packed: np.ndarray) -> list[bytes]:
+    """One bytes value per row of a packed matrix."""
+    width = packed.shape[1]
+    data = np.ascontiguousarray(packed).tobytes()
+    return [data[i * width : (i + 1) * width] for i in range(packed.shape[0])]
+
+
+def _matrix(blobs: Sequence[bytes], width: int) -> np.ndarray:
+    """Rows of equal-length bytes → (n, width) uint8 matrix."""
+    if not blobs:
+        return np.zeros((0, width), dtype=np.uint8)
+    return np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), width)
+
+
+@dataclass
+class _Fresh:
+    """A batch evaluated: result codes (n, rules) and condition codes (n, conditions)."""
+
+    results: np.ndarray
+    conditions: np.ndarray
+    amounts: list[dict[str, int]]
+
+
+def _codes(session: Session, plan: Plan, frame: pl.DataFrame, engine: str) -> _Fresh:
+    """Result and condition codes of every rule for the frame's rows."""
+    n = frame.height
+    atoms = [i for pr in plan.rules for i in pr.atom_prims]
+    if engine == "batch":
+        batch = run_batch(plan, frame)
+
+        def codes(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+            tb = np.unpackbits(t.view(np.uint8), axis=1, count=n, bitorder="little")
+            fb = np.unpackbits(f.view(np.uint8), axis=1, count=n, bitorder="little")
+            return (tb + 2 * (1 - tb - fb)).astype(np.uint8)
+
+        results = codes(batch.rule_t, batch.rule_f).T
+        prims = codes(batch.prim_t, batch.prim_f)
+        conditions = prims[atoms].T if atoms else np.zeros((n, 0), dtype=np.uint8)
+    else:
+        ids = frame["id"].to_list()
+        cols_r, cols_c = [], []
+        for r, pr in enumerate(plan.rules):
+            codes_r, conds_r = _sql_codes(session, plan, r, ids)
+            cols_r.append(codes_r.astype(np.uint8))
+            for j in range(len(pr.atom_prims)):
+                cols_c.append(((conds_r >> (2 * j)) & 3).astype(np.uint8))
+        results = np.stack(cols_r, axis=1) if cols_r else np.zeros((n, 0), dtype=np.uint8)
+        conditions = np.stack(cols_c, axis=1) if cols_c else np.zeros((n, 0), dtype=np.uint8)
+    return _Fresh(np.ascontiguousarray(results), np.ascontiguousarray(conditions), [])
+
+
+def _amounts(
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    frame: pl.DataFrame,
+    results: np.ndarray,
+    on: date,
+) -> list[dict[str, int]]:
+    """Benefit amounts of eligible 免申即享 results per row (the grant is paid from them).
+
+    Other rules' estimates are computed when shown (我的政策), not stored.
+    """
+    out: list[dict[str, int]] = [{} for _ in range(frame.height)]
+    for r, (_version, rule) in enumerate(pairs):
+        if rule.formula is None or rule.doc.mode != "auto_grant":
+            continue
+        rows = np.flatnonzero(results[:, r] == T)
+        if rows.size == 0:
+            continue
+        for i, row in zip(rows.tolist(), frame[rows.tolist()].to_dicts(), strict=True):
+            fen = amount(rule, row, on)[0]
+            if fen is not None:
+                out[i][rule.id] = fen
+    return out
+
+
+def _missing_text(plan: Plan, r: int, conds: Sequence[int], nulls: frozenset[str]) -> str:
+    """The missing fields that keep an unknown result unknown, from condition codes and nulls."""
+    pr = plan.rules[r]
+    atom_missing = []
+    for i in pr.atom_prims:
+        prim = plan.prims[i]
+        atom_missing.append([] if prim.op == "never" else [c for c in prim.cols if c in nulls])
+    return ",".join(deciding_missing(pr.tree, list(conds), atom_missing))
+
+
+_STATE_COLS = (
+    "enterprise_id",
+    "credit_code",
+    "layout_id",
+    "input_hash",
+    "evaluated_on",
+    "results",
+    "conditions",
+    "amounts",
+    "eligible",
+    "unknown",
+    "updated_at",
+)
+
+
+@dataclass
+class _Stored:
+    """The stored states of a batch's rows (aligned with the frame; missing rows have no layout)."""
+
+    present: np.ndarray  # bool
+    layout_ids: np.ndarray  # int64, -1 where absent
+    hashes: np.ndarray  # int64
+    results: list[bytes | None]
+    conditions: list[bytes | None]
+    amounts: list[dict[str, int]]
+    evaluated_on: list[date | None]
+
+
+def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
+    """Stored states of these enterprise ids, in the given order."""
+    m = MatchState.__table__.c
+    cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
+    if full:
+        cols += [m.results, m.conditions, m.amounts, m.evaluated_on]
+    got: dict[int, Any] = {}
+    conn = session.connection()  # plain tuples: a batch reads up to tens of thousands of rows
+    if ids and max(ids) - min(ids) < 2 * len(ids):
+        # a dense run of ids (a full run's batch): one range scan instead of IN lists
+        wanted = set(ids)
+        stmt = select(*cols).where(m.enterprise_id.between(min(ids), max(ids)))
+        got = {row[0]: row for row in conn.execute(stmt) if row[0] in wanted}
+    else:
+        size = 2000 if session.get_bind().dialect.name != "sqlite" else 500
+        for chunk in chunks(list(ids), size):
+            for row in conn.execute(select(*cols).where(m.enterprise_id.in_(list(chunk)))):
+                got[row[0]] = row
+    n = len(ids)
+    out = _Stored(
+        np.zeros(n, dtype=bool),
+        np.full(n, -1, dtype=np.int64),
+        np.zeros(n, dtype=np.int64),
+        [None] * n,
+        [None] * n,
+        [{} for _ in range(n)],
+        [None] * n,
+    )
+    for i, eid in enumerate(ids):
+        if eid not in got:
+            continue
+        row = got[eid]
+        out.present[i] = True
+        out.layout_ids[i] = row[1]
+        out.hashes[i] = row[2]
+        if full:
+            out.results[i], out.conditions[i] = bytes(row[3]), bytes(row[4])
+            out.amounts[i], out.evaluated_on[i] = dict(row[5] or {}), row[6]
+    return out
+
+
+def _old_results(session: Session, stored: _Stored, layout: Layout) -> np.ndarray:
+    """Stored result codes mapped onto `layout`'s positions (ABSENT where there is none)."""
+    n, width = len(stored.results), len(layout.rule_ids)
+    out = np.full((n, width), ABSENT, dtype=np.uint8)
+    for lid in np.unique(stored.layout_ids[stored.present]).tolist():
+        rows = np.flatnonzero(stored.layout_ids == lid)
+        old = _layout(session, int(lid))
+        blobs = [stored.results[i] or b"" for i in rows.tolist()]
+        codes = unpack2(_matrix(blobs, (len(old.rule_ids) + 3) // 4), len(old.rule_ids))
+        where = layout.index
+        src = [j for j, rid in enumerate(old.rule_ids) if rid in where]
+        dst = [where[old.rule_ids[j]] for j in src]
+        block = out[rows]
+        block[:, dst] = codes[:, src]
+        out[rows] = block
+    return out
+
+
+def _old_dropped(session: Session, stored: _Stored, layout: Layout) -> list[tuple[int, str, int]]:
+    """(row, rule id, code) of stored eligible or unknown results of rules `layout` no longer has."""
+    out: list[tuple[int, str, int]] = []
+    keep = set(layout.rule_ids)
+    for lid in np.unique(stored.layout_ids[stored.present]).tolist():
+        old = _layout(session, int(lid))
+        gone = [j for j, rid in enumerate(old.rule_ids) if rid not in keep]
+        if not gone:
+            continue
+        rows = np.flatnonzero(stored.layout_ids == lid)
+        blobs = [stored.results[i] or b"" for i in rows.tolist()]
+        codes = unpack2(_matrix(blobs, (len(old.rule_ids) + 3) // 4), len(old.rule_ids))
+        for j in gone:
+            for k in np.flatnonzero(codes[:, j] != 0).tolist():
+                out.append((int(rows[k]), old.rule_ids[j], int(codes[k, j])))
+    return out
+
+
+def _frame(
+    session: Session, ids: Sequence[int] | None = None, codes: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """The field-contract frame (with the enterprise id) of these enterprises, read column-wise."""
+    t = enterprise_current
+    schema = {"id": pl.Int64, **contract_schema()}
+    names = list(schema)
+    stmt = select(*(t.c[n] for n in names))
+    rows: list[Any] = []
+    if ids is not None and ids and max(ids) - min(ids) < 2 * len(ids):
+        # a dense run of ids (a full run's batch): one range scan instead of IN lists
+        rows = list(session.execute(stmt.where(t.c.id >= min(ids), t.c.id <= max(ids))))
+    elif ids is not None:
+        for part in chunks(list(ids)):
+            rows += session.execute(stmt.where(t.c.id.in_(list(part))))
+    elif codes is not None:
+        for names_part in chunks(list(codes)):
+            rows += session.execute(stmt.where(t.c.credit_code.in_(list(names_part))))
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    if ids is not None:
+        frame = frame.filter(pl.col("id").is_in(list(ids)))
+    return frame.sort("id")
+
+
+def _write_states(
+    session: Session,
+    layout: Layout,
+    frame: pl.DataFrame,
+    rows: np.ndarray,
+    fresh: _Fresh,
+    hashes: np.ndarray,
+    replace: np.ndarray,
+    on: date,
+) -> None:
+    """Store the states of `rows` (positions in the batch): delete the old ones, insert anew."""
+    if rows.size == 0:
+        return
+    t = MatchState.__table__
+    ids = frame["id"].to_numpy()[rows]
+    old = ids[replace[rows]].tolist()
+    for chunk in chunks(old, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        session.execute(
+            delete(MatchState)
+            .where(MatchState.enterprise_id.in_(list(chunk)))
+            .execution_options(synchronize_session=False)
+        )
+    res = fresh.results[rows]
+    blobs_r = _blobs(pack2(res))
+    blobs_c = _blobs(pack2(fresh.conditions[rows]))
+    eligible = (res == T).sum(axis=1).tolist()
+    unknown = (res == U).sum(axis=1).tolist()
+    codes = frame["credit_code"].to_list()
+    now = utcnow()
+    insert_rows(
+        session,
+        t,  # type: ignore[arg-type]
+        _STATE_COLS,
+        (
+            (
+                int(ids[k]),
+                codes[i],
+                layout.id,
+                int(hashes[i]),
+                on,
+                blobs_r[k],
+                blobs_c[k],
+                fresh.amounts[i],
+                eligible[k],
+                unknown[k],
+                now,
+            )
+            for k, i in enumerate(rows.tolist())
+        ),
+    )
+
+
+def _sql_codes(
+    session: Session, plan: Plan, r: int, order: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Result and packed condition codes of rule r computed inside the database."""
+    t = enterprise_current
+    pr = plan.rules[r]
+    cols = [t.c.id, code_sql(rule_expr(plan, r, t))]
+    cols += [code_sql(prim_sql(plan.prims[i], t)) for i in pr.atom_prims]
+    got: dict[int, Any] = {}
+    for chunk in chunks(order):
+        for row in session.execute(select(*cols).where(t.c.id.in_(list(chunk)))):
+            got[row[0]] = row[1:]
+    codes = np.asarray([int(got[eid][0]) for eid in order], dtype=np.int8)
+    conds = np.asarray(
+        [pack_codes([int(v) for v in got[eid][1:]]) for eid in order], dtype=np.int64
+    )
+    return codes, conds
