@@ -406,8 +406,8 @@ def live_values(
     wanted = None if fields is None else set(fields)
     out.extend(
         (v.credit_code, v.field, v.year, v.value, v.as_of, v.source)
-        for v in _packed(session, codes=credit_codes)
-        if (wanted is None or v.field in wanted) and (year is None or v.year == year)
+        for v in _packed(session, codes=credit_codes, fields=wanted)
+        if year is None or v.year == year
     )
     return out
 
@@ -435,8 +435,7 @@ def value_sources(
     out = [(f, y, s, by, a) for f, y, s, by, a in rows]
     out.extend(
         (v.field, v.year, v.source, v.recorded_by, v.as_of)
-        for v in _packed(session, codes=[credit_code])
-        if v.field in wanted
+        for v in _packed(session, codes=[credit_code], fields=wanted)
     )
     return out
 
@@ -569,9 +568,10 @@ def _packed(
     ids: Sequence[int] | None = None,
     codes: Sequence[str] | None = None,
     recorded_by_end: datetime | None = None,
+    fields: set[str] | None = None,
 ) -> list[PackedValue]:
     """Values held in packs, in recording order: of these enterprise ids or credit codes (None:
-    all), recorded no later than ``recorded_by_end`` if given."""
+    all), recorded no later than ``recorded_by_end`` and of these fields, if given."""
     p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
     e: Table = Enterprise.__table__  # type: ignore[assignment]
     q = select(
@@ -592,6 +592,8 @@ def _packed(
     for rows in parts:
         for eid, code, source, as_of, recorded_at, recorded_by, entries in rows:
             for entry in _decode(entries):
+                if fields is not None and entry[0] not in fields:
+                    continue
                 if len(entry) == 3:
                     field, year, value = entry
                     v_source, v_as_of = source, as_of
