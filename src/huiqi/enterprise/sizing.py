@@ -21,6 +21,7 @@ import yaml
 
 from huiqi.core import clock
 from huiqi.core.codes import CodeError, industries, validate_industry
+from huiqi.core.errors import Invalid
 from huiqi.core.money import FEN_PER_WAN
 
 SIZES = ("large", "medium", "small", "micro")
@@ -224,7 +225,7 @@ def classify(
 ) -> SizeResult:
     """Size class of an enterprise from one year's figures under the standard in force on ``on``.
 
-    Raises CodeError for an industry code that is not a GB/T 4754-2017 class and ValueError for a
+    Raises CodeError for an industry code that is not a GB/T 4754-2017 class and Invalid for a
     negative input; a missing input (None) gives ``unknown`` when it could change the answer.
     """
     on = on or clock.today()
@@ -234,7 +235,9 @@ def classify(
         ("total_assets", assets_fen),
     ):
         if value is not None and value < 0:
-            raise ValueError(f"{_LABEL_ZH[name]}不能为负数 / {name} must not be negative")
+            raise Invalid(
+                f"{_LABEL_ZH[name]}不能为负数", f"{name} must not be negative", field=name
+            )
     version = standard_on(on)
     if version is None:
         return SizeResult(
