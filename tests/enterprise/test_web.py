@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from huiqi.core.codes import make_credit_code
+from huiqi.core.config import Settings
 from huiqi.core.money import FEN_PER_WAN
 from huiqi.enterprise import service
 from huiqi.enterprise.population import generate, load_rows
@@ -141,14 +142,11 @@ def test_officer_lists_and_filters(
     assert api["total"] == 1 and api["items"][0]["credit_code"] == OTHER
 
 
-def test_classify_api() -> None:
-    from fastapi import FastAPI
+def test_classify_api(settings: Settings) -> None:
+    from huiqi.web.app import create_app
 
-    from huiqi.enterprise.routes import router
-
-    app = FastAPI()
-    app.include_router(router)
-    with TestClient(app) as c:
+    app = create_app(settings, configure_db=False)
+    with TestClient(app, base_url="https://testserver") as c:
         got = c.get(
             "/api/v1/enterprise/classify",
             params={"industry": "3311", "employees": 120, "revenue": "5000"},
@@ -161,7 +159,14 @@ def test_classify_api() -> None:
             "/api/v1/enterprise/classify", json={"industry": "3311", "revenue": "5000"}
         ).json()
         assert posted["size"] == "unknown" and posted["missing"] == ["employees"]
-        assert c.get("/api/v1/enterprise/classify", params={"industry": "9999"}).status_code == 422
+        # refusals go through the one error handler: 422 naming what is wrong
+        bad_code = c.get("/api/v1/enterprise/classify", params={"industry": "9999"})
+        assert bad_code.status_code == 422 and "9999" in bad_code.json()["error"]["message"]
+        negative = c.post("/api/v1/enterprise/classify", json={"industry": "3311", "employees": -1})
+        assert negative.status_code == 422
+        assert negative.json()["error"]["field"] == "employees"
+        not_money = c.get("/api/v1/enterprise/classify", params={"revenue": "abc"})
+        assert not_money.status_code == 422 and not_money.json()["error"]["field"] == "revenue"
 
 
 def test_import_page_runs_and_offers_error_report(

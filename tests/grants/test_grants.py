@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from huiqi import events
+from huiqi.accounts.models import Role
 from huiqi.enterprise import service as registry
 from huiqi.events import ResultChange, ResultsChanged
 from huiqi.grants import service
@@ -260,7 +261,7 @@ def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
     names = {acct.username: acct for acct in DEMO_ACCOUNTS}
     for who in ("officer-hr", "officer-hr2"):
         acct = names[who]
-        scope = service.review_scope(db_session, role=acct.role, department=acct.department)
+        scope = service.review_scope(db_session, role=Role(acct.role), department=acct.department)
         assert service.in_scope(a, scope), who
     _account(db_session, A)
     service.review(db_session, [a.id], "approve", actor="officer-hr", ack_risk=True)

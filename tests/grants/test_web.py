@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huiqi.accounts.models import Role
 from huiqi.events import ResultChange
 from huiqi.grants import service
 from huiqi.grants.models import Grant
@@ -140,9 +141,9 @@ def test_review_is_limited_to_the_rules_department(
 ) -> None:
     a, b = grants_for(db_session, matched)
     assert a.department == "省人社厅"
-    assert service.review_scope(db_session, role="officer", department=RST) == {"省人社厅"}
-    assert service.review_scope(db_session, role="admin", department=None) is None
-    assert service.review_scope(db_session, role="bank", department=RST) == frozenset()
+    assert service.review_scope(db_session, role=Role.officer, department=RST) == {"省人社厅"}
+    assert service.review_scope(db_session, role=Role.admin, department=None) is None
+    assert service.review_scope(db_session, role=Role.bank, department=RST) == frozenset()
 
     # a batch holding another department's grant is refused whole, before any change
     with pytest.raises(GrantForbidden, match=f"#{a.id}"):

@@ -173,7 +173,10 @@ def test_pushed_sms_and_mail_carry_the_signature_once(
     cfg = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": smtp.port})
     gateway = LogSmsGateway()
     senders = {"sms": SmsSender(gateway), "email": default_senders(cfg)["email"]}
-    stats = Dispatcher(cfg, senders=senders, factory=session_maker, clock=Clock()).run_once()
+    dispatcher = Dispatcher(
+        cfg, senders=senders, factory=session_maker, parallel=False, clock=Clock()
+    )
+    stats = dispatcher.run_once()
     assert stats.sent == {"sms": 3, "email": 3}
     texts = sorted(text for _, text, _ in gateway.sent)
     assert [t.count("惠企") for t in texts] == [1, 1, 1]

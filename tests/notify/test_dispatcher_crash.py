@@ -29,6 +29,7 @@ from tests.notify.servers import start_smtp, start_webhook
 
 pytestmark = pytest.mark.timeout(180)
 ENTERPRISES = 30
+BATCH = 4
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -104,11 +105,15 @@ def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None
             "HUIQI_NOTIFY_POLL_SECONDS": "0.2",
             # a send that fails on a loaded machine (a timeout) is retried soon, not in 30 s
             "HUIQI_NOTIFY_BACKOFF_SECONDS": "1",
+            # small batches: the kill finds batches recorded, one on the wire and one claimed
+            # and rendered but not yet sent (each channel prepares the next while one is sent)
+            "HUIQI_NOTIFY_BATCH_SIZE": str(BATCH),
             "HUIQI_DATA_DIR": str(tmp_path),
         }
         first = _dispatcher(env)
         deadline = time.monotonic() + 60
-        while len(hook.received()) < 5 and time.monotonic() < deadline:
+        # the third webhook batch is on the wire, so the first two have been recorded
+        while len(hook.received()) <= 2 * BATCH and time.monotonic() < deadline:
             assert first.poll() is None, first.stdout.read().decode() if first.stdout else ""
             time.sleep(0.01)
         first.send_signal(signal.SIGKILL)
@@ -119,7 +124,11 @@ def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None
             rows = session.scalars(select(OutboxMessage)).all()
             in_flight = {r.idempotency_key for r in rows if r.status == "sending"}
             unsent_before = {r.idempotency_key for r in rows if r.status != "sent"}
+            sent_before = {r.idempotency_key for r in rows if r.status == "sent"}
         assert unsent_before, "the kill came too late to test anything"
+        assert sent_before, "no batch was recorded before the kill"
+        # at most two batches a channel are claimed at any moment: one sent, one prepared
+        assert len(in_flight) <= 2 * 2 * BATCH
 
         # the in-flight rows become claimable once their lease (2 s) has run out
         time.sleep(2.5)
@@ -147,6 +156,7 @@ def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None
         assert set(hook_keys) == {r.idempotency_key for r in rows if r.channel == "webhook"}
         duplicates = {k for k, n in (mail_keys + hook_keys).items() if n > 1}
         assert duplicates <= in_flight | retried
+        assert not (duplicates & sent_before) - retried  # a recorded send is never repeated
         assert all(n <= 2 for n in (mail_keys + hook_keys).values())
     finally:
         smtp.controller.stop()

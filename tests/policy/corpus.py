@@ -2,7 +2,8 @@
 
 Each ``tests/data/policy/corpus/expected/*.yaml`` names a corpus text, the renditions to parse
 (text, web page, DOCX, PDF) and what a reader finds in it: metadata, the outline of numbered units
-(paths such as ``一、/(三)/1.``), some titles and endings, the 款 of a law's articles, and per task
+(paths such as ``一、/(三)/1.``), some titles and endings, the document a notice or order
+encloses (``enclosed``: its title, relation, signature and dates), the 款 of a law's articles, and per task
 its lead, supporting and implementing departments (official names). Every expectation is one
 check; structure checks and department checks are counted separately. A document marked
 ``held_out: true`` was collected after the parser was written and scored before any change made
@@ -130,6 +131,23 @@ def score_document(expected: dict[str, Any], doc: ParsedDocument, where: str, sc
         else:
             ok = got == want
         score.check("structure", ok, f"{where}: {key} = {got!r}, expected {want!r}")
+    # A notice or order whose body is another document: that document's own metadata apart.
+    enclosed = getattr(doc, "enclosed", None)
+    if "enclosed" in expected:
+        for key, want in expected["enclosed"].items():
+            got = getattr(enclosed, key, None) if enclosed is not None else None
+            ok = enclosed is not None and got == want
+            score.check("structure", ok, f"{where}: enclosed {key} = {got!r}, expected {want!r}")
+    else:
+        score.check(
+            "structure", enclosed is None, f"{where}: enclosed = {enclosed!r}, expected none"
+        )
+    if "preamble_ends" in expected:
+        score.check(
+            "structure",
+            doc.preamble.endswith(expected["preamble_ends"]),
+            f"{where}: preamble ends {doc.preamble[-30:]!r}, not {expected['preamble_ends']!r}",
+        )
     units = dict(_units(doc))
     outline = expected.get("outline") or []
     got_paths = [p for p, _ in _units(doc)]

@@ -354,3 +354,45 @@ def test_article_numbers_in_the_thousands_and_the_national_congress_as_issuer() 
     assert [a.number for a in doc.articles()] == [1055, 1063, 1100]
     assert doc.issuers == ["全国人民代表大会"]
     assert doc.issued_on == dt.date(2020, 5, 28)
+
+
+def test_notice_issuing_a_plan_keeps_both_apart() -> None:
+    # A department's notice whose body is the plan it issues, attached after its signature: the
+    # metadata are the notice's, the structure the plan's, and the JSON says which is which.
+    text = (
+        "浙江省经济和信息化厅关于印发《中小企业数字化转型行动方案》的通知\n"
+        "浙经信企业〔2024〕12号\n各市经信局：\n"
+        "现将《中小企业数字化转型行动方案》印发给你们，请结合实际认真贯彻执行。\n"
+        "浙江省经济和信息化厅\n2024年3月1日\n附件\n中小企业数字化转型行动方案\n"
+        "一、主要任务\n（一）开展诊断服务。每年为500家中小企业提供免费诊断。（省经信厅牵头，省财政厅配合）\n"
+        "（二）培育服务商。遴选一批数字化服务商。（省经信厅负责）\n"
+        "二、保障措施\n（三）加强资金保障。统筹省级中小企业发展专项资金予以支持。（省财政厅负责）\n"
+    )
+    doc = parse_text(text)
+    assert doc.title == "浙江省经济和信息化厅关于印发《中小企业数字化转型行动方案》的通知"
+    assert doc.doc_number == "浙经信企业〔2024〕12号"
+    assert doc.issuers == ["浙江省经济和信息化厅"] and doc.issued_on == dt.date(2024, 3, 1)
+    assert doc.preamble.startswith("现将《中小企业数字化转型行动方案》印发给你们")
+    assert doc.enclosed is not None
+    assert doc.enclosed.title == "中小企业数字化转型行动方案"
+    assert doc.enclosed.relation == "印发" and doc.enclosed.issuers == []
+    assert [a.path for a in doc.articles()] == [
+        ["一、", "(一)"],
+        ["一、", "(二)"],
+        ["二、", "(三)"],
+    ]
+    # The plan names no province: its notes are read as the issuing department's province's.
+    assert _names(_task(doc, "一、/(一)").lead) == ["浙江省经济和信息化厅"]
+    assert _names(_task(doc, "二、/(三)").lead) == ["浙江省财政厅"]
+    assert doc.unknown_departments == []
+    assert '"enclosed":{"title":"中小企业数字化转型行动方案"' in doc.model_dump_json()
+
+
+def test_a_document_citing_another_by_title_encloses_nothing() -> None:
+    doc = parse_text(
+        "关于做好中小企业款项支付工作的通知\n各市州人民政府：\n"
+        "《保障中小企业款项支付条例》已经国务院公布，现就有关事项通知如下。\n"
+        "一、抓好宣传。\n二、加强督查。\n"
+    )
+    assert doc.enclosed is None
+    assert [a.label for a in doc.articles()] == ["一、", "二、"]

@@ -179,13 +179,16 @@ def test_every_page_passes_the_accessibility_check_and_fits_the_desktop(
 
 
 @pytest.mark.parametrize("user", [None, "admin", "officer-hr", "enterprise", "bank"])
-def test_every_page_fits_a_phone(browser: object, live_server: str, user: str | None) -> None:
+def test_every_page_passes_the_accessibility_check_and_fits_a_phone(
+    browser: object, live_server: str, user: str | None
+) -> None:
     context = _context(browser, live_server, user, width=390)
     page = context.new_page()  # type: ignore[attr-defined]
     problems: list[str] = []
     pages = 0
     for path in _every_kind_of_page(page, live_server):
         pages += 1
+        problems += [f"{path}: {v}" for v in _axe(page)]
         problems += [f"{path}: {v}" for v in page.evaluate(LAYOUT_CHECK, 390)]
     # the menus open and their entries can be reached on a phone
     menus = page.locator("nav.menus details")
@@ -240,14 +243,57 @@ def test_officer_approves_the_filtered_set_and_the_enterprise_is_told(
         assert message.get_attribute("data-level") == "ok"
     context.close()  # type: ignore[attr-defined]
 
-    # the demo enterprise (no account on file) is asked for one and finds what is to confirm
-    context = _context(browser, live_server, "enterprise")
+    told = "已通知企业补充" in text
+    context.close()  # type: ignore[attr-defined]
+
+    # on a phone, the demo enterprise (no account on file) is asked for one and finds why a
+    # policy is to confirm and where the missing data is supplied
+    context = _context(browser, live_server, "enterprise", width=390)
     page = context.new_page()  # type: ignore[attr-defined]
     page.goto("/")
     expect(page.locator("#company strong")).not_to_be_empty()
+    if told:
+        page.goto("/notify/inbox")
+        expect(page.locator("table.inbox").get_by_text("收款账户").first).to_be_visible()
+    page.goto("/")
     page.get_by_role("link", name="待确认(需补充数据)").first.click()
-    expect(page.locator("#to-confirm article").first).to_be_visible()
+    card = page.locator("#to-confirm article").first
+    expect(card).to_be_visible()
+    expect(card.locator(".missing span").first).not_to_be_empty()
     expect(page.locator("#near-misses article").first).to_be_visible()
+    supply = card.locator("a.supply")
+    if supply.count():
+        field = str(supply.get_attribute("href")).split("#sr-")[1]
+        supply.click()
+        expect(page.locator(f"#sr-{field}")).to_be_visible()
+    else:
+        # data only a department's recognition list holds: the card says whom to ask
+        expect(card.locator(".supply-elsewhere")).to_contain_text("部门")
+    context.close()  # type: ignore[attr-defined]
+
+
+def test_officer_on_a_phone_finds_a_firm_by_name_or_credit_code(
+    browser: object, live_server: str
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    context = _context(browser, live_server, "officer", width=390)
+    page: Page = context.new_page()  # type: ignore[attr-defined]
+    page.goto("/enterprise")
+    row = page.locator("main table tbody tr").first
+    code = row.locator("td").nth(0).inner_text().strip()
+    name = row.locator("td").nth(1).inner_text().strip()
+    for query in (name[:6], code):
+        page.goto("/")
+        search = page.locator("#site-q")
+        expect(search).to_be_visible()
+        search.fill(query)
+        search.press("Enter")
+        hit = page.locator(f"#firm-results a[href='/enterprise/{code}']")
+        expect(hit).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    hit.click()
+    expect(page.locator("h1")).to_contain_text(name)
     context.close()  # type: ignore[attr-defined]
 
 

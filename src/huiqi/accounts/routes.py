@@ -418,18 +418,13 @@ def api_token(request: Request, body: TokenRequest) -> TokenOut:
                 device=known_device(request, body.username),
                 throttle=_throttle(request),
             )
-        except service.ThrottledError as exc:
-            session.commit()
-            raise HTTPException(
-                status_code=429,
-                detail="too many failed attempts",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
         except service.AccountError as exc:
+            # the failure count and its audit are kept although the answer is a refusal
+            # (401, or 429 with Retry-After, from the one error handler)
             if isinstance(exc, service.LoginFailed) and exc.burst:
                 _alert_admins(session, body.username)
             session.commit()
-            raise HTTPException(status_code=401, detail="wrong username or password") from None
+            raise
         try:
             token = service.token_for_login(
                 session,
@@ -438,9 +433,9 @@ def api_token(request: Request, body: TokenRequest) -> TokenOut:
                 secret_key=request.app.state.settings.secret_key,
                 policy=_token_policy(request),
             )
-        except service.AccountError as exc:
-            session.commit()
-            raise HTTPException(status_code=409, detail=str(exc)) from None
+        except service.AccountError:
+            session.commit()  # the log-in itself is recorded although no token is given
+            raise
         session.commit()
     return TokenOut(token=token)
 

@@ -18,13 +18,17 @@ from huiqi.accounts.models import ApiToken, AuditEvent, Role, User, WebSession
 from huiqi.accounts.passwords import WeakPassword, check_password
 from huiqi.core import security
 from huiqi.core.db import utcnow
-from huiqi.core.errors import DomainError, NotFound, Throttled
+from huiqi.core.errors import Conflict, DomainError, Invalid, NotFound, Throttled, Unauthorized
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{3,64}$")
 
 
 class AccountError(DomainError):
     """A request about accounts was refused; the message says why."""
+
+
+class AccountInvalid(Invalid, AccountError):
+    """The input breaks a rule about accounts (422)."""
 
 
 class ThrottledError(Throttled, AccountError):
@@ -35,14 +39,23 @@ class ThrottledError(Throttled, AccountError):
         super().__init__(message_zh, message_en)
         self.retry_after = retry_after
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Tell the client when it may try again."""
+        return {"Retry-After": str(self.retry_after)}
 
-class LoginFailed(AccountError):
+
+class LoginFailed(Unauthorized, AccountError):
     """Wrong credentials; burst is set when this failure completed a burst on the username."""
 
     def __init__(self, message_zh: str, message_en: str, *, burst: bool = False) -> None:
         """Remember whether the administrators must be alerted."""
         super().__init__(message_zh, message_en)
         self.burst = burst
+
+
+class TokenLimit(Conflict, AccountError):
+    """The user holds as many active API tokens as the policy allows (409)."""
 
 
 class TokenNotFound(NotFound, AccountError):
@@ -389,9 +402,9 @@ def create_token(
     """Create an API token that expires; the plain value is returned and never stored."""
     name = name.strip()
     if not name or len(name) > 128:
-        raise AccountError("令牌名称须为 1–128 个字符", "token name: 1–128 characters")
+        raise AccountInvalid("令牌名称须为 1–128 个字符", "token name: 1–128 characters")
     if len(active_tokens(session, user)) >= policy.per_user:
-        raise AccountError(
+        raise TokenLimit(
             f"每个用户最多持有 {policy.per_user} 个有效令牌,请先撤销不用的令牌",
             f"at most {policy.per_user} active tokens per user: revoke one first",
         )

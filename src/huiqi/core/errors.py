@@ -38,6 +38,11 @@ class DomainError(ValueError):
         """The message in a language ("zh" or "en")."""
         return self.message_en if lang == "en" else self.message_zh
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the refusal carries (e.g. Retry-After); none by default."""
+        return {}
+
 
 class Invalid(DomainError):
     """The input breaks a rule of the domain (422)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.bounds import INT64_MAX, MAX_PAGE, Int64
-from huiqi.core.codes import CodeError, industry_name, region_name, regions
+from huiqi.core.codes import industry_name, region_name, regions
 from huiqi.core.db import session_factory
-from huiqi.core.money import MoneyError, to_fen
+from huiqi.core.money import to_fen
 from huiqi.enterprise import graduates, service
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import catalogue, display
@@ -49,30 +49,16 @@ SIZE_LABELS = {"large": ("大型", "large"), "medium": ("中型", "medium"), "sm
 
 
 def _classify_json(data: ClassifyIn) -> JSONResponse:
-    try:
-        revenue = None if data.revenue is None else to_fen(str(data.revenue), "wan")
-        assets = None if data.assets is None else to_fen(str(data.assets), "wan")
-        result = classify(data.industry, data.employees, revenue, assets, data.on)
-    except (CodeError, MoneyError, ValueError) as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    # a bad code, amount or negative figure is a domain refusal (422) for the one error handler
+    revenue = None if data.revenue is None else to_fen(str(data.revenue), "wan")
+    assets = None if data.assets is None else to_fen(str(data.assets), "wan")
+    result = classify(data.industry, data.employees, revenue, assets, data.on)
     return JSONResponse(result.to_dict())
 
 
 @router.get("/api/v1/enterprise/classify")
-def api_classify_get(
-    industry: str | None = None,
-    employees: Int64 | None = None,
-    revenue: str | None = None,
-    assets: str | None = None,
-    on: date | None = None,
-) -> JSONResponse:
+def api_classify_get(data: Annotated[ClassifyIn, Query()]) -> JSONResponse:
     """Size class under 工信部联企业〔2011〕300号 (money in 万元): size, group, reasons, missing."""
-    try:
-        data = ClassifyIn(
-            industry=industry, employees=employees, revenue=revenue, assets=assets, on=on
-        )
-    except ValueError as exc:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
     return _classify_json(data)
 
 

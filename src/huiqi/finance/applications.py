@@ -18,6 +18,7 @@ from huiqi.core.clock import today
 from huiqi.core.dates import add_working_days
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen_en
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise.catalogue import label_of
 from huiqi.finance import eligibility as elig
 from huiqi.finance.base import (
@@ -27,6 +28,7 @@ from huiqi.finance.base import (
     Reason,
     TransitionError,
     lender_owns,
+    officer_reaches,
     pct,
     shareable_fields,
     shareable_names,
@@ -375,7 +377,8 @@ def _application_of_family(session: Session, need_id: int, product_id: int) -> A
 
 
 def get_application(session: Session, user: User, app_id: int) -> Application:
-    """An application visible to the user: the enterprise's own, the addressed lender's, or any for officers."""
+    """An application visible to the user: the enterprise's own, the addressed lender's, or any
+    an officer oversees (`officer_reaches`)."""
     app = session.get(Application, app_id)
     if app is None:
         raise NotFound("融资申请")
@@ -383,7 +386,7 @@ def get_application(session: Session, user: User, app_id: int) -> Application:
         return app
     if user.role == Role.bank and app.institution == user.institution:
         return app
-    if user.role in (Role.officer, Role.admin):
+    if officer_reaches(session, user, app.credit_code):
         return app
     raise NotFound("融资申请")
 
@@ -397,6 +400,8 @@ def applications_for(session: Session, user: User) -> list[Application]:
         q = q.where(Application.institution == user.institution)
     elif user.role not in (Role.officer, Role.admin):
         return []
+    elif user.region_prefix:
+        q = q.where(Application.credit_code.in_(ent_repo.codes_in_region(user.region_prefix)))
     return list(session.scalars(q))
 
 

@@ -7,12 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sqlalchemy.orm import Session
+
 from huiqi.accounts.models import Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import errors
 from huiqi.core.errors import DomainError
 from huiqi.core.money import format_fen
 from huiqi.enterprise import catalogue as ent_catalogue
+from huiqi.enterprise import repository as ent_repo
 from huiqi.finance.models import COLLATERAL_LABELS
 
 ELIGIBILITY_ORDER = {"eligible": 0, "unknown": 1, "ineligible": 2}
@@ -53,6 +56,18 @@ def lender_owns(user: User, institution: str) -> bool:
     Administrators oversee lenders but never act as one, so they are not owners here.
     """
     return user.role == Role.bank and can_access(scope_of(user), institution=institution)
+
+
+def officer_reaches(session: Session, user: User, credit_code: str) -> bool:
+    """The finance object check for officers: a city or county officer oversees only needs and
+    applications of enterprises registered in its region; provincial officers and
+    administrators oversee all."""
+    if user.role not in (Role.officer, Role.admin):
+        return False
+    if not user.region_prefix:
+        return True
+    region = ent_repo.region_of(session, credit_code) or ""
+    return can_access(scope_of(user), region=region)
 
 
 @dataclass(frozen=True)

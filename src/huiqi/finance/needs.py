@@ -16,6 +16,7 @@ from huiqi.finance.base import (
     Forbidden,
     InvalidInput,
     NotFound,
+    officer_reaches,
 )
 from huiqi.finance.models import (
     Collateral,
@@ -109,13 +110,13 @@ def _insert_need(
 
 
 def get_need(session: Session, user: User, need_id: int) -> Need:
-    """A need of the user's own enterprise (officers and administrators see all)."""
+    """A need of the user's own enterprise, or one an officer oversees (`officer_reaches`)."""
     need = session.get(Need, need_id)
     if need is None:
         raise NotFound("融资需求")
     if user.role == Role.enterprise and need.credit_code == user.credit_code:
         return need
-    if user.role in (Role.officer, Role.admin):
+    if officer_reaches(session, user, need.credit_code):
         return need
     raise NotFound("融资需求")
 

@@ -20,6 +20,7 @@ from huiqi.core.codes import (
     region_prefecture,
 )
 from huiqi.core.dates import working_days_between
+from huiqi.enterprise import repository as ent_repo
 from huiqi.finance import eligibility as elig
 from huiqi.finance.models import Application, AppStatus, Need, Product, ProductStatus
 from huiqi.finance.service import in_force
@@ -161,19 +162,34 @@ def _covers_industry(prefixes: list[str], key: str) -> bool:
     return any(_section_of_prefix(p) == key for p in prefixes)
 
 
+def _near(key: str, within: str) -> bool:
+    """Whether a 市州 cell overlaps a city or county officer's region prefix."""
+    return key.startswith(within) or within.startswith(key[:4])
+
+
 def finance_stats(
-    session: Session, *, on: date | None = None, params: elig.FinanceParams | None = None
+    session: Session,
+    *,
+    on: date | None = None,
+    params: elig.FinanceParams | None = None,
+    within: str | None = None,
 ) -> FinanceStats:
-    """Compute the statistics from needs, products and applications."""
+    """Compute the statistics from needs, products and applications; `within` (a city or
+    county officer's region prefix) counts only needs and applications of enterprises
+    registered there, and shows only the 市州 cells that overlap it."""
     on = on or today()
     params = params or elig.default_params()
-    needs = session.scalars(select(Need)).all()
+    need_q, app_q = select(Need), select(Application)
+    if within:
+        need_q = need_q.where(Need.credit_code.in_(ent_repo.codes_in_region(within)))
+        app_q = app_q.where(Application.credit_code.in_(ent_repo.codes_in_region(within)))
+    needs = session.scalars(need_q).all()
     products = [
         p
         for p in session.scalars(select(Product).where(Product.status == ProductStatus.published))
         if in_force(p, on)
     ]
-    apps = session.scalars(select(Application)).all()
+    apps = session.scalars(app_q).all()
     need_by_id = {n.id: n for n in needs}
 
     regions: dict[str, Cell] = {}
@@ -201,7 +217,7 @@ def finance_stats(
     for p in products:
         for prefix in p.region_prefixes or []:
             prefecture = _prefecture_of_prefix(prefix)
-            if prefecture is not None:
+            if prefecture is not None and (not within or _near(prefecture, within)):
                 cell(regions, prefecture, _region_label(prefecture))
         for prefix in p.industry_prefixes or []:
             key = _section_of_prefix(prefix)

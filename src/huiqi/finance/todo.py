@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.core.clock import today
 from huiqi.core.todo import TodoItem
+from huiqi.enterprise import repository as ent_repo
 from huiqi.finance.models import Application, AppStatus
 
 OPEN = (AppStatus.submitted, AppStatus.accepted)
@@ -43,11 +44,17 @@ def todo(session: Session, user: User) -> list[TodoItem]:
             ),
         ]
     if user.role in (Role.officer, Role.admin):
+        # a city or county officer oversees its region's applications only
+        region = (
+            Application.credit_code.in_(ent_repo.codes_in_region(user.region_prefix))
+            if user.region_prefix
+            else true()
+        )
         return [
             TodoItem(
                 "超过办理时限的融资申请(督办)",
                 "Financing applications past their deadline",
-                _count(session, Application.status.in_(OPEN), Application.due_on < now),
+                _count(session, region, Application.status.in_(OPEN), Application.due_on < now),
                 "/finance#applications",
                 urgent=True,
             )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.accounts import scopes
 from huiqi.accounts import service as accounts
-from huiqi.accounts.models import User
+from huiqi.accounts.models import Role, User
 from huiqi.core import clock
 from huiqi.core.dates import add_working_days
 from huiqi.funds import awarding, outcomes, review
@@ -92,7 +92,7 @@ def _hidden_reviewer(session: Session, name: str, prefix: str | None) -> User:
         session,
         username=name,
         password=secrets.token_urlsafe(24),
-        role="officer",
+        role=Role.officer,
         display_name=f"{name}(演示)",
         department=DEPT,
     )
@@ -531,7 +531,9 @@ def load_demo(session: Session, *, today: date | None = None) -> None:
     ).first()
     if first is not None and first.due_on <= today:
         # the enterprise's clerk (not a log-in of the demo) reported on the due date
-        reporter = User(username="企业经办人", role="enterprise", credit_code=p_apps[0].credit_code)
+        reporter = User(
+            username="企业经办人", role=Role.enterprise, credit_code=p_apps[0].credit_code
+        )
         outcomes.submit_report(
             session,
             reporter,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from huiqi.accounts.models import Role, User
 from huiqi.core.bounds import Int64
+from huiqi.core.errors import Invalid
 from huiqi.core.money import format_fen
 from huiqi.funds import awarding, dashboard, outcomes, review
 from huiqi.funds.award import OUTCOME_LABELS
@@ -157,8 +158,10 @@ async def decide_form(
     try:
         kind = ReviewDecision(raw)
     except ValueError:
-        raise HTTPException(
-            status_code=422, detail="decision: pass, score, return or reject"
+        raise Invalid(
+            f"审核意见须为通过、打分、退回或不通过之一:{raw[:20]!r}",
+            f"decision: pass, score, return or reject, not {raw[:20]!r}",
+            field="decision",
         ) from None
     scores = {
         str(k)[len("score_") :]: str(v)

@@ -20,7 +20,6 @@ from huiqi.grants.models import STATUS_LABELS, Disbursement, Grant, GrantStatus
 from huiqi.grants.schemas import (
     BankAccountInput,
     GrantError,
-    GrantForbidden,
     LedgerMismatch,
     mask_account,
 )
@@ -42,7 +41,10 @@ FORBIDDEN = "只能处理本部门政策的项目 / only grants of your departme
 def _scope(session: Session, user: User) -> service.Scope:
     """The rule departments the user may review (None: all, for admin)."""
     return service.review_scope(
-        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+        session,
+        role=Role(user.role),
+        department=user.department,
+        region_prefix=user.region_prefix,
     )
 
 
@@ -187,15 +189,9 @@ def create_disbursement(request: Request, user: OfficerUser, session: SessionDep
             session, actor=user.username, departments=_scope(session, user)
         )
     except GrantError as exc:
+        # the page is shown again with the refusal and the error's own status
         session.rollback()
-        code = (
-            403
-            if isinstance(exc, GrantForbidden)
-            else 409
-            if isinstance(exc, LedgerMismatch)
-            else 422
-        )
-        return _disbursements_page(request, user, session, error=str(exc), status_code=code)
+        return _disbursements_page(request, user, session, error=str(exc), status_code=exc.status)
     return RedirectResponse(f"/grants/disbursements#batch-{batch.id}", status_code=303)
 
 
@@ -214,8 +210,8 @@ def disbursement_file(
     problems = service.batch_problems(session, batch_id)
     if problems:
         # a payment file is never handed out for grants the ledger does not prove
-        raise HTTPException(
-            status_code=409, detail="台账校验未通过 / ledger check failed: " + "; ".join(problems)
+        raise LedgerMismatch(
+            "台账校验未通过:" + ";".join(problems), "ledger check failed: " + "; ".join(problems)
         )
     rows = service.disbursement_rows(session, batch_id)
     if ext == "csv":

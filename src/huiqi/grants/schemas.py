@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from huiqi.core.errors import Forbidden, Invalid
+from huiqi.core.errors import Conflict, Forbidden, Invalid
 
 ACCOUNT_RE = re.compile(r"^\d{8,30}$")
 
@@ -22,8 +22,8 @@ class GrantFourEyes(GrantForbidden):
     """The same person may not both approve grants and build their payment file."""
 
 
-class LedgerMismatch(GrantError):
-    """A grant differs from what its ledger proves; nothing may be paid on it."""
+class LedgerMismatch(Conflict, GrantError):
+    """A grant differs from what its ledger proves; nothing may be paid on it (409)."""
 
 
 @dataclass(frozen=True)

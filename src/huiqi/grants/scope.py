@@ -49,12 +49,12 @@ def department_key(session: Session, name: str | None, registry: Any = None) -> 
 
 
 def review_scope(
-    session: Session, *, role: str, department: str | None, region_prefix: str | None = None
+    session: Session, *, role: Role, department: str | None, region_prefix: str | None = None
 ) -> Scope:
     """The grant departments a user may review: all for admin, the officer's own department
     (matched through the registry) for an officer, within its region if it has one; none for
     anyone else."""
-    reviewer = scopes.Scope(role=Role(role), department=department, region_prefix=region_prefix)
+    reviewer = scopes.Scope(role=role, department=department, region_prefix=region_prefix)
     if reviewer.unrestricted:
         return None
     if reviewer.role != Role.officer:

@@ -15,7 +15,10 @@ def todo(session: Session, user: User) -> list[TodoItem]:
     """Pending and held grants for officers; for an enterprise, grants waiting for its account."""
     if user.role in (Role.officer, Role.admin):
         scope = service.review_scope(
-            session, role=user.role, department=user.department, region_prefix=user.region_prefix
+            session,
+            role=Role(user.role),
+            department=user.department,
+            region_prefix=user.region_prefix,
         )
         totals = service.totals_by_status(session, departments=scope)
         held = [

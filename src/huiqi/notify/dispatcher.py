@@ -379,23 +379,46 @@ class Dispatcher:
         )
 
     def claim(self, channel: str, limit: int) -> list[int]:
-        """Claim up to `limit` due rows of a channel for this worker; committed at once."""
+        """Claim up to `limit` due rows of a channel for this worker; committed at once.
+
+        Rows whose lease ran out come first, then pending ones in due order. Each is picked by
+        its own query so that both walk the (status, next_attempt_at) index in order: one query
+        with the two conditions OR-ed sorted every due row of the outbox on each claim, which
+        made a 400,000-row push quadratic.
+        """
         now = self.clock()
         token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
         with self._tx() as session:
-            due = (
-                select(OutboxMessage.id)
-                .where(self._claimable(channel, now))
-                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            # one UPDATE statement: the claim condition is checked again by the database, so a
-            # row another worker took meanwhile is skipped
+            locking = session.get_bind().dialect.name == "postgresql"
+            ids: list[int] = []
+            for due in (
+                and_(
+                    OutboxMessage.status == OutboxStatus.sending,
+                    OutboxMessage.claimed_until < now,
+                ),
+                and_(
+                    OutboxMessage.status == OutboxStatus.pending,
+                    OutboxMessage.next_attempt_at <= now,
+                ),
+            ):
+                if len(ids) >= limit:
+                    break
+                pick = (
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.channel == channel, due)
+                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                    .limit(limit - len(ids))
+                )
+                if locking:
+                    pick = pick.with_for_update(skip_locked=True)
+                ids += session.scalars(pick)
+            if not ids:
+                return []
+            # the claim condition is checked again by the UPDATE, so a row another worker took
+            # meanwhile is skipped
             session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(due.scalar_subquery()), self._claimable(channel, now))
+                .where(OutboxMessage.id.in_(ids), self._claimable(channel, now))
                 .values(
                     status=OutboxStatus.sending,
                     claimed_until=now + timedelta(seconds=self.settings.notify_lease_seconds),
@@ -407,7 +430,7 @@ class Dispatcher:
             return list(
                 session.scalars(
                     select(OutboxMessage.id)
-                    .where(OutboxMessage.claimed_by == token)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == token)
                     .order_by(OutboxMessage.id)
                 )
             )

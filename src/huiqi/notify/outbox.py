@@ -13,9 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import clock
 from huiqi.core.bulk import chunks, insert_ignoring, insert_many
 from huiqi.core.db import utcnow
+from huiqi.core.errors import NotFound
+from huiqi.enterprise import repository as ent_repo
 from huiqi.notify.models import (
     Channel,
     Notification,
@@ -348,9 +351,11 @@ def outbox_rows(
     channel: str | None = None,
     credit_code: str | None = None,
     limit: int = 200,
+    within: str | None = None,
 ) -> Sequence[OutboxMessage]:
-    """Outbox rows for the officers' delivery view, newest first."""
-    q = select(OutboxMessage)
+    """Outbox rows for the officers' delivery view, newest first; `within` (a city or county
+    officer's region prefix) keeps messages to enterprises registered there."""
+    q = _in_region(select(OutboxMessage), within)
     if status:
         q = q.where(OutboxMessage.status == status)
     if channel:
@@ -360,19 +365,30 @@ def outbox_rows(
     return session.scalars(q.order_by(OutboxMessage.id.desc()).limit(limit)).all()
 
 
-def status_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Outbox rows per (channel, status)."""
+def _in_region(q: Any, within: str | None) -> Any:
+    """An outbox query limited to messages to enterprises of a region (None: unlimited)."""
+    if not within:
+        return q
+    return q.where(OutboxMessage.credit_code.in_(ent_repo.codes_in_region(within)))
+
+
+def status_counts(session: Session, *, within: str | None = None) -> dict[tuple[str, str], int]:
+    """Outbox rows per (channel, status), of a region's enterprises with `within`."""
+    q = select(OutboxMessage.channel, OutboxMessage.status, func.count())
     rows = session.execute(
-        select(OutboxMessage.channel, OutboxMessage.status, func.count()).group_by(
-            OutboxMessage.channel, OutboxMessage.status
-        )
+        _in_region(q, within).group_by(OutboxMessage.channel, OutboxMessage.status)
     ).all()
     return {(ch, st): int(n) for ch, st, n in rows}
 
 
-def requeue_dead(session: Session, outbox_id: int) -> OutboxMessage:
-    """Give a dead-lettered row a fresh round of attempts (same idempotency key)."""
+def requeue_dead(session: Session, outbox_id: int, *, by: User | None = None) -> OutboxMessage:
+    """Give a dead-lettered row a fresh round of attempts (same idempotency key); an officer
+    limited to a region (`by`) reaches only messages to enterprises registered there."""
     row = session.get(OutboxMessage, outbox_id)
+    if row is not None and by is not None and by.region_prefix and row.credit_code:
+        region = ent_repo.region_of(session, row.credit_code) or ""
+        if not can_access(scope_of(by), region=region):
+            raise NotFound("消息不存在", "no such message")
     if row is None or row.status != OutboxStatus.dead:
         raise NotifyError("only dead-lettered messages can be retried")
     row.status = OutboxStatus.pending

@@ -38,11 +38,12 @@ from huiqi.web.deps import (
     require_roles,
 )
 from huiqi.web.i18n import request_lang
-from huiqi.web.kept import kept_page
+from huiqi.web.kept import kept_page, remembered_page, remembered_user
 
 router = APIRouter()
 # Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
 INBOX_ROLES = (Role.enterprise, Role.bank, Role.officer, Role.admin)
+INBOX_TEMPLATE = "notify/inbox.html"
 InboxUser = Annotated[User, Depends(require_roles(*INBOX_ROLES))]
 
 
@@ -58,10 +59,25 @@ def _own(session: Session, user: User, notification_id: Int64) -> Notification:
 async def inbox_page(request: Request, unread: bool = False) -> Response:
     """The inbox: an enterprise's messages, or a bank user's or officer's own.
 
-    The page is kept per user and inbox stamp (huiqi.web.kept): a reload reads the user (kept
-    for a few seconds) and one small row, in one trip to a worker thread.
+    The page is kept per user and inbox stamp (huiqi.web.kept): while both are remembered a
+    reload is answered on the event loop; otherwise the user and one small row are read in one
+    trip to a worker thread.
     """
+    user = remembered_user(request)
+    if user is not None and user.role in INBOX_ROLES:
+        page = remembered_page(
+            request, user, INBOX_TEMPLATE, _inbox_stamp_key(user), options=unread
+        )
+        if page is not None:
+            return page
     return await run_in_threadpool(_inbox_page, request, unread)
+
+
+def _inbox_stamp_key(user: User) -> tuple[str, str]:
+    """Whose inbox a user reads: their enterprise's, or their own."""
+    if user.role == Role.enterprise:
+        return "inbox", f"enterprise:{user.credit_code or ''}"
+    return "inbox", f"user:{user.id}"
 
 
 def _inbox_page(request: Request, unread: bool) -> Response:
@@ -69,7 +85,8 @@ def _inbox_page(request: Request, unread: bool) -> Response:
         user = page_user(request, session, *INBOX_ROLES)
         return kept_page(
             request,
-            "notify/inbox.html",
+            INBOX_TEMPLATE,
+            _inbox_stamp_key(user),
             service.inbox_stamp(session, user),
             lambda: {
                 "notes": service.inbox_for(session, user, unread_only=unread),
@@ -254,20 +271,24 @@ def open_link(request: Request, token: str, session: SessionDep) -> Response:
 @router.get("/notify/outbox", include_in_schema=False)
 def outbox_page(
     request: Request,
-    _user: OfficerUser,
+    user: OfficerUser,
     session: SessionDep,
     status: str = "",
     channel: str = "",
     credit_code: str = "",
 ) -> Response:
-    """Delivery status of every pushed message, for officers."""
+    """Delivery status of every pushed message, for officers (of their region's enterprises)."""
     return render(
         request,
         "notify/outbox.html",
         rows=service.outbox_rows(
-            session, status=status or None, channel=channel or None, credit_code=credit_code or None
+            session,
+            status=status or None,
+            channel=channel or None,
+            credit_code=credit_code or None,
+            within=user.region_prefix,
         ),
-        counts=service.status_counts(session),
+        counts=service.status_counts(session, within=user.region_prefix),
         labels=OUTBOX_LABELS,
         channels=CHANNEL_LABELS,
         push_channels=PUSH_CHANNELS,
@@ -279,21 +300,21 @@ def outbox_page(
 
 
 @router.post("/notify/outbox/{outbox_id:int}/retry", include_in_schema=False)
-def retry_dead(outbox_id: Int64, _user: OfficerUser, session: SessionDep) -> Response:
+def retry_dead(outbox_id: Int64, user: OfficerUser, session: SessionDep) -> Response:
     """Give a dead-lettered message another round of attempts."""
-    service.requeue_dead(session, outbox_id)
+    service.requeue_dead(session, outbox_id, by=user)
     return RedirectResponse("/notify/outbox?status=pending", status_code=303)
 
 
 @router.get("/notify/dashboard", include_in_schema=False)
 def dashboard(
     request: Request,
-    _user: OfficerUser,
+    user: OfficerUser,
     session: SessionDep,
     rule: str = "",
 ) -> Response:
     """The push funnel per policy and channel, charted with ECharts."""
-    rows = stats.funnel(session)
+    rows = stats.funnel(session, within=user.region_prefix)
     rule_ids = sorted({r.rule_id for r in rows})
     selected = rule if rule in rule_ids else (rule_ids[0] if rule_ids else "")
     chosen = [r for r in rows if r.rule_id == selected]
@@ -325,10 +346,10 @@ def dashboard(
 
 
 @router.get("/notify/dashboard.csv", include_in_schema=False)
-def dashboard_csv(_user: OfficerUser, session: SessionDep) -> Response:
+def dashboard_csv(user: OfficerUser, session: SessionDep) -> Response:
     """The funnel as CSV."""
     return Response(
-        stats.funnel_csv(stats.funnel(session)),
+        stats.funnel_csv(stats.funnel(session, within=user.region_prefix)),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="push-funnel.csv"'},
     )
@@ -363,18 +384,17 @@ def api_inbox(
 
 @router.get("/api/v1/notify/outbox")
 def api_outbox(
-    _user: OfficerUser,
+    user: OfficerUser,
     session: SessionDep,
     status: str | None = None,
     channel: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Delivery status of pushed messages (officers)."""
-    return [
-        service.describe(r) for r in service.outbox_rows(session, status=status, channel=channel)
-    ]
+    """Delivery status of pushed messages (officers: of their region's enterprises)."""
+    rows = service.outbox_rows(session, status=status, channel=channel, within=user.region_prefix)
+    return [service.describe(r) for r in rows]
 
 
 @router.get("/api/v1/notify/funnel")
-def api_funnel(_user: OfficerUser, session: SessionDep) -> list[dict[str, Any]]:
+def api_funnel(user: OfficerUser, session: SessionDep) -> list[dict[str, Any]]:
     """Push funnel per policy and channel."""
-    return [r.__dict__ for r in stats.funnel(session)]
+    return [r.__dict__ for r in stats.funnel(session, within=user.region_prefix)]

@@ -36,6 +36,7 @@ from huiqi.policy.ingest import CELL_SEP, TABLE_END, TABLE_START, SourceText, no
 from huiqi.policy.quantities import find_quantities
 from huiqi.policy.schemas import (
     DepartmentRef,
+    EnclosedDocument,
     ParsedArticle,
     ParsedDocument,
     ParsedItem,
@@ -415,9 +416,18 @@ def _congress_issuer(what: str) -> str | None:
 
 
 class _Parser:
-    def __init__(self, text: str, registry: Registry, task_level: str | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        registry: Registry,
+        task_level: str | None = None,
+        context: _Meta | None = None,
+    ) -> None:
         self.registry = registry
         self.meta = _Meta()
+        # The enclosing document's metadata, for a document it issues: where the enclosed one
+        # says nothing of its issuer or date, department names are read as the enclosing one's.
+        self.context = context or _Meta()
         self.warnings: list[str] = []
         self.task_level_choice = task_level
         self.tables: list[list[list[str]]] = []
@@ -945,9 +955,10 @@ class _Parser:
 
     def _jurisdiction(self) -> tuple[str | None, str | None, str | None]:
         """(province, level, city) of the document, from its number, issuers and title."""
-        meta = self.meta
-        number = meta.doc_number or ""
-        issuers = meta.issuers
+        meta, context = self.meta, self.context
+        number = meta.doc_number or context.doc_number or ""
+        issuers = meta.issuers or context.issuers
+        titles = " ".join(t for t in (meta.title, context.title) if t)
         central = number.startswith(("国发", "国办", "国函", "国务院令")) or any(
             i.startswith(("国务院", "中共中央", "中央", "全国人民代表大会"))
             or (i.endswith("部") and not i.startswith(("省", "市")) and len(i) <= 8)
@@ -955,11 +966,11 @@ class _Parser:
         )
         if central:
             return None, "central", None
-        province = province_of(number or None, *issuers, meta.title)
+        province = province_of(number or None, *issuers, meta.title, context.title)
         if province is None:
-            province = province_named_in(meta.title) or province_named_in(" ".join(issuers))
+            province = province_named_in(titles) or province_named_in(" ".join(issuers))
         city = None
-        for text in [*issuers, meta.title or ""]:
+        for text in [*issuers, meta.title or "", context.title or ""]:
             if m := re.match(r"^([\u4e00-\u9fff]{2,6}?市)(?!场)", text):
                 if not any(text.startswith(p) for p in ("北京市", "上海市", "天津市", "重庆市")):
                     city = m.group(1)
@@ -975,7 +986,12 @@ class _Parser:
                 meta.set("issuers", [dept.full_name], "registry:doc_number")
         province, level, city = self._jurisdiction()
         closing = self._closing_paragraphs(style, sections)
-        on = meta.issued_on or meta.published_on
+        on = (
+            meta.issued_on
+            or meta.published_on
+            or self.context.issued_on
+            or self.context.published_on
+        )
         ctx = _Context(self.registry, province, level, on, city)
         unknown: list[str] = []
         out_sections: list[ParsedSection] = []
@@ -1095,7 +1111,9 @@ class _Parser:
             if m := _EFFECTIVE.search(text or ""):
                 raw = m.group("date")
                 if raw.endswith("之日"):
-                    self.meta.set("effective_on", self.meta.issued_on, "body:印发之日")
+                    # An enclosed plan takes effect when the notice issuing it is dated.
+                    issued = self.meta.issued_on or self.context.issued_on
+                    self.meta.set("effective_on", issued, "body:印发之日")
                 else:
                     self.meta.set("effective_on", parse_date(raw), "body")
                 return
@@ -1663,6 +1681,106 @@ def _T2S() -> Any:  # noqa: N802 - a cached converter, used like a constant
     return opencc.OpenCC("t2s")
 
 
+# A notice or order whose body is another document: 现将《X》印发给你们, 《X》…现转发给你们,
+# 《X》已经…通过，现予公布.
+_ENCLOSES = re.compile(r"《(?P<title>[^《》]{4,80})》[^。《]{0,60}?(?P<verb>印发|转发|公布|发布)")
+_ATTACHMENT_LABEL = re.compile(r"^附件\s*\d*\s*:?$")
+_ORDER_HEAD = re.compile(r"^(?:中华人民共和国)?(?P<issuer>[\u4e00-\u9fff]{2,20}?)令$")
+_SIGNATORY = re.compile(
+    r"^(?:总理|省长|市长|主席|部长|主任|局长|署长|行长)\s*[\u4e00-\u9fff]{2,4}$"
+)
+_ORDER_NUMBER = re.compile(rf"^第\s*(?P<seq>{_CN}|\d+)\s*号$")
+
+
+def _enclosure(lines: list[str]) -> tuple[int, int, str, str] | None:
+    """Whether the text encloses another document, named in 《》 by a sentence near its head that
+    印发/转发/公布 it and printed as a title line further down: (end of the enclosing part, line
+    of the enclosed title, that title, the relation)."""
+    index: dict[str, int] | None = None
+    for i, line in enumerate(lines[:80]):
+        m = _ENCLOSES.search(line) if "《" in line else None
+        if m is None:
+            continue
+        if index is None:
+            # Title lines by their text without spaces, built once and only for such texts.
+            index = {}
+            for j, other in enumerate(lines):
+                if 4 <= len(other) <= 120:
+                    index.setdefault(re.sub(r"\s+", "", other), j)
+        title = re.sub(r"\s+", "", m.group("title"))
+        start = index.get(title)
+        if start is None or start <= i:
+            continue
+        cut = start
+        while cut > i + 1 and (
+            not lines[cut - 1].strip() or _ATTACHMENT_LABEL.match(lines[cut - 1].strip())
+        ):
+            cut -= 1
+        verb = m.group("verb")
+        return cut, start, title, "公布" if verb in ("公布", "发布") else verb
+    return None
+
+
+def _enclosing(
+    lines: list[str],
+    enclosure: tuple[int, int, str, str],
+    registry: Registry,
+    task_level: str | None,
+) -> ParsedDocument:
+    """Parse a notice or order and the document it encloses: the enclosing one's metadata, the
+    enclosed one's structure, and the enclosed one's own metadata under ``enclosed``."""
+    cut, start, title, relation = enclosure
+    head = [line.strip() for line in lines[:cut]]
+    outer_parser = _Parser("\n".join(head), registry)
+    outer = outer_parser.build()
+    meta = outer_parser.meta
+    # An order (国务院令 第728号) signs with the premier's name above the date: its number and
+    # issuer are in its head, its date is the last line of its signature.
+    heading = [line for line in head if line]
+    signing: set[str] = set()
+    if len(heading) >= 2 and (m := _ORDER_HEAD.match(heading[0])):
+        if (n := _ORDER_NUMBER.match(heading[1])) and m.group("issuer") != "主席":
+            meta.set("doc_number", f"{m.group('issuer')}令第{cn_number(n.group('seq'))}号", "head")
+            meta.set("issuers", [m.group("issuer")], "head")
+            signing = {heading[1], *(x for x in heading if _SIGNATORY.match(x))}
+    if meta.issued_on is None:
+        dated = next((x for x in reversed(heading) if _SIGNATURE_DATE.match(x)), None)
+        if dated is not None and (on := parse_date(dated)) is not None:
+            meta.set("issued_on", on, "signature")
+    inner = _Parser("\n".join(lines[start:]), registry, task_level, context=meta).build()
+    parts = (outer.preamble, *(a.text for a in outer.articles()), outer.closing)
+    text = "\n".join(x for part in parts for x in part.split("\n") if x and x not in signing)
+    cited = [*outer.cited_documents, *inner.cited_documents]
+    warnings = [w for w in outer.warnings if not w.startswith("no recognisable structure")]
+    return inner.model_copy(
+        update={
+            "title": meta.title,
+            "doc_number": meta.doc_number,
+            "issuer": "、".join(meta.issuers) if meta.issuers else None,
+            "issuers": meta.issuers,
+            "addressees": meta.addressees,
+            "issued_on": meta.issued_on,
+            "published_on": meta.published_on or inner.published_on,
+            "effective_on": outer.effective_on or inner.effective_on,
+            "source": meta.source or inner.source,
+            "cited_documents": [d for d in dict.fromkeys(cited) if d != meta.doc_number],
+            "preamble": text,
+            "metadata_sources": dict(meta.sources),
+            "warnings": [*warnings, *inner.warnings],
+            "enclosed": EnclosedDocument(
+                title=title,
+                relation=relation,
+                issuers=inner.issuers,
+                addressees=inner.addressees,
+                issued_on=inner.issued_on,
+                effective_on=inner.effective_on,
+                preamble=inner.preamble,
+                metadata_sources=inner.metadata_sources,
+            ),
+        }
+    )
+
+
 @contextmanager
 def _without_cycle_collection() -> Iterator[None]:
     """Pause the cycle collector while a document is built.
@@ -1697,8 +1815,14 @@ def _parse_normalized(
     text: str, registry: Registry | None, task_level: str | None
 ) -> ParsedDocument:
     simplified, converted = to_simplified(text)
+    registry = registry or default_registry()
     with _without_cycle_collection():
-        doc = _Parser(simplified, registry or default_registry(), task_level).build()
+        lines = simplified.split("\n")
+        enclosure = _enclosure(lines)
+        if enclosure is None:
+            doc = _Parser(simplified, registry, task_level).build()
+        else:
+            doc = _enclosing(lines, enclosure, registry, task_level)
     if converted:
         doc.warnings.insert(
             0,

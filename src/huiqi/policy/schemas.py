@@ -121,6 +121,26 @@ class ParsedSection(BaseModel):
     articles: list[ParsedArticle] = Field(default_factory=list)
 
 
+class EnclosedDocument(BaseModel):
+    """The document another one issues, transmits or promulgates (印发/转发/公布 a plan, a report,
+    a regulation): its own title and signature, apart from the enclosing notice or order."""
+
+    title: str = Field(description="its title as the enclosing document names it in 《》")
+    relation: str = Field(
+        description='how the enclosing document carries it: "印发", "转发" or "公布"'
+    )
+    issuers: list[str] = Field(
+        default_factory=list, description="its own issuers (its signature), if it has any"
+    )
+    addressees: list[str] = Field(default_factory=list, description="its own 主送, if any")
+    issued_on: dt.date | None = Field(None, description="its own date (its signature)")
+    effective_on: dt.date | None = Field(None, description="施行 date stated in its text")
+    preamble: str = Field("", description="its text before its first numbered unit")
+    metadata_sources: dict[str, str] = Field(
+        default_factory=dict, description="where each of its fields was found"
+    )
+
+
 class ParsedDocument(BaseModel):
     """The structure of one policy document (every field documented in the JSON schema)."""
 
@@ -171,6 +191,13 @@ class ParsedDocument(BaseModel):
         default_factory=dict,
         description='where each metadata field was found: "head", "label:发文字号", "signature", '
         '"page", "body", "registry:doc_number"',
+    )
+    enclosed: EnclosedDocument | None = Field(
+        None,
+        description="when the body is another document (a notice 印发/转发 a plan or report, an "
+        "order 公布 a regulation): that document's own metadata. The fields above (title, 文号, "
+        "issuers, dates, preamble) are then the enclosing document's, and sections, tasks and "
+        "tables are the enclosed document's structure",
     )
     warnings: list[str] = Field(default_factory=list, description="what the reader should check")
     unknown_departments: list[str] = Field(

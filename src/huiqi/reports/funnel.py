@@ -5,6 +5,7 @@ approved or disbursed grants for auto_grant rules)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core.export import csv_bytes
+from huiqi.enterprise import repository as ent_repo
 from huiqi.finance.models import Application, Need
 from huiqi.grants.models import Grant, GrantStatus
 from huiqi.matching.models import RuleVersion
-from huiqi.matching.service import result_counts
+from huiqi.matching.service import codes_with_result, result_counts
 from huiqi.notify.models import Notification, OutboxMessage, OutboxStatus, ReadReceipt, Topic
 
 CHANNEL_ORDER = ("all", "inapp", "email", "webhook", "sms")
@@ -47,11 +49,27 @@ class FunnelRow:
         return int(getattr(self, name))
 
 
-def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
+def eligible_counts(
+    session: Session, rule_ids: Iterable[str] | None = None, *, within: str | None = None
+) -> dict[str, int]:
+    """Eligible enterprises per published rule (of the given rules); with `within` only those
+    registered in that region (a city or county officer's prefix)."""
+    counts = result_counts(session, rule_ids)
+    if not within:
+        return {rid: n["eligible"] for rid, n in counts.items()}
+    region = set(session.scalars(ent_repo.codes_in_region(within)))
+    return {rid: len(region.intersection(codes_with_result(session, rid))) for rid in counts}
+
+
+def funnel(
+    session: Session, rule_id: str | None = None, *, within: str | None = None
+) -> list[FunnelRow]:
     """Funnel rows per rule and channel, from matching results, notifications, outbox, receipts,
     grants and financing applications. The last stage on a channel counts enterprises notified
     on that channel that then applied (push/apply rules: a financing application whose need
-    carries the rule id) or were granted (auto_grant rules: approved or disbursed grants)."""
+    carries the rule id) or were granted (auto_grant rules: approved or disbursed grants).
+    With `within` (a city or county officer's region prefix) every stage counts only
+    enterprises registered in that region."""
     titles: dict[str, str] = {}
     modes: dict[str, str] = {}
     for rid, title, mode in session.execute(
@@ -60,7 +78,8 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
         .order_by(RuleVersion.version)
     ):
         titles[rid], modes[rid] = title, mode
-    eligible = {rid: n["eligible"] for rid, n in result_counts(session).items()}
+    region = set(session.scalars(ent_repo.codes_in_region(within))) if within else None
+    eligible = eligible_counts(session, within=within)
     granted_codes: dict[str, set[str]] = defaultdict(set)
     for rid, code in session.execute(
         select(Grant.rule_id, Grant.credit_code).where(
@@ -97,6 +116,8 @@ def funnel(session: Session, rule_id: str | None = None) -> list[FunnelRow]:
             Notification.credit_code.is_not(None),
         )
     ):
+        if region is not None and owner not in region:
+            continue
         # a summary of many results counts for every rule it announced as a fit
         for rule in [single] if single is not None else list(covers or []):
             told.append((int(nid), str(rule), str(owner), read_at))

@@ -31,6 +31,8 @@ from huiqi.web.transaction import STATE_KEY
 SESSION_COOKIE = "huiqi_session"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+# Templates compare roles with the enum too: {% if user.role == Role.enterprise %}.
+templates.env.globals["Role"] = Role
 # Templates change only with the code, which restarts the server (`--reload` watches them too):
 # checking every template file's mtime on every render costs a busy server a stat() per page.
 templates.env.auto_reload = False

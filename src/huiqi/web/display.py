@@ -237,6 +237,22 @@ def industry_markup(code: str | None, lang: str = "zh") -> Markup:
     return Markup('<abbr class="code-name" title="{}">{}</abbr>').format(code, industry_name(code))
 
 
+def self_reportable(name: str) -> bool:
+    """Whether an enterprise may supply a registry field itself (its self-report form has it)."""
+    from huiqi.enterprise.catalogue import catalogue
+
+    f = catalogue().fields.get(name)
+    return f is not None and f.self_report
+
+
+def field_source(name: str) -> str:
+    """The department a registry field comes from (科技, 工信, …), empty when unknown."""
+    from huiqi.enterprise.catalogue import catalogue
+
+    f = catalogue().fields.get(name)
+    return f.source if f is not None and f.source not in ("computed", "self-reported") else ""
+
+
 def readable_detail(detail: dict[str, Any] | None, lang: str = "zh") -> str:
     """An audit or ledger detail as 'label: value' text instead of JSON."""
     if not detail:
@@ -327,6 +343,8 @@ def install(env: Environment) -> None:
         return one_language(text, lang_of(ctx))
 
     env.filters["fieldnames"] = _fieldnames
+    env.filters["field_source"] = field_source
+    env.tests["self_reportable"] = self_reportable
     env.filters["bilingual"] = _bilingual
     env.filters["label"] = _label
     env.filters["fieldvalue"] = lambda value, name: field_value(name, value)

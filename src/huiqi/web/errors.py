@@ -130,8 +130,10 @@ def domain_error_response(
     if wants_json:
         detail = str(exc) + (": " + "; ".join(exc.problems) if exc.problems else "")
         body = {"error": {"code": exc.code, "message": message, "field": exc.field}}
-        return JSONResponse(body | {"detail": detail}, status_code=exc.status)
-    return error_page(request, exc.status, message)
+        return JSONResponse(body | {"detail": detail}, status_code=exc.status, headers=exc.headers)
+    response = error_page(request, exc.status, message)
+    response.headers.update(exc.headers)
+    return response
 
 
 def validation_error_response(

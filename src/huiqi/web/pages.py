@@ -80,8 +80,9 @@ def site_search(
 
 
 @router.get("/cockpit")
-def cockpit_page(request: Request, _user: OfficerUser, session: SessionDep) -> Response:
-    """驾驶舱: headline figures and bar charts by 市州 (no maps: boundaries need approval)."""
-    data = workbench.cockpit(session)
+def cockpit_page(request: Request, user: OfficerUser, session: SessionDep) -> Response:
+    """驾驶舱: headline figures and bar charts by 市州 (no maps: boundaries need approval); a
+    city or county officer's cover its region."""
+    data = workbench.cockpit(session, within=user.region_prefix)
     chart = json.dumps({"cities": data.cities, "series": data.series}, ensure_ascii=False)
     return render(request, "cockpit.html", data=data, chart=chart, now=utcnow())

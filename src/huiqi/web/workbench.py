@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
+from huiqi.enterprise import repository as ent_repo
 
 
 @dataclass
@@ -130,11 +131,14 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
     from huiqi.core.money import format_fen
     from huiqi.grants import service as grants
     from huiqi.matching.models import RuleVersion
-    from huiqi.matching.service import result_counts
     from huiqi.policy.models import Policy
+    from huiqi.reports.funnel import eligible_counts
 
     scope = grants.review_scope(
-        session, role=user.role, department=user.department, region_prefix=user.region_prefix
+        session,
+        role=Role(user.role),
+        department=user.department,
+        region_prefix=user.region_prefix,
     )
     totals = grants.totals_by_status(session, departments=scope)
     paid = sum(totals.get(s, (0, 0))[1] for s in ("approved", "disbursed"))
@@ -151,7 +155,7 @@ def officer_figures(session: Session, user: User) -> list[Figure]:
         rules = rules.where(RuleVersion.department.in_(departments))
     mine_rules = set(session.scalars(rules))
     published = len(mine_rules)
-    matched = sum(n["eligible"] for n in result_counts(session, mine_rules).values())
+    matched = sum(eligible_counts(session, mine_rules, within=user.region_prefix).values())
     policies = session.scalar(
         select(func.count()).select_from(Policy).where(Policy.status == "published")
     )
@@ -260,8 +264,10 @@ class Cockpit:
     series: dict[str, list[int]]
 
 
-def cockpit(session: Session) -> Cockpit:
-    """Province-wide figures and, per 市州, enterprises, eligible matches and grant amounts."""
+def cockpit(session: Session, within: str | None = None) -> Cockpit:
+    """Province-wide figures and, per 市州, enterprises, eligible matches and grant amounts;
+    `within` (a city or county officer's region prefix) counts only enterprises registered
+    there and shows only the 市州 it lies in."""
     from huiqi.core.codes import gansu_prefectures
     from huiqi.core.money import format_fen
     from huiqi.enterprise.models import enterprise_current
@@ -272,12 +278,15 @@ def cockpit(session: Session) -> Cockpit:
 
     t = enterprise_current
     pref = func.substr(t.c.region_code, 1, 4)
-    firms: dict[str, int] = dict(session.execute(select(pref, func.count()).group_by(pref)).all())
+    here = t.c.region_code.like(f"{within}%") if within else true()
+    firms: dict[str, int] = dict(
+        session.execute(select(pref, func.count()).where(here).group_by(pref)).all()
+    )
     matched: dict[str, int] = dict(
         session.execute(
             select(pref, func.count())
             .join(MatchState, MatchState.enterprise_id == t.c.id)
-            .where(MatchState.eligible > 0)
+            .where(MatchState.eligible > 0, here)
             .group_by(pref)
         ).all()
     )
@@ -285,16 +294,24 @@ def cockpit(session: Session) -> Cockpit:
         session.execute(
             select(pref, func.coalesce(func.sum(Grant.amount_fen), 0))
             .join(Grant, Grant.credit_code == t.c.credit_code)
+            .where(here)
             .group_by(pref)
         ).all()
     )
-    prefs = gansu_prefectures()
+    prefs = [
+        p
+        for p in gansu_prefectures()
+        if not within or p.code.startswith(within) or within.startswith(p.code[:4])
+    ]
     total_firms = sum(firms.values())
     reached = sum(matched.values())
-    grant_total = session.scalar(select(func.coalesce(func.sum(Grant.amount_fen), 0))) or 0
-    loans = (
-        session.scalar(select(func.coalesce(func.sum(Application.disbursed_amount_fen), 0))) or 0
-    )
+    grant_q = select(func.coalesce(func.sum(Grant.amount_fen), 0))
+    loan_q = select(func.coalesce(func.sum(Application.disbursed_amount_fen), 0))
+    if within:
+        grant_q = grant_q.where(Grant.credit_code.in_(ent_repo.codes_in_region(within)))
+        loan_q = loan_q.where(Application.credit_code.in_(ent_repo.codes_in_region(within)))
+    grant_total = session.scalar(grant_q) or 0
+    loans = session.scalar(loan_q) or 0
     policies = (
         session.scalar(select(func.count()).select_from(Policy).where(Policy.status == "published"))
         or 0

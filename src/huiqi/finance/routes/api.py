@@ -226,11 +226,12 @@ def api_revoke(
 
 @router.get(f"{API}/stats", tags=["finance"])
 def api_stats(
-    _: OfficerUser,
+    user: OfficerUser,
     session: SessionDep,
 ) -> dict[str, Any]:
-    """Demand and supply by region and industry, approvals, rates, first loans, guarantee fees."""
-    st = finance_stats(session)
+    """Demand and supply by region and industry, approvals, rates, first loans, guarantee fees
+    (a city or county officer's: its region's)."""
+    st = finance_stats(session, within=user.region_prefix)
     return {
         "evaluation_date": st.on.isoformat(),
         "by_region": [c.__dict__ for c in st.by_region],

@@ -52,8 +52,8 @@ async def lender_invite(
 @router.get("/finance/stats", include_in_schema=False)
 def stats_page(
     request: Request,
-    _: OfficerUser,
+    user: OfficerUser,
     session: SessionDep,
 ) -> Response:
-    """Financing statistics for officers."""
-    return page(request, "finance/stats.html", st=finance_stats(session))
+    """Financing statistics for officers (a city or county officer's: its region's)."""
+    return page(request, "finance/stats.html", st=finance_stats(session, within=user.region_prefix))

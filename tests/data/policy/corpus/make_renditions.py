@@ -205,6 +205,7 @@ def main() -> None:
         [("发布日期", "2025-04-18"), ("分类", "综合政务"), ("浏览量", "2957")],
         OUT / "guangdong-shuzi-2025-2.html",
     )
+    write_docx(lines_of("guowuyuanling-728.txt"), OUT / "guowuyuanling-728.docx")
     code = lines_of("minfadian-hunyin-jiating.txt")
     npc_page(code, OUT / "minfadian-hunyin-jiating.html", "2020-06-01", "中国人大网")
     write_docx(code, OUT / "minfadian-hunyin-jiating.docx")

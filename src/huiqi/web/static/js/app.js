@@ -30,3 +30,19 @@ document.addEventListener("keydown", function (event) {
     d.querySelector("summary").focus();
   });
 });
+// A table wider than the window scrolls sideways in its own box (on a phone); keyboard users
+// reach that box with Tab and scroll it with the arrow keys. Boxes that fit get no tab stop.
+function focusableScrollers() {
+  document.querySelectorAll("main table, main .table-wrap").forEach(function (el) {
+    var scrolls = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "visible";
+    if (scrolls && !el.hasAttribute("tabindex")) {
+      el.setAttribute("tabindex", "0");
+      el.dataset.scrollFocus = "1";
+    } else if (!scrolls && el.dataset.scrollFocus) {
+      el.removeAttribute("tabindex");
+      delete el.dataset.scrollFocus;
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", focusableScrollers);
+window.addEventListener("resize", focusableScrollers);
