@@ -6,6 +6,8 @@ same process, and a kept page must never reach another user or outlive what it s
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -241,3 +243,58 @@ def test_my_policies_follow_the_enterprises_figures(
     )
     db_session.commit()
     assert rule in eligible()
+
+
+def test_a_reload_within_the_interval_asks_the_database_nothing(
+    client: TestClient,
+    login_as: Callable[..., Any],
+    db_session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login_as("enterprise")
+    _note(db_session, CODE, "第一条")
+    stamps: list[int] = []
+    original = notify.inbox_stamp
+
+    def counted(session: Session, user: User) -> Any:
+        stamps.append(user.id)
+        return original(session, user)
+
+    monkeypatch.setattr(notify, "inbox_stamp", counted)
+    first = _inbox(client)
+    again = _inbox(client)
+    assert len(stamps) == 1  # the second view came from memory
+    assert again.headers["etag"] == first.headers["etag"]
+    assert _subjects(again) == ["第一条"]
+    _note(db_session, CODE, "第二条")  # a write in this process forgets the stamp at once
+    assert _subjects(_inbox(client)) == ["第二条", "第一条"] and len(stamps) == 2
+
+
+def test_a_page_asked_for_by_many_at_once_is_made_once() -> None:
+    from huiqi.web import kept
+
+    started = threading.Event()
+    release = threading.Event()
+    made: list[int] = []
+
+    def make() -> str:
+        made.append(1)
+        started.set()
+        release.wait(5)
+        return "<p>page</p>"
+
+    key = ("test-page", uuid.uuid4().hex)
+    answers: list[str] = []
+    first = threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+    first.start()
+    assert started.wait(5)
+    others = [
+        threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+        for _ in range(4)
+    ]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert answers == ["<p>page</p>"] * 5 and made == [1]

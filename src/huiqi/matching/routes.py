@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -26,10 +27,11 @@ from huiqi.web.deps import (
     reading_session,
     render,
 )
-from huiqi.web.kept import kept_page
+from huiqi.web.kept import kept_page, remembered_page, remembered_user
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
+MINE_TEMPLATE = "matching/mine.html"
 NEW_RULE = """\
 id: draft-rule
 title: {zh: 新规则, en: new rule}
@@ -84,10 +86,17 @@ def _article_url(session: Session, doc_number: str, article_no: int | None) -> s
 async def my_policies_page(request: Request) -> Response:
     """我的政策: what the enterprise gets, what needs its data, and what is within reach.
 
-    The page is kept per user and stamp (huiqi.web.kept): a reload reads the user (kept for a
-    few seconds) and what the stamp is made of, in one trip to a worker thread, and renders
-    nothing when none of it changed.
+    The page is kept per user and stamp (huiqi.web.kept): while both are remembered a reload
+    is answered on the event loop; otherwise the user and what the stamp is made of are read in
+    one trip to a worker thread, and nothing is rendered when none of it changed.
     """
+    user = remembered_user(request)
+    if user is not None and user.role == Role.enterprise and user.credit_code:
+        page = remembered_page(
+            request, user, MINE_TEMPLATE, ("mine", user.credit_code), options=user.credit_code
+        )
+        if page is not None:
+            return page
     return await run_in_threadpool(_my_policies_page, request)
 
 
@@ -102,7 +111,8 @@ def _my_policies_page(request: Request) -> Response:
             return _policies(request, session, user, code)
         return kept_page(
             request,
-            "matching/mine.html",
+            MINE_TEMPLATE,
+            ("mine", code),
             stamp,
             lambda: _policies_context(session, user, code),
             options=code,
@@ -124,7 +134,12 @@ def _mine_stamp(session: Session, code: str) -> tuple[Any, ...] | None:
     row = ent_repo.current_mapping(session, code)
     if row is None:
         return None
-    versions = service.published_versions(session)
+    # the columns service.published_versions orders by, without loading each rule's source
+    versions = session.execute(
+        select(RuleVersion.rule_id, RuleVersion.id, RuleVersion.hash)
+        .where(RuleVersion.status == "published")
+        .order_by(RuleVersion.rule_id)
+    ).all()
     calls = open_calls_by_rule(session, [v.rule_id for v in versions])
     return (
         tuple((v.id, v.hash) for v in versions),
@@ -151,7 +166,7 @@ def enterprise_policies_page(
 
 
 def _policies(request: Request, session: Session, user: User, code: str) -> Response:
-    return render(request, "matching/mine.html", **_policies_context(session, user, code))
+    return render(request, MINE_TEMPLATE, **_policies_context(session, user, code))
 
 
 def _policies_context(session: Session, user: User, code: str) -> dict[str, Any]:

@@ -38,11 +38,12 @@ from huiqi.web.deps import (
     require_roles,
 )
 from huiqi.web.i18n import request_lang
-from huiqi.web.kept import kept_page
+from huiqi.web.kept import kept_page, remembered_page, remembered_user
 
 router = APIRouter()
 # Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
 INBOX_ROLES = (Role.enterprise, Role.bank, Role.officer, Role.admin)
+INBOX_TEMPLATE = "notify/inbox.html"
 InboxUser = Annotated[User, Depends(require_roles(*INBOX_ROLES))]
 
 
@@ -58,10 +59,25 @@ def _own(session: Session, user: User, notification_id: Int64) -> Notification:
 async def inbox_page(request: Request, unread: bool = False) -> Response:
     """The inbox: an enterprise's messages, or a bank user's or officer's own.
 
-    The page is kept per user and inbox stamp (huiqi.web.kept): a reload reads the user (kept
-    for a few seconds) and one small row, in one trip to a worker thread.
+    The page is kept per user and inbox stamp (huiqi.web.kept): while both are remembered a
+    reload is answered on the event loop; otherwise the user and one small row are read in one
+    trip to a worker thread.
     """
+    user = remembered_user(request)
+    if user is not None and user.role in INBOX_ROLES:
+        page = remembered_page(
+            request, user, INBOX_TEMPLATE, _inbox_stamp_key(user), options=unread
+        )
+        if page is not None:
+            return page
     return await run_in_threadpool(_inbox_page, request, unread)
+
+
+def _inbox_stamp_key(user: User) -> tuple[str, str]:
+    """Whose inbox a user reads: their enterprise's, or their own."""
+    if user.role == Role.enterprise:
+        return "inbox", f"enterprise:{user.credit_code or ''}"
+    return "inbox", f"user:{user.id}"
 
 
 def _inbox_page(request: Request, unread: bool) -> Response:
@@ -69,7 +85,8 @@ def _inbox_page(request: Request, unread: bool) -> Response:
         user = page_user(request, session, *INBOX_ROLES)
         return kept_page(
             request,
-            "notify/inbox.html",
+            INBOX_TEMPLATE,
+            _inbox_stamp_key(user),
             service.inbox_stamp(session, user),
             lambda: {
                 "notes": service.inbox_for(session, user, unread_only=unread),

@@ -36,6 +36,7 @@ from huiqi.web.deps import LoginRequired, render, templates
 from huiqi.web.errors import domain_error_response, validation_error_response
 from huiqi.web.headers import SecurityHeadersMiddleware
 from huiqi.web.i18n import LANG_COOKIE
+from huiqi.web.kept import stamps as kept_stamps
 from huiqi.web.routing import RouteTable, flat_routes
 from huiqi.web.sessions import users as session_users
 from huiqi.web.shell import RequestShell
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
 
     policy_cache.stamps.ttl = settings.page_stamp_seconds
     session_users.ttl = settings.session_cache_seconds
+    kept_stamps.ttl = settings.page_stamp_seconds
 
     probe = HealthProbe(settings.page_stamp_seconds)
 

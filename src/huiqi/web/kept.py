@@ -8,44 +8,158 @@ puts the browser's own token in. The user is part of the key, so one user's page
 served to another; a page whose stamp moved is never served again and ages out of the LRU.
 Answers carry an ETag over the key and the browser's CSRF nonce, and a matching If-None-Match
 gets 304.
+
+A worker trusts a stamp it read for HUIQI_PAGE_STAMP_SECONDS, like the policy pages: while both
+the user behind the cookie (huiqi.web.sessions) and the stamp are remembered, a reload is
+answered on the event loop with no query, thread or template. Any write this process sends to
+the database (an INSERT, UPDATE or DELETE through its engine) forgets the remembered stamps at
+once and again at its commit, so a user sees their own changes immediately; writes by other
+processes (the other workers, the command line, the dispatcher) show within the interval.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from huiqi.accounts.models import User
 from huiqi.core import security
 from huiqi.core.lru import Lru
-from huiqi.policy.cache import etag, matches
-from huiqi.web.deps import CSRF_STAND_IN, render_kept
+from huiqi.policy.cache import Stamps, etag, matches
+from huiqi.web.deps import CSRF_STAND_IN, SESSION_COOKIE, Viewer, render_kept
 from huiqi.web.i18n import request_lang
+from huiqi.web.sessions import users
 
 pages: Lru[str] = Lru(4096)
+# pages being made, so that concurrent requests for the same one wait instead of making it too
+_making: dict[Hashable, threading.Event] = {}
+_making_lock = threading.Lock()
+MAKE_WAIT_SECONDS = 10.0
+stamps = Stamps(2.0)
+_WROTE = "huiqi_kept_wrote"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "MERGE ")
+
+
+def remembered_user(request: Request) -> User | None:
+    """The user behind the request's session cookie while it is kept (read only), else None."""
+    if "authorization" in request.headers:
+        return None
+    token = request.cookies.get(SESSION_COOKIE)
+    return users.peek(token) if token else None
+
+
+def remembered_page(
+    request: Request, user: User, name: str, stamp_key: Hashable, *, options: Hashable = ()
+) -> Response | None:
+    """The kept page when the user and the page's stamp are both remembered, else None.
+
+    No query and no thread: safe to call on the event loop.
+    """
+    stamp = stamps.get(stamp_key)
+    if stamp is None:
+        return None
+    viewer = Viewer.of(user)
+    key = (name, viewer, request_lang(request), request.url.path, options, stamp)
+    html = pages.peek(key)
+    if html is None:
+        return None
+    request.state.viewer = viewer
+    return _answer(request, key, html)
 
 
 def kept_page(
     request: Request,
     name: str,
+    stamp_key: Hashable,
     stamp: Hashable,
     context: Callable[[], dict[str, Any]],
     *,
     options: Hashable = (),
 ) -> Response:
-    """The user's page `name` as kept for `stamp`, rendered from `context()` when not kept yet.
+    """The user's page `name` as kept for `stamp` (just read), rendered from `context()` if new.
 
     `request.state.viewer` must hold the logged-in user (see `web.deps.page_user`); `options`
-    are the request's parameters that change the page (say, unread only).
+    are the request's parameters that change the page (say, unread only); `stamp_key` names
+    the stamp for `remembered_page`.
     """
+    stamps.put(stamp_key, stamp)
     key = (name, request.state.viewer, request_lang(request), request.url.path, options, stamp)
+    tag = etag(key, request.state.csrf_nonce)
+    if matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=_headers(tag))
+    html = _kept_or_made(key, lambda: render_kept(request, name, **context()))
+    return _answer(request, key, html)
+
+
+def _kept_or_made(key: Hashable, make: Callable[[], str]) -> str:
+    """The kept page, or one made by the first request that asks; the others wait for it.
+
+    Without this, every request arriving while a new page is made (a cold worker, a stamp that
+    moved) would make it too, and a busy page would stall all its worker threads at once.
+    """
+    html = pages.peek(key)
+    if html is not None:
+        return html
+    with _making_lock:
+        made = _making.get(key)
+        first = made is None
+        if made is None:
+            made = _making[key] = threading.Event()
+    if not first:
+        made.wait(MAKE_WAIT_SECONDS)
+        html = pages.peek(key)
+        if html is not None:
+            return html
+    try:
+        html = make()
+        pages.put(key, html)
+        return html
+    finally:
+        if first:
+            with _making_lock:
+                _making.pop(key, None)
+            made.set()
+
+
+def _answer(request: Request, key: Hashable, html: str) -> Response:
+    """The kept page with this browser's CSRF token, or 304 when its copy is current."""
     nonce = request.state.csrf_nonce
     tag = etag(key, nonce)
-    headers = {"ETag": tag, "Cache-Control": "private, no-cache", "Vary": "Cookie"}
     if matches(request.headers.get("if-none-match"), tag):
-        return Response(status_code=304, headers=headers)
-    html = pages.get_or_make(key, lambda: render_kept(request, name, **context()))
+        return Response(status_code=304, headers=_headers(tag))
     token = security.csrf_token_for(request.app.state.settings.secret_key, nonce)
-    return HTMLResponse(html.replace(CSRF_STAND_IN, token), headers=headers)
+    return HTMLResponse(html.replace(CSRF_STAND_IN, token), headers=_headers(tag))
+
+
+def _headers(tag: str) -> dict[str, str]:
+    return {"ETag": tag, "Cache-Control": "private, no-cache", "Vary": "Cookie"}
+
+
+def _note_write(
+    conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+) -> None:
+    """A write through this process's engine makes every remembered stamp old."""
+    if statement.lstrip()[:6].upper() in _WRITES:
+        stamps.clear()
+        conn.info[_WROTE] = True
+
+
+def _forget_after_commit(conn: Connection) -> None:
+    """Forget again once the write is committed: a reader may have re-read the old stamp since."""
+    if conn.info.pop(_WROTE, False):
+        stamps.clear()
+
+
+def _drop_mark(conn: Connection) -> None:
+    conn.info.pop(_WROTE, None)
+
+
+event.listen(Engine, "before_cursor_execute", _note_write)
+event.listen(Engine, "commit", _forget_after_commit)
+event.listen(Engine, "rollback", _drop_mark)

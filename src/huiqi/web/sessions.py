@@ -60,6 +60,13 @@ class SessionUsers:
             self._keep(token, row)
         return row.user
 
+    def peek(self, token: str) -> User | None:
+        """The kept user of the cookie while fresh, else None; a shared copy, only to be read."""
+        entry = self._data.get(token)
+        if entry is not None and time.monotonic() < entry[0]:
+            return entry[1]
+        return None
+
     def _keep(self, token: str, row: WebSession) -> None:
         """Remember a copy of the session's user, no longer than the session lasts."""
         ends = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
