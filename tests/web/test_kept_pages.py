@@ -6,6 +6,8 @@ same process, and a kept page must never reach another user or outlive what it s
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -266,3 +268,33 @@ def test_a_reload_within_the_interval_asks_the_database_nothing(
     assert _subjects(again) == ["第一条"]
     _note(db_session, CODE, "第二条")  # a write in this process forgets the stamp at once
     assert _subjects(_inbox(client)) == ["第二条", "第一条"] and len(stamps) == 2
+
+
+def test_a_page_asked_for_by_many_at_once_is_made_once() -> None:
+    from huiqi.web import kept
+
+    started = threading.Event()
+    release = threading.Event()
+    made: list[int] = []
+
+    def make() -> str:
+        made.append(1)
+        started.set()
+        release.wait(5)
+        return "<p>page</p>"
+
+    key = ("test-page", uuid.uuid4().hex)
+    answers: list[str] = []
+    first = threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+    first.start()
+    assert started.wait(5)
+    others = [
+        threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+        for _ in range(4)
+    ]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert answers == ["<p>page</p>"] * 5 and made == [1]

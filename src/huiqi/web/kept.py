@@ -19,6 +19,7 @@ processes (the other workers, the command line, the dispatcher) show within the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -36,6 +37,10 @@ from huiqi.web.i18n import request_lang
 from huiqi.web.sessions import users
 
 pages: Lru[str] = Lru(4096)
+# pages being made, so that concurrent requests for the same one wait instead of making it too
+_making: dict[Hashable, threading.Event] = {}
+_making_lock = threading.Lock()
+MAKE_WAIT_SECONDS = 10.0
 stamps = Stamps(2.0)
 _WROTE = "huiqi_kept_wrote"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "MERGE ")
@@ -88,8 +93,38 @@ def kept_page(
     tag = etag(key, request.state.csrf_nonce)
     if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
-    html = pages.get_or_make(key, lambda: render_kept(request, name, **context()))
+    html = _kept_or_made(key, lambda: render_kept(request, name, **context()))
     return _answer(request, key, html)
+
+
+def _kept_or_made(key: Hashable, make: Callable[[], str]) -> str:
+    """The kept page, or one made by the first request that asks; the others wait for it.
+
+    Without this, every request arriving while a new page is made (a cold worker, a stamp that
+    moved) would make it too, and a busy page would stall all its worker threads at once.
+    """
+    html = pages.peek(key)
+    if html is not None:
+        return html
+    with _making_lock:
+        made = _making.get(key)
+        first = made is None
+        if made is None:
+            made = _making[key] = threading.Event()
+    if not first:
+        made.wait(MAKE_WAIT_SECONDS)
+        html = pages.peek(key)
+        if html is not None:
+            return html
+    try:
+        html = make()
+        pages.put(key, html)
+        return html
+    finally:
+        if first:
+            with _making_lock:
+                _making.pop(key, None)
+            made.set()
 
 
 def _answer(request: Request, key: Hashable, html: str) -> Response:
