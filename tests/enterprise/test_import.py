@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.core.codes import make_credit_code
@@ -149,7 +149,7 @@ def test_killed_import_rerun_equals_one_clean_import(
     assert rerun.counts()["unchanged"] == 50 and rerun.counts()["inserted"] == 70
     with session_maker() as s:
         after_kill = service.current_frame(s)
-        values_after_kill = s.scalar(select(func.count()).select_from(EnterpriseValue))
+        values_after_kill = service.repo.value_count(s)
     # compare with one clean import into a fresh state: same rows, same value count
     with session_maker() as s:
         clean_codes = sorted(r["credit_code"] for r in rows)

@@ -106,13 +106,13 @@ def test_graduate_hires_import_validates_counts_and_is_idempotent(
     with session_maker() as s:
         current = service.current_frame(s).filter(pl.col("credit_code") == a).row(0, named=True)
         hires_before = s.scalar(select(func.count()).select_from(GraduateHire))
-        values_before = s.scalar(select(func.count()).select_from(EnterpriseValue))
+        values_before = service.repo.value_count(s)
     assert current["graduate_hires"] == 1 and current["figures_year"] == 2025
     again = run_import(session_maker, src, today=TODAY)
     assert again.counts() == {"inserted": 0, "updated": 0, "unchanged": 5, "rejected": 5}
     with session_maker() as s:
         assert s.scalar(select(func.count()).select_from(GraduateHire)) == hires_before
-        assert s.scalar(select(func.count()).select_from(EnterpriseValue)) == values_before
+        assert service.repo.value_count(s) == values_before
     # a corrected record (insurance now paid) replaces the stored one and the count follows
     fixed = _write(
         tmp_path / "fix.csv", GRAD_HEADER, [[b, "B001", "2023-07-01", "2024-09-01", "12", "是", ""]]

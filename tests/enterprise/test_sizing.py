@@ -12,7 +12,7 @@ import pytest
 
 from huiqi.core.codes import CodeError
 from huiqi.core.money import FEN_PER_WAN
-from huiqi.enterprise.sizing import above_scale, classify, size_class
+from huiqi.enterprise.sizing import above_scale, classify, classify_frame, classify_rows, size_class
 
 E, R, A = "employees", "revenue", "total_assets"
 
@@ -165,3 +165,41 @@ def test_above_scale() -> None:
     assert above_scale("3311", None, ON) is None
     assert above_scale(None, 5000, ON) is None
     assert classify("3311", 10, 2000 * FEN_PER_WAN, on=ON).above_scale is True
+
+
+def test_classify_frame_answers_as_row_by_row() -> None:
+    import random
+
+    import polars as pl
+
+    from huiqi.core.codes import industries
+
+    rng = random.Random(5)
+    classes = sorted(c for c, row in industries().items() if row.level == "class")
+    figures = [None, -1, 0, 5, 20, 100, 300, 1000, 2000, 10**9, 4 * 10**10, 10**12]
+    rows = [
+        (
+            rng.choice([*rng.sample(classes, 40), None, "", "99", "0511x"]),
+            rng.choice(figures),
+            rng.choice(figures),
+            rng.choice(figures),
+        )
+        for _ in range(3000)
+    ]
+    for on in (date(2025, 6, 30), date(2011, 1, 1)):
+        expected = classify_rows(rows, on)
+        assert expected == [
+            (size_class(i, e, r, a, on), above_scale(i, r, on)) for i, e, r, a in rows
+        ]
+        frame = pl.DataFrame(
+            rows,
+            schema={
+                "industry_code": pl.Utf8,
+                "employees": pl.Int64,
+                "revenue": pl.Int64,
+                "total_assets": pl.Int64,
+            },
+            orient="row",
+        )
+        got = classify_frame(frame, on)
+        assert list(got.iter_rows()) == expected

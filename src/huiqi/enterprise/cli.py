@@ -104,7 +104,7 @@ def import_cmd(
     file: Path = typer.Argument(..., help="CSV or XLSX file following the template."),
     errors: Path | None = typer.Option(None, "--errors", help="Write rejected rows to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
-    batch_size: int = typer.Option(2000, "--batch-size", min=1, help="Rows per transaction."),
+    batch_size: int = typer.Option(5000, "--batch-size", min=1, help="Rows per transaction."),
     source: str | None = typer.Option(
         None, "--source", help="Source for every value (default: each field's catalogue source)."
     ),

@@ -353,12 +353,17 @@ def _recount(
                 as_of,
             )
     if unknown:
-        stale = [
-            vid
-            for vid, eid, fname, year, _value, _source in repo.current_values(
-                session, sorted({e for e, _y in unknown})
-            )
-            if fname == "graduate_insurance_paid" and (eid, year) in unknown
-        ]
-        repo.supersede(session, stale, utcnow())
+        now = utcnow()
+        stale: list[int] = []
+        retire: dict[int, set[tuple[str, int]]] = {}
+        for vid, eid, fname, year, _value, _source in repo.current_values(
+            session, sorted({e for e, _y in unknown})
+        ):
+            if fname == "graduate_insurance_paid" and (eid, year) in unknown:
+                if vid is None:  # packed: becomes value rows, this one superseded
+                    retire.setdefault(eid, set()).add((fname, year))
+                else:
+                    stale.append(vid)
+        repo.unpack(session, sorted(retire), now, retire)
+        repo.supersede(session, stale, now)
     upsert(session, list(items.values()), recorded_by=recorded_by)

@@ -5,6 +5,11 @@
   a change supersedes the current row (``superseded_at``) and adds a new one (``recorded_at``), so
   the registry as it stood at any moment can be rebuilt. ``year`` is the figures year for yearly
   fields and 0 for profile fields.
+- ``enterprise_value_pack``: an enterprise's first recorded values in one row (a bulk import's new
+  enterprises), each value with the same provenance a value row has. A pack's values are all
+  current; the first change to the enterprise turns the pack into value rows (same provenance and
+  recorded_at, the replaced ones superseded), so an enterprise has a pack or value rows, never
+  both, and every reader gives the same answers for either form.
 - ``enterprise_graduate_hire``: recent-graduate hires reported by 人社 or the enterprise.
 - ``enterprise_current``: the field-contract columns, one row per enterprise, kept in step with the
   current values in the same transaction; the SQL rules engine reads it. Its columns are built from
@@ -82,6 +87,25 @@ class EnterpriseValue(Base):
             postgresql_where=text("superseded_at IS NULL"),
         ),
     )
+
+
+class EnterpriseValuePack(Base):
+    """An enterprise's first recorded values, packed: all current, recorded together.
+
+    ``entries`` is a JSON list in recording order of texts ``[field, year, value]`` — the value's
+    source and as-of are the pack's — or ``[field, year, value, source, as_of]`` where they differ.
+    """
+
+    __tablename__ = "enterprise_value_pack"
+
+    enterprise_id: Mapped[int] = mapped_column(
+        ForeignKey("enterprise.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    as_of: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_by: Mapped[str | None] = mapped_column(String(128))
+    entries: Mapped[str] = mapped_column(Text)
 
 
 class GraduateHire(Base):

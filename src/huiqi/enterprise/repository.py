@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
-from sqlalchemy import Select, Table, func, insert, or_, select, update
+from sqlalchemy import Select, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.enterprise.models import Enterprise, EnterpriseValue, GraduateHire, enterprise_current
+from huiqi.enterprise.models import (
+    Enterprise,
+    EnterpriseValue,
+    EnterpriseValuePack,
+    GraduateHire,
+    enterprise_current,
+)
 
 # SQLite allows at most 32766 bound parameters per statement; keep IN lists well under it.
 CHUNK = 900
@@ -35,15 +42,17 @@ def ids_for_codes(session: Session, codes: Sequence[str]) -> dict[str, int]:
 
 
 def create_enterprises(session: Session, codes: Sequence[str], now: datetime) -> dict[str, int]:
-    """Insert enterprises for new codes and return their ids (one multi-row INSERT … RETURNING)."""
+    """Insert enterprises for new codes and return their ids (a bulk insert, then one read)."""
     if not codes:
         return {}
-    table = Enterprise.__table__
-    stmt = insert(table).returning(table.c.credit_code, table.c.id)  # type: ignore[arg-type]
-    rows = session.execute(
-        stmt, [{"credit_code": c, "created_at": now, "updated_at": now} for c in codes]
+    table: Table = Enterprise.__table__  # type: ignore[assignment]
+    moment = pl.Series([now], dtype=pl.Datetime("us", "UTC" if now.tzinfo else None))
+    frame = pl.DataFrame({"credit_code": pl.Series(codes, dtype=pl.Utf8)}).with_columns(
+        created_at=pl.lit(moment.item(), moment.dtype),
+        updated_at=pl.lit(moment.item(), moment.dtype),
     )
-    return {code: ident for code, ident in rows}
+    _insert_frame(session, table, ("credit_code", "created_at", "updated_at"), frame)
+    return ids_for_codes(session, codes)
 
 
 def touch_enterprises(session: Session, ids: Sequence[int], now: datetime) -> None:
@@ -53,9 +62,10 @@ def touch_enterprises(session: Session, ids: Sequence[int], now: datetime) -> No
 
 
 def current_values(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Current value rows (id, enterprise_id, field, year, value, source) of the enterprises.
+    """Current values (value row id, enterprise_id, field, year, value, source) of the enterprises.
 
-    Read through the Core connection as plain tuples: an import reads tens of thousands per batch.
+    A packed value has no row of its own: its id is None (see ``unpack``). Read through the Core
+    connection as plain tuples: an import reads tens of thousands per batch.
     """
     t: Table = EnterpriseValue.__table__  # type: ignore[assignment]
     cols = (t.c.id, t.c.enterprise_id, t.c.field, t.c.year, t.c.value, t.c.source)
@@ -66,12 +76,16 @@ def current_values(session: Session, ids: Sequence[int]) -> list[tuple[Any, ...]
             select(*cols).where(t.c.enterprise_id.in_(part), t.c.superseded_at.is_(None))
         )
         rows.extend(tuple(r) for r in result)
+    rows.extend(
+        (None, v.enterprise_id, v.field, v.year, v.value, v.source)
+        for v in _packed(session, ids=ids)
+    )
     return rows
 
 
-def values_at(session: Session, moment: datetime) -> Any:
-    """Every value row that was current at a moment: (enterprise_id, credit_code, field, year, value)."""
-    return session.execute(
+def values_at(session: Session, moment: datetime) -> list[tuple[int, str, str, int, str]]:
+    """Every value that was current at a moment: (enterprise_id, credit_code, field, year, value)."""
+    rows = session.execute(
         select(
             EnterpriseValue.enterprise_id,
             Enterprise.credit_code,
@@ -85,6 +99,12 @@ def values_at(session: Session, moment: datetime) -> Any:
             or_(EnterpriseValue.superseded_at.is_(None), EnterpriseValue.superseded_at > moment),
         )
     )
+    out: list[tuple[int, str, str, int, str]] = [tuple(r) for r in rows]  # type: ignore[misc]
+    out.extend(
+        (v.enterprise_id, v.credit_code, v.field, v.year, v.value)
+        for v in _packed(session, recorded_by_end=moment)
+    )
+    return out
 
 
 def supersede(session: Session, value_ids: Sequence[int], now: datetime) -> None:
@@ -203,14 +223,32 @@ def upsert_current(session: Session, rows: list[tuple[Any, ...]]) -> None:
 
 
 def value_history(session: Session, enterprise_id: int) -> list[EnterpriseValue]:
-    """Every value row of an enterprise, newest first."""
-    return list(
+    """Every value of an enterprise, newest first (packed values as unsaved rows, id None)."""
+    rows = list(
         session.scalars(
             select(EnterpriseValue)
             .where(EnterpriseValue.enterprise_id == enterprise_id)
             .order_by(EnterpriseValue.recorded_at.desc(), EnterpriseValue.id.desc())
         )
     )
+    if rows:
+        return rows
+    # one pack at most, recorded in one moment: newest first is the reverse of recording order
+    packed = [
+        EnterpriseValue(
+            enterprise_id=v.enterprise_id,
+            field=v.field,
+            year=v.year,
+            value=v.value,
+            source=v.source,
+            as_of=v.as_of,
+            recorded_at=v.recorded_at,
+            superseded_at=None,
+            recorded_by=v.recorded_by,
+        )
+        for v in _packed(session, ids=[enterprise_id])
+    ]
+    return packed[::-1]
 
 
 def get_by_code(session: Session, credit_code: str) -> Enterprise | None:
@@ -359,11 +397,18 @@ def live_values(
         q = q.where(EnterpriseValue.field.in_(list(fields)))
     if year is not None:
         q = q.where(EnterpriseValue.year == year)
-    if credit_codes is None:
-        return [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
     out: list[tuple[str, str, int, str, date, str]] = []
-    for part in chunks(credit_codes):
-        out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
+    if credit_codes is None:
+        out.extend(tuple(r) for r in session.execute(q))  # type: ignore[misc]
+    else:
+        for part in chunks(credit_codes):
+            out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
+    wanted = None if fields is None else set(fields)
+    out.extend(
+        (v.credit_code, v.field, v.year, v.value, v.as_of, v.source)
+        for v in _packed(session, codes=credit_codes, fields=wanted)
+        if year is None or v.year == year
+    )
     return out
 
 
@@ -371,6 +416,7 @@ def value_sources(
     session: Session, credit_code: str, fields: Iterable[str]
 ) -> list[tuple[str, int, str, str | None, date]]:
     """Provenance of one enterprise's current values: (field, year, source, recorded by, as-of)."""
+    wanted = set(fields)
     rows = session.execute(
         select(
             EnterpriseValue.field,
@@ -383,10 +429,15 @@ def value_sources(
         .where(
             Enterprise.credit_code == credit_code,
             EnterpriseValue.superseded_at.is_(None),
-            EnterpriseValue.field.in_(sorted(set(fields))),
+            EnterpriseValue.field.in_(sorted(wanted)),
         )
     )
-    return [(f, y, s, by, a) for f, y, s, by, a in rows]
+    out = [(f, y, s, by, a) for f, y, s, by, a in rows]
+    out.extend(
+        (v.field, v.year, v.source, v.recorded_by, v.as_of)
+        for v in _packed(session, codes=[credit_code], fields=wanted)
+    )
+    return out
 
 
 def latest_value_not_from(
@@ -405,7 +456,13 @@ def latest_value_not_from(
         .order_by(EnterpriseValue.recorded_at.desc(), EnterpriseValue.id.desc())
         .limit(1)
     ).first()
-    return None if found is None else (found[0], found[1])
+    if found is not None:
+        return found[0], found[1]
+    # an enterprise with a pack has no value rows; the last recorded of a pack is the latest
+    for v in reversed(_packed(session, codes=[credit_code])):
+        if v.field == field_name and v.year in years and v.source != source:
+            return v.value, v.source
+    return None
 
 
 def add_value_frame(session: Session, frame: pl.DataFrame) -> None:
@@ -489,3 +546,215 @@ def _insert_frame(
     marks = ", ".join(["?"] * len(columns))
     sql = f"INSERT INTO {into or table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
     conn.exec_driver_sql(sql, converted.rows())
+
+
+class PackedValue(NamedTuple):
+    """One value of a pack with the provenance a value row would have."""
+
+    enterprise_id: int
+    credit_code: str
+    field: str
+    year: int
+    value: str
+    source: str
+    as_of: date
+    recorded_at: datetime
+    recorded_by: str | None
+
+
+def _packed(
+    session: Session,
+    *,
+    ids: Sequence[int] | None = None,
+    codes: Sequence[str] | None = None,
+    recorded_by_end: datetime | None = None,
+    fields: set[str] | None = None,
+) -> list[PackedValue]:
+    """Values held in packs, in recording order: of these enterprise ids or credit codes (None:
+    all), recorded no later than ``recorded_by_end`` and of these fields, if given."""
+    p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    e: Table = Enterprise.__table__  # type: ignore[assignment]
+    q = select(
+        p.c.enterprise_id, e.c.credit_code, p.c.source, p.c.as_of, p.c.recorded_at,
+        p.c.recorded_by, p.c.entries,
+    ).join(e, e.c.id == p.c.enterprise_id)  # fmt: skip
+    if recorded_by_end is not None:
+        q = q.where(p.c.recorded_at <= recorded_by_end)
+    conn = session.connection()
+    if ids is not None:
+        parts = [conn.execute(q.where(p.c.enterprise_id.in_(part))) for part in chunks(ids)]
+    elif codes is not None:
+        parts = [conn.execute(q.where(e.c.credit_code.in_(part))) for part in chunks(codes)]
+    else:
+        parts = [conn.execute(q.order_by(p.c.enterprise_id))]
+    out: list[PackedValue] = []
+    days: dict[str, date] = {}
+    for rows in parts:
+        for eid, code, source, as_of, recorded_at, recorded_by, entries in rows:
+            for entry in _decode(entries):
+                if fields is not None and entry[0] not in fields:
+                    continue
+                if len(entry) == 3:
+                    field, year, value = entry
+                    v_source, v_as_of = source, as_of
+                else:
+                    field, year, value, v_source, day = entry
+                    v_as_of = days.get(day) or days.setdefault(day, date.fromisoformat(day))
+                out.append(
+                    PackedValue(
+                        eid, code, field, int(year), value, v_source, v_as_of, recorded_at,
+                        recorded_by,
+                    )
+                )  # fmt: skip
+    return out
+
+
+def current_value_frame(session: Session, ids: Sequence[int]) -> pl.DataFrame:
+    """``current_values`` as a frame (vid, eid, field, year, old_value, old_source); packs are
+    decoded by Polars, as a re-import reads every value of every batch."""
+    schema = {
+        "vid": pl.Int64, "eid": pl.Int64, "field": pl.Utf8, "year": pl.Int64,
+        "old_value": pl.Utf8, "old_source": pl.Utf8,
+    }  # fmt: skip
+    t: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    conn = session.connection()
+    rows: list[tuple[Any, ...]] = []
+    packs: list[tuple[Any, ...]] = []
+    for part in chunks(ids):
+        rows.extend(
+            conn.execute(
+                select(t.c.id, t.c.enterprise_id, t.c.field, t.c.year, t.c.value, t.c.source).where(
+                    t.c.enterprise_id.in_(part), t.c.superseded_at.is_(None)
+                )
+            )
+        )
+        packs.extend(
+            conn.execute(
+                select(p.c.enterprise_id, p.c.source, p.c.entries).where(
+                    p.c.enterprise_id.in_(part)
+                )
+            )
+        )
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    if not packs:
+        return frame
+    entry = pl.col("entry")
+    unpacked = (
+        pl.DataFrame(
+            packs, schema={"eid": pl.Int64, "source": pl.Utf8, "entries": pl.Utf8}, orient="row"
+        )
+        .with_columns(entry=pl.col("entries").str.json_decode(pl.List(pl.List(pl.Utf8))))
+        .explode("entry")
+        .select(
+            pl.lit(None, pl.Int64).alias("vid"),
+            "eid",
+            entry.list.get(0).alias("field"),
+            entry.list.get(1).cast(pl.Int64).alias("year"),
+            entry.list.get(2).alias("old_value"),
+            pl.when(entry.list.len() > 3)
+            .then(entry.list.get(3, null_on_oob=True))
+            .otherwise(pl.col("source"))
+            .alias("old_source"),
+        )
+    )
+    return pl.concat([frame, unpacked])
+
+
+def _decode(entries: str) -> list[list[Any]]:
+    decoded: list[list[Any]] = json.loads(entries)
+    return decoded
+
+
+def unpack(
+    session: Session,
+    ids: Sequence[int],
+    now: datetime,
+    retire: dict[int, set[tuple[str, int]]] | None = None,
+) -> None:
+    """Turn the packs of these enterprises into value rows before a change to them.
+
+    Each value keeps its provenance and recorded_at; those named in ``retire`` (enterprise id →
+    (field, year)) are superseded ``now``, as the change replaces them. Enterprises without a
+    pack are left alone.
+    """
+    retire = retire or {}
+    rows = [
+        (
+            v.enterprise_id, v.field, v.year, v.value, v.source, v.as_of, v.recorded_at,
+            now if (v.field, v.year) in retire.get(v.enterprise_id, ()) else None,
+            v.recorded_by,
+        )
+        for v in _packed(session, ids=ids)
+    ]  # fmt: skip
+    if not rows:
+        return
+    add_values(session, rows)
+    for part in chunks(sorted({r[0] for r in rows})):
+        session.execute(
+            delete(EnterpriseValuePack).where(EnterpriseValuePack.enterprise_id.in_(part))
+        )
+
+
+PACK_COLUMNS = ("enterprise_id", "source", "as_of", "recorded_at", "recorded_by", "entries")
+
+
+def _json_text(expr: pl.Expr) -> pl.Expr:
+    """Each text as a JSON string literal (quotes and escapes), computed by Polars."""
+    return (
+        pl.struct(expr.alias("v"))
+        .struct.json_encode()
+        .str.strip_prefix('{"v":')
+        .str.strip_suffix("}")
+    )
+
+
+def add_packs(
+    session: Session, values: pl.DataFrame, *, recorded_at: datetime, recorded_by: str | None
+) -> None:
+    """Record new enterprises' values as one pack each.
+
+    ``values`` holds enterprise_id, field, year, value, source, as_of (a date) in recording
+    order; each pack's common source and as-of are those of its first value.
+    """
+    if not values.height:
+        return
+    source = pl.col("source").first().over("enterprise_id")
+    as_of = pl.col("as_of").first().over("enterprise_id")
+    own = pl.concat_str(
+        pl.lit(","), _json_text(pl.col("source")), pl.lit(',"'),
+        pl.col("as_of").dt.to_string("%Y-%m-%d"), pl.lit('"'),
+    )  # fmt: skip
+    entry = pl.concat_str(
+        pl.lit("["), _json_text(pl.col("field")), pl.lit(',"'), pl.col("year").cast(pl.Utf8),
+        pl.lit('",'), _json_text(pl.col("value")),
+        pl.when((pl.col("source") == source) & (pl.col("as_of") == as_of))
+        .then(pl.lit("")).otherwise(own),
+        pl.lit("]"),
+    )  # fmt: skip
+    packs = (
+        values.with_columns(entry=entry)
+        .group_by("enterprise_id", maintain_order=True)
+        .agg(
+            pl.col("source").first(),
+            pl.col("as_of").first(),
+            pl.concat_str(pl.lit("["), pl.col("entry").str.join(","), pl.lit("]")).alias("entries"),
+        )
+        .select(
+            "enterprise_id",
+            "source",
+            "as_of",
+            pl.lit(recorded_at).alias("recorded_at"),
+            pl.lit(recorded_by, pl.Utf8).alias("recorded_by"),
+            "entries",
+        )
+    )
+    table: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    _insert_frame(session, table, PACK_COLUMNS, packs)
+
+
+def value_count(session: Session) -> int:
+    """How many values the registry has recorded, current or superseded, in either form."""
+    rows = session.scalar(select(func.count()).select_from(EnterpriseValue)) or 0
+    packed = session.scalars(select(EnterpriseValuePack.entries))
+    return rows + sum(len(_decode(entries)) for entries in packed)

@@ -24,7 +24,7 @@ from huiqi.core.errors import Invalid
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
 from huiqi.enterprise.models import Enterprise, GraduateHire
-from huiqi.enterprise.sizing import classify_rows
+from huiqi.enterprise.sizing import classify_frame, classify_rows
 
 SELF_REPORTED = "self-reported"
 # certification kinds of the field contract (cert_<kind>_from / cert_<kind>_to)
@@ -86,10 +86,15 @@ def upsert(
     ids.update(repo.create_enterprises(session, new_codes, now))
     new_set = set(new_codes)
     # current state of every enterprise in the batch: (field, year) → (value id, text, source)
-    state: dict[int, dict[tuple[str, int], tuple[int, str, str]]] = defaultdict(dict)
+    # (a packed value has no row id: None)
+    state: dict[int, dict[tuple[str, int], tuple[int | None, str, str]]] = defaultdict(dict)
     existing_ids = [ids[c] for c in codes if c not in new_set]
+    packed: set[int] = set()
     for vid, eid, fname, year, value, source in repo.current_values(session, existing_ids):
         state[eid][(fname, year)] = (vid, value, source)
+        if vid is None:
+            packed.add(eid)
+    retire: dict[int, set[tuple[str, int]]] = defaultdict(set)
     stale: list[int] = []
     fresh: list[tuple[Any, ...]] = []
     outcome: dict[str, str] = {}
@@ -107,7 +112,9 @@ def upsert(
                 # a re-import on a later day changes nothing
                 if old[1] == text and old[2] == source:
                     continue
-                if old[0] >= 0:
+                if old[0] is None:
+                    retire[eid].add(key)
+                elif old[0] >= 0:
                     stale.append(old[0])
             fresh.append((eid, key[0], key[1], text, source, as_of, now, None, recorded_by))
             mine[key] = (-1, text, source)
@@ -120,6 +127,8 @@ def upsert(
             outcome.setdefault(code, "unchanged")
         if changed or code in new_set:
             changed_ids[eid] = code
+    # a changed enterprise's pack becomes value rows first: an enterprise has one form or the other
+    repo.unpack(session, [e for e in changed_ids if e in packed], now, retire)
     # close old periods before adding new rows: one current row per (enterprise, field, year)
     repo.supersede(session, stale, now)
     repo.add_values(session, fresh)
@@ -469,11 +478,7 @@ def contract_frame(enterprises: pl.DataFrame, state: pl.DataFrame, on: date) -> 
         pl.col("code").str.starts_with("92").alias("individual_business"),
         *columns,
     )
-    sizes = classify_rows(
-        list(wide.select("industry_code", "employees", "revenue", "total_assets").iter_rows()), on
-    )
     wide = wide.with_columns(
-        pl.Series("size_class", [s for s, _ in sizes], pl.Utf8),
-        pl.Series("above_scale", [a for _, a in sizes], pl.Boolean),
+        classify_frame(wide.select("industry_code", "employees", "revenue", "total_assets"), on)
     )
     return wide.select(repo.CURRENT_COLUMNS)

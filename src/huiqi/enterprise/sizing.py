@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import polars as pl
 import yaml
 
 from huiqi.core import clock
@@ -361,6 +362,22 @@ def size_class(
     return None if result.size == UNKNOWN else result.size
 
 
+def _size_open(group: Group, known: dict[str, int | None]) -> str | None:
+    """``size_class`` for figures with a gap: the class if every possible value of the group's
+    missing figures gives the same class, else None (also for any negative figure); no
+    explanation is built."""
+    if any(v is not None and v < 0 for v in known.values()):
+        return None
+    options = [
+        [v] if (v := known[k]) is not None else _candidates(group, k) for k in group.indicators
+    ]
+    outcomes = {
+        _size_of(group, dict(zip(group.indicators, combo, strict=True)))
+        for combo in itertools.product(*options)
+    }
+    return outcomes.pop() if len(outcomes) == 1 else None
+
+
 def classify_rows(
     rows: list[tuple[str | None, int | None, int | None, int | None]], on: date
 ) -> list[tuple[str | None, bool | None]]:
@@ -387,7 +404,7 @@ def classify_rows(
         if all(v is not None and v >= 0 for v in values.values()):
             size: str | None = _size_of(group, values)  # type: ignore[arg-type]
         else:
-            size = size_class(industry, employees, revenue, assets, on)
+            size = _size_open(group, known)
         if rule is None:
             scale: bool | None = None
         elif group.key != rule.group:
@@ -396,3 +413,72 @@ def classify_rows(
             scale = None if revenue is None else revenue >= rule.revenue_fen
         out.append((size, scale))
     return out
+
+
+def _meets(bounds: dict[str, int]) -> pl.Expr:
+    """Every figure at or above its bound (no bounds: true), as ``_size_of`` compares."""
+    return pl.all_horizontal([pl.col(k) >= b for k, b in bounds.items()] or [pl.lit(True)])
+
+
+def classify_frame(frame: pl.DataFrame, on: date) -> pl.DataFrame:
+    """size_class and above_scale columns for a frame of industry_code, employees, revenue and
+    total_assets (fen): the answers of ``classify_rows``, compared as vectors per industry group.
+
+    Rows with a figure missing or negative are classified one by one (``_size_open``).
+    """
+    version = standard_on(on)
+    rule = _above_scale_rule(on)
+    groups: list[Group] = []
+    gid: dict[str, int] = {}
+    index: dict[str, int] = {}
+    for industry in frame["industry_code"].drop_nulls().unique().to_list():
+        code = _known_class(industry)
+        if code is None or version is None:
+            continue
+        group = _group_by_code(code, version.id)
+        gid[industry] = index.setdefault(group.key, len(groups))
+        if gid[industry] == len(groups):
+            groups.append(group)
+    g = pl.col("industry_code").replace_strict(gid, default=None, return_dtype=pl.Int64)
+    size: pl.Expr = pl.lit(None, pl.Utf8)
+    complete: pl.Expr = pl.lit(False)
+    scale: pl.Expr = pl.lit(None, pl.Boolean)
+    for i, group in enumerate(groups):
+        size = (
+            pl.when(g == i)
+            .then(
+                pl.when(_meets(group.sme_ceiling))
+                .then(pl.lit("large"))
+                .when(_meets(group.medium))
+                .then(pl.lit("medium"))
+                .when(_meets(group.small))
+                .then(pl.lit("small"))
+                .otherwise(pl.lit("micro"))
+            )
+            .otherwise(size)
+        )
+        whole = pl.all_horizontal(
+            [pl.col(k).is_not_null() & (pl.col(k) >= 0) for k in group.indicators]
+        )
+        complete = pl.when(g == i).then(whole).otherwise(complete)
+        if rule is not None:
+            own = (pl.col("revenue") >= rule.revenue_fen) if group.key == rule.group else False
+            scale = pl.when(g == i).then(own).otherwise(scale)
+    out = frame.select(
+        "industry_code", "employees", "revenue", "total_assets",
+        g.alias("_g"), complete.alias("_complete"),
+        pl.when(complete).then(size).alias("size_class"), scale.alias("above_scale"),
+    )  # fmt: skip
+    gaps = out.filter(pl.col("_g").is_not_null() & ~pl.col("_complete"))
+    if gaps.height:
+        figures = ("employees", "revenue", "total_assets")
+        filled = [
+            _size_open(groups[i], row)
+            for i, row in zip(gaps["_g"], gaps.select(figures).iter_rows(named=True), strict=True)
+        ]
+        fallback = out.with_row_index("_row").filter(
+            pl.col("_g").is_not_null() & ~pl.col("_complete")
+        )["_row"]
+        sizes = out["size_class"].scatter(fallback, pl.Series(filled, dtype=pl.Utf8))
+        out = out.with_columns(size_class=sizes)
+    return out.select("size_class", "above_scale")

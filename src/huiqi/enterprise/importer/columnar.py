@@ -128,11 +128,16 @@ def validate_batch(ctx: RowContext, rows: list[tuple[int, list[str]]]) -> BatchR
     count = len(rows)
     if not count:
         return BatchResult([], pl.DataFrame(schema=LONG_SCHEMA), [])
+    # transpose once (short rows padded), then strip each column as a vector
+    width = max(ctx.mapping) + 1 if ctx.mapping else 0
+    lines = [
+        cells if len(cells) >= width else [*cells, *[""] * (width - len(cells))]
+        for _n, cells in rows
+    ]
+    grid = list(zip(*lines, strict=False))
     texts: dict[str, pl.Series] = {}
     for i, key in ctx.mapping.items():
-        texts[key] = pl.Series(
-            key, [cells[i].strip() if i < len(cells) else "" for _n, cells in rows], pl.Utf8
-        )
+        texts[key] = pl.Series(key, grid[i], pl.Utf8).str.strip_chars()
     empty = pl.Series([""] * count, dtype=pl.Utf8)
     problem = pl.Series([False] * count, dtype=pl.Boolean)
     code_text = texts.get("credit_code", empty)

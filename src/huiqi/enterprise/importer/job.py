@@ -112,7 +112,7 @@ def run_import(
     path: Path,
     *,
     errors_path: Path | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
     source: str | None = None,
     recorded_by: str | None = None,
     job_id: int | None = None,

@@ -2,9 +2,11 @@
 
 The batch's values (long form) are joined with the current values of its enterprises: a value
 equal to the current one from the same source is left alone (so a re-import changes nothing); any
-other supersedes the current row. New value rows, superseded rows and the changed enterprises'
-``enterprise_current`` rows are each written in one statement (COPY on PostgreSQL), and one
-``EnterpriseChanged`` names the enterprises inserted or updated.
+other supersedes the current one. New enterprises' values are recorded as one pack each
+(``enterprise_value_pack``); a changed enterprise's pack first becomes value rows. Packs, new value
+rows, superseded rows and the changed enterprises' ``enterprise_current`` rows are each written in
+one statement (COPY on PostgreSQL), and one ``EnterpriseChanged`` names the enterprises inserted or
+updated.
 """
 
 from __future__ import annotations
@@ -18,15 +20,6 @@ from huiqi.core import clock
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.service import contract_frame, enterprise_changed
-
-_CURRENT_SCHEMA = {
-    "vid": pl.Int64,
-    "eid": pl.Int64,
-    "field": pl.Utf8,
-    "year": pl.Int64,
-    "old_value": pl.Utf8,
-    "old_source": pl.Utf8,
-}
 
 
 def stage(
@@ -47,9 +40,7 @@ def stage(
         {"eid": [ids[c] for c in codes], "code": codes}, schema={"eid": pl.Int64, "code": pl.Utf8}
     )
     existing = [ids[c] for c in codes if c not in new_set]
-    current = pl.DataFrame(
-        repo.current_values(session, existing), schema=_CURRENT_SCHEMA, orient="row"
-    )
+    current = repo.current_value_frame(session, existing)
     incoming = values.join(enterprises, on="code").join(
         current, on=["eid", "field", "year"], how="left"
     )
@@ -63,12 +54,34 @@ def stage(
     outcome = {
         c: "inserted" if c in new_set else "updated" if c in changed else "unchanged" for c in codes
     }
+    # a changed enterprise's pack becomes value rows first (the replaced values superseded), so
+    # an enterprise keeps one form or the other
+    packed = set(current.filter(pl.col("vid").is_null())["eid"].to_list())
+    retire: dict[int, set[tuple[str, int]]] = {}
+    for eid, fname, year in (
+        fresh.filter(pl.col("vid").is_null() & pl.col("old_value").is_not_null())
+        .select("eid", "field", "year")
+        .iter_rows()
+    ):
+        retire.setdefault(eid, set()).add((fname, year))
+    repo.unpack(session, sorted({ids[c] for c in changed} & packed), now, retire)
     # close old periods before adding new rows: one current row per (enterprise, field, year)
     repo.supersede(session, stale, now)
     moment = now if now.tzinfo else now.replace(tzinfo=UTC)
+    new_ids = pl.Series([ids[c] for c in new_codes], dtype=pl.Int64).implode()
+    is_new = pl.col("eid").is_in(new_ids)
+    # a new enterprise's values are recorded as one pack: one row instead of one per value
+    repo.add_packs(
+        session,
+        fresh.filter(is_new).select(
+            pl.col("eid").alias("enterprise_id"), "field", "year", "value", "source", "as_of"
+        ),
+        recorded_at=moment,
+        recorded_by=recorded_by,
+    )
     repo.add_value_frame(
         session,
-        fresh.select(
+        fresh.filter(~is_new).select(
             pl.col("eid").alias("enterprise_id"),
             "field",
             "year",
@@ -83,11 +96,15 @@ def stage(
     touched = enterprises.filter(pl.col("code").is_in(list(changed | new_set)))
     if touched.height:
         repo.touch_enterprises(session, [ids[c] for c in changed if c not in new_set], now)
-        kept = current.filter(
-            pl.col("eid").is_in(touched["eid"].implode())
-            & ~pl.col("vid").is_in(pl.Series(stale, dtype=pl.Int64).implode())
-        ).select("eid", "field", "year", pl.col("old_value").alias("value"))
-        state = pl.concat([kept, fresh.select("eid", "field", "year", "value")])
+        kept = current.filter(pl.col("eid").is_in(touched["eid"].implode())).join(
+            fresh.select("eid", "field", "year"), on=["eid", "field", "year"], how="anti"
+        )
+        state = pl.concat(
+            [
+                kept.select("eid", "field", "year", pl.col("old_value").alias("value")),
+                fresh.select("eid", "field", "year", "value"),
+            ]
+        )
         repo.upsert_current_frame(session, contract_frame(touched, state, clock.today()))
     if notify:
         enterprise_changed(session, {c for c, o in outcome.items() if o != "unchanged"})
