@@ -131,10 +131,12 @@ DEMO_POPULATION = 3000
 DEMO_SEED = 2020
 
 
-def pick_demo_enterprise(session: Session) -> str | None:
-    """A Lanzhou enterprise with much to show: eligible policies, a 免申即享 grant, policies
-    waiting for its data (待确认) and near misses (差一点); else the one with most eligible."""
+def pick_demo_enterprise(session: Session, prefer: str | None = None) -> str | None:
+    """A Lanzhou enterprise with much to show: eligible policies, a 免申即享 grant, a policy
+    waiting for data it may report itself (待确认) and near misses (差一点), ``prefer`` first
+    (the population's showcase firm); else the one with most eligible."""
 
+    from huiqi.enterprise.catalogue import catalogue
     from huiqi.enterprise.models import enterprise_current
     from huiqi.grants.models import Grant
     from huiqi.matching.models import MatchState
@@ -156,11 +158,21 @@ def pick_demo_enterprise(session: Session) -> str | None:
     with_grant = set(
         session.scalars(select(Grant.credit_code).where(Grant.credit_code.in_(candidates)))
     )
+    if prefer is not None:
+        candidates.insert(0, prefer)
+        with_grant |= set(
+            session.scalars(select(Grant.credit_code).where(Grant.credit_code == prefer))
+        )
     for code in candidates:
         if code not in with_grant:
             continue
         mine = my_policies(session, code)
-        if mine.to_confirm and mine.near_misses:
+        own = any(
+            (f := catalogue().fields.get(name)) is not None and f.self_report
+            for _version, exp in mine.to_confirm
+            for name in exp.missing
+        )
+        if own and mine.near_misses:
             return code
     return candidates[0] if candidates else None
 
@@ -225,7 +237,7 @@ def load_all(
         budget["notify"],
     )
     sync_subscriptions_from_registry(session)
-    demo_code = pick_demo_enterprise(session)
+    demo_code = pick_demo_enterprise(session, enterprises.showcase_code(population, seed))
     say(
         "免申即享:收款账户与企业自报数据 / grants: bank accounts and self-reported figures",
         budget["grants"],

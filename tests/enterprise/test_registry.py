@@ -250,6 +250,23 @@ def test_population_is_deterministic_and_codes_match_regions() -> None:
     assert len({r["credit_code"] for r in a}) == 400
 
 
+@pytest.mark.parametrize("size", [300, 3000])
+def test_demo_showcase_firm_is_a_lanzhou_manufacturer_with_graduate_hires(size: int) -> None:
+    from huiqi.core.codes import industry_classes
+    from huiqi.enterprise.population import generate, showcase_code, stage_showcase
+
+    rows = generate(size, 2020)
+    i = stage_showcase(rows)
+    assert i is not None and showcase_code(size, 2020) == rows[i]["credit_code"]
+    row = rows[i]
+    manufacturing = {c.code for c in industry_classes() if c.section == "C"}
+    assert row["region_code"].startswith("6201") and row["industry_code"] in manufacturing
+    assert int(row["graduate_hires"]) > 0
+    # R&D expense not yet exchanged (the firm may report it), revenue just under the 规上 line
+    assert row["rd_expense"] == "" and 1800 < float(row["revenue"]) < 2000
+    assert row["founded_on"] <= "2018-04-12"
+
+
 def test_listeners_run_in_priority_order(db_session: Session) -> None:
     calls: list[str] = []
 

@@ -241,8 +241,6 @@ def test_officer_approves_the_filtered_set_and_the_enterprise_is_told(
         assert "已通知企业补充" in text and message.get_attribute("data-level") == "warn"
     else:
         assert message.get_attribute("data-level") == "ok"
-    context.close()  # type: ignore[attr-defined]
-
     told = "已通知企业补充" in text
     context.close()  # type: ignore[attr-defined]
 
@@ -269,6 +267,52 @@ def test_officer_approves_the_filtered_set_and_the_enterprise_is_told(
     else:
         # data only a department's recognition list holds: the card says whom to ask
         expect(card.locator(".supply-elsewhere")).to_contain_text("部门")
+    context.close()  # type: ignore[attr-defined]
+
+
+# a realistic answer for each field the self-report form offers (money in 万元)
+SELF_REPORTED = {
+    "rd_expense": "120",
+    "employees": "46",
+    "export_revenue": "80",
+    "graduate_hires": "2",
+}
+
+
+def test_enterprise_finds_why_a_policy_is_to_confirm_and_supplies_the_data(
+    browser: object, live_server: str
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    context = _context(browser, live_server, "enterprise")
+    page: Page = context.new_page()  # type: ignore[attr-defined]
+    page.goto("/")
+    page.get_by_role("link", name="待确认(需补充数据)").first.click()
+    # a near miss says what the firm lacks
+    near = page.locator("#near-misses article").first
+    expect(near).to_be_visible()
+    expect(near.locator("li").first).not_to_be_empty()
+    # a policy waits for a figure the firm may report itself; its card links to the form
+    card = page.locator("#to-confirm article").filter(has=page.locator("a.supply")).first
+    expect(card).to_be_visible()
+    rule = card.get_attribute("data-rule")
+    supply = card.locator("a.supply")
+    field = str(supply.get_attribute("href")).split("#sr-")[1]
+    expect(card.locator(f".missing span[title='{field}']")).not_to_be_empty()
+    supply.click()
+    box = page.locator(f"#sr-{field}")
+    expect(box).to_be_visible()
+    box.fill(SELF_REPORTED[field])
+    page.locator("#self-report").get_by_role("button", name="保存").click()
+    expect(page.locator("p.notice")).to_contain_text("企业自报")
+    # the policy has left 待确认 and is decided, with its reasons
+    page.goto("/matching/mine")
+    expect(page.locator(f"#to-confirm article[data-rule='{rule}']")).to_have_count(0)
+    decided = page.locator(
+        f"#eligible article[data-rule='{rule}'], #near-misses article[data-rule='{rule}']"
+    )
+    expect(decided).to_have_count(1)
+    expect(decided.locator("li").first).not_to_be_empty()
     context.close()  # type: ignore[attr-defined]
 
 

@@ -26,7 +26,7 @@ from huiqi.core.export import SafeCsvWriter, append_row
 from huiqi.enterprise.graduates import Hire, contribution_fen
 from huiqi.enterprise.graduates import write as write_hires
 from huiqi.enterprise.importer import ImportReport, RowContext, columns, map_headers, validate_row
-from huiqi.enterprise.service import upsert
+from huiqi.enterprise.service import apply_changes, upsert
 
 FIGURES_YEAR = 2024
 AS_OF = date(2025, 3, 31)
@@ -323,6 +323,46 @@ def demo_hires(rows: list[dict[str, str]], seed: int = 2020) -> list[Hire]:
     return out
 
 
+# The showcase firm: a Lanzhou manufacturer of 46 staff with graduate hires, recognised as an
+# innovative SME and evaluated for the SRDI pool, whose R&D expense the tax exchange has not
+# brought yet (so the SRDI invitation waits for a figure it may report itself) and whose revenue
+# is just under the 规模以上 line (so the upgrade support is a near miss).
+SHOWCASE_FIGURES = {
+    "employees": "46",
+    "revenue": "1846.30",
+    "total_assets": "1620.00",
+    "taxable_income": "96.40",
+    "rd_expense": "",
+    "cert_innovative_sme_from": "2024-06-18",
+    "cert_innovative_sme_to": "2027-06-17",
+}
+SHOWCASE_SCORE = {"srdi_score": 72}
+SHOWCASE_PRIOR = {"revenue": 15_852_000_00}  # fen: 1585.20 万元
+
+
+def stage_showcase(rows: list[dict[str, str]]) -> int | None:
+    """Make the first Lanzhou manufacturer with graduate hires the showcase firm; its row index."""
+    manufacturing = {c.code for c in industry_classes() if c.section == "C"}
+    for i, row in enumerate(rows):
+        if (
+            row["region_code"].startswith("6201")
+            and row["industry_code"] in manufacturing
+            and int(row.get("graduate_hires") or 0) > 0
+            and not row["credit_code"].startswith("92")
+        ):
+            row.update(SHOWCASE_FIGURES)
+            row["founded_on"] = min(row["founded_on"], f"{FIGURES_YEAR - 6}-04-12")
+            return i
+    return None
+
+
+def showcase_code(size: int, seed: int = 2020) -> str | None:
+    """The credit code of the showcase firm of the demo population of this size and seed."""
+    rows = generate(size, seed)
+    i = stage_showcase(rows)
+    return None if i is None else rows[i]["credit_code"]
+
+
 def recent_quarter_end(today: date) -> date:
     """The last day of the quarter before the one `today` falls in."""
     first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
@@ -344,7 +384,17 @@ def load_demo(
     for i, row in enumerate(rows):
         if i % 3:
             row["as_of"] = recent
+    showcase = stage_showcase(rows)
     report = load_rows(session, rows)
+    if showcase is not None:
+        row = rows[showcase]
+        as_of = date.fromisoformat(row["as_of"])
+        code = row["credit_code"]
+        # the 工信 evaluation score and the year before's revenue from the tax bureau
+        apply_changes(session, code, SHOWCASE_SCORE, source="工信", as_of=as_of, year=FIGURES_YEAR)
+        apply_changes(
+            session, code, SHOWCASE_PRIOR, source="税务", as_of=as_of, year=FIGURES_YEAR - 1
+        )
     for part in range(0, len(hires := demo_hires(rows, seed)), 2000):
         write_hires(session, hires[part : part + 2000], recorded_by="demo")
     return report

@@ -32,9 +32,22 @@ class Asset:
     version: str
 
 
+# Loaded folders by path, with the (name, size, mtime) of every file they were read from: an
+# app built again in the same process (tests build one per test) reuses the compressed bodies
+# unless a file changed.
+_LOADED: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, Asset]]] = {}
+
+
 def _load(root: Path) -> dict[str, Asset]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    signature = tuple(
+        (p.as_posix(), st.st_size, st.st_mtime_ns) for p in files for st in [p.stat()]
+    )
+    loaded = _LOADED.get(root)
+    if loaded is not None and loaded[0] == signature:
+        return dict(loaded[1])
     assets: dict[str, Asset] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in files:
         body = path.read_bytes()
         media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         if media.startswith("text/"):
@@ -46,7 +59,8 @@ def _load(root: Path) -> dict[str, Asset]:
             media_type=media,
             version=hashlib.sha256(body).hexdigest()[:12],
         )
-    return assets
+    _LOADED[root] = (signature, assets)
+    return dict(assets)
 
 
 class StaticAssets:
