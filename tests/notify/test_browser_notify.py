@@ -141,6 +141,13 @@ def test_enterprise_reads_its_inbox_and_sets_up_notifications(
         assert session.get(Notification, note_id).read_at is not None  # type: ignore[union-attr]
         code = session.scalar(select(User.credit_code).where(User.username == "enterprise"))
 
+    def subscription_state() -> tuple[object, ...] | None:
+        with db.session_scope() as session:
+            sub = session.scalar(select(Subscription).where(Subscription.credit_code == code))
+            return None if sub is None else (sub.email, sub.email_consent_at, sub.daily_cap)
+
+    # the registry may already hold a contact for the firm; a refused save must change nothing
+    before_refusal = subscription_state()
     page.get_by_role("link", name="推送设置").click()
     email = page.get_by_label("邮箱地址")
     # the browser itself refuses what is not an address at all…
@@ -151,8 +158,7 @@ def test_enterprise_reads_its_inbox_and_sets_up_notifications(
     page.get_by_label("同意接收邮件推送").check()
     page.get_by_role("button", name="保存", exact=True).click()
     expect(page.locator("#settings-error")).to_contain_text("邮箱地址")
-    with db.session_scope() as session:
-        assert session.scalar(select(Subscription).where(Subscription.credit_code == code)) is None
+    assert subscription_state() == before_refusal
 
     page.get_by_label("邮箱地址").fill("caiwu@lzjx.example.cn")
     page.get_by_label("同意接收邮件推送").check()
@@ -161,15 +167,29 @@ def test_enterprise_reads_its_inbox_and_sets_up_notifications(
     page.locator("#ns-cap").fill("3")
     page.get_by_role("button", name="保存", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="已保存")).to_be_visible()
-    expect(page.locator("#consent-history tbody tr")).to_have_count(1)
-    expect(page.locator("#consent-history tbody tr td").nth(2)).to_have_text("同意")
+    # newest first: the grant made on the settings page heads the history
+    newest = page.locator("#consent-history tbody tr").first.locator("td")
+    expect(newest.nth(2)).to_have_text("同意")
+    expect(newest.nth(3)).to_have_text("推送设置页")
     with db.session_scope() as session:
         sub = session.scalar(select(Subscription).where(Subscription.credit_code == code))
         assert sub is not None and sub.email == "caiwu@lzjx.example.cn"
         assert sub.email_consent_at is not None
         assert (sub.quiet_start, sub.quiet_end, sub.daily_cap) == (22 * 60, 7 * 60 + 30, 3)
-        events = session.scalars(select(ConsentEvent).where(ConsentEvent.credit_code == code))
-        assert [(e.channel, e.granted, e.via) for e in events] == [("email", True, "settings")]
+        events = session.scalars(
+            select(ConsentEvent).where(
+                ConsentEvent.credit_code == code, ConsentEvent.via == "settings"
+            )
+        )
+        # a consent given for the registry's address ends when the firm names another one
+        ended = [("email", False, "settings")] if before_refusal and before_refusal[1] else []
+        assert [(e.channel, e.granted, e.via) for e in events] == [
+            *ended,
+            ("email", True, "settings"),
+        ]
+        recorded = session.scalars(select(ConsentEvent).where(ConsentEvent.credit_code == code))
+        shown = len(recorded.all())
+    expect(page.locator("#consent-history tbody tr")).to_have_count(shown)
 
     page.goto(f"{base}/grants/mine")
     expect(page.get_by_role("heading", level=1)).to_have_text("免申即享")

@@ -117,12 +117,14 @@ def test_english_inbox_message_and_api_show_the_english_text(demo: object) -> No
 
 
 def test_rows_from_before_fall_back_to_chinese(demo: object) -> None:
+    from huiqi.accounts.models import User
     from huiqi.core.db import session_scope
 
     with session_scope() as s:
+        code = s.scalar(select(User.credit_code).where(User.username == "enterprise"))
         note_id = s.scalar(
             select(Notification.id)
-            .where(Notification.credit_code == "91620104MA3KCCN64W")
+            .where(Notification.credit_code == code)
             .order_by(Notification.id)
         )
         s.execute(

@@ -326,7 +326,9 @@ def demo_hires(rows: list[dict[str, str]], seed: int = 2020) -> list[Hire]:
 # The showcase firm: a Lanzhou manufacturer of 46 staff with graduate hires, recognised as an
 # innovative SME and evaluated for the SRDI pool, whose R&D expense the tax exchange has not
 # brought yet (so the SRDI invitation waits for a figure it may report itself) and whose revenue
-# is just under the 规模以上 line (so the upgrade support is a near miss).
+# is just under the 规模以上 line (so the upgrade support is a near miss). Its high-tech
+# certificate dates are not on record either, so the science-funding call under (二十三) asks it
+# to confirm them.
 SHOWCASE_FIGURES = {
     "employees": "46",
     "revenue": "1846.30",
@@ -335,6 +337,8 @@ SHOWCASE_FIGURES = {
     "rd_expense": "",
     "cert_innovative_sme_from": "2024-06-18",
     "cert_innovative_sme_to": "2027-06-17",
+    "cert_high_tech_from": "",
+    "cert_high_tech_to": "",
 }
 SHOWCASE_SCORE = {"srdi_score": 72}
 SHOWCASE_PRIOR = {"revenue": 15_852_000_00}  # fen: 1585.20 万元
