@@ -81,6 +81,20 @@ def copy_demo(data_dir: Path, population: int) -> None:
         src.backup(dst)
 
 
+def demo_app(data_dir: Path, secret_key: str, population: int = 200) -> tuple[Any, Any]:
+    """The platform in process on its own copy of the demo (a small population): (app, engine)."""
+    from huiqi.core import db, migrate
+    from huiqi.core.config import Settings
+    from huiqi.web.app import create_app
+
+    settings = Settings(env="test", data_dir=data_dir, secret_key=secret_key)
+    copy_demo(data_dir, population)
+    migrate.upgrade(settings.effective_database_url)
+    engine = db.make_engine(settings.effective_database_url)
+    db.configure(engine)
+    return create_app(settings, configure_db=False), engine
+
+
 @contextmanager
 def live_server(
     data_dir: Path,

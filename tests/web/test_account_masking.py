@@ -3,8 +3,6 @@ the grants API; only the four-eyes payment file carries the whole number."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -17,17 +15,7 @@ from tests.conftest import csrf_from
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     """The platform on a copy of the demo (a small population) in its own SQLite file."""
-    from huiqi.core import db, migrate
-    from huiqi.core.config import Settings
-    from huiqi.web.app import create_app
-
-    data_dir: Path = tmp_path_factory.mktemp("masking")
-    settings = Settings(env="test", data_dir=data_dir, secret_key="account-masking-secret-012345")
-    live.copy_demo(data_dir, 200)
-    migrate.upgrade(settings.effective_database_url)
-    engine = db.make_engine(settings.effective_database_url)
-    db.configure(engine)
-    return create_app(settings, configure_db=False), engine
+    return live.demo_app(tmp_path_factory.mktemp("masking"), "account-masking-secret-012345")
 
 
 def _login(client: TestClient, username: str, password: str) -> None:

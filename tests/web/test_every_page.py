@@ -8,7 +8,6 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -83,17 +82,7 @@ def _use(world: tuple[object, object]) -> object:
 
 def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     """The platform on a copy of the demo (a small population) in its own SQLite file."""
-    from huiqi.core import db, migrate
-    from huiqi.core.config import Settings
-    from huiqi.web.app import create_app
-
-    data_dir: Path = tmp_path_factory.mktemp("every-page")
-    settings = Settings(env="test", data_dir=data_dir, secret_key="every-page-secret-0123456789")
-    live.copy_demo(data_dir, 200)
-    migrate.upgrade(settings.effective_database_url)
-    engine = db.make_engine(settings.effective_database_url)
-    db.configure(engine)
-    return create_app(settings, configure_db=False), engine
+    return live.demo_app(tmp_path_factory.mktemp("every-page"), "every-page-secret-0123456789")
 
 
 def visible_text(html: str) -> str:

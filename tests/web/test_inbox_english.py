@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
@@ -27,17 +26,7 @@ DEMO_KINDS = {"matchset", "funds-call", "funds-app", "grant"}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     """The platform on a copy of the demo (a small population) in its own SQLite file."""
-    from huiqi.core import db, migrate
-    from huiqi.core.config import Settings
-    from huiqi.web.app import create_app
-
-    data_dir: Path = tmp_path_factory.mktemp("inbox-en")
-    settings = Settings(env="test", data_dir=data_dir, secret_key="inbox-english-secret-0123456")
-    live.copy_demo(data_dir, 200)
-    migrate.upgrade(settings.effective_database_url)
-    engine = db.make_engine(settings.effective_database_url)
-    db.configure(engine)
-    return create_app(settings, configure_db=False), engine
+    return live.demo_app(tmp_path_factory.mktemp("inbox-en"), "inbox-english-secret-0123456")
 
 
 @pytest.fixture
