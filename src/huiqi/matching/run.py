@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from huiqi import events
-from huiqi.core import clock
+from huiqi.core import clock, db
 from huiqi.core.bulk import chunks
 from huiqi.core.db import utcnow
 from huiqi.enterprise.models import enterprise_current
@@ -292,6 +292,10 @@ def match(
             _record(run, report, done, total)
         if checkpoint:
             checkpoint()
+            # a long run grows match_state, notifications and grants from nothing
+            if db.at_doubling(start // batch_size + 1):
+                db.refresh_statistics(session)
+                checkpoint()
     return report
 
 
