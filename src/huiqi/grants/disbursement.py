@@ -324,6 +324,8 @@ def grant_message_en(grant: Grant) -> tuple[str, str]:
             lines.append(f"  · {f.en}: {'yes' if value else 'no'}")
         else:
             lines.append(f"  · {f.en}: {display(f, value)}")
+    if grant.snapshot.get("formula"):
+        lines.append(f"How it is computed: {readable_formula(grant.snapshot['formula'], 'en')}")
     lines.append(
         "What to do: nothing. With questions about the amount, contact"
         f" {grant.department or 'the department in charge'}."
