@@ -401,7 +401,7 @@ def notify_results(session: Session, changed_results: Iterable[ResultChange]) ->
 
     Call it in the matching run's transaction with the changed results; a rerun with the
     same rule versions and results creates nothing (dedupe key: enterprise, rule, rule version,
-    result).
+    result, the stored state replaced).
     """
     ids = queue_result_notes(session, changed_results)
     notes: list[Notification] = []
