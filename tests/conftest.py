@@ -215,6 +215,20 @@ def login_as(client: TestClient, make_user: Callable[..., object]) -> Callable[.
     return login
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that drive a browser or are marked slow run first, each module's tests together:
+    the many short tests then fill in around them on the other workers, and no long module is
+    left to finish alone at the end."""
+
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    heavy = {
+        module(i) for i in items if i.get_closest_marker("browser") or i.get_closest_marker("slow")
+    }
+    items.sort(key=lambda item: module(item) not in heavy)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say up front whether the PostgreSQL half of the suite runs."""
     if os.environ.get(PG_ENV):

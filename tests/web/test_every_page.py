@@ -18,6 +18,7 @@ from huiqi.enterprise.catalogue import catalogue
 from tests import live
 from tests.conftest import csrf_from
 
+pytestmark = pytest.mark.slow
 MAX_PAGES = 200
 PER_KIND = 2
 SKIP = re.compile(
