@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import User
@@ -124,6 +124,26 @@ def channel_rate(settings: Settings, channel: str) -> int:
     if settings.notify_rate_per_minute is not None:
         return settings.notify_rate_per_minute
     return DEFAULT_CHANNEL_RATES.get(channel, FALLBACK_RATE)
+
+
+def due_rows(channel: str, status: OutboxStatus, now: datetime, limit: int) -> Select[int]:
+    """The ids of a channel's due rows of one status (sending: lease expired), in claim order.
+
+    Each status is asked for by its own query so that both walk the (channel, status,
+    next_attempt_at, id) index in order and stop at `limit`: one query with the two conditions
+    OR-ed sorted every due row of the outbox on each claim, quadratic over a 400,000-row push.
+    """
+    due = (
+        OutboxMessage.claimed_until < now
+        if status == OutboxStatus.sending
+        else OutboxMessage.next_attempt_at <= now
+    )
+    return (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.channel == channel, OutboxMessage.status == status, due)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
 
 
 class RateLimiter:
@@ -381,34 +401,17 @@ class Dispatcher:
     def claim(self, channel: str, limit: int) -> list[int]:
         """Claim up to `limit` due rows of a channel for this worker; committed at once.
 
-        Rows whose lease ran out come first, then pending ones in due order. Each is picked by
-        its own query so that both walk the (status, next_attempt_at) index in order: one query
-        with the two conditions OR-ed sorted every due row of the outbox on each claim, which
-        made a 400,000-row push quadratic.
+        Rows whose lease ran out come first, then pending ones in due order (see due_rows).
         """
         now = self.clock()
         token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
         with self._tx() as session:
             locking = session.get_bind().dialect.name == "postgresql"
             ids: list[int] = []
-            for due in (
-                and_(
-                    OutboxMessage.status == OutboxStatus.sending,
-                    OutboxMessage.claimed_until < now,
-                ),
-                and_(
-                    OutboxMessage.status == OutboxStatus.pending,
-                    OutboxMessage.next_attempt_at <= now,
-                ),
-            ):
+            for status in (OutboxStatus.sending, OutboxStatus.pending):
                 if len(ids) >= limit:
                     break
-                pick = (
-                    select(OutboxMessage.id)
-                    .where(OutboxMessage.channel == channel, due)
-                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                    .limit(limit - len(ids))
-                )
+                pick = due_rows(channel, status, now, limit - len(ids))
                 if locking:
                     pick = pick.with_for_update(skip_locked=True)
                 ids += session.scalars(pick)
