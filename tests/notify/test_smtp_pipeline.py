@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from huiqi.core.clock import aware
 from huiqi.core.config import Settings
 from huiqi.notify.channels import EmailSender, Outbound
 from huiqi.notify.dispatcher import Dispatcher
@@ -116,30 +115,33 @@ def test_relay_down_backs_off_and_resumes_without_loss(
     settings: Settings,
     clock: Clock,
 ) -> None:
-    """Connection refused keeps the mail queued with backoff; the relay back, each goes once."""
+    """Connection refused pauses the channel and keeps the mail queued, however long the outage
+    (no attempt is used up); once the relay is back, each message goes exactly once."""
     relay = ScriptedRelay().start()
     port = relay.port
     relay.stop()  # the relay goes down
     subscribe(ENT_A, consent_sms=False, consent_webhook=False, daily_cap="20")
     for i in range(5):
         _note(db_session, f"k-down-{i}", subject=f"政策消息 {i}")
-    cfg = _settings(settings, port)
-    dispatcher = Dispatcher(cfg, factory=session_maker, parallel=False, clock=clock)
-    assert dispatcher.run_once().retried == {"email": 5}
-    rows = list(db_session.scalars(select(OutboxMessage)))
-    assert {r.status for r in rows} == {"pending"}
-    assert {aware(r.next_attempt_at) for r in rows} == {clock.now + timedelta(seconds=60)}
-
-    relay = ScriptedRelay().start(port)  # back, before the retry is due
-    try:
-        assert dispatcher.run_once().total == 0  # the backoff is kept
-        assert relay.sessions == 0
+    cfg = _settings(settings, port)  # at most 3 attempts a message
+    dispatcher = Dispatcher(cfg, factory=session_maker, parallel=False, batch=2, clock=clock)
+    for _ in range(4):  # more rounds than a message has attempts
+        # a pass probes the relay with one batch and pauses the channel; the next pass probes
+        # the next batch; a probed row waits out a backoff step
+        assert [dispatcher.run_once().total for _ in range(4)] == [2, 2, 1, 0]
+        db_session.expire_all()
+        rows = list(db_session.scalars(select(OutboxMessage)))
+        assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
+        assert all("SMTP" in str(r.last_error) for r in rows)
         clock.now += timedelta(seconds=60)
+
+    relay = ScriptedRelay().start(port)  # back
+    try:
         assert dispatcher.run_once().sent == {"email": 5}
         assert dispatcher.run_once().total == 0
     finally:
         relay.stop()
     db_session.expire_all()
     rows = list(db_session.scalars(select(OutboxMessage)))
-    assert {r.status for r in rows} == {"sent"}
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
     assert sorted(_keys(relay)) == sorted(r.idempotency_key for r in rows)

@@ -202,7 +202,7 @@ class EmailSender:
             try:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             except (smtplib.SMTPException, OSError) as exc:
-                down = DeliveryError(f"SMTP {self.host}:{self.port}: {exc}")
+                down = DeliveryError(f"SMTP {self.host}:{self.port}: {exc}", unreachable=True)
                 errors.extend([down] * (len(envelopes) - len(errors)))
                 break
             try:

@@ -115,6 +115,7 @@ STORE_OUTCOME = (
             bindparam("b_retry_at", type_=_outbox.next_attempt_at.type), _outbox.next_attempt_at
         ),
         history=bindparam("b_history", type_=_outbox.history.type),
+        attempts=bindparam("b_attempts"),
     )
 )
 DIGEST_FINAL = (OutboxStatus.sent, OutboxStatus.dead, OutboxStatus.cancelled)
@@ -539,11 +540,22 @@ class Dispatcher:
 
     @staticmethod
     def _outcome(
-        row: Any, status: str, error: str | None, now: datetime, retry_at: datetime | None = None
+        row: Any,
+        status: str,
+        error: str | None,
+        now: datetime,
+        retry_at: datetime | None = None,
+        *,
+        counted: bool = True,
     ) -> dict[str, Any]:
-        """The parameters of one row's UPDATE in _store (its history gains the attempt)."""
-        entry = {"at": now.isoformat(), "attempt": row.attempts, "status": status, "error": error}
+        """The parameters of one row's UPDATE in _store (its history gains the attempt).
+
+        An attempt not `counted` (the channel's relay was down) gives back the one its claim took.
+        """
+        attempts = row.attempts if counted else row.attempts - 1
+        entry = {"at": now.isoformat(), "attempt": attempts, "status": status, "error": error}
         return {
+            "b_attempts": attempts,
             "b_id": row.id,
             "b_claim": row.claimed_by,
             "b_status": status,
@@ -620,6 +632,17 @@ class Dispatcher:
                 if error is None:
                     outcomes.append(self._outcome(row, OutboxStatus.sent, None, now))
                     stats.add(stats.sent, row.channel)
+                elif error.unreachable:
+                    # the relay is down, not the message at fault: however long the outage, the
+                    # row keeps its attempts and waits one backoff step (the channel pauses)
+                    retry_at = now + timedelta(seconds=self.settings.notify_backoff_seconds)
+                    retry_at = service.quiet_until(quiet.get(row.credit_code), retry_at) or retry_at
+                    outcomes.append(
+                        self._outcome(
+                            row, OutboxStatus.pending, str(error), now, retry_at, counted=False
+                        )
+                    )
+                    stats.add(stats.retried, row.channel)
                 elif error.permanent or row.attempts >= self.settings.notify_max_attempts:
                     outcomes.append(self._outcome(row, OutboxStatus.dead, str(error), now))
                     stats.add(stats.dead, row.channel)
@@ -639,21 +662,26 @@ class Dispatcher:
                     stats.add(stats.retried, row.channel)
             self._store(session, outcomes, now)
 
-    def deliver_batch(self, ids: list[int], stats: RunStats) -> None:
+    def deliver_batch(self, ids: list[int], stats: RunStats) -> bool:
         """Send a batch of claimed rows of one channel and record what happened.
 
         Three short transactions whatever the batch size: the claim (already committed), the
-        rendering, the outcomes. The sends in between run concurrently (see send_all).
+        rendering, the outcomes. The sends in between run concurrently (see send_all). True
+        when the channel's relay could not be reached.
         """
-        self.send_and_record(self._prepare(ids, stats), stats)
+        return self.send_and_record(self._prepare(ids, stats), stats)
 
-    def send_and_record(self, prepared: list[Prepared], stats: RunStats) -> None:
-        """Send rendered rows of one channel, then record every outcome in one transaction."""
+    def send_and_record(self, prepared: list[Prepared], stats: RunStats) -> bool:
+        """Send rendered rows of one channel, then record every outcome in one transaction.
+
+        True when the channel's relay could not be reached (the channel pauses for this pass).
+        """
         if not prepared:
-            return
+            return False
         channel = prepared[0].message.channel
         errors = send_all(self.senders[channel], [p.message for p in prepared])
         self._record(prepared, errors, stats)
+        return any(e is not None and e.unreachable for e in errors)
 
     # -- passes ---------------------------------------------------------------------------
 
@@ -677,19 +705,25 @@ class Dispatcher:
         the sends' waits on the network and the database work overlap. Only the batch being
         sent is in flight in the crash-safety sense: the next one is claimed but not yet sent,
         and a crash leaves it to be sent once, after its lease.
+
+        A channel whose relay cannot be reached stops claiming for the pass: one batch a pass
+        probes it, the rest of the queue stays untouched until it is back.
         """
         if not self.parallel:  # one thread does everything, a batch at a time
             for ids in self._claims(channel, stop):
-                self.deliver_batch(ids, stats)
+                if self.deliver_batch(ids, stats):
+                    return
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"send-{channel}") as sender:
-            sending: Future[None] | None = None
+            sending: Future[bool] | None = None
             try:
                 for ids in self._claims(channel, stop):
                     prepared = self._prepare(ids, stats)
-                    if sending is not None:
-                        sending.result()
+                    down = sending is not None and sending.result()
+                    # a batch already claimed is still sent (it fails fast if the relay is down)
                     sending = sender.submit(self.send_and_record, prepared, stats)
+                    if down:
+                        break
             finally:
                 if sending is not None:
                     sending.result()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 
 class DeliveryError(Exception):
-    """A send failed; `permanent` means retrying cannot help (dead-letter at once)."""
+    """A send failed; `permanent` means retrying cannot help (dead-letter at once).
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    `unreachable` means the channel's own relay or gateway could not be reached: the message is
+    not at fault, so the attempt does not count against it and the channel pauses.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
