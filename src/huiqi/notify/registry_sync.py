@@ -6,9 +6,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
@@ -82,6 +83,16 @@ def _last_registry_events(
     return out
 
 
+def _new_subscription(code: str, now: datetime) -> dict[str, Any]:
+    """The columns of a subscription the registry creates, before its channels are filled in."""
+    return {
+        "credit_code": code, "email": None, "phone": None, "webhook_url": None,
+        "webhook_secret": None, "email_consent_at": None, "sms_consent_at": None,
+        "webhook_consent_at": None, "muted_topics": [], "quiet_start": None, "quiet_end": None,
+        "daily_cap": 5, "updated_at": now, "updated_by": REGISTRY_VIA,
+    }  # fmt: skip
+
+
 def _registry_address(channel: Channel, raw: str, *, allow_private: bool) -> str:
     """The registry's address checked as the settings page checks it (SettingsError if bad)."""
     if channel == Channel.email:
@@ -122,6 +133,11 @@ def sync_subscriptions_from_registry(
         for chunk in _chunks(targets)
         for s in session.scalars(select(Subscription).where(Subscription.credit_code.in_(chunk)))
     }
+    # subscriptions the registry creates and the consent it grants are inserted in bulk after
+    # the loop (a bulk import brings tens of thousands per batch, too many for one ORM object
+    # each); withdrawals and changes to existing subscriptions go through the ORM as before
+    created: dict[str, dict[str, Any]] = {}
+    grants: list[dict[str, Any]] = []
     now = utcnow()
     for code in targets:
         values = contacts.get(code, {})
@@ -144,34 +160,42 @@ def sync_subscriptions_from_registry(
                 assert address_value is not None and consent_value is not None
                 day = max(address_value[1], consent_value[1])
                 given = clock.day_start(day)
+                consent_attr = f"{channel.value}_consent_at"
                 sub = subs.get(code)
                 if sub is None:
-                    sub = Subscription(credit_code=code, muted_topics=[], daily_cap=5)
-                    session.add(sub)
-                    subs[code] = sub
-                if getattr(sub, attr) != wanted:
-                    # consent given for the old address does not carry over to the new one
-                    consent_change(
-                        session, sub, channel, False, None, via=REGISTRY_VIA, actor=None, now=now
-                    )
-                    setattr(sub, attr, wanted)
-                consent_attr = f"{channel.value}_consent_at"
-                if getattr(sub, consent_attr) is None:
-                    setattr(sub, consent_attr, given)
-                session.add(
-                    ConsentEvent(
-                        credit_code=code,
-                        channel=channel.value,
-                        granted=True,
-                        at=given,
-                        via=REGISTRY_VIA,
-                        actor=consent_value[2][:64],
-                        address=wanted,
-                    )
+                    # a new subscription holds no consent yet, so there is none to withdraw
+                    row = created.get(code)
+                    if row is None:
+                        row = created[code] = _new_subscription(code, now)
+                    row[attr] = wanted
+                    if row[consent_attr] is None:
+                        row[consent_attr] = given
+                    if channel == Channel.webhook and not row["webhook_secret"]:
+                        row["webhook_secret"] = secrets.token_hex(32)
+                else:
+                    if getattr(sub, attr) != wanted:
+                        # consent given for the old address does not carry over to the new one
+                        consent_change(
+                            session, sub, channel, False, None, via=REGISTRY_VIA, actor=None,
+                            now=now,
+                        )  # fmt: skip
+                        setattr(sub, attr, wanted)
+                    if getattr(sub, consent_attr) is None:
+                        setattr(sub, consent_attr, given)
+                    if channel == Channel.webhook and not sub.webhook_secret:
+                        sub.webhook_secret = secrets.token_hex(32)
+                    sub.updated_at, sub.updated_by = now, REGISTRY_VIA
+                grants.append(
+                    {
+                        "credit_code": code,
+                        "channel": channel.value,
+                        "granted": True,
+                        "at": given,
+                        "via": REGISTRY_VIA,
+                        "actor": consent_value[2][:64],
+                        "address": wanted,
+                    }
                 )
-                if channel == Channel.webhook and not sub.webhook_secret:
-                    sub.webhook_secret = secrets.token_hex(32)
-                sub.updated_at, sub.updated_by = now, REGISTRY_VIA
                 report.granted.append((code, channel.value))
             elif previous is not None and previous.granted:
                 sub = subs.get(code)
@@ -215,7 +239,15 @@ def sync_subscriptions_from_registry(
                             address=previous.address,
                         )
                     )
+    # the ORM's withdrawals first, so a grant that replaces one is the later event
     session.flush()
+    # Core inserts: one executemany each, without the ORM's bookkeeping per row
+    subscriptions: Table = Subscription.__table__  # type: ignore[assignment]
+    events: Table = ConsentEvent.__table__  # type: ignore[assignment]
+    if created:
+        session.execute(insert(subscriptions), list(created.values()))
+    if grants:
+        session.execute(insert(events), grants)
     return report
 
 
