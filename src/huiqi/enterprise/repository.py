@@ -8,7 +8,21 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import polars as pl
-from sqlalchemy import Select, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
@@ -41,20 +55,28 @@ def _code_list(conn: Any, codes: Sequence[str]) -> tuple[str, Any]:
     return "SELECT value FROM json_each(?)", json.dumps(list(codes))
 
 
+def codes_in(conn: Any, column: Any, codes: Sequence[str]) -> Any:
+    """``column IN codes`` as one bound parameter (see ``_code_list``), for statements built with
+    SQLAlchemy."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(
+            cast(bindparam(None, list(codes), type_=ARRAY(String)), ARRAY(String))
+        )
+    values: Select[tuple[Any]] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(list(codes)))
+    )
+    return column.in_(values.scalar_subquery())
+
+
 def ids_for_codes(session: Session, codes: Sequence[str]) -> dict[str, int]:
     """Map credit codes to enterprise ids for those that exist (one statement)."""
     if not codes:
         return {}
+    t: Table = Enterprise.__table__  # type: ignore[assignment]
     conn = session.connection()
-    if conn.dialect.name == "postgresql":  # an index scan over the array
-        sql = (
-            "SELECT credit_code, id FROM enterprise WHERE credit_code = ANY(CAST(%s AS varchar[]))"
-        )
-        rows = conn.exec_driver_sql(sql, (list(codes),))
-    else:
-        listed, param = _code_list(conn, codes)
-        sql = f"SELECT credit_code, id FROM enterprise WHERE credit_code IN ({listed})"  # noqa: S608
-        rows = conn.exec_driver_sql(sql, (param,))
+    rows = conn.execute(
+        select(t.c.credit_code, t.c.id).where(codes_in(conn, t.c.credit_code, codes))
+    )
     return {code: ident for code, ident in rows}
 
 
@@ -418,19 +440,62 @@ def live_values(
         q = q.where(EnterpriseValue.field.in_(list(fields)))
     if year is not None:
         q = q.where(EnterpriseValue.year == year)
-    out: list[tuple[str, str, int, str, date, str]] = []
-    if credit_codes is None:
-        out.extend(tuple(r) for r in session.execute(q))  # type: ignore[misc]
-    else:
-        for part in chunks(credit_codes):
-            out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
-    wanted = None if fields is None else set(fields)
-    out.extend(
-        (v.credit_code, v.field, v.year, v.value, v.as_of, v.source)
-        for v in _packed(session, codes=credit_codes, fields=wanted)
-        if year is None or v.year == year
-    )
+    if credit_codes is not None:
+        q = q.where(codes_in(session.connection(), Enterprise.credit_code, credit_codes))
+    out: list[tuple[str, str, int, str, date, str]] = [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
+    out.extend(_packed_live(session, credit_codes, fields, year))
     return out
+
+
+def _packed_live(
+    session: Session,
+    credit_codes: Sequence[str] | None,
+    fields: Sequence[str] | None,
+    year: int | None,
+) -> list[tuple[str, str, int, str, date, str]]:
+    """``live_values`` of the enterprises recorded as packs, decoded by Polars: a bulk import's
+    handlers read these for every enterprise of every batch."""
+    p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    e: Table = Enterprise.__table__  # type: ignore[assignment]
+    q = select(e.c.credit_code, p.c.source, p.c.as_of, p.c.entries).join(
+        e, e.c.id == p.c.enterprise_id
+    )
+    conn = session.connection()
+    if credit_codes is not None:
+        q = q.where(codes_in(conn, e.c.credit_code, credit_codes))
+    rows = list(conn.execute(q))
+    if not rows:
+        return []
+    entry = pl.col("entry")
+    own = entry.list.len() > 3
+    frame = (
+        pl.DataFrame(
+            rows,
+            schema={"code": pl.Utf8, "source": pl.Utf8, "as_of": pl.Date, "entries": pl.Utf8},
+            orient="row",
+        )
+        .with_columns(entry=pl.col("entries").str.json_decode(pl.List(pl.List(pl.Utf8))))
+        .explode("entry")
+        .select(
+            "code",
+            entry.list.get(0).alias("field"),
+            entry.list.get(1).cast(pl.Int64).alias("year"),
+            entry.list.get(2).alias("value"),
+            pl.when(own)
+            .then(entry.list.get(4, null_on_oob=True).str.to_date("%Y-%m-%d"))
+            .otherwise(pl.col("as_of"))
+            .alias("as_of"),
+            pl.when(own)
+            .then(entry.list.get(3, null_on_oob=True))
+            .otherwise(pl.col("source"))
+            .alias("source"),
+        )
+    )
+    if fields is not None:
+        frame = frame.filter(pl.col("field").is_in(list(fields)))
+    if year is not None:
+        frame = frame.filter(pl.col("year") == year)
+    return frame.rows()
 
 
 def value_sources(
