@@ -36,7 +36,6 @@ REGISTRY_FIELDS: tuple[tuple[Channel, str, str, str], ...] = (
     (Channel.sms, "contact_phone", "consent_phone", "phone"),
     (Channel.webhook, "contact_webhook", "consent_webhook", "webhook_url"),
 )
-_IN_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 
 
 @dataclass
@@ -46,11 +45,6 @@ class RegistrySync:
     granted: list[tuple[str, str]] = field(default_factory=list)  # (credit code, channel)
     withdrawn: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (code, field, why)
-
-
-def _chunks(codes: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(codes), _IN_CHUNK):
-        yield codes[start : start + _IN_CHUNK]
 
 
 def _registry_contacts(
@@ -71,16 +65,9 @@ def _last_registry_events(
 ) -> dict[tuple[str, str], ConsentEvent]:
     """The latest consent event the registry recorded per (enterprise, channel)."""
     q = select(ConsentEvent).where(ConsentEvent.via == REGISTRY_VIA).order_by(ConsentEvent.id)
-    batches = (
-        [q]
-        if credit_codes is None
-        else [q.where(ConsentEvent.credit_code.in_(chunk)) for chunk in _chunks(credit_codes)]
-    )
-    out: dict[tuple[str, str], ConsentEvent] = {}
-    for query in batches:
-        for event in session.scalars(query):
-            out[(event.credit_code, event.channel)] = event
-    return out
+    if credit_codes is not None:
+        q = q.where(ent_repo.codes_in(session.connection(), ConsentEvent.credit_code, credit_codes))
+    return {(event.credit_code, event.channel): event for event in session.scalars(q)}
 
 
 def _new_subscription(code: str, now: datetime) -> dict[str, Any]:
@@ -128,11 +115,18 @@ def sync_subscriptions_from_registry(
     contacts = _registry_contacts(session, codes)
     last = _last_registry_events(session, codes)
     targets = sorted(set(contacts) | {code for code, _ in last})
-    subs = {
-        s.credit_code: s
-        for chunk in _chunks(targets)
-        for s in session.scalars(select(Subscription).where(Subscription.credit_code.in_(chunk)))
-    }
+    subs = (
+        {
+            s.credit_code: s
+            for s in session.scalars(
+                select(Subscription).where(
+                    ent_repo.codes_in(session.connection(), Subscription.credit_code, targets)
+                )
+            )
+        }
+        if targets
+        else {}
+    )
     # subscriptions the registry creates and the consent it grants are inserted in bulk after
     # the loop (a bulk import brings tens of thousands per batch, too many for one ORM object
     # each); withdrawals and changes to existing subscriptions go through the ORM as before
