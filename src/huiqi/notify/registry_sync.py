@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.core import clock
+from huiqi.core import clock, db
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
@@ -235,13 +235,8 @@ def sync_subscriptions_from_registry(
                     )
     # the ORM's withdrawals first, so a grant that replaces one is the later event
     session.flush()
-    # Core inserts: one executemany each, without the ORM's bookkeeping per row
-    subscriptions: Table = Subscription.__table__  # type: ignore[assignment]
-    events: Table = ConsentEvent.__table__  # type: ignore[assignment]
-    if created:
-        session.execute(insert(subscriptions), list(created.values()))
-    if grants:
-        session.execute(insert(events), grants)
+    db.insert_rows(session, Subscription.__table__, list(created.values()))  # type: ignore[arg-type]
+    db.insert_rows(session, ConsentEvent.__table__, grants)  # type: ignore[arg-type]
     return report
 
 
