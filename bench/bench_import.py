@@ -13,6 +13,7 @@ costs. PostgreSQL: a scratch database (default huiqi_bench on 127.0.0.1) is drop
 The domain event handlers are installed as the command line installs them, so each batch also
 seeds push subscriptions from the registry's consented contacts, as a real import does. On
 PostgreSQL the server's CPU for the import (its backends' own, read from /proc) is printed too.
+``--no-handlers`` measures the import alone.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def child(args: argparse.Namespace) -> None:
     from huiqi.enterprise.importer import run_import
     from huiqi.wiring import install
 
-    install()  # as the command line does: a batch's changes reach their handlers
+    if not args.no_handlers:
+        install()  # as the command line does: a batch's changes reach their handlers
     workdir = Path(args.workdir)
     url = _fresh_database(args.backend, workdir, args.pg_name)
     baseline = _baseline(url, Path(args.csv))
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-reimport", action="store_true", help="skip the second import of the same file"
     )
+    parser.add_argument(
+        "--no-handlers",
+        action="store_true",
+        help="the import alone, without the event handlers (push subscriptions, matching)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -202,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
                      "--workdir", tmp, "--pg-name", args.pg_name,
-                     *(["--no-reimport"] if args.no_reimport else [])],
+                     *(["--no-reimport"] if args.no_reimport else []),
+                     *(["--no-handlers"] if args.no_handlers else [])],
                     check=True, capture_output=True, text=True,
                 )  # fmt: skip
                 result = json.loads(out.stdout.strip().splitlines()[-1])
