@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, create_engine, event, insert, text
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -229,34 +229,6 @@ event.listen(Session, "after_transaction_end", _forget_writes)
 def has_writes(session: Session) -> bool:
     """Whether the session's transaction wrote or has changes pending (a commit would save)."""
     return bool(session.info.get(WROTE) or session.new or session.dirty or session.deleted)
-
-
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows of one table (every row with the same keys) in the session's transaction.
-
-    PostgreSQL takes them by COPY, each value bound as its column type binds it: a bulk job's
-    thousands of rows per batch would otherwise cost a round of the driver's Python each.
-    Elsewhere one executemany.
-    """
-    if not rows:
-        return
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        session.execute(insert(table), rows)
-        return
-    columns = list(rows[0])
-    procs = [table.c[c].type.bind_processor(conn.dialect) for c in columns]
-    raw: Any = conn.connection.dbapi_connection
-    names = ", ".join(columns)
-    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # noqa: S608
-        for row in rows:
-            copy.write_row(
-                [
-                    value if proc is None or value is None else proc(value)
-                    for value, proc in zip((row[c] for c in columns), procs, strict=True)
-                ]
-            )
-    session.info[WROTE] = True
 
 
 @contextmanager

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.core import clock, db
+from huiqi.core import clock
+from huiqi.core.bulk import insert_many
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
@@ -235,8 +236,9 @@ def sync_subscriptions_from_registry(
                     )
     # the ORM's withdrawals first, so a grant that replaces one is the later event
     session.flush()
-    db.insert_rows(session, Subscription.__table__, list(created.values()))  # type: ignore[arg-type]
-    db.insert_rows(session, ConsentEvent.__table__, grants)  # type: ignore[arg-type]
+    # at the driver's speed (COPY on PostgreSQL), as a bulk import brings thousands per batch
+    insert_many(session, Subscription.__table__, list(created.values()))  # type: ignore[arg-type]
+    insert_many(session, ConsentEvent.__table__, grants)  # type: ignore[arg-type]
     return report
 
 
