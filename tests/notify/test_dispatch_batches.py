@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -188,10 +188,18 @@ def test_pushed_sms_and_mail_carry_the_signature_once(
     )
 
 
-@pytest.mark.parametrize("status", [OutboxStatus.pending, OutboxStatus.sending])
-def test_claims_walk_the_channel_due_index_in_order(db_session: Session, status: str) -> None:
-    """EXPLAIN of a claim: the (channel, status, next_attempt_at, id) index, and no sort step."""
-    compiled = due_rows("email", OutboxStatus(status), datetime.now(UTC), 500).compile(
+@pytest.mark.parametrize(
+    ("status", "resumed"),
+    [(OutboxStatus.pending, False), (OutboxStatus.pending, True), (OutboxStatus.sending, False)],
+)
+def test_claims_walk_the_channel_due_index_in_order(
+    db_session: Session, status: str, resumed: bool
+) -> None:
+    """EXPLAIN of a claim: the (channel, status, next_attempt_at, id) index, and no sort step;
+    a pass's later claims enter the index past the rows already picked."""
+    now = datetime.now(UTC)
+    after = (now - timedelta(minutes=1), 1234) if resumed else None
+    compiled = due_rows("email", OutboxStatus(status), now, 500, after).compile(
         db_session.get_bind()
     )
     connection = db_session.connection()
@@ -201,6 +209,8 @@ def test_claims_walk_the_channel_due_index_in_order(db_session: Session, status:
             row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
         )
         assert "ix_notify_outbox_channel_due" in plan and "Sort" not in plan, plan
+        if resumed:  # the cursor is part of the index condition, not a filter after it
+            assert "ROW(next_attempt_at, id) >" in plan.partition("Index Cond")[2], plan
     else:
         values = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
         plan = "\n".join(
@@ -208,3 +218,5 @@ def test_claims_walk_the_channel_due_index_in_order(db_session: Session, status:
             for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
         )
         assert "ix_notify_outbox_channel_due" in plan and "TEMP B-TREE" not in plan, plan
+        if resumed:
+            assert "next_attempt_at>?" in plan, plan  # SQLite enters at the due time
