@@ -655,9 +655,10 @@ class _Parser:
 
     def _cut_closing(self, body_start: int, end: int) -> int:
         """Attachments, contacts and copy-to lines after the last article close the document."""
-        last_marker = max(
-            (i for i in range(body_start, end) if self._is_marker_line(self.lines[i])),
-            default=body_start,
+        # Looked for from the end: the last marker is near it.
+        last_marker = next(
+            (i for i in range(end - 1, body_start - 1, -1) if self._is_marker_line(self.lines[i])),
+            body_start,
         )
         for i in range(last_marker + 1, end):
             if _CLOSING.match(self.lines[i]):
