@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import itertools
 import operator
 import re
 from collections.abc import Iterator
@@ -513,9 +514,11 @@ class _Parser:
         lines = self.lines
         n = len(lines)
         first_marker = next((i for i, line in enumerate(lines) if self._is_marker_line(line)), n)
-        title_at = None
+        order = self._order_head()
+        title_at = None if order is None else order[1]
         skip_next = False
-        for i in range(min(first_marker, 60)):
+        # The head of an order is known: only the page's lines above it are read for metadata.
+        for i in range(min(first_marker, 60) if order is None else order[0]):
             line = lines[i]
             if skip_next:
                 lines[i] = ""
@@ -597,6 +600,38 @@ class _Parser:
             i += 1
         end = self._find_end(max(start, first_marker if first_marker < n else start), start)
         return start, end
+
+    def _order_head(self) -> tuple[int, int] | None:
+        """An order standing alone (国务院令 / 第812号 over its text and the premier's signature):
+        its title, number and issuer from its head, the signatory's line out of the text; the
+        lines of its head and number, or None if the text does not open as an order."""
+        lines = self.lines
+        # Site chrome may stand above the head of a web page: the first 20 lines with text.
+        shown = [i for i, line in enumerate(lines[:60]) if line][:20]
+        heading = next(
+            (
+                (at, nxt)
+                for at, nxt in itertools.pairwise(shown)
+                if _ORDER_HEAD.match(lines[at]) and _ORDER_NUMBER.match(lines[nxt])
+            ),
+            None,
+        )
+        if heading is None:
+            return None
+        head = lines[heading[0]]
+        m, n = _ORDER_HEAD.match(head), _ORDER_NUMBER.match(lines[heading[1]])
+        assert m is not None and n is not None
+        # A 主席令 promulgates a law adopted by the congress, which is its issuer.
+        if m.group("issuer") == "主席":
+            return None
+        self.meta.set("title", head, "head")
+        self.meta.set("doc_number", f"{m.group('issuer')}令第{cn_number(n.group('seq'))}号", "head")
+        self.meta.set("issuers", [m.group("issuer")], "head")
+        following = [i for i in range(heading[1] + 1, len(lines)) if lines[i]]
+        for at, nxt in itertools.pairwise(following):
+            if _SIGNATORY.match(lines[at]) and _SIGNATURE_DATE.match(lines[nxt]):
+                lines[at] = ""
+        return heading
 
     def _find_end(self, body_start: int, head_end: int) -> int:
         """Cut footer chrome and the closing signature/date; return the end of the body."""
