@@ -135,8 +135,10 @@ def child(args: argparse.Namespace) -> None:
 
     if not args.no_handlers:
         install()  # as the command line does: a batch's changes reach their handlers
+    # --backend collects a list (the parent's choices); a child is given exactly one
+    (backend,) = args.backend
     workdir = Path(args.workdir)
-    url = _fresh_database(args.backend, workdir, args.pg_name)
+    url = _fresh_database(backend, workdir, args.pg_name)
     baseline = _baseline(url, Path(args.csv))
     engine = make_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
@@ -153,7 +155,7 @@ def child(args: argparse.Namespace) -> None:
     print(
         json.dumps(
             {
-                "backend": args.backend,
+                "backend": backend,
                 "rows": report.rows,
                 "seconds": elapsed,
                 "rows_per_s": report.rows / elapsed,

@@ -7,8 +7,8 @@ content may lead a command group, RFC 2920 section 3.1): one round trip a messag
 without PIPELINING is spoken to one command at a time through smtplib.
 
 Each message gets its own outcome: a refused recipient fails that message only. A session that
-breaks stops the run after the last message it touched, whose outcome is a retryable error; the
-caller opens a new session for the rest.
+breaks fails only a message whose content went unanswered (retryable: it may have arrived, and
+goes again with the same Message-ID); the caller opens a new session for the rest.
 """
 
 from __future__ import annotations
