@@ -66,7 +66,7 @@ def _dispatcher(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
 
 
 def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
-    smtp = start_smtp(delay=0.02)
+    smtp = start_smtp(delay=0.02, pipelining=True)
     hook = start_webhook()
     hook.delay = 0.02
     engine = make_engine(database_url)
