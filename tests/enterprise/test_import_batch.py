@@ -23,6 +23,8 @@ from huiqi.enterprise.importer import ImportRefused, run_import, write_template
 from huiqi.enterprise.models import EnterpriseValue, GraduateHire, ImportJob
 from huiqi.enterprise.population import generate, write_file
 from huiqi.events import EnterpriseChanged
+from huiqi.notify.models import ConsentEvent, Subscription
+from huiqi.notify.service import sync_subscriptions_from_registry
 
 TODAY = date(2025, 6, 30)
 GRAD_HEADER = ["统一社会信用代码", "人员编号", "毕业（离校）日期", "入职日期", "劳动合同期限（月）",
@@ -214,3 +216,43 @@ def test_a_growing_import_refreshes_the_planner_statistics(
         seen = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'enterprise'"))
     # analysed as its rows doubled (after batches 1 and 2): the last look saw at least 100 firms
     assert seen is not None and seen >= 100
+
+
+def test_an_import_seeds_push_subscriptions_from_the_consented_contacts(
+    session_maker: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Each batch's new enterprises (stored as packs) reach the registry sync, which creates
+    their subscriptions and consent events in bulk, exactly as a sync of the whole registry
+    would: running that sync afterwards finds nothing left to grant."""
+    rows = generate(90, seed=11)
+    src = tmp_path / "pop.csv"
+    write_file(rows, src)
+    assert run_import(session_maker, src, batch_size=40, today=TODAY).inserted == 90
+    expected = {
+        (r["credit_code"], channel)
+        for r in rows
+        for channel in ("phone", "email", "webhook")
+        if r.get(f"consent_{channel}") == "是" and r.get(f"contact_{channel}")
+    }
+    assert {channel for _code, channel in expected} == {"phone", "email", "webhook"}
+    with session_maker() as s:
+        stored = {
+            (sub.credit_code, channel)
+            for sub in s.scalars(select(Subscription))
+            for channel, address in (
+                ("phone", sub.phone), ("email", sub.email), ("webhook", sub.webhook_url),
+            )
+            if address
+        }  # fmt: skip
+        events_by_channel = dict(
+            s.execute(
+                select(ConsentEvent.channel, func.count()).group_by(ConsentEvent.channel)
+            ).all()
+        )
+        again = sync_subscriptions_from_registry(s)
+    assert stored == expected
+    channel_of = {"phone": "sms", "email": "email", "webhook": "webhook"}
+    assert events_by_channel == {
+        channel_of[c]: sum(1 for _code, ch in expected if ch == c) for c in channel_of
+    }
+    assert again.granted == [] and again.withdrawn == []

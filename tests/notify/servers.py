@@ -38,6 +38,16 @@ class _Collect:
         return "250 OK"
 
 
+class _CollectPipelining(_Collect):
+    """The same, offering PIPELINING (aiosmtpd reads pipelined commands in turn)."""
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
 @dataclass
 class SmtpServer:
     """A running aiosmtpd server and what it received."""
@@ -53,9 +63,9 @@ class SmtpServer:
             return list(self.handler.messages)
 
 
-def start_smtp(delay: float = 0.0) -> SmtpServer:
+def start_smtp(delay: float = 0.0, *, pipelining: bool = False) -> SmtpServer:
     """Start an SMTP server on a free localhost port (optionally slow to accept each message)."""
-    handler = _Collect(delay)
+    handler = _CollectPipelining(delay) if pipelining else _Collect(delay)
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()

@@ -32,6 +32,7 @@ from tests.notify.servers import (
     start_smtp,
     start_webhook,
 )
+from tests.notify.smtp_relay import ScriptedRelay
 
 
 @pytest.fixture
@@ -39,6 +40,13 @@ def smtp() -> Iterator[SmtpServer]:
     server = start_smtp()
     yield server
     server.controller.stop()
+
+
+@pytest.fixture
+def relay() -> Iterator[ScriptedRelay]:
+    server = ScriptedRelay().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -153,22 +161,25 @@ def test_email_webhook_and_sms_are_delivered(
     assert len(smtp.messages) == 1 and len(hook.received()) == 1
 
 
-def test_unreachable_smtp_is_retried_then_dead_lettered_without_blocking_webhook(
+def test_refused_mail_is_retried_then_dead_lettered_without_blocking_webhook(
     db_session: Session,
     session_maker: sessionmaker[Session],
     subscribe: Callable[..., Subscription],
     settings: Settings,
     hook: WebhookReceiver,
+    relay: ScriptedRelay,
     clock: Clock,
 ) -> None:
-    subscribe(ENT_A, webhook_url=hook.url, consent_sms=False)
+    # the relay answers 451 for this mailbox every time (a relay that is down altogether does
+    # not use up attempts: test_smtp_pipeline.py)
+    subscribe(ENT_A, email="later@example.com", webhook_url=hook.url, consent_sms=False)
     _note(db_session, "k-down")
-    cfg = _settings(settings, free_port())  # nothing listens there
+    cfg = _settings(settings, relay.port)
     stats = _dispatcher(cfg, session_maker, clock).run_once()
     assert stats.sent == {"webhook": 1} and stats.retried == {"email": 1}
     email_row = _rows(db_session)["email"]
     assert email_row.status == "pending" and email_row.attempts == 1
-    assert email_row.last_error and "SMTP" in email_row.last_error
+    assert email_row.last_error and "SMTP RCPT 451" in email_row.last_error
     first_retry = aware(email_row.next_attempt_at)
     assert first_retry == clock.now + timedelta(seconds=60)
 

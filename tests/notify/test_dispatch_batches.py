@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -15,8 +16,8 @@ from huiqi.core.codes import make_credit_code
 from huiqi.core.config import Settings
 from huiqi.notify import service
 from huiqi.notify.channels import LogSmsGateway, Outbound, SmsSender
-from huiqi.notify.dispatcher import Dispatcher, channel_rate, default_senders
-from huiqi.notify.models import OutboxMessage, Subscription
+from huiqi.notify.dispatcher import Dispatcher, channel_rate, default_senders, due_rows
+from huiqi.notify.models import OutboxMessage, OutboxStatus, Subscription
 from tests.notify.servers import SmtpServer, start_smtp
 from tests.notify.test_channels import Clock
 
@@ -185,3 +186,37 @@ def test_pushed_sms_and_mail_carry_the_signature_once(
     assert mail_subjects == sorted(
         ["【惠企】您可能符合「专精特新中小企业奖励」", "【惠企】政策匹配", "【惠企】政策匹配"]
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "resumed"),
+    [(OutboxStatus.pending, False), (OutboxStatus.pending, True), (OutboxStatus.sending, False)],
+)
+def test_claims_walk_the_channel_due_index_in_order(
+    db_session: Session, status: str, resumed: bool
+) -> None:
+    """EXPLAIN of a claim: the (channel, status, next_attempt_at, id) index, and no sort step;
+    a pass's later claims enter the index past the rows already picked."""
+    now = datetime.now(UTC)
+    after = (now - timedelta(minutes=1), 1234) if resumed else None
+    compiled = due_rows("email", OutboxStatus(status), now, 500, after).compile(
+        db_session.get_bind()
+    )
+    connection = db_session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a near-empty test table
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+        )
+        assert "ix_notify_outbox_channel_due" in plan and "Sort" not in plan, plan
+        if resumed:  # the cursor is part of the index condition, not a filter after it
+            assert "ROW(next_attempt_at, id) >" in plan.partition("Index Cond")[2], plan
+    else:
+        values = tuple(str(compiled.params[name]) for name in compiled.positiontup or ())
+        plan = "\n".join(
+            str(row[-1])
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
+        )
+        assert "ix_notify_outbox_channel_due" in plan and "TEMP B-TREE" not in plan, plan
+        if resumed:
+            assert "next_attempt_at>?" in plan, plan  # SQLite enters at the due time

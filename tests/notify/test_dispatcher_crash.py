@@ -27,7 +27,7 @@ from huiqi.notify.schemas import SettingsInput
 from tests.conftest import PG_ENV
 from tests.notify.servers import start_smtp, start_webhook
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 ENTERPRISES = 30
 BATCH = 4
 
@@ -66,7 +66,7 @@ def _dispatcher(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
 
 
 def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
-    smtp = start_smtp(delay=0.02)
+    smtp = start_smtp(delay=0.02, pipelining=True)
     hook = start_webhook()
     hook.delay = 0.02
     engine = make_engine(database_url)

@@ -3,6 +3,7 @@ user's language, and the input handler never fails on what validators put in the
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Annotated
 
 import pytest
@@ -10,8 +11,9 @@ from bs4 import BeautifulSoup
 from fastapi import FastAPI, Form
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, field_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import AuditEvent
 from huiqi.core import errors
@@ -56,6 +58,16 @@ def probe(app: FastAPI) -> FastAPI:
         session.flush()
         raise errors.Forbidden("无权操作", "not allowed")
 
+    @app.post("/api/v1/test-write")
+    def write(session: SessionDep) -> dict[str, bool]:
+        session.add(AuditEvent(event="test.failed-commit", detail={}))
+        return {"saved": True}
+
+    @app.post("/test-write")
+    def write_page(session: SessionDep) -> dict[str, bool]:
+        session.add(AuditEvent(event="test.failed-commit-page", detail={}))
+        return {"saved": True}
+
     @app.post("/test-year")
     def year(year: Annotated[int, Form(ge=1949, le=2100, title="年度 / Year")]) -> dict[str, int]:
         return {"year": year}
@@ -94,6 +106,33 @@ def test_refusal_rolls_back_what_the_request_wrote(
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     events = set(db_session.scalars(select(AuditEvent.event)).all())
     assert "test.domain-refused" not in events
+
+
+def test_a_failed_commit_is_a_500_that_says_nothing_was_saved(
+    probe: FastAPI,
+    client: TestClient,
+    db_session: Session,
+    session_maker: sessionmaker[Session],
+) -> None:
+    """The commit meets a locked database (as under load): the client is not told "saved"."""
+
+    def locked(_session: Session) -> None:
+        raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
+
+    event.listen(session_maker, "before_commit", locked)
+    try:
+        api = client.post("/api/v1/test-write", json={})
+        page = client.post("/test-write", data={"csrf_token": csrf_from(client)})
+    finally:
+        event.remove(session_maker, "before_commit", locked)
+    assert api.status_code == 500 and "nothing was saved" in api.json()["detail"]
+    assert "数据未能保存" in api.json()["detail"]
+    assert page.status_code == 500 and "nothing was saved" in page.text
+    events = set(db_session.scalars(select(AuditEvent.event)).all())
+    assert not events & {"test.failed-commit", "test.failed-commit-page"}
+    # the failure leaves the server whole: the same request now saves
+    assert client.post("/api/v1/test-write", json={}).json() == {"saved": True}
+    assert "test.failed-commit" in set(db_session.scalars(select(AuditEvent.event)).all())
 
 
 def test_validator_exception_in_ctx_does_not_crash_the_handler(

@@ -285,11 +285,11 @@ def test_a_page_asked_for_by_many_at_once_is_made_once() -> None:
 
     key = ("test-page", uuid.uuid4().hex)
     answers: list[str] = []
-    first = threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+    first = threading.Thread(target=lambda: answers.append(kept.pages.get_or_make(key, make)))
     first.start()
     assert started.wait(5)
     others = [
-        threading.Thread(target=lambda: answers.append(kept._kept_or_made(key, make)))
+        threading.Thread(target=lambda: answers.append(kept.pages.get_or_make(key, make)))
         for _ in range(4)
     ]
     for thread in others:

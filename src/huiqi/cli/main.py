@@ -437,6 +437,8 @@ SQLITE_ONE_WORKER = (
     "serves reads concurrently already. Set HUIQI_DATABASE_URL to a PostgreSQL database to run "
     "several workers."
 )
+# open files (connections among them) a server process asks for when its limit is lower
+OPEN_FILES_WANTED = 65536
 
 
 @app.command()
@@ -488,6 +490,7 @@ def serve(
         raise fail(f"database at {_safe_url(url)} is not migrated: run `huiqi db upgrade`")
     bind_host = host or settings.host
     bind_port = port or settings.port
+    _allow_many_connections()
     console.print(
         f"huiqi serving on http://{bind_host}:{bind_port}  (database {_safe_url(url)}, "
         f"{count} worker{'s' if count > 1 else ''})"
@@ -515,6 +518,21 @@ def serve(
         backlog=4096,
         access_log=access_log,
     )
+
+
+def _allow_many_connections() -> None:
+    """Raise the open-files limit to what the system allows (the workers inherit it).
+
+    Every connection is a file descriptor. Under a soft limit of 1,024 (a common default), a
+    client that opens a thousand connections and keeps them open would leave the server
+    unable to accept anyone else.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def main() -> None:

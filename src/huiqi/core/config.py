@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     db_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
     queue_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Requests waiting for a working slot at once (per process); the next is answered 503 at once.
+    queue_max_waiting: int = Field(default=256, ge=0, le=100_000)
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout_seconds: int = Field(default=10, ge=1, le=300)
     token_usage_flush_seconds: float = Field(default=30.0, gt=0, le=3600)

@@ -8,7 +8,21 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import polars as pl
-from sqlalchemy import Select, Table, delete, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
@@ -30,29 +44,58 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def _code_list(conn: Any, codes: Sequence[str]) -> tuple[str, Any]:
+    """SQL naming a list of credit codes as one bound parameter, and that parameter.
+
+    One statement per list whatever its length, where IN-lists need one per 900 codes and cost
+    a parse and a plan each: an array on PostgreSQL, a JSON array read by json_each on SQLite.
+    """
+    if conn.dialect.name == "postgresql":
+        return "SELECT unnest(CAST(%s AS varchar[])) AS value", list(codes)
+    return "SELECT value FROM json_each(?)", json.dumps(list(codes))
+
+
+def codes_in(conn: Any, column: Any, codes: Sequence[str]) -> Any:
+    """``column IN codes`` as one bound parameter (see ``_code_list``), for statements built with
+    SQLAlchemy."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(
+            cast(bindparam(None, list(codes), type_=ARRAY(String)), ARRAY(String))
+        )
+    values: Select[tuple[Any]] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(list(codes)))
+    )
+    return column.in_(values.scalar_subquery())
+
+
 def ids_for_codes(session: Session, codes: Sequence[str]) -> dict[str, int]:
-    """Map credit codes to enterprise ids for those that exist."""
+    """Map credit codes to enterprise ids for those that exist (one statement)."""
+    if not codes:
+        return {}
     t: Table = Enterprise.__table__  # type: ignore[assignment]
     conn = session.connection()
-    out: dict[str, int] = {}
-    for part in chunks(codes):
-        rows = conn.execute(select(t.c.credit_code, t.c.id).where(t.c.credit_code.in_(part)))
-        out.update({code: ident for code, ident in rows})
-    return out
+    rows = conn.execute(
+        select(t.c.credit_code, t.c.id).where(codes_in(conn, t.c.credit_code, codes))
+    )
+    return {code: ident for code, ident in rows}
 
 
 def create_enterprises(session: Session, codes: Sequence[str], now: datetime) -> dict[str, int]:
-    """Insert enterprises for new codes and return their ids (a bulk insert, then one read)."""
+    """Insert enterprises for new codes and return their ids (one INSERT … RETURNING)."""
     if not codes:
         return {}
-    table: Table = Enterprise.__table__  # type: ignore[assignment]
-    moment = pl.Series([now], dtype=pl.Datetime("us", "UTC" if now.tzinfo else None))
-    frame = pl.DataFrame({"credit_code": pl.Series(codes, dtype=pl.Utf8)}).with_columns(
-        created_at=pl.lit(moment.item(), moment.dtype),
-        updated_at=pl.lit(moment.item(), moment.dtype),
+    conn = session.connection()
+    listed, param = _code_list(conn, codes)
+    # timestamps bound as the ORM binds them: ISO text on SQLite, the datetime on PostgreSQL
+    moment: Any = now if conn.dialect.name == "postgresql" else now.isoformat(" ")
+    mark = "%s" if conn.dialect.paramstyle != "qmark" else "?"
+    rows = conn.exec_driver_sql(
+        "INSERT INTO enterprise (credit_code, created_at, updated_at) "  # noqa: S608
+        f"SELECT code.value, {mark}, {mark} FROM ({listed}) AS code "
+        "RETURNING credit_code, id",
+        (moment, moment, param),
     )
-    _insert_frame(session, table, ("credit_code", "created_at", "updated_at"), frame)
-    return ids_for_codes(session, codes)
+    return {code: ident for code, ident in rows}
 
 
 def touch_enterprises(session: Session, ids: Sequence[int], now: datetime) -> None:
@@ -397,19 +440,62 @@ def live_values(
         q = q.where(EnterpriseValue.field.in_(list(fields)))
     if year is not None:
         q = q.where(EnterpriseValue.year == year)
-    out: list[tuple[str, str, int, str, date, str]] = []
-    if credit_codes is None:
-        out.extend(tuple(r) for r in session.execute(q))  # type: ignore[misc]
-    else:
-        for part in chunks(credit_codes):
-            out.extend(tuple(r) for r in session.execute(q.where(Enterprise.credit_code.in_(part))))  # type: ignore[misc]
-    wanted = None if fields is None else set(fields)
-    out.extend(
-        (v.credit_code, v.field, v.year, v.value, v.as_of, v.source)
-        for v in _packed(session, codes=credit_codes, fields=wanted)
-        if year is None or v.year == year
-    )
+    if credit_codes is not None:
+        q = q.where(codes_in(session.connection(), Enterprise.credit_code, credit_codes))
+    out: list[tuple[str, str, int, str, date, str]] = [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
+    out.extend(_packed_live(session, credit_codes, fields, year))
     return out
+
+
+def _packed_live(
+    session: Session,
+    credit_codes: Sequence[str] | None,
+    fields: Sequence[str] | None,
+    year: int | None,
+) -> list[tuple[str, str, int, str, date, str]]:
+    """``live_values`` of the enterprises recorded as packs, decoded by Polars: a bulk import's
+    handlers read these for every enterprise of every batch."""
+    p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
+    e: Table = Enterprise.__table__  # type: ignore[assignment]
+    q = select(e.c.credit_code, p.c.source, p.c.as_of, p.c.entries).join(
+        e, e.c.id == p.c.enterprise_id
+    )
+    conn = session.connection()
+    if credit_codes is not None:
+        q = q.where(codes_in(conn, e.c.credit_code, credit_codes))
+    rows = list(conn.execute(q))
+    if not rows:
+        return []
+    entry = pl.col("entry")
+    own = entry.list.len() > 3
+    frame = (
+        pl.DataFrame(
+            rows,
+            schema={"code": pl.Utf8, "source": pl.Utf8, "as_of": pl.Date, "entries": pl.Utf8},
+            orient="row",
+        )
+        .with_columns(entry=pl.col("entries").str.json_decode(pl.List(pl.List(pl.Utf8))))
+        .explode("entry")
+        .select(
+            "code",
+            entry.list.get(0).alias("field"),
+            entry.list.get(1).cast(pl.Int64).alias("year"),
+            entry.list.get(2).alias("value"),
+            pl.when(own)
+            .then(entry.list.get(4, null_on_oob=True).str.to_date("%Y-%m-%d"))
+            .otherwise(pl.col("as_of"))
+            .alias("as_of"),
+            pl.when(own)
+            .then(entry.list.get(3, null_on_oob=True))
+            .otherwise(pl.col("source"))
+            .alias("source"),
+        )
+    )
+    if fields is not None:
+        frame = frame.filter(pl.col("field").is_in(list(fields)))
+    if year is not None:
+        frame = frame.filter(pl.col("year") == year)
+    return frame.rows()
 
 
 def value_sources(
@@ -484,17 +570,24 @@ def add_value_frame(session: Session, frame: pl.DataFrame) -> None:
     _insert_frame(session, table, VALUE_COLUMNS, frame)
 
 
-def upsert_current_frame(session: Session, frame: pl.DataFrame) -> None:
+def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = False) -> None:
     """Insert or replace enterprise_current rows given as a frame of CURRENT_COLUMNS.
 
-    PostgreSQL copies them into a temporary table and upserts from it in one statement.
+    ``new`` says none of these enterprises has a row yet (a bulk import's new enterprises): the
+    rows are inserted plainly, by COPY on PostgreSQL. Otherwise PostgreSQL copies them into a
+    temporary table and upserts from it in one statement; SQLite upserts them row by row.
     """
     if not frame.height:
         return
-    if session.connection().dialect.name != "postgresql":
-        upsert_current(session, frame.rows())
-        return
+    columns = ", ".join(CURRENT_COLUMNS)
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS if c != "id")
+    upsert = f" ON CONFLICT (id) DO UPDATE SET {assignments}"
     conn = session.connection()
+    if new or conn.dialect.name != "postgresql":
+        _insert_frame(
+            session, enterprise_current, CURRENT_COLUMNS, frame, suffix="" if new else upsert
+        )
+        return
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS enterprise_current_stage "
         "(LIKE enterprise_current) ON COMMIT DELETE ROWS"
@@ -502,11 +595,9 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame) -> None:
     _insert_frame(
         session, enterprise_current, CURRENT_COLUMNS, frame, into="enterprise_current_stage"
     )
-    columns = ", ".join(CURRENT_COLUMNS)
-    assignments = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS if c != "id")
     conn.exec_driver_sql(
         f"INSERT INTO enterprise_current ({columns}) SELECT {columns} "  # noqa: S608
-        f"FROM enterprise_current_stage ON CONFLICT (id) DO UPDATE SET {assignments}"
+        f"FROM enterprise_current_stage{upsert}"
     )
     conn.exec_driver_sql("DELETE FROM enterprise_current_stage")
 
@@ -518,10 +609,12 @@ def _insert_frame(
     frame: pl.DataFrame,
     *,
     into: str | None = None,
+    suffix: str = "",
 ) -> None:
     """Insert a frame's rows: COPY FROM STDIN (CSV) on PostgreSQL, executemany on SQLite.
 
-    ``into`` names another table of the same columns (a staging table) to write to instead.
+    ``into`` names another table of the same columns (a staging table) to write to instead;
+    ``suffix`` ends SQLite's INSERT (an ON CONFLICT clause) and is not for PostgreSQL's COPY.
 
     Dates and timestamps become the text the sqlite3 adapters (SQLite) or ISO input (PostgreSQL)
     take; timestamps repeat within a batch, so each distinct one is converted once.
@@ -541,6 +634,7 @@ def _insert_frame(
             out.append(pl.col(c))
     converted = frame.select(out)
     if postgres:
+        assert not suffix, "COPY takes no ON CONFLICT clause"
         raw: Any = conn.connection.dbapi_connection
         with (
             raw.cursor() as cur,
@@ -551,7 +645,7 @@ def _insert_frame(
             copy.write(converted.write_csv(include_header=False, null_value="").encode())
         return
     marks = ", ".join(["?"] * len(columns))
-    sql = f"INSERT INTO {into or table.name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    sql = f"INSERT INTO {into or table.name} ({', '.join(columns)}) VALUES ({marks}){suffix}"  # noqa: S608
     conn.exec_driver_sql(sql, converted.rows())
 
 

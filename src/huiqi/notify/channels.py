@@ -29,20 +29,14 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from huiqi.core.config import Settings
+from huiqi.notify.errors import DeliveryError
+from huiqi.notify.smtp_pipeline import Envelope, send_run
 
 log = logging.getLogger("huiqi.notify")
 
 SIGNATURE_HEADER = "X-Huiqi-Signature"
 TIMESTAMP_HEADER = "X-Huiqi-Timestamp"
 IDEMPOTENCY_HEADER = "X-Huiqi-Idempotency-Key"
-
-
-class DeliveryError(Exception):
-    """A send failed; `permanent` means retrying cannot help (dead-letter at once)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 @dataclass
@@ -185,53 +179,42 @@ class EmailSender:
             return [e for part in pool.map(self._session, chunks) for e in part]
 
     def _session(self, messages: Sequence[Outbound]) -> list[DeliveryError | None]:
-        """One SMTP connection for a run of messages.
+        """One SMTP session for a run of messages, pipelined when the relay offers it.
 
-        A refusal of one message (4xx/5xx) leaves the session usable; a broken connection is
-        opened again for the next message, and when the relay cannot be reached at all the
-        rest of the run is given the same (retryable) error without knocking again.
+        A refusal of one message leaves the session usable; a session that breaks is opened
+        again for the messages after the one it broke on, and when the relay cannot be reached
+        at all the rest of the run is given the same (retryable) error without knocking again.
         """
+        built: list[Envelope | DeliveryError] = []
+        for message in messages:
+            try:
+                built.append(Envelope(message.recipient, self.build(message)))
+            except UnicodeError as exc:  # an address that only SMTPUTF8 could carry
+                built.append(DeliveryError(f"cannot be written as e-mail: {exc}", permanent=True))
+        envelopes = [b for b in built if isinstance(b, Envelope)]
+        sent = iter(self._run(envelopes))
+        return [next(sent) if isinstance(b, Envelope) else b for b in built]
+
+    def _run(self, envelopes: Sequence[Envelope]) -> list[DeliveryError | None]:
+        """Send built messages, opening a new session whenever one breaks."""
         errors: list[DeliveryError | None] = []
-        smtp: smtplib.SMTP | None = None
-        try:
-            for index, message in enumerate(messages):
-                try:
-                    if smtp is None:
-                        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                except (smtplib.SMTPException, OSError) as exc:
-                    down = DeliveryError(f"SMTP {self.host}:{self.port}: {exc}")
-                    errors.extend([down] * (len(messages) - index))
-                    break
-                try:
-                    smtp.sendmail(self.envelope_from, [message.recipient], self.build(message))
-                    errors.append(None)
-                except smtplib.SMTPRecipientsRefused as exc:
-                    errors.append(
-                        DeliveryError(f"recipient refused: {exc.recipients}", permanent=True)
-                    )
-                except smtplib.SMTPResponseException as exc:
-                    errors.append(
-                        DeliveryError(
-                            f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
-                            permanent=500 <= exc.smtp_code < 600,
-                        )
-                    )
-                    if exc.smtp_code in (421, 554):  # the relay is closing the session
-                        smtp = self._close(smtp)
-                except (smtplib.SMTPException, OSError) as exc:
-                    errors.append(DeliveryError(f"SMTP {self.host}:{self.port}: {exc}"))
-                    smtp = self._close(smtp)
-                except Exception as exc:  # e.g. an address smtplib cannot encode
-                    log.exception("outbox %s: unexpected error", message.idempotency_key)
-                    errors.append(DeliveryError(f"{type(exc).__name__}: {exc}"))
-        finally:
-            self._close(smtp)
+        while len(errors) < len(envelopes):
+            try:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            except (smtplib.SMTPException, OSError) as exc:
+                down = DeliveryError(f"SMTP {self.host}:{self.port}: {exc}", unreachable=True)
+                errors.extend([down] * (len(envelopes) - len(errors)))
+                break
+            try:
+                errors += send_run(smtp, self.envelope_from, envelopes[len(errors) :])
+            finally:
+                self._close(smtp)
         return errors
 
     @staticmethod
-    def _close(smtp: smtplib.SMTP | None) -> None:
-        """End a session politely if it still answers."""
-        if smtp is None:
+    def _close(smtp: smtplib.SMTP) -> None:
+        """End a session politely if it is still open."""
+        if smtp.sock is None:
             return
         try:
             smtp.quit()

@@ -9,10 +9,7 @@ from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.db import utcnow
-from huiqi.notify.models import (
-    OutboxMessage,
-    OutboxStatus,
-)
+from huiqi.notify.models import PUSH_CHANNELS, OutboxMessage, OutboxStatus
 from huiqi.notify.outbox import new_idempotency_key
 from huiqi.notify.subscriptions import channel_consented, get_subscription, quiet_until
 
@@ -24,6 +21,7 @@ def build_digests(session: Session, now: datetime | None = None) -> list[OutboxM
     held = session.scalars(
         select(OutboxMessage)
         .where(
+            OutboxMessage.channel.in_(PUSH_CHANNELS),  # walks the channel's due index
             OutboxMessage.status == OutboxStatus.held,
             OutboxMessage.digest_id.is_(None),
             OutboxMessage.local_day < today,

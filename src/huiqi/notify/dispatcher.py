@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import User
@@ -52,11 +52,14 @@ from huiqi.notify.models import (
 
 log = logging.getLogger("huiqi.notify")
 MAX_BACKOFF = timedelta(hours=6)
-# Sends a minute per channel unless configured: SMS gateways and mail relays grant each
-# account a submission rate by contract (commonly some hundreds a second), and webhook
-# receivers are the enterprises' own servers. These defaults stay below such limits while a
-# province-wide push of 400,000 SMS still goes out in well under an hour (at 300/s: 22 min).
-DEFAULT_CHANNEL_RATES = {"sms": 18_000, "email": 12_000, "webhook": 12_000}
+# Sends a minute per channel unless configured, set below what typical providers grant an
+# account (README, HUIQI_NOTIFY_CHANNEL_RATES). SMS: Tencent Cloud's SendSms allows 3,000 requests
+# a second and Alibaba Cloud's 5,000, so 300/s leaves room for the account's other users and still
+# sends a 400,000-SMS push in 22 minutes. E-mail: cloud relays take about 20 a second over SMTP
+# (Tencent Cloud SES 20/s, Alibaba Cloud DirectMail 5,000 in 180 s) and refuse more, some with a
+# permanent 554; a relay of one's own (Postfix) takes thousands, configured as such. Webhooks go
+# to the enterprises' own servers, each receiving a share.
+DEFAULT_CHANNEL_RATES = {"sms": 18_000, "email": 1_200, "webhook": 12_000}
 FALLBACK_RATE = 600
 
 # What rendering a batch reads: the outbox row and its notification, as plain Core rows.
@@ -112,6 +115,7 @@ STORE_OUTCOME = (
             bindparam("b_retry_at", type_=_outbox.next_attempt_at.type), _outbox.next_attempt_at
         ),
         history=bindparam("b_history", type_=_outbox.history.type),
+        attempts=bindparam("b_attempts"),
     )
 )
 DIGEST_FINAL = (OutboxStatus.sent, OutboxStatus.dead, OutboxStatus.cancelled)
@@ -124,6 +128,38 @@ def channel_rate(settings: Settings, channel: str) -> int:
     if settings.notify_rate_per_minute is not None:
         return settings.notify_rate_per_minute
     return DEFAULT_CHANNEL_RATES.get(channel, FALLBACK_RATE)
+
+
+# Where a channel's claims have got to within a pass: the last pending row picked.
+Cursor = tuple[datetime, int]
+
+
+def due_rows(
+    channel: str, status: OutboxStatus, now: datetime, limit: int, after: Cursor | None = None
+) -> Select[int, datetime]:
+    """Ids and due times of a channel's due rows of one status (sending: lease expired), in
+    claim order; `after` starts past the rows a pass has already picked.
+
+    Each status is asked for by its own query so that both walk the (channel, status,
+    next_attempt_at, id) index in order and stop at `limit`: one query with the two conditions
+    OR-ed sorted every due row of the outbox on each claim, quadratic over a 400,000-row push.
+    `after` matters on PostgreSQL: rows claimed earlier leave index entries behind until VACUUM,
+    which each claim of a 400,000-row push would otherwise step over again from the start.
+    """
+    due = (
+        OutboxMessage.claimed_until < now
+        if status == OutboxStatus.sending
+        else OutboxMessage.next_attempt_at <= now
+    )
+    query = select(OutboxMessage.id, OutboxMessage.next_attempt_at).where(
+        OutboxMessage.channel == channel, OutboxMessage.status == status, due
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            > tuple_(bindparam("after_at", after[0], type_=_outbox.next_attempt_at.type), after[1])
+        )
+    return query.order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
 
 
 class RateLimiter:
@@ -353,6 +389,7 @@ class Dispatcher:
             threading.Lock() if is_sqlite else contextlib.nullcontext()
         )
         self.limits = {ch: RateLimiter(channel_rate(settings, ch)) for ch in self.senders}
+        self._cursors: dict[str, Cursor] = {}  # per channel, for the pass under way
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Session]:
@@ -381,37 +418,26 @@ class Dispatcher:
     def claim(self, channel: str, limit: int) -> list[int]:
         """Claim up to `limit` due rows of a channel for this worker; committed at once.
 
-        Rows whose lease ran out come first, then pending ones in due order. Each is picked by
-        its own query so that both walk the (status, next_attempt_at) index in order: one query
-        with the two conditions OR-ed sorted every due row of the outbox on each claim, which
-        made a 400,000-row push quadratic.
+        Rows whose lease ran out come first, then pending ones in due order (see due_rows),
+        starting past the last one this pass picked: within a pass a row left behind can only
+        be one another worker holds, and the next pass starts from the beginning again.
         """
         now = self.clock()
         token = f"{self.worker}:{uuid.uuid4().hex[:8]}"
         with self._tx() as session:
             locking = session.get_bind().dialect.name == "postgresql"
             ids: list[int] = []
-            for due in (
-                and_(
-                    OutboxMessage.status == OutboxStatus.sending,
-                    OutboxMessage.claimed_until < now,
-                ),
-                and_(
-                    OutboxMessage.status == OutboxStatus.pending,
-                    OutboxMessage.next_attempt_at <= now,
-                ),
-            ):
+            for status in (OutboxStatus.sending, OutboxStatus.pending):
                 if len(ids) >= limit:
                     break
-                pick = (
-                    select(OutboxMessage.id)
-                    .where(OutboxMessage.channel == channel, due)
-                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                    .limit(limit - len(ids))
-                )
+                after = self._cursors.get(channel) if status == OutboxStatus.pending else None
+                pick = due_rows(channel, status, now, limit - len(ids), after)
                 if locking:
                     pick = pick.with_for_update(skip_locked=True)
-                ids += session.scalars(pick)
+                rows = session.execute(pick).all()
+                ids += [row.id for row in rows]
+                if rows and status == OutboxStatus.pending:
+                    self._cursors[channel] = (rows[-1].next_attempt_at, rows[-1].id)
             if not ids:
                 return []
             # the claim condition is checked again by the UPDATE, so a row another worker took
@@ -533,11 +559,22 @@ class Dispatcher:
 
     @staticmethod
     def _outcome(
-        row: Any, status: str, error: str | None, now: datetime, retry_at: datetime | None = None
+        row: Any,
+        status: str,
+        error: str | None,
+        now: datetime,
+        retry_at: datetime | None = None,
+        *,
+        counted: bool = True,
     ) -> dict[str, Any]:
-        """The parameters of one row's UPDATE in _store (its history gains the attempt)."""
-        entry = {"at": now.isoformat(), "attempt": row.attempts, "status": status, "error": error}
+        """The parameters of one row's UPDATE in _store (its history gains the attempt).
+
+        An attempt not `counted` (the channel's relay was down) gives back the one its claim took.
+        """
+        attempts = row.attempts if counted else row.attempts - 1
+        entry = {"at": now.isoformat(), "attempt": attempts, "status": status, "error": error}
         return {
+            "b_attempts": attempts,
             "b_id": row.id,
             "b_claim": row.claimed_by,
             "b_status": status,
@@ -614,6 +651,17 @@ class Dispatcher:
                 if error is None:
                     outcomes.append(self._outcome(row, OutboxStatus.sent, None, now))
                     stats.add(stats.sent, row.channel)
+                elif error.unreachable:
+                    # the relay is down, not the message at fault: however long the outage, the
+                    # row keeps its attempts and waits one backoff step (the channel pauses)
+                    retry_at = now + timedelta(seconds=self.settings.notify_backoff_seconds)
+                    retry_at = service.quiet_until(quiet.get(row.credit_code), retry_at) or retry_at
+                    outcomes.append(
+                        self._outcome(
+                            row, OutboxStatus.pending, str(error), now, retry_at, counted=False
+                        )
+                    )
+                    stats.add(stats.retried, row.channel)
                 elif error.permanent or row.attempts >= self.settings.notify_max_attempts:
                     outcomes.append(self._outcome(row, OutboxStatus.dead, str(error), now))
                     stats.add(stats.dead, row.channel)
@@ -633,21 +681,26 @@ class Dispatcher:
                     stats.add(stats.retried, row.channel)
             self._store(session, outcomes, now)
 
-    def deliver_batch(self, ids: list[int], stats: RunStats) -> None:
+    def deliver_batch(self, ids: list[int], stats: RunStats) -> bool:
         """Send a batch of claimed rows of one channel and record what happened.
 
         Three short transactions whatever the batch size: the claim (already committed), the
-        rendering, the outcomes. The sends in between run concurrently (see send_all).
+        rendering, the outcomes. The sends in between run concurrently (see send_all). True
+        when the channel's relay could not be reached.
         """
-        self.send_and_record(self._prepare(ids, stats), stats)
+        return self.send_and_record(self._prepare(ids, stats), stats)
 
-    def send_and_record(self, prepared: list[Prepared], stats: RunStats) -> None:
-        """Send rendered rows of one channel, then record every outcome in one transaction."""
+    def send_and_record(self, prepared: list[Prepared], stats: RunStats) -> bool:
+        """Send rendered rows of one channel, then record every outcome in one transaction.
+
+        True when the channel's relay could not be reached (the channel pauses for this pass).
+        """
         if not prepared:
-            return
+            return False
         channel = prepared[0].message.channel
         errors = send_all(self.senders[channel], [p.message for p in prepared])
         self._record(prepared, errors, stats)
+        return any(e is not None and e.unreachable for e in errors)
 
     # -- passes ---------------------------------------------------------------------------
 
@@ -671,19 +724,26 @@ class Dispatcher:
         the sends' waits on the network and the database work overlap. Only the batch being
         sent is in flight in the crash-safety sense: the next one is claimed but not yet sent,
         and a crash leaves it to be sent once, after its lease.
+
+        A channel whose relay cannot be reached stops claiming for the pass: one batch a pass
+        probes it, the rest of the queue stays untouched until it is back.
         """
+        self._cursors.pop(channel, None)  # a pass starts at the first due row
         if not self.parallel:  # one thread does everything, a batch at a time
             for ids in self._claims(channel, stop):
-                self.deliver_batch(ids, stats)
+                if self.deliver_batch(ids, stats):
+                    return
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"send-{channel}") as sender:
-            sending: Future[None] | None = None
+            sending: Future[bool] | None = None
             try:
                 for ids in self._claims(channel, stop):
                     prepared = self._prepare(ids, stats)
-                    if sending is not None:
-                        sending.result()
+                    down = sending is not None and sending.result()
+                    # a batch already claimed is still sent (it fails fast if the relay is down)
                     sending = sender.submit(self.send_and_record, prepared, stats)
+                    if down:
+                        break
             finally:
                 if sending is not None:
                     sending.result()

@@ -217,7 +217,8 @@ class OutboxMessage(Base):
     )
 
     __table_args__ = (
-        Index("ix_notify_outbox_due", "status", "next_attempt_at"),
+        # a channel's claims walk its due rows in order (migration 0220)
+        Index("ix_notify_outbox_channel_due", "channel", "status", "next_attempt_at", "id"),
         Index("ix_notify_outbox_cap", "credit_code", "channel", "local_day"),
     )
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.bulk import insert_many
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
@@ -35,7 +37,6 @@ REGISTRY_FIELDS: tuple[tuple[Channel, str, str, str], ...] = (
     (Channel.sms, "contact_phone", "consent_phone", "phone"),
     (Channel.webhook, "contact_webhook", "consent_webhook", "webhook_url"),
 )
-_IN_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 
 
 @dataclass
@@ -45,11 +46,6 @@ class RegistrySync:
     granted: list[tuple[str, str]] = field(default_factory=list)  # (credit code, channel)
     withdrawn: list[tuple[str, str]] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (code, field, why)
-
-
-def _chunks(codes: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(codes), _IN_CHUNK):
-        yield codes[start : start + _IN_CHUNK]
 
 
 def _registry_contacts(
@@ -70,16 +66,19 @@ def _last_registry_events(
 ) -> dict[tuple[str, str], ConsentEvent]:
     """The latest consent event the registry recorded per (enterprise, channel)."""
     q = select(ConsentEvent).where(ConsentEvent.via == REGISTRY_VIA).order_by(ConsentEvent.id)
-    batches = (
-        [q]
-        if credit_codes is None
-        else [q.where(ConsentEvent.credit_code.in_(chunk)) for chunk in _chunks(credit_codes)]
-    )
-    out: dict[tuple[str, str], ConsentEvent] = {}
-    for query in batches:
-        for event in session.scalars(query):
-            out[(event.credit_code, event.channel)] = event
-    return out
+    if credit_codes is not None:
+        q = q.where(ent_repo.codes_in(session.connection(), ConsentEvent.credit_code, credit_codes))
+    return {(event.credit_code, event.channel): event for event in session.scalars(q)}
+
+
+def _new_subscription(code: str, now: datetime) -> dict[str, Any]:
+    """The columns of a subscription the registry creates, before its channels are filled in."""
+    return {
+        "credit_code": code, "email": None, "phone": None, "webhook_url": None,
+        "webhook_secret": None, "email_consent_at": None, "sms_consent_at": None,
+        "webhook_consent_at": None, "muted_topics": [], "quiet_start": None, "quiet_end": None,
+        "daily_cap": 5, "updated_at": now, "updated_by": REGISTRY_VIA,
+    }  # fmt: skip
 
 
 def _registry_address(channel: Channel, raw: str, *, allow_private: bool) -> str:
@@ -117,11 +116,23 @@ def sync_subscriptions_from_registry(
     contacts = _registry_contacts(session, codes)
     last = _last_registry_events(session, codes)
     targets = sorted(set(contacts) | {code for code, _ in last})
-    subs = {
-        s.credit_code: s
-        for chunk in _chunks(targets)
-        for s in session.scalars(select(Subscription).where(Subscription.credit_code.in_(chunk)))
-    }
+    subs = (
+        {
+            s.credit_code: s
+            for s in session.scalars(
+                select(Subscription).where(
+                    ent_repo.codes_in(session.connection(), Subscription.credit_code, targets)
+                )
+            )
+        }
+        if targets
+        else {}
+    )
+    # subscriptions the registry creates and the consent it grants are inserted in bulk after
+    # the loop (a bulk import brings tens of thousands per batch, too many for one ORM object
+    # each); withdrawals and changes to existing subscriptions go through the ORM as before
+    created: dict[str, dict[str, Any]] = {}
+    grants: list[dict[str, Any]] = []
     now = utcnow()
     for code in targets:
         values = contacts.get(code, {})
@@ -144,34 +155,42 @@ def sync_subscriptions_from_registry(
                 assert address_value is not None and consent_value is not None
                 day = max(address_value[1], consent_value[1])
                 given = clock.day_start(day)
+                consent_attr = f"{channel.value}_consent_at"
                 sub = subs.get(code)
                 if sub is None:
-                    sub = Subscription(credit_code=code, muted_topics=[], daily_cap=5)
-                    session.add(sub)
-                    subs[code] = sub
-                if getattr(sub, attr) != wanted:
-                    # consent given for the old address does not carry over to the new one
-                    consent_change(
-                        session, sub, channel, False, None, via=REGISTRY_VIA, actor=None, now=now
-                    )
-                    setattr(sub, attr, wanted)
-                consent_attr = f"{channel.value}_consent_at"
-                if getattr(sub, consent_attr) is None:
-                    setattr(sub, consent_attr, given)
-                session.add(
-                    ConsentEvent(
-                        credit_code=code,
-                        channel=channel.value,
-                        granted=True,
-                        at=given,
-                        via=REGISTRY_VIA,
-                        actor=consent_value[2][:64],
-                        address=wanted,
-                    )
+                    # a new subscription holds no consent yet, so there is none to withdraw
+                    row = created.get(code)
+                    if row is None:
+                        row = created[code] = _new_subscription(code, now)
+                    row[attr] = wanted
+                    if row[consent_attr] is None:
+                        row[consent_attr] = given
+                    if channel == Channel.webhook and not row["webhook_secret"]:
+                        row["webhook_secret"] = secrets.token_hex(32)
+                else:
+                    if getattr(sub, attr) != wanted:
+                        # consent given for the old address does not carry over to the new one
+                        consent_change(
+                            session, sub, channel, False, None, via=REGISTRY_VIA, actor=None,
+                            now=now,
+                        )  # fmt: skip
+                        setattr(sub, attr, wanted)
+                    if getattr(sub, consent_attr) is None:
+                        setattr(sub, consent_attr, given)
+                    if channel == Channel.webhook and not sub.webhook_secret:
+                        sub.webhook_secret = secrets.token_hex(32)
+                    sub.updated_at, sub.updated_by = now, REGISTRY_VIA
+                grants.append(
+                    {
+                        "credit_code": code,
+                        "channel": channel.value,
+                        "granted": True,
+                        "at": given,
+                        "via": REGISTRY_VIA,
+                        "actor": consent_value[2][:64],
+                        "address": wanted,
+                    }
                 )
-                if channel == Channel.webhook and not sub.webhook_secret:
-                    sub.webhook_secret = secrets.token_hex(32)
-                sub.updated_at, sub.updated_by = now, REGISTRY_VIA
                 report.granted.append((code, channel.value))
             elif previous is not None and previous.granted:
                 sub = subs.get(code)
@@ -215,7 +234,11 @@ def sync_subscriptions_from_registry(
                             address=previous.address,
                         )
                     )
+    # the ORM's withdrawals first, so a grant that replaces one is the later event
     session.flush()
+    # at the driver's speed (COPY on PostgreSQL), as a bulk import brings thousands per batch
+    insert_many(session, Subscription.__table__, list(created.values()))  # type: ignore[arg-type]
+    insert_many(session, ConsentEvent.__table__, grants)  # type: ignore[arg-type]
     return report
 
 

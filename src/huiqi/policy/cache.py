@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Hashable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
@@ -32,6 +32,9 @@ from huiqi.policy.models import (
     PolicyTask,
     PolicyVersion,
 )
+
+if TYPE_CHECKING:
+    from huiqi.web.deps import KeptHtml
 
 _WATCHED = (
     Policy,
@@ -86,7 +89,7 @@ class Stamps:
 
 stamps = Stamps(2.0)
 # rendered pages for visitors who are not logged in, by (kind, key, stamp, language)
-public_pages: Lru[Any] = Lru(512)
+public_pages: Lru[KeptHtml] = Lru(512)
 pages: Lru[Any] = Lru(512)
 tasks: Lru[Any] = Lru(256)
 searches: Lru[Any] = Lru(2048)

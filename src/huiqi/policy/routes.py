@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Annotated, Any
 
@@ -28,12 +29,13 @@ from huiqi.policy.topics import topic_labels
 from huiqi.policy.worker import limits_from_settings, parse_upload
 from huiqi.web import forms
 from huiqi.web.deps import (
+    KeptHtml,
     OfficerUser,
     OptionalUser,
     SessionDep,
     is_anonymous,
+    kept_response,
     optional_user,
-    public_response,
     reading_session,
     render,
     render_public,
@@ -270,6 +272,7 @@ def _validators(tag: str, last_modified: str | None) -> dict[str, str]:
     return headers
 
 
+@functools.lru_cache(maxsize=1024)
 def _http_date(iso: str) -> str:
     from email.utils import format_datetime
 
@@ -307,14 +310,14 @@ async def policy_page(request: Request, policy_id: Int64) -> Response:
 
 
 def _public_policy(
-    request: Request, policy_id: int, stamp: tuple[str, str, int], lang: str, html: str
+    request: Request, policy_id: int, stamp: tuple[str, str, int], lang: str, html: KeptHtml
 ) -> Response:
     """The kept anonymous page of a policy, or 304 when the visitor's copy is current."""
     tag = cache.etag("policy", policy_id, stamp, lang, False, None, request.state.csrf_nonce)
     unchanged = _not_modified(request, tag, stamp[1])
     if unchanged is not None:
         return unchanged
-    return public_response(request, html, _validators(tag, stamp[1]))
+    return kept_response(request, html, _validators(tag, stamp[1]))
 
 
 def _policy_page(request: Request, policy_id: int) -> Response:

@@ -251,6 +251,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
         Admission,
         limit=settings.db_pool_size + settings.db_max_overflow,
         timeout=settings.queue_timeout_seconds,
+        max_waiting=settings.queue_max_waiting,
         retry_after=int(RETRY_AFTER_SECONDS),
     )
     app.add_middleware(

@@ -19,28 +19,22 @@ processes (the other workers, the command line, the dispatcher) show within the 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from huiqi.accounts.models import User
-from huiqi.core import security
 from huiqi.core.lru import Lru
 from huiqi.policy.cache import Stamps, etag, matches
-from huiqi.web.deps import CSRF_STAND_IN, SESSION_COOKIE, Viewer, render_kept
+from huiqi.web.deps import SESSION_COOKIE, KeptHtml, Viewer, kept_response, render_kept
 from huiqi.web.i18n import request_lang
 from huiqi.web.sessions import users
 
-pages: Lru[str] = Lru(4096)
-# pages being made, so that concurrent requests for the same one wait instead of making it too
-_making: dict[Hashable, threading.Event] = {}
-_making_lock = threading.Lock()
-MAKE_WAIT_SECONDS = 10.0
+pages: Lru[KeptHtml] = Lru(4096)
 stamps = Stamps(2.0)
 _WROTE = "huiqi_kept_wrote"
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLAC", "MERGE ")
@@ -93,48 +87,18 @@ def kept_page(
     tag = etag(key, request.state.csrf_nonce)
     if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
-    html = _kept_or_made(key, lambda: render_kept(request, name, **context()))
+    # made once however many ask at the same moment (see Lru.get_or_make)
+    html = pages.get_or_make(key, lambda: render_kept(request, name, **context()))
     return _answer(request, key, html)
 
 
-def _kept_or_made(key: Hashable, make: Callable[[], str]) -> str:
-    """The kept page, or one made by the first request that asks; the others wait for it.
-
-    Without this, every request arriving while a new page is made (a cold worker, a stamp that
-    moved) would make it too, and a busy page would stall all its worker threads at once.
-    """
-    html = pages.peek(key)
-    if html is not None:
-        return html
-    with _making_lock:
-        made = _making.get(key)
-        first = made is None
-        if made is None:
-            made = _making[key] = threading.Event()
-    if not first:
-        made.wait(MAKE_WAIT_SECONDS)
-        html = pages.peek(key)
-        if html is not None:
-            return html
-    try:
-        html = make()
-        pages.put(key, html)
-        return html
-    finally:
-        if first:
-            with _making_lock:
-                _making.pop(key, None)
-            made.set()
-
-
-def _answer(request: Request, key: Hashable, html: str) -> Response:
+def _answer(request: Request, key: Hashable, html: KeptHtml) -> Response:
     """The kept page with this browser's CSRF token, or 304 when its copy is current."""
     nonce = request.state.csrf_nonce
     tag = etag(key, nonce)
     if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
-    token = security.csrf_token_for(request.app.state.settings.secret_key, nonce)
-    return HTMLResponse(html.replace(CSRF_STAND_IN, token), headers=_headers(tag))
+    return kept_response(request, html, _headers(tag))
 
 
 def _headers(tag: str) -> dict[str, str]:

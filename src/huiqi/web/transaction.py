@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -50,25 +51,39 @@ class CommitBeforeResponse:
                             await run_in_threadpool(session.rollback)
                     except Exception:
                         log.exception("commit failed on %s", scope.get("path"))
-                        await run_in_threadpool(session.rollback)
                         replaced = True
-                        await _send_500(send)
+                        try:
+                            await run_in_threadpool(session.rollback)
+                        except Exception:  # a broken connection: nothing was committed either way
+                            log.exception("rollback after the failed commit failed too")
+                        await _send_500(send, str(scope.get("path", "")).startswith("/api/"))
                         return
             await send(message)
 
         await self.app(scope, receive, finishing_send)
 
 
-async def _send_500(send: Send) -> None:
-    """A minimal error answer when the commit itself fails."""
-    body = "服务器内部错误:数据未能保存,请重试。 / Internal error: nothing was saved.".encode()
+NOT_SAVED = (
+    "服务器内部错误:数据未能保存,请重试。 / Internal error: nothing was saved, please retry."
+)
+
+
+async def _send_500(send: Send, api: bool) -> None:
+    """The answer when the commit itself fails: nothing of the request was saved."""
+    if api:
+        body = json.dumps({"detail": NOT_SAVED}, ensure_ascii=False).encode()
+        media = b"application/json"
+    else:
+        body = NOT_SAVED.encode()
+        media = b"text/plain; charset=utf-8"
     await send(
         {
             "type": "http.response.start",
             "status": 500,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", media),
                 (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
             ],
         }
     )

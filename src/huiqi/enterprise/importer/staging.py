@@ -105,7 +105,10 @@ def stage(
                 fresh.select("eid", "field", "year", "value"),
             ]
         )
-        repo.upsert_current_frame(session, contract_frame(touched, state, clock.today()))
+        rows = contract_frame(touched, state, clock.today())
+        # new enterprises have no row yet: inserted plainly, without the upsert's conflict check
+        repo.upsert_current_frame(session, rows.filter(pl.col("id").is_in(new_ids)), new=True)
+        repo.upsert_current_frame(session, rows.filter(~pl.col("id").is_in(new_ids)))
     if notify:
         enterprise_changed(session, {c for c, o in outcome.items() if o != "unchanged"})
     return outcome
