@@ -69,6 +69,11 @@ def _units(doc: ParsedDocument) -> list[tuple[str, Any]]:
     for section in doc.sections:
         prefix = [section.label] if section.label else []
         if section.label:
+            # A chapter under a 编 is named with it, as its articles are (第五编/第一章): chapters
+            # restart in every 编.
+            path = next((a.path for a in section.articles if section.label in a.path), None)
+            if path:
+                prefix = path[: path.index(section.label) + 1]
             out.append(("/".join(prefix), section))
         for article in section.articles:
             if not article.label:

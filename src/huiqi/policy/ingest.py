@@ -201,8 +201,7 @@ def normalize_text(text: str) -> str:
     # character that is itself replaced, so the order does not matter.
     for char in set(_NORMALIZED_CHARS.findall(text)):
         text = text.replace(char, _NORMALIZE[ord(char)] or "")
-    lines = [line.rstrip() for line in text.split("\n")]
-    return "\n".join(lines).strip("\n") + "\n"
+    return "\n".join(map(str.rstrip, text.split("\n"))).strip("\n") + "\n"
 
 
 def _looks_like_chinese_text(text: str, charset: str = "gb2312") -> bool:
@@ -338,7 +337,10 @@ def _is_chrome(el: Any) -> bool:
         return True
     if el.tag in ("html", "body"):
         return False
-    hints = " ".join([el.get("class") or "", el.get("id") or ""]).strip()
+    classes, ident = el.get("class"), el.get("id")
+    if not classes and not ident:
+        return False
+    hints = " ".join([classes or "", ident or ""]).strip()
     return bool(hints and _CHROME_HINT.search(hints))
 
 
@@ -406,6 +408,9 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(out)
 
 
+_SPACE_RUN = re.compile(r"[ \t\u3000\u00a0]+")
+
+
 def html_to_text(html: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> str:
     """Extract the readable text of an HTML page, leaving out navigation, scripts and footers.
 
@@ -464,8 +469,8 @@ def html_to_text(html: str | bytes, *, limits: Limits = DEFAULT_LIMITS) -> str:
         elif tag in ("td", "th"):
             el.tail = " " + (el.tail or "")
     text = etree.tostring(root, method="text", encoding="unicode")
-    text = re.sub(r"[ \t\u3000\u00a0]+", " ", text)
-    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+    text = _SPACE_RUN.sub(" ", text)
+    return "\n".join(filter(None, map(str.strip, text.split("\n"))))
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import itertools
 import operator
 import re
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from huiqi.policy.schemas import (
     ParsedTable,
     QuantityOut,
     TaskOut,
+    built,
 )
 from huiqi.policy.topics import tag_topics
 
@@ -61,10 +63,12 @@ RE_ARTICLE = re.compile(r"^\(\s*([一二三四五六七八九十百]{1,4})\s*\)\
 RE_ITEM = re.compile(r"^(\d{1,3})\s*[.、](?!\d)\s*(.*)$")
 RE_SUBITEM = re.compile(r"^(?:\((\d{1,3})\)|([①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]))\s*(.*)$")
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
-# The same markers glued after the end of a sentence or of a responsibility note.
-RE_GLUED_ARTICLE = re.compile(r"(?<=[。;)”!])\s*\(\s*([一二三四五六七八九十百]{1,4})\s*\)")
-RE_GLUED_SECTION = re.compile(r"(?<=[。;)”!])\s*([一二三四五六七八九十]{1,3})\s*、")
-RE_GLUED_REG_ARTICLE = re.compile(rf"(?<=[。;:”])\s*第\s*({_CN})\s*条\s")
+# The same markers glued after the end of a sentence or of a responsibility note. Each match is
+# the closing mark alone (the marker is looked for ahead), so the split goes at its end; a
+# pattern opening with a character class lets the regex engine skip straight to such marks.
+RE_GLUED_ARTICLE = re.compile(r"[。;)”!](?=\s*\(\s*([一二三四五六七八九十百]{1,4})\s*\))")
+RE_GLUED_SECTION = re.compile(r"[。;)”!](?=\s*([一二三四五六七八九十]{1,3})\s*、)")
+RE_GLUED_REG_ARTICLE = re.compile(rf"[。;:”](?=\s*第\s*({_CN})\s*条\s)")
 
 DOC_NUMBER = re.compile(
     r"(?P<prefix>[\u4e00-\u9fff]{1,14})\s*[〔\[【(（]\s*(?P<year>(?:19|20)\d\d)\s*[〕\]】)）]\s*"
@@ -186,7 +190,8 @@ _TASK_HEADERS = {
 def quantities_of(text: str) -> list[QuantityOut]:
     """The quantitative commitments of an article's text, in output form."""
     return [
-        QuantityOut(
+        built(
+            QuantityOut,
             text=q.text,
             value=q.value,
             value_max=q.value_max,
@@ -509,9 +514,11 @@ class _Parser:
         lines = self.lines
         n = len(lines)
         first_marker = next((i for i, line in enumerate(lines) if self._is_marker_line(line)), n)
-        title_at = None
+        order = self._order_head()
+        title_at = None if order is None else order[1]
         skip_next = False
-        for i in range(min(first_marker, 60)):
+        # The head of an order is known: only the page's lines above it are read for metadata.
+        for i in range(min(first_marker, 60) if order is None else order[0]):
             line = lines[i]
             if skip_next:
                 lines[i] = ""
@@ -594,6 +601,38 @@ class _Parser:
         end = self._find_end(max(start, first_marker if first_marker < n else start), start)
         return start, end
 
+    def _order_head(self) -> tuple[int, int] | None:
+        """An order standing alone (国务院令 / 第812号 over its text and the premier's signature):
+        its title, number and issuer from its head, the signatory's line out of the text; the
+        lines of its head and number, or None if the text does not open as an order."""
+        lines = self.lines
+        # Site chrome may stand above the head of a web page: the first 20 lines with text.
+        shown = [i for i, line in enumerate(lines[:60]) if line][:20]
+        heading = next(
+            (
+                (at, nxt)
+                for at, nxt in itertools.pairwise(shown)
+                if _ORDER_HEAD.match(lines[at]) and _ORDER_NUMBER.match(lines[nxt])
+            ),
+            None,
+        )
+        if heading is None:
+            return None
+        head = lines[heading[0]]
+        m, n = _ORDER_HEAD.match(head), _ORDER_NUMBER.match(lines[heading[1]])
+        assert m is not None and n is not None
+        # A 主席令 promulgates a law adopted by the congress, which is its issuer.
+        if m.group("issuer") == "主席":
+            return None
+        self.meta.set("title", head, "head")
+        self.meta.set("doc_number", f"{m.group('issuer')}令第{cn_number(n.group('seq'))}号", "head")
+        self.meta.set("issuers", [m.group("issuer")], "head")
+        following = [i for i in range(heading[1] + 1, len(lines)) if lines[i]]
+        for at, nxt in itertools.pairwise(following):
+            if _SIGNATORY.match(lines[at]) and _SIGNATURE_DATE.match(lines[nxt]):
+                lines[at] = ""
+        return heading
+
     def _find_end(self, body_start: int, head_end: int) -> int:
         """Cut footer chrome and the closing signature/date; return the end of the body."""
         lines = self.lines
@@ -651,9 +690,10 @@ class _Parser:
 
     def _cut_closing(self, body_start: int, end: int) -> int:
         """Attachments, contacts and copy-to lines after the last article close the document."""
-        last_marker = max(
-            (i for i in range(body_start, end) if self._is_marker_line(self.lines[i])),
-            default=body_start,
+        # Looked for from the end: the last marker is near it.
+        last_marker = next(
+            (i for i in range(end - 1, body_start - 1, -1) if self._is_marker_line(self.lines[i])),
+            body_start,
         )
         for i in range(last_marker + 1, end):
             if _CLOSING.match(self.lines[i]):
@@ -923,19 +963,18 @@ class _Parser:
         if style == "regulation":
             for m in RE_GLUED_REG_ARTICLE.finditer(text):
                 if art < cn_number(m.group(1)) <= art + 3:
-                    candidates.append(m.start())
+                    candidates.append(m.end())
         elif style == "opinion":
             for m in RE_GLUED_ARTICLE.finditer(text):
                 if art < cn_number(m.group(1)) <= art + 3:
-                    candidates.append(m.start())
+                    candidates.append(m.end())
             for m in RE_GLUED_SECTION.finditer(text):
                 if sec < cn_number(m.group(1)) <= sec + 2:
-                    candidates.append(m.start())
+                    candidates.append(m.end())
         elif style == "notice":
             for m in RE_GLUED_SECTION.finditer(text):
                 if art < cn_number(m.group(1)) <= art + 3:
-                    candidates.append(m.start())
-        candidates = [c for c in candidates if c > 0]
+                    candidates.append(m.end())
         if not candidates:
             return text, None
         cut = min(candidates)
@@ -1257,7 +1296,8 @@ class _Parser:
                     refs.append(ref.model_copy(update={"role": "lead" if not refs else ref.role}))
             implementers += [i for i in item.implementers if i not in implementers]
         self._flag_unknown(refs, art.label, unknown)
-        return ParsedArticle(
+        return built(
+            ParsedArticle,
             number=art.number,
             label=art.label,
             title=art.title,
@@ -1278,7 +1318,8 @@ class _Parser:
     ) -> ParsedItem:
         refs = list(note.refs) if note else []
         self._flag_unknown(refs, "/".join(path), unknown)
-        return ParsedItem(
+        return built(
+            ParsedItem,
             number=item.number,
             label=item.label,
             title=item.title,
@@ -1359,14 +1400,16 @@ class _Unit:
 
     def task(self, path: list[str]) -> TaskOut:
         note = self.note
-        return TaskOut(
-            path=path,
+        return built(
+            TaskOut,
+            path=list(path),
             label=self.label,
             title=self.title,
             text=self.text,
             lead=list(note.lead) if note else [],
             support=list(note.support) if note else [],
             implementers=list(note.implementers) if note else [],
+            deadline=None,
             note=note.text if note else None,
             source=note.source if note else "note",
         )
@@ -1787,7 +1830,11 @@ def _without_cycle_collection() -> Iterator[None]:
 
     A long document builds tens of thousands of small objects that all stay alive; the collector
     would rescan them again and again (a quarter of the parse time on a 500 KB page) for no
-    garbage. Reference counting still frees everything as usual.
+    garbage. Reference counting still frees everything as usual. Afterwards the new objects go
+    straight to the oldest generation (freeze, then unfreeze, which moves lists, not objects):
+    otherwise the first young collection would walk all of them at once (a tenth of the parse),
+    only to find them alive. Cyclic garbage among them is still found by the next full collection.
+    When something else holds objects frozen, that is left as it is and the young collection runs.
     """
     if not gc.isenabled():
         yield
@@ -1796,6 +1843,9 @@ def _without_cycle_collection() -> Iterator[None]:
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

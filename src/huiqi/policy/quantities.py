@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 import cn2an
 
@@ -87,9 +87,8 @@ _LE_WORDS = (
 _BOUND_WORD = re.compile("|".join(sorted(_GE_WORDS + _LE_WORDS, key=len, reverse=True)))
 
 
-@dataclass(frozen=True)
-class Quantity:
-    """One quantitative commitment found in a sentence."""
+class Quantity(NamedTuple):
+    """One quantitative commitment found in a sentence (a tuple: thousands are made per page)."""
 
     text: str
     value: Decimal
