@@ -10,7 +10,9 @@ and reused; --fresh rebuilds), starts `huiqi serve` on it, logs in as every demo
 /matching/mine and /notify/inbox (logged in as the enterprise) with wrk (Debian package `wrk`),
 2 s client timeout. The baseline is a bare FastAPI app with one sync route on the same uvicorn with
 the same number of workers, measured in the same run. Printed per cell: req/s, p50 and p99
-latency, errors (connect, read, write, HTTP status ≥ 400), timeouts and the ratio to the baseline.
+latency, errors (connect, read, write, HTTP status ≥ 400), timeouts, the ratio to the baseline,
+and the server's CPU time per request (all its processes, read from /proc) with its ratio to the
+baseline's: on a shared machine the CPU columns are the comparable ones.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Cell:
     p99_ms: float
     errors: int
     timeouts: int
+    cpu_us: float | None  # the server's CPU time (all its processes) per request
 
 
 def _wrk() -> str | None:
@@ -73,6 +76,24 @@ def _wrk() -> str | None:
     if not found:
         print("wrk is not available: install it with `apt-get install wrk`", file=sys.stderr)
     return found
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its live descendants (Linux /proc), else None."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    todo = [pid]
+    try:
+        while todo:
+            current = todo.pop()
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / ticks
 
 
 def _free_port() -> int:
@@ -203,17 +224,19 @@ def _policy_id(base: str) -> int:
 
 
 def _run_wrk(
-    wrk: str, base: str, paths: list[str], cookie: str, connections: int, duration: int
+    wrk: str, server: Server, paths: list[str], cookie: str, connections: int, duration: int
 ) -> dict[str, float]:
-    """One wrk run; the Lua script prints a JSON summary line."""
+    """One wrk run; the Lua script prints a JSON summary line (the server's CPU time added)."""
     import httpx
 
+    base = server.base
     time.sleep(2)  # let the previous cell's queued requests drain
     for path in paths:  # every path must answer 200 before it is measured
         status = httpx.get(base + path, headers={"Cookie": cookie}, timeout=30).status_code
         if status != 200:
             raise SystemExit(f"{path} answered HTTP {status} before the run")
     env = {**os.environ, "BENCH_PATHS": "\n".join(paths), "BENCH_COOKIE": cookie}
+    cpu_before = _cpu_seconds(server.proc.pid)
     out = subprocess.run(
         [
             wrk,
@@ -233,6 +256,9 @@ def _run_wrk(
     )
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("BENCH_JSON "))
     data: dict[str, float] = json.loads(line.removeprefix("BENCH_JSON "))
+    cpu_after = _cpu_seconds(server.proc.pid)
+    if cpu_before is not None and cpu_after is not None:
+        data["server_cpu_s"] = cpu_after - cpu_before
     return data
 
 
@@ -247,14 +273,24 @@ def _cell(backend: str, target: str, conns: int, data: dict[str, float]) -> Cell
         p99_ms=data["p99_us"] / 1000,
         errors=int(data["connect"] + data["read"] + data["write"] + data["status"]),
         timeouts=int(data["timeout"]),
+        cpu_us=data["server_cpu_s"] * 1e6 / data["requests"]
+        if "server_cpu_s" in data and data["requests"]
+        else None,
     )
 
 
 def _print(cell: Cell, baseline: Cell | None) -> None:
     ratio = f"{cell.rps / baseline.rps:5.2f}" if baseline and baseline.rps else "    —"
+    cpu = f"{cell.cpu_us:>7.0f}" if cell.cpu_us is not None else "      —"
+    cpu_ratio = (
+        f"{cell.cpu_us / baseline.cpu_us:5.2f}"
+        if baseline and baseline.cpu_us and cell.cpu_us is not None
+        else "    —"
+    )
     print(
         f"{cell.backend:<12} {cell.target:<9} {cell.connections:>5} {cell.rps:>9,.0f} "
-        f"{cell.p50_ms:>8.1f} {cell.p99_ms:>8.1f} {cell.errors:>7} {cell.timeouts:>8}  {ratio}",
+        f"{cell.p50_ms:>8.1f} {cell.p99_ms:>8.1f} {cell.errors:>7} {cell.timeouts:>8}  {ratio}"
+        f"  {cpu}  {cpu_ratio}",
         flush=True,
     )
 
@@ -282,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    header = f"{'server':<12} {'target':<9} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'timeouts':>8}  ratio"
+    header = f"{'server':<12} {'target':<9} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'timeouts':>8}  ratio  µs cpu  ratio"
     for backend in [b for b in args.backends.split(",") if b]:
         workers = 1 if backend == "sqlite" else args.pg_workers
         env = _database(backend, args.size, args.fresh)
@@ -313,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"bare ×{workers}",
                     "healthz",
                     c,
-                    _run_wrk(wrk, bare.base, ["/healthz"], "", c, args.duration),
+                    _run_wrk(wrk, bare, ["/healthz"], "", c, args.duration),
                 )
                 baselines[c] = cell
                 _print(cell, None)
@@ -345,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             for target in targets:
                 paths, cookie = plan[target]
                 for c in conns:
-                    data = _run_wrk(wrk, server.base, paths, cookie, c, args.duration)
+                    data = _run_wrk(wrk, server, paths, cookie, c, args.duration)
                     _print(
                         _cell(f"huiqi ×{workers}", target, c, data),
                         baselines.get(c),
