@@ -33,8 +33,10 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy src
 
 # One worker per core (pytest-xdist); each worker migrates its own SQLite file and PostgreSQL database.
+# The slow modules are collected first (tests/conftest.py); a worker that runs out of tests takes
+# half of another's queue (worksteal), so both end together.
 test: lint
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 # Schemathesis over every API operation for every role, asserting no 5xx (tests/test_fuzz_api.py);
 # CI runs it as its own step after `make test`.

@@ -37,6 +37,9 @@ class ResultChange:
     legal_basis: str = ""
     previous: str | None = None  # the stored result before this change (None: first result)
     deadline: date | None = None
+    # the stored state this change replaces, as a stamp of when it was written ("" for none):
+    # with it in the dedupe key each change is told once, however often a result comes back
+    since: str = ""
 
 
 RESULTS = ("ineligible", "eligible", "unknown")  # by result code, as matching packs them
@@ -61,7 +64,8 @@ class ChangeSet(Sequence[ResultChange]):
 
     `enterprise` and `rule` index `enterprises` (credit code, name) and `rules`; `result` and
     `previous` are result codes (RESULTS; NO_PREVIOUS for none); `missing` is the comma-joined
-    missing fields of unknown results; `amounts` maps a change's position to its amount.
+    missing fields of unknown results; `amounts` maps a change's position to its amount; `since`
+    holds each enterprise's ResultChange.since (empty: none for all).
     """
 
     rules: tuple[RuleFacts, ...]
@@ -72,6 +76,7 @@ class ChangeSet(Sequence[ResultChange]):
     previous: np.ndarray
     missing: np.ndarray
     amounts: dict[int, int] = field(default_factory=dict)
+    since: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.enterprise.size)
@@ -87,7 +92,8 @@ class ChangeSet(Sequence[ResultChange]):
             return [self[k] for k in range(*i.indices(len(self)))]
         if i < 0:
             i += len(self)
-        code, name = self.enterprises[int(self.enterprise[i])]
+        who = int(self.enterprise[i])
+        code, name = self.enterprises[who]
         facts = self.rules[int(self.rule[i])]
         previous = int(self.previous[i])
         text = str(self.missing[i] or "")
@@ -103,6 +109,7 @@ class ChangeSet(Sequence[ResultChange]):
             mode=facts.mode,
             legal_basis=facts.legal_basis,
             previous=None if previous == NO_PREVIOUS else RESULTS[previous],
+            since=self.since[who] if self.since else "",
         )
 
     def __iter__(self) -> Iterator[ResultChange]:

@@ -214,7 +214,7 @@ def test_a_growing_import_refreshes_the_planner_statistics(
         pytest.skip("SQLite's planner keeps no statistics of its own to refresh")
     with session_maker() as session:
         seen = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'enterprise'"))
-    # analysed after batches 1 and 2 (then 4, 8, …): the last look saw at least 100 firms
+    # analysed as its rows doubled (after batches 1 and 2): the last look saw at least 100 firms
     assert seen is not None and seen >= 100
 
 

@@ -19,6 +19,7 @@ from tests.conftest import csrf_from
 
 SHEET = "xl/worksheets/sheet1.xml"
 NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+pytestmark = pytest.mark.slow
 
 
 def xlsx_with_sheet(sheet_xml: str) -> bytes:

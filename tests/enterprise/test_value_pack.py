@@ -50,6 +50,7 @@ def _answers(s: Session, code: str) -> dict[str, Any]:
             r[1:] for r in repo.live_values(s, None, FIELDS, year=0) if r[0] == code
         ),
         "sources": sorted(repo.value_sources(s, code, iter(FIELDS))),
+        "sources_many": sorted(repo.value_sources_many(s, [code], FIELDS)[code]),
         "latest_elsewhere": [
             repo.latest_value_not_from(s, code, f, years or [0], "self-reported") for f in FIELDS
         ],
@@ -112,6 +113,12 @@ def test_readers_answer_the_same_for_a_pack_and_for_value_rows(
     assert {v[3] for v in compact["history"]} >= {"市场监管", "税务"}
     assert compact["frame"][0]["name"] == '兰州"天陇"\\油料 合作社'
     assert compact == by_rows
+    assert compact["sources_many"] == compact["sources"]
+    # one read for many enterprises, each stored in its own form, answers as one read each
+    with session_maker() as s:
+        both = repo.value_sources_many(s, [rows, packed, "91620102MA7NONE000"], iter(FIELDS))
+    assert set(both) == {packed, rows}
+    assert sorted(both[packed]) == sorted(both[rows]) == compact["sources"]
 
     # the same change to both: the pack becomes value rows, the replaced value is history
     change = {("employees", 2024): (321, "self-reported", TODAY), ("srdi_score", 0): (88, "self-reported", TODAY)}  # fmt: skip

@@ -27,7 +27,7 @@ from huiqi.notify.schemas import SettingsInput
 from tests.conftest import PG_ENV
 from tests.notify.servers import start_smtp, start_webhook
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 ENTERPRISES = 30
 BATCH = 4
 

@@ -1,9 +1,13 @@
 """notify_results on real matching output: one notification per (enterprise, rule, rule
-version, result); a rerun creates none."""
+version, result, stored state replaced); a rerun creates none."""
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -90,3 +94,59 @@ def test_a_change_set_is_told_as_its_changes_are() -> None:
     assert "政策13" not in summary.body  # unknown without missing data asks nothing
     assert changes[0].amount_fen == 1_000_000 and changes[2].missing == ("revenue",)
     assert [c.rule_id for c in of_mode(changes, "auto_grant")] == ["rule-00", "rule-00"]
+    # the stored states the news replace are in every key, singles' and summaries' alike
+    stamped = dataclasses.replace(changes, since=("18f3a", "18f3b"))
+    notes = service.grouped_result_notes(stamped)
+    assert notes == service.grouped_result_notes(list(stamped))
+    assert all(n.dedupe_key.endswith("@18f3a") for n in notes[:3])
+    assert notes[-1].dedupe_key != summary.dedupe_key
+
+
+def test_a_changed_amount_is_told_once_each_time_it_changes(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 免申即享 amount that changes under the same rule version is news: told once (the
+    same batch run again finds its key), and again when it changes back."""
+    from huiqi import events
+    from huiqi.enterprise import service as registry
+    from huiqi.events import EnterpriseChanged
+    from tests.grants.conftest import PER_GRADUATE_FEN, add
+
+    add(db_session, A, "兰州甲机械有限公司", 40, 2500, 3)
+    matching.load_rules(db_session)
+    matching.run_matching(db_session, ON)
+    # the registry change is matched below on ON, not by the change's own handler on today
+    monkeypatch.setitem(events.bus.handlers, EnterpriseChanged, [])
+
+    def hires(n: int) -> list[Notification]:
+        registry.apply_changes(
+            db_session,
+            A,
+            {"graduate_hires": n, "graduate_insurance_paid": n * PER_GRADUATE_FEN},
+            source="税务",
+            as_of=date(2024, 6, 1),
+            year=2023,
+        )
+        before = db_session.scalar(select(func.max(Notification.id))) or 0
+        # a run that dies before its commit, then the run again: the same message, once
+        attempt = db_session.begin_nested()
+        matching.run_matching(db_session, ON)
+        lost = db_session.scalars(select(Notification.dedupe_key).where(Notification.id > before))
+        lost_keys = sorted(lost)
+        attempt.rollback()
+        matching.run_matching(db_session, ON)
+        told = db_session.scalars(
+            select(Notification).where(Notification.id > before).order_by(Notification.id)
+        ).all()
+        assert sorted(n.dedupe_key for n in told) == lost_keys
+        return list(told)
+
+    more = hires(4)
+    assert [(n.rule_id, n.rule_version) for n in more] == [(GRAD_RULE, "1")]
+    assert "48,600.00 元" in more[0].body and "@" in more[0].dedupe_key
+    back = hires(3)
+    assert [n.rule_id for n in back] == [GRAD_RULE] and "36,450.00 元" in back[0].body
+    assert back[0].dedupe_key != more[0].dedupe_key
+    # nothing changed: nothing told
+    assert matching.run_matching(db_session, ON) == []
+    assert db_session.scalar(select(func.max(Notification.id))) == back[0].id

@@ -18,6 +18,7 @@ from huiqi.enterprise.catalogue import catalogue
 from tests import live
 from tests.conftest import csrf_from
 
+pytestmark = pytest.mark.slow
 MAX_PAGES = 200
 PER_KIND = 2
 SKIP = re.compile(
@@ -85,9 +86,9 @@ def _demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, object]:
     return live.demo_app(tmp_path_factory.mktemp("every-page"), "every-page-secret-0123456789")
 
 
-def visible_text(html: str) -> str:
-    """What a reader sees: no code listings, form sources, English-language links or scripts."""
-    soup = BeautifulSoup(html, "lxml")
+def visible_text(soup: BeautifulSoup) -> str:
+    """What a reader sees: no code listings, form sources, English-language links or scripts
+    (they are removed from `soup`)."""
     for tag in soup.select("script, style, pre, code, textarea, .code, [lang=en], [hidden]"):
         tag.decompose()
     main = soup.find("main")
@@ -100,9 +101,10 @@ def page_kind(path: str) -> str:
     return "/".join("N" if re.search(r"\d|%", p) else p for p in parts)
 
 
-def crawl(client: TestClient) -> Iterator[tuple[str, int, str]]:
-    """Breadth-first over same-site links from the home page: (path, status, html); at most
-    PER_KIND pages of each kind, so every kind of page is reached within MAX_PAGES."""
+def crawl(client: TestClient) -> Iterator[tuple[str, int, str, BeautifulSoup]]:
+    """Breadth-first over same-site links from the home page: (path, status, html, parsed html);
+    at most PER_KIND pages of each kind, so every kind of page is reached within MAX_PAGES.
+    The links are read before the page is handed out, so its reader may change the parsed copy."""
     seen: set[str] = set()
     kinds: dict[str, int] = {}
     queue = deque(["/"])
@@ -114,26 +116,27 @@ def crawl(client: TestClient) -> Iterator[tuple[str, int, str]]:
         seen.add(path)
         kinds[kind] = kinds.get(kind, 0) + 1
         r = client.get(path)
-        yield path, r.status_code, r.text
-        if "text/html" not in r.headers.get("content-type", ""):
-            continue
-        for a in BeautifulSoup(r.text, "lxml").find_all("a", href=True):
-            href = urljoin(path, str(a["href"]))
-            parts = urlsplit(href)
-            if parts.netloc or not parts.path.startswith("/"):
-                continue
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            if not SKIP.search(parts.path) and target not in seen:
-                queue.append(target)
+        soup = BeautifulSoup(r.text, "lxml")
+        links: list[str] = []
+        if "text/html" in r.headers.get("content-type", ""):
+            for a in soup.find_all("a", href=True):
+                href = urljoin(path, str(a["href"]))
+                parts = urlsplit(href)
+                if parts.netloc or not parts.path.startswith("/"):
+                    continue
+                if not SKIP.search(parts.path):
+                    links.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+        yield path, r.status_code, r.text, soup
+        queue.extend(target for target in links if target not in seen)
 
 
 ENGLISH_WORDS = re.compile(r"[A-Za-z][a-z']*(?:[ ,:;()-]+[A-Za-z][a-z']*){3,}")
 MESSAGES = "[role=alert], .alert, .error, .errors, #errors, .flash"
 
 
-def message_problems(where: str, html: str) -> list[str]:
-    """Error and status messages in the Chinese view that are written in English."""
-    soup = BeautifulSoup(html, "lxml")
+def message_problems(where: str, soup: BeautifulSoup) -> list[str]:
+    """Error and status messages in the Chinese view that are written in English (code listings,
+    hidden and English-language parts are removed from `soup` first)."""
     for tag in soup.select("[lang=en], [hidden], code, pre"):
         tag.decompose()
     out = []
@@ -145,11 +148,12 @@ def message_problems(where: str, html: str) -> list[str]:
     return out
 
 
-def reading_problems(where: str, html: str) -> list[str]:
+def reading_problems(where: str, soup: BeautifulSoup) -> list[str]:
     """What a Chinese reader should not see on a page: validator English, codes, JSON, field
-    names, messages in English."""
-    text = visible_text(html)
-    problems = message_problems(where, html)
+    names, messages in English. The parsed page is used up: the messages are read first, as they
+    lose fewer parts (a subset of what the visible text loses)."""
+    problems = message_problems(where, soup)
+    text = visible_text(soup)
     for name, pattern in (
         ("validator phrase", PHRASES),
         ("code value", CODES),
@@ -183,12 +187,12 @@ def test_every_page_reads_in_chinese(demo_app: object, username: str) -> None:
     ) as client:  # type: ignore[arg-type]
         _login(client, username)
         pages = 0
-        for path, status, html in crawl(client):
+        for path, status, _html, soup in crawl(client):
             pages += 1
             if status >= 500:
                 problems.append(f"{path}: HTTP {status}")
                 continue
-            problems += reading_problems(path, html)
+            problems += reading_problems(path, soup)
         assert pages > 5
     assert not problems, "\n".join(problems)
 
@@ -238,10 +242,10 @@ class Form:
         return data, files
 
 
-def forms_of(path: str, html: str) -> list[Form]:
-    """The forms of a page that can be provoked."""
+def forms_of(path: str, soup: BeautifulSoup) -> list[Form]:
+    """The forms of a (parsed) page that can be provoked."""
     out = []
-    for form in BeautifulSoup(html, "lxml").find_all("form"):
+    for form in soup.find_all("form"):
         action = urljoin(path, str(form.get("action") or path))
         parts = urlsplit(action)
         if parts.netloc or FORM_SKIP.search(parts.path) or SKIP.search(parts.path):
@@ -273,9 +277,9 @@ def test_every_form_refuses_bad_input_in_chinese(form_app: object, username: str
     ) as client:  # type: ignore[arg-type]
         _login(client, username)
         forms: dict[tuple[str, str, tuple[str, ...]], Form] = {}
-        for path, status, html in crawl(client):
+        for path, status, html, soup in crawl(client):
             if status < 400 and "<form" in html:
-                for form in forms_of(path, html):
+                for form in forms_of(path, soup):
                     forms.setdefault(form.key(), form)
         assert forms
         for form in forms.values():
@@ -291,5 +295,5 @@ def test_every_form_refuses_bad_input_in_chinese(form_app: object, username: str
                 if r.status_code >= 500:
                     problems.append(f"{where}: HTTP {r.status_code}")
                 elif "text/html" in r.headers.get("content-type", ""):
-                    problems += reading_problems(where, r.text)
+                    problems += reading_problems(where, BeautifulSoup(r.text, "lxml"))
     assert not problems, "\n".join(problems)

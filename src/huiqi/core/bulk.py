@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -35,8 +36,9 @@ def insert_ignoring(
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = maker(table).on_conflict_do_nothing(index_elements=list(conflict))
+    if dialect == "postgresql":
+        return _copy_ignoring(session, table, rows, conflict, returning)
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     if not returning:
         session.execute(stmt, list(rows))
         return []
@@ -59,10 +61,33 @@ def insert_rows(
     Values go through each column's own bind processing (dates and JSON as SQLAlchemy stores
     them), but not through a compiled statement per row, which costs more than the write.
     """
-    columns = [table.c[name] for name in names]
     conn = session.connection()
     dialect = conn.dialect
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
+    target = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        _copy(session, table, names, f"{target} ({quoted})", rows)
+        return
+    processed = _processor(session, table, names)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        marks = ", ".join("?" for _ in names)
+        cursor.executemany(
+            f"INSERT INTO {target} ({quoted}) VALUES ({marks})",  # noqa: S608
+            [tuple(processed(row)) for row in rows],
+        )
+    finally:
+        cursor.close()
+
+
+def _processor(
+    session: Session, table: Table, names: Sequence[str]
+) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """A row's values through each column's bind processing (the identity when none has one)."""
+    dialect = session.connection().dialect
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
     active = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def processed(row: Sequence[Any]) -> Sequence[Any]:
@@ -74,21 +99,75 @@ def insert_rows(
                 out[i] = proc(out[i])
         return out
 
-    quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
-    target = dialect.identifier_preparer.format_table(table)
-    raw = conn.connection.dbapi_connection
+    return processed
+
+
+def _copy(
+    session: Session, table: Table, names: Sequence[str], into: str, rows: Iterable[Sequence[Any]]
+) -> None:
+    """COPY rows (values of `names` of `table`) into `into` (a table and its column list)."""
+    processed = _processor(session, table, names)
+    raw = session.connection().connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
-        if dialect.name == "postgresql":
-            with cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(processed(row))
-        else:
-            marks = ", ".join("?" for _ in names)
-            cursor.executemany(
-                f"INSERT INTO {target} ({quoted}) VALUES ({marks})",  # noqa: S608
-                [tuple(processed(row)) for row in rows],
-            )
+        with cursor.copy(f"COPY {into} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(processed(row))
     finally:
         cursor.close()
+
+
+def _copy_ignoring(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str],
+) -> list[Any]:
+    """insert_ignoring on PostgreSQL: the rows are copied into a temporary table of the same
+    columns, then moved by one INSERT … SELECT … ON CONFLICT DO NOTHING. A multi-row VALUES
+    statement would be parsed by the driver in Python, which costs more than the insert."""
+    conn = session.connection()
+    prep = conn.dialect.identifier_preparer
+    names = list(rows[0])
+    quoted = ", ".join(prep.quote(n) for n in names)
+    target = prep.format_table(table)
+    digest = hashlib.sha1(f"{table.name}:{quoted}".encode()).hexdigest()[:12]
+    stage = prep.quote(f"hq_stage_{digest}")
+    # a temporary table lives as long as the connection (and goes with a rolled-back creation)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} AS "  # noqa: S608
+        f"SELECT {quoted} FROM {target} WITH NO DATA"
+    )
+    _copy(session, table, names, f"{stage} ({quoted})", (tuple(r[n] for n in names) for r in rows))
+    back = ", ".join(prep.quote(n) for n in returning)
+    got = conn.exec_driver_sql(
+        f"INSERT INTO {target} ({quoted}) SELECT {quoted} FROM {stage} "  # noqa: S608
+        f"ON CONFLICT ({', '.join(prep.quote(c) for c in conflict)}) DO NOTHING"
+        + (f" RETURNING {back}" if returning else "")
+    )
+    out = list(got.all()) if returning else []
+    # emptied at once: a temporary table is never vacuumed, so deleted rows would pile up
+    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    return out
+
+
+def assign_ids(session: Session, objects: Sequence[Any]) -> None:
+    """Give new ORM objects of one mapped table their ids from its sequence, in one query.
+
+    On PostgreSQL a flush of objects without ids is a multi-row INSERT … RETURNING that the
+    driver parses in Python, row by row; with ids given it is one prepared executemany. SQLite
+    keeps assigning them in the flush. A single object is left to its flush too.
+    """
+    todo = [obj for obj in objects if obj.id is None]
+    if len(todo) < 2 or session.get_bind().dialect.name != "postgresql":
+        return
+    table = type(todo[0]).__table__
+    with session.no_autoflush:  # the objects are not to be flushed before they have their ids
+        ids = session.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+            {"t": table.name, "n": len(todo)},
+        ).scalars()
+    for obj, ident in zip(todo, ids, strict=True):
+        obj.id = int(ident)

@@ -502,27 +502,34 @@ def value_sources(
     session: Session, credit_code: str, fields: Iterable[str]
 ) -> list[tuple[str, int, str, str | None, date]]:
     """Provenance of one enterprise's current values: (field, year, source, recorded by, as-of)."""
+    return value_sources_many(session, [credit_code], fields).get(credit_code, [])
+
+
+def value_sources_many(
+    session: Session, credit_codes: Sequence[str], fields: Iterable[str]
+) -> dict[str, list[tuple[str, int, str, str | None, date]]]:
+    """`value_sources` of many enterprises (credit code → its rows; none: no entry), read in
+    one query per chunk of codes and per storage form."""
     wanted = set(fields)
-    rows = session.execute(
-        select(
-            EnterpriseValue.field,
-            EnterpriseValue.year,
-            EnterpriseValue.source,
-            EnterpriseValue.recorded_by,
-            EnterpriseValue.as_of,
-        )
-        .join(Enterprise, Enterprise.id == EnterpriseValue.enterprise_id)
-        .where(
-            Enterprise.credit_code == credit_code,
-            EnterpriseValue.superseded_at.is_(None),
-            EnterpriseValue.field.in_(sorted(wanted)),
-        )
+    codes = sorted(set(credit_codes))
+    out: dict[str, list[tuple[str, int, str, str | None, date]]] = {}
+    if not codes or not wanted:
+        return out
+    t: Table = EnterpriseValue.__table__  # type: ignore[assignment]
+    e: Table = Enterprise.__table__  # type: ignore[assignment]
+    q = (
+        select(e.c.credit_code, t.c.field, t.c.year, t.c.source, t.c.recorded_by, t.c.as_of)
+        .join(e, e.c.id == t.c.enterprise_id)
+        .where(t.c.superseded_at.is_(None), t.c.field.in_(sorted(wanted)))
     )
-    out = [(f, y, s, by, a) for f, y, s, by, a in rows]
-    out.extend(
-        (v.field, v.year, v.source, v.recorded_by, v.as_of)
-        for v in _packed(session, codes=[credit_code], fields=wanted)
-    )
+    conn = session.connection()
+    for part in chunks(codes):
+        for code, f, y, src, by, as_of in conn.execute(q.where(e.c.credit_code.in_(part))):
+            out.setdefault(code, []).append((f, y, src, by, as_of))
+    for v in _packed(session, codes=codes, fields=wanted):
+        out.setdefault(v.credit_code, []).append(
+            (v.field, v.year, v.source, v.recorded_by, v.as_of)
+        )
     return out
 
 

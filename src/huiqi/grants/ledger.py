@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from huiqi.core.bulk import assign_ids
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.grants.models import Grant, GrantStatus, LedgerEntry, LedgerHead
@@ -114,6 +115,7 @@ def append_many(session: Session, items: Sequence[LedgerItem]) -> list[LedgerEnt
     """
     if not items:
         return []
+    assign_ids(session, list({id(i.grant): i.grant for i in items}.values()))
     session.flush()
     key = ledger_key()
     ids = sorted({item.grant.id for item in items})
@@ -161,8 +163,9 @@ def append_many(session: Session, items: Sequence[LedgerItem]) -> list[LedgerEnt
         head.entries += 1
         head.last_hash = entry.hash
         _seal(head, key)
-        session.add(entry)
         out.append(entry)
+    assign_ids(session, out)
+    session.add_all(out)
     session.flush()
     return out
 

@@ -76,7 +76,12 @@ def input_sources_many(
 ) -> list[dict[str, dict[str, Any]]]:
     """`input_sources` of several grants (credit code, fields, figures year), in their order,
     with the recorders' roles looked up once for all of them."""
-    found = [(ent_repo.value_sources(session, code, fields), year) for code, fields, year in asks]
+    stored = ent_repo.value_sources_many(
+        session, [code for code, _f, _y in asks], {f for _c, fields, _y in asks for f in fields}
+    )
+    found = [
+        ([r for r in stored.get(code, []) if r[0] in fields], year) for code, fields, year in asks
+    ]
     officers = _officers(session, (by for rows, _y in found for _f, _yr, _s, by, _a in rows))
     out: list[dict[str, dict[str, Any]]] = []
     for rows, figures_year in found:

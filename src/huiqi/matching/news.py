@@ -38,7 +38,8 @@ def batch_news(
 
     A result is news when it differs from the stored one or when an eligible 免申即享 amount
     changed; the same result under a new rule version is not, nor is an unknown result that
-    stays unknown (its data request stands).
+    stays unknown (its data request stands). Each enterprise's news carry the stamp of the
+    stored state they replace (`ChangeSet.since`), which their dedupe keys name.
     """
     if rows.size == 0:
         empty = np.zeros(0, dtype=np.int32)
@@ -60,6 +61,7 @@ def batch_news(
         [stored.conditions[i] for i in rows.tolist()],
         [stored.amounts[i] for i in rows.tolist()],
         [stored.evaluated_on[i] for i in rows.tolist()],
+        [stored.stamps[i] for i in rows.tolist()],
     )
     new = fresh.results[rows]
     old = _old_results(session, sub, layout)
@@ -147,6 +149,7 @@ def batch_news(
         before.astype(np.int8),
         missing,
         amounts,
+        tuple(stored.stamps),
     )
 
 
@@ -159,6 +162,7 @@ def ended_results(
         stored.layout_ids[rows],
         stored.hashes[rows],
         [stored.results[i] for i in rows.tolist()],
+        [],
         [],
         [],
         [],

@@ -294,8 +294,7 @@ def match(
             checkpoint()
             # a long run grows match_state, notifications and grants from nothing; the analysis
             # rides in the next batch's transaction, so `checkpoint` stays one call a batch
-            if db.at_doubling(start // batch_size + 1):
-                db.refresh_statistics(session)
+            db.refresh_statistics(session)
     return report
 
 

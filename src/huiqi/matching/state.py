@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -262,6 +262,7 @@ class _Stored:
     conditions: list[bytes | None]
     amounts: list[dict[str, int]]
     evaluated_on: list[date | None]
+    stamps: list[str]  # when each stored state was written (state_stamp; "" where absent)
 
 
 def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
@@ -269,7 +270,7 @@ def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
     m = MatchState.__table__.c
     cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
     if full:
-        cols += [m.results, m.conditions, m.amounts, m.evaluated_on]
+        cols += [m.results, m.conditions, m.amounts, m.evaluated_on, m.updated_at]
     got: dict[int, Any] = {}
     conn = session.connection()  # plain tuples: a batch reads up to tens of thousands of rows
     if ids and max(ids) - min(ids) < 2 * len(ids):
@@ -291,6 +292,7 @@ def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
         [None] * n,
         [{} for _ in range(n)],
         [None] * n,
+        [""] * n,
     )
     for i, eid in enumerate(ids):
         if eid not in got:
@@ -302,7 +304,19 @@ def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
         if full:
             out.results[i], out.conditions[i] = bytes(row[3]), bytes(row[4])
             out.amounts[i], out.evaluated_on[i] = dict(row[5] or {}), row[6]
+            out.stamps[i] = state_stamp(row[7])
     return out
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def state_stamp(written: datetime) -> str:
+    """A stored state's write time as a short text (microseconds since 1970 in hex; a time
+    without its zone, as SQLite gives it back, is UTC)."""
+    if written.tzinfo is None:
+        written = written.replace(tzinfo=UTC)
+    return format((written - EPOCH) // timedelta(microseconds=1), "x")
 
 
 def _old_results(session: Session, stored: _Stored, layout: Layout) -> np.ndarray:

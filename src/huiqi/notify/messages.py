@@ -34,8 +34,12 @@ def _labels_en(names: Iterable[str]) -> str:
 
 
 def result_dedupe_key(change: ResultChange) -> str:
-    """Dedupe key of a matching result: enterprise, rule, rule version and result."""
-    return f"match:{change.credit_code}:{change.rule_id}:{change.rule_version}:{change.result}"
+    """Dedupe key of a matching result: enterprise, rule, rule version, result and the stored
+    state it replaces (`since`), so a change is told once (a run resumed after a crash finds
+    the key) and every later change is told too: a 免申即享 amount changed under the same
+    rule version, a result that ends and comes back."""
+    key = f"match:{change.credit_code}:{change.rule_id}:{change.rule_version}:{change.result}"
+    return f"{key}@{change.since}" if change.since else key
 
 
 def compose_result_message(change: ResultChange) -> tuple[str, str, str]:
@@ -172,6 +176,7 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
         keys,
         {c.rule_id for c in eligible},
         (good_en, wanting_en),
+        changes[0].since if changes else "",
     )
 
 
@@ -210,9 +215,11 @@ def _summary(
     keys: list[str],
     covers: set[str],
     english: tuple[list[str], list[str]],
+    since: str,
 ) -> NoteSpec:
     """A summary message from its lines (Chinese, and `english` good and wanting lines); `keys`
-    are the announced results' dedupe keys without their common `match:<credit code>:` prefix."""
+    are the announced results' dedupe keys without their common `match:<credit code>:` prefix
+    and `@since` suffix (the stored state they replace, the same for all)."""
     lines = [f"{name}:" if name else "贵企业:"]
     if good:
         lines.append(f"经比对,贵企业可能符合以下 {len(good)} 项政策:")
@@ -232,9 +239,9 @@ def _summary(
         topic = Topic.data_request
         subject = f"补充数据后可判断 {len(wanting)} 项政策"
     subject_en, body_en = _summary_en(name, *english)
-    # the same text as joining the sorted full keys (result_dedupe_key), built without them
+    # the sorted results and the state they replace, built without the full keys
     prefix = f"match:{credit_code}:"
-    facts = prefix + ("\n" + prefix).join(sorted(keys))
+    facts = prefix + ("\n" + prefix).join(sorted(keys)) + (f"\n@{since}" if since else "")
     digest = hashlib.sha256(facts.encode("utf-8")).hexdigest()[:40]
     return NoteSpec(
         credit_code,
@@ -344,6 +351,7 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
                 keys[start:end],
                 set(rule_ids[start:middle]),
                 (listed_en[start:middle], listed_en[middle:end]),
+                changes.since[int(who[start])] if changes.since else "",
             )
         )
     return specs
@@ -393,7 +401,7 @@ def notify_results(session: Session, changed_results: Iterable[ResultChange]) ->
 
     Call it in the matching run's transaction with the changed results; a rerun with the
     same rule versions and results creates nothing (dedupe key: enterprise, rule, rule version,
-    result).
+    result, the stored state replaced).
     """
     ids = queue_result_notes(session, changed_results)
     notes: list[Notification] = []

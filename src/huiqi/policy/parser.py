@@ -1145,8 +1145,8 @@ class _Parser:
 
     def _effective_date(self, sections: list[ParsedSection], closing: str) -> None:
         """施行 date from the last articles or the closing (自…起施行)."""
-        tail = [a.text for s in sections for a in s.articles][-3:]
-        for text in [closing, *reversed(tail)]:
+        last = (a.text for s in reversed(sections) for a in reversed(s.articles))
+        for text in [closing, *itertools.islice(last, 3)]:
             if m := _EFFECTIVE.search(text or ""):
                 raw = m.group("date")
                 if raw.endswith("之日"):

@@ -40,6 +40,9 @@ _CORE = re.compile(
     rf"|(?P<num>{_NUM})\s*(?P<unit>{_UNIT}))"
     rf"(?P<post>及以上|以上|及以下|以下|以内|之内|内|左右)?"
 )
+# Every match of _CORE begins with one of these (百分之, 万分之 and Chinese numerals included); a
+# pattern opening with a character class lets the regex engine skip straight to them.
+_CORE_LEAD = re.compile(rf"[\d{_CN_DIGITS}]")
 # Every quantity has a unit holding one of these characters (or is 百分之…/万分之…): a sentence
 # without any cannot hold one, and the full pattern is not tried on it.
 _UNIT_HINT = re.compile(r"[%点元家日月年天]|分之")
@@ -179,9 +182,14 @@ def find_quantities(text: str) -> list[Quantity]:
         sentence = text[begin:done].strip()
         if not sentence:
             continue
-        last_end = 0
-        for m in _CORE.finditer(sentence):
-            start = m.start()
+        last_end = pos = 0
+        # As _CORE.finditer, but the pattern is tried only where a number can begin.
+        while (lead := _CORE_LEAD.search(sentence, pos)) is not None:
+            m = _CORE.match(sentence, lead.start())
+            if m is None:
+                pos = lead.start() + 1
+                continue
+            start, pos = m.start(), m.end()
             bound = _PRE_BEFORE.search(sentence, max(last_end, start - _PRE_LONGEST), start)
             last_end = m.end()
             quantity = _quantity_from_match(m, bound.group() if bound else None, sentence)

@@ -165,10 +165,7 @@ def run_import(
                 if writer is not None:
                     writer.writerow([issue.row, issue.column, issue.value, issue.reason])
 
-    written = 0
-
     def write(batch: _Batch) -> None:
-        nonlocal written
         with factory() as session:
             results: Iterable[str]
             if hires:
@@ -188,9 +185,7 @@ def run_import(
                 if job_id is not None:
                     _save_progress(session, job_id, report, batch.rows_seen)
             session.commit()
-            written += 1
-            if db.at_doubling(written):
-                db.refresh_statistics(session)
+            if db.refresh_statistics(session):
                 session.commit()
         if on_progress:
             on_progress(batch.rows_seen)

@@ -1,4 +1,5 @@
-// The push dashboard's charts, drawn from the JSON data block of the page (no inline script).
+// The push dashboard's charts, drawn from the JSON data block of the page (no inline script);
+// they follow the window's width, as the cockpit's and the funds dashboard's do.
 document.addEventListener("DOMContentLoaded", function () {
   if (!window.echarts) { return; }
   var data = JSON.parse(document.getElementById("chart-data").textContent);
@@ -14,4 +15,5 @@ document.addEventListener("DOMContentLoaded", function () {
     xAxis: {type: "category", data: data.stages}, yAxis: {type: "value"},
     series: data.channels.map(function (c) { return {name: c.name, type: "bar", data: c.values}; })
   });
+  window.addEventListener("resize", function () { funnel.resize(); bars.resize(); });
 });

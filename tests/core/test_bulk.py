@@ -1,0 +1,111 @@
+"""Set-based writes: insert_ignoring stores each key once, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Table, select, text
+from sqlalchemy.orm import Session
+
+from huiqi.core.bulk import insert_ignoring
+from huiqi.core.db import ANALYSE_FROM, refresh_statistics, utcnow
+from huiqi.notify.models import Notification
+
+TABLE: Table = Notification.__table__  # type: ignore[assignment]
+
+
+def _row(key: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "credit_code": "91620102MA72H8K3X0",
+        "topic": "policy_match",
+        "subject": f"主题 {key}",
+        "body": "正文\n第二行\t含制表符 \\ 反斜杠",
+        "link": "/notify/inbox",
+        "dedupe_key": key,
+        "deadline": date(2025, 7, 1),
+        "created_at": utcnow(),
+        "covers": ["rule-a", "rule-b"],
+        **extra,
+    }
+
+
+def _stored(s: Session) -> dict[str, tuple[Any, ...]]:
+    rows = s.execute(
+        select(
+            Notification.dedupe_key,
+            Notification.id,
+            Notification.body,
+            Notification.deadline,
+            Notification.covers,
+        )
+    )
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def test_insert_ignoring_stores_each_key_once_and_returns_the_new_ids(db_session: Session) -> None:
+    got = insert_ignoring(
+        db_session, TABLE, [_row("k1"), _row("k2")], ["dedupe_key"], returning=("id", "dedupe_key")
+    )
+    assert sorted(k for _, k in got) == ["k1", "k2"]
+    first = _stored(db_session)
+    assert {k: v[0] for k, v in first.items()} == {k: int(i) for i, k in got}
+    assert first["k1"][1:] == (
+        "正文\n第二行\t含制表符 \\ 反斜杠",
+        date(2025, 7, 1),
+        ["rule-a", "rule-b"],
+    )
+
+    # in the same transaction: an existing key and a repeated one are skipped, the rest stored
+    again = insert_ignoring(
+        db_session,
+        TABLE,
+        [_row("k2", subject="changed"), _row("k3", covers=None), _row("k3")],
+        ["dedupe_key"],
+        returning=("id", "dedupe_key"),
+    )
+    assert [k for _, k in again] == ["k3"]
+    stored = _stored(db_session)
+    assert set(stored) == {"k1", "k2", "k3"}
+    assert stored["k2"] == first["k2"]
+    assert db_session.scalar(
+        select(Notification.subject).where(Notification.dedupe_key == "k2")
+    ) == ("主题 k2")
+
+    # nothing new: nothing returned; without returning columns: nothing to return
+    assert insert_ignoring(db_session, TABLE, [_row("k1")], ["dedupe_key"], ("id",)) == []
+    assert insert_ignoring(db_session, TABLE, [_row("k4"), _row("k1")], ["dedupe_key"]) == []
+    assert set(_stored(db_session)) == {"k1", "k2", "k3", "k4"}
+
+
+def test_insert_ignoring_after_a_rolled_back_attempt(db_session: Session) -> None:
+    outer = db_session.begin_nested()
+    insert_ignoring(db_session, TABLE, [_row("gone")], ["dedupe_key"])
+    outer.rollback()
+    assert _stored(db_session) == {}
+    got = insert_ignoring(db_session, TABLE, [_row("gone"), _row("kept")], ["dedupe_key"], ("id",))
+    assert len(got) == 2
+    assert set(_stored(db_session)) == {"gone", "kept"}
+
+
+def test_statistics_are_refreshed_only_for_tables_whose_rows_doubled(db_session: Session) -> None:
+    """A bulk job asks after every batch; only the tables it grew twofold are analysed."""
+    if db_session.get_bind().dialect.name != "postgresql":
+        assert refresh_statistics(db_session) == []  # SQLite keeps no statistics to refresh
+        return
+    refresh_statistics(db_session)  # whatever the migrations and fixtures grew
+    assert refresh_statistics(db_session) == []  # nothing grew since
+
+    def seen() -> float:
+        return float(
+            db_session.scalar(
+                text("SELECT reltuples FROM pg_class WHERE relname = 'notify_notification'")
+            )
+        )
+
+    rows = max(2 * int(seen()), ANALYSE_FROM) + 1
+    insert_ignoring(db_session, TABLE, [_row(f"s{i}") for i in range(rows)], ["dedupe_key"])
+    assert refresh_statistics(db_session) == ["notify_notification"]
+    assert seen() >= rows
+    insert_ignoring(db_session, TABLE, [_row(f"t{i}") for i in range(rows // 2)], ["dedupe_key"])
+    assert refresh_statistics(db_session) == []  # grown by half: the statistics still serve
