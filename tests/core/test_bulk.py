@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import insert_ignoring
-from huiqi.core.db import ANALYSE_FROM, refresh_statistics, utcnow
+from huiqi.core.bulk import insert_ignoring, insert_rows
+from huiqi.core.db import ANALYSE_FROM, has_writes, refresh_statistics, utcnow
 from huiqi.notify.models import Notification
 
 TABLE: Table = Notification.__table__  # type: ignore[assignment]
@@ -109,3 +109,17 @@ def test_statistics_are_refreshed_only_for_tables_whose_rows_doubled(db_session:
     assert seen() >= rows
     insert_ignoring(db_session, TABLE, [_row(f"t{i}") for i in range(rows // 2)], ["dedupe_key"])
     assert refresh_statistics(db_session) == []  # grown by half: the statistics still serve
+
+
+def test_bulk_writes_count_as_writes_so_a_request_commits_them(db_session: Session) -> None:
+    """COPY and driver SQL pass by the ORM; a request that wrote only through them still commits."""
+
+    db_session.execute(select(Notification.id)).all()
+    assert not has_writes(db_session)
+    insert_ignoring(db_session, TABLE, [_row("w1")], ["dedupe_key"], returning=("id",))
+    assert has_writes(db_session)
+    db_session.rollback()
+    assert not has_writes(db_session)
+    row = _row("w2")
+    insert_rows(db_session, TABLE, list(row), [tuple(row.values())])
+    assert has_writes(db_session)

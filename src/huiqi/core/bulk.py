@@ -10,6 +10,8 @@ from sqlalchemy import Table, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from huiqi.core.db import note_write
+
 T = TypeVar("T")
 IN_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
 
@@ -37,6 +39,7 @@ def insert_ignoring(
         return []
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
+        note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
         return _copy_ignoring(session, table, rows, conflict, returning)
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
     if not returning:
@@ -61,6 +64,7 @@ def insert_rows(
     Values go through each column's own bind processing (dates and JSON as SQLAlchemy stores
     them), but not through a compiled statement per row, which costs more than the write.
     """
+    note_write(session)  # the raw cursor passes by the ORM's record of writes
     conn = session.connection()
     dialect = conn.dialect
     quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)

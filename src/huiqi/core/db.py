@@ -226,6 +226,11 @@ event.listen(Session, "do_orm_execute", _note_statement)
 event.listen(Session, "after_transaction_end", _forget_writes)
 
 
+def note_write(session: Session) -> None:
+    """Record a write made past the ORM (COPY, driver SQL), so that the request commits it."""
+    session.info[WROTE] = True
+
+
 def has_writes(session: Session) -> bool:
     """Whether the session's transaction wrote or has changes pending (a commit would save)."""
     return bool(session.info.get(WROTE) or session.new or session.dirty or session.deleted)

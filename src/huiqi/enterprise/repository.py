@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.db import note_write
 from huiqi.enterprise.models import (
     Enterprise,
     EnterpriseValue,
@@ -84,6 +85,7 @@ def create_enterprises(session: Session, codes: Sequence[str], now: datetime) ->
     """Insert enterprises for new codes and return their ids (one INSERT … RETURNING)."""
     if not codes:
         return {}
+    note_write(session)  # driver SQL passes by the ORM's record of writes
     conn = session.connection()
     listed, param = _code_list(conn, codes)
     # timestamps bound as the ORM binds them: ISO text on SQLite, the datetime on PostgreSQL
@@ -214,6 +216,7 @@ def _executemany(
     """
     if not rows:
         return
+    note_write(session)  # driver SQL passes by the ORM's record of writes
     conn = session.connection()
     dialect = conn.dialect
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -225,6 +228,7 @@ def _copy(
     session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """PostgreSQL COPY … FROM STDIN on the session's own connection (same transaction)."""
+    note_write(session)  # COPY passes by the ORM's record of writes
     raw: Any = session.connection().connection.dbapi_connection
     with (
         raw.cursor() as cur,
@@ -582,6 +586,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
     columns = ", ".join(CURRENT_COLUMNS)
     assignments = ", ".join(f"{c} = excluded.{c}" for c in CURRENT_COLUMNS if c != "id")
     upsert = f" ON CONFLICT (id) DO UPDATE SET {assignments}"
+    note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
     conn = session.connection()
     if new or conn.dialect.name != "postgresql":
         _insert_frame(
@@ -619,6 +624,7 @@ def _insert_frame(
     Dates and timestamps become the text the sqlite3 adapters (SQLite) or ISO input (PostgreSQL)
     take; timestamps repeat within a batch, so each distinct one is converted once.
     """
+    note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
     conn = session.connection()
     postgres = conn.dialect.name == "postgresql"
     sep = "T" if postgres else " "
