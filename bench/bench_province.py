@@ -387,7 +387,8 @@ class Chaos:
     error: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
-    def _log(self, what: str) -> None:
+    def note(self, what: str) -> None:
+        """Record an event with the seconds since the processes started."""
         self.events.append(f"{time.monotonic() - self.started:6.1f} s  {what}")
 
     def start_dispatcher(self) -> None:
@@ -398,7 +399,7 @@ class Chaos:
             subprocess.Popen([*HUIQI, "notify", "run"], env=self.env, stdout=out, stderr=out)
         )
         out.close()
-        self._log(f"dispatcher {n + 1} started")
+        self.note(f"dispatcher {n + 1} started")
 
     def start_import(self) -> None:
         """`huiqi enterprise import FILE --json`, its counts to a file of its own."""
@@ -407,7 +408,7 @@ class Chaos:
         cmd = [*HUIQI, "enterprise", "import", str(self.csv_path), "--json"]
         self.imports.append(subprocess.Popen(cmd, env=self.env, stdout=out, stderr=out))
         out.close()
-        self._log(f"import {n + 1} started")
+        self.note(f"import {n + 1} started")
 
     def sink_lines(self) -> list[str]:
         """Every line the sink has written so far (all dispatcher logs for SMS)."""
@@ -450,7 +451,7 @@ class Chaos:
                     if seen >= len(self.expected) * KILL_AT:
                         self._kill_dispatcher(engine)
                     elif self.dispatchers[0].poll() is not None:
-                        self._log("dispatcher exited before the kill")
+                        self.note("dispatcher exited before the kill")
                         self.dispatcher_killed = True
                 if not self.import_killed:
                     with engine.connect() as conn:
@@ -462,10 +463,10 @@ class Chaos:
                         with engine.connect() as conn:
                             after = conn.scalar(select(func.count()).select_from(Enterprise))
                         self.imported_at_kill = int(after or 0) - before
-                        self._log(f"import killed: {self.imported_at_kill:,} enterprises in")
+                        self.note(f"import killed: {self.imported_at_kill:,} enterprises in")
                         self.start_import()
                     elif self.imports[0].poll() is not None:
-                        self._log("import finished before the kill")
+                        self.note("import finished before the kill")
                         self.import_killed = True
         except Exception as exc:  # reported by the main thread, which stops every process
             self.error = f"{type(exc).__name__}: {exc}"
@@ -488,7 +489,7 @@ class Chaos:
             ).all()
         self.in_flight = {k for k, s in rows if s == "sending" and k in self.expected}
         self.sent_at_kill = sum(1 for k, s in rows if s == "sent" and k in self.expected)
-        self._log(
+        self.note(
             f"dispatcher killed: {self.sent_at_kill:,} recorded sent, "
             f"{len(self.in_flight):,} in flight"
         )
@@ -654,16 +655,16 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str) -> bool:
                 data = bench_load._run_wrk(wrk, server, paths, cookie_header, c, args.duration)
                 cells.append(bench_load._cell(f"huiqi ×{workers}", target, c, data))
                 bench_load._print(cells[-1], baselines.get(c))
-        chaos._log("load done")
+        chaos.note("load done")
         monitor.join(args.timeout)
         chaos.stop.set()
         if chaos.error:
             raise SystemExit(f"the kill monitor failed: {chaos.error}")
         rerun = chaos.imports[-1]
         rerun.wait(args.timeout)
-        chaos._log(f"import {len(chaos.imports)} exited with status {rerun.returncode}")
+        chaos.note(f"import {len(chaos.imports)} exited with status {rerun.returncode}")
         drained = _wait_sent(url, ids, args.timeout)
-        chaos._log("every queued message sent" if drained else "timed out waiting for the outbox")
+        chaos.note("every queued message sent" if drained else "timed out waiting for the outbox")
     finally:
         chaos.stop_all()
         for sink in sinks:
