@@ -44,6 +44,8 @@ class EagerServer(asyncio.AbstractServer):
         self._sockets = tuple(sockets)
         self._backlog = max(backlog, 1)
         self._serving = False
+        # connections being set up (the loop itself keeps only weak references to tasks)
+        self._connecting: set[asyncio.Task[None]] = set()
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
@@ -71,7 +73,9 @@ class EagerServer(asyncio.AbstractServer):
                 self._loop.call_later(RETRY_SECONDS, self._listen, sock)
                 return
             conn.setblocking(False)
-            self._loop.create_task(self._connect(conn))
+            task = self._loop.create_task(self._connect(conn))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
         try:
