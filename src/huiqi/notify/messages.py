@@ -281,11 +281,21 @@ def _summary_en(
     return subject, "\n".join(lines)
 
 
-def _ranks(texts: Sequence[str]) -> np.ndarray:
-    """Each text's place in their sorted order, so sorting by the texts is sorting numbers."""
+def _sorted_within(group: np.ndarray, item: np.ndarray, texts: Sequence[str]) -> list[str]:
+    """The texts of `item` (indexes into `texts`) sorted within each group (groups ascending,
+    contiguous): a group-by-text grid of flags read in order, or a sort by (group, text rank)
+    should a group name an item twice."""
     rank = np.empty(len(texts), dtype=np.int64)
     rank[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
-    return rank
+    by_rank = np.asarray(texts, dtype=object)[np.argsort(rank)]
+    if group.size == 0:
+        return []
+    grid = np.zeros((int(group[-1]) + 1, len(texts)), dtype=bool)
+    grid[group, rank[item]] = True
+    ranks = np.flatnonzero(grid) % len(texts)
+    if ranks.size != item.size:
+        ranks = rank[item][np.lexsort((rank[item], group))]
+    return list(by_rank[ranks].tolist())
 
 
 def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
@@ -308,17 +318,14 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
     ends = np.r_[starts[1:], who.size]
     n_good = np.add.reduceat(eligible.astype(np.int64), starts)
     facts = changes.rules
-    fact_texts = [f"{f.rule_id}:{f.rule_version}:{RESULTS[x]}" for f in facts for x in range(3)]
-    fact = rule * 3 + result
-    keys = np.asarray(fact_texts, dtype=object)[
-        fact[np.lexsort((_ranks(fact_texts)[fact], who))]
-    ].tolist()
-    rule_ids = [f.rule_id for f in facts]
-    covers = np.asarray(rule_ids, dtype=object)[
-        rule[np.lexsort((_ranks(rule_ids)[rule], ~eligible, who))]
-    ].tolist()
-    # the lines a summary shows: the first SUMMARY_LINES of each kind in each enterprise
     group = np.repeat(np.arange(starts.size), ends - starts)
+    keys = _sorted_within(
+        group,
+        rule * 3 + result,
+        [f"{f.rule_id}:{f.rule_version}:{x}" for f in facts for x in RESULTS],
+    )
+    covers = _sorted_within(group[eligible], rule[eligible], [f.rule_id for f in facts])
+    # the lines a summary shows: the first SUMMARY_LINES of each kind in each enterprise
     place = np.arange(who.size) - starts[group]
     place = np.where(eligible, place, place - n_good[group])
     shown = np.flatnonzero(place < SUMMARY_LINES)
@@ -329,11 +336,11 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
         for f in facts
     ]
     good_line_en = [_good_line_en(f.title or f.rule_id, f.mode, f.legal_basis) for f in facts]
-    listed: list[str] = [""] * who.size
-    listed_en: list[str] = [""] * who.size
+    listed: list[str] = [""] * shown.size
+    listed_en: list[str] = [""] * shown.size
     made: dict[tuple[int, str], tuple[str, str]] = {}
     for k, r, good, text in zip(
-        shown.tolist(),
+        range(shown.size),
         rule[shown].tolist(),
         eligible[shown].tolist(),
         changes.missing[picked[shown]].tolist(),
@@ -351,23 +358,35 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
             )
         listed[k], listed_en[k] = made[(r, text)]
     specs: list[NoteSpec] = []
-    for start, end, good in zip(starts.tolist(), ends.tolist(), n_good.tolist(), strict=True):
+    # where each enterprise's covered rules and shown lines begin among all of them
+    good_at = (np.cumsum(n_good) - n_good).tolist()
+    good_shown = np.minimum(n_good, SUMMARY_LINES)
+    n_shown = good_shown + np.minimum(ends - starts - n_good, SUMMARY_LINES)
+    for start, end, good, first, at, shown_good in zip(
+        starts.tolist(),
+        ends.tolist(),
+        n_good.tolist(),
+        good_at,
+        (np.cumsum(n_shown) - n_shown).tolist(),
+        good_shown.tolist(),
+        strict=True,
+    ):
         if end - start <= SINGLES_UP_TO:
             specs += result_notes([changes[i] for i in np.sort(picked[start:end]).tolist()])
             continue
         code, name = changes.enterprises[int(who[start])]
         middle = start + good
-        lines_end = min(end, middle + SUMMARY_LINES)
-        good_end = min(middle, start + SUMMARY_LINES)
+        lines_end = at + shown_good + min(end - middle, SUMMARY_LINES)
+        good_end = at + shown_good
         specs.append(
             _summary(
                 code,
                 name,
-                (listed[start:good_end], good),
-                (listed[middle:lines_end], end - middle),
+                (listed[at:good_end], good),
+                (listed[good_end:lines_end], end - middle),
                 keys[start:end],
-                tuple(covers[start:middle]),
-                (listed_en[start:good_end], listed_en[middle:lines_end]),
+                tuple(covers[first : first + good]),
+                (listed_en[at:good_end], listed_en[good_end:lines_end]),
                 changes.since[int(who[start])] if changes.since else "",
             )
         )
