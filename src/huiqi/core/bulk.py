@@ -70,7 +70,8 @@ def insert_ignoring(
 
     Rows whose key exists already (stored earlier, or by a concurrent transaction that
     committed first) are skipped without an error; `returning` columns of the inserted rows
-    come back, in no particular order.
+    come back, in no particular order. The rows do not give the table's id (SQLite finds the
+    new rows by it).
     """
     if not rows:
         return []
@@ -92,10 +93,12 @@ def _sqlite_ignoring(
     rowid. The transaction holds the write lock from its first write to its commit and SQLite
     gives each new row the next rowid above the largest, so the n rows inserted are the n
     largest rowids."""
+    names = list(rows[0])
+    if any(table.c[name].primary_key for name in names):
+        raise ValueError(f"insert_ignoring into {table.name}: the ids come from the table")
     conn = session.connection()
     prep = conn.dialect.identifier_preparer
     target = prep.format_table(table)
-    names = list(rows[0])
     quoted = ", ".join(prep.quote(n) for n in names)
     processed = _processor(session, table, names)
     done = conn.exec_driver_sql(
