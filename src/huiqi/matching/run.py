@@ -31,6 +31,7 @@ from huiqi.matching.state import (
     _frame,
     _input_hashes,
     _layout,
+    _move_layouts,
     _stored,
     _write_states,
     pack2,
@@ -53,6 +54,7 @@ class RunReport:
     skipped: int = 0  # enterprises whose inputs and rules were unchanged
     inserted: int = 0
     updated: int = 0
+    moved: int = 0  # rows kept unwritten: their layout moved to the new rule versions
     changes: int = 0
     batches: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -66,6 +68,7 @@ class RunReport:
             "skipped",
             "inserted",
             "updated",
+            "moved",
             "changes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -88,14 +91,16 @@ def _match_batch(
     collect: list[ResultChange] | None,
     actor: str | None = None,
     force: bool = False,
-    span: tuple[int, int] | None = None,
+    kept: dict[int, list[np.ndarray]] | None = None,
 ) -> RunReport:
     """Evaluate, store and propagate one batch of enterprises; never commits.
 
     Enterprises whose stored layout and input hash are unchanged are skipped (unless `force`);
     the others are evaluated, compared with what is stored, and only those whose codes or
-    amounts changed are written. `span` (first and last id) says that the batch holds every
-    enterprise with an id in it, as a full run's batches do.
+    amounts changed are written. A row whose codes are equal under a layout of the same rules
+    and widths (another rule version or date) is not written: a full run passes `kept`, which
+    collects such rows' ids per layout so the run can move whole layouts at its end; a run over
+    some enterprises moves such rows by one UPDATE per chunk instead.
     """
     report = RunReport()
     clock_ = time.perf_counter()
@@ -156,25 +161,23 @@ def _match_batch(
         ],
         dtype=bool,
     )
-    moved = part["id"].to_numpy()[relabel].tolist()
-    move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
-    move = move.execution_options(synchronize_session=False)
-    if span is not None and moved:
-        # every enterprise of the span is in this batch: one UPDATE moves the rows of the
-        # relabelled layouts (rows about to be rewritten move too, and are then replaced)
-        session.execute(
-            move.where(
-                MatchState.enterprise_id.between(*span), MatchState.layout_id.in_(sorted(same))
-            )
-        )
+    part_ids_np = part["id"].to_numpy()
+    if kept is not None:
+        for lid in np.unique(stored.layout_ids[relabel]).tolist():
+            at = relabel & (stored.layout_ids == lid)
+            kept.setdefault(int(lid), []).append(part_ids_np[at])
     else:
+        moved = part_ids_np[relabel].tolist()
+        move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
+        move = move.execution_options(synchronize_session=False)
         for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
             session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
+        report.updated = len(moved)
+    # rows whose codes are equal hold no news (same results, amounts and rules)
     rows = np.flatnonzero(write & ~relabel)
     _write_states(session, layout, part, rows, fresh, part_hashes, stored.present, on)
     report.inserted = int((~stored.present[rows]).sum())
-    report.updated = int(rows.size - report.inserted) + len(moved)
-    rows = np.flatnonzero(write)
+    report.updated += int(rows.size - report.inserted)
     news = batch_news(plan, pairs, layout, session, part, rows, fresh, stored)
     ended = ended_results(session, layout, part, rows, stored)
     report.changes = len(news) + len(ended)
@@ -263,6 +266,9 @@ def match(
     layout = _current_layout(session, pairs, plan, on)
     columns = _columns(pairs)
     total = len(ids)
+    # a full run meets every stored row: rows equal under the new layout are kept per layout,
+    # and each layout all of whose rows were kept moves to the new one when the run ends
+    kept: dict[int, list[np.ndarray]] | None = {} if codes is None else None
     # bounded by pairs, so memory stays flat however many rules there are
     batch_size = batch_size or max(500, BATCH_PAIRS // len(pairs))
     for start in range(0, total, batch_size):
@@ -281,7 +287,7 @@ def match(
                 collect,
                 actor,
                 force=engine == "sql",
-                span=(part[0], part[-1]) if codes is None else None,
+                kept=kept,
             )
         )
         done = min(start + batch_size, total)
@@ -295,6 +301,8 @@ def match(
             # a long run grows match_state, notifications and grants from nothing; the analysis
             # rides in the next batch's transaction, so `checkpoint` stays one call a batch
             db.refresh_statistics(session)
+    if kept:
+        report.moved = _move_layouts(session, kept, layout)
     return report
 
 

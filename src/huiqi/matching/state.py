@@ -6,6 +6,10 @@ the stored ones as arrays and writes only the enterprises whose codes changed; a
 whose input hash and layout are unchanged is not even evaluated. Words (reasons, missing data,
 near misses) are rendered from the registry and the codes when shown.
 
+A new rule version whose codes equal the old ones rewrites no row: a full run records that every
+row of the old layout compared equal and moves the layout (`match_layout.moved_to`) to the new
+one, whose rule versions its rows then count as (read through `_forwards`).
+
 Names with a leading underscore are this package's own (used by its other modules only).
 """
 
@@ -19,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks, insert_rows
@@ -107,6 +111,25 @@ def _layout(session: Session, layout_id: int) -> Layout:
     return _LAYOUTS[layout_id]
 
 
+def _forwards(session: Session) -> dict[int, int]:
+    """Moved layouts: the id of the layout whose versions each one's stored rows count as."""
+    moved: dict[int, int] = {
+        lid: to
+        for lid, to in session.execute(
+            select(MatchLayout.id, MatchLayout.moved_to).where(MatchLayout.moved_to.is_not(None))
+        )
+        if to is not None
+    }
+    out: dict[int, int] = {}
+    for lid in moved:
+        seen, at = {lid}, moved[lid]
+        while at in moved and at not in seen:  # moves are compressed; a chain is a fallback
+            seen.add(at)
+            at = moved[at]
+        out[lid] = at
+    return out
+
+
 def _layout_key(
     pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan
 ) -> tuple[list[list[Any]], str]:
@@ -128,6 +151,10 @@ def _current_layout(
     if row is None:
         row = MatchLayout(key=key, rules=rules, on=on, created_at=utcnow())
         session.add(row)
+        session.flush()
+    elif row.moved_to is not None:
+        # current again (a parameter set back, say): its rows hold codes evaluated under it
+        row.moved_to = None
         session.flush()
     layout = _layout_of(row)
     _LAYOUTS[layout.id] = layout
@@ -266,7 +293,8 @@ class _Stored:
 
 
 def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
-    """Stored states of these enterprise ids, in the given order."""
+    """Stored states of these enterprise ids, in the given order (a moved layout read as the
+    layout it moved to)."""
     m = MatchState.__table__.c
     cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
     if full:
@@ -294,12 +322,13 @@ def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
         [None] * n,
         [""] * n,
     )
+    forwards = _forwards(session)
     for i, eid in enumerate(ids):
         if eid not in got:
             continue
         row = got[eid]
         out.present[i] = True
-        out.layout_ids[i] = row[1]
+        out.layout_ids[i] = forwards.get(row[1], row[1])
         out.hashes[i] = row[2]
         if full:
             out.results[i], out.conditions[i] = bytes(row[3]), bytes(row[4])
@@ -429,6 +458,35 @@ def _write_states(
             for k, i in enumerate(rows.tolist())
         ),
     )
+
+
+def _move_layouts(session: Session, kept: dict[int, list[np.ndarray]], layout: Layout) -> int:
+    """Move each layout whose every stored row was kept (compared equal) to `layout`; rows moved.
+
+    `kept` holds, per layout the rows count as, the enterprise ids a full run compared equal
+    under `layout` and left unwritten. A layout is moved only when all its rows (and those of
+    layouts already moved to it) are among them; otherwise the rows keep their layout and the
+    next run compares them again.
+    """
+    forwards = _forwards(session)
+    m = MatchState.__table__.c
+    moved = 0
+    for lid, parts in kept.items():
+        sources = [lid] + [src for src, to in forwards.items() if to == lid]
+        rows = np.fromiter(
+            session.execute(select(m.enterprise_id).where(m.layout_id.in_(sources))).scalars(),
+            dtype=np.int64,
+        )
+        if not np.isin(rows, np.concatenate(parts)).all():
+            continue
+        session.execute(
+            update(MatchLayout)
+            .where(MatchLayout.id.in_(sources))
+            .values(moved_to=layout.id)
+            .execution_options(synchronize_session=False)
+        )
+        moved += rows.size
+    return moved
 
 
 def _sql_codes(
