@@ -62,8 +62,9 @@ def test_a_version_that_changes_no_code_rewrites_no_row(province: Session) -> No
     report = service.match(session, on=ON, rule_ids=[RULE], checkpoint=session.commit)
     session.commit()
 
-    # every enterprise was compared; none was written, all 120 moved with their layout
-    assert (report.evaluated > 0, report.inserted, report.updated) == (True, 0, 0)
+    # every enterprise was compared by the edited rule alone; none was written, all 120 moved
+    # with their layout
+    assert (report.evaluated, report.inserted, report.updated) == (120, 0, 0)
     assert (report.moved, report.changes) == (120, 0)
     assert rows(session) == before and notes(session) == told
     old_layouts = {layout for layout, *_ in before.values()}
@@ -98,6 +99,9 @@ def test_a_version_that_changes_outcomes_rewrites_exactly_those_rows(province: S
     assert rewritten and rewritten == written
     assert (report.inserted, report.updated) == (0, len(rewritten))
     assert report.moved == 120 - len(rewritten)
+    # the edited rule is evaluated for everyone, every rule for the rewritten rows
+    rules = len(service.published_rules(session))
+    assert report.evaluated == 120 + len(rewritten) * rules
     codes_after = dict(service.codes_of_rule(session, RULE))
     changed = {c for c in codes_after if codes_after[c] != codes_before.get(c, 0)}
     assert changed and report.changes == len(changed)

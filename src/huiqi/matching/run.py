@@ -32,7 +32,10 @@ from huiqi.matching.state import (
     _input_hashes,
     _layout,
     _move_layouts,
+    _Narrow,
+    _narrowing,
     _stored,
+    _unchanged,
     _write_states,
     pack2,
 )
@@ -92,6 +95,7 @@ def _match_batch(
     actor: str | None = None,
     force: bool = False,
     kept: dict[int, list[np.ndarray]] | None = None,
+    narrowings: dict[int, _Narrow | None] | None = None,
 ) -> RunReport:
     """Evaluate, store and propagate one batch of enterprises; never commits.
 
@@ -100,7 +104,9 @@ def _match_batch(
     amounts changed are written. A row whose codes are equal under a layout of the same rules
     and widths (another rule version or date) is not written: a full run passes `kept`, which
     collects such rows' ids per layout so the run can move whole layouts at its end; a run over
-    some enterprises moves such rows by one UPDATE per chunk instead.
+    some enterprises moves such rows by one UPDATE per chunk instead. Rows of such a layout
+    with unchanged inputs are first checked by the rules that differ alone (`narrowings`, per
+    stored layout); only those whose codes changed are evaluated in full.
     """
     report = RunReport()
     clock_ = time.perf_counter()
@@ -112,6 +118,26 @@ def _match_batch(
         dirty[:] = True
     report.enterprises = frame.height
     report.skipped = int((~dirty).sum())
+    if narrowings is not None and not force:
+        # rows whose inputs are unchanged under an older layout of the same rules: checked by
+        # the rules that differ alone, and those whose codes hold are kept as they are
+        same_inputs = dirty & head.present & (head.hashes == hashes)
+        ids_np = frame["id"].to_numpy()
+        for lid in np.unique(head.layout_ids[same_inputs]).tolist():
+            if lid not in narrowings:
+                narrowings[lid] = _narrowing(session, _layout(session, lid), layout, pairs, plan)
+            narrow = narrowings[lid]
+            if narrow is None:
+                continue
+            at = np.flatnonzero(same_inputs & (head.layout_ids == lid))
+            report.evaluated += at.size * len(narrow.positions)
+            keep = at[_unchanged(session, narrow, layout, frame[at.tolist()])]
+            dirty[keep] = False
+            if kept is not None:
+                kept.setdefault(lid, []).append(ids_np[keep])
+            else:
+                _move_rows(session, ids_np[keep].tolist(), layout, on)
+                report.moved += keep.size
     todo = np.flatnonzero(dirty)
     if todo.size == 0:
         report.seconds["evaluate"] = time.perf_counter() - clock_
@@ -119,7 +145,7 @@ def _match_batch(
     part = frame[todo.tolist()] if todo.size < frame.height else frame
     fresh = _codes(session, plan, part, engine)
     fresh.amounts = _amounts(pairs, part, fresh.results, on)
-    report.evaluated = part.height * len(pairs)
+    report.evaluated += part.height * len(pairs)
     report.seconds["evaluate"] = time.perf_counter() - clock_
 
     clock_ = time.perf_counter()
@@ -167,17 +193,13 @@ def _match_batch(
             at = relabel & (stored.layout_ids == lid)
             kept.setdefault(int(lid), []).append(part_ids_np[at])
     else:
-        moved = part_ids_np[relabel].tolist()
-        move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
-        move = move.execution_options(synchronize_session=False)
-        for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
-            session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
-        report.updated = len(moved)
+        _move_rows(session, part_ids_np[relabel].tolist(), layout, on)
+        report.moved += int(relabel.sum())
     # rows whose codes are equal hold no news (same results, amounts and rules)
     rows = np.flatnonzero(write & ~relabel)
     _write_states(session, layout, part, rows, fresh, part_hashes, stored.present, on)
     report.inserted = int((~stored.present[rows]).sum())
-    report.updated += int(rows.size - report.inserted)
+    report.updated = int(rows.size - report.inserted)
     news = batch_news(plan, pairs, layout, session, part, rows, fresh, stored)
     ended = ended_results(session, layout, part, rows, stored)
     report.changes = len(news) + len(ended)
@@ -199,6 +221,15 @@ def _match_batch(
         if collect is not None:
             collect += changes
     return report
+
+
+def _move_rows(session: Session, ids: list[int], layout: Layout, on: date) -> None:
+    """Move these enterprises' rows, whose codes are unchanged, to `layout` (runs over some
+    enterprises; a full run moves whole layouts at its end instead)."""
+    move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
+    move = move.execution_options(synchronize_session=False)
+    for ids_part in chunks(ids, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
 
 
 def _pairs(session: Session, rule_ids: Sequence[str] | None) -> list[tuple[RuleVersion, Rule]]:
@@ -269,6 +300,7 @@ def match(
     # a full run meets every stored row: rows equal under the new layout are kept per layout,
     # and each layout all of whose rows were kept moves to the new one when the run ends
     kept: dict[int, list[np.ndarray]] | None = {} if codes is None else None
+    narrowings: dict[int, _Narrow | None] = {}
     # bounded by pairs, so memory stays flat however many rules there are
     batch_size = batch_size or max(500, BATCH_PAIRS // len(pairs))
     for start in range(0, total, batch_size):
@@ -288,6 +320,7 @@ def match(
                 actor,
                 force=engine == "sql",
                 kept=kept,
+                narrowings=narrowings,
             )
         )
         done = min(start + batch_size, total)
@@ -302,7 +335,7 @@ def match(
             # rides in the next batch's transaction, so `checkpoint` stays one call a batch
             db.refresh_statistics(session)
     if kept:
-        report.moved = _move_layouts(session, kept, layout)
+        report.moved += _move_layouts(session, kept, layout)
     return report
 
 
