@@ -58,7 +58,9 @@ def notes(session: Session) -> int:
 def test_a_version_that_changes_no_code_rewrites_no_row(province: Session) -> None:
     session = province
     before, told = rows(session), notes(session)
-    version = publish(session, "政府采购小微企业预留份额与价格扣除", "政府采购小微企业预留份额和价格扣除")
+    version = publish(
+        session, "政府采购小微企业预留份额与价格扣除", "政府采购小微企业预留份额和价格扣除"
+    )
     report = service.match(session, on=ON, rule_ids=[RULE], checkpoint=session.commit)
     session.commit()
 
@@ -69,9 +71,11 @@ def test_a_version_that_changes_no_code_rewrites_no_row(province: Session) -> No
     assert rows(session) == before and notes(session) == told
     old_layouts = {layout for layout, *_ in before.values()}
     target = session.scalars(select(MatchLayout.moved_to).where(MatchLayout.moved_to.is_not(None)))
-    assert set(
-        session.scalars(select(MatchLayout.id).where(MatchLayout.moved_to.is_not(None)))
-    ) == old_layouts and len(set(target)) == 1
+    assert (
+        set(session.scalars(select(MatchLayout.id).where(MatchLayout.moved_to.is_not(None))))
+        == old_layouts
+        and len(set(target)) == 1
+    )
 
     # the stored results read back under the new version, words included
     results = service.stored_results(session, rule_ids=[RULE], results=("eligible", "unknown"))
@@ -132,3 +136,17 @@ def test_a_layout_current_again_counts_its_own_rows(province: Session) -> None:
         {k: v for k, v in vars(r).items() if k not in drop} for r in stored
     ]
     assert service.stale_results(session, ON) == []
+
+
+def test_an_old_layout_whose_tests_are_unknown_is_compared_in_full(province: Session) -> None:
+    """When today's parameters no longer give an old layout's key, its rows are evaluated with
+    every rule (the rules that differ cannot be told apart), and still not rewritten."""
+    session = province
+    before = rows(session)
+    for layout in session.scalars(select(MatchLayout)):
+        layout.key = "0" * 32  # as if a parameter its tests read had changed since
+    publish(session, "政府采购小微企业预留份额与价格扣除", "政府采购小微企业预留份额和价格扣除")
+    report = service.match(session, on=ON, rule_ids=[RULE])
+    rules = len(service.published_rules(session))
+    assert (report.evaluated, report.updated, report.moved) == (120 * rules, 0, 120)
+    assert rows(session) == before
