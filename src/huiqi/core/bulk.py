@@ -14,6 +14,7 @@ from huiqi.core.db import note_write
 
 T = TypeVar("T")
 IN_CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
+PROCESSED_KEPT = 256  # processed values kept per column by _processor
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -89,18 +90,31 @@ def insert_rows(
 def _processor(
     session: Session, table: Table, names: Sequence[str]
 ) -> Callable[[Sequence[Any]], Sequence[Any]]:
-    """A row's values through each column's bind processing (the identity when none has one)."""
+    """A row's values through each column's bind processing (the identity when none has one).
+
+    Rows of a bulk write share value objects (the same timestamp, date or empty list in every
+    row), so each object's processed value is kept, by identity, and reused while it is kept.
+    """
     dialect = session.connection().dialect
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    active: list[tuple[int, Callable[[Any], Any], dict[int, tuple[Any, Any]]]] = [
+        (i, p, {}) for i, p in enumerate(processors) if p is not None
+    ]
 
     def processed(row: Sequence[Any]) -> Sequence[Any]:
         if not active:
             return row
         out = list(row)
-        for i, proc in active:
-            if out[i] is not None:
-                out[i] = proc(out[i])
+        for i, proc, seen in active:
+            value = out[i]
+            if value is not None:
+                # the object is held beside its result, so its id cannot be reused meanwhile
+                hit = seen.get(id(value))
+                if hit is None or hit[0] is not value:
+                    if len(seen) >= PROCESSED_KEPT:
+                        seen.clear()
+                    hit = seen[id(value)] = (value, proc(value))
+                out[i] = hit[1]
         return out
 
     return processed
