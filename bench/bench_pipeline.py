@@ -257,7 +257,8 @@ def _line(
         phases = " · ".join(f"{k} {v:6.1f}s" for k, v in report.seconds.items())
         phases = (
             f"  [{phases}]  pairs {report.evaluated:,}; skipped {report.skipped:,} enterprises; "
-            f"rows written {report.inserted:,} ins {report.updated:,} upd; "
+            f"rows written {report.inserted:,} ins {report.updated:,} upd "
+            f"({report.moved:,} kept, their layout moved); "
             f"changes {report.changes:,}"
         )
     queued = ", ".join(f"+{after[k] - before[k]:,} {k}" for k in after)

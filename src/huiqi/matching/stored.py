@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from huiqi.core.bulk import chunks, one_of
 from huiqi.enterprise import repository as ent_repo
 from huiqi.matching.models import MatchState, RuleVersion
-from huiqi.matching.state import RESULT_CODES, _layout, _matrix, _missing_text, unpack2
+from huiqi.matching.state import (
+    RESULT_CODES,
+    _forwards,
+    _layout,
+    _matrix,
+    _missing_text,
+    unpack2,
+)
 from huiqi.matching.versions import MatchingError, _rule_from, base_library, published_versions
 from huiqi.rules.compiler import Rule
 from huiqi.rules.library import Library
@@ -61,8 +68,9 @@ def stored_results(
     base = base_library()
     out: list[StoredResult] = []
     plans: dict[tuple[int, date], Plan] = {}
+    forwards = _forwards(session)  # a moved layout's rows show the versions it moved to
     for state in states:
-        layout = _layout(session, state.layout_id)
+        layout = _layout(session, forwards.get(state.layout_id, state.layout_id))
         codes = unpack2(
             _matrix([state.results], (len(layout.rule_ids) + 3) // 4), len(layout.rule_ids)
         )[0]
