@@ -13,13 +13,17 @@ costs. PostgreSQL: a scratch database (default huiqi_bench on 127.0.0.1) is drop
 The domain event handlers are installed as the command line installs them, so each batch also
 seeds push subscriptions from the registry's consented contacts, as a real import does. On
 PostgreSQL the server's CPU for the import (its backends' own, read from /proc) is printed too.
-``--no-handlers`` measures the import alone.
+``--no-handlers`` measures the import alone; ``--compare-handlers`` measures both, one after
+the other on the same file, and prints the rate with the handlers as a ratio of the rate without.
+``--lock FILE`` holds an flock on FILE during each measurement only, not while the file is
+generated (a shared machine's benchmark lock).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import json
 import os
 import resource
@@ -27,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +131,20 @@ def _server_cpu(engine: Any) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+@contextmanager
+def _held(lock: str | None) -> Iterator[None]:
+    """An exclusive flock on `lock` for the block (nothing when None)."""
+    if lock is None:
+        yield
+        return
+    with open(lock, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def child(args: argparse.Namespace) -> None:
     """One measurement: fresh database, baseline, then the huiqi import; prints JSON."""
     from sqlalchemy.orm import sessionmaker
@@ -190,6 +210,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="the import alone, without the event handlers (push subscriptions, matching)",
     )
+    parser.add_argument(
+        "--compare-handlers",
+        action="store_true",
+        help="measure with and without the event handlers, and print the ratio of the rates",
+    )
+    parser.add_argument("--lock", default=None, help="flock this file during each measurement")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -201,41 +227,64 @@ def main(argv: list[str] | None = None) -> None:
 
     sizes = args.rows or [100_000, 1_000_000]
     backends = args.backend or ["sqlite", "postgres"]
-    results = []
+    variants = [True, False] if args.compare_handlers else [not args.no_handlers]
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             csv_path = Path(tmp) / f"pop-{size}.csv"
             write_file(generate(size, seed=2020), csv_path)
             mb = csv_path.stat().st_size / 1e6
             for backend in backends:
-                out = subprocess.run(
-                    [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
-                     "--workdir", tmp, "--pg-name", args.pg_name,
-                     *(["--no-reimport"] if args.no_reimport else []),
-                     *(["--no-handlers"] if args.no_handlers else [])],
-                    check=True, capture_output=True, text=True,
-                )  # fmt: skip
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                result["file_mb"] = mb
-                results.append(result)
-                server = (
-                    f"; server CPU {result['server_cpu_s']:.1f} s" if result["server_cpu_s"] else ""
-                )
-                again = (
-                    f"re-import (all unchanged) {result['reimport_rows_per_s']:>9,.0f} rows/s "
-                    f"(CPU {result['reimport_cpu_s']:.1f} s) {result['reimport_counts']}"
-                    if result["reimport_rows_per_s"]
-                    else "re-import skipped"
-                )
-                print(
-                    f"{backend:9s} {size:>9,} rows ({mb:6.1f} MB): {result['rows_per_s']:>9,.0f} rows/s "
-                    f"in {result['seconds']:7.1f} s (import process CPU {result['cpu_s']:.1f} s, "
-                    f"{size / result['cpu_s']:,.0f} rows per CPU second{server}); "
-                    f"load average {os.getloadavg()[0]:.1f}; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
-                    f"ratio {result['rows_per_s'] / result['baseline_rows_per_s']:.3f}; "
-                    f"peak RSS {result['peak_rss_mb']:.0f} MB; {result['counts']}; {again}",
-                    flush=True,
-                )
+                rates: dict[bool, float] = {}
+                for handlers in variants:
+                    result = _measure(args, csv_path, tmp, backend, handlers)
+                    rates[handlers] = result["rows_per_s"]
+                    _print(result, backend, size, mb, handlers if args.compare_handlers else None)
+                if len(rates) == 2:
+                    print(
+                        f"{backend:9s} {size:>9,} rows: with the handlers "
+                        f"{rates[True] / rates[False]:.3f} × the rate without",
+                        flush=True,
+                    )
+
+
+def _measure(
+    args: argparse.Namespace, csv_path: Path, workdir: str, backend: str, handlers: bool
+) -> dict[str, Any]:
+    """One (file, backend, handlers) measurement in its own process, under the lock if given."""
+    with _held(args.lock):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
+             "--workdir", workdir, "--pg-name", args.pg_name,
+             *(["--no-reimport"] if args.no_reimport else []),
+             *([] if handlers else ["--no-handlers"])],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        result["load_average"] = os.getloadavg()[0]
+    return result
+
+
+def _print(
+    result: dict[str, Any], backend: str, size: int, mb: float, handlers: bool | None
+) -> None:
+    """One measurement's line (`handlers` says which variant when both are measured)."""
+    server = f"; server CPU {result['server_cpu_s']:.1f} s" if result["server_cpu_s"] else ""
+    again = (
+        f"re-import (all unchanged) {result['reimport_rows_per_s']:>9,.0f} rows/s "
+        f"(CPU {result['reimport_cpu_s']:.1f} s) {result['reimport_counts']}"
+        if result["reimport_rows_per_s"]
+        else "re-import skipped"
+    )
+    variant = "" if handlers is None else ("handlers    " if handlers else "no handlers ")
+    print(
+        f"{backend:9s} {variant}{size:>9,} rows ({mb:6.1f} MB): {result['rows_per_s']:>9,.0f} rows/s "
+        f"in {result['seconds']:7.1f} s (import process CPU {result['cpu_s']:.1f} s, "
+        f"{size / result['cpu_s']:,.0f} rows per CPU second{server}); "
+        f"load average {result['load_average']:.1f}; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
+        f"ratio {result['rows_per_s'] / result['baseline_rows_per_s']:.3f}; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB; {result['counts']}; {again}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -133,9 +133,16 @@ def of_mode(changes: Sequence[ResultChange], mode: str) -> list[ResultChange]:
 
 @dataclass(frozen=True)
 class EnterpriseChanged:
-    """Registry values of these enterprises (credit codes) were inserted or changed."""
+    """Registry values of these enterprises (credit codes) were inserted or changed.
+
+    `created_values`, when the publisher has them at hand (a bulk import's batch), are all the
+    stored values of the enterprises the change created, as a Polars frame (code, field, year,
+    value, as_of, source, like ``enterprise.repository.live_value_frame``): a handler may read
+    those enterprises' values there instead of from the database.
+    """
 
     codes: frozenset[str]
+    created_values: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -241,11 +248,11 @@ def publish(
     bus.publish(session, event, observe)
 
 
-def enterprise_changed(session: Session, codes: Iterable[str]) -> None:
+def enterprise_changed(session: Session, codes: Iterable[str], created_values: Any = None) -> None:
     """Publish EnterpriseChanged for these credit codes (nothing when there are none)."""
     found = frozenset(codes)
     if found:
-        publish(session, EnterpriseChanged(found))
+        publish(session, EnterpriseChanged(found, created_values))
 
 
 def results_changed(

@@ -379,9 +379,10 @@ def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> 
     t = enterprise_current
     if credit_codes is None:
         return list(session.execute(select(t).order_by(t.c.credit_code)))
-    rows: list[Any] = []
-    for part in chunks(credit_codes):
-        rows.extend(session.execute(select(t).where(t.c.credit_code.in_(part))))
+    if not credit_codes:
+        return []
+    conn = session.connection()
+    rows = conn.execute(select(t).where(codes_in(conn, t.c.credit_code, credit_codes)))
     return sorted(rows, key=lambda r: r.credit_code)
 
 
@@ -428,6 +429,24 @@ def live_values(
     Other domains read registry values through this, never the value table itself. Limit by
     enterprises (None: all), fields and year (0 holds the values that are not yearly).
     """
+    return live_value_frame(session, credit_codes, fields, year=year).rows()
+
+
+LIVE_SCHEMA = {
+    "code": pl.Utf8, "field": pl.Utf8, "year": pl.Int64, "value": pl.Utf8, "as_of": pl.Date,
+    "source": pl.Utf8,
+}  # fmt: skip
+
+
+def live_value_frame(
+    session: Session,
+    credit_codes: Sequence[str] | None,
+    fields: Sequence[str] | None = None,
+    *,
+    year: int | None = None,
+) -> pl.DataFrame:
+    """``live_values`` as a frame (code, field, year, value, as_of, source), for readers that
+    work on a whole batch of enterprises at once (a bulk import's handlers)."""
     q = (
         select(
             Enterprise.credit_code,
@@ -446,9 +465,8 @@ def live_values(
         q = q.where(EnterpriseValue.year == year)
     if credit_codes is not None:
         q = q.where(codes_in(session.connection(), Enterprise.credit_code, credit_codes))
-    out: list[tuple[str, str, int, str, date, str]] = [tuple(r) for r in session.execute(q)]  # type: ignore[misc]
-    out.extend(_packed_live(session, credit_codes, fields, year))
-    return out
+    rows = pl.DataFrame(list(session.execute(q)), schema=LIVE_SCHEMA, orient="row")
+    return pl.concat([rows, _packed_live(session, credit_codes, fields, year)])
 
 
 def _packed_live(
@@ -456,9 +474,9 @@ def _packed_live(
     credit_codes: Sequence[str] | None,
     fields: Sequence[str] | None,
     year: int | None,
-) -> list[tuple[str, str, int, str, date, str]]:
-    """``live_values`` of the enterprises recorded as packs, decoded by Polars: a bulk import's
-    handlers read these for every enterprise of every batch."""
+) -> pl.DataFrame:
+    """``live_value_frame`` of the enterprises recorded as packs, decoded by Polars: a bulk
+    import's handlers read these for every enterprise of every batch."""
     p: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
     e: Table = Enterprise.__table__  # type: ignore[assignment]
     q = select(e.c.credit_code, p.c.source, p.c.as_of, p.c.entries).join(
@@ -469,7 +487,7 @@ def _packed_live(
         q = q.where(codes_in(conn, e.c.credit_code, credit_codes))
     rows = list(conn.execute(q))
     if not rows:
-        return []
+        return pl.DataFrame(schema=LIVE_SCHEMA)
     entry = pl.col("entry")
     own = entry.list.len() > 3
     frame = (
@@ -479,27 +497,29 @@ def _packed_live(
             orient="row",
         )
         .with_columns(entry=pl.col("entries").str.json_decode(pl.List(pl.List(pl.Utf8))))
+        .select("code", "source", "as_of", "entry")
         .explode("entry")
-        .select(
-            "code",
-            entry.list.get(0).alias("field"),
-            entry.list.get(1).cast(pl.Int64).alias("year"),
-            entry.list.get(2).alias("value"),
-            pl.when(own)
-            .then(entry.list.get(4, null_on_oob=True).str.to_date("%Y-%m-%d"))
-            .otherwise(pl.col("as_of"))
-            .alias("as_of"),
-            pl.when(own)
-            .then(entry.list.get(3, null_on_oob=True))
-            .otherwise(pl.col("source"))
-            .alias("source"),
-        )
+        .with_columns(field=entry.list.get(0), year=entry.list.get(1).cast(pl.Int64))
     )
+    # the wanted entries are picked before the rest is decoded: a pack holds every field
     if fields is not None:
         frame = frame.filter(pl.col("field").is_in(list(fields)))
     if year is not None:
         frame = frame.filter(pl.col("year") == year)
-    return frame.rows()
+    return frame.select(
+        "code",
+        "field",
+        "year",
+        entry.list.get(2).alias("value"),
+        pl.when(own)
+        .then(entry.list.get(4, null_on_oob=True).str.to_date("%Y-%m-%d"))
+        .otherwise(pl.col("as_of"))
+        .alias("as_of"),
+        pl.when(own)
+        .then(entry.list.get(3, null_on_oob=True))
+        .otherwise(pl.col("source"))
+        .alias("source"),
+    )
 
 
 def value_sources(
@@ -527,9 +547,8 @@ def value_sources_many(
         .where(t.c.superseded_at.is_(None), t.c.field.in_(sorted(wanted)))
     )
     conn = session.connection()
-    for part in chunks(codes):
-        for code, f, y, src, by, as_of in conn.execute(q.where(e.c.credit_code.in_(part))):
-            out.setdefault(code, []).append((f, y, src, by, as_of))
+    for code, f, y, src, by, as_of in conn.execute(q.where(codes_in(conn, e.c.credit_code, codes))):
+        out.setdefault(code, []).append((f, y, src, by, as_of))
     for v in _packed(session, codes=codes, fields=wanted):
         out.setdefault(v.credit_code, []).append(
             (v.field, v.year, v.source, v.recorded_by, v.as_of)
@@ -691,7 +710,7 @@ def _packed(
     if ids is not None:
         parts = [conn.execute(q.where(p.c.enterprise_id.in_(part))) for part in chunks(ids)]
     elif codes is not None:
-        parts = [conn.execute(q.where(e.c.credit_code.in_(part))) for part in chunks(codes)]
+        parts = [conn.execute(q.where(codes_in(conn, e.c.credit_code, codes)))]
     else:
         parts = [conn.execute(q.order_by(p.c.enterprise_id))]
     out: list[PackedValue] = []

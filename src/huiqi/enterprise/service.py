@@ -51,9 +51,12 @@ class RegistryError(Invalid):
     """A change could not be applied (unknown field, value of the wrong kind, not allowed)."""
 
 
-def enterprise_changed(session: Session, codes: set[str]) -> None:
-    """Publish EnterpriseChanged for these credit codes (handlers: see huiqi.wiring)."""
-    events.enterprise_changed(session, codes)
+def enterprise_changed(
+    session: Session, codes: set[str], created_values: pl.DataFrame | None = None
+) -> None:
+    """Publish EnterpriseChanged for these credit codes (handlers: see huiqi.wiring);
+    `created_values`: all the values of the enterprises created, see EnterpriseChanged."""
+    events.enterprise_changed(session, codes, created_values)
 
 
 @dataclass

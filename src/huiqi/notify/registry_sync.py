@@ -1,19 +1,30 @@
 """Push subscriptions seeded and updated from the enterprise registry's contact and
-consent fields."""
+consent fields.
+
+A bulk import calls the sync for every batch of thousands of enterprises, so it works on the
+batch at once: one read of the contact values (a frame), one of the registry's last consent
+events, one of the subscriptions that exist, each distinct address checked once, and the new
+subscriptions and grants written in bulk. Only (enterprise, channel) pairs with a consented
+address or an earlier registry grant are looked at; the others have nothing to apply.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+import polars as pl
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.bulk import insert_many
+from huiqi.core.bulk import insert_rows
 from huiqi.core.db import utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
@@ -37,6 +48,48 @@ REGISTRY_FIELDS: tuple[tuple[Channel, str, str, str], ...] = (
     (Channel.sms, "contact_phone", "consent_phone", "phone"),
     (Channel.webhook, "contact_webhook", "consent_webhook", "webhook_url"),
 )
+_CHANNELS = [channel.value for channel, *_ in REGISTRY_FIELDS]
+CONTACT_FIELDS = [name for _, address, consent, _ in REGISTRY_FIELDS for name in (address, consent)]
+
+# the columns of a subscription the registry creates, and where each channel's go
+SUBSCRIPTION_COLUMNS = [
+    "credit_code", "email", "phone", "webhook_url", "webhook_secret", "email_consent_at",
+    "sms_consent_at", "webhook_consent_at", "muted_topics", "quiet_start", "quiet_end",
+    "daily_cap", "updated_at", "updated_by",
+]  # fmt: skip
+_SUB_ADDRESS = [SUBSCRIPTION_COLUMNS.index(attr) for *_, attr in REGISTRY_FIELDS]
+_SUB_CONSENT = [SUBSCRIPTION_COLUMNS.index(f"{ch.value}_consent_at") for ch, *_ in REGISTRY_FIELDS]
+_SUB_SECRET = SUBSCRIPTION_COLUMNS.index("webhook_secret")
+EVENT_COLUMNS = ["credit_code", "channel", "granted", "at", "via", "actor", "address"]
+_SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[assignment]
+_EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
+
+# Addresses of these plain forms are accepted unchanged by the settings page's checks, so the
+# sync takes them as they are, decided for a whole batch at once: an e-mail address in ASCII
+# dot-atom form at a lower-case host name without "--" under a letter top-level domain, short
+# enough for every length limit, neither at a special-use domain nor an RFC 2142 mailbox name
+# (which email_validator lower-cases); a mobile number of 11 ASCII digits. Any other address
+# goes through the full check (`_AddressCheck`), so both ways accept, normalise and refuse alike.
+_PLAIN_EMAIL = r"^[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]+$"
+_PLAIN_EMAIL_LENGTH = 63  # ≤ any of email_validator's limits: label, domain, address
+_PLAIN_PHONE = r"^1[3-9][0-9]{9}$"
+
+
+def plain_address(channel: Channel, address: pl.Expr) -> pl.Expr:
+    """Whether each address is one the settings page's check returns unchanged (see above);
+    False where it cannot tell, and the full check decides."""
+    if channel == Channel.sms:
+        return address.str.contains(_PLAIN_PHONE).fill_null(False)
+    if channel != Channel.email:
+        return pl.lit(False)
+    special = "|".join(re.escape(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    mailbox = "|".join(re.escape(name) for name in CASE_INSENSITIVE_MAILBOX_NAMES)
+    return (
+        address.str.contains(_PLAIN_EMAIL)
+        & (address.str.len_chars() <= _PLAIN_EMAIL_LENGTH)
+        & ~address.str.contains(f"[@.](?:{special})$")
+        & ~address.str.contains(f"^(?i:{mailbox})@")
+    ).fill_null(False)
 
 
 @dataclass
@@ -48,46 +101,176 @@ class RegistrySync:
     refused: list[tuple[str, str, str]] = field(default_factory=list)  # (code, field, why)
 
 
+class _AddressCheck:
+    """The registry's addresses checked as the settings page checks them, each distinct one once."""
+
+    def __init__(self, allow_private_webhooks: bool) -> None:
+        self.allow_private = allow_private_webhooks
+        self.seen: dict[tuple[Channel, str], tuple[str | None, str | None]] = {}
+
+    def __call__(self, channel: Channel, raw: str) -> tuple[str | None, str | None]:
+        """(the address to store, None) or (None, why it was refused)."""
+        key = (channel, raw)
+        known = self.seen.get(key)
+        if known is None:
+            try:
+                if channel == Channel.email:
+                    known = (check_email(raw), None)
+                elif channel == Channel.sms:
+                    known = (check_phone(raw), None)
+                else:
+                    known = (check_webhook_url(raw, allow_private=self.allow_private), None)
+            except SettingsError as exc:
+                known = (None, exc.message)
+            self.seen[key] = known
+        return known
+
+
+Pair = tuple[str, int, str | None, date | None, str | None, date | None, str | None, bool]
+_CHANNEL_OF = {
+    name: ch
+    for ch, (_, address, consent, _) in enumerate(REGISTRY_FIELDS)
+    for name in (address, consent)
+}
+_ADDRESS_FIELDS = [address for _, address, _, _ in REGISTRY_FIELDS]
+
+
 def _registry_contacts(
+    session: Session, codes: Sequence[str] | None, known: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The current contact and consent values of these enterprises (None: all), as a frame
+    (code, field, year, value, as_of, source); those of `known` enterprises are taken from it."""
+    if known is None or codes is None:
+        return ent_repo.live_value_frame(session, codes, CONTACT_FIELDS, year=0)
+    wanted = known.filter(pl.col("code").is_in(codes))
+    given = set(wanted["code"].unique().to_list())
+    rest = [code for code in codes if code not in given]
+    found = wanted.filter(pl.col("field").is_in(CONTACT_FIELDS) & (pl.col("year") == 0)).select(
+        list(ent_repo.LIVE_SCHEMA)
+    )
+    if not rest:
+        return found
+    return pl.concat([found, ent_repo.live_value_frame(session, rest, CONTACT_FIELDS, year=0)])
+
+
+def _pairs(contacts: pl.DataFrame, last: dict[tuple[str, str], Any]) -> list[Pair]:
+    """The (enterprise, channel) pairs the sync has to look at, by credit code and channel: a
+    consented address, or a consent the registry granted before (it may be withdrawn now).
+
+    Each is (code, channel index, address, its as-of, consent flag, its as-of, its source,
+    whether the address is plain: see plain_address).
+    """
+    tagged = contacts.with_columns(
+        ch=pl.col("field").replace_strict(_CHANNEL_OF, return_dtype=pl.Int64)
+    )
+    is_address = pl.col("field").is_in(_ADDRESS_FIELDS)
+    address = tagged.filter(is_address).select("code", "ch", address="value", address_on="as_of")
+    consent = tagged.filter(~is_address).select(
+        "code", "ch", consent="value", consent_on="as_of", consent_source="source"
+    )
+    granted = [(code, _CHANNELS.index(name)) for (code, name), e in last.items() if e.granted]
+    before = pl.DataFrame(
+        granted, schema={"code": pl.Utf8, "ch": pl.Int64}, orient="row"
+    ).with_columns(granted=pl.lit(True))
+    both = address.join(consent, on=["code", "ch"], how="full", coalesce=True).join(
+        before, on=["code", "ch"], how="full", coalesce=True
+    )
+    ch, address_col = pl.col("ch"), pl.col("address")
+    plain = (
+        pl.when(ch == 0)
+        .then(plain_address(Channel.email, address_col))
+        .when(ch == 1)
+        .then(plain_address(Channel.sms, address_col))
+        .otherwise(False)
+    )
+    return (
+        both.filter(
+            (pl.col("consent") == "1") & pl.col("address").is_not_null()
+            | pl.col("granted").is_not_null()
+        )
+        .select(
+            "code",
+            "ch",
+            "address",
+            "address_on",
+            "consent",
+            "consent_on",
+            "consent_source",
+            plain.alias("plain"),
+        )  # fmt: skip
+        .sort("code", "ch")
+        .rows()
+    )
+
+
+def _each_code(
+    session: Session, table: Table, columns: Sequence[Any], codes: Sequence[str] | None
+) -> Any:
+    """A select of these columns of the rows of `table` (which has a credit_code column) whose
+    credit code is one of `codes` (all rows when None).
+
+    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
+    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
+    random read and scans the whole table instead, which grows with the registry while a batch
+    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
+    """
+    if codes is None:
+        return select(*columns)
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return select(*columns).where(ent_repo.codes_in(conn, table.c.credit_code, codes))
+    names = ", ".join(f"t.{column.name}" for column in columns)
+    return (
+        text(
+            f"SELECT {names} FROM unnest(CAST(:codes AS VARCHAR[])) AS u(code) "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT * FROM {table.name} WHERE credit_code = u.code "
+            "OFFSET 0) AS t"
+        )
+        .bindparams(codes=list(codes))
+        .columns(*columns)
+    )
+
+
+def _consent_events(
     session: Session, credit_codes: Sequence[str] | None
-) -> dict[str, dict[str, tuple[str, date, str]]]:
-    """Current contact and consent values per enterprise: field → (stored text, as-of, source)."""
-    names = [name for _, address, consent, _ in REGISTRY_FIELDS for name in (address, consent)]
-    out: dict[str, dict[str, tuple[str, date, str]]] = {}
-    for code, name, _year, value, as_of, source in ent_repo.live_values(
-        session, credit_codes, names, year=0
-    ):
-        out.setdefault(code, {})[name] = (value, as_of, source)
-    return out
+) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], int]]:
+    """Per (enterprise, channel): the latest consent event the registry recorded (its id,
+    whether it granted, the address), and the id of the latest event of any origin."""
+    t = _EVENTS
+    columns = [t.c.id, t.c.credit_code, t.c.channel, t.c.granted, t.c.address, t.c.via]
+    last: dict[tuple[str, str], Any] = {}
+    latest: dict[tuple[str, str], int] = {}
+    for row in sorted(session.execute(_each_code(session, t, columns, credit_codes)), key=_id):
+        key = (row.credit_code, row.channel)
+        latest[key] = row.id
+        if row.via == REGISTRY_VIA:
+            last[key] = row
+    return last, latest
 
 
-def _last_registry_events(
-    session: Session, credit_codes: Sequence[str] | None
-) -> dict[tuple[str, str], ConsentEvent]:
-    """The latest consent event the registry recorded per (enterprise, channel)."""
-    q = select(ConsentEvent).where(ConsentEvent.via == REGISTRY_VIA).order_by(ConsentEvent.id)
-    if credit_codes is not None:
-        q = q.where(ent_repo.codes_in(session.connection(), ConsentEvent.credit_code, credit_codes))
-    return {(event.credit_code, event.channel): event for event in session.scalars(q)}
+def _id(row: Any) -> int:
+    return int(row.id)
 
 
-def _new_subscription(code: str, now: datetime) -> dict[str, Any]:
-    """The columns of a subscription the registry creates, before its channels are filled in."""
-    return {
-        "credit_code": code, "email": None, "phone": None, "webhook_url": None,
-        "webhook_secret": None, "email_consent_at": None, "sms_consent_at": None,
-        "webhook_consent_at": None, "muted_topics": [], "quiet_start": None, "quiet_end": None,
-        "daily_cap": 5, "updated_at": now, "updated_by": REGISTRY_VIA,
-    }  # fmt: skip
-
-
-def _registry_address(channel: Channel, raw: str, *, allow_private: bool) -> str:
-    """The registry's address checked as the settings page checks it (SettingsError if bad)."""
-    if channel == Channel.email:
-        return check_email(raw)
-    if channel == Channel.sms:
-        return check_phone(raw)
-    return check_webhook_url(raw, allow_private=allow_private)
+def _new_subscription(code: str, now: datetime, no_topics: list[str]) -> list[Any]:
+    """The columns of a subscription the registry creates, before its channels are filled in
+    (`no_topics`: one empty list for all, which the bulk insert encodes once)."""
+    return [
+        code,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        no_topics,
+        None,
+        None,
+        5,
+        now,
+        REGISTRY_VIA,
+    ]
 
 
 def sync_subscriptions_from_registry(
@@ -95,6 +278,7 @@ def sync_subscriptions_from_registry(
     credit_codes: Iterable[str] | None = None,
     *,
     allow_private_webhooks: bool | None = None,
+    known: pl.DataFrame | None = None,
 ) -> RegistrySync:
     """Seed and update push subscriptions from the registry's contact_* and consent_* fields.
 
@@ -103,7 +287,8 @@ def sync_subscriptions_from_registry(
     stored. Only a change of the registry is applied: an enterprise that later unsubscribed
     or changed its settings is not overridden by the same registry values again. Consent the
     registry withdraws is withdrawn only if it still rests on the registry. Idempotent; never
-    commits. All enterprises when `credit_codes` is None.
+    commits. All enterprises when `credit_codes` is None. `known`: all the stored values of some
+    of these enterprises (as ``live_value_frame``), read there instead of from the database.
     """
     if allow_private_webhooks is None:
         from huiqi.core.config import get_settings
@@ -113,135 +298,118 @@ def sync_subscriptions_from_registry(
     report = RegistrySync()
     if codes == []:
         return report
-    contacts = _registry_contacts(session, codes)
-    last = _last_registry_events(session, codes)
-    targets = sorted(set(contacts) | {code for code, _ in last})
-    subs = (
-        {
-            s.credit_code: s
-            for s in session.scalars(
-                select(Subscription).where(
-                    ent_repo.codes_in(session.connection(), Subscription.credit_code, targets)
-                )
-            )
-        }
-        if targets
-        else {}
-    )
+    last, latest = _consent_events(session, codes)
+    pairs = _pairs(_registry_contacts(session, codes, known), last)
+    if not pairs:
+        return report
+    check = _AddressCheck(allow_private_webhooks)
+    # what the registry states per pair decides first; the enterprise's own state is read next,
+    # only for the enterprises that have a pair to apply
+    wanted: list[str | None] = []
+    for code, ch, address, _, consent, _, _, plain in pairs:
+        ok: str | None = None
+        if plain and consent == "1":
+            ok = address
+        elif address is not None and address.strip() and consent == "1":
+            channel, address_field = REGISTRY_FIELDS[ch][:2]
+            ok, why = check(channel, address)
+            if why is not None:
+                report.refused.append((code, address_field, why))
+        wanted.append(ok)
+    touched = sorted({code for code, *_ in pairs})
+    stmt = _each_code(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), touched)
+    subs = {
+        sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
+    }
     # subscriptions the registry creates and the consent it grants are inserted in bulk after
-    # the loop (a bulk import brings tens of thousands per batch, too many for one ORM object
-    # each); withdrawals and changes to existing subscriptions go through the ORM as before
-    created: dict[str, dict[str, Any]] = {}
-    grants: list[dict[str, Any]] = []
+    # the loop (a bulk import brings thousands per batch, too many for one ORM object each);
+    # withdrawals and changes to existing subscriptions go through the ORM
+    created: dict[str, list[Any]] = {}
+    grants: list[tuple[Any, ...]] = []
     now = utcnow()
-    for code in targets:
-        values = contacts.get(code, {})
-        for channel, address_field, consent_field, attr in REGISTRY_FIELDS:
-            address_value = values.get(address_field)
-            consent_value = values.get(consent_field)
-            wanted: str | None = None
-            if address_value and address_value[0].strip() and consent_value:
-                if consent_value[0] == "1":
-                    try:
-                        wanted = _registry_address(
-                            channel, address_value[0], allow_private=allow_private_webhooks
-                        )
-                    except SettingsError as exc:
-                        report.refused.append((code, address_field, exc.message))
-            previous = last.get((code, channel.value))
-            if wanted is not None:
-                if previous is not None and previous.granted and previous.address == wanted:
-                    continue  # already applied; later choices of the enterprise stand
-                assert address_value is not None and consent_value is not None
-                day = max(address_value[1], consent_value[1])
-                given = clock.day_start(day)
-                consent_attr = f"{channel.value}_consent_at"
-                sub = subs.get(code)
-                if sub is None:
-                    # a new subscription holds no consent yet, so there is none to withdraw
-                    row = created.get(code)
-                    if row is None:
-                        row = created[code] = _new_subscription(code, now)
-                    row[attr] = wanted
-                    if row[consent_attr] is None:
-                        row[consent_attr] = given
-                    if channel == Channel.webhook and not row["webhook_secret"]:
-                        row["webhook_secret"] = secrets.token_hex(32)
-                else:
-                    if getattr(sub, attr) != wanted:
-                        # consent given for the old address does not carry over to the new one
-                        consent_change(
-                            session, sub, channel, False, None, via=REGISTRY_VIA, actor=None,
-                            now=now,
-                        )  # fmt: skip
-                        setattr(sub, attr, wanted)
-                    if getattr(sub, consent_attr) is None:
-                        setattr(sub, consent_attr, given)
-                    if channel == Channel.webhook and not sub.webhook_secret:
-                        sub.webhook_secret = secrets.token_hex(32)
-                    sub.updated_at, sub.updated_by = now, REGISTRY_VIA
-                grants.append(
-                    {
-                        "credit_code": code,
-                        "channel": channel.value,
-                        "granted": True,
-                        "at": given,
-                        "via": REGISTRY_VIA,
-                        "actor": consent_value[2][:64],
-                        "address": wanted,
-                    }
-                )
-                report.granted.append((code, channel.value))
-            elif previous is not None and previous.granted:
-                sub = subs.get(code)
-                latest = session.scalar(
-                    select(ConsentEvent.id)
-                    .where(ConsentEvent.credit_code == code, ConsentEvent.channel == channel.value)
-                    .order_by(ConsentEvent.id.desc())
-                    .limit(1)
-                )
-                actor = consent_value[2][:64] if consent_value else None
-                # withdraw only a consent that still rests on the registry's statement
-                if (
-                    sub is not None
-                    and latest == previous.id
-                    and getattr(sub, attr) == previous.address
-                    and channel_consented(sub, channel)
-                ):
+    no_topics: list[str] = []
+    # one moment per day, shared by its rows, so the bulk insert encodes each once
+    day_starts: dict[date, datetime] = {}
+    for (code, ch, _, address_on, _, consent_on, consent_source, _), ok in zip(
+        pairs, wanted, strict=True
+    ):
+        channel, _, _, attr = REGISTRY_FIELDS[ch]
+        name = _CHANNELS[ch]
+        previous = last.get((code, name))
+        if ok is not None:
+            if previous is not None and previous.granted and previous.address == ok:
+                continue  # already applied; later choices of the enterprise stand
+            assert address_on is not None and consent_on is not None and consent_source
+            day = max(address_on, consent_on)
+            given = day_starts.get(day)
+            if given is None:
+                given = day_starts[day] = clock.day_start(day)
+            sub = subs.get(code)
+            if sub is None:
+                # a new subscription holds no consent yet, so there is none to withdraw
+                row = created.get(code)
+                if row is None:
+                    row = created[code] = _new_subscription(code, now, no_topics)
+                row[_SUB_ADDRESS[ch]] = ok
+                if row[_SUB_CONSENT[ch]] is None:
+                    row[_SUB_CONSENT[ch]] = given
+                if channel == Channel.webhook and not row[_SUB_SECRET]:
+                    row[_SUB_SECRET] = secrets.token_hex(32)
+            else:
+                consent_attr = f"{name}_consent_at"
+                if getattr(sub, attr) != ok:
+                    # consent given for the old address does not carry over to the new one
                     consent_change(
-                        session,
-                        sub,
-                        channel,
-                        False,
-                        previous.address,
+                        session, sub, channel, False, None, via=REGISTRY_VIA, actor=None, now=now
+                    )
+                    setattr(sub, attr, ok)
+                if getattr(sub, consent_attr) is None:
+                    setattr(sub, consent_attr, given)
+                if channel == Channel.webhook and not sub.webhook_secret:
+                    sub.webhook_secret = secrets.token_hex(32)
+                sub.updated_at, sub.updated_by = now, REGISTRY_VIA
+            grants.append((code, name, True, given, REGISTRY_VIA, consent_source[:64], ok))
+            report.granted.append((code, name))
+        elif previous is not None and previous.granted:
+            sub = subs.get(code)
+            actor = consent_source[:64] if consent_source is not None else None
+            # withdraw only a consent that still rests on the registry's statement
+            if (
+                sub is not None
+                and latest.get((code, name)) == previous.id
+                and getattr(sub, attr) == previous.address
+                and channel_consented(sub, channel)
+            ):
+                consent_change(
+                    session, sub, channel, False, previous.address, via=REGISTRY_VIA,
+                    actor=actor, now=now,
+                )  # fmt: skip
+                sub.updated_at, sub.updated_by = now, REGISTRY_VIA
+                report.withdrawn.append((code, name))
+            elif not channel_consented(sub, channel):
+                # already withdrawn by the enterprise: note the registry's withdrawal too,
+                # so consent given in the registry again later is a change and applies
+                session.add(
+                    ConsentEvent(
+                        credit_code=code,
+                        channel=name,
+                        granted=False,
+                        at=now,
                         via=REGISTRY_VIA,
                         actor=actor,
-                        now=now,
+                        address=previous.address,
                     )
-                    sub.updated_at, sub.updated_by = now, REGISTRY_VIA
-                    report.withdrawn.append((code, channel.value))
-                elif not channel_consented(sub, channel):
-                    # already withdrawn by the enterprise: note the registry's withdrawal too,
-                    # so consent given in the registry again later is a change and applies
-                    session.add(
-                        ConsentEvent(
-                            credit_code=code,
-                            channel=channel.value,
-                            granted=False,
-                            at=now,
-                            via=REGISTRY_VIA,
-                            actor=actor,
-                            address=previous.address,
-                        )
-                    )
+                )
     # the ORM's withdrawals first, so a grant that replaces one is the later event
     session.flush()
     # at the driver's speed (COPY on PostgreSQL), as a bulk import brings thousands per batch
-    insert_many(session, Subscription.__table__, list(created.values()))  # type: ignore[arg-type]
-    insert_many(session, ConsentEvent.__table__, grants)  # type: ignore[arg-type]
+    if created:
+        insert_rows(session, _SUBSCRIPTIONS, SUBSCRIPTION_COLUMNS, list(created.values()))
+    if grants:
+        insert_rows(session, _EVENTS, EVENT_COLUMNS, grants)
     return report
 
 
 def on_enterprise_changed(session: Session, event: EnterpriseChanged) -> None:
     """Registry changes update the subscriptions from contact and consent values (handler)."""
-    sync_subscriptions_from_registry(session, event.codes)
+    sync_subscriptions_from_registry(session, event.codes, known=event.created_values)

@@ -6,7 +6,7 @@ other supersedes the current one. New enterprises' values are recorded as one pa
 (``enterprise_value_pack``); a changed enterprise's pack first becomes value rows. Packs, new value
 rows, superseded rows and the changed enterprises' ``enterprise_current`` rows are each written in
 one statement (COPY on PostgreSQL), and one ``EnterpriseChanged`` names the enterprises inserted or
-updated.
+updated, with the new ones' values (so its handlers need not read back what the batch holds).
 """
 
 from __future__ import annotations
@@ -110,5 +110,9 @@ def stage(
         repo.upsert_current_frame(session, rows.filter(pl.col("id").is_in(new_ids)), new=True)
         repo.upsert_current_frame(session, rows.filter(~pl.col("id").is_in(new_ids)))
     if notify:
-        enterprise_changed(session, {c for c, o in outcome.items() if o != "unchanged"})
+        # the new enterprises' values are all in the batch: the handlers need not read them back
+        created = values.filter(pl.col("code").is_in(new_codes)).select(
+            "code", "field", "year", "value", "as_of", "source"
+        )
+        enterprise_changed(session, {c for c, o in outcome.items() if o != "unchanged"}, created)
     return outcome
