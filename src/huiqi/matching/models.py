@@ -3,7 +3,9 @@
 - ``rule_version``: every published (or draft) version of a rule: its YAML source, content hash,
   legal basis and status. Loading the library again adds a version only when the content changed.
 - ``match_layout``: the rule versions (in order, with their condition counts) a stored state
-  encodes; a new layout appears when a rule is published, edited or withdrawn.
+  encodes; a new layout appears when a rule is published, edited or withdrawn. A layout whose
+  rows a full run found unchanged under a newer layout of the same rules and widths is moved
+  to it (`moved_to`): its rows then count as the newer layout's without being rewritten.
 - ``match_state``: one row per enterprise: every rule's result and every condition's outcome
   packed two bits each, the amounts of eligible 免申即享 rules and a hash of the input values
   used. Words (reasons, missing data) are rendered from the codes only when shown.
@@ -78,6 +80,11 @@ class MatchLayout(Base):
     `rules` lists [rule_id, version, hash, conditions] per position; `key` is a hash of that list
     and of each rule's resolved tests on the evaluation date, so a rule edit, a new or withdrawn
     rule, or a date that reads a rule differently each give a new layout (and a re-evaluation).
+
+    `moved_to` names the layout (same rule ids and condition counts) that this layout's stored
+    rows count as: a full run sets it once every row of the layout compared equal under the
+    newer one, so a rule version that changes no codes rewrites one layout row, not every
+    enterprise's. It is cleared when this layout becomes the current one again.
     """
 
     __tablename__ = "match_layout"
@@ -87,6 +94,7 @@ class MatchLayout(Base):
     rules: Mapped[list[list[Any]]] = mapped_column(JSON)
     on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    moved_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class MatchState(Base):

@@ -31,7 +31,11 @@ from huiqi.matching.state import (
     _frame,
     _input_hashes,
     _layout,
+    _move_layouts,
+    _Narrow,
+    _narrowing,
     _stored,
+    _unchanged,
     _write_states,
     pack2,
 )
@@ -53,6 +57,7 @@ class RunReport:
     skipped: int = 0  # enterprises whose inputs and rules were unchanged
     inserted: int = 0
     updated: int = 0
+    moved: int = 0  # rows kept unwritten: their layout moved to the new rule versions
     changes: int = 0
     batches: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -66,6 +71,7 @@ class RunReport:
             "skipped",
             "inserted",
             "updated",
+            "moved",
             "changes",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -88,14 +94,19 @@ def _match_batch(
     collect: list[ResultChange] | None,
     actor: str | None = None,
     force: bool = False,
-    span: tuple[int, int] | None = None,
+    kept: dict[int, list[np.ndarray]] | None = None,
+    narrowings: dict[int, _Narrow | None] | None = None,
 ) -> RunReport:
     """Evaluate, store and propagate one batch of enterprises; never commits.
 
     Enterprises whose stored layout and input hash are unchanged are skipped (unless `force`);
     the others are evaluated, compared with what is stored, and only those whose codes or
-    amounts changed are written. `span` (first and last id) says that the batch holds every
-    enterprise with an id in it, as a full run's batches do.
+    amounts changed are written. A row whose codes are equal under a layout of the same rules
+    and widths (another rule version or date) is not written: a full run passes `kept`, which
+    collects such rows' ids per layout so the run can move whole layouts at its end; a run over
+    some enterprises moves such rows by one UPDATE per chunk instead. Rows of such a layout
+    with unchanged inputs are first checked by the rules that differ alone (`narrowings`, per
+    stored layout); only those whose codes changed are evaluated in full.
     """
     report = RunReport()
     clock_ = time.perf_counter()
@@ -107,6 +118,26 @@ def _match_batch(
         dirty[:] = True
     report.enterprises = frame.height
     report.skipped = int((~dirty).sum())
+    if narrowings is not None and not force:
+        # rows whose inputs are unchanged under an older layout of the same rules: checked by
+        # the rules that differ alone, and those whose codes hold are kept as they are
+        same_inputs = dirty & head.present & (head.hashes == hashes)
+        ids_np = frame["id"].to_numpy()
+        for lid in np.unique(head.layout_ids[same_inputs]).tolist():
+            if lid not in narrowings:
+                narrowings[lid] = _narrowing(session, _layout(session, lid), layout, pairs, plan)
+            narrow = narrowings[lid]
+            if narrow is None:
+                continue
+            at = np.flatnonzero(same_inputs & (head.layout_ids == lid))
+            report.evaluated += at.size * len(narrow.positions)
+            keep = at[_unchanged(session, narrow, layout, frame[at.tolist()])]
+            dirty[keep] = False
+            if kept is not None:
+                kept.setdefault(lid, []).append(ids_np[keep])
+            else:
+                _move_rows(session, ids_np[keep].tolist(), layout, on)
+                report.moved += keep.size
     todo = np.flatnonzero(dirty)
     if todo.size == 0:
         report.seconds["evaluate"] = time.perf_counter() - clock_
@@ -114,7 +145,7 @@ def _match_batch(
     part = frame[todo.tolist()] if todo.size < frame.height else frame
     fresh = _codes(session, plan, part, engine)
     fresh.amounts = _amounts(pairs, part, fresh.results, on)
-    report.evaluated = part.height * len(pairs)
+    report.evaluated += part.height * len(pairs)
     report.seconds["evaluate"] = time.perf_counter() - clock_
 
     clock_ = time.perf_counter()
@@ -156,25 +187,19 @@ def _match_batch(
         ],
         dtype=bool,
     )
-    moved = part["id"].to_numpy()[relabel].tolist()
-    move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
-    move = move.execution_options(synchronize_session=False)
-    if span is not None and moved:
-        # every enterprise of the span is in this batch: one UPDATE moves the rows of the
-        # relabelled layouts (rows about to be rewritten move too, and are then replaced)
-        session.execute(
-            move.where(
-                MatchState.enterprise_id.between(*span), MatchState.layout_id.in_(sorted(same))
-            )
-        )
+    part_ids_np = part["id"].to_numpy()
+    if kept is not None:
+        for lid in np.unique(stored.layout_ids[relabel]).tolist():
+            at = relabel & (stored.layout_ids == lid)
+            kept.setdefault(int(lid), []).append(part_ids_np[at])
     else:
-        for ids_part in chunks(moved, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
-            session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
+        _move_rows(session, part_ids_np[relabel].tolist(), layout, on)
+        report.moved += int(relabel.sum())
+    # rows whose codes are equal hold no news (same results, amounts and rules)
     rows = np.flatnonzero(write & ~relabel)
     _write_states(session, layout, part, rows, fresh, part_hashes, stored.present, on)
     report.inserted = int((~stored.present[rows]).sum())
-    report.updated = int(rows.size - report.inserted) + len(moved)
-    rows = np.flatnonzero(write)
+    report.updated = int(rows.size - report.inserted)
     news = batch_news(plan, pairs, layout, session, part, rows, fresh, stored)
     ended = ended_results(session, layout, part, rows, stored)
     report.changes = len(news) + len(ended)
@@ -196,6 +221,15 @@ def _match_batch(
         if collect is not None:
             collect += changes
     return report
+
+
+def _move_rows(session: Session, ids: list[int], layout: Layout, on: date) -> None:
+    """Move these enterprises' rows, whose codes are unchanged, to `layout` (runs over some
+    enterprises; a full run moves whole layouts at its end instead)."""
+    move = update(MatchState).values(layout_id=layout.id, evaluated_on=on, updated_at=utcnow())
+    move = move.execution_options(synchronize_session=False)
+    for ids_part in chunks(ids, 2000 if session.get_bind().dialect.name != "sqlite" else 500):
+        session.execute(move.where(MatchState.enterprise_id.in_(list(ids_part))))
 
 
 def _pairs(session: Session, rule_ids: Sequence[str] | None) -> list[tuple[RuleVersion, Rule]]:
@@ -263,6 +297,10 @@ def match(
     layout = _current_layout(session, pairs, plan, on)
     columns = _columns(pairs)
     total = len(ids)
+    # a full run meets every stored row: rows equal under the new layout are kept per layout,
+    # and each layout all of whose rows were kept moves to the new one when the run ends
+    kept: dict[int, list[np.ndarray]] | None = {} if codes is None else None
+    narrowings: dict[int, _Narrow | None] = {}
     # bounded by pairs, so memory stays flat however many rules there are
     batch_size = batch_size or max(500, BATCH_PAIRS // len(pairs))
     for start in range(0, total, batch_size):
@@ -281,7 +319,8 @@ def match(
                 collect,
                 actor,
                 force=engine == "sql",
-                span=(part[0], part[-1]) if codes is None else None,
+                kept=kept,
+                narrowings=narrowings,
             )
         )
         done = min(start + batch_size, total)
@@ -295,6 +334,8 @@ def match(
             # a long run grows match_state, notifications and grants from nothing; the analysis
             # rides in the next batch's transaction, so `checkpoint` stays one call a batch
             db.refresh_statistics(session)
+    if kept:
+        report.moved += _move_layouts(session, kept, layout)
     return report
 
 

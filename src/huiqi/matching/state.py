@@ -6,12 +6,17 @@ the stored ones as arrays and writes only the enterprises whose codes changed; a
 whose input hash and layout are unchanged is not even evaluated. Words (reasons, missing data,
 near misses) are rendered from the registry and the codes when shown.
 
+A new rule version whose codes equal the old ones rewrites no row: a full run records that every
+row of the old layout compared equal and moves the layout (`match_layout.moved_to`) to the new
+one, whose rule versions its rows then count as (read through `_forwards`).
+
 Names with a leading underscore are this package's own (used by its other modules only).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import delete, select
+from sqlalchemy import LargeBinary, Text, cast, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core.bulk import chunks, insert_rows
@@ -27,11 +32,12 @@ from huiqi.core.db import utcnow
 from huiqi.enterprise.models import enterprise_current
 from huiqi.enterprise.service import contract_schema
 from huiqi.matching.models import MatchLayout, MatchState, RuleVersion
-from huiqi.matching.versions import MatchingError
+from huiqi.matching.versions import MatchingError, _rule_from
 from huiqi.rules.batch import pack_codes, run_batch
 from huiqi.rules.compiler import Rule
 from huiqi.rules.evaluate import amount, deciding_missing
-from huiqi.rules.plan import RESULT_NAMES, Plan, T, U
+from huiqi.rules.plan import RESULT_NAMES, Plan, T, U, compile_plan
+from huiqi.rules.source import RuleValidationError
 from huiqi.rules.sql import code_sql, prim_sql, rule_expr
 
 # ---------------------------------------------------------------------------------------- hashing
@@ -107,6 +113,31 @@ def _layout(session: Session, layout_id: int) -> Layout:
     return _LAYOUTS[layout_id]
 
 
+def _forwards(session: Session) -> dict[int, int]:
+    """Moved layouts: the id of the layout whose versions each one's stored rows count as."""
+    moved: dict[int, int] = {
+        lid: to
+        for lid, to in session.execute(
+            select(MatchLayout.id, MatchLayout.moved_to).where(MatchLayout.moved_to.is_not(None))
+        )
+        if to is not None
+    }
+    out: dict[int, int] = {}
+    for lid in moved:
+        seen, at = {lid}, moved[lid]
+        while at in moved and at not in seen:  # moves are compressed; a chain is a fallback
+            seen.add(at)
+            at = moved[at]
+        out[lid] = at
+    return out
+
+
+def _key_of(rules: Sequence[list[Any]], plan: Plan) -> str:
+    """The key of a layout's rule list with each rule's tests on the plan's date."""
+    signature = repr([(rules[r], _plan_signature(plan, r)) for r in range(len(rules))])
+    return hashlib.sha256(signature.encode("utf-8")).hexdigest()[:32]
+
+
 def _layout_key(
     pairs: Sequence[tuple[RuleVersion, Rule]], plan: Plan
 ) -> tuple[list[list[Any]], str]:
@@ -115,8 +146,7 @@ def _layout_key(
         [v.rule_id, v.version, v.hash, len(plan.rules[r].atom_prims)]
         for r, (v, _rule) in enumerate(pairs)
     ]
-    signature = repr([(rules[r], _plan_signature(plan, r)) for r in range(len(rules))])
-    return rules, hashlib.sha256(signature.encode("utf-8")).hexdigest()[:32]
+    return rules, _key_of(rules, plan)
 
 
 def _current_layout(
@@ -129,9 +159,115 @@ def _current_layout(
         row = MatchLayout(key=key, rules=rules, on=on, created_at=utcnow())
         session.add(row)
         session.flush()
+    elif row.moved_to is not None:
+        # current again (a parameter set back, say): its rows hold codes evaluated under it
+        row.moved_to = None
+        session.flush()
     layout = _layout_of(row)
     _LAYOUTS[layout.id] = layout
     return layout
+
+
+@dataclass(frozen=True)
+class _Narrow:
+    """Rows stored under an older layout of the same rules and widths differ from the current
+    layout's only in the rules at `positions` (another version, or tests that read otherwise)."""
+
+    positions: tuple[int, ...]
+    plan: Plan | None  # those rules alone on the run's date (None when there are none)
+    results: tuple[int, int]  # first byte and byte count of `results` holding their codes
+    conditions: tuple[int, int]  # the same for their conditions in `conditions` (0 bytes: none)
+
+
+def _pays(rule: Rule) -> bool:
+    """Whether the rule's eligible results store an amount."""
+    return rule.formula is not None and rule.doc.mode == "auto_grant"
+
+
+def _narrowing(
+    session: Session,
+    old: Layout,
+    layout: Layout,
+    pairs: Sequence[tuple[RuleVersion, Rule]],
+    plan: Plan,
+) -> _Narrow | None:
+    """How rows stored under `old` compare with `layout` by the rules that differ alone.
+
+    None when they cannot: other rules or widths, a differing rule that pays an amount, or an
+    old layout whose key today's parameters do not give again (its tests are then unknown).
+    """
+    if old.id == layout.id or old.rule_ids != layout.rule_ids or old.widths != layout.widths:
+        return None
+    row = session.get(MatchLayout, old.id)
+    if row is None:
+        return None
+    rules: list[Rule] = []
+    for r, (version, rule) in enumerate(pairs):
+        if old.hashes[r] != version.hash:
+            stored = session.scalars(
+                select(RuleVersion).where(
+                    RuleVersion.rule_id == old.rule_ids[r], RuleVersion.hash == old.hashes[r]
+                )
+            ).first()
+            if stored is None:
+                return None
+            try:
+                rule = _rule_from(stored)
+            except RuleValidationError:  # refused by today's checks: compared in full instead
+                return None
+        rules.append(rule)
+    earlier = compile_plan(rules, row.on)
+    listed = [list(x) for x in zip(old.rule_ids, old.versions, old.hashes, old.widths, strict=True)]
+    if _key_of(listed, earlier) != row.key:
+        return None
+    positions = tuple(
+        r
+        for r in range(len(rules))
+        if old.hashes[r] != layout.hashes[r]
+        or repr(_plan_signature(earlier, r)) != repr(_plan_signature(plan, r))
+    )
+    if any(_pays(rules[r]) or _pays(pairs[r][1]) for r in positions):
+        return None
+    if not positions:
+        return _Narrow((), None, (0, 0), (0, 0))
+    offsets = layout.offsets
+    conds = [offsets[r] + j for r in positions for j in range(layout.widths[r])]
+    first_r, last_r = positions[0] // 4, positions[-1] // 4
+    first_c, last_c = (conds[0] // 4, conds[-1] // 4) if conds else (0, -1)
+    return _Narrow(
+        positions,
+        compile_plan([pairs[r][1] for r in positions], plan.on),
+        (first_r, last_r - first_r + 1),
+        (first_c, last_c - first_c + 1),
+    )
+
+
+def _unchanged(
+    session: Session, narrow: _Narrow, layout: Layout, frame: pl.DataFrame
+) -> np.ndarray:
+    """Which rows of `frame` (stored under the layout `narrow` describes, with the same input
+    hash) hold the codes the differing rules give now: their stored rows stay as they are."""
+    if narrow.plan is None:
+        return np.ones(frame.height, dtype=bool)
+    m = MatchState.__table__.c
+    (r0, rn), (c0, cn) = narrow.results, narrow.conditions
+    cols: list[Any] = [m.enterprise_id, func.substr(m.results, r0 + 1, rn, type_=LargeBinary)]
+    if cn:
+        cols.append(func.substr(m.conditions, c0 + 1, cn, type_=LargeBinary))
+    ids = frame["id"].to_list()
+    got = _rows(session, cols, ids)
+    present = np.asarray([eid in got for eid in ids], dtype=bool)
+    fresh = _codes(session, narrow.plan, frame, "batch")
+    blank = (None, b"\0" * rn, b"\0" * cn)
+    rows = [got.get(eid, blank) for eid in ids]
+    old_r = unpack2(_matrix([bytes(x[1]) for x in rows], rn), 4 * rn)
+    same = (old_r[:, [r - 4 * r0 for r in narrow.positions]] == fresh.results).all(axis=1)
+    if cn:
+        offsets = layout.offsets
+        at = [offsets[r] + j - 4 * c0 for r in narrow.positions for j in range(layout.widths[r])]
+        old_c = unpack2(_matrix([bytes(x[2]) for x in rows], cn), 4 * cn)
+        same &= (old_c[:, at] == fresh.conditions).all(axis=1)
+    return same & present
 
 
 def pack2(codes: np.ndarray) -> np.ndarray:
@@ -265,24 +401,34 @@ class _Stored:
     stamps: list[str]  # when each stored state was written (state_stamp; "" where absent)
 
 
-def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
-    """Stored states of these enterprise ids, in the given order."""
+def _rows(session: Session, cols: Sequence[Any], ids: Sequence[int]) -> dict[int, Any]:
+    """match_state columns (the first being enterprise_id) of these enterprises, by id."""
     m = MatchState.__table__.c
-    cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
-    if full:
-        cols += [m.results, m.conditions, m.amounts, m.evaluated_on, m.updated_at]
     got: dict[int, Any] = {}
-    conn = session.connection()  # plain tuples: a batch reads up to tens of thousands of rows
+    # plain tuples fetched at once (not row by row): a batch reads tens of thousands of rows
+    conn = session.connection()
     if ids and max(ids) - min(ids) < 2 * len(ids):
         # a dense run of ids (a full run's batch): one range scan instead of IN lists
         wanted = set(ids)
         stmt = select(*cols).where(m.enterprise_id.between(min(ids), max(ids)))
-        got = {row[0]: row for row in conn.execute(stmt) if row[0] in wanted}
+        got = {row[0]: row for row in conn.execute(stmt).all() if row[0] in wanted}
     else:
         size = 2000 if session.get_bind().dialect.name != "sqlite" else 500
         for chunk in chunks(list(ids), size):
-            for row in conn.execute(select(*cols).where(m.enterprise_id.in_(list(chunk)))):
-                got[row[0]] = row
+            stmt = select(*cols).where(m.enterprise_id.in_(list(chunk)))
+            got.update((row[0], row) for row in conn.execute(stmt).all())
+    return got
+
+
+def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
+    """Stored states of these enterprise ids, in the given order (a moved layout read as the
+    layout it moved to)."""
+    m = MatchState.__table__.c
+    cols: list[Any] = [m.enterprise_id, m.layout_id, m.input_hash]
+    if full:
+        # amounts as text: nearly all are empty, and the driver would decode each one
+        cols += [m.results, m.conditions, cast(m.amounts, Text), m.evaluated_on, m.updated_at]
+    got = _rows(session, cols, ids)
     n = len(ids)
     out = _Stored(
         np.zeros(n, dtype=bool),
@@ -294,16 +440,18 @@ def _stored(session: Session, ids: Sequence[int], full: bool = True) -> _Stored:
         [None] * n,
         [""] * n,
     )
+    forwards = _forwards(session)
     for i, eid in enumerate(ids):
         if eid not in got:
             continue
         row = got[eid]
         out.present[i] = True
-        out.layout_ids[i] = row[1]
+        out.layout_ids[i] = forwards.get(row[1], row[1])
         out.hashes[i] = row[2]
         if full:
             out.results[i], out.conditions[i] = bytes(row[3]), bytes(row[4])
-            out.amounts[i], out.evaluated_on[i] = dict(row[5] or {}), row[6]
+            out.amounts[i] = json.loads(row[5]) if row[5] and row[5] != "{}" else {}
+            out.evaluated_on[i] = row[6]
             out.stamps[i] = state_stamp(row[7])
     return out
 
@@ -366,13 +514,13 @@ def _frame(
     rows: list[Any] = []
     if ids is not None and ids and max(ids) - min(ids) < 2 * len(ids):
         # a dense run of ids (a full run's batch): one range scan instead of IN lists
-        rows = list(session.execute(stmt.where(t.c.id >= min(ids), t.c.id <= max(ids))))
+        rows = list(session.execute(stmt.where(t.c.id >= min(ids), t.c.id <= max(ids))).all())
     elif ids is not None:
         for part in chunks(list(ids)):
-            rows += session.execute(stmt.where(t.c.id.in_(list(part))))
+            rows += session.execute(stmt.where(t.c.id.in_(list(part)))).all()
     elif codes is not None:
         for names_part in chunks(list(codes)):
-            rows += session.execute(stmt.where(t.c.credit_code.in_(list(names_part))))
+            rows += session.execute(stmt.where(t.c.credit_code.in_(list(names_part)))).all()
     frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
     if ids is not None:
         frame = frame.filter(pl.col("id").is_in(list(ids)))
@@ -429,6 +577,37 @@ def _write_states(
             for k, i in enumerate(rows.tolist())
         ),
     )
+
+
+def _move_layouts(session: Session, kept: dict[int, list[np.ndarray]], layout: Layout) -> int:
+    """Move each layout whose every stored row was kept (compared equal) to `layout`; rows moved.
+
+    `kept` holds, per layout the rows count as, the enterprise ids a full run compared equal
+    under `layout` and left unwritten. A layout is moved only when all its rows (and those of
+    layouts already moved to it) are among them; otherwise the rows keep their layout and the
+    next run compares them again.
+    """
+    forwards = _forwards(session)
+    m = MatchState.__table__.c
+    moved = 0
+    for lid, parts in kept.items():
+        sources = [lid] + [src for src, to in forwards.items() if to == lid]
+        rows = np.asarray(
+            session.execute(select(m.enterprise_id).where(m.layout_id.in_(sources)))
+            .scalars()
+            .all(),
+            dtype=np.int64,
+        )
+        if not np.isin(rows, np.concatenate(parts)).all():
+            continue
+        session.execute(
+            update(MatchLayout)
+            .where(MatchLayout.id.in_(sources))
+            .values(moved_to=layout.id)
+            .execution_options(synchronize_session=False)
+        )
+        moved += rows.size
+    return moved
 
 
 def _sql_codes(
