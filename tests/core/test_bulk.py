@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import insert_ignoring, insert_rows
+from huiqi.core.bulk import JsonText, insert_ignoring, insert_rows, one_of
 from huiqi.core.db import ANALYSE_FROM, has_writes, refresh_statistics, utcnow
 from huiqi.notify.models import Notification
 
@@ -123,3 +123,55 @@ def test_bulk_writes_count_as_writes_so_a_request_commits_them(db_session: Sessi
     row = _row("w2")
     insert_rows(db_session, TABLE, list(row), [tuple(row.values())])
     assert has_writes(db_session)
+
+
+def test_one_of_binds_any_number_of_values_as_one_parameter(db_session: Session) -> None:
+    """Past 50 values (where psycopg stops keeping its parse of a statement) text and numbers
+    alike match in one statement with one bound parameter; none matches nothing."""
+    got = insert_ignoring(
+        db_session,
+        TABLE,
+        [_row(f"m{i:03d}") for i in range(120)],
+        ["dedupe_key"],
+        returning=("id", "dedupe_key"),
+    )
+    ids = {str(key): int(nid) for nid, key in got}
+    wanted = [f"m{i:03d}" for i in range(0, 120, 2)]
+    seen: list[Any] = []
+
+    def capture(*args: Any) -> None:
+        seen.append(args[3])  # the statement's parameters
+
+    bind = db_session.connection()
+    event.listen(bind, "before_cursor_execute", capture)
+    try:
+        keys = db_session.scalars(
+            select(Notification.dedupe_key).where(
+                one_of(db_session, Notification.dedupe_key, [*wanted, "absent"])
+            )
+        ).all()
+        found = db_session.scalars(
+            select(Notification.id).where(
+                one_of(db_session, Notification.id, [ids[k] for k in wanted])
+            )
+        ).all()
+        none = db_session.scalars(
+            select(Notification.id).where(one_of(db_session, Notification.id, []))
+        ).all()
+    finally:
+        event.remove(bind, "before_cursor_execute", capture)
+    assert sorted(keys) == wanted
+    assert sorted(found) == sorted(ids[k] for k in wanted)
+    assert none == []
+    assert len(seen) == 3 and all(len(params) == 1 for params in seen)
+
+
+def test_pre_encoded_json_is_stored_as_it_is(db_session: Session) -> None:
+    """A JsonText value reaches its JSON column as the JSON it holds, by either bulk writer."""
+    insert_ignoring(
+        db_session, TABLE, [_row("j1", covers=JsonText('["r-1", "r-2"]'))], ["dedupe_key"]
+    )
+    row = _row("j2", covers=JsonText("[]"))
+    insert_rows(db_session, TABLE, list(row), [tuple(row.values())])
+    stored = _stored(db_session)
+    assert stored["j1"][3] == ["r-1", "r-2"] and stored["j2"][3] == []

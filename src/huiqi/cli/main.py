@@ -516,6 +516,8 @@ def serve(
         # keep-alive connections of load balancers and browsers are reused between requests
         timeout_keep_alive=15,
         backlog=4096,
+        # uvloop accepting every waiting connection per turn, not one (see huiqi.web.accept)
+        loop="huiqi.web.accept:new_event_loop",
         access_log=access_log,
     )
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, text
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from huiqi.core.db import note_write
 
@@ -23,6 +35,31 @@ def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+class JsonText(str):
+    """A value of a JSON column already encoded as JSON text: the bulk writers store it as it is
+    (lists assembled from pre-encoded items cost less than encoding each whole list)."""
+
+
+def one_of(
+    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """`column IN values` with the values as one bound parameter, however many there are.
+
+    An IN list is a statement per length (SQLAlchemy renders one placeholder per value), and
+    psycopg keeps its parse of a statement only up to 50 parameters, re-parsing longer ones in
+    Python every time. Here: `= ANY(:array)` on PostgreSQL, a JSON array read by json_each on
+    SQLite (the values must be JSON scalars: text or numbers).
+    """
+    expr = column if isinstance(column, ColumnElement) else column.expression
+    if session.get_bind().dialect.name == "postgresql":
+        kind = ARRAY(expr.type)
+        return expr == any_(cast(bindparam(None, list(values), type_=kind), kind))
+    listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
+        func.json_each(json.dumps(list(values)))
+    )
+    return expr.in_(listed.scalar_subquery())
+
+
 def insert_ignoring(
     session: Session,
     table: Table,
@@ -34,7 +71,8 @@ def insert_ignoring(
 
     Rows whose key exists already (stored earlier, or by a concurrent transaction that
     committed first) are skipped without an error; `returning` columns of the inserted rows
-    come back, in no particular order.
+    come back, in no particular order. The rows do not give the table's id (SQLite finds the
+    new rows by it).
     """
     if not rows:
         return []
@@ -42,12 +80,42 @@ def insert_ignoring(
     if dialect == "postgresql":
         note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
         return _copy_ignoring(session, table, rows, conflict, returning)
-    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict))
-    if not returning:
-        session.execute(stmt, list(rows))
+    return _sqlite_ignoring(session, table, rows, conflict, returning)
+
+
+def _sqlite_ignoring(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str],
+) -> list[Any]:
+    """insert_ignoring on SQLite: one executemany at the driver, then the new rows read back by
+    rowid. The transaction holds the write lock from its first write to its commit and SQLite
+    gives each new row the next rowid above the largest, so the n rows inserted are the n
+    largest rowids."""
+    names = list(rows[0])
+    if any(table.c[name].primary_key for name in names):
+        raise ValueError(f"insert_ignoring into {table.name}: the ids come from the table")
+    conn = session.connection()
+    prep = conn.dialect.identifier_preparer
+    target = prep.format_table(table)
+    quoted = ", ".join(prep.quote(n) for n in names)
+    processed = _processor(session, table, names)
+    done = conn.exec_driver_sql(
+        f"INSERT INTO {target} ({quoted}) VALUES ({', '.join('?' for _ in names)}) "  # noqa: S608
+        f"ON CONFLICT ({', '.join(prep.quote(c) for c in conflict)}) DO NOTHING",
+        [tuple(processed(tuple(r[n] for n in names))) for r in rows],
+    )
+    inserted = int(done.rowcount or 0)
+    note_write(session)
+    if not returning or not inserted:
         return []
-    back = stmt.returning(*(table.c[name] for name in returning))
-    return list(session.execute(back, list(rows)).all())
+    top = select(func.max(literal_column("rowid"))).select_from(table).scalar_subquery()
+    new = select(*(table.c[name] for name in returning)).where(
+        literal_column("rowid") > top - inserted
+    )
+    return list(conn.execute(new).all())
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -107,7 +175,7 @@ def _processor(
         out = list(row)
         for i, proc, seen in active:
             value = out[i]
-            if value is not None:
+            if value is not None and not isinstance(value, JsonText):
                 # the object is held beside its result, so its id cannot be reused meanwhile
                 hit = seen.get(id(value))
                 if hit is None or hit[0] is not value:

@@ -379,9 +379,10 @@ def all_current(session: Session, credit_codes: Sequence[str] | None = None) -> 
     t = enterprise_current
     if credit_codes is None:
         return list(session.execute(select(t).order_by(t.c.credit_code)))
-    rows: list[Any] = []
-    for part in chunks(credit_codes):
-        rows.extend(session.execute(select(t).where(t.c.credit_code.in_(part))))
+    if not credit_codes:
+        return []
+    conn = session.connection()
+    rows = conn.execute(select(t).where(codes_in(conn, t.c.credit_code, credit_codes)))
     return sorted(rows, key=lambda r: r.credit_code)
 
 
@@ -546,9 +547,8 @@ def value_sources_many(
         .where(t.c.superseded_at.is_(None), t.c.field.in_(sorted(wanted)))
     )
     conn = session.connection()
-    for part in chunks(codes):
-        for code, f, y, src, by, as_of in conn.execute(q.where(e.c.credit_code.in_(part))):
-            out.setdefault(code, []).append((f, y, src, by, as_of))
+    for code, f, y, src, by, as_of in conn.execute(q.where(codes_in(conn, e.c.credit_code, codes))):
+        out.setdefault(code, []).append((f, y, src, by, as_of))
     for v in _packed(session, codes=codes, fields=wanted):
         out.setdefault(v.credit_code, []).append(
             (v.field, v.year, v.source, v.recorded_by, v.as_of)
@@ -590,7 +590,7 @@ def add_value_frame(session: Session, frame: pl.DataFrame) -> None:
     if not frame.height:
         return
     table: Table = EnterpriseValue.__table__  # type: ignore[assignment]
-    _insert_frame(session, table, VALUE_COLUMNS, frame)
+    insert_frame(session, table, VALUE_COLUMNS, frame)
 
 
 def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = False) -> None:
@@ -608,7 +608,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
     note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
     conn = session.connection()
     if new or conn.dialect.name != "postgresql":
-        _insert_frame(
+        insert_frame(
             session, enterprise_current, CURRENT_COLUMNS, frame, suffix="" if new else upsert
         )
         return
@@ -616,7 +616,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
         "CREATE TEMP TABLE IF NOT EXISTS enterprise_current_stage "
         "(LIKE enterprise_current) ON COMMIT DELETE ROWS"
     )
-    _insert_frame(
+    insert_frame(
         session, enterprise_current, CURRENT_COLUMNS, frame, into="enterprise_current_stage"
     )
     conn.exec_driver_sql(
@@ -626,7 +626,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
     conn.exec_driver_sql("DELETE FROM enterprise_current_stage")
 
 
-def _insert_frame(
+def insert_frame(
     session: Session,
     table: Table,
     columns: Sequence[str],
@@ -710,7 +710,7 @@ def _packed(
     if ids is not None:
         parts = [conn.execute(q.where(p.c.enterprise_id.in_(part))) for part in chunks(ids)]
     elif codes is not None:
-        parts = [conn.execute(q.where(e.c.credit_code.in_(part))) for part in chunks(codes)]
+        parts = [conn.execute(q.where(codes_in(conn, e.c.credit_code, codes)))]
     else:
         parts = [conn.execute(q.order_by(p.c.enterprise_id))]
     out: list[PackedValue] = []
@@ -876,7 +876,7 @@ def add_packs(
         )
     )
     table: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
-    _insert_frame(session, table, PACK_COLUMNS, packs)
+    insert_frame(session, table, PACK_COLUMNS, packs)
 
 
 def value_count(session: Session) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.bulk import chunks
+from huiqi.core.bulk import one_of
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
@@ -108,20 +108,20 @@ def grants_from_results(
     listed = [c for c in changed_results if c.mode == "auto_grant"]
     if not listed:
         return touched
-    # the batch's grants, rule versions and evaluation dates, each read in one pass
-    codes = sorted({c.credit_code for c in listed})
+    # the batch's grants, rule versions and evaluation dates, each read in one pass; registry
+    # rows and dates only of the eligible, the only ones a grant is computed for
     existing: dict[tuple[str, str], list[Grant]] = {}
-    for part in chunks(codes):
-        for found in session.scalars(
-            select(Grant)
-            .where(
-                Grant.credit_code.in_(list(part)),
-                Grant.rule_id.in_(sorted({c.rule_id for c in listed})),
-            )
-            .order_by(Grant.id)
-        ):
-            existing.setdefault((found.rule_id, found.credit_code), []).append(found)
+    for found in session.scalars(
+        select(Grant)
+        .where(
+            one_of(session, Grant.credit_code, sorted({c.credit_code for c in listed})),
+            Grant.rule_id.in_(sorted({c.rule_id for c in listed})),
+        )
+        .order_by(Grant.id)
+    ):
+        existing.setdefault((found.rule_id, found.credit_code), []).append(found)
     versions: dict[tuple[str, int], RuleVersion | None] = {}
+    codes = sorted({c.credit_code for c in listed if c.result == "eligible"})
     dates = evaluated_on_many(session, codes)
     rows = {
         found.credit_code: {k: v for k, v in found._mapping.items() if k != "id"}

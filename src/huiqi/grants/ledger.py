@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import assign_ids
+from huiqi.core.bulk import assign_ids, one_of
 from huiqi.core.db import utcnow
 from huiqi.core.money import format_fen
 from huiqi.grants.models import Grant, GrantStatus, LedgerEntry, LedgerHead
@@ -120,16 +120,16 @@ def append_many(session: Session, items: Sequence[LedgerItem]) -> list[LedgerEnt
     key = ledger_key()
     ids = sorted({item.grant.id for item in items})
     heads: dict[int, LedgerHead] = {}
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        for head in session.scalars(
-            select(LedgerHead).where(LedgerHead.grant_id.in_(chunk)).with_for_update()
-        ):
-            heads[head.grant_id] = head
+    for head in session.scalars(
+        select(LedgerHead).where(one_of(session, LedgerHead.grant_id, ids)).with_for_update()
+    ):
+        heads[head.grant_id] = head
     headless = [gid for gid in ids if gid not in heads]
     if headless:
         legacy = session.scalars(
-            select(LedgerEntry.grant_id).where(LedgerEntry.grant_id.in_(headless)).distinct()
+            select(LedgerEntry.grant_id)
+            .where(one_of(session, LedgerEntry.grant_id, headless))
+            .distinct()
         ).all()
         if legacy:
             raise GrantError(

@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import chunks
+from huiqi.core.bulk import one_of
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
 from huiqi.grants.models import BankAccount, Grant
@@ -69,21 +69,24 @@ def risk_facts(session: Session, credit_codes: Sequence[str]) -> RiskFacts:
     for code, fname, year, value, as_of, _source in ent_repo.live_values(session, codes):
         values[code].append((fname, year, value, as_of))
     accounts: dict[str, str] = {}
-    for part in chunks(codes):
-        for code, number in session.execute(
-            select(BankAccount.credit_code, BankAccount.account_no)
-            .where(BankAccount.credit_code.in_(list(part)))
-            .order_by(BankAccount.id.desc())
-        ):
-            accounts[code] = number
+    for code, number in session.execute(
+        select(BankAccount.credit_code, BankAccount.account_no)
+        .where(one_of(session, BankAccount.credit_code, codes))
+        .order_by(BankAccount.id.desc())
+    ):
+        accounts[code] = number
     holders: dict[str, set[str]] = {}
-    for part in chunks(sorted(set(accounts.values()))):
-        for number, code in session.execute(
+    numbers = sorted(set(accounts.values()))
+    for number, code in (
+        session.execute(
             select(BankAccount.account_no, BankAccount.credit_code).where(
-                BankAccount.account_no.in_(list(part))
+                one_of(session, BankAccount.account_no, numbers)
             )
-        ):
-            holders.setdefault(number, set()).add(code)
+        )
+        if numbers
+        else ()
+    ):
+        holders.setdefault(number, set()).add(code)
     return RiskFacts(values, accounts, holders)
 
 

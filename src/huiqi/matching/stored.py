@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import chunks
+from huiqi.core.bulk import chunks, one_of
 from huiqi.enterprise import repository as ent_repo
 from huiqi.matching.models import MatchState, RuleVersion
 from huiqi.matching.state import (
@@ -186,15 +186,14 @@ def evaluated_on(session: Session, credit_code: str) -> date | None:
 
 def evaluated_on_many(session: Session, credit_codes: Sequence[str]) -> dict[str, date]:
     """The evaluation dates of these enterprises' stored results (those that have any)."""
-    out: dict[str, date] = {}
-    for part in chunks(list(credit_codes)):
-        rows = session.execute(
-            select(MatchState.credit_code, MatchState.evaluated_on).where(
-                MatchState.credit_code.in_(list(part))
-            )
+    if not credit_codes:
+        return {}
+    rows = session.execute(
+        select(MatchState.credit_code, MatchState.evaluated_on).where(
+            one_of(session, MatchState.credit_code, credit_codes)
         )
-        out.update((str(code), on) for code, on in rows)
-    return out
+    )
+    return {str(code): on for code, on in rows}
 
 
 def unknown_count(session: Session, credit_code: str) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import chunks
+from huiqi.core.bulk import chunks, one_of
 from huiqi.core.money import format_fen, format_fen_en
 from huiqi.enterprise.catalogue import label_of, name_fields
 from huiqi.events import RESULTS, ChangeSet, GrantDecided, ResultChange, ResultsChanged
@@ -167,15 +167,15 @@ def summary_note(credit_code: str, changes: Sequence[ResultChange]) -> NoteSpec:
         good_en.append(_good_line_en(title, c.mode, c.legal_basis))
     wanting = [f"  · 「{c.rule_title or c.rule_id}」缺少:" + _labels(c.missing) for c in unknown]
     wanting_en = [_wanting_line_en(c.rule_title or c.rule_id, c.missing) for c in unknown]
-    keys = [f"{c.rule_id}:{c.rule_version}:{c.result}" for c in changes]
+    keys = sorted(f"{c.rule_id}:{c.rule_version}:{c.result}" for c in changes)
     return _summary(
         credit_code,
         name,
-        good,
-        wanting,
+        (good[:SUMMARY_LINES], len(good)),
+        (wanting[:SUMMARY_LINES], len(wanting)),
         keys,
-        {c.rule_id for c in eligible},
-        (good_en, wanting_en),
+        tuple(sorted({c.rule_id for c in eligible})),
+        (good_en[:SUMMARY_LINES], wanting_en[:SUMMARY_LINES]),
         changes[0].since if changes else "",
     )
 
@@ -195,53 +195,53 @@ def _wanting_line_en(title: str, missing: Iterable[str]) -> str:
 SUMMARY_LINES = 10  # policies a summary names per kind; 我的政策 shows them all
 
 
-def _listed(lines: list[str], en: bool = False) -> list[str]:
-    """The first SUMMARY_LINES lines, and how many more there are (a message stays short)."""
-    if len(lines) <= SUMMARY_LINES:
-        return lines
-    more = (
-        f"  … {len(lines)} in all, see “My policies”"
-        if en
-        else f"  ……等共 {len(lines)} 项,详见“我的政策”"
-    )
+def _listed(lines: list[str], total: int, en: bool = False) -> list[str]:
+    """The first SUMMARY_LINES of `total` lines, and how many more there are (a message stays
+    short); `lines` holds at least the ones shown."""
+    if total <= SUMMARY_LINES:
+        return lines[:total]
+    more = f"  … {total} in all, see “My policies”" if en else f"  ……等共 {total} 项,详见“我的政策”"
     return [*lines[:SUMMARY_LINES], more]
 
 
 def _summary(
     credit_code: str,
     name: str,
-    good: list[str],
-    wanting: list[str],
+    good: tuple[list[str], int],
+    wanting: tuple[list[str], int],
     keys: list[str],
-    covers: set[str],
+    covers: tuple[str, ...],
     english: tuple[list[str], list[str]],
     since: str,
 ) -> NoteSpec:
-    """A summary message from its lines (Chinese, and `english` good and wanting lines); `keys`
-    are the announced results' dedupe keys without their common `match:<credit code>:` prefix
-    and `@since` suffix (the stored state they replace, the same for all)."""
+    """A summary message from its lines: `good` and `wanting` are the lines shown (the first
+    SUMMARY_LINES) and how many there are in all, `english` the same lines in English; `keys`
+    are the announced results' dedupe keys, sorted, without their common `match:<credit code>:`
+    prefix and `@since` suffix (the stored state they replace, the same for all); `covers` the
+    eligible rules' ids, sorted."""
+    (good_lines, n_good), (wanting_lines, n_wanting) = good, wanting
     lines = [f"{name}:" if name else "贵企业:"]
-    if good:
-        lines.append(f"经比对,贵企业可能符合以下 {len(good)} 项政策:")
-        lines += _listed(good)
-    if wanting:
-        lines.append(f"另有 {len(wanting)} 项政策还缺少数据,无法判断:")
-        lines += _listed(wanting)
+    if n_good:
+        lines.append(f"经比对,贵企业可能符合以下 {n_good} 项政策:")
+        lines += _listed(good_lines, n_good)
+    if n_wanting:
+        lines.append(f"另有 {n_wanting} 项政策还缺少数据,无法判断:")
+        lines += _listed(wanting_lines, n_wanting)
     lines.append(
         "怎么办:请打开“我的政策”查看每项政策的条件、理由和所需材料;补充数据后系统将自动重新判断。"
     )
-    if good:
+    if n_good:
         topic = Topic.policy_match
-        subject = f"您可能符合 {len(good)} 项惠企政策"
-        if wanting:
-            subject += f",另有 {len(wanting)} 项待补充数据"
+        subject = f"您可能符合 {n_good} 项惠企政策"
+        if n_wanting:
+            subject += f",另有 {n_wanting} 项待补充数据"
     else:
         topic = Topic.data_request
-        subject = f"补充数据后可判断 {len(wanting)} 项政策"
-    subject_en, body_en = _summary_en(name, *english)
+        subject = f"补充数据后可判断 {n_wanting} 项政策"
+    subject_en, body_en = _summary_en(name, (english[0], n_good), (english[1], n_wanting))
     # the sorted results and the state they replace, built without the full keys
     prefix = f"match:{credit_code}:"
-    facts = prefix + ("\n" + prefix).join(sorted(keys)) + (f"\n@{since}" if since else "")
+    facts = prefix + ("\n" + prefix).join(keys) + (f"\n@{since}" if since else "")
     digest = hashlib.sha256(facts.encode("utf-8")).hexdigest()[:40]
     return NoteSpec(
         credit_code,
@@ -250,44 +250,65 @@ def _summary(
         "\n".join(lines),
         "/matching/mine",
         f"matchset:{credit_code}:{digest}",
-        covers=tuple(sorted(covers)),
+        covers=covers,
         subject_en=subject_en,
         body_en=body_en,
     )
 
 
-def _summary_en(name: str, good: list[str], wanting: list[str]) -> tuple[str, str]:
-    """English subject and body of a summary message from its English lines."""
+def _summary_en(
+    name: str, good: tuple[list[str], int], wanting: tuple[list[str], int]
+) -> tuple[str, str]:
+    """English subject and body of a summary message from its English lines (shown, total)."""
+    (good_lines, n_good), (wanting_lines, n_wanting) = good, wanting
     lines = [f"{name}:" if name else "Dear enterprise:"]
-    if good:
-        lines.append(f"Your enterprise may qualify for these {len(good)} policies:")
-        lines += _listed(good, en=True)
-    if wanting:
-        lines.append(f"{len(wanting)} more policies need data before they can be decided:")
-        lines += _listed(wanting, en=True)
+    if n_good:
+        lines.append(f"Your enterprise may qualify for these {n_good} policies:")
+        lines += _listed(good_lines, n_good, en=True)
+    if n_wanting:
+        lines.append(f"{n_wanting} more policies need data before they can be decided:")
+        lines += _listed(wanting_lines, n_wanting, en=True)
     lines.append(
         "What to do: open “My policies” for each policy's conditions, reasons and documents;"
         " once you supply data the check runs again."
     )
-    if good:
-        subject = f"You may qualify for {len(good)} policies for enterprises"
-        if wanting:
-            subject += f"; {len(wanting)} more need data"
+    if n_good:
+        subject = f"You may qualify for {n_good} policies for enterprises"
+        if n_wanting:
+            subject += f"; {n_wanting} more need data"
     else:
-        subject = f"Supply data to decide {len(wanting)} policies"
+        subject = f"Supply data to decide {n_wanting} policies"
     return subject, "\n".join(lines)
+
+
+def _sorted_within(group: np.ndarray, item: np.ndarray, texts: Sequence[str]) -> list[str]:
+    """The texts of `item` (indexes into `texts`) sorted within each group (groups ascending,
+    contiguous): a group-by-text grid of flags read in order, or a sort by (group, text rank)
+    should a group name an item twice."""
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[sorted(range(len(texts)), key=texts.__getitem__)] = np.arange(len(texts))
+    by_rank = np.asarray(texts, dtype=object)[np.argsort(rank)]
+    if group.size == 0:
+        return []
+    grid = np.zeros((int(group[-1]) + 1, len(texts)), dtype=bool)
+    grid[group, rank[item]] = True
+    ranks = np.flatnonzero(grid) % len(texts)
+    if ranks.size != item.size:
+        ranks = rank[item][np.lexsort((rank[item], group))]
+    return list(by_rank[ranks].tolist())
 
 
 def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
     """grouped_result_notes of a column-wise ChangeSet: the enterprises with few news get single
-    messages as usual; a summary is assembled from per-rule lines made once, not per change."""
+    messages as usual; a summary is assembled from per-rule lines made once, not per change,
+    and only for the lines it shows; its keys and covers are sorted as numbers (ranks)."""
     told = (changes.result == 1) | ((changes.result == 2) & (changes.missing != ""))
     picked = np.flatnonzero(told)
     if picked.size == 0:
         return []
     who = changes.enterprise[picked]
-    rule = changes.rule[picked]
-    result = changes.result[picked]
+    rule = changes.rule[picked].astype(np.int64)
+    result = changes.result[picked].astype(np.int64)
     eligible = result == 1
     # within each enterprise (changes come sorted by it) eligible news first, order kept
     order = np.lexsort((~eligible, who))
@@ -297,34 +318,37 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
     ends = np.r_[starts[1:], who.size]
     n_good = np.add.reduceat(eligible.astype(np.int64), starts)
     facts = changes.rules
-    fact = np.asarray(
-        [f"{f.rule_id}:{f.rule_version}:{RESULTS[x]}" for f in facts for x in range(3)],
-        dtype=object,
+    group = np.repeat(np.arange(starts.size), ends - starts)
+    keys = _sorted_within(
+        group,
+        rule * 3 + result,
+        [f"{f.rule_id}:{f.rule_version}:{x}" for f in facts for x in RESULTS],
     )
-    keys = fact[rule.astype(np.int64) * 3 + result].tolist()
-    rule_ids = np.asarray([f.rule_id for f in facts], dtype=object)[rule].tolist()
-    good_line = np.asarray(
-        [
-            f"  · 「{f.title or f.rule_id}」"
-            + ("(免申即享,无需申请)" if f.mode == "auto_grant" else "")
-            + (f"(依据:{f.legal_basis})" if f.legal_basis else "")
-            for f in facts
-        ],
-        dtype=object,
-    )
-    good_line_en = np.asarray(
-        [_good_line_en(f.title or f.rule_id, f.mode, f.legal_basis) for f in facts], dtype=object
-    )
-    lines = good_line[rule]
-    lines_en = good_line_en[rule]
-    wanting_at = np.flatnonzero(~eligible)
+    covers = _sorted_within(group[eligible], rule[eligible], [f.rule_id for f in facts])
+    # the lines a summary shows: the first SUMMARY_LINES of each kind in each enterprise
+    place = np.arange(who.size) - starts[group]
+    place = np.where(eligible, place, place - n_good[group])
+    shown = np.flatnonzero(place < SUMMARY_LINES)
+    good_line = [
+        f"  · 「{f.title or f.rule_id}」"
+        + ("(免申即享,无需申请)" if f.mode == "auto_grant" else "")
+        + (f"(依据:{f.legal_basis})" if f.legal_basis else "")
+        for f in facts
+    ]
+    good_line_en = [_good_line_en(f.title or f.rule_id, f.mode, f.legal_basis) for f in facts]
+    listed: list[str] = [""] * shown.size
+    listed_en: list[str] = [""] * shown.size
     made: dict[tuple[int, str], tuple[str, str]] = {}
-    for k, r, text in zip(
-        wanting_at.tolist(),
-        rule[wanting_at].tolist(),
-        changes.missing[picked[wanting_at]].tolist(),
+    for k, r, good, text in zip(
+        range(shown.size),
+        rule[shown].tolist(),
+        eligible[shown].tolist(),
+        changes.missing[picked[shown]].tolist(),
         strict=True,
     ):
+        if good:
+            listed[k], listed_en[k] = good_line[r], good_line_en[r]
+            continue
         if (r, text) not in made:
             names = [m for m in text.split(",") if m]
             title = facts[r].title or facts[r].rule_id
@@ -332,25 +356,37 @@ def _set_notes(changes: ChangeSet) -> list[NoteSpec]:
                 f"  · 「{title}」缺少:" + _labels(names),
                 _wanting_line_en(title, names),
             )
-        lines[k], lines_en[k] = made[(r, text)]
-    listed = lines.tolist()
-    listed_en = lines_en.tolist()
+        listed[k], listed_en[k] = made[(r, text)]
     specs: list[NoteSpec] = []
-    for start, end, good in zip(starts.tolist(), ends.tolist(), n_good.tolist(), strict=True):
+    # where each enterprise's covered rules and shown lines begin among all of them
+    good_at = (np.cumsum(n_good) - n_good).tolist()
+    good_shown = np.minimum(n_good, SUMMARY_LINES)
+    n_shown = good_shown + np.minimum(ends - starts - n_good, SUMMARY_LINES)
+    for start, end, good, first, at, shown_good in zip(
+        starts.tolist(),
+        ends.tolist(),
+        n_good.tolist(),
+        good_at,
+        (np.cumsum(n_shown) - n_shown).tolist(),
+        good_shown.tolist(),
+        strict=True,
+    ):
         if end - start <= SINGLES_UP_TO:
             specs += result_notes([changes[i] for i in np.sort(picked[start:end]).tolist()])
             continue
         code, name = changes.enterprises[int(who[start])]
         middle = start + good
+        lines_end = at + shown_good + min(end - middle, SUMMARY_LINES)
+        good_end = at + shown_good
         specs.append(
             _summary(
                 code,
                 name,
-                listed[start:middle],
-                listed[middle:end],
+                (listed[at:good_end], good),
+                (listed[good_end:lines_end], end - middle),
                 keys[start:end],
-                set(rule_ids[start:middle]),
-                (listed_en[start:middle], listed_en[middle:end]),
+                tuple(covers[first : first + good]),
+                (listed_en[at:good_end], listed_en[good_end:lines_end]),
                 changes.since[int(who[start])] if changes.since else "",
             )
         )
@@ -376,23 +412,26 @@ def grouped_result_notes(changes: Iterable[ResultChange]) -> list[NoteSpec]:
     return specs
 
 
-def _link_to_inbox(session: Session, ids: Sequence[int]) -> None:
-    """Point single result messages at their own inbox page (one UPDATE per 500 ids)."""
-    for chunk in chunks(ids):
-        session.execute(
-            update(Notification)
-            .where(Notification.id.in_(list(chunk)), Notification.link == INBOX_LINK)
-            .values(link=literal(INBOX_LINK + "/") + cast(Notification.id, String))
-            .execution_options(synchronize_session=False)
-        )
+def _link_to_inbox(session: Session, notes: Sequence[NoteSpec], ids: Sequence[int]) -> None:
+    """Point single result messages (queued as `notes`, created as `ids`) at their own inbox
+    page, in one UPDATE of the new rows linked to the inbox."""
+    if not any(note.link == INBOX_LINK for note in notes) or not ids:
+        return
+    session.execute(
+        update(Notification)
+        .where(one_of(session, Notification.id, ids), Notification.link == INBOX_LINK)
+        .values(link=literal(INBOX_LINK + "/") + cast(Notification.id, String))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def queue_result_notes(
     session: Session, changes: Iterable[ResultChange], now: datetime | None = None
 ) -> list[int]:
     """Queue one notification per result change in one set-based pass; returns the new ids."""
-    ids = queue_notes(session, result_notes(changes), now)
-    _link_to_inbox(session, ids)
+    notes = result_notes(changes)
+    ids = queue_notes(session, notes, now)
+    _link_to_inbox(session, notes, ids)
     return ids
 
 
@@ -417,8 +456,9 @@ def notify_results(session: Session, changed_results: Iterable[ResultChange]) ->
 def on_results_changed(session: Session, event: ResultsChanged) -> None:
     """Matching stored new or changed results: queue their notifications, grouped per
     enterprise (handler)."""
-    ids = queue_notes(session, grouped_result_notes(event.changes))
-    _link_to_inbox(session, ids)
+    notes = grouped_result_notes(event.changes)
+    ids = queue_notes(session, notes)
+    _link_to_inbox(session, notes, ids)
 
 
 def on_grant_decided(session: Session, event: GrantDecided) -> None:

@@ -3,6 +3,8 @@ the officers' delivery view of the outbox."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 from huiqi.accounts.models import Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import clock
-from huiqi.core.bulk import chunks, insert_ignoring, insert_many
+from huiqi.core.bulk import JsonText, insert_ignoring, insert_many, one_of
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
 from huiqi.enterprise import repository as ent_repo
@@ -37,6 +39,13 @@ MAX_LINK = 500
 def new_idempotency_key() -> str:
     """A fresh idempotency key; it stays with the outbox row across every retry."""
     return "hq-" + uuid.uuid4().hex
+
+
+def _idempotency_keys(count: int) -> list[str]:
+    """`count` fresh idempotency keys, like new_idempotency_key's, from one read of the OS's
+    random source."""
+    noise = os.urandom(16 * count).hex()
+    return ["hq-" + noise[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def _check_message(subject: str, link: str, dedupe_key: str) -> None:
@@ -80,21 +89,31 @@ def _sent_today_counts(
     session: Session, codes: Sequence[str], day: date
 ) -> dict[tuple[str, str], int]:
     """Single messages already queued per (enterprise, channel) on a Beijing day (held excluded)."""
-    out: dict[tuple[str, str], int] = {}
-    for chunk in chunks(codes):
-        rows = session.execute(
-            select(OutboxMessage.credit_code, OutboxMessage.channel, func.count())
-            .where(
-                OutboxMessage.credit_code.in_(list(chunk)),
-                OutboxMessage.local_day == day,
-                OutboxMessage.kind == "single",
-                OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
-            )
-            .group_by(OutboxMessage.credit_code, OutboxMessage.channel)
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(OutboxMessage.credit_code, OutboxMessage.channel, func.count())
+        .where(
+            one_of(session, OutboxMessage.credit_code, codes),
+            OutboxMessage.local_day == day,
+            OutboxMessage.kind == "single",
+            OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
         )
-        for code, channel, n in rows:
-            out[(str(code), str(channel))] = int(n)
-    return out
+        .group_by(OutboxMessage.credit_code, OutboxMessage.channel)
+    )
+    return {(str(code), str(channel)): int(n) for code, channel, n in rows}
+
+
+def _covers_json(covers: tuple[str, ...], encoded: dict[str, str]) -> JsonText:
+    """A summary's covered rule ids as the JSON json.dumps writes, joined from the ids encoded
+    once each (`encoded` keeps them across the batch)."""
+    parts = []
+    for rule_id in covers:
+        text = encoded.get(rule_id)
+        if text is None:
+            text = encoded[rule_id] = json.dumps(rule_id)
+        parts.append(text)
+    return JsonText("[" + ", ".join(parts) + "]")
 
 
 def queue_notes(
@@ -114,6 +133,7 @@ def queue_notes(
     now = now or utcnow()
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
+    encoded: dict[str, str] = {}
     for spec in specs:
         _check_message(spec.subject, spec.link, spec.dedupe_key)
         if spec.dedupe_key in seen:
@@ -131,7 +151,7 @@ def queue_notes(
                 "rule_version": spec.rule_version,
                 "deadline": spec.deadline,
                 "created_at": now,
-                "covers": list(spec.covers) if spec.covers is not None else None,
+                "covers": _covers_json(spec.covers, encoded) if spec.covers is not None else None,
                 "subject_en": _en_subject(spec.subject_en),
                 "body_en": spec.body_en,
             }
@@ -150,15 +170,21 @@ def queue_notes(
         return []
     codes = sorted({str(r["credit_code"]) for _, r in created})
     subs = subscriptions_for(session, codes)
+    # per enterprise once: its channels with their recipients, and when its quiet hours end
+    pushes = {
+        code: (sub, active_channels(sub), quiet_until(sub, now)) for code, sub in subs.items()
+    }
     day = clock.beijing_day(now)
-    counts = _sent_today_counts(session, sorted(subs), day) if subs else {}
+    counts = _sent_today_counts(session, [c for c, p in pushes.items() if p[1]], day)
     outbox: list[dict[str, Any]] = []
     for nid, r in created:
-        sub = subs.get(str(r["credit_code"]))
-        if sub is None or r["topic"] in (sub.muted_topics or []):
+        found = pushes.get(str(r["credit_code"]))
+        if found is None:
             continue
-        wait = quiet_until(sub, now)
-        for channel, recipient in active_channels(sub):
+        sub, channels, wait = found
+        if r["topic"] in (sub.muted_topics or []):
+            continue
+        for channel, recipient in channels:
             key = (sub.credit_code, channel.value)
             over_cap = counts.get(key, 0) >= sub.daily_cap
             if not over_cap:
@@ -171,14 +197,16 @@ def queue_notes(
                     "kind": "single",
                     "recipient": recipient,
                     "status": str(OutboxStatus.held if over_cap else OutboxStatus.pending),
-                    "idempotency_key": new_idempotency_key(),
+                    "idempotency_key": "",
                     "local_day": day,
                     "next_attempt_at": wait or now,
                     "created_at": now,
                     "attempts": 0,
-                    "history": [],
+                    "history": JsonText("[]"),
                 }
             )
+    for row, fresh in zip(outbox, _idempotency_keys(len(outbox)), strict=True):
+        row["idempotency_key"] = fresh
     insert_many(session, OutboxMessage.__table__, outbox)  # type: ignore[arg-type]
     return [nid for nid, _ in created]
 

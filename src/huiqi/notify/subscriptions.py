@@ -6,12 +6,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.bulk import chunks
+from huiqi.core.bulk import one_of
 from huiqi.core.db import utcnow
 from huiqi.notify.links import ALL_CHANNELS
 from huiqi.notify.models import (
@@ -28,7 +29,51 @@ from huiqi.notify.schemas import (
 )
 
 
-def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
+class PushSettings(Protocol):
+    """What deciding a push reads of an enterprise's settings: a Subscription, or its columns
+    as read for a batch (SettingsRow)."""
+
+    @property
+    def credit_code(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def webhook_url(self) -> str | None: ...
+    @property
+    def email_consent_at(self) -> datetime | None: ...
+    @property
+    def sms_consent_at(self) -> datetime | None: ...
+    @property
+    def webhook_consent_at(self) -> datetime | None: ...
+    @property
+    def muted_topics(self) -> list[str]: ...
+    @property
+    def quiet_start(self) -> int | None: ...
+    @property
+    def quiet_end(self) -> int | None: ...
+    @property
+    def daily_cap(self) -> int: ...
+
+
+class SettingsRow(NamedTuple):
+    """An enterprise's push settings read as a row (no ORM object per enterprise)."""
+
+    credit_code: str
+    email: str | None
+    phone: str | None
+    webhook_url: str | None
+    email_consent_at: datetime | None
+    sms_consent_at: datetime | None
+    webhook_consent_at: datetime | None
+    muted_topics: list[str]
+    quiet_start: int | None
+    quiet_end: int | None
+    daily_cap: int
+
+
+def quiet_until(sub: PushSettings | None, moment: datetime) -> datetime | None:
     """When the enterprise's quiet hours end, if `moment` falls inside them (else None)."""
     if sub is None or sub.quiet_start is None or sub.quiet_end is None:
         return None
@@ -44,7 +89,7 @@ def quiet_until(sub: Subscription | None, moment: datetime) -> datetime | None:
     return end_today.astimezone(UTC)
 
 
-def active_channels(sub: Subscription | None) -> list[tuple[Channel, str]]:
+def active_channels(sub: PushSettings | None) -> list[tuple[Channel, str]]:
     """The push channels with an address and a recorded consent, with their recipient."""
     if sub is None:
         return []
@@ -58,7 +103,7 @@ def active_channels(sub: Subscription | None) -> list[tuple[Channel, str]]:
     return out
 
 
-def channel_consented(sub: Subscription | None, channel: str) -> bool:
+def channel_consented(sub: PushSettings | None, channel: str) -> bool:
     """Whether the enterprise still consents to pushes over a channel."""
     return any(ch == channel for ch, _ in active_channels(sub))
 
@@ -68,15 +113,16 @@ def get_subscription(session: Session, credit_code: str) -> Subscription | None:
     return session.scalar(select(Subscription).where(Subscription.credit_code == credit_code))
 
 
-def subscriptions_for(session: Session, codes: Sequence[str]) -> dict[str, Subscription]:
-    """The push settings of these enterprises, by credit code (one query per 500 codes)."""
-    out: dict[str, Subscription] = {}
-    for chunk in chunks(codes):
-        for sub in session.scalars(
-            select(Subscription).where(Subscription.credit_code.in_(list(chunk)))
-        ):
-            out[sub.credit_code] = sub
-    return out
+def subscriptions_for(session: Session, codes: Sequence[str]) -> dict[str, SettingsRow]:
+    """The push settings of these enterprises, by credit code (one query, read as rows)."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(*(getattr(Subscription, name) for name in SettingsRow._fields)).where(
+            one_of(session, Subscription.credit_code, codes)
+        )
+    )
+    return {row[0]: SettingsRow(*row) for row in rows}
 
 
 def consent_change(

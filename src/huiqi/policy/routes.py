@@ -33,15 +33,19 @@ from huiqi.web.deps import (
     OfficerUser,
     OptionalUser,
     SessionDep,
+    Viewer,
     is_anonymous,
     kept_response,
     optional_user,
     reading_session,
     render,
+    render_kept,
     render_public,
     templates,
 )
 from huiqi.web.i18n import pick, request_lang
+from huiqi.web.kept import pages as user_pages
+from huiqi.web.kept import remembered_user
 
 router = APIRouter()
 ACCEPT = ".txt,.html,.htm,.docx,.pdf"
@@ -298,7 +302,8 @@ async def policy_page(request: Request, policy_id: Int64) -> Response:
     the page around it (navigation, CSRF token) belongs to the visitor, so the ETag covers
     both and a browser revalidating its own copy gets a 304. Visitors who are not logged in
     all see the same page: while its stamp is fresh it is answered from memory, on the event
-    loop, without a query or a template.
+    loop, without a query or a template. So is a logged-in user's page, kept per user
+    (huiqi.web.kept), while the user behind the cookie is remembered too.
     """
     if is_anonymous(request):
         stamp = cache.stamps.get(("policy", policy_id))
@@ -306,7 +311,43 @@ async def policy_page(request: Request, policy_id: Int64) -> Response:
         kept = cache.public_pages.peek(("policy", policy_id, stamp, lang)) if stamp else None
         if stamp is not None and kept is not None:
             return _public_policy(request, policy_id, stamp, lang, kept)
+    else:
+        user = remembered_user(request)
+        stamp = cache.stamps.get(("policy", policy_id)) if user is not None else None
+        if user is not None and stamp is not None:
+            viewer = Viewer.of(user)
+            lang = request_lang(request)
+            # kept only once this viewer was shown the policy at this stamp (drafts: staff)
+            kept = user_pages.peek(_user_page_key(policy_id, viewer, stamp, lang))
+            if kept is not None:
+                request.state.viewer = viewer
+                return _users_policy(request, policy_id, stamp, lang, viewer, kept)
     return await run_in_threadpool(_policy_page, request, policy_id)
+
+
+def _user_page_key(
+    policy_id: int, viewer: Viewer, stamp: tuple[str, str, int], lang: str
+) -> tuple[object, ...]:
+    """A logged-in user's policy page in the per-user page cache."""
+    return ("policy/detail.html", policy_id, viewer, stamp, lang)
+
+
+def _users_policy(
+    request: Request,
+    policy_id: int,
+    stamp: tuple[str, str, int],
+    lang: str,
+    viewer: Viewer,
+    html: KeptHtml,
+) -> Response:
+    """A logged-in user's kept policy page, or 304 when their copy is current."""
+    staff = viewer.role in (Role.officer, Role.admin)
+    nonce = request.state.csrf_nonce
+    tag = cache.etag("policy", policy_id, stamp, lang, staff, viewer.id, nonce)
+    unchanged = _not_modified(request, tag, stamp[1])
+    if unchanged is not None:
+        return unchanged
+    return kept_response(request, html, _validators(tag, stamp[1]))
 
 
 def _public_policy(
@@ -343,27 +384,18 @@ def _policy_page(request: Request, policy_id: int) -> Response:
             return policy.title, body
 
         title, body = cache.pages.get_or_make(("detail", policy_id, stamp, lang, staff), make)
-    if user is None and stamp[0] != PolicyStatus.draft:
+    if user is None:  # never a draft: _stamp_or_404 refused it
         html = cache.public_pages.get_or_make(
             ("policy", policy_id, stamp, lang),
             lambda: render_public(request, "policy/detail.html", title=title, body=body),
         )
         return _public_policy(request, policy_id, stamp, lang, html)
-    tag = cache.etag(
-        "policy",
-        policy_id,
-        stamp,
-        lang,
-        staff,
-        user.id if user else None,
-        request.state.csrf_nonce,
+    viewer: Viewer = request.state.viewer  # optional_user put it there
+    page = user_pages.get_or_make(
+        _user_page_key(policy_id, viewer, stamp, lang),
+        lambda: render_kept(request, "policy/detail.html", title=title, body=body),
     )
-    unchanged = _not_modified(request, tag, stamp[1])
-    if unchanged is not None:
-        return unchanged
-    response = render(request, "policy/detail.html", title=title, body=body)
-    response.headers.update(_validators(tag, stamp[1]))
-    return response
+    return _users_policy(request, policy_id, stamp, lang, viewer, page)
 
 
 @router.get("/policy/{policy_id}/tasks.{fmt}", include_in_schema=False)
