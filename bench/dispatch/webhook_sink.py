@@ -1,7 +1,8 @@
 """A small keep-alive HTTP sink for the dispatcher benchmark: answers every POST with 200.
 
-Run as `python bench/dispatch/webhook_sink.py PORT`; it prints the number of requests it
-received when it gets SIGTERM.
+Run as `python bench/dispatch/webhook_sink.py PORT [KEYS_FILE]`; it prints the number of
+requests it received when it gets SIGTERM. With KEYS_FILE it appends each request's
+X-Huiqi-Idempotency-Key to that file, one a line, as it arrives (`bench province` counts them).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import TextIO
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 received = 0
+keys: TextIO | None = None
 
 
 class Sink(asyncio.Protocol):
@@ -29,14 +32,19 @@ class Sink(asyncio.Protocol):
             if end < 0:
                 return
             length = 0
+            key = b""
             for line in self.buffer[:end].split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value.strip())
+                elif name.strip().lower() == b"x-huiqi-idempotency-key":
+                    key = value.strip()
             if len(self.buffer) < end + 4 + length:
                 return
             self.buffer = self.buffer[end + 4 + length :]
             received += 1
+            if keys is not None:
+                keys.write(key.decode("ascii", "replace") + "\n")
             self.transport.write(RESPONSE)  # type: ignore[attr-defined]
 
 
@@ -52,4 +60,6 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        keys = open(sys.argv[2], "a", buffering=1, encoding="ascii")  # noqa: SIM115
     asyncio.run(main(int(sys.argv[1])))
