@@ -590,7 +590,7 @@ def add_value_frame(session: Session, frame: pl.DataFrame) -> None:
     if not frame.height:
         return
     table: Table = EnterpriseValue.__table__  # type: ignore[assignment]
-    _insert_frame(session, table, VALUE_COLUMNS, frame)
+    insert_frame(session, table, VALUE_COLUMNS, frame)
 
 
 def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = False) -> None:
@@ -608,7 +608,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
     note_write(session)  # COPY and driver SQL pass by the ORM's record of writes
     conn = session.connection()
     if new or conn.dialect.name != "postgresql":
-        _insert_frame(
+        insert_frame(
             session, enterprise_current, CURRENT_COLUMNS, frame, suffix="" if new else upsert
         )
         return
@@ -616,7 +616,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
         "CREATE TEMP TABLE IF NOT EXISTS enterprise_current_stage "
         "(LIKE enterprise_current) ON COMMIT DELETE ROWS"
     )
-    _insert_frame(
+    insert_frame(
         session, enterprise_current, CURRENT_COLUMNS, frame, into="enterprise_current_stage"
     )
     conn.exec_driver_sql(
@@ -626,7 +626,7 @@ def upsert_current_frame(session: Session, frame: pl.DataFrame, *, new: bool = F
     conn.exec_driver_sql("DELETE FROM enterprise_current_stage")
 
 
-def _insert_frame(
+def insert_frame(
     session: Session,
     table: Table,
     columns: Sequence[str],
@@ -876,7 +876,7 @@ def add_packs(
         )
     )
     table: Table = EnterpriseValuePack.__table__  # type: ignore[assignment]
-    _insert_frame(session, table, PACK_COLUMNS, packs)
+    insert_frame(session, table, PACK_COLUMNS, packs)
 
 
 def value_count(session: Session) -> int:
