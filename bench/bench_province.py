@@ -161,6 +161,18 @@ def _admin(sql: str) -> None:
     admin.dispose()
 
 
+def _pg_exists(name: str) -> bool:
+    from sqlalchemy import text
+
+    from huiqi.core.db import make_engine
+
+    admin = make_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+    admin.dispose()
+    return found is not None
+
+
 def _pg_url(name: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
@@ -176,6 +188,8 @@ def _template(backend: str, size: int, pg_name: str, fresh: bool) -> Path:
     """The demo database built once (migrate + demo load) and kept as the runs' template."""
     folder = OUT / f"template-{backend}"
     marker = folder / f".demo-{size}"
+    if backend == "postgres" and not _pg_exists(f"{pg_name}_template"):
+        marker.unlink(missing_ok=True)  # the folder outlived its database
     if marker.exists() and not fresh:
         env = _base_env() | {"HUIQI_DATA_DIR": str(folder)}
         if backend == "postgres":
