@@ -10,7 +10,6 @@ address or an earlier registry grant are looked at; the others have nothing to a
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,7 @@ import polars as pl
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +41,7 @@ from huiqi.notify.schemas import (
     check_phone,
     check_webhook_url,
 )
-from huiqi.notify.subscriptions import channel_consented, consent_change
+from huiqi.notify.subscriptions import channel_consented, consent_change, rows_of_codes
 
 REGISTRY_VIA = "registry"
 # (channel, registry address field, registry consent field, subscription address attribute)
@@ -216,35 +215,6 @@ def _pairs(contacts: pl.DataFrame, last: dict[tuple[str, str], Any]) -> list[Pai
     )
 
 
-def _each_code(
-    session: Session, table: Table, columns: Sequence[Any], codes: Sequence[str] | None
-) -> Any:
-    """A select of these columns of the rows of `table` (which has a credit_code column) whose
-    credit code is one of `codes` (all rows when None).
-
-    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
-    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
-    random read and scans the whole table instead, which grows with the registry while a batch
-    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
-    """
-    if codes is None:
-        return select(*columns)
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return select(*columns).where(ent_repo.codes_in(conn, table.c.credit_code, codes))
-    names = ", ".join(f"t.{column.name}" for column in columns)
-    # the codes go as one JSON text: the driver dumps a list parameter element by element
-    return (
-        text(
-            f"SELECT {names} FROM json_array_elements_text(CAST(:codes AS json)) AS u(code) "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT * FROM {table.name} WHERE credit_code = u.code "
-            "OFFSET 0) AS t"
-        )
-        .bindparams(codes=json.dumps(list(codes)))
-        .columns(*columns)
-    )
-
-
 def _consent_events(
     session: Session, credit_codes: Sequence[str] | None
 ) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], int]]:
@@ -254,7 +224,7 @@ def _consent_events(
     columns = [t.c.id, t.c.credit_code, t.c.channel, t.c.granted, t.c.address, t.c.via]
     last: dict[tuple[str, str], Any] = {}
     latest: dict[tuple[str, str], int] = {}
-    for row in sorted(session.execute(_each_code(session, t, columns, credit_codes)), key=_id):
+    for row in sorted(session.execute(rows_of_codes(session, t, columns, credit_codes)), key=_id):
         key = (row.credit_code, row.channel)
         latest[key] = row.id
         if row.via == REGISTRY_VIA:
@@ -364,7 +334,7 @@ def _sync_pairs(
                 report.refused.append((code, address_field, why))
         wanted.append(ok)
     touched = sorted({code for code, *_ in pairs})
-    stmt = _each_code(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), touched)
+    stmt = rows_of_codes(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), touched)
     subs = {
         sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
     }
@@ -483,7 +453,7 @@ def _seed_created(
             _insert_frame(session, _SUBSCRIPTIONS, subscriptions)
     except (IntegrityError, UniqueViolation):
         listed = subscriptions["credit_code"].to_list()
-        stmt = _each_code(session, _SUBSCRIPTIONS, [_SUBSCRIPTIONS.c.credit_code], listed)
+        stmt = rows_of_codes(session, _SUBSCRIPTIONS, [_SUBSCRIPTIONS.c.credit_code], listed)
         held = set(session.scalars(stmt))
         subscriptions = subscriptions.filter(~pl.col("credit_code").is_in(held))
         wanted = wanted.filter(~pl.col("code").is_in(held))
