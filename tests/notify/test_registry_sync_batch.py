@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.core.clock import day_start
 from huiqi.core.codes import make_credit_code
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.importer import run_import
 from huiqi.enterprise.population import write_file
@@ -169,6 +170,49 @@ def test_a_mixed_batch_gives_what_one_enterprise_at_a_time_gives(db_session: Ses
     again = sync_subscriptions_from_registry(db_session, E, allow_private_webhooks=False)
     assert again.granted == [] and again.withdrawn == []
     assert _state(db_session, E) == at_once
+
+
+# enterprises a change creates: the sync takes them from the values handed over, as frames
+CREATED: dict[str, dict[str, Any]] = {
+    code: values
+    for code, values in BATCH.items()
+    if code in (E[1], E[2], E[3], E[4], E[5], E[6], E[12])
+}
+
+
+def test_enterprises_a_change_created_are_synced_as_the_database_would_sync_them(
+    db_session: Session,
+) -> None:
+    """Handed the new enterprises' values (as an import hands them), the sync stores and reports
+    what it stores reading them from the database, an enterprise that set up its subscription
+    before the registry knew it included."""
+    service.save_settings(
+        db_session,
+        E[4],
+        SettingsInput.parse(phone="13700000000", consent_sms=True),
+        actor="enterprise",
+        via="settings",
+    )
+    _load(db_session, CREATED, NOW, notify=False)
+    codes = sorted(CREATED)
+    created = ent_repo.live_value_frame(db_session, codes)
+    savepoint = db_session.begin_nested()
+    read = sync_subscriptions_from_registry(db_session, codes, allow_private_webhooks=False)
+    from_database = _state(db_session, codes)
+    savepoint.rollback()
+    handed = sync_subscriptions_from_registry(
+        db_session, codes, allow_private_webhooks=False, created=created
+    )
+    assert _state(db_session, codes) == from_database
+    assert (handed.granted, handed.withdrawn, handed.refused) == (
+        read.granted, read.withdrawn, read.refused,
+    )  # fmt: skip
+    subs, events = from_database
+    assert subs[E[4]] == ("Shared@example.cn", "13700000000", None, False, True, True, False)
+    assert events[E[4]][0][:3] == ("sms", True, "settings")
+    assert [(code, name) for code, name, _ in handed.refused] == [
+        (E[2], "contact_email"), (E[6], "contact_webhook"),
+    ]  # fmt: skip
 
 
 def test_an_import_applies_the_batch_it_holds_as_a_sync_of_the_database_would(
