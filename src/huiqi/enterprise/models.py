@@ -207,6 +207,7 @@ def _current_columns() -> list[Column[Any]]:
 
 
 enterprise_current = Table("enterprise_current", Base.metadata, *_current_columns())
-Index("ix_enterprise_current_region_code", enterprise_current.c.region_code)
-Index("ix_enterprise_current_industry_code", enterprise_current.c.industry_code)
+# No index on region_code or industry_code: they are only ever asked for by prefix (LIKE,
+# substr), which neither SQLite's LIKE nor PostgreSQL's B-tree outside the C collation can
+# serve, and a bulk import would keep them up to date for every enterprise (migration 0240).
 Index("ix_enterprise_current_size_class", enterprise_current.c.size_class)
