@@ -2,10 +2,15 @@
 consent fields.
 
 A bulk import calls the sync for every batch of thousands of enterprises, so it works on the
-batch at once: one read of the contact values (a frame), one of the registry's last consent
-events, one of the subscriptions that exist, each distinct address checked once, and the new
-subscriptions and grants written in bulk. Only (enterprise, channel) pairs with a consented
-address or an earlier registry grant are looked at; the others have nothing to apply.
+batch at once. The enterprises the batch created come with their values (EnterpriseChanged's
+created_values) and have no subscription or consent yet: their consented addresses become
+subscriptions as frames, inserted in one statement (COPY on PostgreSQL), each keeping the
+registry's grants on itself rather than as one event per channel (Subscription.
+registry_grants_by). Any other enterprise goes the general way: one read of the contact values
+(a frame), one of the subscriptions and one of the consent events that exist, each distinct
+address checked once, the new subscriptions and grants written in bulk and changes to existing
+subscriptions through the ORM. Only (enterprise, channel) pairs with a consented address or an
+earlier registry grant are looked at; the others have nothing to apply.
 """
 
 from __future__ import annotations
@@ -41,9 +46,15 @@ from huiqi.notify.schemas import (
     check_phone,
     check_webhook_url,
 )
-from huiqi.notify.subscriptions import channel_consented, consent_change, rows_of_codes
+from huiqi.notify.subscriptions import (
+    REGISTRY_VIA,
+    channel_consented,
+    consent_change,
+    kept_grants,
+    rows_of_codes,
+    write_kept_grants,
+)
 
-REGISTRY_VIA = "registry"
 # (channel, registry address field, registry consent field, subscription address attribute)
 REGISTRY_FIELDS: tuple[tuple[Channel, str, str, str], ...] = (
     (Channel.email, "contact_email", "consent_email", "email"),
@@ -216,14 +227,20 @@ def _pairs(contacts: pl.DataFrame, last: dict[tuple[str, str], Any]) -> list[Pai
 
 
 def _consent_events(
-    session: Session, credit_codes: Sequence[str] | None
+    session: Session, credit_codes: Sequence[str] | None, subs: dict[str, Subscription]
 ) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], int]]:
     """Per (enterprise, channel): the latest consent event the registry recorded (its id,
-    whether it granted, the address), and the id of the latest event of any origin."""
+    whether it granted, the address), and the id of the latest event of any origin; the
+    grants kept on these subscriptions are the oldest (id 0)."""
     t = _EVENTS
     columns = [t.c.id, t.c.credit_code, t.c.channel, t.c.granted, t.c.address, t.c.via]
     last: dict[tuple[str, str], Any] = {}
     latest: dict[tuple[str, str], int] = {}
+    for sub in subs.values():
+        for kept in kept_grants(sub):
+            key = (kept.credit_code, kept.channel)
+            kept.id = latest[key] = 0
+            last[key] = kept
     for row in sorted(session.execute(rows_of_codes(session, t, columns, credit_codes)), key=_id):
         key = (row.credit_code, row.channel)
         latest[key] = row.id
@@ -316,12 +333,14 @@ def _sync_pairs(
 ) -> None:
     """The sync of these enterprises (None: all) in general, whatever they held before
     (`known`: the values of some of them, as ``live_value_frame``)."""
-    last, latest = _consent_events(session, codes)
+    stmt = rows_of_codes(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), codes)
+    subs = {
+        sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
+    }
+    last, latest = _consent_events(session, codes, subs)
     pairs = _pairs(_registry_contacts(session, codes, known), last)
     if not pairs:
         return
-    # what the registry states per pair decides first; the enterprise's own state is read next,
-    # only for the enterprises that have a pair to apply
     wanted: list[str | None] = []
     for code, ch, address, _, consent, _, _, plain in pairs:
         ok: str | None = None
@@ -333,11 +352,6 @@ def _sync_pairs(
             if why is not None:
                 report.refused.append((code, address_field, why))
         wanted.append(ok)
-    touched = sorted({code for code, *_ in pairs})
-    stmt = rows_of_codes(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), touched)
-    subs = {
-        sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
-    }
     # subscriptions the registry creates and the consent it grants are inserted in bulk after
     # the loop (a bulk import brings thousands per batch, too many for one ORM object each);
     # withdrawals and changes to existing subscriptions go through the ORM
@@ -373,6 +387,7 @@ def _sync_pairs(
                 if channel == Channel.webhook and not row[_SUB_SECRET]:
                     row[_SUB_SECRET] = secrets.token_hex(32)
             else:
+                write_kept_grants(session, sub)
                 consent_attr = f"{name}_consent_at"
                 if getattr(sub, attr) != ok:
                     # consent given for the old address does not carry over to the new one
@@ -406,6 +421,8 @@ def _sync_pairs(
             elif not channel_consented(sub, channel):
                 # already withdrawn by the enterprise: note the registry's withdrawal too,
                 # so consent given in the registry again later is a change and applies
+                if sub is not None:
+                    write_kept_grants(session, sub)
                 session.add(
                     ConsentEvent(
                         credit_code=code,
@@ -438,7 +455,8 @@ def _seed_created(
 
     An enterprise without a subscription has no consent event either (every event is recorded
     with the enterprise's subscription, and subscriptions are never deleted), so there is
-    nothing earlier to respect: each consented address is granted, on a new subscription. That
+    nothing earlier to respect: each consented address is granted, on a new subscription that
+    keeps the grants itself when they have one actor (Subscription.registry_grants_by). That
     a subscription exists shows when inserting the new ones fails on the unique credit code:
     the insert is undone and the batch split, so the common case pays for no look-up.
     """
@@ -458,16 +476,20 @@ def _seed_created(
         subscriptions = subscriptions.filter(~pl.col("credit_code").is_in(held))
         wanted = wanted.filter(~pl.col("code").is_in(held))
         _insert_frame(session, _SUBSCRIPTIONS, subscriptions)
+    # the grants of a subscription kept on it are not written as events (see
+    # Subscription.registry_grants_by): only those of an enterprise whose consent values came
+    # from more than one source
+    kept = subscriptions.filter(pl.col("registry_grants_by").is_not_null())["credit_code"]
     grants = wanted.select(
         credit_code="code",
         channel=pl.col("ch").replace_strict(dict(enumerate(_CHANNELS)), return_dtype=pl.Utf8),
         granted=pl.lit(True),
         at="given",
         via=pl.lit(REGISTRY_VIA),
-        actor=pl.col("source").str.slice(0, 64),
+        actor="actor",
         address="ok",
     )
-    _insert_frame(session, _EVENTS, grants)
+    _insert_frame(session, _EVENTS, grants.filter(~pl.col("credit_code").is_in(kept.implode())))
     report.granted.extend(
         zip(grants["credit_code"].to_list(), grants["channel"].to_list(), strict=True)
     )
@@ -479,8 +501,8 @@ def _consented_pairs(
 ) -> pl.DataFrame:
     """The (enterprise, channel) pairs of these contact values with a consented address the
     settings page accepts: code, ch (channel index), ok (the address to store), given (the
-    moment consent dates from: the later registry value's day) and source (of the consent),
-    by code and channel; the refused addresses go to the report."""
+    moment consent dates from: the later registry value's day) and actor (the consent's
+    source), by code and channel; the refused addresses go to the report."""
     tagged = contacts.with_columns(
         ch=pl.col("field").replace_strict(_CHANNEL_OF, return_dtype=pl.Int64)
     )
@@ -529,13 +551,14 @@ def _consented_pairs(
         given=pl.max_horizontal("address_on", "consent_on").replace_strict(
             starts, return_dtype=_MOMENT
         ),
-        source="source",
+        actor=pl.col("source").str.slice(0, 64),
     )
 
 
 def _new_subscriptions(wanted: pl.DataFrame, now: datetime) -> pl.DataFrame:
     """The subscriptions the registry creates for these consented pairs: one per enterprise,
-    each pair's address and consent moment in its channel's columns."""
+    each pair's address and consent moment in its channel's columns, and the grants kept on it
+    when they have one actor."""
     channel = pl.col("ch")
     per_channel: list[pl.Expr] = []
     for index, (_, _, _, attr) in enumerate(REGISTRY_FIELDS):
@@ -543,7 +566,10 @@ def _new_subscriptions(wanted: pl.DataFrame, now: datetime) -> pl.DataFrame:
         per_channel.append(
             pl.col("given").filter(channel == index).first().alias(f"{_CHANNELS[index]}_consent_at")
         )
-    subs = wanted.group_by("code", maintain_order=True).agg(per_channel)
+    one = pl.col("actor").n_unique() == 1
+    subs = wanted.group_by("code", maintain_order=True).agg(
+        *per_channel, grants_by=pl.when(one).then(pl.col("actor").first())
+    )
     hooks = subs["webhook_url"].is_not_null()
     secrets_ = [secrets.token_hex(32) if hook else None for hook in hooks.to_list()]
     return subs.select(
@@ -561,6 +587,7 @@ def _new_subscriptions(wanted: pl.DataFrame, now: datetime) -> pl.DataFrame:
         daily_cap=pl.lit(5, pl.Int64),
         updated_at=pl.lit(now, _MOMENT),
         updated_by=pl.lit(REGISTRY_VIA),
+        registry_grants_by="grants_by",
     )
 
 

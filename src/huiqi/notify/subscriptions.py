@@ -154,6 +154,58 @@ def rows_of_codes(
     )
 
 
+# where each push channel's address is kept on a subscription
+_ADDRESS_OF = {Channel.email: "email", Channel.sms: "phone", Channel.webhook: "webhook_url"}
+REGISTRY_VIA = "registry"
+
+
+def kept_grants(sub: Subscription) -> list[ConsentEvent]:
+    """The registry's grants kept on the subscription (see Subscription.registry_grants_by) as
+    unsaved events, in the order the registry sync records them: a grant for each channel
+    holding an address and consent, dated by that consent."""
+    if sub.registry_grants_by is None:
+        return []
+    kept: list[ConsentEvent] = []
+    for channel in (Channel.email, Channel.sms, Channel.webhook):
+        address = getattr(sub, _ADDRESS_OF[channel])
+        at = getattr(sub, f"{channel.value}_consent_at")
+        if address and at is not None:
+            kept.append(
+                ConsentEvent(
+                    credit_code=sub.credit_code, channel=channel.value, granted=True, at=at,
+                    via=REGISTRY_VIA, actor=sub.registry_grants_by, address=address,
+                )
+            )  # fmt: skip
+    return kept
+
+
+def write_kept_grants(session: Session, sub: Subscription) -> None:
+    """Record the registry's grants kept on the subscription as events, before it changes (the
+    events describe it as it was created)."""
+    for event in kept_grants(sub):
+        session.add(event)
+    sub.registry_grants_by = None
+
+
+def consent_history(
+    session: Session, credit_code: str, *, limit: int | None = None
+) -> list[ConsentEvent]:
+    """The enterprise's consent events, newest first (`limit`: at most so many), the grants
+    kept on its subscription included (they are its oldest)."""
+    q = (
+        select(ConsentEvent)
+        .where(ConsentEvent.credit_code == credit_code)
+        .order_by(ConsentEvent.id.desc())
+    )
+    rows = list(session.scalars(q if limit is None else q.limit(limit)))
+    if limit is not None and len(rows) >= limit:
+        return rows
+    sub = get_subscription(session, credit_code)
+    kept = kept_grants(sub)[::-1] if sub is not None else []
+    both = rows + kept
+    return both if limit is None else both[:limit]
+
+
 def consent_change(
     session: Session,
     sub: Subscription,
@@ -168,13 +220,14 @@ def consent_change(
     """Record consent given or withdrawn and cancel what would now go out against it."""
     attr = f"{channel.value}_consent_at"
     had = getattr(sub, attr) is not None
-    if granted and not had:
+    if granted == had:
+        return
+    write_kept_grants(session, sub)
+    if granted:
         setattr(sub, attr, now)
-    elif not granted and had:
+    else:
         setattr(sub, attr, None)
         cancel_queued(session, sub.credit_code, channel)
-    else:
-        return
     session.add(
         ConsentEvent(
             credit_code=sub.credit_code,
@@ -218,6 +271,7 @@ def save_settings(
     if sub is None:
         sub = Subscription(credit_code=credit_code, muted_topics=[], daily_cap=5)
         session.add(sub)
+    write_kept_grants(session, sub)
     for channel, consent, field_name, value in (
         (Channel.email, data.consent_email, "email", data.email),
         (Channel.sms, data.consent_sms, "phone", data.phone),
