@@ -6,17 +6,21 @@ import csv
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from huiqi.core.codes import make_credit_code
+from huiqi.enterprise import repository as repo
 from huiqi.enterprise import service
 from huiqi.enterprise.importer import ImportRefused, RowContext, map_headers, read_rows, run_import
 from huiqi.enterprise.importer.batches import cut_in_process, cut_rows, wants_reader_process
 from huiqi.enterprise.population import generate, write_file
 
 TODAY = date(2025, 6, 30)
+FIELDS = ["name", "region_code", "employees", "revenue", "contact_email", "tax_credit_rating"]
 
 
 def _mixed_file(path: Path) -> Path:
@@ -144,3 +148,38 @@ def test_only_a_large_enterprise_csv_gets_a_reading_process(tmp_path: Path) -> N
     assert wants_reader_process(small, hires=False, asked=True)
     assert not wants_reader_process(small, hires=True, asked=True)
     assert not wants_reader_process(tmp_path / "big.xlsx", hires=False, asked=True)
+
+
+def _stored(s: Session, codes: list[str]) -> list[tuple[Any, ...]]:
+    """What the registry holds of each enterprise, in the order given, without its code: the
+    enterprise_current row and every value with its provenance (from the pack)."""
+    frame = service.current_frame(s, credit_codes=codes)
+    rows = {r[0]: r[1:] for r in frame.rows()}  # credit_code is the first column
+    values = {c: sorted(v[1:]) for c, v in repo.value_sources_many(s, codes, FIELDS).items()}
+    live: dict[str, list[Any]] = {}
+    for code, *rest in repo.live_values(s, codes):
+        live.setdefault(code, []).append(tuple(rest))
+    return [(rows[c], values.get(c), sorted(live[c])) for c in codes]
+
+
+def test_enterprises_read_by_the_reading_process_are_stored_as_read_here(
+    session_maker: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rows = generate(90, seed=9)
+    first = tmp_path / "first.csv"
+    write_file(rows, first)
+    others = [
+        dict(r, credit_code=make_credit_code(r["credit_code"][0], r["credit_code"][1],
+                                             r["credit_code"][2:8], f"MQ{i:06d}"))
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+    second = tmp_path / "second.csv"
+    write_file(others, second)
+    there = run_import(session_maker, first, batch_size=40, today=TODAY, reader_process=True)
+    here = run_import(session_maker, second, batch_size=40, today=TODAY, reader_process=False)
+    assert there.counts()["inserted"] == here.counts()["inserted"] == 90
+    with session_maker() as s:
+        by_process = _stored(s, [r["credit_code"] for r in rows])
+        by_this = _stored(s, [r["credit_code"] for r in others])
+    assert by_process == by_this
+    assert sum(1 for current, _v, _l in by_process if current[0] is not None) > 80
