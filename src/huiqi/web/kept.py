@@ -21,6 +21,7 @@ processes (the other workers, the command line, the dispatcher) show within the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -133,18 +134,30 @@ def kept_page(
     """
     stamps.put(stamp_key, stamp)
     key = (name, request.state.viewer, request_lang(request), request.url.path, options, stamp)
-    tag = etag(key, request.state.csrf_nonce)
+    tag = etag(_key_digest(key), request.state.csrf_nonce)
     if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
+
+    def make() -> KeptHtml:
+        html = render_kept(request, name, **context())
+        html.key_digest = _key_digest(key)
+        return html
+
     # made once however many ask at the same moment (see Lru.get_or_make)
-    html = pages.get_or_make(key, lambda: render_kept(request, name, **context()))
-    return _answer(request, key, html)
+    return _answer(request, key, pages.get_or_make(key, make))
+
+
+def _key_digest(key: Hashable) -> str:
+    """A digest of a kept page's key (its stamp can be long: every published rule version)."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
 
 
 def _answer(request: Request, key: Hashable, html: KeptHtml) -> Response:
     """The kept page with this browser's CSRF token, or 304 when its copy is current."""
-    nonce = request.state.csrf_nonce
-    tag = etag(key, nonce)
+    if html.key_digest is None:
+        html.key_digest = _key_digest(key)
+    # the key's digest is kept with the page: only the nonce is new per answer
+    tag = etag(html.key_digest, request.state.csrf_nonce)
     if matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
     return kept_response(request, html, _headers(tag))
