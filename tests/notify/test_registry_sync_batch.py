@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.core.clock import day_start
 from huiqi.core.codes import make_credit_code
+from huiqi.enterprise import repository as ent_repo
 from huiqi.enterprise import service as registry
 from huiqi.enterprise.importer import run_import
 from huiqi.enterprise.population import write_file
@@ -56,13 +57,11 @@ def _state(session: Session, codes: list[str]) -> tuple[dict[str, Any], dict[str
             sub.email_consent_at is not None, sub.sms_consent_at is not None,
             sub.webhook_consent_at is not None,
         )  # fmt: skip
+    # the history as the settings page reads it: the grants kept on a subscription included
     events: dict[str, list[Any]] = {}
-    for e in session.scalars(
-        select(ConsentEvent).where(ConsentEvent.credit_code.in_(codes)).order_by(ConsentEvent.id)
-    ):
-        events.setdefault(e.credit_code, []).append(
-            (e.channel, e.granted, e.via, e.actor, e.address)
-        )
+    for code in codes:
+        for e in reversed(service.consent_history(session, code)):
+            events.setdefault(code, []).append((e.channel, e.granted, e.via, e.actor, e.address))
     return subs, events
 
 
@@ -169,6 +168,105 @@ def test_a_mixed_batch_gives_what_one_enterprise_at_a_time_gives(db_session: Ses
     again = sync_subscriptions_from_registry(db_session, E, allow_private_webhooks=False)
     assert again.granted == [] and again.withdrawn == []
     assert _state(db_session, E) == at_once
+
+
+# enterprises a change creates: the sync takes them from the values handed over, as frames
+CREATED: dict[str, dict[str, Any]] = {
+    code: values
+    for code, values in BATCH.items()
+    if code in (E[1], E[2], E[3], E[4], E[5], E[6], E[12])
+}
+
+
+def test_enterprises_a_change_created_are_synced_as_the_database_would_sync_them(
+    db_session: Session,
+) -> None:
+    """Handed the new enterprises' values (as an import hands them), the sync stores and reports
+    what it stores reading them from the database, an enterprise that set up its subscription
+    before the registry knew it included."""
+    service.save_settings(
+        db_session,
+        E[4],
+        SettingsInput.parse(phone="13700000000", consent_sms=True),
+        actor="enterprise",
+        via="settings",
+    )
+    _load(db_session, CREATED, NOW, notify=False)
+    codes = sorted(CREATED)
+    created = ent_repo.live_value_frame(db_session, codes)
+    savepoint = db_session.begin_nested()
+    read = sync_subscriptions_from_registry(db_session, codes, allow_private_webhooks=False)
+    from_database = _state(db_session, codes)
+    savepoint.rollback()
+    handed = sync_subscriptions_from_registry(
+        db_session, codes, allow_private_webhooks=False, created=created
+    )
+    assert _state(db_session, codes) == from_database
+    assert (handed.granted, handed.withdrawn, handed.refused) == (
+        read.granted, read.withdrawn, read.refused,
+    )  # fmt: skip
+    subs, events = from_database
+    assert subs[E[4]] == ("Shared@example.cn", "13700000000", None, False, True, True, False)
+    assert events[E[4]][0][:3] == ("sms", True, "settings")
+    assert [(code, name) for code, name, _ in handed.refused] == [
+        (E[2], "contact_email"), (E[6], "contact_webhook"),
+    ]  # fmt: skip
+
+
+def test_grants_kept_on_a_subscription_read_and_change_as_written_ones(
+    db_session: Session,
+) -> None:
+    """The grants of a subscription created for a new enterprise are kept on it, not written
+    as events, until it first changes; its history, and what later changes record, are what
+    they are when the grants are written as events (the enterprise is synced as known one)."""
+    codes = sorted(CREATED)
+    _load(db_session, CREATED, BEFORE, notify=False)
+    created = ent_repo.live_value_frame(db_session, codes)
+
+    def run(kept: bool) -> tuple[dict[str, str | None], int, Any]:
+        savepoint = db_session.begin_nested()
+        sync_subscriptions_from_registry(
+            db_session, codes, allow_private_webhooks=False, created=created if kept else None
+        )
+        db_session.flush()
+        held = {
+            sub.credit_code: sub.registry_grants_by
+            for sub in db_session.scalars(select(Subscription))
+        }
+        written = db_session.scalar(select(func.count()).select_from(ConsentEvent))
+        seeded = _state(db_session, codes)
+        # then the registry changes an address and withdraws a consent, an enterprise
+        # unsubscribes, another saves its settings, and the registry is synced again
+        changes = {E[1]: {"contact_email": "a2@x.example.cn"}, E[3]: {"consent_phone": False}}
+        _load(db_session, changes, NOW, notify=False)
+        sync_subscriptions_from_registry(db_session, codes, allow_private_webhooks=False)
+        assert service.unsubscribe(db_session, E[4], "email") == ["email"]
+        service.save_settings(
+            db_session,
+            E[12],
+            SettingsInput.parse(email="info@x.example.cn", consent_email=True),
+            actor="enterprise",
+        )
+        again = sync_subscriptions_from_registry(db_session, codes, allow_private_webhooks=False)
+        assert again.granted == [] and again.withdrawn == []
+        state = (seeded, _state(db_session, codes))
+        savepoint.rollback()
+        return held, int(written or 0), state
+
+    kept, written = run(kept=True), run(kept=False)
+    assert kept[2] == written[2]
+    assert kept[0] == {E[1]: SOURCE, E[3]: SOURCE, E[4]: SOURCE, E[6]: SOURCE, E[12]: SOURCE}
+    assert written[0] == dict.fromkeys(kept[0])
+    assert (kept[1], written[1]) == (0, 7)
+    _, after = kept[2]
+    assert after[1][E[1]] == [
+        ("email", True, *REG, "a@x.example.cn"), ("email", False, "registry", None, None),
+        ("email", True, *REG, "a2@x.example.cn"),
+    ]  # fmt: skip
+    assert after[1][E[3]][-1] == ("sms", False, *REG, "13912345678")
+    assert after[1][E[4]] == [
+        ("email", True, *REG, "Shared@example.cn"), ("email", False, "unsubscribe_link", None, None)
+    ]  # fmt: skip
 
 
 def test_an_import_applies_the_batch_it_holds_as_a_sync_of_the_database_would(

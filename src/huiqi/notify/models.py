@@ -2,7 +2,9 @@
 
 - ``notify_subscription``: per enterprise, where and what it wants pushed (addresses, consent per
   channel with the moment it was given, muted topics, quiet hours, daily cap).
-- ``notify_consent_event``: append-only history of every consent given or withdrawn.
+- ``notify_consent_event``: append-only history of every consent given or withdrawn (the
+  registry's first grants of a subscription it created may be kept on the subscription until
+  it first changes: ``Subscription.registry_grants_by``).
 - ``notify_notification``: one message to one enterprise, or to one user (a bank's or an
   officer's staff member); the inbox shows it. ``dedupe_key`` is unique, so the same fact is
   never announced twice.
@@ -116,6 +118,12 @@ class Subscription(Base):
     daily_cap: Mapped[int] = mapped_column(Integer, default=5)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(64))
+    # The consent the registry gave when it created the subscription (a bulk import: hundreds of
+    # thousands at once), kept as its actor instead of one ConsentEvent per channel: a grant,
+    # via "registry", for each channel holding an address and consent, dated by that consent.
+    # Written as events before the subscription's first change (subscriptions.write_kept_grants);
+    # subscriptions.consent_history reads both.
+    registry_grants_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConsentEvent(Base):

@@ -2,15 +2,19 @@
 consent fields.
 
 A bulk import calls the sync for every batch of thousands of enterprises, so it works on the
-batch at once: one read of the contact values (a frame), one of the registry's last consent
-events, one of the subscriptions that exist, each distinct address checked once, and the new
-subscriptions and grants written in bulk. Only (enterprise, channel) pairs with a consented
-address or an earlier registry grant are looked at; the others have nothing to apply.
+batch at once. The enterprises the batch created come with their values (EnterpriseChanged's
+created_values) and have no subscription or consent yet: their consented addresses become
+subscriptions as frames, inserted in one statement (COPY on PostgreSQL), each keeping the
+registry's grants on itself rather than as one event per channel (Subscription.
+registry_grants_by). Any other enterprise goes the general way: one read of the contact values
+(a frame), one of the subscriptions and one of the consent events that exist, each distinct
+address checked once, the new subscriptions and grants written in bulk and changes to existing
+subscriptions through the ORM. Only (enterprise, channel) pairs with a consented address or an
+earlier registry grant are looked at; the others have nothing to apply.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -21,12 +25,14 @@ from typing import Any
 import polars as pl
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
-from sqlalchemy import Table, select, text
+from psycopg.errors import UniqueViolation
+from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
 from huiqi.core.bulk import insert_rows
-from huiqi.core.db import utcnow
+from huiqi.core.db import note_write, utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
 from huiqi.notify.models import (
@@ -40,9 +46,15 @@ from huiqi.notify.schemas import (
     check_phone,
     check_webhook_url,
 )
-from huiqi.notify.subscriptions import channel_consented, consent_change
+from huiqi.notify.subscriptions import (
+    REGISTRY_VIA,
+    channel_consented,
+    consent_change,
+    kept_grants,
+    rows_of_codes,
+    write_kept_grants,
+)
 
-REGISTRY_VIA = "registry"
 # (channel, registry address field, registry consent field, subscription address attribute)
 REGISTRY_FIELDS: tuple[tuple[Channel, str, str, str], ...] = (
     (Channel.email, "contact_email", "consent_email", "email"),
@@ -214,45 +226,22 @@ def _pairs(contacts: pl.DataFrame, last: dict[tuple[str, str], Any]) -> list[Pai
     )
 
 
-def _each_code(
-    session: Session, table: Table, columns: Sequence[Any], codes: Sequence[str] | None
-) -> Any:
-    """A select of these columns of the rows of `table` (which has a credit_code column) whose
-    credit code is one of `codes` (all rows when None).
-
-    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
-    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
-    random read and scans the whole table instead, which grows with the registry while a batch
-    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
-    """
-    if codes is None:
-        return select(*columns)
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return select(*columns).where(ent_repo.codes_in(conn, table.c.credit_code, codes))
-    names = ", ".join(f"t.{column.name}" for column in columns)
-    # the codes go as one JSON text: the driver dumps a list parameter element by element
-    return (
-        text(
-            f"SELECT {names} FROM json_array_elements_text(CAST(:codes AS json)) AS u(code) "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT * FROM {table.name} WHERE credit_code = u.code "
-            "OFFSET 0) AS t"
-        )
-        .bindparams(codes=json.dumps(list(codes)))
-        .columns(*columns)
-    )
-
-
 def _consent_events(
-    session: Session, credit_codes: Sequence[str] | None
+    session: Session, credit_codes: Sequence[str] | None, subs: dict[str, Subscription]
 ) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], int]]:
     """Per (enterprise, channel): the latest consent event the registry recorded (its id,
-    whether it granted, the address), and the id of the latest event of any origin."""
+    whether it granted, the address), and the id of the latest event of any origin; the
+    grants kept on these subscriptions are the oldest (id 0)."""
     t = _EVENTS
     columns = [t.c.id, t.c.credit_code, t.c.channel, t.c.granted, t.c.address, t.c.via]
     last: dict[tuple[str, str], Any] = {}
     latest: dict[tuple[str, str], int] = {}
-    for row in sorted(session.execute(_each_code(session, t, columns, credit_codes)), key=_id):
+    for sub in subs.values():
+        for kept in kept_grants(sub):
+            key = (kept.credit_code, kept.channel)
+            kept.id = latest[key] = 0
+            last[key] = kept
+    for row in sorted(session.execute(rows_of_codes(session, t, columns, credit_codes)), key=_id):
         key = (row.credit_code, row.channel)
         latest[key] = row.id
         if row.via == REGISTRY_VIA:
@@ -290,7 +279,7 @@ def sync_subscriptions_from_registry(
     credit_codes: Iterable[str] | None = None,
     *,
     allow_private_webhooks: bool | None = None,
-    known: pl.DataFrame | None = None,
+    created: pl.DataFrame | None = None,
 ) -> RegistrySync:
     """Seed and update push subscriptions from the registry's contact_* and consent_* fields.
 
@@ -299,8 +288,9 @@ def sync_subscriptions_from_registry(
     stored. Only a change of the registry is applied: an enterprise that later unsubscribed
     or changed its settings is not overridden by the same registry values again. Consent the
     registry withdraws is withdrawn only if it still rests on the registry. Idempotent; never
-    commits. All enterprises when `credit_codes` is None. `known`: all the stored values of some
-    of these enterprises (as ``live_value_frame``), read there instead of from the database.
+    commits. All enterprises when `credit_codes` is None. `created`: all the values of the
+    enterprises among these that the change created (as ``live_value_frame``), read there
+    instead of from the database (see EnterpriseChanged.created_values).
     """
     if allow_private_webhooks is None:
         from huiqi.core.config import get_settings
@@ -310,13 +300,47 @@ def sync_subscriptions_from_registry(
     report = RegistrySync()
     if codes == []:
         return report
-    last, latest = _consent_events(session, codes)
+    check = _AddressCheck(allow_private_webhooks)
+    rest = codes
+    if codes is not None and created is not None:
+        listed = pl.Series("code", codes, dtype=pl.Utf8)
+        new = listed.is_in(created["code"].implode())
+        if new.any():
+            contacts = _contact_values(created).filter(
+                pl.col("code").is_in(listed.filter(new).implode())
+            )
+            held = _seed_created(session, contacts, check, report)
+            rest = sorted({*listed.filter(~new).to_list(), *held})
+            if rest:
+                # each way reports by enterprise and channel; together, too
+                order = {name: i for i, name in enumerate(_CHANNELS)}
+                fields = {name: i for i, name in enumerate(CONTACT_FIELDS)}
+                _sync_pairs(session, rest, created, check, report)
+                report.granted.sort(key=lambda g: (g[0], order[g[1]]))
+                report.withdrawn.sort(key=lambda w: (w[0], order[w[1]]))
+                report.refused.sort(key=lambda r: (r[0], fields[r[1]]))
+            return report
+    _sync_pairs(session, rest, created, check, report)
+    return report
+
+
+def _sync_pairs(
+    session: Session,
+    codes: list[str] | None,
+    known: pl.DataFrame | None,
+    check: _AddressCheck,
+    report: RegistrySync,
+) -> None:
+    """The sync of these enterprises (None: all) in general, whatever they held before
+    (`known`: the values of some of them, as ``live_value_frame``)."""
+    stmt = rows_of_codes(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), codes)
+    subs = {
+        sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
+    }
+    last, latest = _consent_events(session, codes, subs)
     pairs = _pairs(_registry_contacts(session, codes, known), last)
     if not pairs:
-        return report
-    check = _AddressCheck(allow_private_webhooks)
-    # what the registry states per pair decides first; the enterprise's own state is read next,
-    # only for the enterprises that have a pair to apply
+        return
     wanted: list[str | None] = []
     for code, ch, address, _, consent, _, _, plain in pairs:
         ok: str | None = None
@@ -328,11 +352,6 @@ def sync_subscriptions_from_registry(
             if why is not None:
                 report.refused.append((code, address_field, why))
         wanted.append(ok)
-    touched = sorted({code for code, *_ in pairs})
-    stmt = _each_code(session, _SUBSCRIPTIONS, list(_SUBSCRIPTIONS.c), touched)
-    subs = {
-        sub.credit_code: sub for sub in session.scalars(select(Subscription).from_statement(stmt))
-    }
     # subscriptions the registry creates and the consent it grants are inserted in bulk after
     # the loop (a bulk import brings thousands per batch, too many for one ORM object each);
     # withdrawals and changes to existing subscriptions go through the ORM
@@ -368,6 +387,7 @@ def sync_subscriptions_from_registry(
                 if channel == Channel.webhook and not row[_SUB_SECRET]:
                     row[_SUB_SECRET] = secrets.token_hex(32)
             else:
+                write_kept_grants(session, sub)
                 consent_attr = f"{name}_consent_at"
                 if getattr(sub, attr) != ok:
                     # consent given for the old address does not carry over to the new one
@@ -401,6 +421,8 @@ def sync_subscriptions_from_registry(
             elif not channel_consented(sub, channel):
                 # already withdrawn by the enterprise: note the registry's withdrawal too,
                 # so consent given in the registry again later is a change and applies
+                if sub is not None:
+                    write_kept_grants(session, sub)
                 session.add(
                     ConsentEvent(
                         credit_code=code,
@@ -417,7 +439,183 @@ def sync_subscriptions_from_registry(
     # at the driver's speed (COPY on PostgreSQL), as a bulk import brings thousands per batch
     _insert(session, _SUBSCRIPTIONS, SUBSCRIPTION_COLUMNS, list(created.values()))
     _insert(session, _EVENTS, EVENT_COLUMNS, grants)
-    return report
+
+
+def _contact_values(values: pl.DataFrame) -> pl.DataFrame:
+    """The contact and consent values among these (as ``live_value_frame``)."""
+    return values.filter(pl.col("field").is_in(CONTACT_FIELDS) & (pl.col("year") == 0))
+
+
+def _seed_created(
+    session: Session, contacts: pl.DataFrame, check: _AddressCheck, report: RegistrySync
+) -> set[str]:
+    """The sync of enterprises the change created, from their contact values, as frames (a bulk import's new enterprises:
+    thousands a batch, no Python per enterprise); returns those that had a subscription already,
+    which the general sync takes instead.
+
+    An enterprise without a subscription has no consent event either (every event is recorded
+    with the enterprise's subscription, and subscriptions are never deleted), so there is
+    nothing earlier to respect: each consented address is granted, on a new subscription that
+    keeps the grants itself when they have one actor (Subscription.registry_grants_by). That
+    a subscription exists shows when inserting the new ones fails on the unique credit code:
+    the insert is undone and the batch split, so the common case pays for no look-up.
+    """
+    wanted = _consented_pairs(contacts, check, report)
+    if wanted.is_empty():
+        return set()
+    now = utcnow()
+    subscriptions = _new_subscriptions(wanted, now)
+    held: set[str] = set()
+    try:
+        with session.begin_nested():
+            _insert_frame(session, _SUBSCRIPTIONS, subscriptions)
+    except (IntegrityError, UniqueViolation):
+        listed = subscriptions["credit_code"].to_list()
+        stmt = rows_of_codes(session, _SUBSCRIPTIONS, [_SUBSCRIPTIONS.c.credit_code], listed)
+        held = set(session.scalars(stmt))
+        subscriptions = subscriptions.filter(~pl.col("credit_code").is_in(held))
+        wanted = wanted.filter(~pl.col("code").is_in(held))
+        _insert_frame(session, _SUBSCRIPTIONS, subscriptions)
+    # the grants of a subscription kept on it are not written as events (see
+    # Subscription.registry_grants_by): only those of an enterprise whose consent values came
+    # from more than one source
+    kept = subscriptions.filter(pl.col("registry_grants_by").is_not_null())["credit_code"]
+    grants = wanted.select(
+        credit_code="code",
+        channel=pl.col("ch").replace_strict(dict(enumerate(_CHANNELS)), return_dtype=pl.Utf8),
+        granted=pl.lit(True),
+        at="given",
+        via=pl.lit(REGISTRY_VIA),
+        actor="actor",
+        address="ok",
+    )
+    _insert_frame(session, _EVENTS, grants.filter(~pl.col("credit_code").is_in(kept.implode())))
+    report.granted.extend(
+        zip(grants["credit_code"].to_list(), grants["channel"].to_list(), strict=True)
+    )
+    return held
+
+
+def _consented_pairs(
+    contacts: pl.DataFrame, check: _AddressCheck, report: RegistrySync
+) -> pl.DataFrame:
+    """The (enterprise, channel) pairs of these contact values with a consented address the
+    settings page accepts: code, ch (channel index), ok (the address to store), given (the
+    moment consent dates from: the later registry value's day) and actor (the consent's
+    source), by code and channel; the refused addresses go to the report."""
+    tagged = contacts.with_columns(
+        ch=pl.col("field").replace_strict(_CHANNEL_OF, return_dtype=pl.Int64)
+    )
+    is_address = pl.col("field").is_in(_ADDRESS_FIELDS)
+    address = tagged.filter(is_address).select("code", "ch", address="value", address_on="as_of")
+    consent = tagged.filter(~is_address & (pl.col("value") == "1")).select(
+        "code", "ch", consent_on="as_of", source="source"
+    )
+    ch, raw = pl.col("ch"), pl.col("address")
+    pairs = (
+        address.join(consent, on=["code", "ch"])
+        .filter(raw.is_not_null())
+        .with_columns(
+            plain=pl.when(ch == 0)
+            .then(plain_address(Channel.email, raw))
+            .when(ch == 1)
+            .then(plain_address(Channel.sms, raw))
+            .otherwise(False)
+        )
+        .sort("code", "ch")
+    )
+    # every other distinct address through the settings page's own check, once
+    checked: list[tuple[int, str, str | None, str | None]] = []
+    for index, value in pairs.filter(~pl.col("plain")).select("ch", "address").unique().rows():
+        ok, why = check(REGISTRY_FIELDS[index][0], value) if value.strip() else (None, None)
+        checked.append((index, value, ok, why))
+    verdicts = pl.DataFrame(
+        checked,
+        schema={"ch": pl.Int64, "address": pl.Utf8, "checked": pl.Utf8, "why": pl.Utf8},
+        orient="row",
+    )
+    pairs = pairs.join(verdicts, on=["ch", "address"], how="left").with_columns(
+        ok=pl.when("plain").then(raw).otherwise(pl.col("checked"))
+    )
+    refused = pairs.filter(pl.col("why").is_not_null()).select(
+        "code", pl.col("ch").replace_strict(dict(enumerate(_ADDRESS_FIELDS))), "why"
+    )
+    report.refused.extend(refused.iter_rows())
+    pairs = pairs.filter(pl.col("ok").is_not_null())
+    days = pl.concat([pairs["address_on"], pairs["consent_on"]]).unique().drop_nulls()
+    starts = {day: clock.day_start(day) for day in days.to_list()}
+    return pairs.select(
+        "code",
+        "ch",
+        "ok",
+        given=pl.max_horizontal("address_on", "consent_on").replace_strict(
+            starts, return_dtype=_MOMENT
+        ),
+        actor=pl.col("source").str.slice(0, 64),
+    )
+
+
+def _new_subscriptions(wanted: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """The subscriptions the registry creates for these consented pairs: one per enterprise,
+    each pair's address and consent moment in its channel's columns, and the grants kept on it
+    when they have one actor."""
+    channel = pl.col("ch")
+    per_channel: list[pl.Expr] = []
+    for index, (_, _, _, attr) in enumerate(REGISTRY_FIELDS):
+        per_channel.append(pl.col("ok").filter(channel == index).first().alias(attr))
+        per_channel.append(
+            pl.col("given").filter(channel == index).first().alias(f"{_CHANNELS[index]}_consent_at")
+        )
+    one = pl.col("actor").n_unique() == 1
+    subs = wanted.group_by("code", maintain_order=True).agg(
+        *per_channel, grants_by=pl.when(one).then(pl.col("actor").first())
+    )
+    hooks = subs["webhook_url"].is_not_null()
+    secrets_ = [secrets.token_hex(32) if hook else None for hook in hooks.to_list()]
+    return subs.select(
+        credit_code="code",
+        email="email",
+        phone="phone",
+        webhook_url="webhook_url",
+        webhook_secret=pl.Series(secrets_, dtype=pl.Utf8),
+        email_consent_at="email_consent_at",
+        sms_consent_at="sms_consent_at",
+        webhook_consent_at="webhook_consent_at",
+        muted_topics=pl.lit("[]"),
+        quiet_start=pl.lit(None, pl.Int64),
+        quiet_end=pl.lit(None, pl.Int64),
+        daily_cap=pl.lit(5, pl.Int64),
+        updated_at=pl.lit(now, _MOMENT),
+        updated_by=pl.lit(REGISTRY_VIA),
+        registry_grants_by="grants_by",
+    )
+
+
+def _insert_frame(session: Session, table: Table, frame: pl.DataFrame) -> None:
+    """Insert a frame's rows (its columns are the table's): one CSV COPY on PostgreSQL, an
+    executemany elsewhere, each distinct moment bound as the column's type binds it."""
+    if frame.is_empty():
+        return
+    columns = frame.columns
+    if session.connection().dialect.name == "postgresql":
+        ent_repo.insert_frame(session, table, columns, frame)
+        return
+    dialect = session.connection().dialect
+    bound: list[pl.Expr] = []
+    for name in columns:
+        if frame.schema[name] == _MOMENT:
+            bind = table.c[name].type._cached_bind_processor(dialect)
+            moments = frame[name].drop_nulls().unique().to_list()
+            mapping = {m: bind(m) if bind else m for m in moments}
+            bound.append(pl.col(name).replace_strict(mapping, default=None, return_dtype=pl.Utf8))
+        else:
+            bound.append(pl.col(name))
+    note_write(session)  # driver SQL passes by the ORM's record of writes
+    marks = ", ".join("?" for _ in columns)
+    session.connection().exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+        frame.select(bound).rows(),
+    )
 
 
 def _insert(
@@ -444,4 +642,4 @@ def _insert(
 
 def on_enterprise_changed(session: Session, event: EnterpriseChanged) -> None:
     """Registry changes update the subscriptions from contact and consent values (handler)."""
-    sync_subscriptions_from_registry(session, event.codes, known=event.created_values)
+    sync_subscriptions_from_registry(session, event.codes, created=event.created_values)

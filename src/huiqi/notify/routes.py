@@ -21,7 +21,6 @@ from huiqi.notify.models import (
     OUTBOX_LABELS,
     PUSH_CHANNELS,
     TOPIC_LABELS,
-    ConsentEvent,
     Notification,
     OutboxStatus,
 )
@@ -146,13 +145,7 @@ def _settings_page(
     status: int = 200,
 ) -> Response:
     sub = service.get_subscription(session, code)
-    history = (
-        session.query(ConsentEvent)
-        .filter(ConsentEvent.credit_code == code)
-        .order_by(ConsentEvent.id.desc())
-        .limit(50)
-        .all()
-    )
+    history = service.consent_history(session, code, limit=50)
     return render(
         request,
         "notify/settings.html",

@@ -3,17 +3,18 @@ muted topics and the daily cap; unsubscribing."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.bulk import one_of
 from huiqi.core.db import utcnow
+from huiqi.enterprise import repository as ent_repo
 from huiqi.notify.links import ALL_CHANNELS
 from huiqi.notify.models import (
     PUSH_CHANNELS,
@@ -27,6 +28,8 @@ from huiqi.notify.schemas import (
     NotifyError,
     SettingsInput,
 )
+
+_SUBSCRIPTIONS: Table = Subscription.__table__  # type: ignore[assignment]
 
 
 class PushSettings(Protocol):
@@ -117,12 +120,90 @@ def subscriptions_for(session: Session, codes: Sequence[str]) -> dict[str, Setti
     """The push settings of these enterprises, by credit code (one query, read as rows)."""
     if not codes:
         return {}
-    rows = session.execute(
-        select(*(getattr(Subscription, name) for name in SettingsRow._fields)).where(
-            one_of(session, Subscription.credit_code, codes)
-        )
-    )
+    columns = [_SUBSCRIPTIONS.c[name] for name in SettingsRow._fields]
+    rows = session.execute(rows_of_codes(session, _SUBSCRIPTIONS, columns, codes))
     return {row[0]: SettingsRow(*row) for row in rows}
+
+
+def rows_of_codes(
+    session: Session, table: Table, columns: Sequence[Any], codes: Sequence[str] | None
+) -> Any:
+    """A select of these columns of the rows of `table` (which has a credit_code column) whose
+    credit code is one of `codes` (all rows when None).
+
+    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
+    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
+    random read and scans the whole table instead, which grows with the registry while a batch
+    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
+    """
+    if codes is None:
+        return select(*columns)
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return select(*columns).where(ent_repo.codes_in(conn, table.c.credit_code, codes))
+    names = ", ".join(f"t.{column.name}" for column in columns)
+    # the codes go as one JSON text: the driver dumps a list parameter element by element
+    return (
+        text(
+            f"SELECT {names} FROM json_array_elements_text(CAST(:codes AS json)) AS u(code) "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT * FROM {table.name} WHERE credit_code = u.code "
+            "OFFSET 0) AS t"
+        )
+        .bindparams(codes=json.dumps(list(codes)))
+        .columns(*columns)
+    )
+
+
+# where each push channel's address is kept on a subscription
+_ADDRESS_OF = {Channel.email: "email", Channel.sms: "phone", Channel.webhook: "webhook_url"}
+REGISTRY_VIA = "registry"
+
+
+def kept_grants(sub: Subscription) -> list[ConsentEvent]:
+    """The registry's grants kept on the subscription (see Subscription.registry_grants_by) as
+    unsaved events, in the order the registry sync records them: a grant for each channel
+    holding an address and consent, dated by that consent."""
+    if sub.registry_grants_by is None:
+        return []
+    kept: list[ConsentEvent] = []
+    for channel in (Channel.email, Channel.sms, Channel.webhook):
+        address = getattr(sub, _ADDRESS_OF[channel])
+        at = getattr(sub, f"{channel.value}_consent_at")
+        if address and at is not None:
+            kept.append(
+                ConsentEvent(
+                    credit_code=sub.credit_code, channel=channel.value, granted=True, at=at,
+                    via=REGISTRY_VIA, actor=sub.registry_grants_by, address=address,
+                )
+            )  # fmt: skip
+    return kept
+
+
+def write_kept_grants(session: Session, sub: Subscription) -> None:
+    """Record the registry's grants kept on the subscription as events, before it changes (the
+    events describe it as it was created)."""
+    for event in kept_grants(sub):
+        session.add(event)
+    sub.registry_grants_by = None
+
+
+def consent_history(
+    session: Session, credit_code: str, *, limit: int | None = None
+) -> list[ConsentEvent]:
+    """The enterprise's consent events, newest first (`limit`: at most so many), the grants
+    kept on its subscription included (they are its oldest)."""
+    q = (
+        select(ConsentEvent)
+        .where(ConsentEvent.credit_code == credit_code)
+        .order_by(ConsentEvent.id.desc())
+    )
+    rows = list(session.scalars(q if limit is None else q.limit(limit)))
+    if limit is not None and len(rows) >= limit:
+        return rows
+    sub = get_subscription(session, credit_code)
+    kept = kept_grants(sub)[::-1] if sub is not None else []
+    both = rows + kept
+    return both if limit is None else both[:limit]
 
 
 def consent_change(
@@ -139,13 +220,14 @@ def consent_change(
     """Record consent given or withdrawn and cancel what would now go out against it."""
     attr = f"{channel.value}_consent_at"
     had = getattr(sub, attr) is not None
-    if granted and not had:
+    if granted == had:
+        return
+    write_kept_grants(session, sub)
+    if granted:
         setattr(sub, attr, now)
-    elif not granted and had:
+    else:
         setattr(sub, attr, None)
         cancel_queued(session, sub.credit_code, channel)
-    else:
-        return
     session.add(
         ConsentEvent(
             credit_code=sub.credit_code,
@@ -189,6 +271,7 @@ def save_settings(
     if sub is None:
         sub = Subscription(credit_code=credit_code, muted_topics=[], daily_cap=5)
         session.add(sub)
+    write_kept_grants(session, sub)
     for channel, consent, field_name, value in (
         (Channel.email, data.consent_email, "email", data.email),
         (Channel.sms, data.consent_sms, "phone", data.phone),

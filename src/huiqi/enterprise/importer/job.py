@@ -1,16 +1,16 @@
 """Running an import: read, validate, and write good rows in batches, one transaction each.
 
 The header row chooses the template (enterprise values or graduate hire records). Writing one
-batch overlaps validating the next on PostgreSQL; a web import is recorded as an ImportJob with a
-heartbeat and progress.
+batch overlaps validating the next: on PostgreSQL in a writer thread, and for a large CSV in a
+separate reading process (``batches``); a web import is recorded as an ImportJob with a heartbeat
+and progress.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,12 +23,12 @@ from huiqi.core.db import utcnow
 from huiqi.core.export import SafeCsvWriter
 from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import catalogue
-from huiqi.enterprise.importer.columnar import validate_batch
+from huiqi.enterprise.importer.batches import Cut, cut_in_process, cut_rows, wants_reader_process
 from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
 from huiqi.enterprise.importer.reading import SheetLimits, read_rows
-from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
+from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue, ReaderUsage
 from huiqi.enterprise.importer.staging import stage
-from huiqi.enterprise.importer.validation import RowContext, validate_hire
+from huiqi.enterprise.importer.validation import RowContext
 from huiqi.enterprise.models import ImportJob
 
 # A web job records a heartbeat at least this often while it reads, so a job whose heartbeat is
@@ -119,12 +119,15 @@ def run_import(
     on_progress: Callable[[int], None] | None = None,
     today: date | None = None,
     sheet_limits: SheetLimits | None = None,
+    reader_process: bool | None = None,
 ) -> ImportReport:
     """Import a file: each batch of good rows in its own transaction; returns the counts.
 
     The header row chooses the template: enterprise values, or graduate hire records (the
     ``graduates`` template). Raises ImportRefused before writing anything when the file or its
-    headers cannot be read.
+    headers cannot be read. ``reader_process`` says whether an enterprise CSV is read and
+    validated in a separate process (None: when it has at least
+    ``batches.READER_PROCESS_BYTES``).
     """
     if source is not None and source not in catalogue().sources:
         raise ImportRefused(f"未知数据来源 {source!r} / unknown source")
@@ -194,43 +197,31 @@ def run_import(
         # PostgreSQL works in its own process, so the next batch is validated meanwhile; SQLite
         # works in this one and takes the interpreter lock back for every row, so it writes inline
         threaded = probe.get_bind().dialect.name != "sqlite"
+    heartbeat = HEARTBEAT_SECONDS if job_id is not None else None
+    cuts: Generator[Cut, None, None]
+    if wants_reader_process(path, hires, reader_process):
+        # a large CSV: read and validated in a process of its own, written in this one
+        rows.close()
+        report.reader = ReaderUsage()
+        cuts = cut_in_process(
+            path, ctx, batch_size=batch_size, heartbeat=heartbeat, usage=report.reader
+        )
+    else:
+        cuts = cut_rows(rows, ctx, hires=hires, batch_size=batch_size, heartbeat=heartbeat)
     pipeline = _Writer(write, threaded=threaded)
-    batch: list[Any] = []
-    beat = time.monotonic()
-
-    def cut() -> Any:
-        """The batch to write: hire records as they are, enterprise rows checked column-wise."""
-        if hires:
-            return batch
-        result = validate_batch(ctx, batch)
-        for issues in result.rejected:
-            reject(issues)
-        return result
-
     try:
-        for number, cells in enumerate(rows, start=2):
-            if not "".join(cells).strip():
-                continue  # blank lines are not rows
-            report.rows += 1
-            if hires:
-                item, issues = validate_hire(ctx, number, cells)
-                if issues:
-                    reject(issues)
-                elif item is not None:
-                    batch.append(item)
-            else:
-                batch.append((number, cells))
-            if len(batch) >= batch_size or (
-                job_id is not None and time.monotonic() - beat > HEARTBEAT_SECONDS
-            ):
-                pipeline.submit(_Batch(cut(), report.rows))
-                batch, beat = [], time.monotonic()
-        pipeline.submit(_Batch(cut(), report.rows))
+        for piece in cuts:
+            for issues in piece.rejected:
+                reject(issues)
+            report.rows = piece.rows_seen
+            pipeline.submit(_Batch(piece.items, piece.rows_seen))
         pipeline.finish()
     except BaseException:
         pipeline.cancel()
         raise
     finally:
+        cuts.close()  # a reading process still running is stopped
+        rows.close()
         if err_fh is not None:
             err_fh.close()
     return report

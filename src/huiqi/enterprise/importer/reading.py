@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -171,7 +171,7 @@ def _read_sheet(path: Path, limits: SheetLimits) -> Iterator[list[Any]]:
                 yield json.loads(line)
 
 
-def read_rows(path: Path, limits: SheetLimits | None = None) -> Iterator[list[Any]]:
+def read_rows(path: Path, limits: SheetLimits | None = None) -> Generator[list[Any], None, None]:
     """Stream the rows of a CSV or XLSX file (header first) without loading it whole.
 
     A spreadsheet is read in a bounded worker process (``limits``), never in this one.

@@ -22,6 +22,14 @@ class Issue:
 
 
 @dataclass
+class ReaderUsage:
+    """What a separate reading process used: its CPU seconds and peak resident memory (MB)."""
+
+    cpu_seconds: float = 0.0
+    peak_mb: float = 0.0
+
+
+@dataclass
 class ImportReport:
     """Counts of an import and where its error report went."""
 
@@ -31,6 +39,8 @@ class ImportReport:
     rejected: int = 0
     rows: int = 0
     first_errors: list[Issue] = field(default_factory=list)
+    # set when a separate process read and validated the file (``batches.cut_in_process``)
+    reader: ReaderUsage | None = None
 
     def counts(self) -> dict[str, int]:
         """The four counts the CLI and API print."""
