@@ -175,3 +175,28 @@ def test_reimport_leaves_packs_alone_and_counts_every_value(
         assert repo.value_count(s) == before[0] + 1
         frame = service.current_frame(s).filter(pl.col("credit_code") == rows[5]["credit_code"])
         assert frame["employees"].item() == int(rows[5]["employees"])
+
+
+def test_pack_entries_are_json_whatever_the_text(monkeypatch: Any) -> None:
+    import json
+
+    texts = ["plain", '引"号', "back\\slash", "line\nbreak", "tab\tand\x01", "é/ü", ""]
+    values = pl.DataFrame(
+        {
+            "enterprise_id": [1] * len(texts) + [2, 2],
+            "field": ["name"] * len(texts) + ["employees", "revenue"],
+            "year": [0] * len(texts) + [2024, 2024],
+            "value": [*texts, "12", "300"],
+            "source": ["市场监管"] * len(texts) + ["人社", "税务"],
+            "as_of": [date(2025, 3, 31)] * (len(texts) + 1) + [date(2024, 12, 31)],
+        }
+    )
+    written: dict[str, pl.DataFrame] = {}
+    monkeypatch.setattr(repo, "insert_frame", lambda _s, t, _c, frame: written.update(p=frame))
+    repo.add_packs(None, values, recorded_at=utcnow(), recorded_by=None)  # type: ignore[arg-type]
+    packs = written["p"].sort("enterprise_id")
+    assert packs["source"].to_list() == ["市场监管", "人社"]
+    assert [json.loads(e) for e in packs["entries"]] == [
+        [["name", "0", t] for t in texts],
+        [["employees", "2024", "12"], ["revenue", "2024", "300", "税务", "2024-12-31"]],
+    ]

@@ -11,8 +11,9 @@
   recorded_at, the replaced ones superseded), so an enterprise has a pack or value rows, never
   both, and every reader gives the same answers for either form.
 - ``enterprise_graduate_hire``: recent-graduate hires reported by 人社 or the enterprise.
-- ``enterprise_current``: the field-contract columns, one row per enterprise, kept in step with the
-  current values in the same transaction; the SQL rules engine reads it. Its columns are built from
+- ``enterprise_current``: the field-contract columns, one row per enterprise (``id`` is the
+  enterprise's), kept in step with the current values in the same transaction; the SQL rules
+  engine reads it. Its columns are built from
   the catalogue so a new contract field shows up in Alembic autogenerate.
 - ``enterprise_import``: bulk-import jobs (progress, counts, error report location, heartbeat).
 """
@@ -195,9 +196,9 @@ _SQL_TYPES: dict[str, Any] = {
 
 
 def _current_columns() -> list[Column[Any]]:
-    cols: list[Column[Any]] = [
-        Column("id", Integer, ForeignKey("enterprise.id", ondelete="CASCADE"), primary_key=True)
-    ]
+    # the enterprise's id, without a foreign key: these rows are derived, written only with their
+    # enterprise, and the key's check cost a bulk import a look-up per row (migration 0241)
+    cols: list[Column[Any]] = [Column("id", Integer, primary_key=True, autoincrement=False)]
     for f in catalogue().contract:
         if f.name == "credit_code":
             cols.append(Column("credit_code", String(18), nullable=False, unique=True))

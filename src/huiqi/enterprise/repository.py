@@ -98,7 +98,7 @@ def ids_for_codes(session: Session, codes: Sequence[str]) -> dict[str, int]:
     rows = conn.execute(
         select(t.c.credit_code, t.c.id).where(codes_in(conn, t.c.credit_code, codes))
     )
-    return {code: ident for code, ident in rows}
+    return dict(rows.tuples().fetchall())
 
 
 def create_enterprises(session: Session, codes: Sequence[str], now: datetime) -> dict[str, int]:
@@ -117,7 +117,7 @@ def create_enterprises(session: Session, codes: Sequence[str], now: datetime) ->
         "RETURNING credit_code, id",
         (moment, moment, param),
     )
-    return {code: ident for code, ident in rows}
+    return dict(rows.tuples().fetchall())  # fetched at once: 5,000 rows one by one cost more
 
 
 def touch_enterprises(session: Session, ids: Sequence[int], now: datetime) -> None:
@@ -855,6 +855,22 @@ def _json_text(expr: pl.Expr) -> pl.Expr:
     )
 
 
+_JSON_SPECIAL = r'["\\\x00-\x1f]'
+"""Characters a JSON string literal escapes; a text without them is quoted as it is."""
+
+
+def _json_texts(texts: pl.Series) -> dict[str, str]:
+    """Each distinct text → its JSON string literal (for columns of few distinct values)."""
+    distinct = texts.unique().drop_nulls()
+    special = distinct.str.contains(_JSON_SPECIAL)
+    out = {t: f'"{t}"' for t in distinct.filter(~special).to_list()}
+    escaped = distinct.filter(special)
+    if escaped.len():
+        encoded = pl.DataFrame({"t": escaped}).select(_json_text(pl.col("t"))).to_series()
+        out.update(zip(escaped.to_list(), encoded.to_list(), strict=True))
+    return out
+
+
 def add_packs(
     session: Session, values: pl.DataFrame, *, recorded_at: datetime, recorded_by: str | None
 ) -> None:
@@ -865,21 +881,29 @@ def add_packs(
     """
     if not values.height:
         return
-    source = pl.col("source").first().over("enterprise_id")
-    as_of = pl.col("as_of").first().over("enterprise_id")
+    # fields, sources and dates repeat: each distinct one is encoded once; values are quoted as
+    # they are unless one needs escaping (the JSON encoder costs several times a concatenation)
+    value = pl.col("value")
+    special = values.select(value.str.contains(_JSON_SPECIAL).any()).item()
+    value_json = _json_text(value) if special else pl.concat_str(pl.lit('"'), value, pl.lit('"'))
+    days = {d: d.isoformat() for d in values["as_of"].unique().drop_nulls().to_list()}
+    firsts = values.group_by("enterprise_id").agg(
+        pl.col("source").first().alias("_source"), pl.col("as_of").first().alias("_as_of")
+    )
     own = pl.concat_str(
-        pl.lit(","), _json_text(pl.col("source")), pl.lit(',"'),
-        pl.col("as_of").dt.to_string("%Y-%m-%d"), pl.lit('"'),
+        pl.lit(","), pl.col("source").replace_strict(_json_texts(values["source"])),
+        pl.lit(',"'), pl.col("as_of").replace_strict(days, return_dtype=pl.Utf8), pl.lit('"'),
     )  # fmt: skip
     entry = pl.concat_str(
-        pl.lit("["), _json_text(pl.col("field")), pl.lit(',"'), pl.col("year").cast(pl.Utf8),
-        pl.lit('",'), _json_text(pl.col("value")),
-        pl.when((pl.col("source") == source) & (pl.col("as_of") == as_of))
+        pl.lit("["), pl.col("field").replace_strict(_json_texts(values["field"])), pl.lit(',"'),
+        pl.col("year").cast(pl.Utf8), pl.lit('",'), value_json,
+        pl.when((pl.col("source") == pl.col("_source")) & (pl.col("as_of") == pl.col("_as_of")))
         .then(pl.lit("")).otherwise(own),
         pl.lit("]"),
     )  # fmt: skip
     packs = (
-        values.with_columns(entry=entry)
+        values.join(firsts, on="enterprise_id", how="left", maintain_order="left")
+        .with_columns(entry=entry)
         .group_by("enterprise_id", maintain_order=True)
         .agg(
             pl.col("source").first(),

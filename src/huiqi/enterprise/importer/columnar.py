@@ -1,9 +1,10 @@
 """Validating a batch column by column (Polars) instead of row by row.
 
 Each column is read at once: credit codes (charset and GB 32100 check character), whole numbers
-and money in their plain written forms are checked and converted as vectors; every other text
-(dates, codes, enumerations, e-mail addresses, numbers written with separators) is parsed once per
-distinct value by the same parser the row validator uses. The cross-field checks (revenue per
+and money in their plain written forms, ISO dates and plain phone numbers, e-mail and webhook
+addresses are checked and converted as vectors; every other text (other date forms, codes,
+enumerations, numbers written with separators, anything a vector check does not pass) is parsed
+once per distinct value by the same parser the row validator uses. The cross-field checks (revenue per
 employee, validity periods, a figures year for yearly values) are vector expressions too.
 
 A row that any check flags — and a row whose credit code repeats an earlier one — is handed to
@@ -109,6 +110,34 @@ def _plain_numbers(f: Field, text: pl.Series) -> pl.Series:
     return fen.cast(pl.Utf8).set(~plain | (fen > MAX_WAN), None)
 
 
+_EMAIL_PART = r"[\x21-\x3f\x41-\x7e]+"  # printable ASCII but "@" (and so no whitespace)
+
+
+def _plain_texts(f: Field, text: pl.Series, today: date) -> pl.Series | None:
+    """Encoded values of dates and contact addresses in their plain forms; null for any other.
+
+    Each text that passes is one the row validator accepts unchanged: an ISO date (not in the
+    future unless it ends a validity period), a phone number, a printable-ASCII e-mail address,
+    an http(s) webhook. Any other text — other date forms, addresses in other scripts, every
+    problem — is left to the row validator's parser. None: no plain form for this field.
+    """
+    if f.type == "date":
+        iso = text.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+        day = text.str.to_date("%Y-%m-%d", strict=False)
+        good = iso & day.is_not_null() & (day.dt.year() >= 1)
+        if not f.name.endswith("_to"):
+            good = good & (day <= today)
+    elif f.name == "contact_phone":
+        good = text.str.contains(r"^\+?[0-9\- ]{7,20}$")
+    elif f.name == "contact_email":
+        good = text.str.contains(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+    elif f.name == "contact_webhook":
+        good = text.str.starts_with("http://") | text.str.starts_with("https://")
+    else:
+        return None
+    return text.set(~good.fill_null(False), None)
+
+
 def _by_distinct(
     text: pl.Series, done: pl.Series | None, parse: Any
 ) -> tuple[pl.Series, pl.Series, dict[str, Any]]:
@@ -173,7 +202,11 @@ def validate_batch(ctx: RowContext, rows: list[tuple[int, list[str]]]) -> BatchR
         if f.type == "str" and key not in CHECKED_TEXT:
             encoded_fields[key] = text.set(text == "", None)
             continue
-        fast = _plain_numbers(f, text) if f.type in ("int", "money") else None
+        fast = (
+            _plain_numbers(f, text)
+            if f.type in ("int", "money")
+            else _plain_texts(f, text, ctx.today)
+        )
         encoded, bad, _ = _by_distinct(text, fast, lambda raw, f=f: field_value(ctx, f, raw))
         problem |= bad
         encoded_fields[key] = encoded
