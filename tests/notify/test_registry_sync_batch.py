@@ -6,6 +6,7 @@ itself — and its shortcut for plain addresses accepts exactly what the setting
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ from huiqi.enterprise.population import write_file
 from huiqi.notify import service
 from huiqi.notify.models import Channel, ConsentEvent, Subscription
 from huiqi.notify.registry_sync import plain_address, sync_subscriptions_from_registry
-from huiqi.notify.schemas import SettingsError, SettingsInput, check_email, check_phone
+from huiqi.notify.schemas import (
+    SettingsError,
+    SettingsInput,
+    check_email,
+    check_phone,
+    check_webhook_url,
+)
 
 BEFORE, NOW = date(2024, 3, 1), date(2024, 6, 1)
 SOURCE = "self-reported"
@@ -347,7 +354,24 @@ def test_plain_addresses_are_the_ones_the_full_check_returns_unchanged() -> None
     assert _plain(Channel.sms, ["13912345678", "139 1234 5678", "+8613912345678", "12912345678"]) == [
         True, False, False, False,
     ]  # fmt: skip
-    assert _plain(Channel.webhook, ["https://hooks.example.cn/x"]) == [False]
+    assert _plain(Channel.webhook, PLAIN_WEBHOOKS) == [True] * len(PLAIN_WEBHOOKS)
+    assert _plain(Channel.webhook, NOT_PLAIN_WEBHOOKS) == [False] * len(NOT_PLAIN_WEBHOOKS)
+    for url in PLAIN_WEBHOOKS:
+        for private in (False, True):
+            assert check_webhook_url(url, allow_private=private) == url
+
+
+PLAIN_WEBHOOKS = [
+    "https://hooks.example.cn/91620102MA7000018E", "http://a-b.c--d.example.com", "https://x.io/",
+    "https://h.example.cn/a/b_c.d~e-f/",
+]  # fmt: skip
+NOT_PLAIN_WEBHOOKS = [
+    "https://localhost/x", "https://a.localhost/x", "http://10.0.0.1/x", "https://127.0.0.1",
+    "https://HOOKS.example.cn/x", "https://u:p@h.example.cn/x", "https://h.example.cn:8443/x",
+    "ftp://h.example.cn/x", "https://h.example.cn/x?a=1", " https://h.example.cn/x",
+    "https://h.example.cn/x\n", "https://-h.example.cn/x", "https://h.example.c0m/x",
+    "https://h.example.cn/" + "x" * 500, "https://例子.cn/x", "https://h..example.cn/x", "",
+]  # fmt: skip
 
 
 _EMAIL_CHARS = 'aZ09._+-@ \t\n"<>()[]:;,xn-ÉéK中．'
@@ -382,3 +406,25 @@ def test_a_plain_mobile_number_is_accepted_unchanged(numbers: list[str]) -> None
     for number, plain in zip(numbers, _plain(Channel.sms, numbers), strict=True):
         if plain:
             assert _accepted(check_phone, number) == number
+
+
+_hosts = st.lists(st.text("abcXn0-9-_.", min_size=0, max_size=8), min_size=1, max_size=4)
+_webhooks = st.one_of(
+    st.text("htps:/.aZ0-@[]%?#~_ \n", max_size=30),
+    st.builds(
+        lambda scheme, labels, tld, path: f"{scheme}://{'.'.join(labels)}.{tld}{path}",
+        st.sampled_from(["http", "https", "HTTPS", "ftp"]),
+        _hosts,
+        st.sampled_from(["cn", "com", "localhost", "c0", "CN", "1"]),
+        st.text("/aZ0._~-:?#%@ ", max_size=12),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_webhooks, min_size=1, max_size=20))
+def test_a_plain_webhook_url_is_accepted_unchanged(urls: list[str]) -> None:
+    for url, plain in zip(urls, _plain(Channel.webhook, urls), strict=True):
+        if plain:
+            for private in (False, True):
+                assert _accepted(partial(check_webhook_url, allow_private=private), url) == url

@@ -6,7 +6,7 @@ import getpass
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,7 @@ from huiqi.notify import cli as notify_cli
 from huiqi.policy import cli as policy_cli
 
 if TYPE_CHECKING:
+    import uvicorn
     from rich.progress import TaskID
 
     from huiqi.core.config import Settings
@@ -500,26 +501,60 @@ def serve(
 
         start_background(settings)
         console.print("notification dispatcher running in the background")
-    # X-Forwarded-For is believed only from HUIQI_TRUSTED_PROXIES (the app applies it), never
-    # from whoever connects over loopback as uvicorn's own default would.
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": bind_host,
+        "port": bind_port,
+        # X-Forwarded-For is believed only from HUIQI_TRUSTED_PROXIES (the app applies it),
+        # never from whoever connects over loopback as uvicorn's own default would.
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+        # keep-alive connections of load balancers and browsers are reused between requests
+        "timeout_keep_alive": 15,
+        "backlog": 4096,
+        # uvloop accepting every waiting connection per turn, not one (see huiqi.web.accept)
+        "loop": "huiqi.web.accept:new_event_loop",
+        "access_log": access_log,
+    }
+    if count > 1:
+        _serve_workers(uvicorn.Config(APP_FACTORY, workers=count, **options))
+        return
     uvicorn.run(
-        "huiqi.web.app:create_app",
-        factory=True,
-        host=bind_host,
-        port=bind_port,
+        APP_FACTORY,
         reload=reload,
         # templates are read once per process, so a changed template reloads the server too
         reload_includes=["*.py", "*.html"] if reload else None,
-        proxy_headers=False,
-        workers=count if count > 1 else None,
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        # keep-alive connections of load balancers and browsers are reused between requests
-        timeout_keep_alive=15,
-        backlog=4096,
-        # uvloop accepting every waiting connection per turn, not one (see huiqi.web.accept)
-        loop="huiqi.web.accept:new_event_loop",
-        access_log=access_log,
+        **options,
     )
+
+
+APP_FACTORY = "huiqi.web.app:create_app"
+
+
+def _serve_workers(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor over `config.workers` processes, each with a listening socket of its own.
+
+    The port is bound here with SO_REUSEPORT and each worker listens on its own socket on it,
+    so the kernel spreads connections over the workers evenly (see huiqi.web.accept); on one
+    shared listening socket, whichever worker woke first took everyone waiting.
+    """
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    from huiqi.web.accept import bind_shared
+
+    try:
+        sockets = bind_shared(config.host, config.port)
+    except OSError as exc:
+        raise fail(f"cannot listen on {config.host}:{config.port}: {exc}") from None
+    for sock in sockets:
+        sock.set_inheritable(True)
+    try:
+        Multiprocess(config, sockets=sockets).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _allow_many_connections() -> None:

@@ -27,7 +27,7 @@ from huiqi.web.deps import (
     reading_session,
     render,
 )
-from huiqi.web.kept import kept_page, remembered_page, remembered_user
+from huiqi.web.kept import kept_page, remembered_page
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[0-9A-Z]{18}$")
@@ -87,17 +87,33 @@ async def my_policies_page(request: Request) -> Response:
     """我的政策: what the enterprise gets, what needs its data, and what is within reach.
 
     The page is kept per user and stamp (huiqi.web.kept): while both are remembered a reload
-    is answered on the event loop; otherwise the user and what the stamp is made of are read in
-    one trip to a worker thread, and nothing is rendered when none of it changed.
+    is answered on the event loop (an aged one is read again in the background); otherwise the
+    user and what the stamp is made of are read in one trip to a worker thread, and nothing is
+    rendered when none of it changed.
     """
-    user = remembered_user(request)
-    if user is not None and user.role == Role.enterprise and user.credit_code:
-        page = remembered_page(
-            request, user, MINE_TEMPLATE, ("mine", user.credit_code), options=user.credit_code
-        )
-        if page is not None:
-            return page
+    page = remembered_page(
+        request,
+        MINE_TEMPLATE,
+        admits=_has_enterprise,
+        stamp_key=_mine_key,
+        read_stamp=_read_mine_stamp,
+    )
+    if page is not None:
+        return page
     return await run_in_threadpool(_my_policies_page, request)
+
+
+def _has_enterprise(user: User) -> bool:
+    """An enterprise user bound to an enterprise: the one whose 我的政策 page is kept."""
+    return user.role == Role.enterprise and bool(user.credit_code)
+
+
+def _mine_key(user: User) -> tuple[str, str]:
+    return "mine", user.credit_code or ""
+
+
+def _read_mine_stamp(session: Session, user: User) -> tuple[Any, ...] | None:
+    return _mine_stamp(session, user.credit_code or "")
 
 
 def _my_policies_page(request: Request) -> Response:
@@ -112,10 +128,9 @@ def _my_policies_page(request: Request) -> Response:
         return kept_page(
             request,
             MINE_TEMPLATE,
-            ("mine", code),
+            _mine_key(user),
             stamp,
             lambda: _policies_context(session, user, code),
-            options=code,
         )
 
 

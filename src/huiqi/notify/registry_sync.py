@@ -91,11 +91,16 @@ _EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
 # sync takes them as they are, decided for a whole batch at once: an e-mail address in ASCII
 # dot-atom form at a lower-case host name without "--" under a letter top-level domain, short
 # enough for every length limit, neither at a special-use domain nor an RFC 2142 mailbox name
-# (which email_validator lower-cases); a mobile number of 11 ASCII digits. Any other address
+# (which email_validator lower-cases); a mobile number of 11 ASCII digits; a webhook URL as
+# below, public whether private addresses are allowed or not. Any other address
 # goes through the full check (`_AddressCheck`), so both ways accept, normalise and refuse alike.
 _PLAIN_EMAIL = r"^[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*@(?:[a-z0-9]+(?:-[a-z0-9]+)*\.)+[a-z]+$"
 _PLAIN_EMAIL_LENGTH = 63  # ≤ any of email_validator's limits: label, domain, address
 _PLAIN_PHONE = r"^1[3-9][0-9]{9}$"
+# a webhook URL: http(s) to a lower-case host name (no user, password or port) under a letter
+# top-level domain, so neither an IP address nor localhost, with a path of unreserved characters
+_PLAIN_WEBHOOK = r"^https?://(?:[a-z0-9]+(?:-+[a-z0-9]+)*\.)+[a-z]+(?:/[A-Za-z0-9._~/-]*)?$"
+_PLAIN_WEBHOOK_LENGTH = 500
 
 
 def plain_address(channel: Channel, address: pl.Expr) -> pl.Expr:
@@ -103,6 +108,12 @@ def plain_address(channel: Channel, address: pl.Expr) -> pl.Expr:
     False where it cannot tell, and the full check decides."""
     if channel == Channel.sms:
         return address.str.contains(_PLAIN_PHONE).fill_null(False)
+    if channel == Channel.webhook:
+        return (
+            address.str.contains(_PLAIN_WEBHOOK)
+            & (address.str.len_chars() <= _PLAIN_WEBHOOK_LENGTH)
+            & ~address.str.contains(r"^https?://(?:[^/]*\.)?localhost(?:/|$)")
+        ).fill_null(False)
     if channel != Channel.email:
         return pl.lit(False)
     special = "|".join(re.escape(name) for name in SPECIAL_USE_DOMAIN_NAMES)
@@ -204,7 +215,7 @@ def _pairs(contacts: pl.DataFrame, last: dict[tuple[str, str], Any]) -> list[Pai
         .then(plain_address(Channel.email, address_col))
         .when(ch == 1)
         .then(plain_address(Channel.sms, address_col))
-        .otherwise(False)
+        .otherwise(plain_address(Channel.webhook, address_col))
     )
     return (
         both.filter(
@@ -520,7 +531,7 @@ def _consented_pairs(
             .then(plain_address(Channel.email, raw))
             .when(ch == 1)
             .then(plain_address(Channel.sms, raw))
-            .otherwise(False)
+            .otherwise(plain_address(Channel.webhook, raw))
         )
         .sort("code", "ch")
     )

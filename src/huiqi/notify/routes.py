@@ -37,7 +37,7 @@ from huiqi.web.deps import (
     require_roles,
 )
 from huiqi.web.i18n import request_lang
-from huiqi.web.kept import kept_page, remembered_page, remembered_user
+from huiqi.web.kept import kept_page, remembered_page
 
 router = APIRouter()
 # Every role has an inbox: an enterprise's messages, or a bank user's or officer's own.
@@ -59,17 +59,24 @@ async def inbox_page(request: Request, unread: bool = False) -> Response:
     """The inbox: an enterprise's messages, or a bank user's or officer's own.
 
     The page is kept per user and inbox stamp (huiqi.web.kept): while both are remembered a
-    reload is answered on the event loop; otherwise the user and one small row are read in one
-    trip to a worker thread.
+    reload is answered on the event loop (an aged one is read again in the background);
+    otherwise the user and one small row are read in one trip to a worker thread.
     """
-    user = remembered_user(request)
-    if user is not None and user.role in INBOX_ROLES:
-        page = remembered_page(
-            request, user, INBOX_TEMPLATE, _inbox_stamp_key(user), options=unread
-        )
-        if page is not None:
-            return page
+    page = remembered_page(
+        request,
+        INBOX_TEMPLATE,
+        admits=_reads_inbox,
+        stamp_key=_inbox_stamp_key,
+        read_stamp=service.inbox_stamp,
+        options=unread,
+    )
+    if page is not None:
+        return page
     return await run_in_threadpool(_inbox_page, request, unread)
+
+
+def _reads_inbox(user: User) -> bool:
+    return user.role in INBOX_ROLES
 
 
 def _inbox_stamp_key(user: User) -> tuple[str, str]:

@@ -48,6 +48,11 @@ _WATCHED = (
 _CHANGED = "huiqi_policy_changed"
 
 
+# How long past its interval an aged stamp may still answer while a read of it is under way
+# (huiqi.web.renew); a worker whose reads have not come back by then reads before answering.
+STALE_GRACE_SECONDS = 5.0
+
+
 class Stamps:
     """Change stamps read from the database, trusted for `ttl` seconds (0: never).
 
@@ -64,16 +69,34 @@ class Stamps:
 
     def get(self, key: Hashable) -> Any | None:
         """The remembered stamp, or None when the caller should read it from the database."""
+        stamp, renew = self.lookup(key)
+        return None if renew else stamp
+
+    def lookup(self, key: Hashable) -> tuple[Any | None, bool]:
+        """(stamp, renew): the stamp to answer with, and whether this caller should read it again.
+
+        Fresh: (stamp, False). Aged: the old stamp to every caller, and renew=True to one of
+        them per `ttl` — a caller that answers at once and reads the stamp in the background
+        (huiqi.web.renew) keeps the database out of every answer's time. Aged by more than
+        STALE_GRACE_SECONDS past the interval: (None, False), and the caller reads it itself.
+        """
         entry = self._data.get(key)
         if entry is None:
-            return None
+            return None, False
         now = time.monotonic()
-        if now - entry[0] < self.ttl:
-            return entry[1]
+        age = now - entry[0]
+        if age < self.ttl:
+            return entry[1], False
+        if age >= self.ttl + STALE_GRACE_SECONDS:
+            return None, False
         if entry[2] is None or now - entry[2] >= self.ttl:
-            entry[2] = now  # this caller reads it again; the rest wait for its answer
-            return None
-        return entry[1]
+            entry[2] = now  # this caller reads it again; the rest use the old one meanwhile
+            return entry[1], True
+        return entry[1], False
+
+    def forget(self, key: Hashable) -> None:
+        """Forget one stamp (what it stamps is gone)."""
+        self._data.pop(key, None)
 
     def put(self, key: Hashable, stamp: Any) -> None:
         """Remember a stamp just read (a dict assignment: safe across threads)."""

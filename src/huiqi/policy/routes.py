@@ -27,7 +27,7 @@ from huiqi.policy.schemas import ParsedDocument
 from huiqi.policy.search import highlight
 from huiqi.policy.topics import topic_labels
 from huiqi.policy.worker import limits_from_settings, parse_upload
-from huiqi.web import forms
+from huiqi.web import forms, renew
 from huiqi.web.deps import (
     KeptHtml,
     OfficerUser,
@@ -306,10 +306,12 @@ async def policy_page(request: Request, policy_id: Int64) -> Response:
     (huiqi.web.kept), while the user behind the cookie is remembered too.
     """
     if is_anonymous(request):
-        stamp = cache.stamps.get(("policy", policy_id))
+        stamp, renew_stamp = cache.stamps.lookup(("policy", policy_id))
         lang = request_lang(request)
         kept = cache.public_pages.peek(("policy", policy_id, stamp, lang)) if stamp else None
         if stamp is not None and kept is not None:
+            if renew_stamp:  # answered from the kept page; the stamp is read meanwhile
+                renew.later(("policy", policy_id), _read_policy_stamp, policy_id)
             return _public_policy(request, policy_id, stamp, lang, kept)
     else:
         user = remembered_user(request)
@@ -323,6 +325,13 @@ async def policy_page(request: Request, policy_id: Int64) -> Response:
                 request.state.viewer = viewer
                 return _users_policy(request, policy_id, stamp, lang, viewer, kept)
     return await run_in_threadpool(_policy_page, request, policy_id)
+
+
+def _read_policy_stamp(policy_id: int) -> None:
+    """Read a policy's stamp again (in the background); a policy gone has its stamp forgotten."""
+    with reading_session() as session:
+        if cache.policy_stamp(session, policy_id) is None:
+            cache.stamps.forget(("policy", policy_id))
 
 
 def _user_page_key(
@@ -775,11 +784,19 @@ async def api_search(
     """
     day = _parse_day(valid_on)
     asked = ("search", q, department, topic, day, limit, offset)
-    stamp = cache.stamps.get("library")
+    stamp, renew_stamp = cache.stamps.lookup("library")
     kept = cache.searches.peek((*asked, stamp)) if stamp else None
     if kept is not None:
+        if renew_stamp:  # answered from memory; the library's stamp is read meanwhile
+            renew.later("library", _read_library_stamp)
         return _search_answer(request, (*asked, stamp), kept)
     return await run_in_threadpool(_search, request, asked)
+
+
+def _read_library_stamp() -> None:
+    """Read the library's stamp again (in the background)."""
+    with reading_session() as session:
+        cache.library_stamp(session)
 
 
 def _search_answer(request: Request, key: tuple[Any, ...], body: bytes) -> Response:

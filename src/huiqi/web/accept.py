@@ -8,6 +8,14 @@ last of them waits one turn per client ahead of it before its first request is e
 was answered within 250 ms. Here the listening socket is read as asyncio's own loop reads it:
 each turn accepts everyone waiting (up to the backlog), and uvloop runs the connections as
 before. TLS and uncommon server options keep uvloop's own server.
+
+Several workers: an eager accepter on one shared listening socket takes whatever is waiting
+into whichever worker woke first — with 32 clients connecting at once, all 32 went to one
+worker in 6 trials of 8, the other sat idle, and keep-alive clients stay where they landed.
+So `huiqi serve --workers N` binds its port with SO_REUSEPORT and never listens on it
+(`bind_shared`); each worker, given that socket, listens on a socket of its own on the same
+address, and the kernel spreads new connections over the workers' sockets by a hash of the
+client's address and port. A worker still accepts everything waiting on its own socket at once.
 """
 
 from __future__ import annotations
@@ -122,26 +130,65 @@ class EagerServer(asyncio.AbstractServer):
         """Nothing to wait for: the sockets close at once, connections are the server's."""
 
 
-def _bind(host: str | None, port: int | None) -> list[socket.socket]:
-    """A socket bound to each address of `host` (every interface when empty) and `port`."""
+def _bind(host: str | None, port: int | None, *, shared: bool = False) -> list[socket.socket]:
+    """A socket bound to each address of `host` (every interface when empty) and `port`.
+
+    `shared`: with SO_REUSEPORT, so that each worker can bind a listening socket of its own
+    to the same address (see `bind_shared`).
+    """
     found = socket.getaddrinfo(
         host or None, port or 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _name, address in dict.fromkeys(found):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                # the IPv4 address has its own socket
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            sockets.append(_bound(family, kind, proto, address, shared=shared))
     except OSError:
         for sock in sockets:
             sock.close()
         raise
     return sockets
+
+
+def _bound(family: int, kind: int, proto: int, address: Any, *, shared: bool) -> socket.socket:
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            # the IPv4 address has its own socket
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_shared(host: str | None, port: int) -> list[socket.socket]:
+    """The supervisor's sockets for several workers: bound with SO_REUSEPORT, never listened on.
+
+    They hold the port (and tell each worker the address); a worker given one listens on a
+    socket of its own (`worker_socket`), so the kernel balances connections over the workers.
+    """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError("SO_REUSEPORT is not available on this system")
+    return _bind(host, port, shared=True)
+
+
+def is_shared(sock: socket.socket) -> bool:
+    """Whether `sock` is a supervisor's socket from `bind_shared`: SO_REUSEPORT, not listening."""
+    if sock.type != socket.SOCK_STREAM or not hasattr(socket, "SO_REUSEPORT"):
+        return False
+    return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)) and not bool(
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    )
+
+
+def worker_socket(shared: socket.socket) -> socket.socket:
+    """A worker's own socket, bound with SO_REUSEPORT to the address of the supervisor's."""
+    return _bound(shared.family, shared.type, shared.proto, shared.getsockname(), shared=True)
 
 
 class EagerAcceptLoop(uvloop.Loop):
@@ -164,7 +211,13 @@ class EagerAcceptLoop(uvloop.Loop):
             return await uvloop_server(
                 protocol_factory, host, port, sock=sock, backlog=backlog, ssl=ssl, **options
             )
-        eager = EagerServer(self, protocol_factory, [sock] if sock else _bind(host, port), backlog)
+        if sock is None:
+            sockets = _bind(host, port)
+        elif is_shared(sock):
+            sockets = [worker_socket(sock)]  # the kernel balances the workers' own sockets
+        else:
+            sockets = [sock]
+        eager = EagerServer(self, protocol_factory, sockets, backlog)
         await eager.start_serving()
         return eager
 

@@ -29,6 +29,8 @@ import huiqi
 from huiqi.core.config import Settings, get_settings
 from huiqi.core.db import DatabaseBusy, configure, engine_options, make_engine, read_session
 from huiqi.core.errors import DomainError
+from huiqi.policy.cache import STALE_GRACE_SECONDS
+from huiqi.web import renew
 from huiqi.web.admission import Admission
 from huiqi.web.assets import StaticAssets
 from huiqi.web.content_types import ApiContentTypes
@@ -78,21 +80,36 @@ class HealthProbe:
 
     Load balancers ask /healthz often and from several places; one `SELECT 1` per interval
     tells them as much as one per call, without taking a connection from the pages each time.
+    Once an answer is `interval` seconds old the database is asked again in the background
+    (huiqi.web.renew) and callers get the previous answer meanwhile; an answer older than
+    `interval` + STALE_GRACE_SECONDS (the database not answering) is not given: the caller
+    waits for its own.
     """
 
     def __init__(self, interval: float) -> None:
-        """Ask the database again once an answer is `interval` seconds old (0: every time)."""
+        """Ask the database again once an answer is `interval` seconds old (0: every time, waited for)."""
         self.interval = interval
         self._asked = -math.inf
+        self._answered = -math.inf
         self._error: str | None = None
 
     async def database_error(self) -> str | None:
         """None when the database answered, else the name of the error it gave."""
         now = time.monotonic()
-        if now - self._asked >= self.interval:
+        if self.interval <= 0 or now - self._answered >= self.interval + STALE_GRACE_SECONDS:
+            self._asked = now
+            self._keep(await anyio.to_thread.run_sync(self._ask))
+        elif now - self._asked >= self.interval:
             self._asked = now  # callers meanwhile use the previous answer
-            self._error = await anyio.to_thread.run_sync(self._ask)
+            renew.later("healthz", self._ask_and_keep)
         return self._error
+
+    def _keep(self, error: str | None) -> None:
+        self._error = error
+        self._answered = time.monotonic()
+
+    def _ask_and_keep(self) -> None:
+        self._keep(self._ask())
 
     @staticmethod
     def _ask() -> str | None:
@@ -205,6 +222,7 @@ def create_app(settings: Settings | None = None, *, configure_db: bool = True) -
             # The word segmenter loads its dictionary on first use; do it now, beside start-up.
             threading.Thread(target=settle, name="warm-search", daemon=True).start()
         yield
+        await renew.drain(settings.shutdown_timeout_seconds)
         if flusher is not None:
             thread, stop = flusher
             stop.set()

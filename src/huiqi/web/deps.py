@@ -48,11 +48,13 @@ class KeptHtml:
     hundred kilobytes, and no search for the stand-in, per request.
     """
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_parts", "key_digest")
 
     def __init__(self, html: str) -> None:
         """Split and encode `html` once."""
         self._parts = [part.encode() for part in html.split(CSRF_STAND_IN)]
+        # set by the cache that keeps the page: a digest of what it was made from (for ETags)
+        self.key_digest: str | None = None
 
     def with_token(self, token: str) -> bytes:
         """The page's bytes with `token` where the stand-in was."""

@@ -13,7 +13,9 @@ first:
 - an entry never outlives its session's own expiry.
 
 Other processes (the other workers, the command line) are not told: a user logged out or
-disabled there is refused here once the kept entry ages out, within the interval.
+disabled there is refused here once the kept entry ages out and is read again — within the
+interval and the time that read takes (`lookup`: a kept page answers while one background read
+renews the entry, for at most STALE_GRACE_SECONDS more, never past the session's own end).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 
 from huiqi.accounts import service as accounts
 from huiqi.accounts.models import User, WebSession
+from huiqi.policy.cache import STALE_GRACE_SECONDS
 
 _CHANGED = "huiqi_sessions_changed"
 _TABLES = frozenset({User.__tablename__, WebSession.__tablename__})
@@ -40,8 +43,9 @@ class SessionUsers:
     def __init__(self, ttl: float) -> None:
         """Keep users for `ttl` seconds (0: never)."""
         self.ttl = ttl
-        # cookie → (monotonic deadline, detached copy of the user owned by this cache)
-        self._data: dict[str, tuple[float, User]] = {}
+        # cookie → [monotonic deadline, detached copy of the user owned by this cache,
+        #           last moment an aged copy may answer, re-read asked at]
+        self._data: dict[str, list[Any]] = {}
         self.generation = 0
 
     def user(self, session: Session, token: str) -> User | None:
@@ -55,6 +59,7 @@ class SessionUsers:
         generation = self.generation
         row = accounts.live_session(session, token)
         if row is None:
+            self._data.pop(token, None)  # an aged copy must not answer for it any more
             return None
         if generation == self.generation:
             self._keep(token, row)
@@ -64,20 +69,44 @@ class SessionUsers:
         """The kept user of the cookie while fresh, else None; a shared copy, only to be read."""
         entry = self._data.get(token)
         if entry is not None and time.monotonic() < entry[0]:
-            return entry[1]
+            user: User = entry[1]
+            return user
         return None
+
+    def lookup(self, token: str) -> tuple[User | None, bool]:
+        """(user, renew): the kept user to answer with, and whether this caller should read it again.
+
+        As `Stamps.lookup`: fresh, (user, False); aged, the old copy to every caller with
+        renew=True to one of them per interval, while the session lasts and for at most
+        STALE_GRACE_SECONDS past the interval; after that (None, False). A shared copy, only
+        to be read.
+        """
+        entry = self._data.get(token)
+        if entry is None:
+            return None, False
+        now = time.monotonic()
+        if now < entry[0]:
+            return entry[1], False
+        if now >= entry[2]:
+            return None, False
+        if entry[3] is None or now - entry[3] >= self.ttl:
+            entry[3] = now  # this caller reads it again; the rest use the kept copy meanwhile
+            return entry[1], True
+        return entry[1], False
 
     def _keep(self, token: str, row: WebSession) -> None:
         """Remember a copy of the session's user, no longer than the session lasts."""
         ends = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-        left = min(self.ttl, (ends - datetime.now(UTC)).total_seconds())
+        lasts = (ends - datetime.now(UTC)).total_seconds()
+        left = min(self.ttl, lasts)
         if left <= 0:
             return
         copy = User(**{key: getattr(row.user, key) for key in _COLUMNS})
         make_transient_to_detached(copy)  # as if loaded: clean, with its identity
         if len(self._data) >= MAX_ENTRIES:
             self._data = {}
-        self._data[token] = (time.monotonic() + left, copy)
+        now = time.monotonic()
+        self._data[token] = [now + left, copy, now + min(lasts, left + STALE_GRACE_SECONDS), None]
 
     def clear(self) -> None:
         """Forget every kept user (a user or a session changed)."""
