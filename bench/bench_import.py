@@ -28,7 +28,6 @@ import csv
 import fcntl
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from huiqi.core.memory import peak_rss_mb
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -94,20 +95,6 @@ def _baseline(url: str, csv_path: Path) -> float:
         raw.close()
     engine.dispose()
     return rows / elapsed
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak resident memory.
-
-    ru_maxrss survives exec on Linux and would report the parent's size at fork time, so the
-    kernel's per-address-space high-water mark (VmHWM) is read instead where it exists.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _server_cpu(engine: Any) -> float:
@@ -186,7 +173,7 @@ def child(args: argparse.Namespace) -> None:
                 "reader_peak_rss_mb": report.reader.peak_mb if report.reader else 0.0,
                 "server_cpu_s": server_cpu,
                 "baseline_rows_per_s": baseline,
-                "peak_rss_mb": _peak_rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
                 "counts": report.counts(),
                 "reimport_rows_per_s": again.rows / again_elapsed if again_elapsed else None,
                 "reimport_cpu_s": again_cpu,

@@ -36,7 +36,6 @@ import fcntl
 import gc
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,20 +47,12 @@ from typing import Any
 
 import yaml
 
+from huiqi.core.memory import peak_rss_mb
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ON = date(2025, 6, 30)
 FACTORS = (0.5, 0.75, 1.25, 1.5, 2.0, 0.6, 0.8, 1.2, 1.75)
 NUMBER = re.compile(r"^(\d+(?:\.\d+)?)(.*)$")
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss where /proc is missing)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _reset_peak() -> bool:
@@ -349,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             del frame
         print(f"{'engine only':<24s} {engine_seconds:8.2f} s  (run_batch, all pairs)", flush=True)
         gc.collect()
-        setup_peak = _peak_rss_mb()
+        setup_peak = peak_rss_mb()
         matching_peak = _reset_peak()
 
         def full_run(name: str, probe: bool = False) -> float:
@@ -434,11 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if matching_peak:
             print(
-                f"peak memory, matching    {_peak_rss_mb():8.0f} MB  (VmHWM from the first run on)"
+                f"peak memory, matching    {peak_rss_mb():8.0f} MB  (VmHWM from the first run on)"
             )
             print(f"peak memory, setup       {setup_peak:8.0f} MB  (generate, import, engine only)")
         else:
-            print(f"peak memory (VmHWM)      {_peak_rss_mb():8.0f} MB  (whole process)")
+            print(f"peak memory (VmHWM)      {peak_rss_mb():8.0f} MB  (whole process)")
         print(f"first run / engine only  {first / engine_seconds:8.0f} ×")
         engine.dispose()
         if args.backend == "sqlite":

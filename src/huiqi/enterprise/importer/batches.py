@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from huiqi.core.memory import peak_rss_mb
 from huiqi.enterprise.importer.columnar import validate_batch
 from huiqi.enterprise.importer.reading import read_rows
 from huiqi.enterprise.importer.report import ImportRefused, Issue, ReaderUsage
@@ -98,16 +99,6 @@ def wants_reader_process(path: Path, hires: bool, asked: bool | None = None) -> 
     return bool(asked) or path.stat().st_size >= READER_PROCESS_BYTES
 
 
-def _peak_mb() -> float:
-    """This process's peak resident memory (VmHWM where /proc has it)."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _reader(
     conn: Connection, path: str, ctx: RowContext, batch_size: int, heartbeat: float | None
 ) -> None:
@@ -122,7 +113,7 @@ def _reader(
         for piece in cut_rows(rows, ctx, hires=False, batch_size=batch_size, heartbeat=heartbeat):
             conn.send(("cut", piece))
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send(("end", ReaderUsage(usage.ru_utime + usage.ru_stime, _peak_mb())))
+        conn.send(("end", ReaderUsage(usage.ru_utime + usage.ru_stime, peak_rss_mb())))
     except (BrokenPipeError, ConnectionResetError):
         return
     except ImportRefused as exc:
