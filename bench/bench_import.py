@@ -14,7 +14,8 @@ The domain event handlers are installed as the command line installs them, so ea
 seeds push subscriptions from the registry's consented contacts, as a real import does. On
 PostgreSQL the server's CPU for the import (its backends' own, read from /proc) is printed too;
 a large CSV is read and validated by a separate process, whose CPU and peak memory are printed
-beside the import process's own (rows per CPU second count both).
+beside the import process's own (rows per CPU second count both, and the sum of the two peaks is
+printed as the import's memory).
 ``--no-handlers`` measures the import alone; ``--compare-handlers`` measures both, one after
 the other on the same file, and prints the rate with the handlers as a ratio of the rate without.
 ``--lock FILE`` holds an flock on FILE during each measurement only, not while the file is
@@ -259,13 +260,19 @@ def _print(
         if reader_cpu
         else ""
     )
+    # the two processes run side by side: the import's memory is the sum of their peaks
+    combined = (
+        f" (with the reading process's: {result['peak_rss_mb'] + result['reader_peak_rss_mb']:.0f} MB)"
+        if result["reader_peak_rss_mb"]
+        else ""
+    )
     print(
         f"{backend:9s} {variant}{size:>9,} rows ({mb:6.1f} MB): {result['rows_per_s']:>9,.0f} rows/s "
         f"in {result['seconds']:7.1f} s (import process CPU {result['cpu_s']:.1f} s{reader}, "
         f"{size / (result['cpu_s'] + reader_cpu):,.0f} rows per CPU second{server}); "
         f"load average {result['load_average']:.1f}; baseline executemany {result['baseline_rows_per_s']:>9,.0f} rows/s; "
         f"ratio {result['rows_per_s'] / result['baseline_rows_per_s']:.3f}; "
-        f"peak RSS {result['peak_rss_mb']:.0f} MB; {result['counts']}; {again}",
+        f"peak RSS {result['peak_rss_mb']:.0f} MB{combined}; {result['counts']}; {again}",
         flush=True,
     )
 

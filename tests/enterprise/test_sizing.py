@@ -7,8 +7,11 @@ uses), so a wrong number in the parameter file fails these tests.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from huiqi.core.codes import CodeError
 from huiqi.core.money import FEN_PER_WAN
@@ -203,3 +206,43 @@ def test_classify_frame_answers_as_row_by_row() -> None:
         )
         got = classify_frame(frame, on)
         assert list(got.iter_rows()) == expected
+
+
+def _bounds_and_neighbours() -> list[int | None]:
+    """Every bound of every group in fen and people, one below and one above, and the edges."""
+    from huiqi.enterprise.sizing import _load
+
+    values: set[int] = {0, 1, 10**13}
+    for version in _load()[0]:
+        for group in version.groups.values():
+            for bounds in (group.sme_ceiling, group.medium, group.small):
+                for bound in bounds.values():
+                    values |= {bound - 1, bound, bound + 1}
+    return [None, -1, *sorted(values)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_the_vector_classification_equals_the_row_rule_at_every_bound(data: Any) -> None:
+    import polars as pl
+
+    from huiqi.core.codes import industries
+
+    classes = sorted(c for c, row in industries().items() if row.level == "class")
+    figure = st.sampled_from(_bounds_and_neighbours())
+    industry = st.one_of(st.sampled_from(classes), st.sampled_from([None, "", "99", "0511x"]))
+    rows = data.draw(
+        st.lists(st.tuples(industry, figure, figure, figure), min_size=1, max_size=300)
+    )
+    on = data.draw(st.sampled_from([date(2025, 6, 30), date(2011, 1, 1), date(2011, 9, 1)]))
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "industry_code": pl.Utf8,
+            "employees": pl.Int64,
+            "revenue": pl.Int64,
+            "total_assets": pl.Int64,
+        },
+        orient="row",
+    )
+    assert list(classify_frame(frame, on).iter_rows()) == classify_rows(rows, on)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -23,6 +23,7 @@ from huiqi.core.db import utcnow
 from huiqi.core.errors import Invalid
 from huiqi.enterprise import repository as repo
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue, decode, display, encode
+from huiqi.enterprise.incoming import Incoming
 from huiqi.enterprise.models import Enterprise, GraduateHire
 from huiqi.enterprise.sizing import classify_frame, classify_rows
 
@@ -57,14 +58,6 @@ def enterprise_changed(
     """Publish EnterpriseChanged for these credit codes (handlers: see huiqi.wiring);
     `created_values`: all the values of the enterprises created, see EnterpriseChanged."""
     events.enterprise_changed(session, codes, created_values)
-
-
-@dataclass
-class Incoming:
-    """New values for one enterprise: (field, year) → (value, source, as-of date); year 0 = profile."""
-
-    credit_code: str
-    values: dict[tuple[str, int], tuple[Any, str, date]] = field(default_factory=dict)
 
 
 def upsert(

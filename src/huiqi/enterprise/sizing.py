@@ -9,6 +9,7 @@ value of the missing indicators is covered by trying one value per threshold int
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -415,70 +416,96 @@ def classify_rows(
     return out
 
 
-def _meets(bounds: dict[str, int]) -> pl.Expr:
-    """Every figure at or above its bound (no bounds: true), as ``_size_of`` compares."""
-    return pl.all_horizontal([pl.col(k) >= b for k, b in bounds.items()] or [pl.lit(True)])
+_TIERS = (("large", "sme_ceiling"), ("medium", "medium"), ("small", "small"))
+
+
+def _size_expr(figure: Callable[[str], pl.Expr]) -> pl.Expr:
+    """``_size_of`` as a vector expression: each row's group bounds are columns ``{tier}_{figure}``
+    (null: no bound), compared with the figures ``figure`` gives."""
+    size: pl.Expr = pl.lit("micro")
+    for name, tier in reversed(_TIERS):
+        meets = pl.all_horizontal(
+            [
+                (figure(k) >= pl.col(f"{tier}_{k}")) | pl.col(f"{tier}_{k}").is_null()
+                for k in INDICATORS
+            ]
+        )
+        size = pl.when(meets).then(pl.lit(name)).otherwise(size)
+    return size
 
 
 def classify_frame(frame: pl.DataFrame, on: date) -> pl.DataFrame:
     """size_class and above_scale columns for a frame of industry_code, employees, revenue and
-    total_assets (fen): the answers of ``classify_rows``, compared as vectors per industry group.
+    total_assets (fen): the answers of ``classify_rows``, compared as vectors.
 
-    Rows with a figure missing or negative are classified one by one (``_size_open``).
+    Each row is joined with its industry group's bounds. A row with a figure missing gets the
+    class ``_size_open`` gives: every bound is a lower bound, so a class can only rise with a
+    figure, and every value the missing figures could take gives the same class exactly when
+    their least (0) and their greatest candidate (the highest bound) do.
     """
     version = standard_on(on)
     rule = _above_scale_rule(on)
-    groups: list[Group] = []
-    gid: dict[str, int] = {}
-    index: dict[str, int] = {}
+    groups: dict[str, Group] = {}
+    of_industry: dict[str, str] = {}
     for industry in frame["industry_code"].drop_nulls().unique().to_list():
         code = _known_class(industry)
         if code is None or version is None:
             continue
         group = _group_by_code(code, version.id)
-        gid[industry] = index.setdefault(group.key, len(groups))
-        if gid[industry] == len(groups):
-            groups.append(group)
-    g = pl.col("industry_code").replace_strict(gid, default=None, return_dtype=pl.Int64)
-    size: pl.Expr = pl.lit(None, pl.Utf8)
-    complete: pl.Expr = pl.lit(False)
-    scale: pl.Expr = pl.lit(None, pl.Boolean)
-    for i, group in enumerate(groups):
-        size = (
-            pl.when(g == i)
-            .then(
-                pl.when(_meets(group.sme_ceiling))
-                .then(pl.lit("large"))
-                .when(_meets(group.medium))
-                .then(pl.lit("medium"))
-                .when(_meets(group.small))
-                .then(pl.lit("small"))
-                .otherwise(pl.lit("micro"))
-            )
-            .otherwise(size)
+        groups[group.key] = group
+        of_industry[industry] = group.key
+    table = pl.DataFrame(
+        [
+            {
+                "_group": g.key,
+                "_rule": rule is not None and g.key == rule.group,
+                **{
+                    f"{tier}_{k}": getattr(g, tier).get(k)
+                    for _name, tier in _TIERS
+                    for k in INDICATORS
+                },
+                **{f"uses_{k}": k in g.indicators for k in INDICATORS},
+                **{f"most_{k}": max(_candidates(g, k)) for k in INDICATORS},
+            }
+            for g in groups.values()
+        ],
+        schema={
+            "_group": pl.Utf8,
+            "_rule": pl.Boolean,
+            **{f"{tier}_{k}": pl.Int64 for _name, tier in _TIERS for k in INDICATORS},
+            **{f"uses_{k}": pl.Boolean for k in INDICATORS},
+            **{f"most_{k}": pl.Int64 for k in INDICATORS},
+        },
+    )
+    least = _size_expr(lambda k: pl.col(k).fill_null(0))
+    most = _size_expr(lambda k: pl.col(k).fill_null(pl.col(f"most_{k}")))
+    complete = pl.all_horizontal(
+        [~pl.col(f"uses_{k}") | (pl.col(k).is_not_null() & (pl.col(k) >= 0)) for k in INDICATORS]
+    )
+    negative = pl.any_horizontal([pl.col(k) < 0 for k in INDICATORS]).fill_null(False)
+    known = pl.col("_group").is_not_null()
+    scale = (
+        pl.lit(None, pl.Boolean)
+        if rule is None
+        else pl.when(known & pl.col("_rule"))
+        .then(pl.col("revenue") >= rule.revenue_fen)
+        .when(known)
+        .then(pl.lit(False))
+    )
+    return (
+        frame.select(
+            *INDICATORS,
+            pl.col("industry_code")
+            .replace_strict(of_industry, default=None, return_dtype=pl.Utf8)
+            .alias("_group"),
         )
-        whole = pl.all_horizontal(
-            [pl.col(k).is_not_null() & (pl.col(k) >= 0) for k in group.indicators]
+        .join(table, on="_group", how="left", maintain_order="left")
+        .select(
+            pl.when(known & complete)
+            .then(least)
+            .when(known & ~negative & (least == most))
+            .then(least)
+            .alias("size_class"),
+            scale.alias("above_scale"),
         )
-        complete = pl.when(g == i).then(whole).otherwise(complete)
-        if rule is not None:
-            own = (pl.col("revenue") >= rule.revenue_fen) if group.key == rule.group else False
-            scale = pl.when(g == i).then(own).otherwise(scale)
-    out = frame.select(
-        "industry_code", "employees", "revenue", "total_assets",
-        g.alias("_g"), complete.alias("_complete"),
-        pl.when(complete).then(size).alias("size_class"), scale.alias("above_scale"),
-    )  # fmt: skip
-    gaps = out.filter(pl.col("_g").is_not_null() & ~pl.col("_complete"))
-    if gaps.height:
-        figures = ("employees", "revenue", "total_assets")
-        filled = [
-            _size_open(groups[i], row)
-            for i, row in zip(gaps["_g"], gaps.select(figures).iter_rows(named=True), strict=True)
-        ]
-        fallback = out.with_row_index("_row").filter(
-            pl.col("_g").is_not_null() & ~pl.col("_complete")
-        )["_row"]
-        sizes = out["size_class"].scatter(fallback, pl.Series(filled, dtype=pl.Utf8))
-        out = out.with_columns(size_class=sizes)
-    return out.select("size_class", "above_scale")
+    )

@@ -11,17 +11,55 @@ Modules: ``headers`` (which column is which field), ``reading`` (CSV and XLSX ro
 (counts and problems), ``template`` (the downloadable templates).
 """
 
-from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
-from huiqi.enterprise.importer.job import run_import, run_job
-from huiqi.enterprise.importer.reading import (
-    SheetLimits,
-    check_xlsx,
-    read_rows,
-    sheet_limits_from_settings,
-)
-from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
-from huiqi.enterprise.importer.template import template_bytes, template_columns, write_template
-from huiqi.enterprise.importer.validation import RowContext, validate_hire, validate_row
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from huiqi.enterprise.importer.headers import columns, is_graduates_header, map_headers
+    from huiqi.enterprise.importer.job import run_import, run_job
+    from huiqi.enterprise.importer.reading import (
+        SheetLimits,
+        check_xlsx,
+        read_rows,
+        sheet_limits_from_settings,
+    )
+    from huiqi.enterprise.importer.report import ImportRefused, ImportReport, Issue
+    from huiqi.enterprise.importer.template import template_bytes, template_columns, write_template
+    from huiqi.enterprise.importer.validation import RowContext, validate_hire, validate_row
+
+_HOME = {
+    "ImportRefused": "report",
+    "ImportReport": "report",
+    "Issue": "report",
+    "RowContext": "validation",
+    "SheetLimits": "reading",
+    "check_xlsx": "reading",
+    "columns": "headers",
+    "is_graduates_header": "headers",
+    "map_headers": "headers",
+    "read_rows": "reading",
+    "run_import": "job",
+    "run_job": "job",
+    "sheet_limits_from_settings": "reading",
+    "template_bytes": "template",
+    "template_columns": "template",
+    "validate_hire": "validation",
+    "validate_row": "validation",
+    "write_template": "template",
+}
+"""The module of each name: imported on first use, so a process that needs one module (the
+import's reading process) does not import the database layer with the others."""
+
+
+def __getattr__(name: str) -> Any:
+    """The package's names, each imported from its module when first asked for."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ImportRefused",

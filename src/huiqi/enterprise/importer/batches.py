@@ -152,6 +152,9 @@ def cut_in_process(
             [sys.executable, "-c", _ENTRY, str(send_end)],
             stdin=subprocess.PIPE,
             pass_fds=(send_end,),
+            # the importing process works on the other core: one Polars thread here keeps the
+            # allocator's per-thread arenas, and so this process's memory, few
+            env={**os.environ, "POLARS_MAX_THREADS": "1"},
         )
     finally:
         os.close(send_end)  # the reader holds the only sending end: its exit ends our reads

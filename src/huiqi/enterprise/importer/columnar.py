@@ -21,6 +21,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from huiqi.core.codes import CREDIT_ALPHABET, CREDIT_WEIGHTS, division_known
@@ -37,7 +38,7 @@ from huiqi.enterprise.importer.validation import (
     validate_row,
     validity_pairs,
 )
-from huiqi.enterprise.service import Incoming
+from huiqi.enterprise.incoming import Incoming
 
 LONG_SCHEMA = {
     "code": pl.Utf8,
@@ -238,9 +239,15 @@ def validate_batch(ctx: RowContext, rows: list[tuple[int, list[str]]]) -> BatchR
     slow: list[Incoming] = []
     rejected: list[list[Issue]] = []
     seen = ctx.seen
-    for (number, cells), code, flagged in zip(rows, code_text, problem, strict=True):
-        if not flagged and code not in seen:
-            seen[code] = number
+    seen.settle()
+    # rows no check flagged carry normalised codes: looked up among earlier batches' at once
+    earlier = np.zeros(count, dtype=np.int64)
+    unflagged = (~problem).to_numpy()
+    earlier[unflagged] = seen.settled(code_text.filter(~problem).to_list())
+    for (number, cells), code, flagged, before in zip(
+        rows, code_text, problem, earlier.tolist(), strict=True
+    ):
+        if not flagged and not before and seen.claim(code, number):
             codes.append(code)
             keep.append(True)
             continue
@@ -256,6 +263,7 @@ def validate_batch(ctx: RowContext, rows: list[tuple[int, list[str]]]) -> BatchR
     )
     if slow:
         values = pl.concat([values, _long_from_items(slow)])
+    seen.settle()
     return BatchResult(codes, values, rejected)
 
 

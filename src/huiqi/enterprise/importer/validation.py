@@ -6,15 +6,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huiqi.core.codes import CodeError, validate_credit_code, validate_industry, validate_region
 from huiqi.core.money import FEN_PER_WAN
-from huiqi.enterprise import graduates
 from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue
 from huiqi.enterprise.importer.reading import cell_text
 from huiqi.enterprise.importer.report import Issue
-from huiqi.enterprise.service import Incoming
+from huiqi.enterprise.importer.seen import SeenCodes
+
+if TYPE_CHECKING:
+    from huiqi.enterprise import graduates
+from huiqi.enterprise.incoming import Incoming
 
 # Implausible magnitudes: a money value in a 万元 column above 5万亿元 exceeds the revenue of any
 # Chinese enterprise, and revenue above 5亿元 per employee points at 元 typed into a 万元 column.
@@ -52,7 +55,8 @@ class RowContext:
     header_text: dict[str, str]
     default_source: str | None
     today: date
-    seen: dict[str, int] = field(default_factory=dict)
+    seen: SeenCodes = field(default_factory=SeenCodes)
+    hires_seen: dict[str, int] = field(default_factory=dict)
     memo: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
 
 
@@ -253,6 +257,10 @@ def validate_hire(
     ctx: RowContext, number: int, cells: list[Any]
 ) -> tuple[graduates.Hire | None, list[Issue]]:
     """Check one row of the graduates template; a row with any issue yields no Hire."""
+    # imported here: graduates brings the database layer, which enterprise rows (and the
+    # import's reading process, which reads only those) do without
+    from huiqi.enterprise import graduates
+
     width = len(cells)
     raw = {key: cell_text(cells[i]) if i < width else "" for i, key in ctx.mapping.items()}
     issues: list[Issue] = []
@@ -277,11 +285,11 @@ def validate_hire(
             source = value
     if code and "person_ref" in values and "hired_on" in values:
         record = f"{code}|{values['person_ref']}|{values['hired_on']}"
-        first = ctx.seen.get(record)
+        first = ctx.hires_seen.get(record)
         if first is not None:
             bad("person_ref", f"与第 {first} 行为同一条录用记录 / duplicate of row {first}")
         elif not issues:
-            ctx.seen[record] = number
+            ctx.hires_seen[record] = number
     if issues or not code:
         return None, issues
     return (
