@@ -26,21 +26,20 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fcntl
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.lock import held
 from huiqi.core.memory import peak_rss_mb
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _fresh_database(backend: str, workdir: Path, pg_name: str) -> str:
@@ -119,20 +118,6 @@ def _server_cpu(engine: Any) -> float:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def _held(lock: str | None) -> Iterator[None]:
-    """An exclusive flock on `lock` for the block (nothing when None)."""
-    if lock is None:
-        yield
-        return
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -243,13 +228,14 @@ def _measure(
     args: argparse.Namespace, csv_path: Path, workdir: str, backend: str, handlers: bool
 ) -> dict[str, Any]:
     """One (file, backend, handlers) measurement in its own process, under the lock if given."""
-    with _held(args.lock):
+    with held(args.lock):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "--backend", backend, "--csv", str(csv_path),
+            [sys.executable, "-m", "bench.bench_import", "--child", "--backend", backend,
+             "--csv", str(csv_path),
              "--workdir", workdir, "--pg-name", args.pg_name,
              *(["--no-reimport"] if args.no_reimport else []),
              *([] if handlers else ["--no-handlers"])],
-            check=True, capture_output=True, text=True,
+            check=True, capture_output=True, text=True, cwd=REPO,
         )  # fmt: skip
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         result["load_average"] = os.getloadavg()[0]

@@ -31,8 +31,6 @@ package) during the first full run, then prints their p99 latency.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import gc
 import os
 import re
@@ -40,13 +38,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.lock import held
 from huiqi.core.memory import peak_rss_mb
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -147,20 +145,6 @@ def _feed(row: dict[str, str]) -> None:
         row["employees"] = str(int(row["employees"]) + 7)
     elif row.get("total_assets"):
         row["total_assets"] = f"{float(row['total_assets']) * 1.01:.2f}"
-
-
-@contextlib.contextmanager
-def _held(lock: str | None) -> Iterator[None]:
-    """An exclusive flock on `lock` for the block (nothing when None)."""
-    if lock is None:
-        yield
-        return
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class _Probe:
@@ -345,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def full_run(name: str, probe: bool = False) -> float:
             nonlocal before
-            with _held(args.lock), factory() as session:
+            with held(args.lock), factory() as session:
                 load = os.getloadavg()[0]
                 watch = _Probe(url, workdir, policy_id) if probe else None
                 clock = time.perf_counter()
@@ -379,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             return report
 
         matching_run.match = spy  # type: ignore[assignment]
-        with _held(args.lock):
+        with held(args.lock):
             load = os.getloadavg()[0]
             clock = time.perf_counter()
             fed = run_import(factory, feed, batch_size=5000, today=ON)
@@ -394,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'':<24s} import counts {fed.counts()}; load average {load:.1f}", flush=True)
         before = after
 
-        with _held(args.lock), factory() as session:
+        with held(args.lock), factory() as session:
             load = os.getloadavg()[0]
             rule_id = "gs351-10-procurement-small-micro"
             source = matching.latest_version(session, rule_id).source  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -148,12 +149,35 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+class RenewalsSettled:
+    """ASGI wrapper: a request is over only once the background renewals it started are.
+
+    The test's sessions share one connection (the rolled-back test transaction), so a renewal
+    still reading in its thread would use it at the same time as the test's next step, or after
+    the test has rolled it back. A client waits for the whole app call, so it waits for them too.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from huiqi.web import renew
+
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http":
+                await renew.drain(60)
+
+
 @pytest.fixture
 def app(settings: Settings, session_maker: sessionmaker[Session]):  # type: ignore[no-untyped-def]
-    """The web app using the test transaction."""
+    """The web app using the test transaction; its renewals end with the request that started them."""
     from huiqi.web.app import create_app
 
-    return create_app(settings, configure_db=False)
+    web = create_app(settings, configure_db=False)
+    web.add_middleware(RenewalsSettled)
+    return web
 
 
 @pytest.fixture

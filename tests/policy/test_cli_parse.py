@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from huiqi import events
 from huiqi.cli.main import app
 from tests.policy.conftest import FIXTURES, REFERENCE, SEED
 
@@ -69,3 +71,20 @@ def test_parse_bad_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["policy", "parse", str(tmp_path / "missing.pdf")])
     assert result.exit_code == 2 and "cannot read the file" in result.output
+
+
+def test_parse_subscribes_no_handler_and_the_other_policy_commands_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`parse` opens no database, so it skips the domain handlers and their imports."""
+    # a fresh process has no handler subscribed: only the command line's own wiring counts
+    monkeypatch.setattr(events.bus, "handlers", {})
+    result = runner.invoke(app, ["policy", "parse", str(SEED), "--json"])
+    assert result.exit_code == 0, result.output
+    assert events.bus.handlers == {}
+    result = runner.invoke(app, ["policy", "tasks", "--help"])
+    assert result.exit_code == 0, result.output
+    assert events.bus.subscribed(events.ResultsChanged)
+    monkeypatch.setattr(events.bus, "handlers", {})
+    assert runner.invoke(app, ["db", "--help"]).exit_code == 0
+    assert events.bus.subscribed(events.EnterpriseChanged)

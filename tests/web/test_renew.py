@@ -12,14 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from huiqi.accounts.models import User
+from huiqi.core.config import Settings
 from huiqi.notify import service as notify
 from huiqi.policy import cache
 from huiqi.policy.cache import STALE_GRACE_SECONDS, Stamps
 from huiqi.web import renew, sessions
+from huiqi.web.app import create_app
+from tests.conftest import TEST_PASSWORD, RenewalsSettled, csrf_from
 from tests.web.test_kept_pages import CODE, _inbox, _note, _subjects
 
 
@@ -39,6 +43,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(cache, "time", moved)
     monkeypatch.setattr(sessions, "time", moved)
     return moved
+
+
+@pytest.fixture
+def app(settings: Settings, session_maker: sessionmaker[Session]) -> FastAPI:
+    """The app as served: renewals stay in the background, and these tests wait for them."""
+    return create_app(settings, configure_db=False)
 
 
 def _renewals_done() -> None:
@@ -218,3 +228,37 @@ def test_healthz_answers_from_the_last_probe_while_the_next_one_runs(
         return seen
 
     assert asyncio.run(scenario()) == ["first", "first", "first", "second", "third"]
+
+
+def test_the_test_apps_requests_end_with_the_renewals_they_started(
+    settings: Settings,
+    session_maker: sessionmaker[Session],
+    make_user: Callable[..., Any],
+    db_session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
+) -> None:
+    """The other tests' sessions share one connection: there a renewal never outlives its request."""
+    settled = create_app(settings, configure_db=False)
+    settled.add_middleware(RenewalsSettled)
+    user = make_user("settled", "enterprise", credit_code=CODE)
+    _note(db_session, CODE, "第一条")
+    read: list[int] = []
+    original = notify.inbox_stamp
+
+    def slow(session: Session, who: User) -> Any:
+        time.sleep(0.3)  # a read still under way long after the kept answer was ready
+        read.append(who.id)
+        return original(session, who)
+
+    with TestClient(settled, base_url="https://testserver") as client:
+        token = csrf_from(client)
+        data = {"username": "settled", "password": TEST_PASSWORD, "csrf_token": token}
+        assert client.post("/login", data=data, follow_redirects=False).status_code == 303
+        first = _inbox(client)
+        assert first.status_code == 200
+        monkeypatch.setattr(notify, "inbox_stamp", slow)
+        clock.offset += 2.5
+        again = _inbox(client)  # the kept answer; its stamp is read again meanwhile
+        assert again.headers["etag"] == first.headers["etag"]
+        assert read == [user.id] and renew.running() == 0

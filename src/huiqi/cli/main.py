@@ -45,11 +45,16 @@ app.add_typer(demo_app, name="demo")
 
 
 @app.callback()
-def _wire() -> None:
-    """Subscribe the domain event handlers before any command runs (huiqi.wiring)."""
-    from huiqi.wiring import install
+def _wire(ctx: typer.Context) -> None:
+    """Subscribe the domain event handlers before any command runs (huiqi.wiring).
 
-    install()
+    The policy group wires its own commands: `policy parse` opens no database, and the handlers'
+    imports (every domain, SQLAlchemy, Polars) were most of its start-up.
+    """
+    if ctx.invoked_subcommand != "policy":
+        from huiqi.wiring import install
+
+        install()
 
 
 # Domain command groups.

@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Select,
     Table,
+    Text,
     any_,
     bindparam,
     cast,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -58,6 +61,42 @@ def one_of(
         func.json_each(json.dumps(list(values)))
     )
     return expr.in_(listed.scalar_subquery())
+
+
+def rows_of_codes(
+    session: Session,
+    table: Table,
+    columns: Sequence[ColumnElement[Any]],
+    codes: Sequence[str] | None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Select[Any]:
+    """A select of these columns of the rows of `table` (which has a credit_code column) whose
+    credit code is one of `codes` (all rows when None) and that meet the `where` conditions.
+
+    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
+    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
+    random read and scans the whole table instead, which grows with the table while a batch
+    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
+    The selected columns keep their names, so a caller can group or order over a subquery.
+    """
+    if codes is None:
+        return select(*columns).where(*where)
+    if session.get_bind().dialect.name != "postgresql":
+        return select(*columns).where(one_of(session, table.c.credit_code, codes), *where)
+    # the codes go as one JSON text: the driver dumps a list parameter element by element
+    listed = bindparam(None, json.dumps(list(codes)), type_=Text)
+    wanted = (
+        func.json_array_elements_text(cast(listed, JSON))
+        .table_valued("code")
+        .render_derived(name="u")
+    )
+    each = (
+        select(*columns)
+        .where(table.c.credit_code == wanted.c.code, *where)
+        .offset(literal_column("0"))
+        .lateral("t")
+    )
+    return select(*each.c).select_from(wanted).join(each, true())
 
 
 def insert_ignoring(

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import chunks, one_of
+from huiqi.core.bulk import chunks, rows_of_codes
 from huiqi.enterprise import repository as ent_repo
 from huiqi.matching.models import MatchState, RuleVersion
 from huiqi.matching.state import (
@@ -188,10 +188,10 @@ def evaluated_on_many(session: Session, credit_codes: Sequence[str]) -> dict[str
     """The evaluation dates of these enterprises' stored results (those that have any)."""
     if not credit_codes:
         return {}
+    t: Table = MatchState.__table__  # type: ignore[assignment]
+    # one index probe per code (bulk.rows_of_codes), not a scan of every enterprise's state
     rows = session.execute(
-        select(MatchState.credit_code, MatchState.evaluated_on).where(
-            one_of(session, MatchState.credit_code, credit_codes)
-        )
+        rows_of_codes(session, t, [t.c.credit_code, t.c.evaluated_on], credit_codes)
     )
     return {str(code): on for code, on in rows}
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from huiqi.accounts.models import Role, User
 from huiqi.accounts.scopes import can_access, scope_of
 from huiqi.core import clock
-from huiqi.core.bulk import JsonText, insert_ignoring, insert_many, one_of
+from huiqi.core.bulk import JsonText, insert_ignoring, insert_many, rows_of_codes
 from huiqi.core.db import utcnow
 from huiqi.core.errors import NotFound
 from huiqi.enterprise import repository as ent_repo
@@ -31,6 +31,8 @@ from huiqi.notify.schemas import (
     NotifyError,
 )
 from huiqi.notify.subscriptions import active_channels, quiet_until, subscriptions_for
+
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
 
 MAX_SUBJECT = 200
 MAX_LINK = 500
@@ -91,15 +93,23 @@ def _sent_today_counts(
     """Single messages already queued per (enterprise, channel) on a Beijing day (held excluded)."""
     if not codes:
         return {}
+    t = _OUTBOX
+    # the cap index probed per code (bulk.rows_of_codes): a batch's codes are a sliver of the outbox
+    queued = rows_of_codes(
+        session,
+        t,
+        [t.c.credit_code, t.c.channel],
+        codes,
+        where=[
+            t.c.local_day == day,
+            t.c.kind == "single",
+            t.c.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
+        ],
+    ).subquery()
     rows = session.execute(
-        select(OutboxMessage.credit_code, OutboxMessage.channel, func.count())
-        .where(
-            one_of(session, OutboxMessage.credit_code, codes),
-            OutboxMessage.local_day == day,
-            OutboxMessage.kind == "single",
-            OutboxMessage.status.not_in([OutboxStatus.held, OutboxStatus.cancelled]),
+        select(queued.c.credit_code, queued.c.channel, func.count()).group_by(
+            queued.c.credit_code, queued.c.channel
         )
-        .group_by(OutboxMessage.credit_code, OutboxMessage.channel)
     )
     return {(str(code), str(channel)): int(n) for code, channel, n in rows}
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
-from huiqi.core.bulk import insert_rows
+from huiqi.core.bulk import insert_rows, rows_of_codes
 from huiqi.core.db import note_write, utcnow
 from huiqi.enterprise import repository as ent_repo
 from huiqi.events import EnterpriseChanged
@@ -51,7 +51,6 @@ from huiqi.notify.subscriptions import (
     channel_consented,
     consent_change,
     kept_grants,
-    rows_of_codes,
     write_kept_grants,
 )
 

@@ -3,18 +3,17 @@ muted topics and the daily cap; unsubscribing."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from huiqi.core import clock
+from huiqi.core.bulk import rows_of_codes
 from huiqi.core.db import utcnow
-from huiqi.enterprise import repository as ent_repo
 from huiqi.notify.links import ALL_CHANNELS
 from huiqi.notify.models import (
     PUSH_CHANNELS,
@@ -123,35 +122,6 @@ def subscriptions_for(session: Session, codes: Sequence[str]) -> dict[str, Setti
     columns = [_SUBSCRIPTIONS.c[name] for name in SettingsRow._fields]
     rows = session.execute(rows_of_codes(session, _SUBSCRIPTIONS, columns, codes))
     return {row[0]: SettingsRow(*row) for row in rows}
-
-
-def rows_of_codes(
-    session: Session, table: Table, columns: Sequence[Any], codes: Sequence[str] | None
-) -> Any:
-    """A select of these columns of the rows of `table` (which has a credit_code column) whose
-    credit code is one of `codes` (all rows when None).
-
-    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
-    batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
-    random read and scans the whole table instead, which grows with the registry while a batch
-    does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
-    """
-    if codes is None:
-        return select(*columns)
-    conn = session.connection()
-    if conn.dialect.name != "postgresql":
-        return select(*columns).where(ent_repo.codes_in(conn, table.c.credit_code, codes))
-    names = ", ".join(f"t.{column.name}" for column in columns)
-    # the codes go as one JSON text: the driver dumps a list parameter element by element
-    return (
-        text(
-            f"SELECT {names} FROM json_array_elements_text(CAST(:codes AS json)) AS u(code) "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT * FROM {table.name} WHERE credit_code = u.code "
-            "OFFSET 0) AS t"
-        )
-        .bindparams(codes=json.dumps(list(codes)))
-        .columns(*columns)
-    )
 
 
 # where each push channel's address is kept on a subscription

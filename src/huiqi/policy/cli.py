@@ -18,6 +18,19 @@ console = Console()
 err = Console(stderr=True)
 
 
+# what `parse` needs no database for; every other policy command reads or writes one
+_UNWIRED = {"parse"}
+
+
+@app.callback()
+def _wire(ctx: typer.Context) -> None:
+    # the domain event handlers (huiqi.wiring), as the root command installs them for the others
+    if ctx.invoked_subcommand not in _UNWIRED:
+        from huiqi.wiring import install
+
+        install()
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)

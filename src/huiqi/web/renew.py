@@ -59,7 +59,9 @@ def running() -> int:
 
 
 async def drain(timeout: float) -> None:
-    """Wait up to `timeout` seconds for the renewals under way (at shutdown)."""
-    tasks = list(_running.values())
+    """Wait up to `timeout` seconds for the renewals under way on this loop (at shutdown)."""
+    loop = asyncio.get_running_loop()
+    # a task of another loop (an app served before on a loop now gone) cannot be awaited here
+    tasks = [task for task in _running.values() if task.get_loop() is loop]
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)
