@@ -155,3 +155,12 @@ def test_a_token_revoked_before_the_flush_does_not_block_the_others(
     db_session.commit()
     db_session.expire_all()
     assert db_session.get(ApiToken, live.id).last_used_at is not None  # type: ignore[union-attr]
+
+
+def test_sqlite_checkpoints_its_log_after_many_pages(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ck.db'}")
+    with engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    assert pages == db.WAL_CHECKPOINT_PAGES > 1000
