@@ -268,3 +268,15 @@ def test_demo_has_an_approver_and_a_payment_maker_for_the_graduate_subsidy(
     with pytest.raises(GrantFourEyes):
         service.create_disbursement(db_session, actor="officer-hr")
     assert service.create_disbursement(db_session, actor="officer-hr2").count == 1
+
+
+def test_risk_facts_read_the_batchs_accounts_and_who_else_holds_them(db_session: Session) -> None:
+    from huiqi.grants.risk import risk_facts
+
+    _account(db_session, A)
+    _account(db_session, B)  # the same account for two enterprises
+    _account(db_session, C, "6228480099999999999")
+    facts = risk_facts(db_session, [A, "91620102MA00000000", A])
+    assert facts.accounts == {A: "6228480012345678901"}
+    assert facts.holders == {"6228480012345678901": {A, B}}
+    assert risk_facts(db_session, []).holders == {}

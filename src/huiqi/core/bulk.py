@@ -69,11 +69,13 @@ def rows_of_codes(
     columns: Sequence[ColumnElement[Any]],
     codes: Sequence[str] | None,
     where: Sequence[ColumnElement[bool]] = (),
+    key: str = "credit_code",
 ) -> Select[Any]:
-    """A select of these columns of the rows of `table` (which has a credit_code column) whose
-    credit code is one of `codes` (all rows when None) and that meet the `where` conditions.
+    """A select of these columns of the rows of `table` whose `key` column (the credit code, or
+    another indexed text column) is one of `codes` (all rows when None) and that meet the `where`
+    conditions.
 
-    On PostgreSQL the credit-code index is probed once per code, by a lateral join: given a
+    On PostgreSQL the key's index is probed once per code, by a lateral join: given a
     batch's thousands of codes in one ``= ANY``, the planner prices every index descent as a
     random read and scans the whole table instead, which grows with the table while a batch
     does not. (``OFFSET 0`` keeps the lateral subquery from being merged into a plain join.)
@@ -82,7 +84,7 @@ def rows_of_codes(
     if codes is None:
         return select(*columns).where(*where)
     if session.get_bind().dialect.name != "postgresql":
-        return select(*columns).where(one_of(session, table.c.credit_code, codes), *where)
+        return select(*columns).where(one_of(session, table.c[key], codes), *where)
     # the codes go as one JSON text: the driver dumps a list parameter element by element
     listed = bindparam(None, json.dumps(list(codes)), type_=Text)
     wanted = (
@@ -92,7 +94,7 @@ def rows_of_codes(
     )
     each = (
         select(*columns)
-        .where(table.c.credit_code == wanted.c.code, *where)
+        .where(table.c[key] == wanted.c.code, *where)
         .offset(literal_column("0"))
         .lateral("t")
     )

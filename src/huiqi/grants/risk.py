@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from huiqi.core.bulk import one_of
+from huiqi.core.bulk import rows_of_codes
 from huiqi.core.money import format_fen
 from huiqi.enterprise import repository as ent_repo
 from huiqi.grants.models import BankAccount, Grant
@@ -68,20 +68,20 @@ def risk_facts(session: Session, credit_codes: Sequence[str]) -> RiskFacts:
     values: dict[str, list[tuple[str, int, str, date]]] = {c: [] for c in codes}
     for code, fname, year, value, as_of, _source in ent_repo.live_values(session, codes):
         values[code].append((fname, year, value, as_of))
+    # both read one index probe per code or number (bulk.rows_of_codes): a batch's enterprises
+    # are a sliver of every account on record
+    t: Table = BankAccount.__table__  # type: ignore[assignment]
     accounts: dict[str, str] = {}
+    own = rows_of_codes(session, t, [t.c.id, t.c.credit_code, t.c.account_no], codes).subquery()
     for code, number in session.execute(
-        select(BankAccount.credit_code, BankAccount.account_no)
-        .where(one_of(session, BankAccount.credit_code, codes))
-        .order_by(BankAccount.id.desc())
+        select(own.c.credit_code, own.c.account_no).order_by(own.c.id.desc())
     ):
         accounts[code] = number
     holders: dict[str, set[str]] = {}
     numbers = sorted(set(accounts.values()))
     for number, code in (
         session.execute(
-            select(BankAccount.account_no, BankAccount.credit_code).where(
-                one_of(session, BankAccount.account_no, numbers)
-            )
+            rows_of_codes(session, t, [t.c.account_no, t.c.credit_code], numbers, key="account_no")
         )
         if numbers
         else ()
