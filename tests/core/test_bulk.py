@@ -93,8 +93,10 @@ def test_statistics_are_refreshed_only_for_tables_whose_rows_doubled(db_session:
     if db_session.get_bind().dialect.name != "postgresql":
         assert refresh_statistics(db_session) == []  # SQLite keeps no statistics to refresh
         return
+    # Other tables' counts can arrive late (a backend sends its statistics at most once a
+    # second), so only the table this test grows is asserted on.
     refresh_statistics(db_session)  # whatever the migrations and fixtures grew
-    assert refresh_statistics(db_session) == []  # nothing grew since
+    assert "notify_notification" not in refresh_statistics(db_session)  # nothing grew since
 
     def seen() -> float:
         return float(
@@ -105,10 +107,11 @@ def test_statistics_are_refreshed_only_for_tables_whose_rows_doubled(db_session:
 
     rows = max(2 * int(seen()), ANALYSE_FROM) + 1
     insert_ignoring(db_session, TABLE, [_row(f"s{i}") for i in range(rows)], ["dedupe_key"])
-    assert refresh_statistics(db_session) == ["notify_notification"]
+    assert "notify_notification" in refresh_statistics(db_session)
     assert seen() >= rows
     insert_ignoring(db_session, TABLE, [_row(f"t{i}") for i in range(rows // 2)], ["dedupe_key"])
-    assert refresh_statistics(db_session) == []  # grown by half: the statistics still serve
+    # grown by half: the statistics still serve
+    assert "notify_notification" not in refresh_statistics(db_session)
 
 
 def test_bulk_writes_count_as_writes_so_a_request_commits_them(db_session: Session) -> None:
