@@ -173,8 +173,6 @@ def test_above_scale() -> None:
 def test_classify_frame_answers_as_row_by_row() -> None:
     import random
 
-    import polars as pl
-
     from huiqi.core.codes import industries
 
     rng = random.Random(5)
@@ -194,18 +192,25 @@ def test_classify_frame_answers_as_row_by_row() -> None:
         assert expected == [
             (size_class(i, e, r, a, on), above_scale(i, r, on)) for i, e, r, a in rows
         ]
-        frame = pl.DataFrame(
-            rows,
-            schema={
-                "industry_code": pl.Utf8,
-                "employees": pl.Int64,
-                "revenue": pl.Int64,
-                "total_assets": pl.Int64,
-            },
-            orient="row",
-        )
-        got = classify_frame(frame, on)
+        got = classify_frame(_frame(rows), on)
         assert list(got.iter_rows()) == expected
+
+
+def _frame(rows: list[Any]) -> Any:
+    """The import's figure columns as a Polars frame of these (industry, employees, revenue,
+    assets) rows."""
+    import polars as pl
+
+    return pl.DataFrame(
+        rows,
+        schema={
+            "industry_code": pl.Utf8,
+            "employees": pl.Int64,
+            "revenue": pl.Int64,
+            "total_assets": pl.Int64,
+        },
+        orient="row",
+    )
 
 
 def _bounds_and_neighbours() -> list[int | None]:
@@ -224,8 +229,6 @@ def _bounds_and_neighbours() -> list[int | None]:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_vector_classification_equals_the_row_rule_at_every_bound(data: Any) -> None:
-    import polars as pl
-
     from huiqi.core.codes import industries
 
     classes = sorted(c for c, row in industries().items() if row.level == "class")
@@ -235,14 +238,4 @@ def test_the_vector_classification_equals_the_row_rule_at_every_bound(data: Any)
         st.lists(st.tuples(industry, figure, figure, figure), min_size=1, max_size=300)
     )
     on = data.draw(st.sampled_from([date(2025, 6, 30), date(2011, 1, 1), date(2011, 9, 1)]))
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "industry_code": pl.Utf8,
-            "employees": pl.Int64,
-            "revenue": pl.Int64,
-            "total_assets": pl.Int64,
-        },
-        orient="row",
-    )
-    assert list(classify_frame(frame, on).iter_rows()) == classify_rows(rows, on)
+    assert list(classify_frame(_frame(rows), on).iter_rows()) == classify_rows(rows, on)
