@@ -10,7 +10,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,22 @@ def _dispatcher(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def _wait_until_due(rows: Sequence[OutboxMessage]) -> None:
+    """Sleep until every unsent row is claimable: its lease or its backoff has run out."""
+    due = [
+        r.claimed_until if r.status == "sending" else r.next_attempt_at
+        for r in rows
+        if r.status in ("sending", "pending")
+    ]
+    # SQLite gives the stored UTC moments back without their zone
+    last = max(
+        (d if d.tzinfo else d.replace(tzinfo=UTC) for d in due if d is not None),
+        default=None,
+    )
+    if last is not None:
+        time.sleep(max(0.0, (last - datetime.now(UTC)).total_seconds()) + 0.05)
 
 
 def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
@@ -130,8 +147,8 @@ def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None
         # at most two batches a channel are claimed at any moment: one sent, one prepared
         assert len(in_flight) <= 2 * 2 * BATCH
 
-        # the in-flight rows become claimable once their lease (2 s) has run out
-        time.sleep(2.5)
+        # the in-flight rows become claimable once their lease (2 s from their claim) has run out
+        _wait_until_due(rows)
         # passes until nothing is left: a send that failed before the kill waits out its backoff
         for _ in range(10):
             second = _dispatcher(env, "--once")
@@ -141,7 +158,7 @@ def test_kill_9_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None
                 rows = session.scalars(select(OutboxMessage)).all()
             if {r.status for r in rows} == {"sent"}:
                 break
-            time.sleep(1.5)
+            _wait_until_due(rows)
         assert len(rows) == 2 * ENTERPRISES
         assert {r.status for r in rows} == {"sent"}, [
             (r.status, r.attempts, r.last_error) for r in rows if r.status != "sent"
