@@ -1,7 +1,7 @@
 """Bulk-import benchmark: rows per second and peak memory, SQLite and PostgreSQL, 100k and 1M rows.
 
-    .venv/bin/python bench/bench_import.py                      # 100k and 1M rows, both backends
-    .venv/bin/python bench/bench_import.py --rows 100000 --backend sqlite
+    .venv/bin/python -m bench import                           # 100k and 1M rows, both backends
+    .venv/bin/python -m bench import --rows 100000 --backend sqlite
 
 Each measurement runs in its own process (so peak RSS is that import's own). The baseline is a
 plain DB-API executemany of the same rows as text into a bare table, measured in the same run on

@@ -2,7 +2,8 @@
 
 `install()` subscribes every handler on the process bus. The web app factory, the command line
 (before any command that opens the database, which covers the notification dispatcher it starts;
-not before `policy parse`) and the test setup call it; it is idempotent. Order matters where one handler relies on another:
+not before `policy parse`) and the test setup call it; it is idempotent. Order matters where one
+handler relies on another:
 
 - EnterpriseChanged: notify updates subscriptions from the registry's contact and consent
   values first, so the notifications matching causes reach the new channels; then matching

@@ -14,10 +14,10 @@ from huiqi.enterprise.catalogue import Field, ValueProblem, catalogue
 from huiqi.enterprise.importer.reading import cell_text
 from huiqi.enterprise.importer.report import Issue
 from huiqi.enterprise.importer.seen import SeenCodes
+from huiqi.enterprise.incoming import Incoming
 
 if TYPE_CHECKING:
     from huiqi.enterprise import graduates
-from huiqi.enterprise.incoming import Incoming
 
 # Implausible magnitudes: a money value in a 万元 column above 5万亿元 exceeds the revenue of any
 # Chinese enterprise, and revenue above 5亿元 per employee points at 元 typed into a 万元 column.
